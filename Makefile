@@ -1,0 +1,28 @@
+# Two commands (see README): `make run` and `make test`. Everything installs from PyPI/npm.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOME_DIR ?= $(CURDIR)/.data
+
+.PHONY: setup run test lint bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+setup: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+
+run: setup
+	MCP_MEMORY_HOME=$(HOME_DIR) $(BIN)/mcp-memory demo
+
+test: setup
+	$(BIN)/ruff check mcp_memory embed_server hooks tests bench
+	$(BIN)/mypy mcp_memory embed_server hooks
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python bench/embeddings.py
+
+clean:
+	rm -rf $(VENV) .data

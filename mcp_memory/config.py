@@ -1,0 +1,185 @@
+"""Settings: one frozen object built from the environment and an optional TOML file.
+
+Only entry points (CLI, MCP server, warm server, hooks) call :func:`load_settings`; everything
+else receives the object. Environment variables (prefix ``MCP_MEMORY_``) override the file
+(``$MCP_MEMORY_CONFIG`` or ``$MCP_MEMORY_HOME/config.toml``), which overrides the defaults.
+A bad value fails here, at startup, with the variable's name.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+PREFIX = "MCP_MEMORY_"
+DEFAULT_EMBED_PORT = 52525
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def default_home() -> Path:
+    """The per-user data directory (database, models, logs, pid files)."""
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "mcp-memory"
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "mcp-memory"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of the product. Field ``x`` is read from ``MCP_MEMORY_X``."""
+
+    home: Path
+    db: Path
+    model: str = "auto"  # auto | qwen3-0.6b | minilm
+    dimension: int = 0  # 0 = the model's native dimension; else Matryoshka truncation
+    threads: int = 0  # ONNX intra-op threads; 0 = min(4, cores)
+    embed_host: str = "127.0.0.1"
+    embed_port: int = DEFAULT_EMBED_PORT
+    embed_connect_timeout: float = 0.25  # seconds; short so a dead server costs little
+    embed_timeout: float = 30.0  # seconds for a whole embed reply
+    embed_allow_remote: bool = False  # bind beyond loopback only when explicitly asked
+    max_content_chars: int = 20_000
+    near_duplicates: str = "keep"  # keep | merge
+    http_host: str = "127.0.0.1"
+    http_port: int = 8765
+    log_level: str = "WARNING"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def intra_threads(self) -> int:
+        return self.threads or min(4, os.cpu_count() or 1)
+
+    @property
+    def embed_url(self) -> str:
+        host = f"[{self.embed_host}]" if ":" in self.embed_host else self.embed_host
+        return f"http://{host}:{self.embed_port}"
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return text
+
+    return parse
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError("expected a positive integer")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("expected 0 or a positive integer")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError("expected a port number 0-65535")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError("expected a positive number of seconds")
+    return value
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "home": lambda t: Path(t).expanduser(),
+    "db": lambda t: Path(t).expanduser(),
+    "model": _choice("auto", "qwen3-0.6b", "minilm"),
+    "dimension": _non_negative_int,
+    "threads": _non_negative_int,
+    "embed_host": str,
+    "embed_port": _port,
+    "embed_connect_timeout": _positive_float,
+    "embed_timeout": _positive_float,
+    "embed_allow_remote": _parse_bool,
+    "max_content_chars": _positive_int,
+    "near_duplicates": _choice("keep", "merge"),
+    "http_host": str,
+    "http_port": _port,
+    "log_level": _choice("DEBUG", "INFO", "WARNING", "ERROR"),
+}
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, **overrides: Any
+) -> Settings:
+    """Build settings from defaults < config file < environment < explicit overrides."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    home_text = env.get(PREFIX + "HOME")
+    home = Path(home_text).expanduser() if home_text else default_home()
+    config_path = Path(env.get(PREFIX + "CONFIG") or home / "config.toml").expanduser()
+    if config_path.is_file():
+        try:
+            file_values = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"config file {config_path} is not valid TOML: {exc}") from exc
+        for key, value in file_values.items():
+            if key not in _PARSERS:
+                raise ConfigError(
+                    f"config file {config_path}: unknown setting {key!r}; "
+                    f"known: {', '.join(sorted(_PARSERS))}"
+                )
+            raw[key] = _parse(key, str(value), f"{key} in {config_path}")
+    for key in _PARSERS:
+        text = env.get(PREFIX + key.upper())
+        if text is not None and text != "":
+            raw[key] = _parse(key, text, PREFIX + key.upper())
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    raw.setdefault("home", home)
+    raw.setdefault("db", Path(raw["home"]) / "memory.db")
+    settings = Settings(**raw)
+    if settings.embed_host not in LOOPBACK_HOSTS and not settings.embed_allow_remote:
+        raise ConfigError(
+            f"{PREFIX}EMBED_HOST={settings.embed_host} is not a loopback address; "
+            f"set {PREFIX}EMBED_ALLOW_REMOTE=true if you really want that"
+        )
+    return settings
+
+
+def _parse(key: str, text: str, where: str) -> Any:
+    try:
+        return _PARSERS[key](text)
+    except ValueError as exc:
+        raise ConfigError(f"{where}={text!r} is invalid: {exc}") from exc
+
+
+SETTING_NAMES = tuple(f.name for f in fields(Settings))
