@@ -1,0 +1,119 @@
+"""Numbered schema migrations, applied in order on open. ``PRAGMA user_version`` is the schema
+version. Vector tables are not here: their dimension belongs to the database's model, so they
+are created when the model is recorded (see ``Store.init_model``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import apsw
+
+Migration = Callable[[apsw.Connection], None]
+MIGRATIONS: list[tuple[int, Migration]] = []
+
+
+def migration(number: int) -> Callable[[Migration], Migration]:
+    def register(fn: Migration) -> Migration:
+        MIGRATIONS.append((number, fn))
+        return fn
+
+    return register
+
+
+@migration(1)
+def m001_initial(db: apsw.Connection) -> None:
+    db.execute(
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+        CREATE TABLE memories (
+            id INTEGER PRIMARY KEY,
+            content TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            type TEXT NOT NULL DEFAULT 'note',
+            project TEXT NOT NULL,
+            tags TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL DEFAULT 'tool'
+                CHECK (source IN ('tool', 'hook', 'user', 'cli', 'lifecycle', 'import')),
+            session_id TEXT,
+            state TEXT NOT NULL DEFAULT 'buffer'
+                CHECK (state IN ('buffer', 'proven', 'superseded', 'expired', 'deleted')),
+            protected INTEGER NOT NULL DEFAULT 0,
+            embedded INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            last_recalled_at REAL,
+            recall_count INTEGER NOT NULL DEFAULT 0,
+            metadata TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE UNIQUE INDEX memories_project_hash ON memories (project, content_hash);
+        CREATE INDEX memories_project_state ON memories (project, state, created_at);
+        CREATE INDEX memories_unembedded ON memories (embedded) WHERE embedded = 0;
+
+        CREATE TABLE memory_tags (
+            memory_id INTEGER NOT NULL REFERENCES memories (id) ON DELETE CASCADE,
+            tag TEXT NOT NULL,
+            PRIMARY KEY (memory_id, tag)
+        ) WITHOUT ROWID;
+        CREATE INDEX memory_tags_tag ON memory_tags (tag, memory_id);
+
+        -- Links between memories (filled by the lifecycle's connect step).
+        CREATE TABLE links (
+            source_id INTEGER NOT NULL REFERENCES memories (id) ON DELETE CASCADE,
+            target_id INTEGER NOT NULL REFERENCES memories (id) ON DELETE CASCADE,
+            similarity REAL NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (source_id, target_id),
+            CHECK (source_id != target_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX links_target ON links (target_id, source_id);
+
+        -- Full-precision vectors (float32 little-endian); vec0 holds the binary index.
+        CREATE TABLE memory_vectors (
+            memory_id INTEGER PRIMARY KEY REFERENCES memories (id) ON DELETE CASCADE,
+            embedding BLOB NOT NULL
+        );
+
+        CREATE VIRTUAL TABLE memories_fts USING fts5 (
+            content, tags, content='memories', content_rowid='id',
+            tokenize='porter unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER memories_ai AFTER INSERT ON memories BEGIN
+            INSERT INTO memories_fts (rowid, content, tags) VALUES (new.id, new.content, new.tags);
+        END;
+        CREATE TRIGGER memories_ad AFTER DELETE ON memories BEGIN
+            INSERT INTO memories_fts (memories_fts, rowid, content, tags)
+            VALUES ('delete', old.id, old.content, old.tags);
+        END;
+        CREATE TRIGGER memories_au AFTER UPDATE OF content, tags ON memories BEGIN
+            INSERT INTO memories_fts (memories_fts, rowid, content, tags)
+            VALUES ('delete', old.id, old.content, old.tags);
+            INSERT INTO memories_fts (rowid, content, tags) VALUES (new.id, new.content, new.tags);
+        END;
+        """
+    )
+
+
+def latest_version() -> int:
+    return max(number for number, _ in MIGRATIONS)
+
+
+def apply(db: apsw.Connection) -> int:
+    """Apply pending migrations, each in its own immediate transaction; return the version."""
+    numbers = [n for n, _ in MIGRATIONS]
+    assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers), numbers
+    for number, fn in MIGRATIONS:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            current = db.execute("PRAGMA user_version").fetchone()[0]
+            if current >= number:
+                db.execute("COMMIT")
+                continue
+            fn(db)
+            db.execute(f"PRAGMA user_version = {number}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    return int(db.execute("PRAGMA user_version").fetchone()[0])

@@ -1,0 +1,51 @@
+"""Projects: every memory belongs to one project, or is explicitly global.
+
+A project is named by the git root of the working directory (its absolute path, so two
+checkouts called ``api`` never share memories) or by an explicit name. A directory outside any
+git repository is its own project: a memory never becomes global by accident.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .errors import ValidationError
+from .store import GLOBAL
+
+GLOBAL_NAMES = frozenset({"global", GLOBAL})
+_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,300}$")
+
+
+def git_root(start: Path) -> Path | None:
+    """The nearest ancestor of ``start`` containing ``.git`` (a directory or a worktree file)."""
+    current = start.resolve()
+    for candidate in (current, *current.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return None
+
+
+def project_for_dir(cwd: Path) -> str:
+    root = git_root(cwd)
+    return str(root if root is not None else cwd.resolve())
+
+
+def normalize_project(name: str | None, cwd: Path) -> str:
+    """The project key for an explicit name (or ``global``), else the one of ``cwd``."""
+    if name is None or name.strip() == "":
+        return project_for_dir(cwd)
+    name = name.strip()
+    if name.lower() in GLOBAL_NAMES:
+        return GLOBAL
+    if not _NAME.match(name):
+        raise ValidationError(
+            "project must be 1-300 characters without control characters, or 'global'"
+        )
+    return name
+
+
+def display_name(project: str) -> str:
+    if project == GLOBAL:
+        return "global"
+    return project.rstrip("/").rsplit("/", 1)[-1] or project

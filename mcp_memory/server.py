@@ -1,0 +1,234 @@
+"""The MCP server: tools over the memory service.
+
+``build_server(settings)`` returns an ``MCPServer``; the store opens in the lifespan (fast, no
+model load), so the handshake never waits for a model. Tools run the synchronous service in a
+worker thread and raise on bad input: the SDK turns the exception into an ``is_error`` result
+whose message says what to do. Nothing here writes to stdout: over stdio, stdout is protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import anyio
+from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import ToolAnnotations
+from pydantic import BaseModel, ConfigDict
+
+from . import __version__
+from .app import App, open_app
+from .config import Settings
+from .errors import ValidationError
+from .projects import GLOBAL_NAMES, normalize_project
+from .service import Hit, RecallFilters, Remembered, parse_time
+from .store import GLOBAL
+
+T = TypeVar("T")
+
+INSTRUCTIONS = """Long-term memory for this user's coding work, stored locally.
+Call `recall` before answering questions about past work, decisions, preferences or fixes in
+this project; call `remember` when the user states a decision, preference or fact worth keeping,
+or when you solved a problem that may recur. Memories belong to the current project unless
+stored with project="global"."""
+
+
+class RememberResult(BaseModel):
+    id: int
+    status: str
+    memories: list[Remembered]
+
+
+class RecallResult(BaseModel):
+    query: str
+    projects: list[str] | None
+    count: int
+    hits: list[Hit]
+
+
+class ForgetResult(BaseModel):
+    id: int
+    state: str
+    message: str
+
+
+class StatsResult(BaseModel):
+    version: str
+    database: str
+    schema_version: int
+    model: str
+    dimension: int
+    model_reason: str
+    embedder: str
+    current_project: str
+    counts: dict[str, Any]
+
+
+def _forbid_unknown_arguments(server: MCPServer[Any]) -> None:
+    """Unknown tool arguments (a misspelt filter) must be an error, not silently ignored."""
+    for tool in server._tool_manager.list_tools():
+        base = tool.fn_metadata.arg_model
+        strict = type(base.__name__, (base,), {"model_config": ConfigDict(
+            **{**base.model_config, "extra": "forbid"})})  # fmt: skip
+        tool.fn_metadata.arg_model = strict
+        tool.parameters = {**tool.parameters, "additionalProperties": False}
+
+
+def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[App]) -> AsyncIterator[App]:
+        app = await anyio.to_thread.run_sync(lambda: open_app(settings, cwd))
+        try:
+            yield app
+        finally:
+            app.close()
+
+    server: MCPServer[App] = MCPServer(
+        name="mcp-memory", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan
+    )
+
+    async def run(ctx: Context, fn: Callable[[App], T]) -> T:
+        app: App = ctx.request_context.lifespan_context
+        return await anyio.to_thread.run_sync(lambda: fn(app))
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Remember", read_only_hint=False, destructive_hint=False, idempotent_hint=True
+        )
+    )
+    async def remember(
+        content: str | list[str],
+        ctx: Context,
+        tags: list[str] | None = None,
+        type: Literal[
+            "note", "decision", "user_note", "insight", "error_fix", "preference", "fact", "todo"
+        ] = "note",
+        project: str | None = None,
+    ) -> RememberResult:
+        """Store a memory (or several) for later recall; returns its id.
+
+        Use when: the user states a decision, preference, convention or fact worth keeping;
+        you fixed a problem that may recur; the user says "remember ...". Keep each memory
+        one self-contained statement with the why, e.g. "We use uv, not pip, because ...".
+        Not for: secrets (they are redacted anyway), transient chatter, whole files.
+        `project` defaults to the current project; use "global" for knowledge that applies
+        everywhere (e.g. the user's personal preferences). Exact repeats return the existing
+        id; near-duplicates are reported in `near_duplicates`.
+        """
+        contents = [content] if isinstance(content, str) else content
+
+        def call(app: App) -> RememberResult:
+            key = normalize_project(project, app.cwd)
+            results = app.service.remember_many(
+                contents, project=key, tags=tags, type=type, source="tool"
+            )
+            return RememberResult(id=results[0].id, status=results[0].status, memories=results)
+
+        return await run(ctx, call)
+
+    @server.tool(annotations=ToolAnnotations(title="Recall", read_only_hint=True))
+    async def recall(
+        query: str,
+        ctx: Context,
+        k: int = 10,
+        project: str | None = None,
+        all_projects: bool = False,
+        include_global: bool = True,
+        tags: list[str] | None = None,
+        types: list[str] | None = None,
+        states: list[str] | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> RecallResult:
+        """Search memories by meaning and keywords; returns the best matches with scores.
+
+        Use when: the user asks about past work, decisions, preferences, errors and their
+        fixes, or before starting a task that may have history in this project.
+        Not for: reading current files (read them) or general knowledge.
+        Searches the current project plus global memories unless `project` names another
+        project or `all_projects` is true. Filters: `tags` (all must match), `types`,
+        `states` (default buffer and proven), `since`/`until` (ISO dates). `k` is 1-100.
+        """
+
+        def call(app: App) -> RecallResult:
+            scope = _scope(app, project, all_projects, include_global)
+            filters = RecallFilters(
+                tags=tuple(t.strip().lower() for t in tags or ()),
+                types=tuple(types or ()),
+                states=tuple(states) if states else RecallFilters().states,
+                since=parse_time(since, "since") if since else None,
+                until=parse_time(until, "until") if until else None,
+            )
+            hits = app.service.recall(query, projects=scope, k=k, filters=filters)
+            shown = None if scope is None else ["global" if p == GLOBAL else p for p in scope]
+            return RecallResult(query=query, projects=shown, count=len(hits), hits=hits)
+
+        return await run(ctx, call)
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Forget", read_only_hint=False, destructive_hint=True, idempotent_hint=True
+        )
+    )
+    async def forget(id: int, ctx: Context, restore: bool = False) -> ForgetResult:
+        """Soft-delete a memory by id (it leaves recall but can be restored).
+
+        Use when: the user says a memory is wrong or obsolete. Not for: correcting a memory
+        (remember the corrected statement, then forget the old one).
+        With `restore=true`, brings a forgotten memory back.
+        """
+
+        def call(app: App) -> ForgetResult:
+            if restore:
+                m = app.service.restore(id)
+                return ForgetResult(id=id, state=m.state, message=f"memory {id} restored")
+            m = app.service.forget(id)
+            return ForgetResult(
+                id=id,
+                state=m.state,
+                message=f"memory {id} forgotten; restore with forget(id={id}, restore=true)",
+            )
+
+        return await run(ctx, call)
+
+    @server.tool(annotations=ToolAnnotations(title="Memory stats", read_only_hint=True))
+    async def stats(ctx: Context) -> StatsResult:
+        """Counts of memories by state, project and type, plus the model and database in use.
+
+        Use when: the user asks what is remembered or whether memory works. Not for: search.
+        """
+
+        def call(app: App) -> StatsResult:
+            s = app.service.stats()
+            return StatsResult(
+                version=__version__,
+                database=s.database,
+                schema_version=s.schema_version,
+                model=app.spec.id,
+                dimension=app.embedder.dimension,
+                model_reason=app.model_reason,
+                embedder=app.embedder.describe(),
+                current_project=app.current_project,
+                counts=asdict(s)["counts"],
+            )
+
+        return await run(ctx, call)
+
+    _forbid_unknown_arguments(server)
+    return server
+
+
+def _scope(
+    app: App, project: str | None, all_projects: bool, include_global: bool
+) -> list[str] | None:
+    if all_projects:
+        if project:
+            raise ValidationError("give either project or all_projects, not both")
+        return None
+    key = normalize_project(project, app.cwd)
+    if key == GLOBAL or (project or "").lower() in GLOBAL_NAMES:
+        return [GLOBAL]
+    return [key, GLOBAL] if include_global else [key]

@@ -1,0 +1,411 @@
+"""The memory service: remember, recall, forget, restore, stats.
+
+Transport-free: no MCP, no HTTP, no environment. It gets a :class:`Store`, an
+:class:`Embedder` and :class:`Options`, and every transport (MCP tools, CLI, hooks) calls it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+
+from .embedder import Embedder
+from .errors import EmbeddingError, ValidationError
+from .redact import redact
+from .search import keyword_query, rrf_fuse
+from .store import ACTIVE_STATES, GLOBAL, STATES, Memory, NewMemory, Store
+
+log = logging.getLogger("mcp_memory")
+
+TYPES = (
+    "note", "decision", "user_note", "session_summary", "insight", "error_fix",
+    "preference", "fact", "todo",
+)  # fmt: skip
+SOURCES = ("tool", "hook", "user", "cli", "lifecycle", "import")
+PROTECTED_TYPES = frozenset({"decision", "user_note"})
+MAX_TAGS = 20
+MAX_TAG_CHARS = 64
+MAX_BATCH = 100
+MAX_K = 100
+
+
+@dataclass(frozen=True)
+class Options:
+    max_content_chars: int = 20_000
+    near_duplicates: str = "keep"  # keep | merge
+    duplicate_threshold: float = 0.95
+
+
+@dataclass(frozen=True)
+class NearDuplicate:
+    id: int
+    similarity: float
+
+
+@dataclass(frozen=True)
+class Remembered:
+    id: int
+    status: str  # created | duplicate | merged
+    project: str
+    type: str
+    redactions: int = 0
+    near_duplicates: tuple[NearDuplicate, ...] = ()
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: int
+    content: str
+    score: float
+    signals: dict[str, float]  # vector_similarity, vector_rank, keyword_rank
+    project: str
+    type: str
+    tags: tuple[str, ...]
+    state: str
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class RecallFilters:
+    tags: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+    states: tuple[str, ...] = ACTIVE_STATES
+    since: float | None = None
+    until: float | None = None
+
+
+@dataclass
+class Stats:
+    database: str
+    schema_version: int
+    model: str | None
+    dimension: int | None
+    counts: dict[str, object] = field(default_factory=dict)
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+def parse_time(value: str, name: str) -> float:
+    """An ISO 8601 date or datetime (UTC if no zone) as a timestamp."""
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValidationError(
+            f"{name} must be an ISO 8601 date like 2026-01-31 or 2026-01-31T09:00, not {value!r}"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def validate_content(content: object, max_chars: int) -> str:
+    if not isinstance(content, str):
+        raise ValidationError("content must be a string")
+    if "\x00" in content:
+        raise ValidationError("content contains NUL bytes; remove them and try again")
+    try:
+        content.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(
+            "content contains invalid Unicode (lone surrogates); send valid UTF-8 text"
+        ) from None
+    text = content.strip()
+    if not text:
+        raise ValidationError("content is empty; give the text to remember")
+    if len(text) > max_chars:
+        raise ValidationError(
+            f"content is {len(text)} characters; the limit is {max_chars} "
+            "(MCP_MEMORY_MAX_CONTENT_CHARS). Split it into smaller memories"
+        )
+    return text
+
+
+def validate_tags(tags: Sequence[str] | None) -> tuple[str, ...]:
+    if not tags:
+        return ()
+    if isinstance(tags, str):
+        tags = [tags]
+    out: list[str] = []
+    for tag in tags:
+        if not isinstance(tag, str):
+            raise ValidationError("tags must be strings")
+        clean = tag.strip().lower()
+        if not clean or len(clean) > MAX_TAG_CHARS or any(c.isspace() for c in clean) or any(
+            ord(c) < 32 for c in clean
+        ):
+            raise ValidationError(
+                f"tag {tag!r} is invalid: tags are 1-{MAX_TAG_CHARS} characters without spaces"
+            )
+        if clean not in out:
+            out.append(clean)
+    if len(out) > MAX_TAGS:
+        raise ValidationError(f"at most {MAX_TAGS} tags per memory")
+    return tuple(out)
+
+
+def _choice(value: str, allowed: Sequence[str], name: str) -> str:
+    if value not in allowed:
+        raise ValidationError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
+class MemoryService:
+    def __init__(self, store: Store, embedder: Embedder, options: Options | None = None) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.options = options or Options()
+
+    # -- remember -----------------------------------------------------------------------
+
+    def remember(
+        self,
+        content: str,
+        *,
+        project: str,
+        tags: Sequence[str] | None = None,
+        type: str = "note",
+        source: str = "tool",
+        session_id: str | None = None,
+        embed: bool = True,
+    ) -> Remembered:
+        return self.remember_many(
+            [content], project=project, tags=tags, type=type, source=source,
+            session_id=session_id, embed=embed,
+        )[0]  # fmt: skip
+
+    def remember_many(
+        self,
+        contents: Sequence[str],
+        *,
+        project: str,
+        tags: Sequence[str] | None = None,
+        type: str = "note",
+        source: str = "tool",
+        session_id: str | None = None,
+        embed: bool = True,
+    ) -> list[Remembered]:
+        """Validate, redact, embed (one batch), then store everything in one transaction.
+
+        Embedding happens before the write, so a failure stores nothing. ``embed=False``
+        (hooks, which must never load a model) stores text only; ``maintain`` embeds later.
+        """
+        if not contents:
+            raise ValidationError("nothing to remember: give at least one text")
+        if len(contents) > MAX_BATCH:
+            raise ValidationError(f"at most {MAX_BATCH} memories per call")
+        _choice(type, TYPES, "type")
+        _choice(source, SOURCES, "source")
+        clean_tags = validate_tags(tags)
+        prepared: list[tuple[str, int]] = []
+        for content in contents:
+            text = validate_content(content, self.options.max_content_chars)
+            red = redact(text)
+            prepared.append((red.text.strip() or "[redacted]", red.count))
+        protected = type in PROTECTED_TYPES or source == "user"
+        # Exact duplicates (same project, same redacted text) return the existing id.
+        results: list[Remembered | None] = []
+        todo: list[int] = []
+        seen: dict[str, int] = {}
+        for n, (text, count) in enumerate(prepared):
+            chash = content_hash(text)
+            existing = self.store.find_hash(project, chash)
+            if existing is not None and existing.state != "deleted":
+                results.append(Remembered(existing.id, "duplicate", project, existing.type, count))
+            elif chash in seen:
+                results.append(None)  # filled from its twin below
+            else:
+                seen[chash] = n
+                results.append(None)
+                todo.append(n)
+        vectors = self._embed_documents([prepared[n][0] for n in todo]) if embed and todo else None
+        if vectors is not None:
+            self._ensure_model()
+        with self.store.transaction():
+            for j, n in enumerate(todo):
+                text, count = prepared[n]
+                vector = None if vectors is None else vectors[j]
+                near = self._near_duplicates(vector, project) if vector is not None else ()
+                if near and self.options.near_duplicates == "merge":
+                    target = self.store.get(near[0].id)
+                    results[n] = Remembered(target.id, "merged", project, target.type, count, near)
+                    continue
+                chash = content_hash(text)
+                existing = self.store.find_hash(project, chash)
+                if existing is not None:  # a deleted twin: bring it back instead
+                    self.store.set_state(existing.id, "buffer")
+                    results[n] = Remembered(existing.id, "restored", project, existing.type, count)
+                    continue
+                mid = self.store.insert(
+                    NewMemory(
+                        content=text, content_hash=chash, project=project, type=type,
+                        tags=clean_tags, source=source, session_id=session_id,
+                        protected=protected,
+                    ),
+                    vector,
+                )  # fmt: skip
+                results[n] = Remembered(mid, "created", project, type, count, near)
+        for n, (text, count) in enumerate(prepared):
+            if results[n] is None:  # a repeat within this batch
+                twin = results[seen[content_hash(text)]]
+                assert twin is not None
+                results[n] = Remembered(twin.id, "duplicate", project, twin.type, count)
+        return [r for r in results if r is not None]
+
+    def _embed_documents(self, texts: list[str]) -> np.ndarray:
+        vectors = self.embedder.embed(texts, "document")
+        if vectors.shape != (len(texts), self.embedder.dimension):
+            raise EmbeddingError(
+                f"embedder returned shape {vectors.shape}, expected "
+                f"({len(texts)}, {self.embedder.dimension})"
+            )
+        return vectors
+
+    def _ensure_model(self) -> None:
+        if self.store.model is None:
+            spec_pooling = getattr(getattr(self.embedder, "spec", None), "pooling", "unknown")
+            self.store.init_model(self.embedder.model_id, self.embedder.dimension, spec_pooling)
+        self.store.check_model(self.embedder.model_id, self.embedder.dimension)
+
+    def _near_duplicates(self, vector: np.ndarray, project: str) -> tuple[NearDuplicate, ...]:
+        hits = self.store.knn(vector, 3, projects=[project])
+        return tuple(
+            NearDuplicate(i, round(s, 4)) for i, s in hits if s >= self.options.duplicate_threshold
+        )
+
+    # -- recall -------------------------------------------------------------------------
+
+    def recall(
+        self,
+        query: str,
+        *,
+        projects: Sequence[str] | None,
+        k: int = 10,
+        filters: RecallFilters | None = None,
+        use_vectors: bool = True,
+        count_recall: bool = True,
+    ) -> list[Hit]:
+        """Hybrid search: vector KNN and BM25 keyword ranks fused by reciprocal rank.
+
+        ``projects`` None searches every project; otherwise only those listed.
+        """
+        if not isinstance(query, str):
+            raise ValidationError("query must be a string")
+        if "\x00" in query:
+            raise ValidationError("query contains NUL bytes")
+        try:
+            query.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError("query contains invalid Unicode (lone surrogates)") from None
+        query = query.strip()
+        if not query:
+            raise ValidationError("query is empty; describe what to look for")
+        if len(query) > self.options.max_content_chars:
+            raise ValidationError(f"query is longer than {self.options.max_content_chars} characters")
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
+            raise ValidationError(f"k must be an integer from 1 to {MAX_K}, not {k!r}")
+        filters = filters or RecallFilters()
+        for state in filters.states:
+            _choice(state, STATES, "state")
+        for t in filters.types:
+            _choice(t, TYPES, "type")
+        pool = max(50, 5 * k)
+        vector_hits: list[tuple[int, float]] = []
+        if use_vectors and self.store.model is not None:
+            self.store.check_model(self.embedder.model_id, self.embedder.dimension)
+            qvec = self.embedder.embed([query], "query")[0]
+            vector_hits = self.store.knn(qvec, pool, projects=projects, states=filters.states)
+        match = keyword_query(query)
+        keyword_hits = (
+            self.store.fts(match, pool, projects=projects, states=filters.states) if match else []
+        )
+        fused = rrf_fuse(vector_hits, keyword_hits)
+        memories = self.store.get_many([i for i, _ in fused])
+        tag_ids = self.store.ids_with_tags(filters.tags) if filters.tags else None
+        vec_sim = dict(vector_hits)
+        vec_rank = {i: r + 1 for r, (i, _) in enumerate(vector_hits)}
+        kw_rank = {i: r + 1 for r, (i, _) in enumerate(keyword_hits)}
+        hits: list[Hit] = []
+        for mid, score in fused:
+            m = memories.get(mid)
+            if m is None or not self._passes(m, filters, tag_ids):
+                continue
+            signals: dict[str, float] = {}
+            if mid in vec_rank:
+                signals["vector_similarity"] = round(vec_sim[mid], 4)
+                signals["vector_rank"] = vec_rank[mid]
+            if mid in kw_rank:
+                signals["keyword_rank"] = kw_rank[mid]
+            hits.append(_hit(m, score, signals))
+            if len(hits) == k:
+                break
+        if count_recall and hits:
+            self.store.record_recalls(h.id for h in hits)
+        return hits
+
+    @staticmethod
+    def _passes(m: Memory, f: RecallFilters, tag_ids: set[int] | None) -> bool:
+        if tag_ids is not None and m.id not in tag_ids:
+            return False
+        if f.types and m.type not in f.types:
+            return False
+        if f.since is not None and m.created_at < f.since:
+            return False
+        return not (f.until is not None and m.created_at > f.until)
+
+    # -- forget / restore / stats -------------------------------------------------------
+
+    def forget(self, memory_id: int) -> Memory:
+        """Soft delete: out of recall, restorable with :meth:`restore`."""
+        self.store.get(memory_id)
+        self.store.set_state(memory_id, "deleted")
+        return self.store.get(memory_id)
+
+    def restore(self, memory_id: int) -> Memory:
+        m = self.store.get(memory_id)
+        if m.state not in ("deleted", "expired"):
+            raise ValidationError(f"memory {memory_id} is {m.state}, not deleted or expired")
+        self.store.set_state(memory_id, "buffer")
+        return self.store.get(memory_id)
+
+    def stats(self) -> Stats:
+        model = self.store.model
+        return Stats(
+            database=str(self.store.path),
+            schema_version=self.store.schema_version,
+            model=None if model is None else model.model_id,
+            dimension=None if model is None else model.dimension,
+            counts=self.store.counts(),
+        )
+
+
+def _hit(m: Memory, score: float, signals: dict[str, float]) -> Hit:
+    return Hit(
+        id=m.id,
+        content=m.content,
+        score=round(score, 6) if math.isfinite(score) else 0.0,
+        signals=signals,
+        project="global" if m.project == GLOBAL else m.project,
+        type=m.type,
+        tags=m.tags,
+        state=m.state,
+        created_at=iso(m.created_at),
+        updated_at=iso(m.updated_at),
+    )
+
+
+def now() -> float:
+    return time.time()

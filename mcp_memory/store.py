@@ -1,0 +1,465 @@
+"""SQLite storage: memories, tags, links, full-text index and vectors.
+
+Driver: ``apsw``. CPython's ``sqlite3`` cannot load extensions on many builds (this machine's
+default Python, macOS system Python), and sqlite-vec is an extension. apsw is maintained in
+lock-step with SQLite releases (bundling a current SQLite with FTS5), loads extensions on every
+platform, and exposes SQLite's own transaction and busy-handler semantics without the implicit
+transactions of the DB-API module.
+
+Vectors: the full float32 vector of each memory lives in ``memory_vectors``; a sqlite-vec
+``vec0`` table holds its binary quantization (1 bit per dimension) with ``project`` and
+``state`` metadata. A KNN query scans the compact bit index for candidates, then rescores them
+exactly with the full vectors (see ``docs/benchmarks.md`` for why: a float vec0 scan is ~20x
+slower at 100k x 1024-d).
+
+One connection must not be used by several threads at once: ``Store`` serialises access with
+a lock, and each process opens its own ``Store``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import apsw
+import numpy as np
+import sqlite_vec
+
+from . import migrations
+from .errors import ModelMismatchError, NotFoundError, StoreError
+
+STATES = ("buffer", "proven", "superseded", "expired", "deleted")
+ACTIVE_STATES = ("buffer", "proven")
+GLOBAL = "@global"  # the project key of memories that belong to every project
+BUSY_TIMEOUT_MS = 10_000
+MAX_CANDIDATES = 4096  # sqlite-vec caps k here
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    model_id: str
+    dimension: int
+    pooling: str
+
+
+@dataclass(frozen=True)
+class NewMemory:
+    content: str
+    content_hash: str
+    project: str
+    type: str = "note"
+    tags: tuple[str, ...] = ()
+    source: str = "tool"
+    session_id: str | None = None
+    protected: bool = False
+    state: str = "buffer"
+    metadata: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Memory:
+    id: int
+    content: str
+    content_hash: str
+    type: str
+    project: str
+    tags: tuple[str, ...]
+    source: str
+    session_id: str | None
+    state: str
+    protected: bool
+    embedded: bool
+    created_at: float
+    updated_at: float
+    last_recalled_at: float | None
+    recall_count: int
+    metadata: dict[str, object]
+
+
+_MEMORY_COLUMNS = (
+    "id, content, content_hash, type, project, tags, source, session_id, state, protected, "
+    "embedded, created_at, updated_at, last_recalled_at, recall_count, metadata"
+)
+
+
+def _row_to_memory(row: Sequence[object]) -> Memory:
+    (mid, content, chash, mtype, project, tags, source, session, state, protected, embedded,
+     created, updated, recalled, count, metadata) = row  # fmt: skip
+    return Memory(
+        id=int(mid),  # type: ignore[arg-type]
+        content=str(content),
+        content_hash=str(chash),
+        type=str(mtype),
+        project=str(project),
+        tags=tuple(str(tags).split()) if tags else (),
+        source=str(source),
+        session_id=None if session is None else str(session),
+        state=str(state),
+        protected=bool(protected),
+        embedded=bool(embedded),
+        created_at=float(created),  # type: ignore[arg-type]
+        updated_at=float(updated),  # type: ignore[arg-type]
+        last_recalled_at=None if recalled is None else float(recalled),  # type: ignore[arg-type]
+        recall_count=int(count),  # type: ignore[arg-type]
+        metadata=json.loads(str(metadata)),
+    )
+
+
+def _placeholders(n: int) -> str:
+    return ",".join("?" * n)
+
+
+class Store:
+    """A memory database file. Open with :meth:`open`; close with :meth:`close`."""
+
+    def __init__(self, db: apsw.Connection, path: Path) -> None:
+        self.db = db
+        self.path = path
+        self.lock = threading.RLock()
+        self._in_tx = False
+        self.model: ModelInfo | None = self._read_model()
+
+    # -- opening ------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path | str) -> Store:
+        path = Path(path)
+        try:
+            if str(path) != ":memory:":
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            db = apsw.Connection(str(path))
+        except (apsw.Error, OSError) as exc:
+            raise StoreError(f"cannot open database {path}: {exc}; check the path and permissions") from exc
+        try:
+            db.set_busy_timeout(BUSY_TIMEOUT_MS)
+            db.enable_load_extension(True)
+            db.load_extension(sqlite_vec.loadable_path())
+            db.enable_load_extension(False)
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA foreign_keys = ON")
+            migrations.apply(db)
+        except apsw.Error as exc:
+            db.close()
+            raise StoreError(
+                f"cannot open database {path}: {exc}; if it is corrupted, restore a backup "
+                "or move it aside to start fresh"
+            ) from exc
+        if str(path) != ":memory:":
+            for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                if p.exists():
+                    p.chmod(0o600)
+        return cls(db, path)
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+    @property
+    def schema_version(self) -> int:
+        with self.lock:
+            return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- transactions -------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """An IMMEDIATE write transaction (nested calls join the outer one).
+
+        IMMEDIATE takes the write lock up front, so the busy timeout applies instead of a
+        deadlock-prone upgrade from a read lock.
+        """
+        with self.lock:
+            if self._in_tx:
+                yield
+                return
+            self.db.execute("BEGIN IMMEDIATE")
+            self._in_tx = True
+            try:
+                yield
+            except BaseException:
+                self._in_tx = False
+                self.db.execute("ROLLBACK")
+                raise
+            self._in_tx = False
+            self.db.execute("COMMIT")
+
+    # -- model --------------------------------------------------------------------------
+
+    def _read_model(self) -> ModelInfo | None:
+        rows = dict(self.db.execute("SELECT key, value FROM meta").fetchall())
+        if "model_id" not in rows:
+            return None
+        return ModelInfo(str(rows["model_id"]), int(rows["dimension"]), str(rows["pooling"]))
+
+    def init_model(self, model_id: str, dimension: int, pooling: str) -> ModelInfo:
+        """Record the database's model and create its vector index (once)."""
+        if dimension <= 0 or dimension % 8:
+            raise StoreError(f"vector dimension must be a positive multiple of 8, not {dimension}")
+        with self.transaction():
+            existing = self._read_model()
+            if existing is not None:
+                self.model = existing
+                return existing
+            now = str(time.time())
+            self.db.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?)",
+                [("model_id", model_id), ("dimension", str(dimension)), ("pooling", pooling),
+                 ("model_recorded_at", now)],
+            )
+            self.db.execute(
+                f"CREATE VIRTUAL TABLE memory_index USING vec0("
+                f"embedding bit[{dimension}], project text, state text)"
+            )
+            self.model = ModelInfo(model_id, dimension, pooling)
+            return self.model
+
+    def check_model(self, model_id: str, dimension: int) -> None:
+        if self.model is None:
+            return
+        if (self.model.model_id, self.model.dimension) != (model_id, dimension):
+            raise ModelMismatchError(
+                f"database {self.path} was built with {self.model.model_id} "
+                f"({self.model.dimension}-d) but {model_id} ({dimension}-d) is configured; "
+                f"set MCP_MEMORY_MODEL={self.model.model_id} (and MCP_MEMORY_DIMENSION="
+                f"{self.model.dimension}) or use another MCP_MEMORY_DB"
+            )
+
+    # -- writes -------------------------------------------------------------------------
+
+    def insert(self, memory: NewMemory, vector: np.ndarray | None = None) -> int:
+        now = time.time()
+        with self.transaction():
+            mid = self.db.execute(
+                "INSERT INTO memories (content, content_hash, type, project, tags, source, "
+                "session_id, state, protected, created_at, updated_at, metadata) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
+                (memory.content, memory.content_hash, memory.type, memory.project,
+                 " ".join(memory.tags), memory.source, memory.session_id, memory.state,
+                 int(memory.protected), now, now, json.dumps(memory.metadata)),
+            ).fetchone()[0]
+            self.db.executemany(
+                "INSERT OR IGNORE INTO memory_tags (memory_id, tag) VALUES (?, ?)",
+                [(mid, t) for t in memory.tags],
+            )
+            if vector is not None:
+                self.set_vector(int(mid), vector, memory.project, memory.state)
+        return int(mid)
+
+    def set_vector(self, memory_id: int, vector: np.ndarray, project: str, state: str) -> None:
+        if self.model is None:
+            raise StoreError("the database has no model recorded; call init_model first")
+        vec = np.ascontiguousarray(vector, dtype=np.float32)
+        if vec.shape != (self.model.dimension,) or not np.all(np.isfinite(vec)):
+            raise StoreError(
+                f"refusing a vector of shape {vec.shape}; the database is "
+                f"{self.model.dimension}-d {self.model.model_id}"
+            )
+        blob = vec.tobytes()
+        with self.transaction():
+            self.db.execute(
+                "INSERT OR REPLACE INTO memory_vectors (memory_id, embedding) VALUES (?, ?)",
+                (memory_id, blob),
+            )
+            self.db.execute("DELETE FROM memory_index WHERE rowid = ?", (memory_id,))
+            self.db.execute(
+                "INSERT INTO memory_index (rowid, embedding, project, state) "
+                "VALUES (?, vec_quantize_binary(?), ?, ?)",
+                (memory_id, blob, project, state),
+            )
+            self.db.execute("UPDATE memories SET embedded = 1 WHERE id = ?", (memory_id,))
+
+    def set_state(self, memory_id: int, state: str) -> None:
+        if state not in STATES:
+            raise StoreError(f"unknown state {state!r}")
+        with self.transaction():
+            changed = self.db.execute(
+                "UPDATE memories SET state = ?, updated_at = ? WHERE id = ? RETURNING id",
+                (state, time.time(), memory_id),
+            ).fetchall()
+            if not changed:
+                raise NotFoundError(f"no memory with id {memory_id}")
+            if self.model is not None:
+                self.db.execute(
+                    "UPDATE memory_index SET state = ? WHERE rowid = ?", (state, memory_id)
+                )
+
+    def record_recalls(self, ids: Iterable[int]) -> None:
+        now = time.time()
+        with self.transaction():
+            self.db.executemany(
+                "UPDATE memories SET recall_count = recall_count + 1, last_recalled_at = ? "
+                "WHERE id = ?",
+                [(now, i) for i in ids],
+            )
+
+    # -- reads --------------------------------------------------------------------------
+
+    def get(self, memory_id: int) -> Memory:
+        found = self.get_many([memory_id])
+        if not found:
+            raise NotFoundError(f"no memory with id {memory_id}")
+        return found[memory_id]
+
+    def get_many(self, ids: Sequence[int]) -> dict[int, Memory]:
+        if not ids:
+            return {}
+        with self.lock:
+            rows = self.db.execute(
+                f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE id IN ({_placeholders(len(ids))})",
+                tuple(ids),
+            ).fetchall()
+        return {m.id: m for m in map(_row_to_memory, rows)}
+
+    def find_hash(self, project: str, content_hash: str) -> Memory | None:
+        with self.lock:
+            row = self.db.execute(
+                f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE project = ? AND content_hash = ?",
+                (project, content_hash),
+            ).fetchone()
+        return None if row is None else _row_to_memory(row)
+
+    def vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        if not ids:
+            return {}
+        with self.lock:
+            rows = self.db.execute(
+                f"SELECT memory_id, embedding FROM memory_vectors "
+                f"WHERE memory_id IN ({_placeholders(len(ids))})",
+                tuple(ids),
+            ).fetchall()
+        return {int(i): np.frombuffer(b, dtype=np.float32) for i, b in rows}  # type: ignore[arg-type]
+
+    def knn(
+        self,
+        query: np.ndarray,
+        k: int,
+        *,
+        projects: Sequence[str] | None,
+        states: Sequence[str] = ACTIVE_STATES,
+        oversample: int = 10,
+        min_candidates: int = 200,
+    ) -> list[tuple[int, float]]:
+        """Nearest memories by cosine: binary-index candidates, rescored exactly."""
+        if self.model is None:
+            return []
+        q = np.ascontiguousarray(query, dtype=np.float32)
+        candidates = min(MAX_CANDIDATES, max(k * oversample, min_candidates))
+        where = [f"state IN ({_placeholders(len(states))})"]
+        params: list[object] = [q.tobytes(), candidates, *states]
+        if projects is not None:
+            where.append(f"project IN ({_placeholders(len(projects))})")
+            params.extend(projects)
+        with self.lock:
+            ids = [
+                int(r[0])
+                for r in self.db.execute(
+                    "SELECT rowid FROM memory_index WHERE embedding MATCH vec_quantize_binary(?) "
+                    f"AND k = ? AND {' AND '.join(where)}",
+                    tuple(params),
+                ).fetchall()
+            ]
+            if not ids:
+                return []
+            blobs = self.db.execute(
+                f"SELECT memory_id, embedding FROM memory_vectors "
+                f"WHERE memory_id IN ({_placeholders(len(ids))})",
+                tuple(ids),
+            ).fetchall()
+        row_ids = np.fromiter((r[0] for r in blobs), dtype=np.int64, count=len(blobs))
+        matrix = np.frombuffer(b"".join(r[1] for r in blobs), dtype=np.float32).reshape(
+            len(blobs), -1
+        )
+        sims = matrix @ q
+        top = np.argsort(-sims, kind="stable")[:k]
+        return [(int(row_ids[i]), float(sims[i])) for i in top]
+
+    def fts(
+        self,
+        match: str,
+        k: int,
+        *,
+        projects: Sequence[str] | None,
+        states: Sequence[str] = ACTIVE_STATES,
+    ) -> list[tuple[int, float]]:
+        """Full-text matches ranked by BM25 (best first); ``match`` is an FTS5 expression."""
+        where = [f"m.state IN ({_placeholders(len(states))})"]
+        params: list[object] = [match, *states]
+        if projects is not None:
+            where.append(f"m.project IN ({_placeholders(len(projects))})")
+            params.extend(projects)
+        params.append(k)
+        with self.lock:
+            try:
+                rows = self.db.execute(
+                    "SELECT m.id, bm25(memories_fts) AS rank FROM memories_fts "
+                    "JOIN memories m ON m.id = memories_fts.rowid "
+                    f"WHERE memories_fts MATCH ? AND {' AND '.join(where)} "
+                    "ORDER BY rank LIMIT ?",
+                    tuple(params),
+                ).fetchall()
+            except apsw.SQLError as exc:
+                raise StoreError(f"bad full-text query {match!r}: {exc}") from exc
+        return [(int(i), float(r)) for i, r in rows]  # type: ignore[arg-type]
+
+    def ids_with_tags(self, tags: Sequence[str]) -> set[int]:
+        """Memories carrying every one of ``tags``."""
+        with self.lock:
+            rows = self.db.execute(
+                f"SELECT memory_id FROM memory_tags WHERE tag IN ({_placeholders(len(tags))}) "
+                "GROUP BY memory_id HAVING count(DISTINCT tag) = ?",
+                (*tags, len(set(tags))),
+            ).fetchall()
+        return {int(r[0]) for r in rows}
+
+    def counts(self) -> dict[str, object]:
+        with self.lock:
+            by_state = dict(
+                self.db.execute("SELECT state, count(*) FROM memories GROUP BY state").fetchall()
+            )
+            by_project = dict(
+                self.db.execute(
+                    "SELECT project, count(*) FROM memories WHERE state IN ('buffer','proven') "
+                    "GROUP BY project"
+                ).fetchall()
+            )
+            by_type = dict(
+                self.db.execute(
+                    "SELECT type, count(*) FROM memories WHERE state IN ('buffer','proven') "
+                    "GROUP BY type"
+                ).fetchall()
+            )
+            total = self.db.execute("SELECT count(*) FROM memories").fetchone()[0]
+            vectors = self.db.execute("SELECT count(*) FROM memory_vectors").fetchone()[0]
+            links = self.db.execute("SELECT count(*) FROM links").fetchone()[0]
+            unembedded = self.db.execute(
+                "SELECT count(*) FROM memories WHERE embedded = 0"
+            ).fetchone()[0]
+        return {
+            "total": total,
+            "by_state": {s: int(by_state.get(s, 0)) for s in STATES},
+            "by_project": by_project,
+            "by_type": by_type,
+            "vectors": vectors,
+            "links": links,
+            "unembedded": unembedded,
+        }
+
+    def table_counts(self) -> dict[str, int]:
+        """Row counts of every table a write touches (tests use them to prove atomicity)."""
+        tables = ["memories", "memory_tags", "memory_vectors", "links"]
+        with self.lock:
+            out = {t: int(self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in tables}
+            out["memories_fts"] = int(
+                self.db.execute("SELECT count(*) FROM memories_fts").fetchone()[0]
+            )
+            if self.model is not None:
+                out["memory_index"] = int(
+                    self.db.execute("SELECT count(*) FROM memory_index").fetchone()[0]
+                )
+        return out
