@@ -32,6 +32,7 @@ _ORT_TYPES = {
     "tensor(float)": np.float32,
     "tensor(float16)": np.float16,
 }
+_FED_INPUTS = {"input_ids", "attention_mask", "token_type_ids", "position_ids"}
 
 
 class Engine:
@@ -69,6 +70,18 @@ class Engine:
         missing = {"input_ids", "attention_mask"} - set(self._inputs)
         if missing:
             raise ModelError(f"ONNX model {paths.model} lacks inputs {sorted(missing)}")
+        # Fail at load, not at the first embed, when the graph wants something we cannot feed.
+        unknown = sorted(
+            f"{name} ({meta.type})"
+            for name, meta in self._inputs.items()
+            if meta.type not in _ORT_TYPES
+            or not (name in _FED_INPUTS or name.startswith("past_key_values."))
+        )
+        if unknown:
+            raise ModelError(
+                f"ONNX model {paths.model} has inputs the engine cannot provide: "
+                f"{', '.join(unknown)}; it is not a text-embedding export this engine supports"
+            )
         self._lock = threading.Lock()  # guards tokenizer config, which is not re-entrant
 
     # -- public -------------------------------------------------------------------------
@@ -99,9 +112,7 @@ class Engine:
         current: list[int] = []
         for i in order:  # ascending length, so the last row added sets the padded length
             width = max(1, len(ids[i]))
-            if current and (
-                len(current) >= MAX_ROWS or (len(current) + 1) * width > TOKEN_BUDGET
-            ):
+            if current and (len(current) >= MAX_ROWS or (len(current) + 1) * width > TOKEN_BUDGET):
                 chunks.append(current)
                 current = []
             current.append(i)
