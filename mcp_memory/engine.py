@@ -137,6 +137,11 @@ class Engine:
             (hidden,) = self.session.run([self.spec.output], feed)
         except Exception as exc:  # onnxruntime's errors are not exported as a base class
             raise EmbeddingError(f"ONNX run failed: {exc}") from exc
+        if hidden.shape[-1] != self.spec.dimension:  # else vectors would be silently cut
+            raise ModelError(
+                f"ONNX model {self.paths.model} gives {hidden.shape[-1]}-d vectors but model "
+                f"{self.spec.id} is declared {self.spec.dimension}-d; the files do not match it"
+            )
         pooled = self._pool(np.asarray(hidden, dtype=np.float32), mask)
         pooled = pooled[:, : self.dimension]
         if self.spec.normalize:

@@ -282,3 +282,13 @@ def test_missing_files_are_model_errors(tmp_path: Path, tiny: ModelPaths) -> Non
         Engine(tiny_qwen_spec(), dataclasses.replace(tiny, tokenizer=tmp_path / "none.json"))
     with pytest.raises(ModelError, match="cannot load ONNX model"):
         Engine(tiny_qwen_spec(), dataclasses.replace(tiny, model=tmp_path / "none.onnx"))
+
+
+@pytest.mark.parametrize("declared", [16, 64])
+def test_a_spec_whose_dimension_differs_from_the_graph_is_a_model_error(
+    tiny: ModelPaths, declared: int
+) -> None:
+    """Neither silently cut (graph wider than declared) nor a numpy crash (narrower)."""
+    engine = Engine(tiny_qwen_spec(dimension=declared, matryoshka_min=None), tiny, threads=1)
+    with pytest.raises(ModelError, match=f"gives {HIDDEN}-d vectors but .* {declared}-d"):
+        engine.embed(["the cat"])
