@@ -16,7 +16,10 @@ setup: $(BIN)/python
 run: setup
 	MCP_MEMORY_HOME=$(HOME_DIR) $(BIN)/mcp-memory demo
 
-test: setup
+tests/inspector/node_modules/.bin/mcp-inspector: tests/inspector/package-lock.json
+	npm ci --prefix tests/inspector --no-audit --no-fund --loglevel=error
+
+test: setup tests/inspector/node_modules/.bin/mcp-inspector
 	$(BIN)/ruff check mcp_memory embed_server hooks tests bench
 	$(BIN)/mypy mcp_memory embed_server hooks
 	$(BIN)/python -m pytest -q

@@ -6,10 +6,21 @@ are created when the model is recorded (see ``Store.init_model``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import apsw
 
 Migration = Callable[[apsw.Connection], None]
+
+
+def scalar(db: apsw.Connection, sql: str, params: tuple[Any, ...] = ()) -> Any:
+    """The first column of the first row (raises if there is no row)."""
+    row = db.execute(sql, params).fetchone()
+    if row is None:
+        raise LookupError(f"no row for {sql!r}")
+    return row[0]
+
+
 MIGRATIONS: list[tuple[int, Migration]] = []
 
 
@@ -106,7 +117,7 @@ def apply(db: apsw.Connection) -> int:
     for number, fn in MIGRATIONS:
         db.execute("BEGIN IMMEDIATE")
         try:
-            current = db.execute("PRAGMA user_version").fetchone()[0]
+            current = scalar(db, "PRAGMA user_version")
             if current >= number:
                 db.execute("COMMIT")
                 continue
@@ -116,4 +127,4 @@ def apply(db: apsw.Connection) -> int:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-    return int(db.execute("PRAGMA user_version").fetchone()[0])
+    return int(scalar(db, "PRAGMA user_version"))

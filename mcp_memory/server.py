@@ -12,17 +12,18 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict
 
 from . import __version__
 from .app import App, open_app
 from .config import Settings
-from .errors import ValidationError
+from .errors import MCPMemoryError, ValidationError
 from .projects import GLOBAL_NAMES, normalize_project
 from .service import Hit, RecallFilters, Remembered, parse_time
 from .store import GLOBAL
@@ -91,8 +92,11 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
     )
 
     async def run(ctx: Context, fn: Callable[[App], T]) -> T:
-        app: App = ctx.request_context.lifespan_context
-        return await anyio.to_thread.run_sync(lambda: fn(app))
+        app = cast(App, ctx.request_context.lifespan_context)
+        try:
+            return await anyio.to_thread.run_sync(lambda: fn(app))
+        except MCPMemoryError as exc:  # expected failures: the message says what to do next
+            raise ToolError(str(exc)) from exc
 
     @server.tool(
         annotations=ToolAnnotations(
@@ -210,7 +214,7 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
                 model=app.spec.id,
                 dimension=app.embedder.dimension,
                 model_reason=app.model_reason,
-                embedder=app.embedder.describe(),
+                embedder=describe_embedder(app),
                 current_project=app.current_project,
                 counts=asdict(s)["counts"],
             )
@@ -219,6 +223,11 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
 
     _forbid_unknown_arguments(server)
     return server
+
+
+def describe_embedder(app: App) -> str:
+    last = getattr(app.embedder, "last_source", None) or "none yet"
+    return f"warm server at {app.settings.embed_url}, in-process fallback (last call: {last})"
 
 
 def _scope(

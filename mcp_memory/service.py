@@ -144,8 +144,11 @@ def validate_tags(tags: Sequence[str] | None) -> tuple[str, ...]:
         if not isinstance(tag, str):
             raise ValidationError("tags must be strings")
         clean = tag.strip().lower()
-        if not clean or len(clean) > MAX_TAG_CHARS or any(c.isspace() for c in clean) or any(
-            ord(c) < 32 for c in clean
+        if (
+            not clean
+            or len(clean) > MAX_TAG_CHARS
+            or any(c.isspace() for c in clean)
+            or any(ord(c) < 32 for c in clean)
         ):
             raise ValidationError(
                 f"tag {tag!r} is invalid: tags are 1-{MAX_TAG_CHARS} characters without spaces"
@@ -314,7 +317,9 @@ class MemoryService:
         if not query:
             raise ValidationError("query is empty; describe what to look for")
         if len(query) > self.options.max_content_chars:
-            raise ValidationError(f"query is longer than {self.options.max_content_chars} characters")
+            raise ValidationError(
+                f"query is longer than {self.options.max_content_chars} characters"
+            )
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
             raise ValidationError(f"k must be an integer from 1 to {MAX_K}, not {k!r}")
         filters = filters or RecallFilters()

