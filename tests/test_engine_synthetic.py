@@ -292,3 +292,23 @@ def test_a_spec_whose_dimension_differs_from_the_graph_is_a_model_error(
     engine = Engine(tiny_qwen_spec(dimension=declared, matryoshka_min=None), tiny, threads=1)
     with pytest.raises(ModelError, match=f"gives {HIDDEN}-d vectors but .* {declared}-d"):
         engine.embed(["the cat"])
+
+
+def test_dynamic_int8_vectors_depend_on_batch_mates_so_such_specs_run_one_by_one(
+    tiny: ModelPaths, tmp_path: Path
+) -> None:
+    """Why QWEN3 has ``batch_invariant=False``: onnx-community's ``model_int8.onnx`` is
+    dynamically quantized, and DynamicQuantizeLinear takes its scale from the whole batch."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantized = tmp_path / "model_int8.onnx"
+    quantize_dynamic(str(tiny.model), str(quantized), weight_type=QuantType.QInt8)
+    paths = dataclasses.replace(tiny, model=quantized)
+    texts = ["the cat", "the dog is in the house and the bird is on the tree with a star", "fix"]
+
+    batching = Engine(tiny_qwen_spec(batch_invariant=True), paths, threads=1)
+    singles = np.vstack([batching.embed([t]) for t in texts])
+    assert np.sum(batching.embed(texts) * singles, axis=1).min() < 0.9999  # batch-mates leak
+
+    one_by_one = Engine(tiny_qwen_spec(), paths, threads=1)
+    np.testing.assert_array_equal(one_by_one.embed(texts), singles)
