@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -142,7 +143,7 @@ def _graph(
         inits.append(numpy_helper.from_array(np.asarray(values, dtype=dtype), name))
         return name
 
-    def node(op: str, inputs: list[str], output: str, **attrs: object) -> str:
+    def node(op: str, inputs: list[str], output: str, **attrs: Any) -> str:
         nodes.append(helper.make_node(op, inputs, [output], **attrs))
         return output
 

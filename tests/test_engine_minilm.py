@@ -117,7 +117,7 @@ def test_more_texts_than_max_rows_are_chunked_in_order(engine: Engine) -> None:
     texts = [f"memory number {i}: " + "word " * (i % 7) for i in range(40)]
     assert len(texts) > MAX_ROWS
     recorder = RecordingSession(engine.session)
-    engine.session = recorder  # type: ignore[assignment]
+    engine.session = recorder
     try:
         vectors = engine.embed(texts)
     finally:

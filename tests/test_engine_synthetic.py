@@ -188,7 +188,7 @@ def test_position_ids_come_from_the_mask_not_arange(
     assert float(bad @ embedded) < 0.99
 
     recorder = RecordingSession(engine.session)
-    engine.session = recorder  # type: ignore[assignment]
+    engine.session = recorder
     try:
         engine.embed(["the cat", TEXTS[1]])
     finally:
@@ -203,7 +203,7 @@ def test_empty_kv_cache_is_fed_with_the_models_shapes(
     engine: Engine, raw: ort.InferenceSession
 ) -> None:
     recorder = RecordingSession(engine.session)
-    engine.session = recorder  # type: ignore[assignment]
+    engine.session = recorder
     try:
         engine.embed(["the cat", "a dog", "fix the bug"])
     finally:
@@ -256,7 +256,7 @@ def test_batch_variant_models_run_one_text_per_onnx_run(tiny: ModelPaths) -> Non
     assert spec.batch_invariant is False  # inherited from QWEN3
     engine = Engine(spec, tiny, threads=1)
     recorder = RecordingSession(engine.session)
-    engine.session = recorder  # type: ignore[assignment]
+    engine.session = recorder
     vectors = engine.embed(TEXTS)
     assert len(recorder.feeds) == len(TEXTS)
     assert all(f["input_ids"].shape[0] == 1 for f in recorder.feeds)
