@@ -264,7 +264,10 @@ class WarmClient:
             )
         if response.status != 200:
             message = reply.get("error", f"HTTP {response.status}")
-            if 400 <= response.status < 500 and response.status not in (403, 404, 405):
+            # Only /embed follows a passed health check, so only there is a 4xx known to be
+            # our server refusing this request rather than a foreign program or a broken one.
+            refused = 400 <= response.status < 500 and response.status not in (403, 404, 405)
+            if refused and path == "/embed":
                 raise RequestRejected(f"embedding server at {self.address}: {message}")
             raise WarmServerError(
                 f"embedding server at {self.address} answered HTTP {response.status}: {message}"

@@ -1,0 +1,124 @@
+"""Helpers for the warm-server tests: free ports, a real server in a thread, raw requests."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from embed_server.app import EmbedServer, EmbedService
+from mcp_memory.engine import Engine
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound to 0, read, released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(engine: Engine, port: int = 0, why: str = "test") -> Iterator[EmbedServer]:
+    """A real embedding server over ``engine`` on loopback, served from a thread."""
+    server = EmbedServer("127.0.0.1", port)
+    server.activate(EmbedService(engine, why))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def request(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    host: str | None = None,
+) -> tuple[int, dict[str, str], Any]:
+    """One raw request with exactly the given headers (``host`` forges the Host header).
+
+    Returns (status, headers, parsed JSON body).
+    """
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        conn.putheader("Host", host if host is not None else f"127.0.0.1:{port}")
+        for name, value in (headers or {}).items():
+            conn.putheader(name, value)
+        if body is not None:
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        response = conn.getresponse()
+        data = response.read()
+        return response.status, dict(response.getheaders()), json.loads(data) if data else None
+    finally:
+        conn.close()
+
+
+def post_json(port: int, payload: Any, **kwargs: Any) -> tuple[int, dict[str, str], Any]:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json", **kwargs.pop("headers", {})}
+    return request(port, "POST", "/embed", body, headers, **kwargs)
+
+
+def wait_healthy(port: int, timeout: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            status, _, health = request(port, "GET", "/health")
+            if status == 200:
+                return dict(health)
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no embedding server answered on port {port}")
+        time.sleep(0.05)
+
+
+def server_environment(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_MEMORY_")}
+    env["MCP_MEMORY_HOME"] = str(home)
+    env["MCP_MEMORY_MODEL"] = "minilm"
+    env["MCP_MEMORY_THREADS"] = "1"
+    return env
+
+
+def spawn_server(home: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
+    """``python -m embed_server --port N`` as a real subprocess with its own data home."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "embed_server", "--port", str(port), *extra],
+        env=server_environment(home),
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
