@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -173,7 +174,6 @@ def test_stdio_subprocess_handshake_is_fast_and_tools_work(settings: Settings) -
 
 def test_stdio_server_writes_only_protocol_to_stdout(settings: Settings) -> None:
     """Pipe a raw initialize + tools/call and check every stdout line is JSON-RPC."""
-    import subprocess
 
     messages = [
         {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
@@ -183,18 +183,40 @@ def test_stdio_server_writes_only_protocol_to_stdout(settings: Settings) -> None
         {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
             "name": "remember", "arguments": {"content": "raw stdio memory", "project": "p"}}},
     ]  # fmt: skip
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "mcp_memory.cli", "serve"],
-        input="".join(json.dumps(m) + "\n" for m in messages),
-        capture_output=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=server_env(settings),
-        timeout=60,
     )
-    lines = [line for line in proc.stdout.splitlines() if line.strip()]
-    replies = [json.loads(line) for line in lines]  # any stray print would fail here
-    assert all(r["jsonrpc"] == "2.0" for r in replies)
-    assert any(r.get("id") == 2 and not r["result"].get("isError") for r in replies), replies
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    replies = []
+    try:
+        for message in messages:
+            proc.stdin.write(json.dumps(message) + "\n")
+            proc.stdin.flush()
+            if "id" in message:  # wait for its reply; every stdout line must be JSON-RPC
+                while True:
+                    line = proc.stdout.readline()
+                    assert line, proc.stderr.read()
+                    reply = json.loads(line)  # a stray print would fail here
+                    assert reply["jsonrpc"] == "2.0"
+                    replies.append(reply)
+                    if reply.get("id") == message["id"]:
+                        break
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0
+        assert proc.stdout.read().strip() == ""  # nothing after the protocol ends either
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    result = replies[-1]["result"]
+    assert result["structuredContent"]["status"] == "created", result
 
 
 @pytest.fixture(autouse=True)
