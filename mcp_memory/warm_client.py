@@ -80,6 +80,8 @@ class WarmClient:
         self.connect_timeout = connect_timeout
         self.timeout = timeout
         self._local = threading.local()
+        self._connections: set[http.client.HTTPConnection] = set()  # all threads', for close
+        self._connections_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, model_id: str, dimension: int) -> WarmClient:
@@ -124,11 +126,12 @@ class WarmClient:
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def close(self) -> None:
-        """Close this thread's connection (other threads' connections close when they end)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
+        """Close every thread's connection; a later call opens (and checks) a new one."""
+        with self._connections_lock:
+            connections, self._connections = self._connections, set()
+        for conn in connections:
             conn.close()
-            self._local.conn = None
+        self._local.conn = None
 
     # -- internals ----------------------------------------------------------------------
 
@@ -193,9 +196,11 @@ class WarmClient:
     def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
         """This thread's connection and whether it is new (and so not yet health-checked)."""
         conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
-        if conn is not None:
+        if conn is not None and conn.sock is not None:
             return conn, False
+        self._drop()
         conn = http.client.HTTPConnection(self.host, self.port, timeout=self.connect_timeout)
+        conn.auto_open = 0  # never reconnect silently: a new connection must pass health first
         try:
             conn.connect()
             assert conn.sock is not None
@@ -206,7 +211,18 @@ class WarmClient:
                 f"embedding server not reachable at {self.address} ({_describe(exc)})"
             ) from exc
         self._local.conn = conn
+        with self._connections_lock:
+            self._connections.add(conn)
         return conn, True
+
+    def _drop(self) -> None:
+        """Close and forget this thread's connection (after an error or a closing reply)."""
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+            with self._connections_lock:
+                self._connections.discard(conn)
 
     def _request(self, method: str, path: str, body: Any) -> dict[str, Any]:
         conn, fresh = self._connection()
@@ -215,7 +231,7 @@ class WarmClient:
         try:
             return self._exchange(conn, method, path, body)
         except _StaleConnection as exc:
-            self.close()
+            self._drop()
             if fresh:
                 raise WarmServerError(
                     f"embedding server at {self.address} closed the connection ({exc})"
@@ -241,17 +257,17 @@ class WarmClient:
         except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
             raise _StaleConnection(_describe(exc)) from exc
         except (OSError, http.client.HTTPException) as exc:
-            self.close()
+            self._drop()
             raise WarmServerError(
                 f"embedding server at {self.address} failed during {method} {path} "
                 f"({_describe(exc)})"
             ) from exc
         if response.will_close:
-            self.close()
+            self._drop()
         try:
             reply = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError):
-            self.close()
+            self._drop()
             raise ForeignServer(
                 f"the program at {self.address} answered {method} {path} with HTTP "
                 f"{response.status} and a body that is not JSON; it is not the mcp-memory "
@@ -324,6 +340,10 @@ class AutoEmbedder:
     @property
     def dimension(self) -> int:
         return self.local.dimension
+
+    def close(self) -> None:
+        """Close the connections to the warm server (the local model stays loaded)."""
+        self.client.close()
 
     @property
     def retry_at(self) -> float:

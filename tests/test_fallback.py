@@ -54,11 +54,9 @@ class Clock:
 
 
 @pytest.fixture(scope="module")
-def local(tmp_path_factory: pytest.TempPathFactory) -> LocalEmbedder:
-    """The real bundled model, loaded once for this module."""
-    embedder = LocalEmbedder(MINILM, tmp_path_factory.mktemp("models"), threads=2)
-    embedder.engine()
-    return embedder
+def local(minilm: LocalEmbedder) -> LocalEmbedder:
+    """The real bundled model (loaded once per run by conftest's ``minilm``)."""
+    return minilm
 
 
 @pytest.fixture(scope="module")
@@ -423,12 +421,6 @@ def test_client_and_local_model_must_agree(local: LocalEmbedder) -> None:
     client = WarmClient("127.0.0.1", 1, model_id="minilm", dimension=128)
     with pytest.raises(ValueError, match="minilm/128"):
         AutoEmbedder(local, client)
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    env = {"MCP_MEMORY_HOME": str(tmp_path), "MCP_MEMORY_MODEL": "minilm"}
-    return load_settings(env, embed_port=free_port())
 
 
 def test_make_embedder_wires_settings_into_client_and_local_model(settings: Settings) -> None:
