@@ -28,7 +28,7 @@ VARIED = [
     "The API key lives in the keychain, not in .env files, and rotates every 90 days.",
     "Bug: the importer drops rows whose timestamp has a timezone offset.",
     "He likes his coffee black.",
-    " ".join(["This sentence is long and repeats itself to make a long input."] * 12),
+    " ".join(["This sentence is long and repeats itself to make a long input."] * 6),
     "Use pathlib, not os.path, in new code.",
     "The meeting moved to Thursday.",
     "Migrations are numbered and applied on open; never edit an applied one.",
