@@ -110,11 +110,21 @@ class Engine:
             return [[i] for i in order]
         chunks: list[list[int]] = []
         current: list[int] = []
+        first_width = 1
         for i in order:  # ascending length, so the last row added sets the padded length
             width = max(1, len(ids[i]))
-            if current and (len(current) >= MAX_ROWS or (len(current) + 1) * width > TOKEN_BUDGET):
+            # A new chunk when it is full, over the token budget, or when this row would pad
+            # every row already in it to more than twice their length (one long text among
+            # many short ones would otherwise multiply the work).
+            if current and (
+                len(current) >= MAX_ROWS
+                or (len(current) + 1) * width > TOKEN_BUDGET
+                or width > 2 * first_width + 8
+            ):
                 chunks.append(current)
                 current = []
+            if not current:
+                first_width = width
             current.append(i)
         if current:
             chunks.append(current)

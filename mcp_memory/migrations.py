@@ -128,3 +128,67 @@ def apply(db: apsw.Connection) -> int:
             db.execute("ROLLBACK")
             raise
     return int(scalar(db, "PRAGMA user_version"))
+
+
+@migration(2)
+def m002_lifecycle(db: apsw.Connection) -> None:
+    db.execute(
+        """
+        -- Age is counted per project in memories, not in time: seq numbers each project's
+        -- memories; a memory's isolation is measured from age_from (reset by a reprieve).
+        ALTER TABLE memories ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE memories ADD COLUMN age_from INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE memories ADD COLUMN reprieves INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE memories ADD COLUMN connected INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE memories ADD COLUMN state_changed_at REAL;
+        CREATE INDEX memories_project_seq ON memories (project, seq);
+        CREATE INDEX memories_unconnected ON memories (connected) WHERE connected = 0;
+        CREATE TABLE project_counters (project TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+
+        -- The vector of the text left once shared boilerplate is removed (NULL: same as full).
+        ALTER TABLE memory_vectors ADD COLUMN topic_hash TEXT;
+        ALTER TABLE memory_vectors ADD COLUMN topic_embedding BLOB;
+
+        -- How many memories of a project contain each line shape / label (boilerplate).
+        CREATE TABLE line_stats (
+            project TEXT NOT NULL, key TEXT NOT NULL, memories INTEGER NOT NULL,
+            PRIMARY KEY (project, key)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE consolidations (
+            id INTEGER PRIMARY KEY,
+            project TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            provider TEXT NOT NULL,
+            model TEXT,
+            status TEXT NOT NULL CHECK (status IN ('applied', 'undone')),
+            undone_at REAL,
+            detail TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE lineage (
+            consolidation_id INTEGER NOT NULL REFERENCES consolidations (id),
+            result_id INTEGER NOT NULL REFERENCES memories (id),
+            source_id INTEGER NOT NULL REFERENCES memories (id),
+            source_prev_state TEXT NOT NULL,
+            PRIMARY KEY (result_id, source_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX lineage_source ON lineage (source_id);
+        CREATE INDEX lineage_consolidation ON lineage (consolidation_id);
+
+        CREATE TABLE llm_usage (
+            day TEXT NOT NULL, provider TEXT NOT NULL,
+            calls INTEGER NOT NULL DEFAULT 0,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (day, provider)
+        ) WITHOUT ROWID;
+
+        -- Strong recalls, at most one per memory and context (session or day), for promotion.
+        CREATE TABLE recall_events (
+            memory_id INTEGER NOT NULL REFERENCES memories (id) ON DELETE CASCADE,
+            context TEXT NOT NULL,
+            at REAL NOT NULL,
+            PRIMARY KEY (memory_id, context)
+        ) WITHOUT ROWID;
+        """
+    )

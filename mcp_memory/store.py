@@ -61,6 +61,7 @@ class NewMemory:
     protected: bool = False
     state: str = "buffer"
     metadata: dict[str, object] = field(default_factory=dict)
+    line_keys: tuple[str, ...] = ()  # boilerplate statistics keys (see boilerplate.py)
 
 
 @dataclass(frozen=True)
@@ -81,17 +82,22 @@ class Memory:
     last_recalled_at: float | None
     recall_count: int
     metadata: dict[str, object]
+    seq: int = 0  # position in its project's sequence of memories
+    age_from: int = 0  # seq from which isolation is counted (a reprieve moves it)
+    reprieves: int = 0
+    connected: bool = False  # linking has run for it
 
 
 _MEMORY_COLUMNS = (
     "id, content, content_hash, type, project, tags, source, session_id, state, protected, "
-    "embedded, created_at, updated_at, last_recalled_at, recall_count, metadata"
+    "embedded, created_at, updated_at, last_recalled_at, recall_count, metadata, seq, age_from, "
+    "reprieves, connected"
 )
 
 
 def _row_to_memory(row: Sequence[Any]) -> Memory:
     (mid, content, chash, mtype, project, tags, source, session, state, protected, embedded,
-     created, updated, recalled, count, metadata) = row  # fmt: skip
+     created, updated, recalled, count, metadata, seq, age_from, reprieves, connected) = row  # fmt: skip
     return Memory(
         id=int(mid),
         content=str(content),
@@ -109,6 +115,10 @@ def _row_to_memory(row: Sequence[Any]) -> Memory:
         last_recalled_at=None if recalled is None else float(recalled),
         recall_count=int(count),
         metadata=json.loads(str(metadata)),
+        seq=int(seq),
+        age_from=int(age_from),
+        reprieves=int(reprieves),
+        connected=bool(connected),
     )
 
 
@@ -249,11 +259,17 @@ class Store:
     def insert(self, memory: NewMemory, vector: np.ndarray | None = None) -> int:
         now = time.time()
         with self.transaction():
+            seq = scalar(
+                self.db,
+                "INSERT INTO project_counters (project, seq) VALUES (?, 1) "
+                "ON CONFLICT (project) DO UPDATE SET seq = seq + 1 RETURNING seq",
+                (memory.project,),
+            )
             mid = scalar(
                 self.db,
                 "INSERT INTO memories (content, content_hash, type, project, tags, source, "
-                "session_id, state, protected, created_at, updated_at, metadata) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
+                "session_id, state, protected, created_at, updated_at, metadata, seq, age_from) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
                 (
                     memory.content,
                     memory.content_hash,
@@ -267,11 +283,18 @@ class Store:
                     now,
                     now,
                     json.dumps(memory.metadata),
+                    seq,
+                    seq,
                 ),
             )
             self.db.executemany(
                 "INSERT OR IGNORE INTO memory_tags (memory_id, tag) VALUES (?, ?)",
                 [(mid, t) for t in memory.tags],
+            )
+            self.db.executemany(
+                "INSERT INTO line_stats (project, key, memories) VALUES (?, ?, 1) "
+                "ON CONFLICT (project, key) DO UPDATE SET memories = memories + 1",
+                [(memory.project, k) for k in set(memory.line_keys)],
             )
             if vector is not None:
                 self.set_vector(int(mid), vector, memory.project, memory.state)
@@ -304,9 +327,11 @@ class Store:
         if state not in STATES:
             raise StoreError(f"unknown state {state!r}")
         with self.transaction():
+            now = time.time()
             changed = self._rows(
-                "UPDATE memories SET state = ?, updated_at = ? WHERE id = ? RETURNING id",
-                (state, time.time(), memory_id),
+                "UPDATE memories SET state = ?, updated_at = ?, state_changed_at = ? "
+                "WHERE id = ? RETURNING id",
+                (state, now, now, memory_id),
             )
             if not changed:
                 raise NotFoundError(f"no memory with id {memory_id}")
@@ -323,6 +348,142 @@ class Store:
                 "WHERE id = ?",
                 [(now, i) for i in ids],
             )
+
+    # -- lifecycle: links, boilerplate, topic vectors, age ----------------------------------
+
+    def add_links(self, source_id: int, targets: Sequence[tuple[int, float]]) -> None:
+        now = time.time()
+        with self.transaction():
+            self.db.executemany(
+                "INSERT OR IGNORE INTO links (source_id, target_id, similarity, created_at) "
+                "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM memories WHERE id = ?)",
+                [(source_id, t, round(sim, 6), now, t) for t, sim in targets if t != source_id],
+            )
+
+    def remove_link(self, a: int, b: int) -> None:
+        with self.transaction():
+            self.db.execute(
+                "DELETE FROM links WHERE (source_id = ? AND target_id = ?) "
+                "OR (source_id = ? AND target_id = ?)",
+                (a, b, b, a),
+            )
+
+    def links_of(self, memory_id: int) -> list[tuple[int, float]]:
+        """Every memory linked to ``memory_id`` (either direction), strongest first."""
+        with self.lock:
+            rows = self._rows(
+                "SELECT target_id, similarity FROM links WHERE source_id = ? "
+                "UNION ALL SELECT source_id, similarity FROM links WHERE target_id = ? "
+                "ORDER BY 2 DESC",
+                (memory_id, memory_id),
+            )
+        return [(int(i), float(sim)) for i, sim in rows]
+
+    def link_counts(self, ids: Sequence[int]) -> dict[int, int]:
+        if not ids:
+            return {}
+        marks = _placeholders(len(ids))
+        with self.lock:
+            rows = self._rows(
+                f"SELECT id, count(*) FROM (SELECT source_id AS id FROM links WHERE source_id IN "
+                f"({marks}) UNION ALL SELECT target_id FROM links WHERE target_id IN ({marks})) "
+                "GROUP BY id",
+                (*ids, *ids),
+            )
+        counts = {int(i): 0 for i in ids}
+        counts.update({int(i): int(n) for i, n in rows})
+        return counts
+
+    def project_links(self, project: str, states: Sequence[str]) -> list[tuple[int, int, float]]:
+        """Links whose two ends are both in ``project`` and in ``states``."""
+        marks = _placeholders(len(states))
+        with self.lock:
+            rows = self._rows(
+                "SELECT l.source_id, l.target_id, l.similarity FROM links l "
+                "JOIN memories a ON a.id = l.source_id JOIN memories b ON b.id = l.target_id "
+                f"WHERE a.project = ? AND b.project = ? AND a.state IN ({marks}) "
+                f"AND b.state IN ({marks})",
+                (project, project, *states, *states),
+            )
+        return [(int(a), int(b), float(sim)) for a, b, sim in rows]
+
+    def line_counts(self, project: str, keys: Sequence[str]) -> dict[str, int]:
+        if not keys:
+            return {}
+        with self.lock:
+            rows = self._rows(
+                f"SELECT key, memories FROM line_stats WHERE project = ? "
+                f"AND key IN ({_placeholders(len(keys))})",
+                (project, *keys),
+            )
+        return {str(k): int(n) for k, n in rows}
+
+    def topic_vectors(self, ids: Sequence[int]) -> dict[int, tuple[str | None, np.ndarray | None]]:
+        if not ids:
+            return {}
+        with self.lock:
+            rows = self._rows(
+                "SELECT memory_id, topic_hash, topic_embedding FROM memory_vectors "
+                f"WHERE memory_id IN ({_placeholders(len(ids))})",
+                tuple(ids),
+            )
+        return {
+            int(i): (h, None if b is None else np.frombuffer(b, dtype=np.float32))
+            for i, h, b in rows
+        }
+
+    def set_topic_vector(self, memory_id: int, topic_hash: str, vector: np.ndarray) -> None:
+        with self.transaction():
+            self.db.execute(
+                "UPDATE memory_vectors SET topic_hash = ?, topic_embedding = ? WHERE memory_id = ?",
+                (topic_hash, np.ascontiguousarray(vector, dtype=np.float32).tobytes(), memory_id),
+            )
+
+    def mark_connected(self, memory_id: int) -> None:
+        with self.transaction():
+            self.db.execute("UPDATE memories SET connected = 1 WHERE id = ?", (memory_id,))
+
+    def pending(self, column: str, limit: int) -> list[int]:
+        """Active memories not yet ``embedded`` or ``connected`` (oldest first)."""
+        if column not in ("embedded", "connected"):
+            raise StoreError(f"unknown column {column!r}")
+        extra = " AND embedded = 1" if column == "connected" else ""
+        with self.lock:
+            rows = self._rows(
+                f"SELECT id FROM memories WHERE {column} = 0{extra} "
+                "AND state IN ('buffer', 'proven') ORDER BY id LIMIT ?",
+                (limit,),
+            )
+        return [int(r[0]) for r in rows]
+
+    def project_seq(self, project: str) -> int:
+        with self.lock:
+            row = self._row("SELECT seq FROM project_counters WHERE project = ?", (project,))
+        return 0 if row is None else int(row[0])
+
+    def update_memory(self, memory_id: int, **fields: Any) -> None:
+        allowed = {"age_from", "reprieves", "protected", "type", "metadata", "recall_count"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise StoreError(f"cannot update {sorted(unknown)}")
+        values = [json.dumps(v) if k == "metadata" else v for k, v in fields.items()]
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        with self.transaction():
+            self.db.execute(
+                f"UPDATE memories SET {assignments}, updated_at = ? WHERE id = ?",
+                (*values, time.time(), memory_id),
+            )
+
+    def query_ids(self, where: str, params: Sequence[Any] = ()) -> list[int]:
+        """Ids of memories matching a WHERE clause written by this package (never user text)."""
+        with self.lock:
+            rows = self._rows(f"SELECT id FROM memories WHERE {where}", tuple(params))
+        return [int(r[0]) for r in rows]
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Run package-written SQL (inside the caller's transaction when there is one)."""
+        with self.lock:
+            return self._rows(sql, params)
 
     # -- reads --------------------------------------------------------------------------
 
