@@ -25,9 +25,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import mcp_memory
@@ -36,6 +35,8 @@ from mcp_memory.engine import Engine, load_engine
 from mcp_memory.errors import ConfigError, EmbeddingError
 from mcp_memory.models import ModelSpec, require
 from mcp_memory.warm_client import MAX_BATCH, MAX_BODY_BYTES, MAX_TEXT_CHARS, SERVICE
+
+from .pidfile import acquire_lock, lock_path, pid_path, remove_pid_file, write_pid_file
 
 log = logging.getLogger("mcp_memory.embed_server")
 
@@ -397,39 +398,6 @@ class EmbedServer(ThreadingHTTPServer):
         log.debug("connection from %s ended with an error", client_address, exc_info=True)
 
 
-# -- pid file ---------------------------------------------------------------------------
-
-
-def pid_path(run_dir: Path, port: int) -> Path:
-    """Where the server listening on ``port`` records its pid."""
-    return run_dir / f"embed-server-{port}.pid"
-
-
-def read_pid_file(path: Path) -> dict[str, Any] | None:
-    """The pid file's JSON, or None when it is missing or unreadable."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("pid"), int):
-        return None
-    return data
-
-
-def write_pid_file(path: Path, info: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(info), encoding="utf-8")
-    os.replace(temporary, path)
-
-
-def remove_pid_file(path: Path) -> None:
-    """Remove the pid file if it is still this process's."""
-    data = read_pid_file(path)
-    if data is not None and data.get("pid") == os.getpid():
-        path.unlink(missing_ok=True)
-
-
 # -- running ----------------------------------------------------------------------------
 
 
@@ -441,25 +409,6 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
     raise _Stop(signal.Signals(signum).name)
 
 
-def lock_path(run_dir: Path, port: int) -> Path:
-    """Held (flock) by the server for ``port`` while it lives, so only one can start."""
-    return run_dir / f"embed-server-{port}.lock"
-
-
-def _acquire_lock(path: Path) -> IO[bytes] | None:
-    """An exclusive lock on ``path`` held until the file is closed, or None if taken."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "ab")  # noqa: SIM115  # held for the life of the server
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        return None
-    return handle
-
-
 def run(settings: Settings, spec: ModelSpec, why: str) -> int:
     """Bind, write the pid file, load the model, serve until SIGTERM/SIGINT, clean up.
 
@@ -467,7 +416,7 @@ def run(settings: Settings, spec: ModelSpec, why: str) -> int:
     (two hooks racing to start one).
     """
     dimension = spec.dimension_for(settings.dimension)
-    lock = _acquire_lock(lock_path(settings.run_dir, settings.embed_port))
+    lock = acquire_lock(lock_path(settings.run_dir, settings.embed_port))
     if lock is None:
         log.warning(
             "another embedding server for port %d is already running or starting; exiting",

@@ -30,7 +30,7 @@ from mcp_memory.config import PREFIX, Settings
 from mcp_memory.errors import WarmServerError
 from mcp_memory.warm_client import ForeignServer, fetch_health
 
-from .app import lock_path, pid_path, read_pid_file, write_pid_file
+from .pidfile import lock_path, pid_path, read_pid_file, write_pid_file
 
 POLL_INTERVAL = 0.05
 

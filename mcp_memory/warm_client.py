@@ -228,6 +228,10 @@ class WarmClient:
         conn, fresh = self._connection()
         if fresh and path != "/health":
             self.health()  # a new connection: make sure it is our server with our model
+            if getattr(self._local, "conn", None) is not conn or conn.sock is None:
+                raise WarmServerError(
+                    f"embedding server at {self.address} closed the connection after /health"
+                )
         try:
             return self._exchange(conn, method, path, body)
         except _StaleConnection as exc:

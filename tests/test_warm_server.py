@@ -35,12 +35,8 @@ from warm_helpers import (
 
 import mcp_memory
 from embed_server import process
-from embed_server.app import (
-    EmbedServer,
-    is_loopback_host_header,
-    is_loopback_origin,
-    pid_path,
-)
+from embed_server.app import EmbedServer, is_loopback_host_header, is_loopback_origin
+from embed_server.pidfile import pid_path
 from mcp_memory.config import load_settings
 from mcp_memory.embedder import LocalEmbedder
 from mcp_memory.engine import Engine
@@ -418,6 +414,28 @@ def test_subprocess_server_matches_engine_and_cleans_up_on_sigterm(
     assert out == b""
     assert b"stopping on SIGTERM" in err
     assert not pid_file.exists()
+
+
+def test_two_servers_started_at_once_for_one_port_leave_exactly_one_running(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    first, second = spawn_server(tmp_path, port), spawn_server(tmp_path, port)
+    try:
+        health = wait_healthy(port)
+        loser = second if health["pid"] == first.pid else first
+        _, err = loser.communicate(timeout=30)
+        assert loser.returncode == 3
+        assert b"already running or starting" in err
+        winner = first if loser is second else second
+        assert winner.poll() is None
+        assert json.loads(pid_path(tmp_path / "run", port).read_text())["pid"] == winner.pid
+    finally:
+        for proc in (first, second):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=15)
+    assert not pid_path(tmp_path / "run", port).exists()
 
 
 def test_process_start_is_idempotent_and_stop_leaves_nothing_behind(tmp_path: Path) -> None:

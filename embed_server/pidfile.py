@@ -1,0 +1,62 @@
+"""The server's files in ``run_dir``: a JSON pid file and a lock held while it lives.
+
+``embed-server-{port}.pid`` holds ``{"pid", "host", "port", "model", "dimension"}``, written
+after the port is bound and removed on a clean exit. ``embed-server-{port}.lock`` is held with
+``flock`` by the running server, so a second one started at the same time exits at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import IO, Any
+
+
+def pid_path(run_dir: Path, port: int) -> Path:
+    """Where the server listening on ``port`` records its pid."""
+    return run_dir / f"embed-server-{port}.pid"
+
+
+def read_pid_file(path: Path) -> dict[str, Any] | None:
+    """The pid file's JSON, or None when it is missing or unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("pid"), int):
+        return None
+    return data
+
+
+def write_pid_file(path: Path, info: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(info), encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def remove_pid_file(path: Path) -> None:
+    """Remove the pid file if it is still this process's."""
+    data = read_pid_file(path)
+    if data is not None and data.get("pid") == os.getpid():
+        path.unlink(missing_ok=True)
+
+
+def lock_path(run_dir: Path, port: int) -> Path:
+    """Held (flock) by the server for ``port`` while it lives, so only one can start."""
+    return run_dir / f"embed-server-{port}.lock"
+
+
+def acquire_lock(path: Path) -> IO[bytes] | None:
+    """An exclusive lock on ``path`` held until the file is closed, or None if taken."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "ab")  # noqa: SIM115  # held for the life of the server
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
