@@ -67,6 +67,7 @@ def open_app(settings: Settings, cwd: Path | None = None) -> App:
                 max_content_chars=settings.max_content_chars,
                 near_duplicates=settings.near_duplicates,
                 duplicate_threshold=spec.duplicate_threshold,
+                link_threshold=settings.link_threshold or spec.link_threshold,
             ),
         )
     except BaseException:

@@ -183,7 +183,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_embed_server(args: argparse.Namespace, settings: Settings) -> int:
-    from embed_server import process
+    import embed_server.process as process
 
     action: Callable[..., dict[str, Any]] = getattr(process, args.action)
     result = action(settings, wait=args.wait) if args.action == "start" else action(settings)

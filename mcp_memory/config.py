@@ -12,7 +12,7 @@ import os
 import sys
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,22 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8765
     log_level: str = "WARNING"
+    # lifecycle
+    link_threshold: float = 0.0  # 0 = the model's calibrated threshold
+    age_after: int = 50  # a buffer memory still unlinked after this many newer ones may expire
+    max_reprieves: int = 3
+    retention_days: float = 30.0  # expired tombstones are purged after this long
+    briefing_tokens: int = 800
+    # LLM for consolidation and substance checks
+    llm_provider: str = "auto"  # auto | gemini | openai | extractive | none
+    llm_model: str = ""  # empty = the provider's default
+    llm_base_url: str = ""  # e.g. http://127.0.0.1:8080/v1 for a local OpenAI-compatible server
+    llm_api_key: str = field(default="", repr=False)  # else GEMINI_API_KEY / GOOGLE_API_KEY
+    llm_timeout: float = 30.0
+    llm_max_calls_per_run: int = 20
+    llm_max_tokens_per_run: int = 200_000
+    llm_max_calls_per_day: int = 200
+    llm_max_tokens_per_day: int = 2_000_000
 
     @property
     def models_dir(self) -> Path:
@@ -105,6 +121,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _unit_float(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise ValueError("expected a number from 0 to 1 (0 = the model's default)")
+    return value
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
@@ -135,6 +158,20 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "http_host": str,
     "http_port": _port,
     "log_level": _choice("DEBUG", "INFO", "WARNING", "ERROR"),
+    "link_threshold": _unit_float,
+    "age_after": _positive_int,
+    "max_reprieves": _non_negative_int,
+    "retention_days": _positive_float,
+    "briefing_tokens": _positive_int,
+    "llm_provider": _choice("auto", "gemini", "openai", "extractive", "none"),
+    "llm_model": str,
+    "llm_base_url": str,
+    "llm_api_key": str,
+    "llm_timeout": _positive_float,
+    "llm_max_calls_per_run": _non_negative_int,
+    "llm_max_tokens_per_run": _non_negative_int,
+    "llm_max_calls_per_day": _non_negative_int,
+    "llm_max_tokens_per_day": _non_negative_int,
 }
 
 
@@ -161,6 +198,10 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         text = env.get(PREFIX + key.upper())
         if text is not None and text != "":
             raw[key] = _parse(key, text, PREFIX + key.upper())
+    if "llm_api_key" not in raw:  # the providers' own conventional variables
+        key = env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY")
+        if key:
+            raw["llm_api_key"] = key
     raw.update({k: v for k, v in overrides.items() if v is not None})
     raw.setdefault("home", home)
     raw.setdefault("db", Path(raw["home"]) / "memory.db")

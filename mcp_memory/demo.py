@@ -31,7 +31,7 @@ def say(text: str = "") -> None:
 
 
 def run_demo(settings: Settings, *, serve: bool = True, port: int = 0) -> int:
-    from embed_server import process
+    import embed_server.process as process
 
     from .app import open_app
 

@@ -11,25 +11,24 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import numpy as np
 
+from . import boilerplate
+from .classify import PROTECTED_TYPES, TYPES, classify
 from .embedder import Embedder
 from .errors import EmbeddingError, ValidationError
+from .links import Link, Linker
+from .models import SPECS
 from .redact import redact
 from .search import keyword_query, rrf_fuse
 from .store import ACTIVE_STATES, GLOBAL, STATES, Memory, NewMemory, Store
 
 log = logging.getLogger("mcp_memory")
 
-TYPES = (
-    "note", "decision", "user_note", "session_summary", "insight", "error_fix",
-    "preference", "fact", "todo",
-)  # fmt: skip
 SOURCES = ("tool", "hook", "user", "cli", "lifecycle", "import")
-PROTECTED_TYPES = frozenset({"decision", "user_note"})
 MAX_TAGS = 20
 MAX_TAG_CHARS = 64
 MAX_BATCH = 100
@@ -41,6 +40,8 @@ class Options:
     max_content_chars: int = 20_000
     near_duplicates: str = "keep"  # keep | merge
     duplicate_threshold: float = 0.95
+    link_threshold: float = 0.6
+    promote_after: int = 3  # strong recalls in distinct sessions/days before a memory is proven
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Remembered:
     type: str
     redactions: int = 0
     near_duplicates: tuple[NearDuplicate, ...] = ()
+    links: tuple[Link, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,7 @@ class MemoryService:
         self.store = store
         self.embedder = embedder
         self.options = options or Options()
+        self.linker = Linker(store, embedder, self.options.link_threshold)
 
     # -- remember -----------------------------------------------------------------------
 
@@ -180,7 +183,7 @@ class MemoryService:
         *,
         project: str,
         tags: Sequence[str] | None = None,
-        type: str = "note",
+        type: str | None = None,
         source: str = "tool",
         session_id: str | None = None,
         embed: bool = True,
@@ -196,21 +199,23 @@ class MemoryService:
         *,
         project: str,
         tags: Sequence[str] | None = None,
-        type: str = "note",
+        type: str | None = None,
         source: str = "tool",
         session_id: str | None = None,
         embed: bool = True,
     ) -> list[Remembered]:
-        """Validate, redact, embed (one batch), then store everything in one transaction.
+        """Validate, redact, embed (one batch), store in one transaction, then connect.
 
         Embedding happens before the write, so a failure stores nothing. ``embed=False``
-        (hooks, which must never load a model) stores text only; ``maintain`` embeds later.
+        (hooks, which must never load a model) stores text only; ``maintain`` embeds and
+        connects later. ``type`` None classifies each text from its tags and content.
         """
         if not contents:
             raise ValidationError("nothing to remember: give at least one text")
         if len(contents) > MAX_BATCH:
             raise ValidationError(f"at most {MAX_BATCH} memories per call")
-        _choice(type, TYPES, "type")
+        if type is not None:
+            _choice(type, TYPES, "type")
         _choice(source, SOURCES, "source")
         clean_tags = validate_tags(tags)
         prepared: list[tuple[str, int]] = []
@@ -218,7 +223,6 @@ class MemoryService:
             text = validate_content(content, self.options.max_content_chars)
             red = redact(text)
             prepared.append((red.text.strip() or "[redacted]", red.count))
-        protected = type in PROTECTED_TYPES or source == "user"
         # Exact duplicates (same project, same redacted text) return the existing id.
         results: list[Remembered | None] = []
         todo: list[int] = []
@@ -237,6 +241,7 @@ class MemoryService:
         vectors = self._embed_documents([prepared[n][0] for n in todo]) if embed and todo else None
         if vectors is not None:
             self._ensure_model()
+        created: list[int] = []
         with self.store.transaction():
             for j, n in enumerate(todo):
                 text, count = prepared[n]
@@ -252,15 +257,23 @@ class MemoryService:
                     self.store.set_state(existing.id, "buffer")
                     results[n] = Remembered(existing.id, "restored", project, existing.type, count)
                     continue
+                kind = type or classify(text, clean_tags)
                 mid = self.store.insert(
                     NewMemory(
-                        content=text, content_hash=chash, project=project, type=type,
+                        content=text, content_hash=chash, project=project, type=kind,
                         tags=clean_tags, source=source, session_id=session_id,
-                        protected=protected,
+                        protected=kind in PROTECTED_TYPES or source == "user",
+                        line_keys=boilerplate.keys(text),
                     ),
                     vector,
                 )  # fmt: skip
-                results[n] = Remembered(mid, "created", project, type, count, near)
+                results[n] = Remembered(mid, "created", project, kind, count, near)
+                if vector is not None:
+                    created.append(n)
+        for n in created:  # after the commit: linking may embed topic texts
+            r = results[n]
+            assert r is not None
+            results[n] = replace(r, links=tuple(self.linker.connect(r.id)))
         for n, (text, count) in enumerate(prepared):
             if results[n] is None:  # a repeat within this batch
                 twin = results[seen[content_hash(text)]]
@@ -279,8 +292,9 @@ class MemoryService:
 
     def _ensure_model(self) -> None:
         if self.store.model is None:
-            spec_pooling = getattr(getattr(self.embedder, "spec", None), "pooling", "unknown")
-            self.store.init_model(self.embedder.model_id, self.embedder.dimension, spec_pooling)
+            spec = SPECS.get(self.embedder.model_id)
+            pooling = spec.pooling if spec is not None else "unknown"
+            self.store.init_model(self.embedder.model_id, self.embedder.dimension, pooling)
         self.store.check_model(self.embedder.model_id, self.embedder.dimension)
 
     def _near_duplicates(self, vector: np.ndarray, project: str) -> tuple[NearDuplicate, ...]:

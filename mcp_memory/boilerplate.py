@@ -1,0 +1,91 @@
+"""Structural noise: shared format is not shared topic.
+
+Two session logs, or two "Files changed: ..." summaries about different work, embed close
+together because most of their words are the same scaffolding. Before linking, each memory is
+reduced to its *topic text*: lines whose shape recurs across the project's memories are
+dropped, and recurring labels (``Files changed:``, ``## Errors``) are cut from the lines they
+start. Shapes are counted per project in ``line_stats`` as memories arrive, so the detection
+learns each project's formats; nothing is hard-coded to our own hook formats.
+
+Rules (measured on the labelled pairs in ``bench/data/link_pairs.jsonl``):
+- a *label* (a markdown heading, a short ``label:`` prefix, or a short line ending in ``:``)
+  is boilerplate once it appears in ``LABEL_MIN`` memories of the project;
+- a whole *line shape* (lower-cased, digits and hex runs collapsed) is boilerplate once it
+  appears in ``LINE_MIN`` memories.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+LABEL_MIN = 2
+LINE_MIN = 3
+MAX_LABEL_CHARS = 40
+
+_LABEL = re.compile(r"^\s*(?:[-*>#]+\s*)?([A-Za-z][\w ./()-]{0,38}?)\s*[:=]\s+(.*)$")
+_HEADING = re.compile(r"^\s*#{1,6}\s+(.+?)\s*#*\s*$")
+_NUMBERS = re.compile(r"\b(?:\d+|[0-9a-f]{7,})\b")
+_SPACE = re.compile(r"\s+")
+
+
+def _norm(text: str) -> str:
+    return _SPACE.sub(" ", _NUMBERS.sub("0", text.lower())).strip()
+
+
+@dataclass(frozen=True)
+class Line:
+    raw: str
+    label_key: str | None  # "label:<name>" for headings, label prefixes and short lines
+    line_key: str  # "line:<shape>"
+    body: str  # the line without its label
+
+
+def parse(text: str) -> list[Line]:
+    lines: list[Line] = []
+    for raw in text.splitlines():
+        if not raw.strip():
+            continue
+        shape = _norm(raw)
+        label_key: str | None = None
+        body = raw.strip()
+        heading = _HEADING.match(raw)
+        label = _LABEL.match(raw)
+        if heading:
+            label_key, body = f"label:{_norm(heading.group(1))}", ""
+        elif label and len(label.group(1)) <= MAX_LABEL_CHARS:
+            label_key, body = f"label:{_norm(label.group(1))}", label.group(2).strip()
+        elif raw.rstrip().endswith(":") and len(shape) <= MAX_LABEL_CHARS:
+            label_key, body = f"label:{shape.rstrip(':')}", ""
+        lines.append(Line(raw.strip(), label_key, f"line:{shape}", body))
+    return lines
+
+
+def keys(text: str) -> tuple[str, ...]:
+    """The statistics keys of a text: each distinct label and line shape once."""
+    out: dict[str, None] = {}
+    for line in parse(text):
+        if line.label_key:
+            out[line.label_key] = None
+        out[line.line_key] = None
+    return tuple(out)
+
+
+def topic_text(text: str, counts: Mapping[str, int], *, self_counted: bool = True) -> str:
+    """``text`` without the boilerplate its project's memories share.
+
+    ``counts`` maps keys to how many memories contain them; ``self_counted`` says whether that
+    includes this text itself (it does once the memory is stored).
+    """
+    bonus = 0 if self_counted else 1
+    kept: list[str] = []
+    for line in parse(text):
+        if counts.get(line.line_key, 0) + bonus >= LINE_MIN:
+            continue
+        if line.label_key and counts.get(line.label_key, 0) + bonus >= LABEL_MIN:
+            if line.body:
+                kept.append(line.body)
+            continue
+        kept.append(line.raw)
+    return "\n".join(kept)

@@ -1,0 +1,122 @@
+"""Connect: link each new memory to existing memories it is about.
+
+One KNN query per memory (never a scan of all pairs) finds candidates in its own project and
+the global memories (a global memory links only to global ones, so links never cross
+projects). Each candidate is then compared on *topic* vectors: the embedding of the text left
+once the project's shared boilerplate is removed (see :mod:`boilerplate`), so two session logs
+that share a format but not a topic do not link. A link needs a topic cosine at or above the
+model's link threshold. A memory makes at most ``MAX_NEW_LINKS`` links, and none holds more
+than ``MAX_LINKS`` (the weakest are dropped), so hubs cannot swallow the graph.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import boilerplate
+from .embedder import Embedder
+from .store import ACTIVE_STATES, GLOBAL, Memory, Store
+
+log = logging.getLogger("mcp_memory")
+
+CANDIDATES = 24
+MAX_NEW_LINKS = 8
+MAX_LINKS = 24
+# Candidates whose full-text cosine is this far below the threshold cannot be topic matches
+# worth the cost of a topic embedding (boilerplate inflates full-text similarity, so topic
+# similarity of a true match is rarely far above it).
+PREFILTER_MARGIN = 0.2
+
+
+@dataclass(frozen=True)
+class Link:
+    id: int
+    similarity: float
+
+
+def scope_of(project: str) -> list[str]:
+    return [GLOBAL] if project == GLOBAL else [project, GLOBAL]
+
+
+class Linker:
+    def __init__(self, store: Store, embedder: Embedder, threshold: float) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.threshold = threshold
+
+    def connect(self, memory_id: int) -> list[Link]:
+        """Link one embedded memory; returns the links it made (strongest first)."""
+        memory = self.store.get(memory_id)
+        vectors = self.store.vectors([memory_id])
+        if memory_id not in vectors or memory.state not in ACTIVE_STATES:
+            return []
+        candidates = [
+            (i, s)
+            for i, s in self.store.knn(
+                vectors[memory_id], CANDIDATES + 1, projects=scope_of(memory.project)
+            )
+            if i != memory_id and s >= self.threshold - PREFILTER_MARGIN
+        ]
+        links: list[Link] = []
+        if candidates:
+            others = self.store.get_many([i for i, _ in candidates])
+            topics = self.topic_vectors([memory, *others.values()], vectors)
+            mine = topics.get(memory_id)
+            if mine is not None:
+                for cid, _ in candidates:
+                    theirs = topics.get(cid)
+                    if theirs is None:
+                        continue
+                    sim = float(mine @ theirs)
+                    if sim >= self.threshold:
+                        links.append(Link(cid, round(sim, 4)))
+        links.sort(key=lambda link: -link.similarity)
+        links = links[:MAX_NEW_LINKS]
+        with self.store.transaction():
+            self.store.add_links(memory_id, [(link.id, link.similarity) for link in links])
+            self.store.mark_connected(memory_id)
+            self._prune([link.id for link in links])
+        return links
+
+    def topic_vectors(
+        self, memories: list[Memory], full: dict[int, np.ndarray] | None = None
+    ) -> dict[int, np.ndarray]:
+        """Each memory's topic vector (its full vector when it has no boilerplate); memories
+        that are nothing but boilerplate are left out. Topic embeddings are cached by hash."""
+        ids = [m.id for m in memories]
+        full = {**(full or {}), **self.store.vectors([i for i in ids if i not in (full or {})])}
+        cached = self.store.topic_vectors(ids)
+        out: dict[int, np.ndarray] = {}
+        todo: list[tuple[int, str, str]] = []
+        for m in memories:
+            if m.id not in full:
+                continue
+            counts = self.store.line_counts(m.project, boilerplate.keys(m.content))
+            topic = boilerplate.topic_text(m.content, counts).strip()
+            if topic == m.content.strip():
+                out[m.id] = full[m.id]
+                continue
+            if not topic:
+                continue  # only boilerplate: nothing to link on
+            digest = hashlib.sha256(topic.encode()).hexdigest()
+            topic_hash, vector = cached.get(m.id, (None, None))
+            if topic_hash == digest and vector is not None:
+                out[m.id] = vector
+            else:
+                todo.append((m.id, digest, topic))
+        if todo:
+            embedded = self.embedder.embed([t for _, _, t in todo], "document")
+            for (mid, digest, _), vector in zip(todo, embedded, strict=True):
+                self.store.set_topic_vector(mid, digest, vector)
+                out[mid] = vector
+        return out
+
+    def _prune(self, ids: list[int]) -> None:
+        for mid, count in self.store.link_counts(ids).items():
+            if count > MAX_LINKS:
+                for other, _ in self.store.links_of(mid)[MAX_LINKS:]:
+                    self.store.remove_link(mid, other)
