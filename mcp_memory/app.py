@@ -9,8 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .aging import AgePolicy, Judge
 from .config import Settings
-from .errors import ModelMismatchError
+from .consolidate import Consolidator
+from .errors import LLMError, ModelMismatchError
+from .llm import BudgetLimits, Provider, make_provider, substance_heuristic
+from .maintenance import MaintainReport, maintain
 from .models import ModelSpec, choose_model, get_spec
 from .projects import project_for_dir
 from .service import MemoryService, Options
@@ -74,3 +78,74 @@ def open_app(settings: Settings, cwd: Path | None = None) -> App:
         store.close()
         raise
     return App(settings, store, embedder, service, spec, why, (cwd or Path.cwd()).resolve())
+
+
+# -- lifecycle wiring (entry points call these; the lifecycle modules read no settings) -----
+
+
+def llm_provider(settings: Settings, kind: str | None = None) -> Provider:
+    """The configured provider; ``auto`` is Gemini with a key, else the offline merge."""
+    return make_provider(
+        kind or settings.llm_provider,
+        model=settings.llm_model or None,
+        api_key=settings.llm_api_key or None,
+        base_url=settings.llm_base_url or None,
+        timeout=settings.llm_timeout,
+    )
+
+
+def llm_configured(settings: Settings) -> bool:
+    """True when the user chose a provider (maintain then consolidates on its own)."""
+    if settings.llm_provider == "auto":
+        return bool(settings.llm_api_key)
+    return settings.llm_provider != "none"
+
+
+def budget_limits(settings: Settings) -> BudgetLimits:
+    return BudgetLimits(
+        max_calls_per_run=settings.llm_max_calls_per_run,
+        max_tokens_per_run=settings.llm_max_tokens_per_run,
+        max_calls_per_day=settings.llm_max_calls_per_day,
+        max_tokens_per_day=settings.llm_max_tokens_per_day,
+    )
+
+
+def consolidator(app: App, kind: str | None = None) -> Consolidator:
+    return Consolidator(app.service, llm_provider(app.settings, kind), budget_limits(app.settings))
+
+
+def age_policy(settings: Settings) -> AgePolicy:
+    return AgePolicy(
+        age_after=settings.age_after,
+        max_reprieves=settings.max_reprieves,
+        retention_days=settings.retention_days,
+    )
+
+
+def substance_judge(settings: Settings) -> Judge:
+    """The LLM's verdict when one is configured, else the documented heuristic."""
+    if not llm_configured(settings):
+        return substance_heuristic
+    provider = llm_provider(settings)
+    if provider.offline:
+        return substance_heuristic
+
+    def judge(text: str) -> tuple[bool, str]:
+        try:
+            keep, _usage = provider.judge_substance(text)
+        except LLMError as exc:  # an unavailable LLM must not expire anything by accident
+            return True, f"kept: substance check failed ({exc})"
+        return keep, f"{provider.name} judged it {'worth keeping' if keep else 'noise'}"
+
+    return judge
+
+
+def run_maintenance(app: App, *, dry_run: bool = False) -> MaintainReport:
+    return maintain(
+        app.service,
+        lock_path=app.settings.run_dir / "maintain.lock",
+        policy=age_policy(app.settings),
+        consolidator=consolidator(app) if llm_configured(app.settings) else None,
+        judge=substance_judge(app.settings),
+        dry_run=dry_run,
+    )

@@ -60,6 +60,8 @@ def cmd_remember(args: argparse.Namespace, settings: Settings) -> int:
 
     def show(r: Any) -> str:
         line = f"{r.status} memory {r.id} ({r.type}) in {_project_name(r.project)}"
+        for link in r.links:
+            line += f"\n  linked to {link.id} (similarity {link.similarity:.3f})"
         if r.redactions:
             line += f"; {r.redactions} secret(s) redacted"
         for near in r.near_duplicates:
@@ -155,6 +157,130 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
         return "\n".join(lines)
 
     _emit(args, data, show)
+    return 0
+
+
+def cmd_links(args: argparse.Namespace, settings: Settings) -> int:
+    from .app import open_app
+
+    app = open_app(settings)
+    try:
+        memory = app.store.get(args.id)
+        links = app.store.links_of(args.id)
+        others = app.store.get_many([i for i, _ in links])
+    finally:
+        app.close()
+    data = {
+        "id": memory.id,
+        "content": memory.content,
+        "links": [
+            {"id": i, "similarity": sim, "state": others[i].state, "content": others[i].content}
+            for i, sim in links
+            if i in others
+        ],
+    }
+
+    def show(d: dict[str, Any]) -> str:
+        lines = [f"[{d['id']}] {_one_line(d['content'])}"]
+        if not d["links"]:
+            lines.append("  no links")
+        for link in d["links"]:
+            lines.append(
+                f"  -> [{link['id']}] {link['similarity']:.3f} {link['state']:<10} "
+                f"{_one_line(link['content'], 80)}"
+            )
+        return "\n".join(lines)
+
+    _emit(args, data, show)
+    return 0
+
+
+def cmd_consolidate(args: argparse.Namespace, settings: Settings) -> int:
+    from .app import consolidator, open_app
+    from .projects import normalize_project
+
+    app = open_app(settings)
+    try:
+        worker = consolidator(app, args.provider)
+        if args.undo is not None:
+            _emit(args, worker.undo(args.undo), lambda d: (
+                f"undone consolidation {d['consolidation_id']}: restored {d['restored']}, "
+                f"removed {d['removed']}"))  # fmt: skip
+            return 0
+        project = None if args.all_projects else normalize_project(args.project, app.cwd)
+        if not args.run and not args.ids:
+            clusters = worker.clusters(project)
+            _emit(args, clusters, lambda cs: "\n".join(
+                [f"{len(cs)} cluster(s) ready to consolidate"
+                 + ("" if cs else " (need 3+ densely linked buffer memories)")]
+                + [f"  {_project_name(c.project)}: {list(c.members)} density {c.density} "
+                   f"cohesion {c.cohesion}" for c in cs]))  # fmt: skip
+            return 0
+        outcomes = worker.run(project=project, members=args.ids or None, dry_run=args.dry_run)
+    finally:
+        app.close()
+
+    def show(items: list[Any]) -> str:
+        if not items:
+            return "no clusters to consolidate"
+        lines = []
+        for o in items:
+            lines.append(f"{o.status:<8} {o.sources} via {o.provider}: {o.reason}".rstrip(": "))
+            for text in o.merged:
+                lines.append(f"  => {_one_line(text)}")
+            if o.consolidation_id is not None:
+                lines.append(f"  consolidation {o.consolidation_id} -> memories {o.results} "
+                             f"(undo: mcp-memory consolidate --undo {o.consolidation_id})")  # fmt: skip
+        return "\n".join(lines)
+
+    _emit(args, outcomes, show)
+    return 1 if any(o.status == "rejected" for o in outcomes) else 0
+
+
+def cmd_maintain(args: argparse.Namespace, settings: Settings) -> int:
+    from .app import open_app, run_maintenance
+
+    app = open_app(settings)
+    try:
+        report = run_maintenance(app, dry_run=args.dry_run)
+    finally:
+        app.close()
+
+    def show(r: Any) -> str:
+        if not r.ran:
+            return r.message
+        a = r.age
+        return "\n".join([
+            f"embedded {r.embedded}, connected {r.connected} ({r.links} links)",
+            f"aging{' (dry run)' if args.dry_run else ''}: {len(a['candidates'])} candidates, "
+            f"{len(a['expired'])} expired, {len(a['reprieved'])} reprieved, "
+            f"{len(a['purged'])} purged",
+            f"consolidations: {len(r.consolidations)}" + (f" ({r.message})" if r.message else ""),
+        ])  # fmt: skip
+
+    _emit(args, report, show)
+    return 0
+
+
+def cmd_briefing(args: argparse.Namespace, settings: Settings) -> int:
+    from .app import open_app
+    from .briefing import BriefingContext, build_briefing
+    from .projects import normalize_project
+
+    app = open_app(settings)
+    try:
+        context = BriefingContext(
+            branch=args.branch, recent_files=tuple(args.file or ()), prompt=args.prompt
+        )
+        brief = build_briefing(
+            app.service,
+            normalize_project(args.project, app.cwd),
+            context,
+            budget_tokens=args.tokens or settings.briefing_tokens,
+        )
+    finally:
+        app.close()
+    _emit(args, brief, lambda b: b.text or "nothing to brief yet")
     return 0
 
 
@@ -291,7 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--project", help="project name (default: git root of the current directory)")
     sp.add_argument("--global", dest="global_", action="store_true", help="store as global")
     sp.add_argument("--tag", action="append", help="a tag (repeatable)")
-    sp.add_argument("--type", default="note", help="memory type (note, decision, user_note, ...)")
+    sp.add_argument(
+        "--type", help="memory type (note, decision, user_note, ...; default: classified)"
+    )
 
     sp = command("recall", cmd_recall, "search memories")
     sp.add_argument("query")
@@ -309,6 +437,33 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--restore", action="store_true", help="bring a forgotten memory back")
 
     command("stats", cmd_stats, "counts by state, project and type")
+
+    sp = command("links", cmd_links, "show a memory's links")
+    sp.add_argument("id", type=int)
+
+    sp = command(
+        "consolidate", cmd_consolidate, "list clusters, or merge them into proven memories"
+    )
+    sp.add_argument("ids", nargs="*", type=int, help="merge exactly these buffer memories")
+    sp.add_argument("--run", action="store_true", help="consolidate the clusters found")
+    sp.add_argument("--dry-run", action="store_true", help="show what would happen, change nothing")
+    sp.add_argument("--undo", type=int, metavar="ID", help="undo a consolidation")
+    sp.add_argument("--project", help="project (default: current)")
+    sp.add_argument("--all-projects", action="store_true")
+    sp.add_argument(
+        "--provider", choices=["auto", "gemini", "openai", "extractive"],
+        help="override MCP_MEMORY_LLM_PROVIDER",
+    )  # fmt: skip
+
+    sp = command("maintain", cmd_maintain, "embed, connect, age and (if configured) consolidate")
+    sp.add_argument("--dry-run", action="store_true", help="report what aging would do")
+
+    sp = command("briefing", cmd_briefing, "the memories that matter most here, within a budget")
+    sp.add_argument("--project", help="project (default: current)")
+    sp.add_argument("--branch")
+    sp.add_argument("--file", action="append", help="a recently touched file (repeatable)")
+    sp.add_argument("--prompt", help="what the session is about")
+    sp.add_argument("--tokens", type=int, help="token budget (default MCP_MEMORY_BRIEFING_TOKENS)")
     command("doctor", cmd_doctor, "check driver, sqlite-vec, model, warm server and database")
 
     sp = command("serve", cmd_serve, "run the MCP server (stdio by default)", json_flag=False)

@@ -8,6 +8,8 @@ whose message says what to do. Nothing here writes to stdout: over stdio, stdout
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
@@ -21,7 +23,8 @@ from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict
 
 from . import __version__
-from .app import App, open_app
+from .app import App, consolidator, open_app
+from .briefing import BriefingContext, build_briefing
 from .config import Settings
 from .errors import MCPMemoryError, ValidationError
 from .projects import GLOBAL_NAMES, normalize_project
@@ -54,6 +57,18 @@ class ForgetResult(BaseModel):
     id: int
     state: str
     message: str
+
+
+class ConsolidateResult(BaseModel):
+    clusters: list[dict[str, Any]] = []
+    outcomes: list[dict[str, Any]] = []
+    undone: dict[str, Any] | None = None
+
+
+class BriefingResult(BaseModel):
+    text: str
+    ids: list[int]
+    tokens: int
 
 
 class StatsResult(BaseModel):
@@ -91,7 +106,11 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         name="mcp-memory", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan
     )
 
-    async def run(ctx: Context, fn: Callable[[App], T]) -> T:
+    # One MCP server process serves one Claude Code session: its recalls share a context, so
+    # promotion counts distinct sessions (see MemoryService._promote).
+    session_context = f"mcp:{os.getpid()}:{int(time.time())}"
+
+    async def run_tool(ctx: Context, fn: Callable[[App], T]) -> T:
         app = cast(App, ctx.request_context.lifespan_context)
         try:
             return await anyio.to_thread.run_sync(lambda: fn(app))
@@ -109,7 +128,8 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         tags: list[str] | None = None,
         type: Literal[
             "note", "decision", "user_note", "insight", "error_fix", "preference", "fact", "todo"
-        ] = "note",
+        ]
+        | None = None,
         project: str | None = None,
     ) -> RememberResult:
         """Store a memory (or several) for later recall; returns its id.
@@ -119,8 +139,10 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         one self-contained statement with the why, e.g. "We use uv, not pip, because ...".
         Not for: secrets (they are redacted anyway), transient chatter, whole files.
         `project` defaults to the current project; use "global" for knowledge that applies
-        everywhere (e.g. the user's personal preferences). Exact repeats return the existing
-        id; near-duplicates are reported in `near_duplicates`.
+        everywhere (e.g. the user's personal preferences). `type` is inferred when omitted;
+        decisions and user notes are protected from expiry. Exact repeats return the existing
+        id; near-duplicates are reported in `near_duplicates`; `links` lists the related
+        memories it was connected to.
         """
         contents = [content] if isinstance(content, str) else content
 
@@ -131,7 +153,7 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
             )
             return RememberResult(id=results[0].id, status=results[0].status, memories=results)
 
-        return await run(ctx, call)
+        return await run_tool(ctx, call)
 
     @server.tool(annotations=ToolAnnotations(title="Recall", read_only_hint=True))
     async def recall(
@@ -166,11 +188,13 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
                 since=parse_time(since, "since") if since else None,
                 until=parse_time(until, "until") if until else None,
             )
-            hits = app.service.recall(query, projects=scope, k=k, filters=filters)
+            hits = app.service.recall(
+                query, projects=scope, k=k, filters=filters, context=session_context
+            )
             shown = None if scope is None else ["global" if p == GLOBAL else p for p in scope]
             return RecallResult(query=query, projects=shown, count=len(hits), hits=hits)
 
-        return await run(ctx, call)
+        return await run_tool(ctx, call)
 
     @server.tool(
         annotations=ToolAnnotations(
@@ -196,7 +220,7 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
                 message=f"memory {id} forgotten; restore with forget(id={id}, restore=true)",
             )
 
-        return await run(ctx, call)
+        return await run_tool(ctx, call)
 
     @server.tool(annotations=ToolAnnotations(title="Memory stats", read_only_hint=True))
     async def stats(ctx: Context) -> StatsResult:
@@ -219,7 +243,70 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
                 counts=asdict(s)["counts"],
             )
 
-        return await run(ctx, call)
+        return await run_tool(ctx, call)
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Consolidate", read_only_hint=False, destructive_hint=False, idempotent_hint=False
+        )
+    )
+    async def consolidate(
+        ctx: Context,
+        run: bool = False,
+        dry_run: bool = False,
+        ids: list[int] | None = None,
+        undo: int | None = None,
+        project: str | None = None,
+    ) -> ConsolidateResult:
+        """Merge clusters of related memories into proven knowledge (originals kept as lineage).
+
+        Use when: the user asks to tidy up, merge or consolidate memories, or `stats` shows
+        many buffer memories. With no arguments it only lists the clusters ready to merge;
+        `run=true` merges them (`dry_run=true` shows what would happen first); `ids` merges
+        exactly those buffer memories; `undo=<consolidation id>` reverts one.
+        Not for: deleting memories (use forget).
+        """
+
+        def call(app: App) -> ConsolidateResult:
+            worker = consolidator(app)
+            if undo is not None:
+                return ConsolidateResult(undone=worker.undo(undo))
+            key = normalize_project(project, app.cwd)
+            if not run and not ids:
+                return ConsolidateResult(clusters=[asdict(c) for c in worker.clusters(key)])
+            outcomes = worker.run(project=key, members=ids, dry_run=dry_run)
+            return ConsolidateResult(outcomes=[asdict(o) for o in outcomes])
+
+        return await run_tool(ctx, call)
+
+    @server.tool(annotations=ToolAnnotations(title="Briefing", read_only_hint=True))
+    async def briefing(
+        ctx: Context,
+        prompt: str | None = None,
+        branch: str | None = None,
+        recent_files: list[str] | None = None,
+        max_tokens: int | None = None,
+        project: str | None = None,
+    ) -> BriefingResult:
+        """The few memories that matter most for this project now (decisions, proven
+        knowledge, what relates to the current task, recent activity), within a token budget.
+
+        Use when: starting work on a task, or the user asks what you remember about this
+        project. Not for: searching a specific question (use recall).
+        """
+
+        def call(app: App) -> BriefingResult:
+            if max_tokens is not None and not 50 <= max_tokens <= 8000:
+                raise ValidationError("max_tokens must be from 50 to 8000")
+            brief = build_briefing(
+                app.service,
+                normalize_project(project, app.cwd),
+                BriefingContext(branch, tuple(recent_files or ()), prompt),
+                budget_tokens=max_tokens or app.settings.briefing_tokens,
+            )
+            return BriefingResult(text=brief.text, ids=brief.ids, tokens=brief.tokens)
+
+        return await run_tool(ctx, call)
 
     _forbid_unknown_arguments(server)
     return server

@@ -240,7 +240,7 @@ class MemoryService:
                 todo.append(n)
         vectors = self._embed_documents([prepared[n][0] for n in todo]) if embed and todo else None
         if vectors is not None:
-            self._ensure_model()
+            self.ensure_model()
         created: list[int] = []
         with self.store.transaction():
             for j, n in enumerate(todo):
@@ -290,7 +290,7 @@ class MemoryService:
             )
         return vectors
 
-    def _ensure_model(self) -> None:
+    def ensure_model(self) -> None:
         if self.store.model is None:
             spec = SPECS.get(self.embedder.model_id)
             pooling = spec.pooling if spec is not None else "unknown"
@@ -314,10 +314,12 @@ class MemoryService:
         filters: RecallFilters | None = None,
         use_vectors: bool = True,
         count_recall: bool = True,
+        context: str | None = None,
     ) -> list[Hit]:
         """Hybrid search: vector KNN and BM25 keyword ranks fused by reciprocal rank.
 
-        ``projects`` None searches every project; otherwise only those listed.
+        ``projects`` None searches every project; otherwise only those listed. ``context``
+        (a session id; default: the day) scopes promotion: see :meth:`_promote`.
         """
         if not isinstance(query, str):
             raise ValidationError("query must be a string")
@@ -373,7 +375,41 @@ class MemoryService:
                 break
         if count_recall and hits:
             self.store.record_recalls(h.id for h in hits)
+            self._promote(hits, context)
         return hits
+
+    def _promote(self, hits: list[Hit], context: str | None) -> None:
+        """Memories recalled strongly in several sessions become proven.
+
+        A broad search touches many memories, so only the top three hits count, only when the
+        match is strong (both signals agree, or the vector similarity reaches the link
+        threshold), and at most once per memory per session (or per day without a session).
+        ``promote_after`` such recalls promote a buffer memory to proven.
+        """
+        ctx = context or datetime.now(UTC).strftime("day:%Y-%m-%d")
+        strong = [
+            h.id
+            for h in hits[:3]
+            if ("vector_rank" in h.signals and "keyword_rank" in h.signals)
+            or h.signals.get("vector_similarity", 0.0) >= self.options.link_threshold
+        ]
+        if not strong:
+            return
+        with self.store.transaction():
+            for mid in strong:
+                self.store.execute(
+                    "INSERT OR IGNORE INTO recall_events (memory_id, context, at) VALUES (?, ?, ?)",
+                    (mid, ctx, time.time()),
+                )
+            marks = ",".join("?" * len(strong))
+            ready = self.store.execute(
+                f"SELECT m.id FROM memories m WHERE m.id IN ({marks}) AND m.state = 'buffer' "
+                "AND (SELECT count(*) FROM recall_events e WHERE e.memory_id = m.id) >= ?",
+                (*strong, self.options.promote_after),
+            )
+            for (mid,) in ready:
+                self.store.set_state(int(mid), "proven")
+                log.info("memory %s promoted to proven after repeated strong recalls", mid)
 
     @staticmethod
     def _passes(m: Memory, f: RecallFilters, tag_ids: set[int] | None) -> bool:

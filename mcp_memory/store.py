@@ -340,6 +340,16 @@ class Store:
                     "UPDATE memory_index SET state = ? WHERE rowid = ?", (state, memory_id)
                 )
 
+    def purge(self, ids: Sequence[int]) -> None:
+        """Delete memories for good (tags, vectors, links and index rows go with them)."""
+        if not ids:
+            return
+        marks = _placeholders(len(ids))
+        with self.transaction():
+            if self.model is not None:
+                self.db.execute(f"DELETE FROM memory_index WHERE rowid IN ({marks})", tuple(ids))
+            self.db.execute(f"DELETE FROM memories WHERE id IN ({marks})", tuple(ids))
+
     def record_recalls(self, ids: Iterable[int]) -> None:
         now = time.time()
         with self.transaction():
