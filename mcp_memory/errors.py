@@ -8,10 +8,18 @@ MCPMemoryError
 │   └── WarmServerError    the warm server is unreachable, foreign, or replied badly
 ├── StoreError             the database cannot be opened, migrated or written
 ├── ValidationError        a caller's input is invalid (what to change is in the message)
-└── NotFoundError          no memory with that id
+├── NotFoundError          no memory with that id
+└── LLMError               the language model failed, refused, or answered unusably
+    ├── BudgetExceeded     a per-run or per-day call/token limit would be passed
+    └── MergeRejected      a merged answer failed the checks (empty, refusal, longer, facts lost)
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .llm import Usage
 
 
 class MCPMemoryError(Exception):
@@ -48,3 +56,34 @@ class ValidationError(MCPMemoryError):
 
 class NotFoundError(MCPMemoryError):
     """No memory with the given id."""
+
+
+class LLMError(MCPMemoryError):
+    """The language model could not be used, or its answer was unusable.
+
+    ``usage`` is what the failed call still cost, so the caller can charge it to the budget: the
+    tokens of an answer that was then found unusable, one call without tokens for an HTTP error
+    or a timeout, None when the request never reached the server.
+    """
+
+    def __init__(self, message: str, *, usage: Usage | None = None) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+class BudgetExceeded(LLMError):
+    """A call would pass an LLM budget; ``setting`` names the variable that raises it."""
+
+    def __init__(self, message: str, *, setting: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+class MergeRejected(LLMError):
+    """A merged answer failed a check; ``dropped`` lists the facts it lost, if that was why."""
+
+    def __init__(
+        self, message: str, *, dropped: tuple[str, ...] = (), usage: Usage | None = None
+    ) -> None:
+        super().__init__(message, usage=usage)
+        self.dropped = dropped
