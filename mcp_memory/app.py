@@ -72,6 +72,7 @@ def open_app(settings: Settings, cwd: Path | None = None) -> App:
                 near_duplicates=settings.near_duplicates,
                 duplicate_threshold=spec.duplicate_threshold,
                 link_threshold=settings.link_threshold or spec.link_threshold,
+                strong_recall=spec.strong_recall,
             ),
         )
     except BaseException:

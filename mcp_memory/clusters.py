@@ -73,13 +73,17 @@ def dense_groups(graph: Graph, nodes: list[int], project: str) -> list[Cluster]:
         seed = max(remaining, key=lambda n: (strength[n], -n))
         group = [seed]
         while len(group) < MAX_SIZE:
-            best, best_key = None, None
+            best: int | None = None
+            best_key: tuple[int, int, float, int] | None = None
             for cand in {m for g in group for m in graph[g]} & remaining - set(group):
                 inside = [graph[cand][g] for g in group if g in graph[cand]]
                 need = max(2 if len(group) >= 2 else 1, math.ceil(len(group) / 2))
                 if len(inside) < need:
                     continue
-                key = (len(inside), sum(inside))
+                # Ties go to the candidate sharing most neighbours with the group: it is the
+                # one that lets the group grow into a triangle rather than a chain.
+                shared = len(set(graph[cand]) & {m for g in group for m in graph[g]} & remaining)
+                key = (len(inside), shared, sum(inside), -cand)
                 if best_key is None or key > best_key:
                     best, best_key = cand, key
             if best is None:

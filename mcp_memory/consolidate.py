@@ -130,6 +130,10 @@ class Consolidator:
             merged = [t.strip() for t in answer.memories]
             check_merge(texts, merged)
         except LLMError as exc:
+            if exc.usage is not None:  # a bad answer still cost tokens: count them
+                self._record_usage(exc.usage)
+                if not self.provider.offline:
+                    ledger.record(exc.usage)
             outcome.status = "rejected"
             outcome.reason = str(exc)
             log.warning("consolidation of %s rejected: %s", list(cluster.members), exc)

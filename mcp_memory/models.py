@@ -38,6 +38,9 @@ class ModelSpec:
     max_tokens: int
     link_threshold: float  # cosine at or above which memories are linked
     duplicate_threshold: float  # cosine at or above which a memory is a near-duplicate
+    # query-to-memory cosine of a "strong" recall, which counts toward promotion. Queries are
+    # short and phrased differently, so this is its own number, not the link threshold.
+    strong_recall: float = 0.6
     query_prefix: str = ""  # prepended to queries only; documents get no prefix
     normalize: bool = True
     matryoshka_min: int | None = None  # smallest allowed truncation; None = no truncation

@@ -42,6 +42,7 @@ class Options:
     duplicate_threshold: float = 0.95
     link_threshold: float = 0.6
     promote_after: int = 3  # strong recalls in distinct sessions/days before a memory is proven
+    strong_recall: float = 0.6  # query cosine of a strong recall (the model's strong_recall)
 
 
 @dataclass(frozen=True)
@@ -382,16 +383,16 @@ class MemoryService:
         """Memories recalled strongly in several sessions become proven.
 
         A broad search touches many memories, so only the top three hits count, only when the
-        match is strong (both signals agree, or the vector similarity reaches the link
-        threshold), and at most once per memory per session (or per day without a session).
+        match is strong (the vector similarity reaches the model's ``strong_recall``, or for the top hit,
+        both signals agree), and at most once per memory per session (or per day without one).
         ``promote_after`` such recalls promote a buffer memory to proven.
         """
         ctx = context or datetime.now(UTC).strftime("day:%Y-%m-%d")
         strong = [
             h.id
-            for h in hits[:3]
-            if ("vector_rank" in h.signals and "keyword_rank" in h.signals)
-            or h.signals.get("vector_similarity", 0.0) >= self.options.link_threshold
+            for n, h in enumerate(hits[:3])
+            if (n == 0 and "vector_rank" in h.signals and "keyword_rank" in h.signals)
+            or h.signals.get("vector_similarity", 0.0) >= self.options.strong_recall
         ]
         if not strong:
             return

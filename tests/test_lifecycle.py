@@ -42,7 +42,9 @@ def lifecycle(store: Store, minilm: LocalEmbedder) -> MemoryService:
     return MemoryService(
         store,
         minilm,
-        Options(duplicate_threshold=MINILM.duplicate_threshold, link_threshold=MINILM.link_threshold),
+        Options(
+            duplicate_threshold=MINILM.duplicate_threshold, link_threshold=MINILM.link_threshold
+        ),
     )
 
 
@@ -52,7 +54,7 @@ def test_boilerplate_detection_strips_shared_labels_only() -> None:
         for key in boilerplate.keys(text):
             counts[key] = counts.get(key, 0) + 1
     topic = boilerplate.topic_text(SESSION_A, counts)
-    assert "Session summary" not in topic and "Requests:" not in topic
+    assert "Requests:" not in topic and "Files touched:" not in topic
     assert "add OAuth login with GitHub" in topic and "src/auth/oauth.py" in topic
     # a text whose labels nobody else uses keeps them
     assert boilerplate.topic_text(SESSION_A, {}) == SESSION_A
@@ -92,7 +94,9 @@ def test_links_stay_inside_projects(lifecycle: MemoryService) -> None:
 
 
 def test_links_are_bounded_per_memory(lifecycle: MemoryService) -> None:
-    texts = [f"Deploy step {i}: the Kubernetes deployment rollout of the api service" for i in range(14)]
+    checks = ["readiness", "liveness", "startup", "memory", "cpu", "disk", "latency", "error",
+              "saturation", "replica", "image", "config", "secret", "network"]  # fmt: skip
+    texts = [f"The Kubernetes rollout of the api service waits for the {c} check" for c in checks]
     results = lifecycle.remember_many(texts, project="k8s")
     assert all(len(r.links) <= MAX_NEW_LINKS for r in results)
     assert max(len(r.links) for r in results) == MAX_NEW_LINKS
@@ -164,11 +168,16 @@ def test_expired_tombstones_are_purged_after_retention(lifecycle: MemoryService)
     later = time.time() + 2 * 86400
     assert mid in age(lifecycle.store, policy, heuristic, now=later).purged
     assert lifecycle.store.get_many([mid]) == {}
-    assert lifecycle.store.table_counts()["memory_index"] == lifecycle.store.table_counts()["memory_vectors"]
+    assert (
+        lifecycle.store.table_counts()["memory_index"]
+        == lifecycle.store.table_counts()["memory_vectors"]
+    )
 
 
 def test_strong_recalls_in_several_sessions_promote(lifecycle: MemoryService) -> None:
-    target = lifecycle.remember("The staging database password rotates every 30 days", project="p").id
+    target = lifecycle.remember(
+        "The staging database password rotates every 30 days", project="p"
+    ).id
     others = [
         lifecycle.remember(f"Staging note {i}: the database host is db{i}.staging", project="p").id
         for i in range(6)
@@ -178,10 +187,21 @@ def test_strong_recalls_in_several_sessions_promote(lifecycle: MemoryService) ->
     assert lifecycle.store.get(target).state == "buffer"  # two sessions so far
     lifecycle.recall("staging database password rotation", projects=["p"], context="s3")
     assert lifecycle.store.get(target).state == "proven"
-    for session in ("b1", "b2", "b3", "b4"):  # a broad search touches many, promotes few
-        lifecycle.recall("staging", projects=["p"], k=10, context=session)
-    promoted = [i for i in others if lifecycle.store.get(i).state == "proven"]
-    assert len(promoted) <= 3
+    assert all(lifecycle.store.get(i).state == "buffer" for i in others)
+
+
+def test_a_broad_search_does_not_promote_everything_it_touched(lifecycle: MemoryService) -> None:
+    ids = [
+        lifecycle.remember(
+            f"Staging note {i}: the staging host is db{i}.staging.internal", project="q"
+        ).id
+        for i in range(10)
+    ]
+    for session in ("b1", "b2", "b3", "b4"):
+        hits = lifecycle.recall("staging", projects=["q"], k=10, context=session)
+        assert len(hits) == 10
+    promoted = [i for i in ids if lifecycle.store.get(i).state == "proven"]
+    assert len(promoted) <= 3  # only the top of a search counts, never all ten
 
 
 def test_briefing_puts_decisions_first_within_budget(lifecycle: MemoryService) -> None:
@@ -194,7 +214,8 @@ def test_briefing_puts_decisions_first_within_budget(lifecycle: MemoryService) -
     )
     assert brief.ids[0] in (d, g) and {d, g} <= set(brief.ids)
     assert brief.tokens <= 200 and "Relevant now:" in brief.text
-    assert build_briefing(lifecycle, "empty-project").text == ""
+    other = build_briefing(lifecycle, "other-project")
+    assert other.ids == [g]  # another project sees the global note, none of p's memories
 
 
 def test_maintain_embeds_and_connects_what_hooks_stored(
