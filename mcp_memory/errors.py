@@ -8,6 +8,7 @@ MCPMemoryError
 │   └── WarmServerError    the warm server is unreachable, foreign, or replied badly
 ├── StoreError             the database cannot be opened, migrated or written
 ├── ValidationError        a caller's input is invalid (what to change is in the message)
+│   └── UnsafePathError    a routing target escapes its root, is a link, or is not a .md file
 ├── NotFoundError          no memory with that id
 └── LLMError               the language model failed, refused, or answered unusably
     ├── BudgetExceeded     a per-run or per-day call/token limit would be passed
@@ -52,6 +53,10 @@ class StoreError(MCPMemoryError):
 
 class ValidationError(MCPMemoryError):
     """Input from a caller is invalid."""
+
+
+class UnsafePathError(ValidationError):
+    """A file routing would write is outside its root, reached through a link, or not Markdown."""
 
 
 class NotFoundError(MCPMemoryError):

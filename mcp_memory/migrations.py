@@ -192,3 +192,55 @@ def m002_lifecycle(db: apsw.Connection) -> None:
         ) WITHOUT ROWID;
         """
     )
+
+
+@migration(3)
+def m003_routes(db: apsw.Connection) -> None:
+    db.execute(
+        """
+        -- Each write routing made to a CLAUDE.md / rules file: the hashes before and after and a
+        -- backup of the old content, so `route --undo-file` restores it exactly (see routing.py).
+        CREATE TABLE route_writes (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL,
+            label TEXT NOT NULL,
+            root TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('route', 'unroute')),
+            created_at REAL NOT NULL,
+            before_hash TEXT,
+            after_hash TEXT,
+            backup TEXT,
+            created_dirs TEXT NOT NULL DEFAULT '[]',
+            status TEXT NOT NULL DEFAULT 'applied' CHECK (status IN ('applied', 'undone')),
+            undone_at REAL
+        );
+        CREATE INDEX route_writes_path ON route_writes (path, id);
+
+        -- Where each routed memory went: written into a managed block, or found already present.
+        CREATE TABLE routes (
+            id INTEGER PRIMARY KEY,
+            memory_id INTEGER NOT NULL REFERENCES memories (id) ON DELETE CASCADE,
+            path TEXT NOT NULL,
+            label TEXT NOT NULL,
+            section TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('written', 'present', 'undone')),
+            similarity REAL,
+            write_id INTEGER REFERENCES route_writes (id),
+            unwrite_id INTEGER REFERENCES route_writes (id),
+            created_at REAL NOT NULL,
+            undone_at REAL
+        );
+        CREATE INDEX routes_memory ON routes (memory_id, status);
+
+        -- Vectors of target sections and items, by content hash: unchanged text is not re-embedded.
+        CREATE TABLE route_embeddings (
+            model TEXT NOT NULL,
+            path TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            section TEXT NOT NULL,
+            embedding BLOB NOT NULL,
+            seen_at REAL NOT NULL,
+            PRIMARY KEY (model, path, content_hash)
+        ) WITHOUT ROWID;
+        """
+    )
