@@ -22,6 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+from . import boilerplate
 from .clusters import Cluster, find_clusters, projects_with_links
 from .errors import LLMError, NotFoundError, ValidationError
 from .llm import BudgetLedger, BudgetLimits, Provider, Usage, estimate_tokens
@@ -29,7 +30,6 @@ from .merge_check import check_merge
 from .redact import redact
 from .service import MemoryService, content_hash
 from .store import Memory, NewMemory
-from . import boilerplate
 
 log = logging.getLogger("mcp_memory")
 
