@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import boilerplate
 from .embedder import Embedder
+from .search import STOPWORDS
 from .store import ACTIVE_STATES, GLOBAL, Memory, Store
 
 log = logging.getLogger("mcp_memory")
@@ -30,6 +32,15 @@ MAX_LINKS = 24
 # worth the cost of a topic embedding (boilerplate inflates full-text similarity, so topic
 # similarity of a true match is rarely far above it).
 PREFILTER_MARGIN = 0.2
+# A text with fewer content words than this is about nothing in particular ("ok", "sounds
+# good", "let me check"): it makes no links and takes none, so chit-chat cannot cluster and
+# outlive its isolation.
+MIN_CONTENT_WORDS = 3
+_WORD = re.compile(r"\w+")
+
+
+def content_words(text: str) -> int:
+    return sum(1 for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 1)
 
 
 @dataclass(frozen=True)
@@ -86,7 +97,8 @@ class Linker:
         self, memories: list[Memory], full: dict[int, np.ndarray] | None = None
     ) -> dict[int, np.ndarray]:
         """Each memory's topic vector (its full vector when it has no boilerplate); memories
-        that are nothing but boilerplate are left out. Topic embeddings are cached by hash."""
+        with too little left to be about anything are left out. Topic embeddings are cached
+        by hash."""
         ids = [m.id for m in memories]
         full = {**(full or {}), **self.store.vectors([i for i in ids if i not in (full or {})])}
         cached = self.store.topic_vectors(ids)
@@ -97,11 +109,11 @@ class Linker:
                 continue
             counts = self.store.line_counts(m.project, boilerplate.keys(m.content))
             topic = boilerplate.topic_text(m.content, counts).strip()
+            if content_words(topic) < MIN_CONTENT_WORDS:
+                continue  # nothing to link on
             if topic == m.content.strip():
                 out[m.id] = full[m.id]
                 continue
-            if not topic:
-                continue  # only boilerplate: nothing to link on
             digest = hashlib.sha256(topic.encode()).hexdigest()
             topic_hash, vector = cached.get(m.id, (None, None))
             if topic_hash == digest and vector is not None:

@@ -1,0 +1,268 @@
+"""Consolidation end to end: real store, real model, the real google-genai client against a
+loopback stand-in for Gemini. Every failure leaves the store exactly as it was."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gemini_standin import (
+    GeminiStandin,
+    gemini_error,
+    gemini_json,
+    gemini_refusal,
+    gemini_text,
+    hang,
+)
+
+from mcp_memory.aging import AgePolicy, age
+from mcp_memory.consolidate import Consolidator
+from mcp_memory.embedder import LocalEmbedder
+from mcp_memory.llm import BudgetLimits, ExtractiveProvider, GeminiProvider, substance_heuristic
+from mcp_memory.models import MINILM
+from mcp_memory.service import MemoryService, Options
+from mcp_memory.store import GLOBAL, Store
+
+CLUSTER = [
+    "The flaky test tests/test_sync.py::test_retry fails when Redis is slow to start",
+    "tests/test_sync.py::test_retry is flaky because Redis starts slowly in CI",
+    "Fix for the flaky tests/test_sync.py::test_retry: wait for Redis with `redis-cli ping` "
+    "before running pytest",
+]
+GOOD_MERGE = (
+    "tests/test_sync.py::test_retry was flaky because Redis starts slowly in CI; the fix is to "
+    "wait for Redis with `redis-cli ping` before running pytest"
+)
+
+
+@pytest.fixture
+def service(store: Store, minilm: LocalEmbedder) -> MemoryService:
+    return MemoryService(
+        store, minilm, Options(link_threshold=MINILM.link_threshold, duplicate_threshold=0.97)
+    )
+
+
+@pytest.fixture
+def standin() -> Iterator[GeminiStandin]:
+    with GeminiStandin() as g:
+        yield g
+
+
+def seed_cluster(service: MemoryService, project: str = "app") -> list[int]:
+    ids = [service.remember(t, project=project).id for t in CLUSTER]
+    service.remember("Decision: we pin Redis to 7.2 in CI", project=project, type="decision")
+    return ids
+
+
+def snapshot(store: Store) -> tuple[dict[str, int], list[Any]]:
+    return store.table_counts(), store.execute("SELECT id, state, type FROM memories ORDER BY id")
+
+
+def gemini(standin: GeminiStandin, service: MemoryService, timeout: float = 5.0) -> Consolidator:
+    provider = GeminiProvider(api_key="test-key", base_url=standin.url, timeout=timeout)
+    return Consolidator(service, provider, BudgetLimits())
+
+
+def test_cluster_is_listed_then_merged_with_lineage_and_undone(
+    service: MemoryService, standin: GeminiStandin
+) -> None:
+    ids = seed_cluster(service)
+    worker = gemini(standin, service)
+    (cluster,) = worker.clusters("app")
+    assert cluster.members == tuple(ids)
+    before = snapshot(service.store)
+    standin.queue.append(gemini_json({"memories": [GOOD_MERGE]}, prompt=90, output=30))
+    (outcome,) = worker.run(project="app")
+    assert outcome.status == "applied", outcome.reason
+    (result,) = outcome.results
+    merged = service.store.get(result)
+    assert merged.state == "proven" and merged.content == GOOD_MERGE
+    assert merged.source == "lifecycle"
+    assert [service.store.get(i).state for i in ids] == ["superseded"] * 3
+    lineage = service.store.execute(
+        "SELECT source_id FROM lineage WHERE result_id = ? ORDER BY 1", (result,)
+    )
+    assert [r[0] for r in lineage] == ids
+    assert standin.requests[0].headers["x-goog-api-key"] == "test-key"
+    assert worker.day_usage().input_tokens == 90 and worker.day_usage().calls == 1
+    hits = service.recall("flaky redis test", projects=["app"], k=3)
+    assert hits[0].id == result and all(h.id not in ids for h in hits)
+    worker.undo(outcome.consolidation_id)
+    after = snapshot(service.store)
+    assert [service.store.get(i).state for i in ids] == ["buffer"] * 3
+    assert service.store.get(result).state == "deleted"
+    assert after[1][: len(before[1])] == before[1]  # every original exactly as before
+
+
+FAILURES = [
+    ("malformed JSON", [gemini_text("{not json")]),
+    ("refusal", [gemini_refusal()]),
+    ("429", [gemini_error(429)]),
+    ("500", [gemini_error(500)]),
+    ("timeout", [hang(10)]),
+    ("dropped facts", [gemini_json({"memories": ["A test was flaky; we fixed it."]})]),
+    ("longer than input", [gemini_json({"memories": [" ".join(CLUSTER) + " Also more words."]})]),
+]
+
+
+@pytest.mark.parametrize(("name", "replies"), FAILURES, ids=[f[0] for f in FAILURES])
+def test_every_failure_leaves_the_store_unchanged(
+    service: MemoryService, standin: GeminiStandin, name: str, replies: list[Any]
+) -> None:
+    seed_cluster(service)
+    worker = gemini(standin, service, timeout=1.0)
+    before = snapshot(service.store)
+    standin.queue.extend(replies)
+    (outcome,) = worker.run(project="app")
+    assert outcome.status == "rejected" and outcome.reason
+    assert snapshot(service.store) == before, name
+
+
+def test_secrets_are_redacted_before_sending(
+    service: MemoryService, standin: GeminiStandin
+) -> None:
+    secret = "AKIA" + "Z7QW3ERT5YUI8OPL"
+    ids = [service.remember(t, project="app").id for t in CLUSTER[:2]]
+    ids.append(service.remember(CLUSTER[2] + f" (CI key {secret})", project="app").id)
+    standin.queue.append(gemini_json({"memories": [GOOD_MERGE]}))
+    gemini(standin, service).run(members=ids)
+    assert standin.requests and secret not in standin.requests[0].text()
+
+
+def test_dry_run_never_calls_a_paid_api(service: MemoryService, standin: GeminiStandin) -> None:
+    seed_cluster(service)
+    before = snapshot(service.store)
+    (outcome,) = gemini(standin, service).run(project="app", dry_run=True)
+    assert outcome.status == "dry_run" and "would send 3 memories" in outcome.reason
+    assert standin.requests == [] and snapshot(service.store) == before
+
+
+def test_budget_stops_calls(service: MemoryService, standin: GeminiStandin) -> None:
+    seed_cluster(service)
+    worker = Consolidator(
+        service,
+        GeminiProvider(api_key="k", base_url=standin.url),
+        BudgetLimits(max_calls_per_day=0),
+    )
+    (outcome,) = worker.run(project="app")
+    assert outcome.status == "rejected" and "MCP_MEMORY_LLM_MAX_CALLS_PER_DAY" in outcome.reason
+    assert standin.requests == []
+
+
+def test_offline_merge_keeps_protection(service: MemoryService) -> None:
+    texts = [
+        "Decision: deploys go out on Tuesdays only, because the on-call rota changes on Mondays",
+        "Deploys are released on Tuesdays only since the on-call rota changes on Mondays",
+        "We only deploy on Tuesdays; the on-call rota changes on Mondays",
+    ]
+    ids = [service.remember(t, project="ops").id for t in texts]
+    assert service.store.get(ids[0]).protected
+    worker = Consolidator(service, ExtractiveProvider(), BudgetLimits())
+    (outcome,) = worker.run(members=ids)
+    assert outcome.status == "applied", outcome.reason
+    merged = service.store.get(outcome.results[0])
+    assert merged.protected and merged.type == "decision"
+    assert "Tuesdays" in merged.content and "Mondays" in merged.content
+
+
+def test_scripted_lifecycle_over_several_projects(service: MemoryService) -> None:
+    """Dozens of memories in three projects: links stay inside projects, a cluster is
+    consolidated with lineage and undone, isolated noise ages out, a decision is kept."""
+    projects = {
+        "web": [
+            "The web frontend uses React 19 with Vite and TypeScript",
+            "Frontend build: Vite bundles the React 19 TypeScript app",
+            "The React frontend is built with Vite; TypeScript strict mode is on",
+        ],
+        "api": [
+            "The API returns 429 when a client exceeds 100 requests per minute",
+            "API rate limit: 100 requests per minute per client, then HTTP 429",
+            "Clients over 100 requests/minute get HTTP 429 from the API",
+        ],
+        "infra": ["Terraform state lives in the S3 bucket tf-state-prod with DynamoDB locking"],
+    }
+    ids: dict[str, list[int]] = {}
+    for project, texts in projects.items():
+        ids[project] = [service.remember(t, project=project).id for t in texts]
+    decision = service.remember("Decision: no Friday deploys", project="api", type="decision").id
+    noise = [
+        service.remember(text, project="api").id
+        for text in ("ok", "sounds good", "thanks!", "let me check", "hmm")
+    ]
+    filler = [
+        "Logging uses structlog with JSON output",
+        "The CI matrix covers Python 3.11 and 3.12",
+        "Docs are built with mkdocs-material",
+        "Sentry captures unhandled exceptions",
+        "Feature flags come from LaunchDarkly",
+        "Background jobs run on Celery with Redis",
+        "The ORM is SQLAlchemy 2.0 in async mode",
+        "Emails are sent through Postmark",
+        "Money amounts are stored as integer cents",
+        "Timezones are always UTC in the database",
+        "Pagination is cursor based, never offset",
+        "Uploads go to S3 with presigned URLs",
+        "Search is backed by OpenSearch 2.11",
+        "PDF invoices are rendered with WeasyPrint",
+        "Alembic manages schema migrations",
+        "Secrets come from AWS Secrets Manager",
+        "The health endpoint is /healthz",
+        "gRPC is used between internal services",
+        "Webhooks are signed with HMAC SHA-256",
+        "Images are resized by a Lambda function",
+        "Translations use gettext catalogs",
+        "Rate limiter state is kept in memory per pod",
+        "OpenAPI spec is generated from pydantic models",
+        "Dependabot opens weekly PRs",
+    ]
+    for text in filler:  # unrelated activity in api ages its loners
+        service.remember(text, project="api")
+    service.remember("The user prefers concise answers", project=GLOBAL)
+    for a, b, _ in [
+        (*row,) for row in service.store.execute("SELECT source_id, target_id, 0 FROM links")
+    ]:
+        pa, pb = service.store.get(a).project, service.store.get(b).project
+        assert pa == pb or GLOBAL in (pa, pb)
+    worker = Consolidator(service, ExtractiveProvider(), BudgetLimits())
+    clusters = worker.clusters(None)
+    assert {c.project for c in clusters} == {"web", "api"}
+    assert {c.members for c in clusters} >= {tuple(ids["web"]), tuple(ids["api"])}
+    (outcome,) = worker.run(members=ids["api"])
+    assert outcome.status == "applied"
+    assert all(service.store.get(i).state == "superseded" for i in ids["api"])
+    worker.undo(outcome.consolidation_id)
+    assert all(service.store.get(i).state == "buffer" for i in ids["api"])
+    report = age(service.store, AgePolicy(age_after=20), substance_heuristic)
+    assert set(noise) <= set(report.expired)
+    assert decision not in report.candidates and service.store.get(decision).state == "buffer"
+    assert ids["infra"][0] not in report.expired  # a loner, but its own project is quiet
+
+
+def test_consolidate_cli_lists_and_merges(settings: Any, tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_MEMORY_")}
+    env.update(MCP_MEMORY_HOME=str(settings.home), MCP_MEMORY_MODEL="minilm",
+               MCP_MEMORY_EMBED_PORT=str(settings.embed_port), MCP_MEMORY_LLM_PROVIDER="extractive")  # fmt: skip
+
+    def cli(*args: str) -> Any:
+        proc = subprocess.run([sys.executable, "-m", "mcp_memory.cli", *args, "--json"],
+                              capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    for text in CLUSTER:
+        cli("remember", text, "--project", "app")
+    (cluster,) = cli("consolidate", "--project", "app")
+    assert len(cluster["members"]) == 3
+    (outcome,) = cli("consolidate", "--project", "app", "--run")
+    assert outcome["status"] == "applied"
+    links = cli("links", str(outcome["results"][0]))
+    assert links["id"] == outcome["results"][0]
+    undone = cli("consolidate", "--undo", str(outcome["consolidation_id"]))
+    assert undone["restored"] == cluster["members"]
