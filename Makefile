@@ -3,6 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 HOME_DIR ?= $(CURDIR)/.data
+CODE := $(wildcard mcp_memory embed_server hooks)
 
 .PHONY: setup run test lint bench clean
 
@@ -20,8 +21,8 @@ tests/inspector/node_modules/.bin/mcp-inspector: tests/inspector/package-lock.js
 	npm ci --prefix tests/inspector --no-audit --no-fund --loglevel=error
 
 test: setup tests/inspector/node_modules/.bin/mcp-inspector
-	$(BIN)/ruff check mcp_memory embed_server hooks tests bench
-	$(BIN)/mypy mcp_memory embed_server hooks
+	$(BIN)/ruff check $(CODE) tests bench
+	$(BIN)/mypy $(CODE)
 	$(BIN)/python -m pytest -q
 
 bench: setup
