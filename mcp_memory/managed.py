@@ -19,6 +19,7 @@ link). The caller passes the hash it planned from; if the file changed since, no
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -126,10 +127,8 @@ def replace_file(path: Path, data: bytes, *, expected: str | None, mode: int | N
         os.chmod(temporary, 0o644 if mode is None else mode)
         os.replace(temporary, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
-        except FileNotFoundError:
-            pass
         raise
     _fsync_dir(path.parent)
 
@@ -150,9 +149,8 @@ def _fsync_dir(directory: Path) -> None:
     except OSError:
         return
     try:
-        os.fsync(fd)
-    except OSError:
-        pass
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
     finally:
         os.close(fd)
 

@@ -94,6 +94,11 @@ class Section:
         head = " > ".join(t for t in self.trail if t) or Path(label).stem
         return f"{Path(label).stem}: {head}\n" + "\n".join(self.items)
 
+    def context_text(self, label: str, item: str) -> str:
+        """An item with where it stands in front: file, then headings."""
+        head = " > ".join(t for t in self.trail if t)
+        return f"{Path(label).stem} > {head}: {item}" if head else f"{Path(label).stem}: {item}"
+
 
 @dataclass(frozen=True)
 class Document:
