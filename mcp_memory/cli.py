@@ -140,6 +140,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
             "model_reason": app.model_reason,
             "current_project": app.current_project,
             "counts": s.counts,
+            "llm_usage": s.llm_usage,
         }
     finally:
         app.close()
@@ -154,6 +155,11 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
         ]
         for project, n in sorted(c["by_project"].items(), key=lambda kv: -kv[1]):
             lines.append(f"  {n:>7}  {_project_name(project)}  ({project})")
+        for u in d["llm_usage"][:3]:
+            lines.append(
+                f"llm        {u['day']} {u['provider']}: {u['calls']} calls, "
+                f"{u['input_tokens']} in / {u['output_tokens']} out tokens"
+            )
         return "\n".join(lines)
 
     _emit(args, data, show)

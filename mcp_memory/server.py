@@ -81,6 +81,7 @@ class StatsResult(BaseModel):
     embedder: str
     current_project: str
     counts: dict[str, Any]
+    llm_usage: list[dict[str, Any]]
 
 
 def _forbid_unknown_arguments(server: MCPServer[Any]) -> None:
@@ -241,6 +242,7 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
                 embedder=describe_embedder(app),
                 current_project=app.current_project,
                 counts=asdict(s)["counts"],
+                llm_usage=s.llm_usage,
             )
 
         return await run_tool(ctx, call)

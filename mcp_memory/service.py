@@ -92,6 +92,7 @@ class Stats:
     model: str | None
     dimension: int | None
     counts: dict[str, object] = field(default_factory=dict)
+    llm_usage: list[dict[str, object]] = field(default_factory=list)  # recent days, newest first
 
 
 def content_hash(text: str) -> str:
@@ -445,6 +446,13 @@ class MemoryService:
             model=None if model is None else model.model_id,
             dimension=None if model is None else model.dimension,
             counts=self.store.counts(),
+            llm_usage=[
+                {"day": d, "provider": p, "calls": c, "input_tokens": i, "output_tokens": o}
+                for d, p, c, i, o in self.store.execute(
+                    "SELECT day, provider, calls, input_tokens, output_tokens FROM llm_usage "
+                    "ORDER BY day DESC, provider LIMIT 14"
+                )
+            ],
         )
 
 

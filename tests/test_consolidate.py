@@ -87,6 +87,8 @@ def test_cluster_is_listed_then_merged_with_lineage_and_undone(
     assert [r[0] for r in lineage] == ids
     assert standin.requests[0].headers["x-goog-api-key"] == "test-key"
     assert worker.day_usage().input_tokens == 90 and worker.day_usage().calls == 1
+    (usage,) = service.stats().llm_usage  # what `stats` shows
+    assert (usage["provider"], usage["calls"], usage["output_tokens"]) == ("gemini", 1, 30)
     hits = service.recall("flaky redis test", projects=["app"], k=3)
     assert hits[0].id == result and all(h.id not in ids for h in hits)
     worker.undo(outcome.consolidation_id)
