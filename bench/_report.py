@@ -1,0 +1,43 @@
+"""Write benchmark results into docs/benchmarks.md, one named section per script.
+
+Each script owns the text between ``<!-- BEGIN name -->`` and ``<!-- END name -->``; rewriting
+one section keeps every other section as it is. Numbers in the docs come only from here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+HEADER = (
+    "# Benchmarks\n\n"
+    "Every section is written by a script in `bench/` (named in the section); re-run the "
+    "script instead of editing numbers by hand.\n"
+)
+
+
+def write_section(name: str, body: str, path: Path = DOC) -> Path:
+    """Replace section ``name`` of ``path`` with ``body`` (appended when it is new)."""
+    begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
+    block = f"{begin}\n{body.strip()}\n{end}"
+    text = path.read_text(encoding="utf-8") if path.exists() else HEADER
+    start = text.find(begin)
+    stop = text.find(end, start + len(begin)) if start != -1 else -1
+    if start != -1 and stop != -1:
+        text = text[:start] + block + text[stop + len(end) :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)  # a reader never sees half a file
+    return path
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table; cells are formatted with ``str``."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
