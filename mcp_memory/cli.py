@@ -500,6 +500,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--no-serve", action="store_true", help="stop after the demo, do not serve")
     sp.add_argument("--port", type=int, default=0, help="MCP HTTP port (default from settings)")
+
+    from .install import add_parsers  # install / uninstall (Claude Code settings and hooks)
+
+    add_parsers(command)
     return p
 
 
