@@ -17,6 +17,7 @@ from .llm import BudgetLimits, Provider, make_provider, substance_heuristic
 from .maintenance import MaintainReport, maintain
 from .models import ModelSpec, choose_model, get_spec
 from .projects import project_for_dir
+from .routing import FALLBACK, THRESHOLDS, RouteConfig, Router, Thresholds
 from .service import MemoryService, Options
 from .store import Store
 from .warm_client import AutoEmbedder, make_embedder
@@ -150,3 +151,24 @@ def run_maintenance(app: App, *, dry_run: bool = False) -> MaintainReport:
         judge=substance_judge(app.settings),
         dry_run=dry_run,
     )
+
+
+def router(app: App) -> Router:
+    """The router over this app's store and model, with the configured targets and thresholds.
+
+    A threshold set to 0 keeps the model's calibrated value (routing.THRESHOLDS)."""
+    s = app.settings
+    base = THRESHOLDS.get(app.spec.id, FALLBACK)
+    thresholds = Thresholds(
+        route=s.route_threshold or base.route,
+        duplicate=s.route_duplicate or base.duplicate,
+        conflict_band=s.route_conflict_band or base.conflict_band,
+    )
+    config = RouteConfig(
+        claude_home=s.claude_home,
+        backup_dir=s.home / "backups" / "routes",
+        targets=s.route_targets,
+        default=s.route_default,
+        thresholds=thresholds,
+    )
+    return Router(app.store, app.service.embedder, config)

@@ -290,6 +290,69 @@ def cmd_briefing(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_route(args: argparse.Namespace, settings: Settings) -> int:
+    from .app import open_app, router
+    from .projects import normalize_project
+    from .store import GLOBAL
+
+    app = open_app(settings)
+    try:
+        worker = router(app)
+        key = normalize_project("global" if args.global_ else args.project, app.cwd)
+        if args.undo_memory is not None or args.undo_file is not None:
+            if args.apply or args.id:
+                raise MCPMemoryError("--undo-memory/--undo-file cannot be combined with --apply or --id")
+            undone = (
+                worker.undo_memory(args.undo_memory, force=args.force)
+                if args.undo_memory is not None
+                else worker.undo_file(args.undo_file, project=key, force=args.force)
+            )
+            _emit(args, undone, lambda u: u.message)
+            return 0
+        scope = [GLOBAL] if key == GLOBAL else [key, GLOBAL]
+        run = worker.apply if args.apply else worker.plan
+        plan = run(scope, ids=args.id or None, force=args.force)
+    finally:
+        app.close()
+
+    def show(p: Any) -> str:
+        lines = []
+        for i in p.items:
+            where = f"{i.target} # {i.section}"
+            if i.action == "write":
+                lines.append(f"write     [{i.memory_id}] -> {where} ({i.similarity:.2f}"
+                             f"{', forced' if i.forced else ''})")  # fmt: skip
+            elif i.action == "routed":
+                lines.append(f"routed    [{i.memory_id}] already in {where}")
+            else:
+                lines.append(f"{i.action:<9} [{i.memory_id}] {where} ({i.similarity:.2f})")
+                lines.append(f"    memory:   {_one_line(i.content)}")
+                lines.append(f"    existing: {_one_line(i.existing or '')}")
+        for f in p.files:
+            lines.append("")
+            lines.append(f.diff.rstrip("\n"))
+        lines.append("")
+        lines.append(p.summary())
+        return "\n".join(lines)
+
+    _emit(args, plan, show)
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
+    from .app import open_app
+    from .routing import promote
+
+    app = open_app(settings)
+    try:
+        m = promote(app.store, args.id)
+    finally:
+        app.close()
+    _emit(args, {"id": m.id, "state": m.state}, lambda d: (
+        f"memory {d['id']} is proven; `mcp-memory route` shows where it would go"))  # fmt: skip
+    return 0
+
+
 # -- operations --------------------------------------------------------------------------
 
 
@@ -470,6 +533,19 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--file", action="append", help="a recently touched file (repeatable)")
     sp.add_argument("--prompt", help="what the session is about")
     sp.add_argument("--tokens", type=int, help="token budget (default MCP_MEMORY_BRIEFING_TOKENS)")
+
+    sp = command("route", cmd_route, "plan (or --apply) proven memories into CLAUDE.md and rules")
+    sp.add_argument("--apply", action="store_true", help="write the planned changes")
+    sp.add_argument("--force", action="store_true", help="write possible conflicts too; "
+                    "undo a file even if it was edited since")  # fmt: skip
+    sp.add_argument("--id", action="append", type=int, help="only this memory (repeatable)")
+    sp.add_argument("--project", help="project (default: current) plus global memories")
+    sp.add_argument("--global", dest="global_", action="store_true", help="global memories only")
+    undo = sp.add_mutually_exclusive_group()
+    undo.add_argument("--undo-memory", type=int, metavar="ID", help="take a memory's line out")
+    undo.add_argument("--undo-file", metavar="PATH", help="revert the last routing of a file")
+    sp = command("promote", cmd_promote, "mark a memory as proven by hand (buffer -> proven)")
+    sp.add_argument("id", type=int)
     command("doctor", cmd_doctor, "check driver, sqlite-vec, model, warm server and database")
 
     sp = command("serve", cmd_serve, "run the MCP server (stdio by default)", json_flag=False)

@@ -66,6 +66,13 @@ class Settings:
     llm_max_tokens_per_run: int = 200_000
     llm_max_calls_per_day: int = 200
     llm_max_tokens_per_day: int = 2_000_000
+    # routing proven knowledge into CLAUDE.md and rules files (routing.py)
+    claude_home: Path = field(default_factory=lambda: Path.home() / ".claude")
+    route_targets: tuple[str, ...] = ()  # extra files: relative to the project, or ~/.claude/...
+    route_default: str = ".claude/rules/memory.md"  # where memories no section fits go
+    route_threshold: float = 0.0  # 0 = the model's calibrated value (routing.THRESHOLDS)
+    route_duplicate: float = 0.0
+    route_conflict_band: float = 0.0
 
     @property
     def models_dir(self) -> Path:
@@ -142,6 +149,28 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _route_file(text: str) -> str:
+    value = text.strip()
+    parts = Path(value).parts
+    if not value.endswith(".md") or ".." in parts:
+        raise ValueError("expected a Markdown (.md) file path without '..'")
+    if Path(value).is_absolute() or (value.startswith("~") and not value.startswith("~/.claude/")):
+        raise ValueError("expected a path relative to the project root, or ~/.claude/...")
+    return value
+
+
+def _route_files(text: str) -> tuple[str, ...]:
+    return tuple(_route_file(item) for item in text.split(",") if item.strip())
+
+
+def _route_default(text: str) -> str:
+    value = _route_file(text)
+    if value.startswith("~"):
+        raise ValueError("expected a path relative to the project root (global memories go to "
+                         "~/.claude/rules/memory.md)")  # fmt: skip
+    return value
+
+
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "home": lambda t: Path(t).expanduser(),
     "db": lambda t: Path(t).expanduser(),
@@ -172,6 +201,12 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "llm_max_tokens_per_run": _non_negative_int,
     "llm_max_calls_per_day": _non_negative_int,
     "llm_max_tokens_per_day": _non_negative_int,
+    "claude_home": lambda t: Path(t).expanduser(),
+    "route_targets": _route_files,
+    "route_default": _route_default,
+    "route_threshold": _unit_float,
+    "route_duplicate": _unit_float,
+    "route_conflict_band": _unit_float,
 }
 
 

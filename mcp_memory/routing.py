@@ -160,6 +160,22 @@ class RoutePlan:
     def counts(self) -> dict[str, int]:
         return {a: sum(1 for i in self.items if i.action == a) for a in ACTIONS}
 
+    def summary(self) -> str:
+        """One line saying what this plan does (or did)."""
+        counts = self.counts
+        if not self.items:
+            return "nothing to route: no proven memory waits for a CLAUDE.md or rules file"
+        verb = "wrote" if self.applied else "would write"
+        parts = [f"{verb} {counts['write']} memories into {len(self.files)} file(s)"]
+        if counts["duplicate"]:
+            parts.append(f"{counts['duplicate']} already present")
+        if counts["conflict"]:
+            parts.append(f"{counts['conflict']} possible conflict(s) held (force writes them)")
+        if counts["routed"]:
+            parts.append(f"{counts['routed']} already routed")
+        tail = "" if self.applied or not counts["write"] else "; nothing written yet (apply writes)"
+        return ", ".join(parts) + tail
+
 
 @dataclass(frozen=True)
 class UndoResult:
@@ -661,7 +677,7 @@ class Router:
             new_text = managed.replace_block(doc.text, block, body, doc.eol)
         else:
             new_text = managed.remove_block(doc.text, block, doc.eol)
-            if new_text == f"# {managed.NEW_FILE_HEADING}{doc.eol}{doc.eol}":
+            if new_text == f"# {managed.NEW_FILE_HEADING}{doc.eol}":
                 new_text = ""  # only the heading routing created is left: remove the file
         with self.store.transaction():
             write_id = self._write(doc, new_text, "unroute")

@@ -28,6 +28,7 @@ from .briefing import BriefingContext, build_briefing
 from .config import Settings
 from .errors import MCPMemoryError, ValidationError
 from .projects import GLOBAL_NAMES, normalize_project
+from .routing import FileChange, RouteItem, UndoResult
 from .service import Hit, RecallFilters, Remembered, parse_time
 from .store import GLOBAL
 
@@ -69,6 +70,17 @@ class BriefingResult(BaseModel):
     text: str
     ids: list[int]
     tokens: int
+
+
+class RouteResult(BaseModel):
+    action: str  # plan | apply | undo | promote
+    message: str
+    counts: dict[str, int] = {}
+    items: list[RouteItem] = []
+    files: list[FileChange] = []
+    embedded: int = 0
+    undone: UndoResult | None = None
+    promoted: dict[str, Any] | None = None
 
 
 class StatsResult(BaseModel):
@@ -307,6 +319,81 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
                 budget_tokens=max_tokens or app.settings.briefing_tokens,
             )
             return BriefingResult(text=brief.text, ids=brief.ids, tokens=brief.tokens)
+
+        return await run_tool(ctx, call)
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Route knowledge into CLAUDE.md",
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=True,
+        )
+    )
+    async def route(
+        ctx: Context,
+        apply: bool = False,
+        force: bool = False,
+        ids: list[int] | None = None,
+        undo_memory: int | None = None,
+        undo_file: str | None = None,
+        promote: int | None = None,
+        project: str | None = None,
+    ) -> RouteResult:
+        """Put proven memories into the CLAUDE.md / .claude/rules/*.md section they fit best.
+
+        Use when: the user asks to write what was learned into CLAUDE.md or the rules files,
+        to promote a memory ("this is proven", `promote=<id>`), or to take a routed memory
+        back out. By default it only plans: each memory's target file and section, duplicates
+        already there, possible conflicts shown next to the existing line, and a unified diff
+        per file; nothing is written until `apply=true`. `force=true` also writes possible
+        conflicts. `undo_memory=<id>` removes one memory's line again; `undo_file=<path>`
+        restores a file to its content before the last routing (refused if it was edited
+        since, unless `force=true`). Project memories go only to the project's files, global
+        ones only to ~/.claude. Show the user the diff before applying.
+        Not for: storing new memories (use remember) or editing CLAUDE.md by hand.
+        """
+
+        def call(app: App) -> RouteResult:
+            from .app import router as make_router
+            from .routing import promote as promote_memory
+
+            worker = make_router(app)
+            key = normalize_project(project, app.cwd)
+            scope = [GLOBAL] if key == GLOBAL else [key, GLOBAL]
+            if undo_memory is not None or undo_file is not None:
+                both = undo_memory is not None and undo_file is not None
+                if apply or promote is not None or ids or both:
+                    raise ValidationError(
+                        "undo takes one of undo_memory or undo_file, without apply, ids or promote"
+                    )
+                undone = (
+                    worker.undo_memory(undo_memory, force=force)
+                    if undo_memory is not None
+                    else worker.undo_file(str(undo_file), project=key, force=force)
+                )
+                return RouteResult(action="undo", message=undone.message, undone=undone)
+            promoted = None
+            chosen = list(ids or [])
+            if promote is not None:
+                m = promote_memory(app.store, promote)
+                promoted = {"id": m.id, "state": m.state}
+                chosen = chosen or [promote]
+                scope = [GLOBAL] if m.project == GLOBAL else [m.project, GLOBAL]
+            if apply:
+                plan = worker.apply(scope, ids=chosen or None, force=force)
+            else:
+                plan = worker.plan(scope, ids=chosen or None, force=force)
+            action = "apply" if apply else "promote" if promoted else "plan"
+            return RouteResult(
+                action=action,
+                message=(f"memory {promote} is proven; " if promoted else "") + plan.summary(),
+                counts=plan.counts,
+                items=plan.items,
+                files=plan.files,
+                embedded=plan.embedded,
+                promoted=promoted,
+            )
 
         return await run_tool(ctx, call)
 

@@ -51,7 +51,15 @@ def inspector(settings: Settings, target: list[str], *args: str) -> Any:
 def test_tools_list_over_stdio(settings: Settings) -> None:
     listing = inspector(settings, SERVE, "--method", "tools/list")
     tools = {t["name"]: t for t in listing["tools"]}
-    assert set(tools) == {"remember", "recall", "forget", "stats", "consolidate", "briefing"}
+    assert set(tools) == {
+        "remember",
+        "recall",
+        "forget",
+        "stats",
+        "consolidate",
+        "briefing",
+        "route",
+    }
     assert tools["remember"]["inputSchema"]["properties"]["content"]
     assert tools["recall"]["annotations"]["readOnlyHint"] is True
     assert "hits" in tools["recall"]["outputSchema"]["properties"]

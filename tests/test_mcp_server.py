@@ -18,7 +18,7 @@ from mcp_memory.config import Settings
 from mcp_memory.server import build_server
 from mcp_memory.store import Store
 
-TOOLS = {"remember", "recall", "forget", "stats", "consolidate", "briefing"}
+TOOLS = {"remember", "recall", "forget", "stats", "consolidate", "briefing", "route"}
 
 
 def call(settings: Settings, steps: Any, cwd: Path | None = None) -> Any:
