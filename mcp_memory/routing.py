@@ -369,8 +369,7 @@ class Router:
 
     def _scope(self, name: str, project: str) -> _Scope:
         if name == "global":
-            root = self.config.claude_home
-            root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            root = self.config.claude_home  # may not exist yet: created on the first write
             targets = discover("global", root, configured=self.config.targets)
         else:
             root = project_root(project)
@@ -594,6 +593,7 @@ class Router:
             backup = str(managed.save_backup(self.config.backup_dir, doc.text.encode("utf-8")))
         created_dirs: list[str] = []
         if not doc.exists:
+            target.root.mkdir(parents=True, exist_ok=True, mode=0o700)  # ~/.claude on a new box
             parent = target.path.parent
             missing = []
             while not parent.exists():

@@ -532,3 +532,14 @@ def test_cli_promote_and_route(settings: Settings, env: Env, minilm: LocalEmbedd
     undone = run("route", "--undo-memory", str(mid))
     assert undone.returncode == 0 and "removed from CLAUDE.md" in undone.stdout
     assert (env.root / "CLAUDE.md").read_text(encoding="utf-8") == CLAUDE_MD
+
+
+def test_a_missing_claude_home_is_created_only_when_writing(env: Env, tmp_path: Path) -> None:
+    home = tmp_path / "fresh" / ".claude"
+    router = Router(env.store, env.embedder, replace(env.router.config, claude_home=home))
+    mid = env.proven("Do not use emojis in answers.", GLOBAL)
+    (item,) = router.plan([GLOBAL]).items
+    assert (item.target, item.section) == ("~/.claude/rules/memory.md", "Memory")
+    assert not home.exists(), "a plan creates nothing"
+    router.apply([GLOBAL])
+    assert f'ids="{mid}"' in (home / "rules" / "memory.md").read_text(encoding="utf-8")
