@@ -29,6 +29,7 @@ import re
 import string
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 __all__ = ["PRIVATE_MARKER", "Redaction", "marker", "redact", "strip_private"]
 
@@ -97,12 +98,16 @@ Decide = Callable[[re.Match[str]], Iterable[Span]]
 
 @dataclass(frozen=True)
 class _Rule:
-    pattern: re.Pattern[str]
+    source: str  # the regex, compiled on first use: a hook is a fresh process
     anchors: tuple[str, ...]  # where matches start; with search=True, what the text must hold
     decide: Decide
     lower: bool = False  # anchors are lowercase and looked up in text.lower()
     search: bool = False
     in_runs: bool = False  # every match lies in a run of 20+ token characters
+
+    @cached_property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile(self.source, re.ASCII)
 
 
 def _whole(kind: str, check: Callable[[str], bool] | None = None) -> Decide:
@@ -120,7 +125,7 @@ def _rule(how: str | Decide, pattern: str, anchors: str, **options: bool) -> _Ru
     """A rule replacing matches with ``how`` (a kind, or a decide function); ``anchors`` are
     separated by spaces."""
     decide = _whole(how) if isinstance(how, str) else how
-    return _Rule(re.compile(pattern, re.ASCII), tuple(anchors.split()), decide, **options)
+    return _Rule(pattern, tuple(anchors.split()), decide, **options)
 
 
 # Token formats: kind, anchors (where a match starts), regex. Tried in this order at an anchor.
@@ -429,7 +434,7 @@ _GENERIC = [
 
 # --- assignments: NAME=value, "name": "value", name: value, --name value ------------------------
 
-_ASSIGNMENT = re.compile(
+_ASSIGNMENT = (
     r"(?i)(?P<kw>password|passwd|passphrase|pass|pwd|secret|token|credentials?|key|auth)"
     r"(?P<digits>\d{0,3})(?:\\?[\"']\]?)?"
     r"(?P<op>[ \t]*(?::[ \t]*[A-Za-z_][\w\[\].,| ]{0,40}?[ \t]*(?==))?(?:=>|=|:=|:)[ \t]*"
@@ -437,8 +442,7 @@ _ASSIGNMENT = re.compile(
     r"(?:\\\"(?P<eq>(?:[^\"\\\n]|\\[^\"\n]){0,2000})\\\""
     r"|\"(?P<dq>(?:[^\"\\\n]|\\.){0,2000})\""
     r"|'(?P<sq>(?:[^'\\\n]|\\.){0,2000})'"
-    r"|(?P<uv>(?:[^\s\"'`&;\\]|\\(?![nrt\"])){1,2000}))",
-    re.ASCII,
+    r"|(?P<uv>(?:[^\s\"'`&;\\]|\\(?![nrt\"])){1,2000}))"
 )
 _UNQUOTED_TAIL = re.compile(r"(?:[^\s\"'`\\]|\\(?![nrt\"])){0,2000}")
 _NAME_CHARS = frozenset(string.ascii_letters + string.digits + "_.-")
@@ -728,7 +732,7 @@ def _matches(rule: _Rule, views: _Views) -> Iterator[re.Match[str]]:
 def _in_marker(text: str, i: int) -> bool:
     """True if position ``i`` lies in a ``[REDACTED:...]`` marker: markers are never cut."""
     start = text.rfind(_MARKER_PREFIX, max(0, i - 60), i + 1)
-    return start != -1 and text.find("]", start) >= i
+    return start != -1 and text.find("]", start, start + 60) >= i
 
 
 def _apply(rule: _Rule, views: _Views, kinds: set[str]) -> int:

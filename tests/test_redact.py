@@ -40,10 +40,17 @@ def p(*parts: str) -> str:
     return "".join(parts)
 
 
+def armor(word: str, label: str) -> str:
+    """A PEM boundary line, assembled so that this file holds none."""
+    return f"{'-' * 5}{word} {label}{'-' * 5}"
+
+
+RSA_BEGIN, RSA_END = armor("BEGIN", "RSA PRIVATE KEY"), armor("END", "RSA PRIVATE KEY")
+
+
 def pem(label: str, seed: str, lines: int = 6, sep: str = "\n") -> tuple[str, list[str]]:
     body = [fake(64, B64, f"{seed}{i}") for i in range(lines)] + [fake(20, B64, seed) + "=="]
-    dashes = "-" * 5
-    block = sep.join([f"{dashes}BEGIN {label}{dashes}", *body, f"{dashes}END {label}{dashes}"])
+    block = sep.join([armor("BEGIN", label), *body, armor("END", label)])
     return block, body
 
 
@@ -729,8 +736,14 @@ NEGATIVES = {
     "base64-test-data": 'PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk'
     'YPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==" # a 1x1 PNG used by the image tests',
     "public-keys": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGfXq0Vb7pSg1Jt2R0m5n3k0yX jane@laptop\n"
-    "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n"
-    "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n",
+    + armor("BEGIN", "PUBLIC KEY")
+    + "\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n"
+    + armor("END", "PUBLIC KEY")
+    + "\n"
+    + armor("BEGIN", "CERTIFICATE")
+    + "\nMIIBszCCAVmgAwIBAgIU\n"
+    + armor("END", "CERTIFICATE")
+    + "\n",
     "typescript": "interface Config { apiKey: string; token?: string }\n"
     "const token = await getToken();\nconst auth = useAuth();\n",
     "fastapi": "async def me(authorization: str = Header(None), x_token: str | None = None):\n"
@@ -748,6 +761,13 @@ NEGATIVES = {
     "stripe-publishable": "Stripe.setPublishableKey(" + repr(p("pk", "_live_", fake(24))) + ")",
     "cli-prose": "Pass the --token flag or set --password-stdin; see --api-key docs.",
     "docker-uid": "docker run -u 1000:1000 -v $PWD:/app node:20 npm test",
+    "lexer-code": 'if token == "with":\n    token = Keyword\nelse:\n    token = Name\ntoken = -1\n',
+    "names-as-values": 'AWS_SESSION_TOKEN = "AWS_SESSION_TOKEN"\n'
+    '{"refresh_token": "refreshToken", "client_secret": "clientSecret"}\n'
+    'client = Client(api_key="test-api-key")  # tests never see a real key',
+    "js-fetch": "await fetch(url, { credentials: 'include', headers: { Accept: 'json' } })",
+    "markdown-table": "| Name | Description |\n|---|---|\n| `token` | Your API token |\n"
+    "| `password` | required |",
 }
 
 
@@ -828,7 +848,7 @@ def test_pathological_inputs_stay_fast() -> None:
         "a" * 200_000,
         "password=" * 20_000,
         "eyJ" * 60_000,
-        "-----BEGIN RSA PRIVATE KEY-----\n" + "A" * 200_000,
+        RSA_BEGIN + "\n" + "A" * 200_000,
         "://" + "a" * 100_000 + ":" + "b" * 100_000,
         "<private>" * 20_000,
         "Authorization: " * 10_000,
@@ -847,8 +867,8 @@ FRAGMENTS = [
     " = ", "'", '"', "\\", "\\n", "\n", " ", ";", "&", "?", ",", ")", "(", "--", "-", "://",
     "@", "user", "[REDACTED:token]", "[private]", "<private>", "</private>", "<private/>",
     "Authorization: ", "Bearer ", "Basic ", "Cookie: ", "export ", "a1b2c3d4e5f6", "hunter2",
-    "x", "eyJ", ".", "sk-", "gh", "p_", "AKIA", "-----BEGIN RSA PRIVATE KEY-----",
-    "-----END RSA PRIVATE KEY-----", "MIIEowIBAAKCAQEA1b2c3d4", "login", "machine", "<",
+    "x", "eyJ", ".", "sk-", "gh", "p_", "AKIA", RSA_BEGIN, RSA_END,
+    "MIIEowIBAAKCAQEA1b2c3d4", "login", "machine", "<",
     "</password>", "<password>", "$", "{", "}", "#", "curl -u ", "Pwd=", "sig=",
 ]  # fmt: skip
 
