@@ -238,11 +238,38 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+_STATUS_LINE = re.compile(r"^\s*(Exit code \d+|Command exited with non-zero status code \d+)\s*$")
+_ERROR_LINE = re.compile(
+    r"\b(FAILED|ERROR)\b|\b\w*(Error|Exception)\b|\b(error|fatal)(\[\w+\])?:|\bpanic"
+)
+_ERROR_WORDS = re.compile(
+    r"(?i)\b(error|failed|failure|exception|traceback|fatal|denied|not found|cannot|can't|"
+    r"no such|undefined|refused|timed out|panic)\b"
+)
+
+
+def _lines(text: str) -> list[str]:
+    return [
+        ln.rstrip() for ln in text.strip().splitlines() if ln.strip() and not _STATUS_LINE.match(ln)
+    ]
+
+
 def error_tail(text: str) -> str:
-    """The last lines of an error output, where the actual error usually is."""
-    lines = [line.rstrip() for line in text.strip().splitlines() if line.strip()]
+    """The last lines of an error output (where the actual error usually is), without the
+    ``Exit code N`` status line Claude Code puts first."""
+    lines = _lines(text)
     tail = "\n".join(lines[-ERROR_TAIL_LINES:])
     return tail if len(tail) <= MAX_ERROR_CHARS else "…" + tail[-(MAX_ERROR_CHARS - 1) :]
+
+
+def error_line(text: str) -> str:
+    """The one line that says what went wrong: the last line that reads like an error (pytest's
+    ``FAILED ...``, ``ModuleNotFoundError: ...``), else the first line; decorations stripped."""
+    lines = _lines(text)
+    strong = [ln for ln in lines if _ERROR_LINE.search(ln)]
+    weak = [ln for ln in lines if _ERROR_WORDS.search(ln)]
+    line = (strong or weak or [lines[0] if lines else ""])[-1]
+    return line.strip().strip("=").strip()
 
 
 def _text(value: Any) -> str:

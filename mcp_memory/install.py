@@ -359,18 +359,19 @@ def launchd_plist(python: str, env: dict[str, str], port: int, log: Path) -> str
     )
 
 
-def service_path(platform: str, home: Path) -> Path:
+def service_path(platform: str, home: Path, config_home: Path | None = None) -> Path:
+    """The launchd agent (macOS) or systemd user unit (elsewhere); ``config_home`` is
+    ``$XDG_CONFIG_HOME`` (default ``~/.config``)."""
     if platform == "darwin":
         return home / "Library" / "LaunchAgents" / f"{LAUNCHD_LABEL}.plist"
-    config = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
-    return config / "systemd" / "user" / f"{SERVICE_NAME}.service"
+    return (config_home or home / ".config") / "systemd" / "user" / f"{SERVICE_NAME}.service"
 
 
 def plan_service(
     plan: Plan, *, remove: bool, python: str, env: dict[str, str], port: int, log: Path,
-    platform: str, home: Path,
+    platform: str, home: Path, config_home: Path | None = None,
 ) -> None:  # fmt: skip
-    path = service_path(platform, home)
+    path = service_path(platform, home, config_home)
     before = path.read_text(encoding="utf-8") if path.is_file() else None
     if platform == "darwin":
         after = None if remove else launchd_plist(python, env, port, log)
@@ -435,6 +436,7 @@ def install(
     logs_dir: Path | None = None,
     platform: str = sys.platform,
     home: Path | None = None,
+    config_home: Path | None = None,
     run: Callable[[list[str]], None] | None = None,
 ) -> Plan:
     plan = plan_install(target, python=python, runner=runner, env=env, remove=remove)
@@ -442,7 +444,7 @@ def install(
         plan_service(
             plan, remove=remove, python=python or sys.executable, env=dict(env or {}), port=port,
             log=(logs_dir or Path.home()) / "embed-server.log", platform=platform,
-            home=home or Path.home(),
+            home=home or Path.home(), config_home=config_home,
         )  # fmt: skip
     if not dry_run:
         precompile()
@@ -499,9 +501,11 @@ def cmd_install(args: Any, settings: Any) -> int:
     home = getattr(args, "home", None) or os.environ.get("MCP_MEMORY_HOME")
     if home:
         env["MCP_MEMORY_HOME"] = str(Path(home).expanduser().resolve())
+    xdg = os.environ.get("XDG_CONFIG_HOME")
     plan = install(
         target, dry_run=args.dry_run, service=args.service, remove=args.remove, env=env,
         port=settings.embed_port, logs_dir=settings.logs_dir,
+        config_home=Path(xdg) if xdg else None,
     )  # fmt: skip
     print(plan.describe(args.dry_run) or "nothing to do")
     if not args.dry_run and not args.remove:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .capture import EDIT_TOOLS, is_routine
+from .capture import EDIT_TOOLS, error_line, is_routine
 
 MAX_REQUESTS = 8
 MAX_REQUEST_CHARS = 240
@@ -135,10 +135,7 @@ def _user(
             tool = pending.pop(str(block.get("tool_use_id")), None)
             if block.get("is_error") and tool is not None and len(session.errors) < MAX_ERRORS:
                 name, target = tool
-                first = next(
-                    (ln.strip() for ln in _result_text(block.get("content")).splitlines()
-                     if ln.strip() and not ln.strip().startswith("Exit code")), "",
-                )  # fmt: skip
+                first = error_line(_result_text(block.get("content")))
                 where = f" `{target}`" if target else ""
                 error = f"{name}{where}: {first}" if first else f"{name}{where} failed"
                 session.errors.append(_flat(error, MAX_ERROR_CHARS))
