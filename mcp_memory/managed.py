@@ -25,11 +25,13 @@ import re
 import threading
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from difflib import unified_diff
 from pathlib import Path
 
 from .errors import ValidationError
 from .redact import redact
-from .targets import END_LINE, Block, read_bytes, sha256
+from .targets import END_LINE, Block, Document, read_bytes, sha256, split_lines
 
 MAX_LINE_CHARS = 500
 NEW_FILE_HEADING = "Memory"
@@ -103,6 +105,51 @@ def new_section_text(text: str, body: str, eol: str, heading: str = NEW_FILE_HEA
     if prefix.strip():
         prefix += eol
     return f"{prefix}# {heading}{eol}{eol}{body}{eol}"
+
+
+@dataclass
+class Edit:
+    """Bullets to add to one section's block (``section`` -1: a new section at the end)."""
+
+    section: int
+    ids: list[int] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+
+def render(doc: Document, edits: Sequence[Edit]) -> str:
+    """The document with each edit's bullets added to its section's block (new or existing)."""
+    text = doc.text
+    new_section = [e for e in edits if e.section < 0]
+    # Rewrite from the end of the file backwards so earlier offsets stay valid.
+    for edit in sorted((e for e in edits if e.section >= 0), key=lambda e: -_anchor(doc, e)):
+        sec = doc.sections[edit.section]
+        if sec.block is not None:
+            body = block_body(sec.block.section, [*sec.block.ids, *edit.ids],
+                                      [*sec.block.lines, *edit.lines], doc.eol)  # fmt: skip
+            text = replace_block(text, sec.block, body, doc.eol)
+        else:
+            body = block_body(sec.name, edit.ids, edit.lines, doc.eol)
+            text = insert_block(text, sec.insert_at, body, doc.eol)
+    for edit in new_section:
+        body = block_body(NEW_FILE_HEADING, edit.ids, edit.lines, doc.eol)
+        text = new_section_text(text, body, doc.eol)
+    return text
+
+
+def _anchor(doc: Document, edit: Edit) -> int:
+    sec = doc.sections[edit.section]
+    return sec.block.start if sec.block is not None else sec.insert_at
+
+
+def diff(before: str, after: str, label: str, existed: bool) -> str:
+    """A unified diff of a planned change (``/dev/null`` for a new file)."""
+
+    def lines(text: str) -> list[str]:
+        out = [content + ending for _, content, ending in split_lines(text)]
+        return [ln if ln.endswith("\n") else ln + "\n\\ No newline at end of file\n" for ln in out]
+
+    old = f"a/{label}" if existed else "/dev/null"
+    return "".join(unified_diff(lines(before), lines(after), old, f"b/{label}"))
 
 
 # -- files -------------------------------------------------------------------------------------

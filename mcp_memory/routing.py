@@ -21,8 +21,8 @@ memories, ``~/.claude`` for global ones; see :mod:`mcp_memory.targets`):
    into the default target (``.claude/rules/memory.md``, or ``~/.claude/rules/memory.md``), so a
    hand-written CLAUDE.md only receives what clearly belongs in one of its sections.
 
-A memory written in this run counts as an item for the ones after it, so two proven memories
-saying the same thing are written once. The thresholds come from ``THRESHOLDS`` per model,
+A memory written in this run counts as an item for the ones after it, so of two proven memories
+saying the same thing only the first is written (the second is a duplicate or a conflict). The thresholds come from ``THRESHOLDS`` per model,
 calibrated by ``bench/route.py`` on a labelled set; settings may override them.
 
 State: a routed memory stays ``proven``; a ``routes`` row and its metadata (``routed_to``,
@@ -36,14 +36,9 @@ unchanged files embeds nothing.
 
 from __future__ import annotations
 
-import json
-import logging
-import os
 import re
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from difflib import unified_diff
 from pathlib import Path
 
 import numpy as np
@@ -51,20 +46,15 @@ import numpy as np
 from . import managed
 from .embedder import Embedder
 from .errors import NotFoundError, ValidationError
+from .route_ledger import RouteLedger, UndoResult, put_back
 from .store import GLOBAL, Memory, Store
+from .target_vectors import vectors_for
 from .targets import (
     Document,
-    Section,
-    Target,
-    check_path,
     discover,
     load,
     project_root,
-    sha256,
-    split_lines,
 )
-
-log = logging.getLogger("mcp_memory")
 
 ACTIONS = ("write", "duplicate", "conflict", "routed")
 Verdict = Callable[[str, str], str]  # (memory, existing item) -> "same" | "conflict" | "compatible"
@@ -177,16 +167,6 @@ class RoutePlan:
         return ", ".join(parts) + tail
 
 
-@dataclass(frozen=True)
-class UndoResult:
-    path: str
-    target: str
-    memory_ids: list[int]
-    restored: str  # "backup" | "deleted" | "line removed" | "record only"
-    write_id: int | None
-    message: str
-
-
 @dataclass
 class _Unit:
     """A thing a memory is compared with: a section, or an item inside one."""
@@ -207,14 +187,6 @@ class _Scope:
     contexts: list[_Unit]  # the same items prefixed with file and headings: routing
     default_doc: int
     routed: dict[int, tuple[int, int]]  # memory id -> (doc, section) of the block holding it
-
-
-@dataclass
-class _Edit:
-    doc: int
-    section: int  # -1: a new section in a file without any
-    ids: list[int] = field(default_factory=list)
-    lines: list[str] = field(default_factory=list)
 
 
 def promote(store: Store, memory_id: int) -> Memory:
@@ -253,10 +225,9 @@ class Router:
         self.config = config
         self.verdict = verdict
         self.thresholds = config.thresholds or THRESHOLDS.get(embedder.model_id, FALLBACK)
-
-    @property
-    def _model_key(self) -> str:
-        return f"{self.embedder.model_id}:{self.embedder.dimension}"
+        self.ledger = RouteLedger(
+            store, backup_dir=config.backup_dir, claude_home=config.claude_home
+        )
 
     # -- plan / apply ------------------------------------------------------------------------
 
@@ -279,7 +250,7 @@ class Router:
             with self.store.transaction():
                 for change in plan.files:
                     doc, new_text = edited[change.path]
-                    write_id = self._write(doc, new_text, "route")
+                    write_id = self.ledger.write(doc, new_text, "route")
                     written.append(doc)
                     files.append(_with_id(change, write_id))
                     for item in plan.items:
@@ -290,7 +261,7 @@ class Router:
                         self._record(item, "present", None)
         except BaseException:
             for doc in reversed(written):
-                _put_back(doc)
+                put_back(doc)
             raise
         plan.files = files
         return plan
@@ -307,7 +278,7 @@ class Router:
                 scopes[name] = self._scope(name, m.project)
         plan.embedded = self._embed_scopes(list(scopes.values()))
         vectors = self._memory_vectors(memories)
-        edits: dict[tuple[str, int, int], _Edit] = {}
+        edits: dict[tuple[str, int, int], managed.Edit] = {}
         for m in memories:
             scope = scopes["global" if m.project == GLOBAL else "project"]
             item = self._decide(m, vectors[m.id], scope, force)
@@ -315,7 +286,7 @@ class Router:
             if item.action != "write":
                 continue
             doc_i, sec_i = self._locate(scope, item)
-            edit = edits.setdefault((scope.name, doc_i, sec_i), _Edit(doc_i, sec_i))
+            edit = edits.setdefault((scope.name, doc_i, sec_i), managed.Edit(sec_i))
             edit.ids.append(m.id)
             edit.lines.append(item.line or "")
             scope.items.append(_Unit(doc_i, sec_i, item.line or "", vectors[m.id]))
@@ -325,7 +296,7 @@ class Router:
             doc = scopes[name].docs[doc_i]
             key = str(doc.target.path)
             doc_edits = [e for (n, d, _), e in edits.items() if n == name and d == doc_i]
-            new_text = _render(doc, doc_edits)
+            new_text = managed.render(doc, doc_edits)
             edited[key] = (doc, new_text)
             plan.files.append(
                 FileChange(
@@ -333,7 +304,7 @@ class Router:
                     target=doc.target.label,
                     created=not doc.exists,
                     memory_ids=[i for e in doc_edits for i in e.ids],
-                    diff=_diff(doc.text, new_text, doc.target.label, doc.exists),
+                    diff=managed.diff(doc.text, new_text, doc.target.label, doc.exists),
                 )
             )
         return plan, edited
@@ -396,49 +367,17 @@ class Router:
     # -- embeddings --------------------------------------------------------------------------
 
     def _embed_scopes(self, scopes: list[_Scope]) -> int:
-        """Give every section and item its vector, from the cache or (in one batch) the model."""
-        units: list[tuple[str, str, str, _Unit]] = []  # (path, hash, section, unit)
+        """Give every section and item its vector (see :mod:`target_vectors`)."""
+        units = [u for scope in scopes for u in (*scope.sections, *scope.items, *scope.contexts)]
+        texts = []
         for scope in scopes:
-            for unit in [*scope.sections, *scope.items, *scope.contexts]:
+            for unit in (*scope.sections, *scope.items, *scope.contexts):
                 doc = scope.docs[unit.doc]
-                section = doc.sections[unit.section].name if unit.section >= 0 else ""
-                units.append((str(doc.target.path), sha256(unit.text.encode()), section, unit))
-        cached: dict[tuple[str, str], np.ndarray] = {}
-        paths = sorted({p for p, _, _, _ in units})
-        for path in paths:
-            for chash, blob in self.store.execute(
-                "SELECT content_hash, embedding FROM route_embeddings WHERE model = ? AND path = ?",
-                (self._model_key, path),
-            ):
-                cached[(path, str(chash))] = np.frombuffer(blob, dtype=np.float32)
-        missing: dict[tuple[str, str], tuple[str, str]] = {}
-        for path, chash, section, unit in units:
-            if (path, chash) not in cached:
-                missing.setdefault((path, chash), (section, unit.text))
-        if missing:
-            keys = list(missing)
-            vectors = self.embedder.embed([missing[k][1] for k in keys], "document")
-            now = time.time()
-            with self.store.transaction():
-                for k, vec in zip(keys, vectors, strict=True):
-                    cached[k] = np.ascontiguousarray(vec, dtype=np.float32)
-                    self.store.execute(
-                        "INSERT OR REPLACE INTO route_embeddings "
-                        "(model, path, content_hash, section, embedding, seen_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (self._model_key, k[0], k[1], missing[k][0], cached[k].tobytes(), now),
-                    )
-        with self.store.transaction():  # forget vectors of text no longer in these files
-            for path in paths:
-                keep = sorted({h for p, h, _, _ in units if p == path})
-                self.store.execute(
-                    "DELETE FROM route_embeddings WHERE model = ? AND path = ? "
-                    f"AND content_hash NOT IN ({','.join('?' * len(keep))})",
-                    (self._model_key, path, *keep),
-                )
-        for path, chash, _, unit in units:
-            unit.vector = cached[(path, chash)]
-        return len(missing)
+                texts.append((str(doc.target.path), doc.sections[unit.section].name, unit.text))
+        vectors, embedded = vectors_for(self.store, self.embedder, texts)
+        for unit, vector in zip(units, vectors, strict=True):
+            unit.vector = vector
+        return embedded
 
     def _memory_vectors(self, memories: list[Memory]) -> dict[int, np.ndarray]:
         stored = self.store.vectors([m.id for m in memories]) if self.store.model else {}
@@ -575,243 +514,26 @@ class Router:
         return _item(m, scope, "write", d, s, max(sig.section_similarity, 0.0), reason,
                      line=line, forced=forced)  # fmt: skip
 
+    def _record(self, item: RouteItem, status: str, write_id: int | None) -> None:
+        where = (item.path, item.target, item.section)
+        self.ledger.record(item.memory_id, where, status, item.similarity, write_id)
+
+    def undo_memory(self, memory_id: int, *, force: bool = False) -> UndoResult:
+        """Take one memory's line out of its block again (see :mod:`route_ledger`)."""
+        return self.ledger.undo_memory(memory_id, force=force)
+
+    def undo_file(self, path: str, *, project: str | None, force: bool = False) -> UndoResult:
+        """Restore a file to its content before routing's last write to it."""
+        return self.ledger.undo_file(path, project=project, force=force)
+
     @staticmethod
     def _locate(scope: _Scope, item: RouteItem) -> tuple[int, int]:
         d = next(i for i, doc in enumerate(scope.docs) if str(doc.target.path) == item.path)
         titles = [sec.title for sec in scope.docs[d].sections]
         return d, titles.index(item.section) if item.section in titles else -1
 
-    # -- writing and records -----------------------------------------------------------------
-
-    def _write(self, doc: Document, new_text: str, kind: str) -> int:
-        """Back up, replace atomically, record; returns the route_writes id."""
-        target = doc.target
-        check_path(target.root, target.path)  # again, just before writing
-        data = new_text.encode("utf-8")
-        backup = None
-        if doc.exists:
-            backup = str(managed.save_backup(self.config.backup_dir, doc.text.encode("utf-8")))
-        created_dirs: list[str] = []
-        if not doc.exists:
-            target.root.mkdir(parents=True, exist_ok=True, mode=0o700)  # ~/.claude on a new box
-            parent = target.path.parent
-            missing = []
-            while not parent.exists():
-                missing.append(parent)
-                parent = parent.parent
-            for directory in reversed(missing):
-                check_path(target.root, directory, directory=True)
-                directory.mkdir()
-                created_dirs.append(str(directory))
-        after: str | None = sha256(data)
-        if data:
-            managed.replace_file(target.path, data, expected=doc.sha256, mode=doc.mode)
-        else:  # everything in it was ours: remove the file instead of leaving it empty
-            managed.remove_file(target.path, expected=doc.sha256 or "")
-            after = None
-        rows = self.store.execute(
-            "INSERT INTO route_writes (path, label, root, kind, created_at, before_hash, "
-            "after_hash, backup, created_dirs) VALUES (?,?,?,?,?,?,?,?,?) RETURNING id",
-            (str(target.path), target.label, str(target.root), kind, time.time(), doc.sha256,
-             after, backup, json.dumps(created_dirs)),
-        )  # fmt: skip
-        return int(rows[0][0])
-
-    def _record(self, item: RouteItem, status: str, write_id: int | None) -> None:
-        rows = self.store.execute(
-            "INSERT INTO routes (memory_id, path, label, section, status, similarity, write_id, "
-            "created_at) VALUES (?,?,?,?,?,?,?,?) RETURNING id",
-            (item.memory_id, item.path, item.target, item.section, status, item.similarity,
-             write_id, time.time()),
-        )  # fmt: skip
-        self._mark(item.memory_id, item.path, item.section, status, int(rows[0][0]))
-
-    def _mark(self, memory_id: int, path: str | None, section: str, status: str, rid: int) -> None:
-        meta = dict(self.store.get(memory_id).metadata)
-        for key in ("routed_to", "routed_section", "routed_as", "route_id"):
-            meta.pop(key, None)
-        if path is not None:
-            meta.update(routed_to=path, routed_section=section, routed_as=status, route_id=rid)
-        self.store.update_memory(memory_id, metadata=meta)
-
-    # -- undo --------------------------------------------------------------------------------
-
-    def undo_memory(self, memory_id: int, *, force: bool = False) -> UndoResult:
-        """Take one memory back out: its bullet leaves the block (the block goes when empty)."""
-        memory = self.store.get(memory_id)
-        rows = self.store.execute(
-            "SELECT id, path, label, section, status FROM routes WHERE memory_id = ? "
-            "AND status IN ('written', 'present') ORDER BY id DESC LIMIT 1",
-            (memory_id,),
-        )
-        if not rows:
-            raise ValidationError(f"memory {memory_id} has not been routed; nothing to undo")
-        rid, path, label, section, status = rows[0]
-        if status == "present":
-            with self.store.transaction():
-                self._close_route(int(rid), None)
-            return UndoResult(path, label, [memory_id], "record only", None,
-                              f"memory {memory_id} is no longer marked as present in {label}")  # fmt: skip
-        root = self.config.claude_home if memory.project == GLOBAL else project_root(memory.project)
-        scope = "global" if memory.project == GLOBAL else "project"
-        target = Target(check_path(root, Path(path)), label, scope, root.resolve())
-        doc = load(target)
-        hit = next(
-            (s for s in doc.sections if s.block is not None and memory_id in s.block.ids), None
-        )
-        if hit is None or hit.block is None:
-            if not force:
-                raise ValidationError(
-                    f"memory {memory_id} is no longer in {label} (its block was edited or "
-                    "removed); nothing was changed. Undo with force to drop the record only"
-                )
-            with self.store.transaction():
-                self._close_route(int(rid), None)
-            return UndoResult(path, label, [memory_id], "record only", None,
-                              f"memory {memory_id}'s route record dropped; {label} untouched")  # fmt: skip
-        block = hit.block
-        keep = [(i, line) for i, line in zip(block.ids, block.lines, strict=True) if i != memory_id]
-        if keep:
-            body = managed.block_body(block.section, [i for i, _ in keep],
-                                      [line for _, line in keep], doc.eol)  # fmt: skip
-            new_text = managed.replace_block(doc.text, block, body, doc.eol)
-        else:
-            new_text = managed.remove_block(doc.text, block, doc.eol)
-            if new_text == f"# {managed.NEW_FILE_HEADING}{doc.eol}":
-                new_text = ""  # only the heading routing created is left: remove the file
-        with self.store.transaction():
-            write_id = self._write(doc, new_text, "unroute")
-            self._close_route(int(rid), write_id)
-        return UndoResult(path, label, [memory_id], "line removed", write_id,
-                          f"memory {memory_id} removed from {label} ({section})")  # fmt: skip
-
-    def undo_file(self, path: str, *, project: str | None, force: bool = False) -> UndoResult:
-        """Revert the last write routing made to a file, restoring its backup exactly."""
-        full = self._resolve(path, project)
-        rows = self.store.execute(
-            "SELECT id, label, root, kind, before_hash, after_hash, backup, created_dirs "
-            "FROM route_writes WHERE path = ? AND status = 'applied' ORDER BY id DESC LIMIT 1",
-            (str(full),),
-        )
-        if not rows:
-            raise ValidationError(f"no routing to undo for {full}")
-        wid, label, root, kind, before, after, backup, dirs = rows[0]
-        check_path(Path(root), full)
-        current = managed.read_bytes(full)
-        now_hash = None if current is None else sha256(current)
-        if now_hash != after and not force:
-            raise ValidationError(
-                f"{label} changed since mcp-memory wrote it (write {wid}); undoing would lose "
-                "those edits. Edit the block by hand, or undo with force to restore the backup "
-                "anyway"
-            )
-        with self.store.transaction():
-            if before is None:
-                if current is not None:
-                    managed.remove_file(full, expected=str(now_hash))
-                for directory in reversed(json.loads(dirs)):
-                    try:
-                        os.rmdir(directory)
-                    except OSError:
-                        break  # not empty: something else lives there now
-                restored = "deleted"
-            else:
-                data = managed.load_backup(Path(backup), str(before))
-                mode = None if current is None else os.stat(full).st_mode & 0o7777
-                managed.replace_file(full, data, expected=now_hash, mode=mode)
-                restored = "backup"
-            self.store.execute(
-                "UPDATE route_writes SET status = 'undone', undone_at = ? WHERE id = ?",
-                (time.time(), wid),
-            )
-            ids = self._reopen_routes(int(wid), str(kind))
-        return UndoResult(str(full), str(label), ids, restored, int(wid),
-                          f"{label} restored to its content before write {wid}")  # fmt: skip
-
-    def _resolve(self, path: str, project: str | None) -> Path:
-        home = self.config.claude_home.resolve()
-        if path == "~/.claude" or path.startswith("~/.claude/"):
-            return home / path.removeprefix("~/.claude").lstrip("/")
-        given = Path(path).expanduser()
-        if given.is_absolute():
-            root = home if given.is_relative_to(home) else None
-            if root is None and project is not None and project != GLOBAL:
-                root = project_root(project)
-            if root is None:
-                raise ValidationError(f"{path} is not inside the project or ~/.claude")
-            return check_path(root, given)
-        if project is None or project == GLOBAL:
-            raise ValidationError(
-                f"{path} is relative: name it as ~/.claude/... or run in a project"
-            )
-        return check_path(project_root(project), given)
-
-    def _close_route(self, rid: int, unwrite_id: int | None) -> None:
-        memory_id = self.store.execute("SELECT memory_id FROM routes WHERE id = ?", (rid,))[0][0]
-        self.store.execute(
-            "UPDATE routes SET status = 'undone', undone_at = ?, unwrite_id = ? WHERE id = ?",
-            (time.time(), unwrite_id, rid),
-        )
-        self._mark(int(memory_id), None, "", "", rid)
-
-    def _reopen_routes(self, write_id: int, kind: str) -> list[int]:
-        """After a file undo: routes it wrote are undone; routes it removed come back."""
-        if kind == "route":
-            rows = self.store.execute(
-                "SELECT id, memory_id FROM routes WHERE write_id = ? AND status = 'written'",
-                (write_id,),
-            )
-            for rid, _ in rows:
-                self._close_route(int(rid), None)
-            return [int(mid) for _, mid in rows]
-        rows = self.store.execute(
-            "SELECT id, memory_id, path, section FROM routes WHERE unwrite_id = ?", (write_id,)
-        )
-        for rid, mid, path, section in rows:
-            self.store.execute(
-                "UPDATE routes SET status = 'written', undone_at = NULL, unwrite_id = NULL "
-                "WHERE id = ?",
-                (rid,),
-            )
-            self._mark(int(mid), str(path), str(section), "written", int(rid))
-        return [int(r[1]) for r in rows]
-
 
 # -- helpers -----------------------------------------------------------------------------------
-
-
-def _render(doc: Document, edits: list[_Edit]) -> str:
-    """The document with each edit's bullets added to its section's block (new or existing)."""
-    text = doc.text
-    new_section = [e for e in edits if e.section < 0]
-    # Rewrite from the end of the file backwards so earlier offsets stay valid.
-    for edit in sorted((e for e in edits if e.section >= 0), key=lambda e: -_anchor(doc, e)):
-        sec: Section = doc.sections[edit.section]
-        if sec.block is not None:
-            body = managed.block_body(sec.block.section, [*sec.block.ids, *edit.ids],
-                                      [*sec.block.lines, *edit.lines], doc.eol)  # fmt: skip
-            text = managed.replace_block(text, sec.block, body, doc.eol)
-        else:
-            body = managed.block_body(sec.name, edit.ids, edit.lines, doc.eol)
-            text = managed.insert_block(text, sec.insert_at, body, doc.eol)
-    for edit in new_section:
-        body = managed.block_body(managed.NEW_FILE_HEADING, edit.ids, edit.lines, doc.eol)
-        text = managed.new_section_text(text, body, doc.eol)
-    return text
-
-
-def _anchor(doc: Document, edit: _Edit) -> int:
-    sec = doc.sections[edit.section]
-    return sec.block.start if sec.block is not None else sec.insert_at
-
-
-def _diff(before: str, after: str, label: str, existed: bool) -> str:
-    def lines(text: str) -> list[str]:
-        out = [content + ending for _, content, ending in split_lines(text)]
-        return [ln if ln.endswith("\n") else ln + "\n\\ No newline at end of file\n" for ln in out]
-
-    old = f"a/{label}" if existed else "/dev/null"
-    return "".join(unified_diff(lines(before), lines(after), old, f"b/{label}"))
 
 
 def _section_title(doc: Document, index: int) -> str:
@@ -854,20 +576,6 @@ def _item(
         existing=existing,
         forced=forced,
     )
-
-
-def _put_back(doc: Document) -> None:
-    """Best effort after a failed multi-file apply: restore what an earlier step wrote."""
-    path = doc.target.path
-    try:
-        current = managed.read_bytes(path)
-        now = None if current is None else sha256(current)
-        if doc.exists:
-            managed.replace_file(path, doc.text.encode("utf-8"), expected=now, mode=doc.mode)
-        elif now is not None:
-            managed.remove_file(path, expected=now)
-    except OSError as exc:  # pragma: no cover - reported, the original error is raised
-        log.error("could not restore %s after a failed routing: %s", path, exc)
 
 
 def _with_id(change: FileChange, write_id: int) -> FileChange:
