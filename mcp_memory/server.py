@@ -380,10 +380,17 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
                 promoted = {"id": m.id, "state": m.state}
                 chosen = chosen or [promote]
                 scope = [GLOBAL] if m.project == GLOBAL else [m.project, GLOBAL]
-            if apply:
-                plan = worker.apply(scope, ids=chosen or None, force=force)
-            else:
-                plan = worker.plan(scope, ids=chosen or None, force=force)
+            try:
+                run = worker.apply if apply else worker.plan
+                plan = run(scope, ids=chosen or None, force=force)
+            except ValidationError as exc:
+                if promoted is None:
+                    raise
+                return RouteResult(  # the promotion stands even when routing cannot follow
+                    action="promote",
+                    message=f"memory {promote} is proven; it cannot be routed yet: {exc}",
+                    promoted=promoted,
+                )
             action = "apply" if apply else "promote" if promoted else "plan"
             return RouteResult(
                 action=action,

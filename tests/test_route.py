@@ -481,14 +481,16 @@ def test_route_tool_plans_applies_promotes_and_undoes(
         undone = data(await client.call_tool("route", {"undo_file": "CLAUDE.md"}))
         bad = await client.call_tool("route", {"undo_file": "../x.md"})
         both = await client.call_tool("route", {"apply": True, "undo_memory": mid})
-        return mid, nothing, plan, applied, undone, bad, both
+        named = data(await client.call_tool("remember", {"content": REBASE, "project": "ops"}))
+        ops = data(await client.call_tool("route", {"promote": named["id"]}))
+        return mid, nothing, plan, applied, undone, bad, both, ops
 
     async def main() -> Any:
         async with Client(build_server(settings, cwd=env.root)) as client:
             return await steps(client)
 
     before = (env.root / "CLAUDE.md").read_bytes()
-    mid, nothing, plan, applied, undone, bad, both = anyio.run(main)
+    mid, nothing, plan, applied, undone, bad, both, ops = anyio.run(main)
     assert nothing["counts"]["write"] == 0 and "nothing to route" in nothing["message"]
     assert plan["action"] == "promote" and plan["promoted"] == {"id": mid, "state": "proven"}
     assert plan["items"][0]["section"] == "Database" and plan["files"][0]["diff"]
@@ -498,6 +500,8 @@ def test_route_tool_plans_applies_promotes_and_undoes(
     assert (env.root / "CLAUDE.md").read_bytes() == before
     assert bad.is_error and "contains '..'" in bad.content[0].text
     assert both.is_error and "undo takes one of" in both.content[0].text
+    assert ops["promoted"]["state"] == "proven" and "cannot be routed yet" in ops["message"]
+    assert "is a name, not a directory" in ops["message"]
 
 
 def test_cli_promote_and_route(settings: Settings, env: Env, minilm: LocalEmbedder) -> None:
