@@ -420,6 +420,8 @@ class Router:
             best_context[key] = max(sim, best_context.get(key, -1.0))
         out = []
         for unit in scope.sections:
+            if not scope.docs[unit.doc].sections[unit.section].writable:
+                continue
             own = float(np.dot(unit.vector, vec))  # type: ignore[arg-type]
             context = best_context.get((unit.doc, unit.section), own)
             out.append((unit, (own + context) / 2, own, context))
@@ -505,6 +507,11 @@ class Router:
             options = [(u, sim) for u, sim, _, _ in scores if u.doc == d]
             if options:
                 s = max(options, key=lambda us: us[1])[0].section
+            elif scope.docs[d].sections:
+                raise ValidationError(
+                    f"{scope.docs[d].target.path} ends inside a code fence that is never closed; "
+                    "close it (```) so mcp-memory can add its section after it"
+                )
             reason = (
                 f"no section similar enough (best {sig.section_similarity:.2f} < {t:.2f}); "
                 "the default target"

@@ -31,7 +31,7 @@ import os
 import re
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import UnsafePathError, ValidationError
@@ -84,6 +84,7 @@ class Section:
     insert_at: int  # where a new block goes: after the last non-blank line of the section
     items: tuple[str, ...]  # the units compared with a memory, managed bullets included
     block: Block | None
+    writable: bool = True  # False when it ends inside a code fence nobody closed
 
     @property
     def title(self) -> str:
@@ -384,7 +385,10 @@ def parse(text: str, where: str = "file") -> tuple[Section, ...]:
         if hm:
             headings.append((i, len(hm.group(1)), (hm.group(2) or "").strip()))
         i += 1
-    return _sections(text, lines, first, headings, blocks, where)
+    sections = _sections(text, lines, first, headings, blocks, where)
+    if fence is not None and sections:  # a block written there would be inside the fence
+        sections = (*sections[:-1], replace(sections[-1], writable=False))
+    return sections
 
 
 def _sections(
