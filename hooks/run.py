@@ -28,5 +28,17 @@ def main() -> int:
     return 0
 
 
+def exit_now() -> None:
+    """Exit 0 without the interpreter's teardown (freeing every module costs ~5-10 ms of a
+    hook's budget); everything the hook wrote is flushed and closed by then."""
+    import contextlib
+    import os
+
+    with contextlib.suppress(BaseException):
+        sys.stdout.flush()
+    os._exit(0)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
+    exit_now()

@@ -8,10 +8,10 @@ or corrupted database, a dead warm server or any bug ends the run quietly (logge
 timeout would.
 
 Speed: a hook is a fresh interpreter on Claude Code's critical path. This module and what it
-imports at the top level are the standard library, ``apsw``, and project modules that import
-nothing heavier (:mod:`~mcp_memory.config`, :mod:`~mcp_memory.hook_recall`,
-:mod:`~mcp_memory.capture`, :mod:`~mcp_memory.spool`); no numpy, no ONNX Runtime, no MCP SDK, and
-never a model. Writes go through the spool (see :mod:`mcp_memory.spool`); redaction (~50 ms of
+imports are the standard library and project modules that import nothing heavier
+(:mod:`~mcp_memory.config`, :mod:`~mcp_memory.hook_recall`, :mod:`~mcp_memory.hook_state`,
+:mod:`~mcp_memory.spool`; :mod:`~mcp_memory.capture` and ``apsw`` only for the events that use
+them); no numpy, no ONNX Runtime, no MCP SDK, and never a model. Writes go through the spool (see :mod:`mcp_memory.spool`); redaction (~50 ms of
 regex compilation) is imported only by the runs that write.
 
 Events:
@@ -55,7 +55,7 @@ DEADLINES = {"SessionStart": 8.0, "UserPromptSubmit": 4.0}
 DEFAULT_DEADLINE = 3.0
 SERVER_TIMEOUT = 1.5  # seconds for one loopback request to the warm server
 CANDIDATES = 10
-_REMEMBER = re.compile(r"(?im)^[ \t]*#remember\b[ \t:]*(.*)$")
+_REMEMBER = r"(?im)^[ \t]*#remember\b[ \t:]*(.*)$"  # compiled (and cached) by re on use
 
 
 class Deadline(Exception):
@@ -152,9 +152,11 @@ def ensure_server(settings: Settings) -> str:
             return "starting"
     except (OSError, ValueError, AttributeError):
         pass
+    # The server itself, as embed_server.process launches it (same argv, same log), with this
+    # environment: it reads the same settings. Its own lock makes a second one exit at once.
     spool.spawn_detached(
-        [sys.executable, "-m", "mcp_memory.cli", "embed-server", "start"],
-        spool.log_path(settings.logs_dir),
+        [sys.executable, "-m", "embed_server", "--port", str(settings.embed_port)],
+        settings.logs_dir / "embed-server.log",  # = embed_server.process.log_file
         settings.home,
     )
     return "spawned"
@@ -225,8 +227,8 @@ def remember_notes(prompt: str) -> tuple[list[str], str]:
     if re.match(r"(?i)#remember\b", stripped):
         note = re.sub(r"(?i)^#remember\b[ \t:]*", "", stripped).strip()
         return ([note] if note else []), ""
-    notes = [m.group(1).strip() for m in _REMEMBER.finditer(prompt) if m.group(1).strip()]
-    return notes, _REMEMBER.sub("", prompt).strip()
+    notes = [m.group(1).strip() for m in re.finditer(_REMEMBER, prompt) if m.group(1).strip()]
+    return notes, re.sub(_REMEMBER, "", prompt).strip()
 
 
 def user_prompt_submit(hook: Hook) -> dict[str, Any] | None:

@@ -17,18 +17,13 @@ the database, and a short busy timeout keeps a locked database from holding the 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import math
 import os
 import sys
-from array import array
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
-
-import apsw
 
 from .search import keyword_query
 
@@ -99,6 +94,8 @@ class Reader:
     def __init__(self, path: Path) -> None:
         if not path.is_file():
             raise Unavailable(f"no database at {path}")
+        import apsw  # here, not at import time: the events that never read skip it
+
         try:
             self.db = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
             self.db.set_busy_timeout(BUSY_TIMEOUT_MS)
@@ -136,6 +133,8 @@ class Reader:
 
     def keyword(self, text: str, projects: Sequence[str], k: int) -> list[Candidate]:
         """BM25 hits (best first) with each hit's IDF-weighted coverage of the query words."""
+        import apsw  # loaded by __init__ already
+
         match = keyword_query(text)
         if not match:
             return []
@@ -147,7 +146,7 @@ class Reader:
                 f"AND m.project IN ({marks}) ORDER BY bm25(memories_fts) LIMIT ?",
                 (match, *projects, k),
             )
-        except apsw.SQLError:
+        except apsw.SQLError:  # a query FTS5 cannot parse
             return []
         ids = [int(r[0]) for r in rows]
         if not ids:
@@ -194,6 +193,8 @@ class Reader:
         if self.model_id is None:
             return []
         if not self._vec_loaded:
+            import apsw
+
             try:
                 self.db.enable_load_extension(True)
                 self.db.load_extension(vec_extension_path())
@@ -341,6 +342,10 @@ def embed_query(
         raise Unavailable(f"warm server failed: {exc}") from exc
     finally:
         conn.close()
+    import base64
+    import binascii
+    from array import array
+
     if (reply.get("model"), reply.get("dimension"), reply.get("count")) != (model_id, dimension, 1):
         raise Unavailable("warm server replied for another model, dimension or count")
     try:

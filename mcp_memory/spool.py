@@ -292,6 +292,8 @@ class Worker:
         from . import transcript
 
         path = Path(str(job["transcript_path"])).expanduser()
+        if not path.is_file():  # not an OSError: a missing transcript will not come back
+            raise ValueError(f"no transcript at {path}")
         session = transcript.read(path, Path(project))
         text = transcript.summarize(session)
         if not text:

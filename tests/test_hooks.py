@@ -383,6 +383,16 @@ def test_hook_path_imports_no_numpy_no_model_no_mcp(
     assert json.loads(done.stdout) == []
 
 
+def test_hook_paths_agree_with_the_server_process(home: Path, port: int) -> None:
+    """The hook finds the server's pid file and log where embed_server.process puts them."""
+    from embed_server import pidfile, process
+    from mcp_memory.config import load_settings
+
+    settings = load_settings(fx.hook_env(home, port))
+    assert pidfile.pid_path(settings.run_dir, port) == settings.run_dir / f"embed-server-{port}.pid"
+    assert process.log_file(settings) == settings.logs_dir / "embed-server.log"
+
+
 def test_lean_reader_agrees_with_the_store(
     home: Path, project: Path, minilm: LocalEmbedder
 ) -> None:
