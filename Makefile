@@ -27,6 +27,7 @@ test: setup tests/inspector/node_modules/.bin/mcp-inspector
 
 bench: setup
 	$(BIN)/python bench/embeddings.py
+	$(BIN)/python bench/hooks.py
 
 clean:
 	rm -rf $(VENV) .data

@@ -23,7 +23,8 @@ Events:
   context); then up to 3 memories (1,200 characters) relevant to the prompt are injected, each at
   most once per session: vector similarity through the warm server when it serves the database's
   model, else strong keyword matches only. Nothing qualifies: nothing is printed.
-- ``PostToolUse`` / ``PostToolUseFailure``: :func:`mcp_memory.capture.observe`.
+- ``PostToolUse`` / ``PostToolUseFailure``: :func:`mcp_memory.capture.observe`; a failed
+  command that matches an earlier ``error_fix`` memory gets that fix as context.
 - ``PreCompact`` / ``SessionEnd``: a ``session`` job: the worker summarizes the transcript,
   stores it, then runs maintenance.
 """
@@ -129,8 +130,7 @@ def handle(hook: Hook) -> dict[str, Any] | None:
     if hook.event == "UserPromptSubmit":
         return user_prompt_submit(hook)
     if hook.event in ("PostToolUse", "PostToolUseFailure"):
-        post_tool_use(hook)
-        return None
+        return post_tool_use(hook)
     if hook.event in ("PreCompact", "SessionEnd"):
         session_end(hook)
         return None
@@ -298,10 +298,10 @@ def _candidates(
 # -- PostToolUse / PostToolUseFailure ----------------------------------------------------------
 
 
-def post_tool_use(hook: Hook) -> None:
+def post_tool_use(hook: Hook) -> dict[str, Any] | None:
     tool = hook.payload.get("tool_name")
     if tool not in ("Bash", "Edit", "Write", "MultiEdit", "NotebookEdit", "ExitPlanMode"):
-        return
+        return None
     from .capture import observe
 
     project = hook.project
@@ -311,6 +311,42 @@ def post_tool_use(hook: Hook) -> None:
         _enqueue_memory(hook, capture.content, type=capture.type, tags=capture.tags, source="hook")
     if captures:
         spool.wake_worker(hook.settings)
+    if hook.event == "PostToolUseFailure" and tool == "Bash":
+        return hook.context(earlier_fixes(hook))
+    return None
+
+
+def earlier_fixes(hook: Hook) -> str:
+    """A failed command that was fixed before, in this project: the fix, once per session.
+    Keyword matching only (the command and its error line against ``error_fix`` memories),
+    so a failure costs no query embedding."""
+    from .capture import bash_outcome, error_line, is_routine
+
+    tool_input = hook.payload.get("tool_input")
+    command = tool_input.get("command") if isinstance(tool_input, dict) else None
+    outcome = bash_outcome(hook.payload)
+    if not isinstance(command, str) or outcome is None or is_routine(command):
+        return ""
+    try:
+        reader = hook_recall.Reader(hook.settings.db)
+    except hook_recall.Unavailable:
+        return ""
+    try:
+        query = f"{command} {error_line(outcome[1])}"
+        found = reader.keyword(query, [hook.project, hook_recall.GLOBAL], CANDIDATES)
+    finally:
+        reader.close()
+    fixes = [c for c in found if c.type == "error_fix"]
+    if not fixes:
+        return ""
+    with session_state(hook.settings.run_dir, hook.session_id) as state:
+        injected = state.get("injected")
+        shown = [i for i in injected if isinstance(i, int)] if isinstance(injected, list) else []
+        chosen = hook_recall.select(fixes, 1.0, exclude=set(shown), max_items=2, max_chars=800)
+        if chosen:
+            state["injected"] = [*shown, *(c.id for c, _ in chosen)][-200:]
+    header = "mcp-memory: this failure looks like one fixed before in this project:"
+    return hook_recall.render(chosen, header) if chosen else ""
 
 
 def _enqueue_memory(

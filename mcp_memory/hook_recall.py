@@ -412,11 +412,14 @@ def select(
     return chosen
 
 
-def render(chosen: Sequence[tuple[Candidate, str]]) -> str:
+HEADER = "Relevant memories from earlier sessions (mcp-memory; ids work with its tools):"
+
+
+def render(chosen: Sequence[tuple[Candidate, str]], header: str = HEADER) -> str:
     """The additionalContext block: one line per memory, with its id for the recall tool."""
     from datetime import UTC, datetime
 
-    lines = ["Relevant memories from earlier sessions (mcp-memory; ids work with its tools):"]
+    lines = [header]
     for c, text in chosen:
         day = datetime.fromtimestamp(c.created_at, UTC).strftime("%Y-%m-%d")
         where = ", global" if c.project == GLOBAL else ""

@@ -53,6 +53,7 @@ log = _Log()
 
 LOCK_WAIT = 120.0  # seconds a worker waits for another one before leaving the jobs to it
 MAX_JOB_BYTES = 256 * 1024
+MAX_LOG_BYTES = 5 * 1024 * 1024
 
 
 def spool_dir(run_dir: Path) -> Path:
@@ -107,6 +108,9 @@ def spawn_detached(argv: list[str], log_file: Path, cwd: Path) -> int:
     import subprocess  # not at import time: most hook runs never spawn
 
     log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(OSError):  # keep one old log, never more than 2 x MAX_LOG_BYTES
+        if log_file.stat().st_size > MAX_LOG_BYTES:
+            os.replace(log_file, log_file.with_name(log_file.name + ".1"))
     with open(log_file, "ab") as log_handle:
         process = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=log_handle, stderr=log_handle,

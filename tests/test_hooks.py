@@ -211,6 +211,30 @@ def test_failure_and_its_fix_become_one_memory(
     assert "httpx.ReadTimeout" in fix.content and "editing src/client.py" in fix.content
 
 
+def test_a_failure_fixed_before_gets_the_earlier_fix(
+    home: Path, project: Path, env: dict[str, str], minilm: LocalEmbedder
+) -> None:
+    s = Store.open(home / "memory.db")
+    try:
+        fix = MemoryService(s, minilm).remember(
+            "Fixed: `pytest -q tests/test_client.py` failed with: FAILED "
+            "tests/test_client.py::test_retry_on_timeout - httpx.ReadTimeout: timed out. It "
+            "passed after raising TIMEOUT to 30 in src/client.py.",
+            project=str(project),
+        )  # fmt: skip
+    finally:
+        s.close()
+    failure = fx.bash_failure(project, "pytest -q tests/test_client.py", fx.PYTEST_ERROR)
+    context = run_ok("PostToolUseFailure", failure, env)
+    assert context is not None and context.splitlines()[0] == (
+        "mcp-memory: this failure looks like one fixed before in this project:"
+    )
+    assert f"[{fix.id}] (error_fix," in context and "raising TIMEOUT to 30" in context
+    assert run_ok("PostToolUseFailure", failure, env) is None  # once per session
+    other = fx.bash_failure(project, "cargo build", "error[E0308]: mismatched types")
+    assert run_ok("PostToolUseFailure", other, env) is None
+
+
 def test_decision_record_is_captured(home: Path, project: Path, env: dict[str, str]) -> None:
     adr = fx.write(project, "docs/adr/0007-retry-policy.md", "# 7. Retry GETs three times")
     assert run_ok("PostToolUse", adr, env) is None
@@ -445,3 +469,30 @@ def test_select_respects_threshold_budget_and_what_was_shown() -> None:
     assert [(x.id, len(t)) for x, t in chosen] == [(1, 500), (3, 500), (5, 200)]
     assert chosen[2][1].endswith("…")
     assert hook_recall.select([c(1, None, 0.49)], 0.5) == []
+
+
+def test_worker_stores_good_jobs_and_sets_bad_ones_aside(
+    home: Path, project: Path, port: int, tmp_path: Path
+) -> None:
+    from mcp_memory.config import load_settings
+
+    settings = load_settings(fx.hook_env(home, port))
+    run = settings.run_dir
+    note = {"kind": "remember", "content": "CI runs on Node 20", "project": str(project),
+            "type": "user_note", "tags": ["note"], "source": "user", "session_id": "s"}  # fmt: skip
+    spool.enqueue(run, note)
+    spool.enqueue(run, {"kind": "teleport", "project": str(project)})
+    spool.enqueue(run, {"kind": "session", "project": str(project),
+                        "transcript_path": str(tmp_path / "gone.jsonl")})  # fmt: skip
+    spool.enqueue(run, {**note, "type": "no-such-type"})
+    worker = spool.run_worker(settings)
+    assert len(worker.stored) == 1 and not spool.pending_jobs(run)
+    assert len(list((run / "spool" / "failed").glob("*.json"))) == 3
+    (stored,) = memories(home)
+    assert (stored.content, stored.type, stored.protected) == (
+        "CI runs on Node 20",
+        "user_note",
+        True,
+    )
+    briefing = spool.read_briefing(run, str(project))
+    assert briefing is not None and f"[{stored.id}] CI runs on Node 20" in briefing["text"]
