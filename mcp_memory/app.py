@@ -167,7 +167,7 @@ def router(app: App) -> Router:
     config = RouteConfig(
         claude_home=s.claude_home,
         backup_dir=s.home / "backups" / "routes",
-        targets=s.route_targets,
+        targets=tuple(t for t in s.route_targets.split(",") if t),
         default=s.route_default,
         thresholds=thresholds,
     )

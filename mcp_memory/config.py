@@ -68,7 +68,7 @@ class Settings:
     llm_max_tokens_per_day: int = 2_000_000
     # routing proven knowledge into CLAUDE.md and rules files (routing.py)
     claude_home: Path = field(default_factory=lambda: Path.home() / ".claude")
-    route_targets: tuple[str, ...] = ()  # extra files: relative to the project, or ~/.claude/...
+    route_targets: str = ""  # extra files, comma-separated: relative to the project, or ~/.claude/...
     route_default: str = ".claude/rules/memory.md"  # where memories no section fits go
     route_threshold: float = 0.0  # 0 = the model's calibrated value (routing.THRESHOLDS)
     route_duplicate: float = 0.0
@@ -159,8 +159,9 @@ def _route_file(text: str) -> str:
     return value
 
 
-def _route_files(text: str) -> tuple[str, ...]:
-    return tuple(_route_file(item) for item in text.split(",") if item.strip())
+def _route_files(text: str) -> str:
+    """Comma-separated files, each checked; kept as text so the setting round-trips via str()."""
+    return ",".join(_route_file(item) for item in text.split(",") if item.strip())
 
 
 def _route_default(text: str) -> str:

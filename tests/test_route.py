@@ -547,3 +547,21 @@ def test_a_missing_claude_home_is_created_only_when_writing(env: Env, tmp_path: 
     assert not home.exists(), "a plan creates nothing"
     router.apply([GLOBAL])
     assert f'ids="{mid}"' in (home / "rules" / "memory.md").read_text(encoding="utf-8")
+
+
+def test_routing_settings_are_checked_at_startup_and_round_trip_as_text() -> None:
+    from dataclasses import fields
+
+    from mcp_memory.config import load_settings
+    from mcp_memory.errors import ConfigError
+
+    s = load_settings({"MCP_MEMORY_ROUTE_TARGETS": "docs/AGENTS.md, ~/.claude/rules/me.md",
+                       "MCP_MEMORY_CLAUDE_HOME": "/tmp/ch", "MCP_MEMORY_ROUTE_THRESHOLD": "0.4"})  # fmt: skip
+    assert s.route_targets == "docs/AGENTS.md,~/.claude/rules/me.md"
+    assert (s.claude_home, s.route_threshold) == (Path("/tmp/ch"), 0.4)
+    as_env = {f"MCP_MEMORY_{f.name.upper()}": str(getattr(s, f.name)) for f in fields(s)}
+    assert load_settings(as_env) == s, "the warm server gets every setting as text"
+    for name, bad in (("ROUTE_TARGETS", "../x.md"), ("ROUTE_TARGETS", "/etc/x.md"),
+                      ("ROUTE_DEFAULT", "~/.claude/x.md"), ("ROUTE_DEFAULT", "notes.txt")):  # fmt: skip
+        with pytest.raises(ConfigError, match=f"MCP_MEMORY_{name}"):
+            load_settings({f"MCP_MEMORY_{name}": bad})
