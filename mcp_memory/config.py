@@ -235,9 +235,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         if text is not None and text != "":
             raw[key] = _parse(key, text, PREFIX + key.upper())
     if "llm_api_key" not in raw:  # the providers' own conventional variables
-        key = env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY")
-        if key:
-            raw["llm_api_key"] = key
+        api_key = env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY")
+        if api_key:
+            raw["llm_api_key"] = api_key
     raw.update({k: v for k, v in overrides.items() if v is not None})
     raw.setdefault("home", home)
     raw.setdefault("db", Path(raw["home"]) / "memory.db")
