@@ -1,8 +1,8 @@
 """Hook latency (p95 wall time per hook, warm server up) against ``python -c pass``, and the
 calibration of the prompt-relevance threshold.
 
-Run: ``.venv/bin/python bench/hooks.py`` (about two minutes on 2 cores; ``--runs N`` to change
-the 40 runs per hook). It rewrites the "hooks" section of docs/benchmarks.md.
+Run: ``.venv/bin/python bench/hooks.py`` (about three minutes on 2 cores; ``--runs N`` to change
+the 80 runs per hook). It rewrites the "hooks" section of docs/benchmarks.md.
 
 What it measures, as Claude Code runs hooks: a fresh ``<venv>/bin/python hooks/run.py EVENT``
 process per event, JSON on stdin, wall time from spawn to exit, with the bytecode precompiled as
@@ -23,7 +23,9 @@ embedding (its p95, measured here from this process).
 Calibration: for each prompt of ``prompt_relevance.jsonl`` (60 with one relevant memory, 25
 about nothing stored), the memories the hook would inject at threshold t: up to 3 above t. The
 threshold reported is the lowest t (steps of 0.01) whose precision over injected memories is at
-least 0.9; recall is the share of the 60 prompts whose memory is injected. The keyword-only rule
+least 0.9; recall is the share of the 60 prompts whose memory is injected. As a check on
+overfitting, the same rule is also applied to every other prompt and the threshold it picks is
+scored on the remaining ones (each memory's first prompt against its second). The keyword-only rule
 (warm server down) is scored on the same prompts through the real :class:`Reader`.
 """
 
@@ -35,6 +37,7 @@ import math
 import os
 import platform
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -165,12 +168,24 @@ def start_server(home: Path, port: int, env: dict[str, str]) -> subprocess.Popen
 # -- latency --------------------------------------------------------------------------------------
 
 
-def timed(argv: list[str], stdin: bytes, env: dict[str, str]) -> float:
+CPU: dict[str, list[float]] = {}  # label -> CPU ms (user + system) of each measured run
+
+
+def timed(
+    argv: list[str], stdin: bytes, env: dict[str, str], cpu: list[float] | None = None
+) -> float:
+    """Wall ms of one run; its CPU ms (the child's user + system time, which other load on the
+    machine barely changes) go to ``cpu``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(argv, input=stdin, env=env, capture_output=True, check=False)
     elapsed = (time.perf_counter() - start) * 1000
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0 or done.stderr:
         raise RuntimeError(f"{argv} failed: {done.stderr.decode()[:500]}")
+    if cpu is not None:
+        used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        cpu.append(used * 1000)
     return elapsed
 
 
@@ -199,17 +214,23 @@ def measure_hooks(
     python = sys.executable
     times: dict[str, list[float]] = {"python -c pass": []}
     times.update({label: [] for label, _, _ in cases})
+    for label in times:
+        CPU[label] = []
     for n in range(runs + 2):  # two warm-up rounds
-        times_n = {"python -c pass": timed([python, "-c", "pass"], b"", env)}
+        cpu_n: dict[str, list[float]] = {label: [] for label in times}
+        times_n = {
+            "python -c pass": timed([python, "-c", "pass"], b"", env, cpu_n["python -c pass"])
+        }
         for label, event, payload in cases:
             body = payload(n) if callable(payload) else payload
             real_event, _, variant = event.partition("@")
             use = down_env if variant == "down" else env
             argv = [python, str(fx.RUNNER), real_event]
-            times_n[label] = timed(argv, json.dumps(body).encode(), use)
+            times_n[label] = timed(argv, json.dumps(body).encode(), use, cpu_n[label])
         if n >= 2:
             for label, value in times_n.items():
                 times[label].append(value)
+                CPU[label] += cpu_n[label]
     return times
 
 
@@ -286,22 +307,32 @@ def calibrate(embedder: LocalEmbedder, home: Path, project: Path) -> dict[str, A
     sims = embedder.embed(prompts, "query") @ embedder.embed(memories, "document").T
     positives = sum(g is not None for g in gold)
 
-    def score(pick: Callable[[int], list[int]]) -> tuple[float, float, int]:
+    def score(
+        pick: Callable[[int], list[int]], keep: Callable[[int], bool] = lambda k: True
+    ) -> tuple[float, float, int]:
         injected = good = hit = 0
         for k, g in enumerate(gold):
+            if not keep(k):
+                continue
             chosen = pick(k)
             injected += len(chosen)
             good += sum(j == g for j in chosen)
             hit += g in chosen
-        return (good / injected if injected else 1.0), hit / positives, injected
+        wanted = sum(g is not None for k, g in enumerate(gold) if keep(k))
+        return (good / injected if injected else 1.0), hit / wanted, injected
 
-    curve = []
-    for step in range(25, 61):
-        t = step / 100
-        curve.append(
-            (t, *score(lambda k, t=t: [j for j in np.argsort(-sims[k])[:3] if sims[k, j] >= t]))
-        )
+    def vector_pick(t: float) -> Callable[[int], list[int]]:
+        return lambda k: [j for j in np.argsort(-sims[k])[:3] if sims[k, j] >= t]
+
+    def half(k: int) -> bool:  # the two prompts of a memory (and the unrelated ones) alternate
+        return k % 2 == 0
+
+    thresholds = [step / 100 for step in range(25, 61)]
+    curve = [(t, *score(vector_pick(t))) for t in thresholds]
     chosen = next((c for c in curve if c[1] >= MIN_PRECISION), curve[-1])
+    split_curve = [(t, *score(vector_pick(t), half)) for t in thresholds]
+    split_t = next((c for c in split_curve if c[1] >= MIN_PRECISION), split_curve[-1])[0]
+    held_out = (split_t, *score(vector_pick(split_t), lambda k: not half(k)))
     # keyword-only, through the real reader on a database of just these memories
     db_home = home / "calibration"
     store = Store.open(db_home / "memory.db")
@@ -321,7 +352,7 @@ def calibrate(embedder: LocalEmbedder, home: Path, project: Path) -> dict[str, A
     keyword = score(keyword_pick)
     reader.close()
     return {"curve": curve, "chosen": chosen, "keyword": keyword, "prompts": len(prompts),
-            "positives": positives}  # fmt: skip
+            "positives": positives, "held_out": held_out}  # fmt: skip
 
 
 # -- report ---------------------------------------------------------------------------------------
@@ -350,7 +381,7 @@ def import_cost(runs: int = 15) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--runs", type=int, default=80)
     args = parser.parse_args()
     began = time.time()
     load_start = os.getloadavg()[0]
@@ -422,8 +453,9 @@ def report(
             target = f"<= {limit:.0f}"
             met = "yes" if p95(values) <= limit else "**no**"
         rows.append([label, f"{statistics.median(values):.0f}", f"{p95(values):.0f}",
-                     "" if label == "python -c pass" else f"+{p95(values) - base:.0f}", target, met])  # fmt: skip
-    met_all = all(r[5] == "yes" for r in rows[1:])
+                     "" if label == "python -c pass" else f"+{p95(values) - base:.0f}",
+                     f"{statistics.median(CPU[label]):.0f} / {p95(CPU[label]):.0f}", target, met])  # fmt: skip
+    met_all = all(r[6] == "yes" for r in rows[1:])
     overhead = max(p95(v) - base for k, v in times.items() if k != "python -c pass")
     verdict = (
         f"Command hooks meet the target here (at most +{overhead:.0f} ms at p95 over the bare "
@@ -449,7 +481,9 @@ Written by `bench/hooks.py` on {stamp} in {seconds:.0f} s. Machine: {os.cpu_coun
 
 Each run is a fresh `python hooks/run.py EVENT` process with the event's JSON on stdin, as Claude Code starts it; bytecode precompiled as `mcp-memory install` leaves it. While measuring, the script holds the spool worker's lock, so hooks that enqueue a job start no worker (section 3 measures that).
 
-{table(["hook", "median ms", "p95 ms", "p95 over `python -c pass`", "target p95 ms", "met"], rows)}
+{table(["hook", "median ms", "p95 ms", "p95 over `python -c pass`", "CPU ms median / p95", "target p95 ms", "met"], rows)}
+
+Wall time is what Claude Code waits for, and on a shared machine it carries other processes' load (see `python -c pass`'s own spread); CPU time (user + system of the hook process) is what the hook itself costs.
 
 One warm query embedding (UserPromptSubmit's allowance), from this process: median {statistics.median(embed):.1f} ms, p95 {embed_p95:.1f} ms. Import of the hook path (`mcp_memory.hook_events`, median in a fresh process): {imports["mcp_memory.hook_events"]:.0f} ms; for comparison `numpy` {imports["numpy"]:.0f} ms and the service (`mcp_memory.service`: numpy, ONNX Runtime, tokenizers) {imports["mcp_memory.service"]:.0f} ms, which is why hooks neither import the service nor store in-process.
 
@@ -471,7 +505,7 @@ A `type: "http"` hook would skip the interpreter start: a loopback request to th
 
 {table(["threshold", "precision", "recall", "memories injected"], curve_rows)}
 
-Lowest threshold with precision >= {MIN_PRECISION}: **{chosen[0]:.2f}** (precision {chosen[1]:.3f}, recall {chosen[2]:.3f}); the hook uses `RELEVANCE_THRESHOLDS["minilm"] = {hook_recall.RELEVANCE_THRESHOLDS["minilm"]:.2f}`. Keyword-only rule (server down; >= {hook_recall.KEYWORD_MIN_TERMS} prompt words and >= {hook_recall.KEYWORD_MIN_COVERAGE:.0%} of the prompt's IDF weight): precision {kw_precision:.3f}, recall {kw_recall:.3f} ({kw_injected} injected): it misses paraphrases, but rarely injects the wrong memory.
+Lowest threshold with precision >= {MIN_PRECISION}: **{chosen[0]:.2f}** (precision {chosen[1]:.3f}, recall {chosen[2]:.3f}); the hook uses `RELEVANCE_THRESHOLDS["minilm"] = {hook_recall.RELEVANCE_THRESHOLDS["minilm"]:.2f}`. That is in-sample; chosen by the same rule on every other prompt, the threshold is {calibration["held_out"][0]:.2f}, and on the other prompts it gives precision {calibration["held_out"][1]:.3f}, recall {calibration["held_out"][2]:.3f}. Keyword-only rule (server down; >= {hook_recall.KEYWORD_MIN_TERMS} prompt words and >= {hook_recall.KEYWORD_MIN_COVERAGE:.0%} of the prompt's IDF weight): precision {kw_precision:.3f}, recall {kw_recall:.3f} ({kw_injected} injected): it misses paraphrases, but rarely injects the wrong memory.
 """
 
 
