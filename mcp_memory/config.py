@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -219,6 +218,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     home = Path(home_text).expanduser() if home_text else default_home()
     config_path = Path(env.get(PREFIX + "CONFIG") or home / "config.toml").expanduser()
     if config_path.is_file():
+        import tomllib  # only when there is a file: hooks start in tens of milliseconds
+
         try:
             file_values = tomllib.loads(config_path.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
