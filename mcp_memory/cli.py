@@ -353,6 +353,103 @@ def cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# -- portability: export, import, backup, reindex ----------------------------------------
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+    from pathlib import Path
+
+    from .portability import export
+    from .projects import normalize_project
+    from .store import Store
+
+    store = Store.open(settings.db)
+    try:
+        projects = None
+        if args.project:
+            projects = [normalize_project(p, Path.cwd()) for p in args.project]
+        if args.file == "-":
+            report = export(store, sys.stdout, vectors=args.vectors, projects=projects)
+        else:
+            fd = os.open(args.file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                report = export(
+                    store, out, vectors=args.vectors, path=args.file, projects=projects
+                )
+    finally:
+        store.close()
+    message = (
+        f"exported {report.memories} memories ({report.vectors} vectors), {report.links} links, "
+        f"{report.consolidations} consolidations to {report.path}"
+    )
+    print(json.dumps(_plain(report)) if args.json else message, file=sys.stderr)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from .app import open_app
+    from .portability import import_records, read_export
+    from .progress import Bar
+
+    if args.file == "-":
+        header, records = read_export(sys.stdin)
+    else:
+        try:
+            with open(args.file, encoding="utf-8") as handle:
+                header, records = read_export(handle)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise MCPMemoryError(f"cannot read {args.file}: {exc}") from exc
+    app = open_app(settings)
+    try:
+        bar = None if args.json else Bar("import ")
+        report = import_records(app.service, header, records, path=args.file, progress=bar)
+    finally:
+        app.close()
+    report.ids = {}  # not for the screen
+    _emit(args, report, lambda r: (
+        f"imported {r.memories} memories ({r.duplicates} already here), {r.links} links, "
+        f"{r.consolidations} consolidations; vectors reused {r.vectors_reused}, "
+        f"re-embedded {r.reembedded} (file model: {r.model or 'none'})"))  # fmt: skip
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from .portability import backup
+
+    report = backup(settings.db, Path(args.destination).expanduser(), overwrite=args.force)
+    _emit(args, report, lambda r: (
+        f"backed up {r.memories} memories ({r.bytes:,} bytes) to {r.destination} in "
+        f"{r.seconds}s; integrity_check {r.integrity}"))  # fmt: skip
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    from .models import get_spec
+    from .progress import Bar
+    from .reindex import run
+    from .store import Store
+    from .warm_client import make_embedder
+
+    spec = get_spec(args.model)
+    embedder = make_embedder(settings, spec, args.dimension)
+    store = Store.open(settings.db)
+    try:
+        bar = None if args.json else Bar(f"reindex -> {spec.id}")
+        report = run(store, embedder, spec.pooling, batch=args.batch, progress=bar)
+    finally:
+        store.close()
+        embedder.close()
+    _emit(args, report, lambda r: (
+        f"re-embedded {r.embedded} memories ({r.resumed} done by an earlier run) with "
+        f"{r.new_model} ({r.dimension}-d) and switched from {r.old_model} in {r.seconds}s. "
+        f"Restart running sessions and the warm server (mcp-memory embed-server stop); if "
+        f"you set MCP_MEMORY_MODEL, set it to {r.new_model}"))  # fmt: skip
+    return 0
+
+
 # -- operations --------------------------------------------------------------------------
 
 
@@ -547,6 +644,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp = command("promote", cmd_promote, "mark a memory as proven by hand (buffer -> proven)")
     sp.add_argument("id", type=int)
     command("doctor", cmd_doctor, "check driver, sqlite-vec, model, warm server and database")
+
+    sp = command("export", cmd_export, "write memories, links and lineage as JSONL")
+    sp.add_argument("file", nargs="?", default="-", help="output file (default: stdout)")
+    sp.add_argument("--vectors", action="store_true", help="include the vectors (base64)")
+    sp.add_argument("--project", action="append", help="only this project (repeatable)")
+    sp = command("import", cmd_import, "store the memories of an export (re-embedded if needed)")
+    sp.add_argument("file", help="a file written by `mcp-memory export` ('-' reads stdin)")
+    sp = command("backup", cmd_backup, "copy the database safely while sessions write")
+    sp.add_argument("destination", help="the backup file to write")
+    sp.add_argument("--force", action="store_true", help="overwrite an existing file")
+    sp = command("reindex", cmd_reindex, "re-embed every memory with another model, then switch")
+    sp.add_argument("--model", required=True, help="the new model (see `mcp-memory model list`)")
+    sp.add_argument("--dimension", type=int, default=0, help="Matryoshka truncation (0 = native)")
+    sp.add_argument("--batch", type=int, default=32, help="texts per embedding call")
 
     sp = command("serve", cmd_serve, "run the MCP server (stdio by default)", json_flag=False)
     sp.add_argument("--http", action="store_true", help="streamable HTTP instead of stdio")
