@@ -244,3 +244,57 @@ def m003_routes(db: apsw.Connection) -> None:
         ) WITHOUT ROWID;
         """
     )
+
+
+@migration(4)
+def m004_recall_context(db: apsw.Connection) -> None:
+    db.execute(
+        """
+        -- Neighbours in a session: prev_id is the memory stored just before this one in the same
+        -- project and session; context holds the text of both neighbours (see Store.insert).
+        -- A turn like "Yes, last week!" is found through the question it answers.
+        ALTER TABLE memories ADD COLUMN prev_id INTEGER;
+        ALTER TABLE memories ADD COLUMN context TEXT NOT NULL DEFAULT '';
+        CREATE INDEX memories_prev ON memories (prev_id) WHERE prev_id IS NOT NULL;
+        CREATE INDEX memories_session ON memories (project, session_id, id)
+            WHERE session_id IS NOT NULL;
+
+        -- Existing memories: link each session's memories in id order.
+        WITH ordered AS (
+            SELECT id,
+                   lag(id) OVER w AS prev,
+                   substr(coalesce(lag(content) OVER w, ''), 1, 1000) AS before,
+                   substr(coalesce(lead(content) OVER w, ''), 1, 1000) AS after
+            FROM memories WHERE session_id IS NOT NULL
+            WINDOW w AS (PARTITION BY project, session_id ORDER BY id)
+        )
+        UPDATE memories SET prev_id = ordered.prev,
+            context = CASE WHEN ordered.before = '' THEN ordered.after
+                           WHEN ordered.after = '' THEN ordered.before
+                           ELSE ordered.before || char(10) || ordered.after END
+        FROM ordered WHERE memories.id = ordered.id;
+
+        -- The keyword index recall ranks with: the memory's own text and tags, and its
+        -- neighbours' text in a column of lower BM25 weight. memories_fts stays as it is for
+        -- the searches that want a memory's own words only.
+        CREATE VIRTUAL TABLE recall_fts USING fts5 (
+            content, tags, context, content='memories', content_rowid='id',
+            tokenize='porter unicode61 remove_diacritics 2'
+        );
+        INSERT INTO recall_fts (recall_fts) VALUES ('rebuild');
+        CREATE TRIGGER recall_fts_ai AFTER INSERT ON memories BEGIN
+            INSERT INTO recall_fts (rowid, content, tags, context)
+            VALUES (new.id, new.content, new.tags, new.context);
+        END;
+        CREATE TRIGGER recall_fts_ad AFTER DELETE ON memories BEGIN
+            INSERT INTO recall_fts (recall_fts, rowid, content, tags, context)
+            VALUES ('delete', old.id, old.content, old.tags, old.context);
+        END;
+        CREATE TRIGGER recall_fts_au AFTER UPDATE OF content, tags, context ON memories BEGIN
+            INSERT INTO recall_fts (recall_fts, rowid, content, tags, context)
+            VALUES ('delete', old.id, old.content, old.tags, old.context);
+            INSERT INTO recall_fts (rowid, content, tags, context)
+            VALUES (new.id, new.content, new.tags, new.context);
+        END;
+        """
+    )
