@@ -28,7 +28,6 @@ from mcp_memory.embedder import LocalEmbedder
 from mcp_memory.errors import ValidationError
 from mcp_memory.integrity import audit
 from mcp_memory.llm import BudgetLimits, make_provider
-from mcp_memory.models import MINILM
 from mcp_memory.portability import backup, export, import_records, read_export
 from mcp_memory.service import MemoryService, Options
 from mcp_memory.store import Store
