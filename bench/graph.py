@@ -1,0 +1,275 @@
+"""How fast `mcp-memory graph` renders a 5,000-memory store, and how fast the page opens.
+
+Run: ``.venv/bin/python bench/graph.py`` (about a minute on 2 cores; needs Debian's
+``chromium``). It rewrites the "graph" section of docs/benchmarks.md.
+
+The store is synthetic but shaped like a real one: six projects of unequal size (one of them
+the global memories), texts drawn from per-topic vocabularies around shared coding words,
+memories of one topic densely linked (similarities 0.44-0.95, as MiniLM links them), a few
+links across topics of a project (so some components grow to hundreds of memories), about a
+third of the memories never linked, consolidations (3-6 sources superseded into one proven
+result, with lineage), expired and deleted tombstones, recall counts with a long tail. It is
+written through ``Store.insert`` and ``Store.add_links`` in one transaction (no embeddings:
+the graph never reads vectors).
+
+Measured:
+
+- ``render``: ``write_graph`` end to end (queries, clusters, layout, HTML), best of 3;
+- ``open``: headless Chromium (already started, driven over the DevTools protocol) from the
+  navigation request until the page has drawn its first full frame (``data-painted-ms`` set
+  after two animation frames), wall time; and the page's own ``performance.now()`` at that
+  moment (from navigation start). Median and worst of 5 loads;
+- ``redraw``: one full redraw after a zoom (overview and zoomed in), ``search``: filtering the
+  5,000 texts for a word and selecting the first match, ``hover``: one hit test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+
+from _browser import Browser, find_chromium  # noqa: E402
+from _report import table, write_section  # noqa: E402
+
+from mcp_memory.graph import write_graph  # noqa: E402
+from mcp_memory.service import content_hash  # noqa: E402
+from mcp_memory.store import GLOBAL, NewMemory, Store  # noqa: E402
+
+PROJECTS = [("/home/dev/api", 1700), ("/home/dev/web", 1200), ("/home/dev/mobile", 850),
+            ("/home/dev/infra", 600), ("/home/dev/scripts", 350), (GLOBAL, 300)]  # fmt: skip
+COMMON = ("the", "we", "use", "because", "after", "when", "run", "fixed", "config", "test",
+          "build", "deploy", "error", "fails", "works", "instead", "of", "with", "on", "for")  # fmt: skip
+SUBJECTS = ("auth", "billing", "cache", "queue", "webhook", "login", "session", "upload", "search",
+            "export", "migration", "schema", "docker", "ci", "release", "logging", "metrics",
+            "rate-limit", "retry", "cron", "email", "payments", "pdf", "i18n", "feature-flags",
+            "permissions", "sso", "graphql", "websocket", "backup")  # fmt: skip
+DETAILS = ("timeout", "redis", "postgres", "nginx", "token", "header", "index", "lock", "pool",
+           "ttl", "backoff", "jwt", "cookie", "batch", "worker", "s3", "cdn", "lambda", "kafka",
+           "pytest", "mypy", "ruff", "uv", "make", "terraform", "helm", "k8s", "grafana")  # fmt: skip
+TYPES = [("note", 40), ("error_fix", 14), ("decision", 8), ("session_summary", 12),
+         ("insight", 8), ("preference", 5), ("fact", 9), ("todo", 4)]  # fmt: skip
+
+
+def sentence(rng: random.Random, topic: list[str]) -> str:
+    words = [rng.choice(topic) if rng.random() < 0.45 else rng.choice(COMMON)
+             for _ in range(rng.randint(9, 40))]  # fmt: skip
+    text = " ".join(words).capitalize()
+    if rng.random() < 0.3:
+        text += f"; see `{rng.choice(topic)}/{rng.choice(DETAILS)}.py` line {rng.randint(1, 400)}"
+    return text + "."
+
+
+def build_store(path: Path, seed: int = 5) -> Store:
+    rng = random.Random(seed)
+    store = Store.open(path)
+    now = time.time()
+    types = [t for t, w in TYPES for _ in range(w)]
+    with store.transaction():
+        for project, count in PROJECTS:
+            topics = [[s, *rng.sample(DETAILS, 5)] for s in rng.sample(SUBJECTS, 12)]
+            ids: list[int] = []
+            topic_of: list[int] = []
+            for n in range(count):
+                k = min(int(rng.paretovariate(1.2)) - 1, len(topics) - 1)
+                text = sentence(rng, topics[k])
+                mid = store.insert(NewMemory(
+                    content=text, content_hash=content_hash(text + str(n)), project=project,
+                    type=rng.choice(types), tags=tuple(rng.sample(topics[k][:3], rng.randint(0, 2))),
+                    created_at=now - 86400 * 180 * (1 - n / count) ** 1.5,
+                ))  # fmt: skip
+                ids.append(mid)
+                topic_of.append(k)
+            # dense groups inside a topic, a few bridges between groups, a third left alone
+            order = list(range(count))
+            rng.shuffle(order)
+            linked = order[: int(count * 0.66)]
+            groups = []
+            while linked:
+                size = min(len(linked), rng.choice([2, 3, 3, 4, 5, 6, 8, 12]))
+                groups.append(linked[:size])
+                linked = linked[size:]
+            for group in groups:
+                for i, a in enumerate(group):
+                    for b in group[i + 1 :]:
+                        if rng.random() < 0.7:
+                            store.add_links(ids[a], [(ids[b], rng.uniform(0.44, 0.95))])
+            for _ in range(len(groups) // 3):
+                g1, g2 = rng.sample(groups, 2)
+                store.add_links(
+                    ids[rng.choice(g1)], [(ids[rng.choice(g2)], rng.uniform(0.44, 0.6))]
+                )
+            # states: consolidations of some groups, proven, expired, deleted
+            for group in [g for g in groups if len(g) >= 3][: count // 60]:
+                consolidate(store, project, [ids[i] for i in group], rng, now)
+            for mid in rng.sample(ids, count // 10):
+                store.execute(
+                    "UPDATE memories SET state = 'proven' WHERE id = ? AND state = 'buffer'", (mid,)
+                )
+            for mid in rng.sample(ids, count // 20):
+                store.execute(
+                    "UPDATE memories SET state = 'expired' WHERE id = ? AND state = 'buffer'",
+                    (mid,),
+                )
+            for mid in rng.sample(ids, count // 50):
+                store.execute(
+                    "UPDATE memories SET state = 'deleted' WHERE id = ? AND state = 'buffer'",
+                    (mid,),
+                )
+            for mid in ids:  # aging has run: an unlinked memory has 0-60 memories of age
+                store.execute(
+                    "UPDATE memories SET recall_count = ?, connected = 1, age_from = "
+                    "(SELECT seq FROM project_counters WHERE project = ?) - ? WHERE id = ?",
+                    (min(60, int(rng.paretovariate(1.5)) - 1), project, rng.randint(0, 60), mid),
+                )
+    return store
+
+
+def consolidate(
+    store: Store, project: str, sources: list[int], rng: random.Random, now: float
+) -> None:
+    texts = [store.get(i).content for i in sources]
+    merged = "Consolidated: " + " ".join(t.split(";")[0] for t in texts[:3])
+    cid = store.execute(
+        "INSERT INTO consolidations (project, created_at, provider, model, status) "
+        "VALUES (?, ?, 'extractive', '', 'applied') RETURNING id",
+        (project, now - rng.uniform(0, 86400 * 30)),
+    )[0][0]
+    result = store.insert(NewMemory(
+        content=merged, content_hash=content_hash(merged + str(cid)), project=project,
+        type="insight", state="proven", source="lifecycle",
+    ))  # fmt: skip
+    for s in sources:
+        store.execute(
+            "INSERT INTO lineage (consolidation_id, result_id, source_id, source_prev_state) "
+            "VALUES (?, ?, ?, 'buffer')",
+            (cid, result, s),
+        )
+        store.execute("UPDATE memories SET state = 'superseded' WHERE id = ?", (s,))
+
+
+READY = "document.body && document.body.dataset.paintedMs"
+ZOOM = """new Promise((done) => {
+  const c = document.getElementById('view');
+  const r = c.getBoundingClientRect();
+  c.dispatchEvent(new WheelEvent('wheel', {deltaY: %s, clientX: r.left + r.width / 2,
+    clientY: r.top + r.height / 2, bubbles: true, cancelable: true}));
+  requestAnimationFrame(() => requestAnimationFrame(() => done(Number(document.body.dataset.drawMs))));
+})"""
+SEARCH = """(() => {
+  const s = document.getElementById('search');
+  const t = performance.now();
+  s.value = 'webhook';
+  s.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true}));
+  return [performance.now() - t, Number(document.body.dataset.matches)];
+})()"""
+HOVER = """(() => {
+  const c = document.getElementById('view');
+  const r = c.getBoundingClientRect();
+  let t = performance.now();
+  for (let k = 0; k < 200; k++) c.dispatchEvent(new PointerEvent('pointermove',
+    {clientX: r.left + (k * 37) % r.width, clientY: r.top + (k * 53) % r.height, bubbles: true}));
+  return (performance.now() - t) / 200;
+})()"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--loads", type=int, default=5)
+    parser.add_argument("--screenshot", type=Path, help="save a screenshot of the page here")
+    parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    args = parser.parse_args()
+    chromium = find_chromium()
+    if chromium is None:
+        print("bench/graph.py needs Chromium: apt-get install chromium", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory(prefix="mcp-memory-graph-") as tmp:
+        started = time.perf_counter()
+        store = build_store(Path(tmp) / "memory.db")
+        built = time.perf_counter() - started
+        counts = store.counts()
+        renders = []
+        for _ in range(3):
+            summary = write_graph(store, Path(tmp) / "graph.html")
+            renders.append(summary.seconds)
+        store.close()
+        size = (Path(tmp) / "graph.html").stat().st_size
+        url = (Path(tmp) / "graph.html").as_uri()
+        walls, pages, redraw_far, redraw_near, searches, hovers = [], [], [], [], [], []
+        with Browser(chromium) as browser:
+            browser.open("about:blank", "true")
+            for _ in range(args.loads):
+                browser.open("about:blank", "true")
+                walls.append(browser.open(url, READY))
+                pages.append(
+                    float(browser.evaluate("Number(document.body.dataset.paintedMs)")) / 1000
+                )
+                redraw_far.append(browser.evaluate(ZOOM % 120))
+                for _ in range(6):
+                    near = browser.evaluate(ZOOM % -400)
+                redraw_near.append(near)
+                hovers.append(browser.evaluate(HOVER))
+                searches.append(browser.evaluate(SEARCH))
+            shown = browser.evaluate(
+                "[document.body.dataset.nodes, document.body.dataset.links, "
+                "document.body.dataset.clusters, document.body.dataset.lineage]"
+            )
+            if args.screenshot:
+                browser.open(url, READY)
+                browser.screenshot(args.screenshot)
+                print(f"screenshot: {args.screenshot}")
+    nodes, links, clusters, lineage = (int(x) for x in shown)
+    rows = [
+        ("render (`write_graph`, best of 3)", f"{min(renders):.2f} s", f"HTML {size / 1e6:.1f} MB"),
+        ("open: navigation to first full frame, wall", ms(statistics.median(walls)), f"worst {ms(max(walls))}"),
+        ("open: page's own clock at first full frame", ms(statistics.median(pages)), f"worst {ms(max(pages))}"),
+        ("redraw after a zoom, whole graph in view", ms(statistics.median(redraw_far) / 1000), ""),
+        ("redraw zoomed in (labels on)", ms(statistics.median(redraw_near) / 1000), ""),
+        ("hit test on hover", f"{statistics.median(hovers):.3f} ms", "spatial grid"),
+        ("search 'webhook' + select the first match", ms(statistics.median(s[0] for s in searches) / 1000),
+         f"{searches[0][1]} matches"),
+    ]  # fmt: skip
+    body = "\n".join([
+        "## Graph: rendering and opening a 5,000-memory store",
+        "",
+        "Written by `bench/graph.py` (re-run it to update). A synthetic store (see the script's "
+        "docstring) with "
+        f"{counts['total']:,} memories ({nodes:,} shown: deleted ones are left out), "
+        f"{links:,} links, {clusters} clusters ready to consolidate and {lineage} lineage "
+        f"arrows; built in {built:.1f} s. Headless Chromium {browser_version(chromium)} "
+        "(software rendering, `--disable-gpu`), window 1400x900, median of "
+        f"{args.loads} loads in one browser.",
+        "",
+        table(["what", "time", "note"], rows),
+        "",
+        f"The page opens in {ms(statistics.median(walls))} (worst {ms(max(walls))}), under the "
+        "3 s the issue asks for. The layout is computed in Python (numpy) when the file is "
+        "written, so the browser only parses the embedded JSON and draws; pan, zoom, hover and "
+        "search never re-run a simulation.",
+    ])  # fmt: skip
+    print(body)
+    if not args.no_write:
+        write_section("graph", body)
+    return 0
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+def browser_version(binary: str) -> str:
+    import subprocess
+
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
+    return out.split()[1] if len(out.split()) > 1 else "?"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
