@@ -114,6 +114,8 @@ def apply(db: apsw.Connection) -> int:
     """Apply pending migrations, each in its own immediate transaction; return the version."""
     numbers = [n for n, _ in MIGRATIONS]
     assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers), numbers
+    if scalar(db, "PRAGMA user_version") >= numbers[-1]:
+        return int(numbers[-1])  # up to date: no write lock needed (another process may hold it)
     for number, fn in MIGRATIONS:
         db.execute("BEGIN IMMEDIATE")
         try:
