@@ -6,6 +6,7 @@ embed (or uses the warm server), so the MCP handshake does not wait for a model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,7 @@ class App:
         return project_for_dir(self.cwd)
 
     def close(self) -> None:
+        self.embedder.close()  # connections to the warm server
         self.store.close()
 
 
@@ -142,7 +144,9 @@ def substance_judge(settings: Settings) -> Judge:
     return judge
 
 
-def run_maintenance(app: App, *, dry_run: bool = False) -> MaintainReport:
+def run_maintenance(
+    app: App, *, dry_run: bool = False, progress: Callable[[str, int, int], None] | None = None
+) -> MaintainReport:
     return maintain(
         app.service,
         lock_path=app.settings.run_dir / "maintain.lock",
@@ -150,6 +154,7 @@ def run_maintenance(app: App, *, dry_run: bool = False) -> MaintainReport:
         consolidator=consolidator(app) if llm_configured(app.settings) else None,
         judge=substance_judge(app.settings),
         dry_run=dry_run,
+        progress=progress,
     )
 
 

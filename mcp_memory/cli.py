@@ -96,20 +96,41 @@ def cmd_recall(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         app.close()
 
-    def show(items: list[Any]) -> str:
-        if not items:
-            return "no memories found"
-        lines = []
-        for h in items:
-            signals = ", ".join(f"{k}={v}" for k, v in h.signals.items())
-            lines.append(
-                f"[{h.id}] {h.score:.4f}  {h.created_at[:10]}  {_project_name(h.project)}  "
-                f"{h.type}  ({signals})\n    {_one_line(h.content)}"
-            )
-        return "\n".join(lines)
-
-    _emit(args, hits, show)
+    _emit(args, hits, lambda items: _recall_text(args.query, items))
     return 0
+
+
+def _recall_text(query: str, hits: list[Any]) -> str:
+    """A table of hits (id, score, date, project, type, state, why) each followed by its text."""
+    from .terminal import clip, table, when, wrapped
+
+    if not hits:
+        return f"no memories found for {query!r}"
+    rows = [
+        [f"[{h.id}]", f"{h.score:.4f}", when(h.created_at), _project_name(h.project), h.type,
+         h.state, _why(h.signals)]
+        for h in hits
+    ]  # fmt: skip
+    lines = table(["id", "score", "created", "project", "type", "state", "matched by"], rows,
+                  right=(1,), flex=6).split("\n")  # fmt: skip
+    out = [f"{len(hits)} memor{'y' if len(hits) == 1 else 'ies'} for {clip(query, 60)!r}", *lines[:2]]
+    for line, h in zip(lines[2:], hits, strict=True):
+        out.append(line)
+        out.append(wrapped(h.content, "      ", lines=3))
+    return "\n".join(out)
+
+
+def _why(signals: dict[str, float]) -> str:
+    parts = []
+    if "vector_similarity" in signals:
+        parts.append(f"meaning {signals['vector_similarity']:.2f}")
+    if "keyword_rank" in signals:
+        parts.append(f"keywords #{int(signals['keyword_rank'])}")
+    if signals.get("name_match"):
+        parts.append("name")
+    if signals.get("time_match"):
+        parts.append("date")
+    return " · ".join(parts) or "-"
 
 
 def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
@@ -145,25 +166,49 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         app.close()
 
-    def show(d: dict[str, Any]) -> str:
-        c = d["counts"]
-        lines = [
-            f"database   {d['database']} (schema v{d['schema_version']})",
-            f"model      {d['model']} ({d['dimension']}-d): {d['model_reason']}",
-            f"memories   {c['total']} total, {c['vectors']} embedded, {c['links']} links",
-            "states     " + ", ".join(f"{k} {v}" for k, v in c["by_state"].items()),
-        ]
-        for project, n in sorted(c["by_project"].items(), key=lambda kv: -kv[1]):
-            lines.append(f"  {n:>7}  {_project_name(project)}  ({project})")
-        for u in d["llm_usage"][:3]:
-            lines.append(
-                f"llm        {u['day']} {u['provider']}: {u['calls']} calls, "
-                f"{u['input_tokens']} in / {u['output_tokens']} out tokens"
-            )
-        return "\n".join(lines)
-
-    _emit(args, data, show)
+    _emit(args, data, _stats_text)
     return 0
+
+
+def _stats_text(d: dict[str, Any]) -> str:
+    """Stats as a header and tables: states, projects, types, recent LLM usage."""
+    from .terminal import number, share_bar, table
+
+    c = d["counts"]
+    total = int(c["total"])
+    active = sum(int(n) for n in c["by_project"].values())
+    out = [
+        f"database  {d['database']} (schema v{d['schema_version']})",
+        f"model     {d['model']} ({d['dimension']}-d): {d['model_reason']}",
+        f"memories  {number(total)} in all, {number(c['vectors'])} embedded "
+        f"({number(c['unembedded'])} waiting for `maintain`), {number(c['links'])} links",
+        "",
+        table(["state", "memories", "share"],
+              [[s, number(n), share_bar(int(n), total)] for s, n in c["by_state"].items()],
+              right=(1,)),
+        "",
+    ]  # fmt: skip
+    current = d.get("current_project")
+    projects = sorted(c["by_project"].items(), key=lambda kv: (-kv[1], kv[0]))
+    out.append(table(
+        ["project", "active", "share", "key"],
+        [[_project_name(p) + (" (here)" if p == current else ""), number(n),
+          share_bar(int(n), active), p] for p, n in projects] or [["-", "0", "", ""]],
+        right=(1,), flex=3,
+    ))  # fmt: skip
+    types = sorted(c["by_type"].items(), key=lambda kv: (-kv[1], kv[0]))
+    if types:
+        out += ["", table(["type", "active", "share"],
+                          [[t, number(n), share_bar(int(n), active)] for t, n in types],
+                          right=(1,))]  # fmt: skip
+    if d["llm_usage"]:
+        out += ["", table(
+            ["day", "LLM provider", "calls", "tokens in", "tokens out"],
+            [[u["day"], u["provider"], number(u["calls"]), number(u["input_tokens"]),
+              number(u["output_tokens"])] for u in d["llm_usage"][:7]],
+            right=(2, 3, 4),
+        )]  # fmt: skip
+    return "\n".join(out)
 
 
 def cmd_links(args: argparse.Namespace, settings: Settings) -> int:
@@ -199,6 +244,60 @@ def cmd_links(args: argparse.Namespace, settings: Settings) -> int:
 
     _emit(args, data, show)
     return 0
+
+
+def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from .graph import DEFAULT_STATES, write_graph
+    from .store import STATES, Store
+
+    states = tuple(args.state) if args.state else DEFAULT_STATES
+    unknown = sorted(set(states) - set(STATES))
+    if unknown:
+        raise MCPMemoryError(f"unknown state(s) {unknown}; states are {', '.join(STATES)}")
+    out = Path(args.out).expanduser() if args.out else settings.home / "graph.html"
+    store = Store.open(settings.db)
+    try:
+        projects = _graph_projects(store, args.project) if args.project else None
+        summary = write_graph(
+            store, out.resolve(), projects=projects, states=states, age_after=settings.age_after
+        )
+    finally:
+        store.close()
+    uri = Path(summary.path).as_uri()
+    _emit(args, {**summary.__dict__, "uri": uri}, lambda d: (
+        f"wrote {d['path']}: {d['nodes']:,} memories, {d['links']:,} links, {d['clusters']:,} "
+        f"clusters, {d['consolidations']:,} consolidations ({d['lineage']:,} lineage arrows) "
+        f"in {d['projects']} project(s), {d['seconds']:.1f} s\nopen {d['uri']}"))  # fmt: skip
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(uri)
+    return 0
+
+
+def _graph_projects(store: Any, name: str) -> list[str]:
+    """The project keys ``name`` means (a key, a directory, or a display name), plus global."""
+    from pathlib import Path
+
+    from .projects import GLOBAL_NAMES, display_name, project_for_dir
+    from .store import GLOBAL
+
+    if name.lower() in GLOBAL_NAMES:
+        return [GLOBAL]
+    keys = [str(r[0]) for r in store.execute("SELECT DISTINCT project FROM memories")]
+    if name in keys:
+        return [name, GLOBAL]
+    if Path(name).expanduser().is_dir():
+        key = project_for_dir(Path(name).expanduser())
+        if key in keys:
+            return [key, GLOBAL]
+    named = [k for k in keys if display_name(k) == name]
+    if not named:
+        shown = ", ".join(sorted({display_name(k) for k in keys})) or "none yet"
+        raise MCPMemoryError(f"no project called {name!r}; projects: {shown}")
+    return [*named, GLOBAL]
 
 
 def cmd_consolidate(args: argparse.Namespace, settings: Settings) -> int:
@@ -245,10 +344,17 @@ def cmd_consolidate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_maintain(args: argparse.Namespace, settings: Settings) -> int:
     from .app import open_app, run_maintenance
+    from .progress import Bar
+
+    bars: dict[str, Bar] = {}
+
+    def progress(step: str, done: int, total: int) -> None:
+        if not args.json:  # a bar per step, only on a terminal
+            bars.setdefault(step, Bar(f"maintain: {step}"))(done, total)
 
     app = open_app(settings)
     try:
-        report = run_maintenance(app, dry_run=args.dry_run)
+        report = run_maintenance(app, dry_run=args.dry_run, progress=progress)
     finally:
         app.close()
 
@@ -606,6 +712,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = command("links", cmd_links, "show a memory's links")
     sp.add_argument("id", type=int)
+
+    sp = command("graph", cmd_graph, "an interactive HTML map of memories, links and clusters")
+    sp.add_argument("--project", help="one project (name, key or directory) plus global; "
+                    "default: every project")  # fmt: skip
+    sp.add_argument("--state", action="append", help="states to show (repeatable; default "
+                    "buffer, proven, superseded, expired)")  # fmt: skip
+    sp.add_argument("--out", help="where to write the HTML (default $MCP_MEMORY_HOME/graph.html)")
+    sp.add_argument("--open", action="store_true", help="open it in the default browser")
 
     sp = command(
         "consolidate", cmd_consolidate, "list clusters, or merge them into proven memories"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +28,16 @@ from .service import MemoryService
 log = logging.getLogger("mcp_memory")
 
 EMBED_BATCH = 64
+Progress = Callable[[str, int, int], None]  # (step, done, total): the CLI draws a bar from it
+
+
+def _pending_total(service: MemoryService, column: str) -> int:
+    extra = " AND embedded = 1" if column == "connected" else ""
+    rows = service.store.execute(
+        f"SELECT count(*) FROM memories WHERE {column} = 0{extra} "
+        "AND state IN ('buffer', 'proven')"
+    )
+    return int(rows[0][0])
 
 
 @dataclass
@@ -60,9 +70,12 @@ def exclusive(lock_path: Path) -> Iterator[bool]:
         os.close(fd)
 
 
-def embed_pending(service: MemoryService, limit: int = 10_000) -> int:
+def embed_pending(
+    service: MemoryService, limit: int = 10_000, progress: Progress | None = None
+) -> int:
     store = service.store
     done = 0
+    total = min(limit, _pending_total(service, "embedded")) if progress else 0
     while done < limit:
         ids = store.pending("embedded", EMBED_BATCH)
         if not ids:
@@ -78,11 +91,16 @@ def embed_pending(service: MemoryService, limit: int = 10_000) -> int:
             except (NotFoundError, StoreError) as exc:  # deleted meanwhile
                 log.debug("skipping memory %s: %s", mid, exc)
         done += len(ids)
+        if progress:
+            progress("embed", done, max(total, done))
     return done
 
 
-def connect_pending(service: MemoryService, limit: int = 10_000) -> tuple[int, int]:
+def connect_pending(
+    service: MemoryService, limit: int = 10_000, progress: Progress | None = None
+) -> tuple[int, int]:
     connected = links = 0
+    total = min(limit, _pending_total(service, "connected")) if progress else 0
     while connected < limit:
         ids = service.store.pending("connected", EMBED_BATCH)
         if not ids:
@@ -90,6 +108,8 @@ def connect_pending(service: MemoryService, limit: int = 10_000) -> tuple[int, i
         for mid in ids:
             links += len(service.linker.connect(mid))
             connected += 1
+            if progress:
+                progress("connect", connected, max(total, connected))
     return connected, links
 
 
@@ -101,14 +121,15 @@ def maintain(
     consolidator: Consolidator | None,
     judge: Judge,
     dry_run: bool = False,
+    progress: Progress | None = None,
 ) -> MaintainReport:
     with exclusive(lock_path) as mine:
         if not mine:
             return MaintainReport(ran=False, message="another maintain run holds the lock")
         report = MaintainReport()
         if not dry_run:
-            report.embedded = embed_pending(service)
-            report.connected, report.links = connect_pending(service)
+            report.embedded = embed_pending(service, progress=progress)
+            report.connected, report.links = connect_pending(service, progress=progress)
         report.age = asdict(age(service.store, policy, judge, dry_run=dry_run))
         if consolidator is not None:
             try:

@@ -1,4 +1,9 @@
-"""A one-line progress bar on stderr for long commands (reindex, import); no dependency."""
+"""A one-line progress bar on stderr for long commands (reindex, import, maintain); no dependency.
+
+On the default stream it draws only when stderr is a terminal, so pipes, logs and scripts see
+nothing; library code takes a ``progress(done, total)`` callback and the entry point passes a
+``Bar``.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +18,14 @@ class Bar:
     def __init__(self, label: str, stream: TextIO | None = None) -> None:
         self.label = label
         self.stream = stream or sys.stderr
+        self.enabled = stream is not None or _is_terminal(sys.stderr)
         self.started = time.monotonic()
         self.first: int | None = None
         self.last = 0.0
 
     def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
         now = time.monotonic()
         if self.first is None:
             self.first = done
@@ -37,3 +45,10 @@ class Bar:
         if done >= total:
             self.stream.write("\n")
         self.stream.flush()
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # replaced or closed
+        return False

@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeVar, cast
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict
 
@@ -107,12 +107,17 @@ def _forbid_unknown_arguments(server: MCPServer[Any]) -> None:
 
 
 def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
+    # The lifespan's app, for the resources: the SDK gives a static resource no Context.
+    opened: list[App] = []
+
     @asynccontextmanager
     async def lifespan(_: MCPServer[App]) -> AsyncIterator[App]:
         app = await anyio.to_thread.run_sync(lambda: open_app(settings, cwd))
+        opened.append(app)
         try:
             yield app
         finally:
+            opened.remove(app)
             app.close()
 
     server: MCPServer[App] = MCPServer(
@@ -242,22 +247,7 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         Use when: the user asks what is remembered or whether memory works. Not for: search.
         """
 
-        def call(app: App) -> StatsResult:
-            s = app.service.stats()
-            return StatsResult(
-                version=__version__,
-                database=s.database,
-                schema_version=s.schema_version,
-                model=app.spec.id,
-                dimension=app.embedder.dimension,
-                model_reason=app.model_reason,
-                embedder=describe_embedder(app),
-                current_project=app.current_project,
-                counts=asdict(s)["counts"],
-                llm_usage=s.llm_usage,
-            )
-
-        return await run_tool(ctx, call)
+        return await run_tool(ctx, stats_result)
 
     @server.tool(
         annotations=ToolAnnotations(
@@ -404,8 +394,62 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
 
         return await run_tool(ctx, call)
 
+    def opened_app() -> App:
+        if not opened:
+            raise ResourceError("the memory store is not open (the server is starting or stopping)")
+        return opened[-1]
+
+    @server.resource(
+        "memory://briefing",
+        name="briefing",
+        title="Memory briefing for this project",
+        description="The decisions, proven knowledge and recent work remembered for the current "
+        "project (what the briefing tool returns with no arguments).",
+        mime_type="text/markdown",
+    )
+    def briefing_resource() -> str:
+        app = opened_app()
+        try:
+            brief = build_briefing(
+                app.service, app.current_project, BriefingContext(),
+                budget_tokens=app.settings.briefing_tokens,
+            )  # fmt: skip
+        except MCPMemoryError as exc:
+            raise ResourceError(str(exc)) from exc
+        return brief.text or "Nothing remembered for this project yet."
+
+    @server.resource(
+        "memory://stats",
+        name="stats",
+        title="Memory stats",
+        description="Counts of memories by state, project and type; the model and database in "
+        "use; recent LLM usage (what the stats tool returns).",
+        mime_type="application/json",
+    )
+    def stats_resource() -> str:
+        try:
+            return stats_result(opened_app()).model_dump_json(indent=2)
+        except MCPMemoryError as exc:
+            raise ResourceError(str(exc)) from exc
+
     _forbid_unknown_arguments(server)
     return server
+
+
+def stats_result(app: App) -> StatsResult:
+    s = app.service.stats()
+    return StatsResult(
+        version=__version__,
+        database=s.database,
+        schema_version=s.schema_version,
+        model=app.spec.id,
+        dimension=app.embedder.dimension,
+        model_reason=app.model_reason,
+        embedder=describe_embedder(app),
+        current_project=app.current_project,
+        counts=asdict(s)["counts"],
+        llm_usage=s.llm_usage,
+    )
 
 
 def describe_embedder(app: App) -> str:

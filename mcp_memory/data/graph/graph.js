@@ -307,6 +307,9 @@
         const r = R[i] * s, cx = X[i] * s + tx, cy = Y[i] * s + ty;
         if (r >= 2) take([cx - r, cy - r, cx + r, cy + r]);
       }
+      // a label may leave its project's box, but never into another project's
+      const blockRects = D.blocks.filter((b) => ui.project < 0 || b.project === ui.project).map((b) => [
+        b.project, (b.x - 14) * s + tx, (b.y - 14) * s + ty - 22, (b.x + b.w + 14) * s + tx, (b.y + b.h + 14) * s + ty]);
       let placed = 0;
       for (const i of labelled) {
         if (placed >= 250) break;
@@ -316,7 +319,9 @@
         const spots = [  // right, left, below, above
           [cx + r + 4, cy], [cx - r - 4 - width, cy], [cx - width / 2, cy + r + 11], [cx - width / 2, cy - r - 11],
         ];
-        let spot = spots.find(([x, y]) => free(x - 1, y - 8, x + width + 1, y + 8));
+        const inOther = (x0, y0, x1, y1) => blockRects.some(([p, bx0, by0, bx1, by1]) =>
+          p !== PROJ[i] && x0 < bx1 && x1 > bx0 && y0 < by1 && y1 > by0);
+        let spot = spots.find(([x, y]) => free(x - 1, y - 8, x + width + 1, y + 8) && !inOther(x - 1, y - 8, x + width + 1, y + 8));
         if (!spot) { if (i !== ui.selected) continue; spot = spots[0]; }
         const [sx, sy] = spot;
         take([sx - 1, sy - 8, sx + width + 1, sy + 8]);

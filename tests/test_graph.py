@@ -1,0 +1,240 @@
+"""`mcp-memory graph`: a scripted store rendered to HTML and opened in headless Chromium.
+
+The page must report the node, link, cluster and lineage counts of the store, keep hostile
+memory text inert, select and search from the URL, and draw (a screenshot is saved under the
+test's temporary directory). Chromium is Debian's ``chromium``; `make test` installs it. Without
+it these tests are skipped, except in CI (``CI=true``), where they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mcp_memory.config import Settings
+from mcp_memory.consolidate import Consolidator
+from mcp_memory.graph import collect, embed_json, write_graph
+from mcp_memory.layout import layout
+from mcp_memory.llm import BudgetLimits, make_provider
+from mcp_memory.service import MemoryService
+from mcp_memory.store import GLOBAL, Store
+
+API, WEB = "/work/api", "/work/web"
+HOSTILE = '</script><img src=x onerror="document.body.dataset.pwned=1"> <!-- \u2028 & done'
+FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-default-apps", "--disable-extensions", "--hide-scrollbars",
+)  # fmt: skip
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    if os.environ.get("CI") == "true":
+        pytest.fail("Chromium is missing in CI: `make test` installs it (apt-get install chromium)")
+    pytest.skip("Chromium is not installed: apt-get install chromium (make test does it as root)")
+
+
+def browse(page: Path, tmp_path: Path, *args: str, fragment: str = "") -> str:
+    """Run headless Chromium on ``page`` with a fresh profile; returns its stdout."""
+    profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
+    proc = subprocess.run(
+        [chromium(), *FLAGS, f"--user-data-dir={profile}", *args, page.as_uri() + fragment],
+        capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def body_data(dom: str) -> dict[str, str]:
+    body = re.search(r"<body([^>]*)>", dom)
+    assert body is not None, dom[:500]
+    return dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body.group(1)))
+
+
+@pytest.fixture(scope="module")
+def scripted(tmp_path_factory: pytest.TempPathFactory, minilm: object) -> dict[str, object]:
+    """Two projects and global memories through the real service (real links), one applied
+    consolidation (lineage), an expired, a deleted and a hostile memory; written as HTML."""
+    from mcp_memory.models import MINILM
+    from mcp_memory.service import Options
+
+    tmp = tmp_path_factory.mktemp("graph")
+    store = Store.open(tmp / "memory.db")
+    service = MemoryService(store, minilm, Options(  # type: ignore[arg-type]
+        duplicate_threshold=MINILM.duplicate_threshold, link_threshold=MINILM.link_threshold))  # fmt: skip
+    api = [
+        "The billing service retries webhooks 5 times with exponential backoff",
+        "Webhook retries in billing use exponential backoff, up to 5 attempts",
+        "Billing webhooks are retried with exponential backoff (5 tries max)",
+        "We decided to use PostgreSQL for the billing ledger because of transactions",
+        "Staging deploys need the VPN; run make deploy-staging",
+        "Staging deploys require VPN access first",
+        HOSTILE,
+    ]
+    web = [
+        "The mobile app caches images for 7 days in the CDN",
+        "Image cache lifetime on the CDN is 7 days for the mobile app",
+        "Mobile app images stay cached 7 days at the CDN edge",
+        "Login redirect loop fixed by clearing the session cookie domain",
+        "Fixed the login redirect loop: the cookie domain was wrong",
+        "An old note about the office coffee machine",
+        "A forgotten note about lunch",
+    ]
+    ids = {t: service.remember(t, project=API, tags=["billing"] if "illing" in t else None).id
+           for t in api}  # fmt: skip
+    ids |= {t: service.remember(t, project=WEB).id for t in web}
+    ids["global"] = service.remember("Always answer in English", project=GLOBAL).id
+    store.set_state(ids["An old note about the office coffee machine"], "expired")
+    store.set_state(ids["A forgotten note about lunch"], "deleted")
+    worker = Consolidator(service, make_provider("extractive"), BudgetLimits())
+    ready = worker.clusters(API)
+    outcomes = worker.run(project=WEB)
+    assert [o.status for o in outcomes] == ["applied"], outcomes
+    html = tmp / "graph.html"
+    summary = write_graph(store, html, age_after=50)
+    expected = {
+        "nodes": int(store.execute("SELECT count(*) FROM memories WHERE state != 'deleted'")[0][0]),
+        "links": int(
+            store.execute(
+                "SELECT count(*) FROM links l JOIN memories a ON a.id = l.source_id "
+                "JOIN memories b ON b.id = l.target_id "
+                "WHERE a.state != 'deleted' AND b.state != 'deleted'"
+            )[0][0]
+        ),  # fmt: skip
+        "lineage": int(store.execute("SELECT count(*) FROM lineage")[0][0]),
+        "clusters": len(ready),
+    }
+    data = collect(store)
+    store.close()
+    return {"html": html, "summary": summary, "expected": expected, "ids": ids, "data": data}
+
+
+def test_the_store_is_what_the_script_says(scripted: dict[str, object]) -> None:
+    """The counts the browser test checks against are real: links, a cluster, lineage."""
+    expected = scripted["expected"]
+    assert isinstance(expected, dict)
+    assert expected["nodes"] == 15  # 15 remembered + 1 merged result - 1 deleted
+    assert expected["lineage"] == 3 and expected["clusters"] == 1
+    assert expected["links"] >= 6
+    summary = scripted["summary"]
+    assert (summary.nodes, summary.links, summary.lineage, summary.clusters) == (  # type: ignore[attr-defined]
+        expected["nodes"], expected["links"], expected["lineage"], expected["clusters"])  # fmt: skip
+    assert summary.projects == 3 and summary.consolidations == 1  # type: ignore[attr-defined]
+
+
+def test_page_in_chromium_reports_counts_and_draws(
+    scripted: dict[str, object], tmp_path: Path
+) -> None:
+    html = scripted["html"]
+    assert isinstance(html, Path)
+    dom = browse(html, tmp_path, "--dump-dom", "--virtual-time-budget=3000")
+    data = body_data(dom)
+    expected = scripted["expected"]
+    assert isinstance(expected, dict)
+    assert int(data["nodes"]) == expected["nodes"]
+    assert int(data["links"]) == expected["links"]
+    assert int(data["lineage"]) == expected["lineage"]
+    assert int(data["clusters"]) == expected["clusters"]
+    assert data["consolidations"] == "1" and data["projects"] == "3"
+    assert data["visible-nodes"] == data["drawn-nodes"] == str(expected["nodes"])
+    assert float(data["ready-ms"]) > 0
+    assert "pwned" not in data  # the hostile text stayed text
+    status = re.search(r'<div id="status"[^>]*>(.*?)</div>', dom, re.S)
+    assert status is not None and f"<b>{expected['nodes']}</b> memories" in status.group(1)
+
+    shot = tmp_path / "graph.png"
+    browse(html, tmp_path, f"--screenshot={shot}", "--window-size=1200,800")
+    png = shot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", png[16:24]) == (1200, 800)
+    assert len(png) > 20_000  # a drawn page, not a blank one
+
+
+def test_url_selects_a_memory_and_searches(scripted: dict[str, object], tmp_path: Path) -> None:
+    """#q=, #project= and #id= set the search, the project filter and the open memory: the
+    panel shows the full text (as text) and the page counts the matches."""
+    html, ids = scripted["html"], scripted["ids"]
+    assert isinstance(html, Path) and isinstance(ids, dict)
+    fragment = f"#q=webhook&project=api&id={ids[HOSTILE]}"
+    dom = browse(html, tmp_path, "--dump-dom", "--virtual-time-budget=3000", fragment=fragment)
+    data = body_data(dom)
+    assert data["matches"] == "3"  # the three billing webhook memories of api
+    assert data["visible-nodes"] == "7"  # api alone
+    panel = re.search(r'<div id="d-text">(.*?)</div>', dom, re.S)
+    assert panel is not None
+    assert panel.group(1) == (
+        '&lt;/script&gt;&lt;img src=x onerror="document.body.dataset.pwned=1"&gt; '
+        "&lt;!-- \u2028 &amp; done"
+    )
+    assert "pwned" not in data
+
+
+def test_html_is_self_contained_and_escapes_data(scripted: dict[str, object]) -> None:
+    html = scripted["html"]
+    assert isinstance(html, Path)
+    text = html.read_text(encoding="utf-8")
+    assert "default-src 'none'" in text  # the page may not fetch anything
+    assert not re.search(r"https?://", text)
+    assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=", text)
+    payload = text.split('<script type="application/json" id="graph-data">', 1)[1]
+    payload = payload.split("</script>", 1)[0]
+    assert "<" not in payload and "\u2028" not in payload
+    assert json.loads(payload)["nodes"]["text"].count(HOSTILE) == 1
+
+
+def test_embed_json_round_trips_every_dangerous_character() -> None:
+    value = {"t": "</script><!--<script>\u2028\u2029&'\"\\"}
+    text = embed_json(value)
+    assert not set("<>&\u2028\u2029") & set(text)
+    assert json.loads(text) == value
+
+
+def test_layout_keeps_projects_apart_and_links_close() -> None:
+    """Blocks of different groups never overlap; linked nodes sit closer than unlinked ones."""
+    n = 60
+    groups = [i % 3 for i in range(n)]
+    edges = [(i, i + 3, 0.8) for i in range(0, 27, 3)] + [(1, 4, 0.9), (4, 7, 0.9), (1, 7, 0.6)]
+    pos, blocks = layout(n, edges, groups, [5.0] * n)
+    assert len(blocks) == 3 and bool((abs(pos) < 1e6).all())
+    for a in blocks:
+        for b in blocks:
+            if a.group < b.group:
+                apart = (a.x + a.width <= b.x or b.x + b.width <= a.x
+                         or a.y + a.height <= b.y or b.y + b.height <= a.y)  # fmt: skip
+                assert apart, (a, b)
+    linked = [((pos[a] - pos[b]) ** 2).sum() ** 0.5 for a, b, _ in edges]
+    assert max(linked) < 80
+    assert min(((pos[i] - pos[j]) ** 2).sum() ** 0.5 for i in range(n) for j in range(i)) >= 10
+
+
+def test_cli_graph_writes_the_file_and_reports_it(settings: Settings, tmp_path: Path) -> None:
+    from mcp_memory.service import content_hash
+    from mcp_memory.store import NewMemory
+
+    store = Store.open(settings.db)
+    store.insert(NewMemory("a note to draw", content_hash("a note to draw"), "/src/p"))
+    store.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_MEMORY_")}
+    env.update(MCP_MEMORY_HOME=str(settings.home), MCP_MEMORY_MODEL="minilm")
+    run = [sys.executable, "-m", "mcp_memory.cli", "graph"]
+    out = tmp_path / "out" / "g.html"
+    proc = subprocess.run([*run, "--project", "p", "--out", str(out), "--json"],
+                          env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["nodes"] == 1 and report["links"] == 0 and report["uri"] == out.as_uri()
+    assert "a note to draw" in out.read_text(encoding="utf-8")
+    bad = subprocess.run([*run, "--project", "nope"], env=env, capture_output=True,
+                         text=True, timeout=60)  # fmt: skip
+    assert bad.returncode == 1 and "no project called 'nope'; projects: p" in bad.stderr
