@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOME_DIR ?= $(CURDIR)/.data
 CODE := $(wildcard mcp_memory embed_server hooks)
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench clean chromium
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -20,7 +20,20 @@ run: setup
 tests/inspector/node_modules/.bin/mcp-inspector: tests/inspector/package-lock.json
 	npm ci --prefix tests/inspector --no-audit --no-fund --loglevel=error
 
-test: setup tests/inspector/node_modules/.bin/mcp-inspector
+# Browser tests (tests/test_graph.py) need Debian's chromium: installed here when missing and
+# run as root, else skipped with a message (CI=true makes them fail instead).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for the browser tests (apt-get)"; \
+	    apt-get update -qq >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "note: browser tests need Chromium: sudo apt-get install chromium (skipped without it)"; \
+	  fi; \
+	fi
+
+test: setup tests/inspector/node_modules/.bin/mcp-inspector chromium
 	$(BIN)/ruff check $(CODE) tests bench
 	$(BIN)/mypy $(CODE)
 	$(BIN)/python -m pytest -q
@@ -28,6 +41,7 @@ test: setup tests/inspector/node_modules/.bin/mcp-inspector
 bench: setup
 	$(BIN)/python bench/embeddings.py
 	$(BIN)/python bench/hooks.py
+	$(BIN)/python bench/graph.py
 
 clean:
 	rm -rf $(VENV) .data
