@@ -79,10 +79,15 @@ def build_store(path: Path, seed: int = 5) -> Store:
             topic_of: list[int] = []
             for n in range(count):
                 k = min(int(rng.paretovariate(1.2)) - 1, len(topics) - 1)
+                kind = rng.choice(types)
                 text = sentence(rng, topics[k])
+                if kind == "session_summary":  # long: requests, files, commands (1-2 KB)
+                    text = "## Session summary\n" + "\n".join(
+                        f"- {sentence(rng, topics[k])}" for _ in range(rng.randint(5, 12))
+                    )
                 mid = store.insert(NewMemory(
                     content=text, content_hash=content_hash(text + str(n)), project=project,
-                    type=rng.choice(types), tags=tuple(rng.sample(topics[k][:3], rng.randint(0, 2))),
+                    type=kind, tags=tuple(rng.sample(topics[k][:3], rng.randint(0, 2))),
                     created_at=now - 86400 * 180 * (1 - n / count) ** 1.5,
                 ))  # fmt: skip
                 ids.append(mid)
@@ -166,7 +171,7 @@ ZOOM = """new Promise((done) => {
 SEARCH = """(() => {
   const s = document.getElementById('search');
   const t = performance.now();
-  s.value = 'webhook';
+  s.value = 'deploy';
   s.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true}));
   return [performance.now() - t, Number(document.body.dataset.matches)];
 })()"""
@@ -203,6 +208,12 @@ def main() -> int:
         size = (Path(tmp) / "graph.html").stat().st_size
         url = (Path(tmp) / "graph.html").as_uri()
         walls, pages, redraw_far, redraw_near, searches, hovers = [], [], [], [], [], []
+        colds = []
+        for _ in range(3):  # a new browser each time: start-up, then the page
+            begun = time.perf_counter()
+            with Browser(chromium) as cold:
+                cold.open(url, READY)
+                colds.append(time.perf_counter() - begun)
         with Browser(chromium) as browser:
             browser.open("about:blank", "true")
             for _ in range(args.loads):
@@ -230,10 +241,11 @@ def main() -> int:
         ("render (`write_graph`, best of 3)", f"{min(renders):.2f} s", f"HTML {size / 1e6:.1f} MB"),
         ("open: navigation to first full frame, wall", ms(statistics.median(walls)), f"worst {ms(max(walls))}"),
         ("open: page's own clock at first full frame", ms(statistics.median(pages)), f"worst {ms(max(pages))}"),
+        ("cold: start Chromium, then open the page", ms(statistics.median(colds)), f"worst {ms(max(colds))} (of 3)"),
         ("redraw after a zoom, whole graph in view", ms(statistics.median(redraw_far) / 1000), ""),
         ("redraw zoomed in (labels on)", ms(statistics.median(redraw_near) / 1000), ""),
         ("hit test on hover", f"{statistics.median(hovers):.3f} ms", "spatial grid"),
-        ("search 'webhook' + select the first match", ms(statistics.median(s[0] for s in searches) / 1000),
+        ("search 'deploy' + select the first match", ms(statistics.median(s[0] for s in searches) / 1000),
          f"{searches[0][1]} matches"),
     ]  # fmt: skip
     body = "\n".join([
@@ -249,9 +261,11 @@ def main() -> int:
         "",
         table(["what", "time", "note"], rows),
         "",
-        f"The page opens in {ms(statistics.median(walls))} (worst {ms(max(walls))}), under the "
-        "3 s the issue asks for. The layout is computed in Python (numpy) when the file is "
-        "written, so the browser only parses the embedded JSON and draws; pan, zoom, hover and "
+        f"Once Chromium runs, the page opens in {ms(statistics.median(walls))} (worst "
+        f"{ms(max(walls))}); with a cold start of the browser itself, "
+        f"{ms(statistics.median(colds))} (worst {ms(max(colds))}): both under the 3 s the "
+        "issue asks for. The layout is computed in Python (numpy) when the file is written, "
+        "so the browser only parses the embedded JSON and draws; pan, zoom, hover and "
         "search never re-run a simulation.",
     ])  # fmt: skip
     print(body)
