@@ -27,6 +27,10 @@ def run_checks(settings: Settings) -> list[Check]:
         _check("model", lambda: _model(settings)),
         _check("warm-server", lambda: _warm_server(settings)),
         _check("database", lambda: _database(settings)),
+        _check("permissions", lambda: _permissions(settings)),
+        _check("network", lambda: _network(settings)),
+        _check("redaction", _redaction),
+        _check("code", _code),
     ]
 
 
@@ -111,3 +115,48 @@ def _database(settings: Settings) -> tuple[bool, str, str]:
         store.close()
     ok = result == "ok"
     return ok, detail, "restore a backup, or move the file aside to start fresh"
+
+
+def _permissions(settings: Settings) -> tuple[bool, str, str]:
+    from .security import private_paths
+
+    problems = private_paths(settings)
+    if problems:
+        fix = f"chmod 700 '{settings.home}' && chmod 600 '{settings.db}'*"
+        return False, "; ".join(problems) + " (other users could read your memories)", fix
+    if not settings.home.exists():
+        return True, f"{settings.home} does not exist yet; it is created private (700/600)", ""
+    return True, f"{settings.home} is 700, the database files 600 (private to you)", ""
+
+
+def _network(settings: Settings) -> tuple[bool, str, str]:
+    from .security import network_exposure
+
+    problems, facts = network_exposure(settings)
+    if problems:
+        fix = (
+            "unset MCP_MEMORY_EMBED_HOST / MCP_MEMORY_HTTP_HOST (loopback is the default) "
+            "and stop the program on the warm-server port"
+        )
+        return False, "; ".join(problems + facts), fix
+    return True, "; ".join(facts), ""
+
+
+def _redaction() -> tuple[bool, str, str]:
+    from .security import redaction_works
+
+    ok, kinds = redaction_works()
+    detail = (
+        f"secrets and <private> text removed before storing and before any LLM call "
+        f"(sample: {', '.join(kinds)})"
+    )
+    return ok, detail, "reinstall mcp-memory; redaction is not working"
+
+
+def _code() -> tuple[bool, str, str]:
+    from .security import unsafe_calls
+
+    found = unsafe_calls()
+    if found:
+        return False, "unsafe calls: " + "; ".join(found[:5]), "remove them (see docs/reliability.md)"
+    return True, "no pickle, marshal, eval, exec or yaml.load in mcp-memory's code", ""

@@ -134,7 +134,8 @@ def test_config_file_is_read_and_validated(settings: Settings) -> None:
 def test_doctor_reports_each_part_with_fixes(settings: Settings) -> None:
     proc = run(settings, "doctor", "--json")
     checks = {c["name"]: c for c in json.loads(proc.stdout)}
-    assert set(checks) == {"driver", "sqlite-vec", "model", "warm-server", "database"}
+    assert set(checks) == {"driver", "sqlite-vec", "model", "warm-server", "database",
+                           "permissions", "network", "redaction", "code"}  # fmt: skip
     assert checks["driver"]["ok"] and "apsw" in checks["driver"]["detail"]
     assert checks["sqlite-vec"]["ok"]
     assert checks["model"]["ok"] and "minilm" in checks["model"]["detail"]
