@@ -200,10 +200,13 @@ def _simulate_batch(
     weights = (mask / mask.sum(1, keepdims=True))[..., None]
     for step in range(ITERATIONS):
         temp = EDGE_LENGTH * (1.0 - step / ITERATIONS) + 0.5
-        diff = pos[:, :, None, :] - pos[:, None, :, :]
-        dist2 = (diff**2).sum(-1) + 0.01
-        push = np.where(pair, EDGE_LENGTH**2 / dist2, 0.0)
-        force = (diff * push[..., None]).sum(2).reshape(-1, 2)
+        x, y = pos[..., 0].astype(np.float32), pos[..., 1].astype(np.float32)
+        dx = x[:, :, None] - x[:, None, :]
+        dy = y[:, :, None] - y[:, None, :]
+        push = np.float32(EDGE_LENGTH**2) / (dx * dx + dy * dy + np.float32(0.01))
+        push *= pair
+        force = np.stack([(dx * push).sum(2), (dy * push).sum(2)], -1).reshape(-1, 2)
+        force = force.astype(np.float64)
         force += _springs(flat, src, dst, weight)
         centre = (pos * weights).sum(1, keepdims=True)
         force -= ((pos - centre) * mask[..., None]).reshape(-1, 2) * GRAVITY

@@ -12,6 +12,7 @@ import pytest
 from mcp_memory import cli
 from mcp_memory.config import Settings
 from mcp_memory.progress import Bar
+from mcp_memory.service import MemoryService
 from mcp_memory.terminal import share_bar, table, when, wrapped
 
 
@@ -78,3 +79,20 @@ def test_stats_and_recall_render_as_tables(
                     r"meaning 0\.\d\d · keywords #1", out[3])  # fmt: skip
     assert out[4] == "      Use make test before pushing"
     assert all(len(line) <= 100 for line in out)
+
+
+def test_maintain_reports_progress_of_each_step(service: MemoryService, tmp_path: Path) -> None:
+    """maintain() calls progress(step, done, total) while it embeds and connects (the CLI
+    draws a bar from it); without a callback it draws nothing."""
+    from mcp_memory.aging import AgePolicy
+    from mcp_memory.llm import substance_heuristic
+    from mcp_memory.maintenance import maintain
+
+    for text in ("Deploys need the VPN", "The VPN is needed for deploys", "Lunch at noon"):
+        service.remember(text, project="p", embed=False)
+    events: list[tuple[str, int, int]] = []
+    report = maintain(service, lock_path=tmp_path / "lock", policy=AgePolicy(), consolidator=None,
+                      judge=substance_heuristic, progress=lambda *e: events.append(e))  # fmt: skip
+    assert report.embedded == 3
+    assert events[0] == ("embed", 3, 3)
+    assert [e for e in events if e[0] == "connect"][-1] == ("connect", 3, 3)
