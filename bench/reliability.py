@@ -1,0 +1,163 @@
+"""Reliability at bigger numbers than the test suite: concurrency, crashes, backup under load,
+reindex. Writes the figures into docs/reliability.md (section ``reliability``).
+
+    .venv/bin/python bench/reliability.py                # the documented run (~5 min on 2 cores)
+    .venv/bin/python bench/reliability.py --quick        # smaller, to try it
+
+Every number is measured here; the same drivers (tests/storm.py) run with smaller numbers in
+tests/test_concurrency.py and tests/test_crash.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "bench"))
+
+import storm as st  # noqa: E402
+from _report import table, write_section  # noqa: E402
+from warm_helpers import serving  # noqa: E402
+
+from mcp_memory.embedder import LocalEmbedder  # noqa: E402
+from mcp_memory.integrity import audit  # noqa: E402
+from mcp_memory.models import MINILM  # noqa: E402
+from mcp_memory.portability import backup  # noqa: E402
+from mcp_memory.service import MemoryService, content_hash  # noqa: E402
+from mcp_memory.store import Store  # noqa: E402
+
+DOC = REPO / "docs" / "reliability.md"
+
+
+def concurrency(minilm: LocalEmbedder, root: Path, servers: int, each: int, cli: int,
+                cli_each: int, hooks: int, maintains: int) -> list[list[object]]:  # fmt: skip
+    project = root / "proj"
+    (project / ".git").mkdir(parents=True)
+    home = root / "home"
+    with serving(minilm.engine()) as server:
+        result = st.run_storm(home, project, server.port, servers=servers, each=each, cli=cli,
+                              cli_each=cli_each, hooks=hooks, maintains=maintains)  # fmt: skip
+    store = Store.open(home / "memory.db")
+    try:
+        key = str(project.resolve())
+        hook_ids = [m.id for n in result.hook_notes
+                    if (m := store.find_hash(key, content_hash(n))) is not None]  # fmt: skip
+        report = audit(store, result.acknowledged)
+        hooks_ok = audit(store, hook_ids, embedded=False).ok
+        duplicated = sum(1 for c in Counter(r[0] for r in store.execute(
+            "SELECT content FROM memories")).values() if c > 1)  # fmt: skip
+        merged = len(store.query_ids("source = 'lifecycle'"))
+        links = store.counts()["links"]
+    finally:
+        store.close()
+    lost = len(result.hook_notes) - len(hook_ids) + sum(
+        len(v) for k, v in report.missing.items() if k == "not stored")
+    return [
+        ["concurrent actors", f"{servers} MCP stdio servers, {cli} CLI writers, 1 hook stream, "
+                              "1 maintain loop, 1 consolidation"],
+        ["processes started", result.processes],
+        ["acknowledged memories", f"{len(result.acknowledged)} (+{len(hook_ids)} via hooks)"],
+        ["recalls", result.recalls],
+        ["errors", len(result.errors)],
+        ["lost / duplicated", f"{lost} / {duplicated}"],
+        ["consolidation results (with lineage)", merged],
+        ["links", links],
+        ["audit (integrity, FTS, orphans, every id whole)", "ok" if report.ok and hooks_ok
+         else "; ".join(report.problems())],
+        ["wall time", f"{result.seconds} s"],
+    ]  # fmt: skip
+
+
+def crashes(root: Path, cycles: int) -> list[list[object]]:
+    db = root / "crash.db"
+    Store.open(db).close()
+    result = st.crash_cycles(db, cycles, writers=2, seed=8, warm=1.2, max_wait=1.0)
+    store = Store.open(db)
+    try:
+        report = audit(store, result.acknowledged, embedded=False)
+        total = store.counts()["total"]
+    finally:
+        store.close()
+    return [
+        ["kill -9 cycles (2 writers each)", result.cycles],
+        ["writers killed", result.killed],
+        ["acknowledged memories", len(result.acknowledged)],
+        ["memories in the database", total],
+        ["audit", "ok" if report.ok else "; ".join(report.problems())],
+        ["wall time", f"{result.seconds} s"],
+    ]
+
+
+WRITER = st.WRITER.replace("while True:", "import time\nend = time.monotonic() + float(sys.argv[3])\nwhile time.monotonic() < end:")
+
+
+def backups(minilm: LocalEmbedder, root: Path, memories: int) -> list[list[object]]:
+    db = root / "backup.db"
+    svc = MemoryService(Store.open(db), minilm)
+    for start in range(0, memories, 100):
+        svc.remember_many([f"seed memory {n}: value {n * 13} for the backup benchmark"
+                           for n in range(start, min(memories, start + 100))], project="b")  # fmt: skip
+    svc.store.close()
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(db), f"b{n}", "12"],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) for n in range(4)]  # fmt: skip
+    time.sleep(2.0)
+    reports = []
+    try:
+        for n in range(5):
+            reports.append(backup(db, root / f"copy-{n}.db"))
+            time.sleep(0.5)
+    finally:
+        written = sum(len(w.communicate(timeout=120)[0].split()) for w in writers)
+    ok = True
+    for r in reports:
+        copy = Store.open(Path(r.destination))
+        ok = ok and audit(copy, embedded=False).ok
+        copy.close()
+    return [
+        ["database", f"{memories} memories, {reports[-1].bytes / 1e6:.1f} MB"],
+        ["writers during the backups", f"4 processes, {written} memories written"],
+        ["backups taken", len(reports)],
+        ["seconds per backup (median)", sorted(r.seconds for r in reports)[len(reports) // 2]],
+        ["every copy audits clean (integrity_check, FTS, orphans)", "yes" if ok else "NO"],
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    quick = args.quick
+    minilm = LocalEmbedder(MINILM, Path(tempfile.gettempdir()), threads=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        print("concurrency ...", file=sys.stderr)
+        conc = concurrency(minilm, root / "c", servers=4 if quick else 8, each=5 if quick else 25,
+                           cli=2 if quick else 4, cli_each=3 if quick else 8, hooks=6 if quick else 20,
+                           maintains=2 if quick else 4)  # fmt: skip
+        print("crashes ...", file=sys.stderr)
+        crash = crashes(root, 10 if quick else 100)
+        print("backup ...", file=sys.stderr)
+        back = backups(minilm, root, 500 if quick else 5000)
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    body = "\n\n".join([
+        f"Measured by `bench/reliability.py`{' --quick' if quick else ''} on {machine}.",
+        "**Many sessions at once** (one database, one warm server):\n\n" + table(["", ""], conc),
+        "**kill -9 at random moments**:\n\n" + table(["", ""], crash),
+        "**Online backup while sessions write**:\n\n" + table(["", ""], back),
+    ])  # fmt: skip
+    write_section("reliability", body, DOC)
+    print(body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
