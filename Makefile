@@ -42,6 +42,7 @@ bench: setup
 	$(BIN)/python bench/embeddings.py
 	$(BIN)/python bench/hooks.py
 	$(BIN)/python bench/graph.py
+	$(BIN)/python bench/reliability.py
 
 clean:
 	rm -rf $(VENV) .data
