@@ -341,7 +341,11 @@
       const p = D.projects[b.project];
       const n = projectCounts[b.project];
       const label = `${p.name}  ·  ${n.toLocaleString("en-US")} ${n === 1 ? "memory" : "memories"}`;
-      const sx = (b.x - 14) * s + tx, sy = (b.y - 14) * s + ty - 5;
+      // sticky: a block whose top left is off screen keeps its name at the edge
+      const bottom = (b.y + b.h) * s + ty, right = (b.x + b.w) * s + tx;
+      if (bottom < 24 || right < 8 || (b.x - 14) * s + tx > w || (b.y - 14) * s + ty > h) continue;
+      const sx = Math.max((b.x - 14) * s + tx, Math.min(8, right - 60));
+      const sy = Math.max((b.y - 14) * s + ty - 5, Math.min(22, bottom));
       const room = (b.w + 28) * s + 40;  // up to the next block
       let text = label;
       if (ctx.measureText(text).width > room) text = p.name;
@@ -662,6 +666,7 @@
     if (ui.project >= 0) p.set("project", D.projects[ui.project].name);
     if (ui.colour !== "type") p.set("colour", ui.colour);
     if (ui.size !== "links") p.set("size", ui.size);
+    if (ui.fadingOnly) p.set("fading", "1");
     if (ui.selected >= 0) p.set("id", String(IDS[ui.selected]));
     const hash = p.toString();
     try { history.replaceState(null, "", hash ? "#" + hash : location.pathname + location.search); } catch (e) { /* file: URLs in some browsers */ }
@@ -683,6 +688,7 @@
     }
     if (p.get("colour") === "state") { ui.colour = "state"; $("colour").value = "state"; }
     if (p.get("size") === "recalls") { ui.size = "recalls"; $("size").value = "recalls"; R = R_RECALLS; }
+    if (p.get("fading") === "1") { ui.fadingOnly = true; $("fading").checked = true; }
     return p.get("id");
   }
 
