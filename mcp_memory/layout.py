@@ -28,7 +28,7 @@ PROJECT_GAP = 90.0
 ITERATIONS = 160
 BATCH_MAX = 64
 EXACT_MAX = 700
-SAMPLES = 96
+SAMPLES = 64
 # Pull towards a component's centre, per unit of distance: repulsion from n members balances it
 # at a radius of about EDGE_LENGTH * sqrt(n / GRAVITY), a compact disc rather than a long tree.
 GRAVITY = 1.5
@@ -230,13 +230,7 @@ def _simulate(
     pos = rng.normal(scale=EDGE_LENGTH * math.sqrt(n) / 2, size=(n, 2))
     for step in range(ITERATIONS):
         temp = EDGE_LENGTH * math.sqrt(n) / 4 * (1.0 - step / ITERATIONS) + 0.5
-        if n <= EXACT_MAX:
-            force = _repulsion(pos)
-        else:
-            others = rng.integers(0, n, size=(n, SAMPLES))
-            diff = pos[:, None, :] - pos[others]
-            dist2 = (diff**2).sum(-1) + 0.01
-            force = np.einsum("ijk,ij->ik", diff, EDGE_LENGTH**2 / dist2) * ((n - 1) / SAMPLES)
+        force = _repulsion(pos) if n <= EXACT_MAX else _sampled_repulsion(pos, rng)
         force += _springs(pos, src, dst, weight)
         force -= pos * GRAVITY  # keeps a component round instead of a sprawling tree
         _move(pos, force, temp)
@@ -251,6 +245,19 @@ def _repulsion(pos: np.ndarray) -> np.ndarray:
     w = np.float32(EDGE_LENGTH**2) / (dx * dx + dy * dy + np.float32(0.01))
     np.fill_diagonal(w, 0.0)
     return np.column_stack([(dx * w).sum(1), (dy * w).sum(1)]).astype(np.float64)
+
+
+def _sampled_repulsion(pos: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Repulsion from ``SAMPLES`` random members, scaled up to stand for all of them (a
+    member drawn as its own repeller adds nothing: its offset is zero)."""
+    n = len(pos)
+    others = rng.integers(0, n, size=(n, SAMPLES))
+    x, y = pos[:, 0].astype(np.float32), pos[:, 1].astype(np.float32)
+    dx = x[:, None] - x[others]
+    dy = y[:, None] - y[others]
+    w = np.float32(EDGE_LENGTH**2) / (dx * dx + dy * dy + np.float32(0.01))
+    scale = (n - 1) / SAMPLES
+    return np.column_stack([(dx * w).sum(1), (dy * w).sum(1)]).astype(np.float64) * scale
 
 
 def _springs(pos: np.ndarray, src: np.ndarray, dst: np.ndarray, weight: np.ndarray) -> np.ndarray:
