@@ -238,3 +238,22 @@ def test_cli_graph_writes_the_file_and_reports_it(settings: Settings, tmp_path: 
     bad = subprocess.run([*run, "--project", "nope"], env=env, capture_output=True,
                          text=True, timeout=60)  # fmt: skip
     assert bad.returncode == 1 and "no project called 'nope'; projects: p" in bad.stderr
+
+
+@pytest.mark.parametrize("exact_max", [700, 50])
+def test_a_large_component_stays_compact(monkeypatch: pytest.MonkeyPatch, exact_max: int) -> None:
+    """A component past BATCH_MAX is simulated alone, exactly or (past EXACT_MAX) with sampled
+    repulsion: linked memories end up much closer than the component is wide."""
+    import numpy as np
+
+    import mcp_memory.layout as module
+
+    monkeypatch.setattr(module, "EXACT_MAX", exact_max)
+    n = 150
+    edges = [(i, i // 2, 0.7) for i in range(1, n)] + [
+        (i, (i * 7) % n, 0.5) for i in range(0, n, 5)
+    ]
+    pos, (block,) = layout(n, edges, [0] * n, [5.0] * n)
+    assert np.isfinite(pos).all()
+    linked = np.median([np.hypot(*(pos[a] - pos[b])) for a, b, _ in edges if a != b])
+    assert linked < 0.25 * max(block.width, block.height)
