@@ -68,7 +68,7 @@
 
   // -- state ----------------------------------------------------------------------------
   const ui = {
-    project: -1, statesOn: D.states.map((s) => s !== "deleted"), typesOn: D.types.map(() => true),
+    project: -1, statesOn: D.states.map(() => true), typesOn: D.types.map(() => true),
     colour: "type", size: "links", showLinks: true, showClusters: true, fadingOnly: false,
     query: "", hover: -1, selected: -1, cursor: 0,
   };
@@ -385,7 +385,7 @@
   }
 
   function shortText(i, width) {
-    const flat = TEXT[i].replace(/\s+/g, " ").trim();
+    const flat = TEXT[i].slice(0, width * 4).replace(/\s+/g, " ").trim();  // a memory may be 20k characters
     return flat.length <= width ? flat : flat.slice(0, width - 1) + "…";
   }
 
