@@ -300,3 +300,22 @@ def m004_recall_context(db: apsw.Connection) -> None:
         END;
         """
     )
+
+
+@migration(5)
+def m005_labels(db: apsw.Connection) -> None:
+    """The name label a memory opens with ("Caroline: ..."), lower-cased (see query.label_of):
+    recall lifts memories whose label the query names, and leaves such names out of BM25."""
+    from .query import label_of
+
+    db.execute(
+        """
+        ALTER TABLE memories ADD COLUMN label TEXT;
+        CREATE INDEX memories_label ON memories (label, project) WHERE label IS NOT NULL;
+        """
+    )
+    rows = db.execute("SELECT id, substr(content, 1, 200) FROM memories").fetchall()
+    db.executemany(
+        "UPDATE memories SET label = ? WHERE id = ?",
+        [(label, mid) for mid, head in rows if (label := label_of(str(head))) is not None],
+    )
