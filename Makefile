@@ -43,6 +43,7 @@ bench: setup
 	$(BIN)/python bench/hooks.py
 	$(BIN)/python bench/graph.py
 	$(BIN)/python bench/reliability.py
+	$(BIN)/python bench/locomo.py
 
 clean:
 	rm -rf $(VENV) .data
