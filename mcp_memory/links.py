@@ -26,6 +26,7 @@ from .store import ACTIVE_STATES, GLOBAL, Memory, Store
 log = logging.getLogger("mcp_memory")
 
 CANDIDATES = 24
+CANDIDATE_POOL = 100  # rescored exactly by the candidate query (see Linker.candidates)
 MAX_NEW_LINKS = 8
 MAX_LINKS = 24
 # Candidates whose full-text cosine is this far below the threshold cannot be topic matches
@@ -59,17 +60,39 @@ class Linker:
         self.embedder = embedder
         self.threshold = threshold
 
-    def connect(self, memory_id: int) -> list[Link]:
-        """Link one embedded memory; returns the links it made (strongest first)."""
+    def candidates(self, vector: np.ndarray, project: str) -> list[tuple[int, float]]:
+        """The nearest memories a memory of ``project`` with ``vector`` may link to, (id,
+        cosine) best first: one KNN query over its project and the global memories.
+
+        ``MemoryService.remember`` asks before storing the memory, checks it for near-duplicates
+        and hands it to :meth:`connect`, so a new memory costs one query. A small pool
+        (``CANDIDATE_POOL`` rescored exactly) is enough: linking looks only at the nearest few
+        dozen, and those stand out from the rest.
+        """
+        return self.store.knn(
+            vector, CANDIDATES, projects=scope_of(project), oversample=1,
+            min_candidates=CANDIDATE_POOL,
+        )  # fmt: skip
+
+    def connect(
+        self, memory_id: int, candidates: list[tuple[int, float]] | None = None
+    ) -> list[Link]:
+        """Link one embedded memory; returns the links it made (strongest first).
+
+        ``candidates``: :meth:`candidates` for its vector and project, when the caller has
+        them (it may include ``memory_id`` itself, which is skipped); else one KNN query."""
         memory = self.store.get(memory_id)
         vectors = self.store.vectors([memory_id])
         if memory_id not in vectors or memory.state not in ACTIVE_STATES:
             return []
+        if candidates is None:
+            candidates = self.store.knn(
+                vectors[memory_id], CANDIDATES + 1, projects=scope_of(memory.project),
+                oversample=1, min_candidates=CANDIDATE_POOL,
+            )  # fmt: skip
         candidates = [
             (i, s)
-            for i, s in self.store.knn(
-                vectors[memory_id], CANDIDATES + 1, projects=scope_of(memory.project)
-            )
+            for i, s in candidates
             if i != memory_id and s >= self.threshold - PREFILTER_MARGIN
         ]
         links: list[Link] = []
