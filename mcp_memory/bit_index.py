@@ -64,6 +64,7 @@ SHORTLIST_FACTOR = 4  # rows re-ranked by the asymmetric estimate, per row resco
 MARGIN = 1.25  # x sqrt(D) bits past the k-th nearest code that a candidate may be
 SUBSET = 0.5  # a scope holding less than this share of the rows is gathered before scanning
 COMPACT = 0.25  # share of dead rows at which the arrays are rebuilt without them
+COMPACT_MIN = 4096  # ... once there are at least this many
 CHECK_ROWS = 8  # codes compared with the stored vectors when the index loads
 FAR = np.uint16(0xFFFF)  # the distance of a row out of scope
 _HAS_POPCOUNT = hasattr(np, "bitwise_count")
@@ -321,7 +322,7 @@ class BitIndex:
         self.data_version = version  # read before the reads above: a commit since is seen next
         self.total_changes = self.db.total_changes()
         self.hook_calls = 0
-        if self.dead > max(4096, COMPACT * self.n):
+        if self.dead > max(COMPACT_MIN, COMPACT * self.n):
             self._compact()
 
     def _snapshot(self) -> Any:

@@ -96,11 +96,12 @@ class Linker:
             if i != memory_id and s >= self.threshold - PREFILTER_MARGIN
         ]
         links: list[Link] = []
-        if candidates:
+        # Its own topic first: a memory about nothing in particular links to nothing.
+        mine = self.topic_vectors([memory], vectors).get(memory_id) if candidates else None
+        if mine is not None:
             others = self.store.get_many([i for i, _ in candidates])
-            topics = self.topic_vectors([memory, *others.values()], vectors)
-            mine = topics.get(memory_id)
-            if mine is not None:
+            topics = self.topic_vectors([m for m in others.values() if m.state in ACTIVE_STATES])
+            if topics:
                 for cid, _ in candidates:
                     theirs = topics.get(cid)
                     if theirs is None:
@@ -122,27 +123,29 @@ class Linker:
         """Each memory's topic vector (its full vector when it has no boilerplate); memories
         with too little left to be about anything are left out. Topic embeddings are cached
         by hash."""
-        ids = [m.id for m in memories]
-        full = {**(full or {}), **self.store.vectors([i for i in ids if i not in (full or {})])}
-        cached = self.store.topic_vectors(ids)
-        out: dict[int, np.ndarray] = {}
-        todo: list[tuple[int, str, str]] = []
+        keys = {m.id: boilerplate.keys(m.content) for m in memories}
+        counts: dict[str, dict[str, int]] = {}  # line statistics, one query per project
+        for project in {m.project for m in memories}:
+            wanted = {k for m in memories if m.project == project for k in keys[m.id]}
+            counts[project] = self.store.line_counts(project, sorted(wanted))
+        topics: dict[int, str] = {}
         for m in memories:
-            if m.id not in full:
-                continue
-            counts = self.store.line_counts(m.project, boilerplate.keys(m.content))
-            topic = boilerplate.topic_text(m.content, counts).strip()
-            if content_words(topic) < MIN_CONTENT_WORDS:
-                continue  # nothing to link on
-            if topic == m.content.strip():
-                out[m.id] = full[m.id]
-                continue
-            digest = hashlib.sha256(topic.encode()).hexdigest()
-            topic_hash, vector = cached.get(m.id, (None, None))
+            topic = boilerplate.topic_text(m.content, counts[m.project]).strip()
+            if content_words(topic) >= MIN_CONTENT_WORDS:  # else nothing to link on
+                topics[m.id] = topic
+        content = {m.id: m.content.strip() for m in memories}
+        plain = [i for i, topic in topics.items() if topic == content[i]]
+        given = full or {}
+        full = {**given, **self.store.vectors([i for i in plain if i not in given])}
+        cached = self.store.topic_vectors([i for i in topics if i not in plain])
+        out: dict[int, np.ndarray] = {i: full[i] for i in plain if i in full}
+        todo: list[tuple[int, str, str]] = []
+        for mid, (topic_hash, vector) in cached.items():  # memories without a vector: absent
+            digest = hashlib.sha256(topics[mid].encode()).hexdigest()
             if topic_hash == digest and vector is not None:
-                out[m.id] = vector
+                out[mid] = vector
             else:
-                todo.append((m.id, digest, topic))
+                todo.append((mid, digest, topics[mid]))
         if todo:
             embedded = self.embedder.embed([t for _, _, t in todo], "document")
             for (mid, digest, _), vector in zip(todo, embedded, strict=True):
