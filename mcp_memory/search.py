@@ -1,11 +1,49 @@
-"""Query processing for the keyword side and rank fusion of the two signals."""
+"""Query processing for the keyword side and rank fusion of the two signals.
+
+The constants below were chosen on LoCoMo conversations 0-4 and checked on 5-9
+(``bench/locomo.py``; the ablation is in ``docs/benchmarks.md``, section "locomo").
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 
-RRF_K = 60  # the constant of reciprocal-rank fusion (Cormack et al. 2009)
+RRF_K = 5
+CONTEXT_WEIGHT = 0.5
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """How recall weighs its signals. The defaults are what ships; ``bench/locomo.py`` turns
+    parts off to measure what each adds."""
+
+    # Reciprocal-rank fusion (Cormack et al. 2009) adds weight / (rrf_k + rank) per list. A
+    # small k trusts the top of each list more than the usual 60; BM25 over a memory's text
+    # and its neighbours' is the stronger signal on conversational memories, so it counts twice.
+    rrf_k: int = RRF_K
+    vector_weight: float = 1.0
+    keyword_weight: float = 2.0
+    # BM25 weight of the session neighbours' text (``recall_fts.context``); a memory's own
+    # text and tags weigh 1.
+    context_weight: float = CONTEXT_WEIGHT
+    # The vector score adds this times the mean cosine of the memory's session neighbours.
+    neighbour_weight: float = 0.5
+    # A memory whose label ("Caroline: ...") the query names: cosine + name_cosine, BM25 score
+    # x name_bm25. Such names are left out of the BM25 query (names_in_bm25 False): how much a
+    # name weighs there would depend on how many other projects share the index.
+    name_cosine: float = 0.1
+    name_bm25: float = 2.0
+    names_in_bm25: bool = False
+    # A memory made within a date the query names ("on 3 July 2023"): fused score x time_factor.
+    time_factor: float = 2.0
+    # Each side ranks its best ``pool`` (max(50, 5k)) candidates into the fusion, chosen from
+    # these many times ``pool`` (KNN hits with their neighbours; BM25 hits before the name lift).
+    vector_candidates: int = 1
+    keyword_candidates: int = 2
+
+
 MAX_TERMS = 32
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -80,20 +118,30 @@ STOPWORDS = frozenset(
 )
 
 
-def keyword_query(text: str) -> str:
+def keyword_query(text: str, drop: Collection[str] = ()) -> str:
     """An FTS5 MATCH expression for free text: each word quoted (no FTS syntax can leak
-    through), stopwords dropped unless nothing else is left, joined with OR so BM25 ranks
-    documents matching more and rarer terms first."""
+    through), stopwords and ``drop`` (lower-case words) left out unless nothing else is left,
+    joined with OR so BM25 ranks documents matching more and rarer terms first."""
     words = [w.lower() for w in _WORD.findall(text)]
-    content = [w for w in words if w not in STOPWORDS] or words
+    content = [w for w in words if w not in STOPWORDS and w not in drop] or words
     unique = list(dict.fromkeys(content))[:MAX_TERMS]
     return " OR ".join(f'"{w}"' for w in unique)
 
 
-def rrf_fuse(*rankings: Sequence[tuple[int, float]], k: int = RRF_K) -> list[tuple[int, float]]:
-    """Reciprocal-rank fusion: each list adds 1/(k + rank) for the ids it ranks."""
+def rrf_fuse(
+    *rankings: Sequence[tuple[int, float]],
+    k: int = RRF_K,
+    weights: Sequence[float] | None = None,
+) -> list[tuple[int, float]]:
+    """Reciprocal-rank fusion: each list adds weight/(k + rank) for the ids it ranks."""
     scores: dict[int, float] = {}
-    for ranking in rankings:
+    for n, ranking in enumerate(rankings):
+        weight = 1.0 if weights is None else weights[n]
         for rank, (item, _) in enumerate(ranking, start=1):
-            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+    return ranked(scores)
+
+
+def ranked(scores: dict[int, float]) -> list[tuple[int, float]]:
+    """``scores`` as a list, best first (ties by id, so the order is deterministic)."""
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))

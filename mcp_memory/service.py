@@ -22,8 +22,9 @@ from .embedder import Embedder
 from .errors import EmbeddingError, ValidationError
 from .links import Link, Linker
 from .models import SPECS
+from .query import in_windows, names_in, time_windows
 from .redact import redact
-from .search import keyword_query, rrf_fuse
+from .search import Tuning, keyword_query, ranked, rrf_fuse
 from .store import ACTIVE_STATES, GLOBAL, STATES, Memory, NewMemory, Store
 
 log = logging.getLogger("mcp_memory")
@@ -43,6 +44,7 @@ class Options:
     link_threshold: float = 0.6
     promote_after: int = 3  # strong recalls in distinct sessions/days before a memory is proven
     strong_recall: float = 0.6  # query cosine of a strong recall (the model's strong_recall)
+    tuning: Tuning = Tuning()  # how recall weighs its signals (see search.py)
 
 
 @dataclass(frozen=True)
@@ -189,10 +191,11 @@ class MemoryService:
         source: str = "tool",
         session_id: str | None = None,
         embed: bool = True,
+        created_at: float | None = None,
     ) -> Remembered:
         return self.remember_many(
             [content], project=project, tags=tags, type=type, source=source,
-            session_id=session_id, embed=embed,
+            session_id=session_id, embed=embed, created_at=created_at,
         )[0]  # fmt: skip
 
     def remember_many(
@@ -205,17 +208,26 @@ class MemoryService:
         source: str = "tool",
         session_id: str | None = None,
         embed: bool = True,
+        created_at: float | None = None,
     ) -> list[Remembered]:
         """Validate, redact, embed (one batch), store in one transaction, then connect.
 
         Embedding happens before the write, so a failure stores nothing. ``embed=False``
         (hooks, which must never load a model) stores text only; ``maintain`` embeds and
         connects later. ``type`` None classifies each text from its tags and content.
+        ``session_id`` chains the texts, in order, after the session's earlier memories
+        (recall reads each in the light of its neighbours). ``created_at`` (a timestamp;
+        default now) is when they were said, for imports of older conversations: recall
+        prefers memories made within a date the query names.
         """
         if not contents:
             raise ValidationError("nothing to remember: give at least one text")
         if len(contents) > MAX_BATCH:
             raise ValidationError(f"at most {MAX_BATCH} memories per call")
+        if created_at is not None and not (
+            isinstance(created_at, int | float) and math.isfinite(created_at) and created_at >= 0
+        ):
+            raise ValidationError(f"created_at must be a timestamp, not {created_at!r}")
         if type is not None:
             _choice(type, TYPES, "type")
         _choice(source, SOURCES, "source")
@@ -265,7 +277,7 @@ class MemoryService:
                         content=text, content_hash=chash, project=project, type=kind,
                         tags=clean_tags, source=source, session_id=session_id,
                         protected=kind in PROTECTED_TYPES or source == "user",
-                        line_keys=boilerplate.keys(text),
+                        line_keys=boilerplate.keys(text), created_at=created_at,
                     ),
                     vector,
                 )  # fmt: skip
@@ -320,6 +332,17 @@ class MemoryService:
     ) -> list[Hit]:
         """Hybrid search: vector KNN and BM25 keyword ranks fused by reciprocal rank.
 
+        Each side is a little more than its raw score (see :mod:`search` for the weights and
+        ``docs/benchmarks.md`` for what each adds on LoCoMo):
+
+        - vector: cosine plus half the mean cosine of the memory's session neighbours, so a
+          short answer ("Yes, last week!") rises with the question before it;
+        - keyword: BM25 over the memory's text, tags and, at lower weight, its neighbours' text;
+        - both: a memory labelled with a name the query mentions ("Caroline: ...") ranks
+          higher (:func:`query.label_of`);
+        - fused: a memory made within a date the query names ranks higher
+          (:func:`query.time_windows`).
+
         ``projects`` None searches every project; otherwise only those listed. ``context``
         (a session id; default: the day) scopes promotion: see :meth:`_promote`.
         """
@@ -346,39 +369,90 @@ class MemoryService:
         for t in filters.types:
             _choice(t, TYPES, "type")
         pool = max(50, 5 * k)
-        vector_hits: list[tuple[int, float]] = []
+        tune = self.options.tuning
+        labelled = self.store.labels(names_in(query), projects)  # names the query mentions
+        cosines: dict[int, float] = {}
+        neighbours: dict[int, list[int]] = {}
         if use_vectors and self.store.model is not None:
             self.store.check_model(self.embedder.model_id, self.embedder.dimension)
             qvec = self.embedder.embed([query], "query")[0]
-            vector_hits = self.store.knn(qvec, pool, projects=projects, states=filters.states)
-        match = keyword_query(query)
-        keyword_hits = (
-            self.store.fts(match, pool, projects=projects, states=filters.states) if match else []
-        )
-        fused = rrf_fuse(vector_hits, keyword_hits)
-        memories = self.store.get_many([i for i, _ in fused])
+            knn = self.store.knn(
+                qvec, tune.vector_candidates * pool, projects=projects, states=filters.states
+            )
+            cosines, neighbours = self._with_neighbours(qvec, dict(knn), filters.states)
+        match = keyword_query(query, drop=() if tune.names_in_bm25 else labelled)
+        bm25: dict[int, float] = {}
+        if match:
+            bm25 = dict(
+                self.store.fts(
+                    match,
+                    tune.keyword_candidates * pool,
+                    projects=projects,
+                    states=filters.states,
+                    context_weight=tune.context_weight,
+                )
+            )
+        heads = self.store.heads(sorted(set(cosines) | set(bm25)))
+        named = {i for i, (label, _) in heads.items() if label in labelled}
+        vector_hits = ranked(_vector_scores(cosines, neighbours, named, tune))[:pool]
+        boost = tune.name_bm25
+        keyword_hits = ranked({i: s * (boost if i in named else 1.0) for i, s in bm25.items()})
+        keyword_hits = keyword_hits[:pool]
+        weights = (tune.vector_weight, tune.keyword_weight)
+        fused = dict(rrf_fuse(vector_hits, keyword_hits, k=tune.rrf_k, weights=weights))
+        windows = time_windows(query)
+        timely = {i for i in fused if i in heads and in_windows(heads[i][1], windows)}
+        fused = {i: s * (tune.time_factor if i in timely else 1.0) for i, s in fused.items()}
         tag_ids = self.store.ids_with_tags(filters.tags) if filters.tags else None
-        vec_sim = dict(vector_hits)
         vec_rank = {i: r + 1 for r, (i, _) in enumerate(vector_hits)}
         kw_rank = {i: r + 1 for r, (i, _) in enumerate(keyword_hits)}
+        order = ranked(fused)
         hits: list[Hit] = []
-        for mid, score in fused:
-            m = memories.get(mid)
-            if m is None or not self._passes(m, filters, tag_ids):
-                continue
-            signals: dict[str, float] = {}
-            if mid in vec_rank:
-                signals["vector_similarity"] = round(vec_sim[mid], 4)
-                signals["vector_rank"] = vec_rank[mid]
-            if mid in kw_rank:
-                signals["keyword_rank"] = kw_rank[mid]
-            hits.append(_hit(m, score, signals))
+        step = max(20, 2 * k)  # read whole memories only for the best, a chunk at a time
+        for start in range(0, len(order), step):
+            chunk = order[start : start + step]
+            memories = self.store.get_many([i for i, _ in chunk])
+            for mid, score in chunk:
+                m = memories.get(mid)
+                if m is None or not self._passes(m, filters, tag_ids):
+                    continue
+                signals: dict[str, float] = {}
+                if mid in vec_rank:
+                    signals["vector_similarity"] = round(cosines[mid], 4)
+                    signals["vector_rank"] = vec_rank[mid]
+                if mid in kw_rank:
+                    signals["keyword_rank"] = kw_rank[mid]
+                if mid in named:
+                    signals["name_match"] = 1
+                if mid in timely:
+                    signals["time_match"] = 1
+                hits.append(_hit(m, score, signals))
+                if len(hits) == k:
+                    break
             if len(hits) == k:
                 break
         if count_recall and hits:
             self.store.record_recalls(h.id for h in hits)
             self._promote(hits, context)
         return hits
+
+    def _with_neighbours(
+        self, qvec: np.ndarray, cosines: dict[int, float], states: Sequence[str]
+    ) -> tuple[dict[int, float], dict[int, list[int]]]:
+        """The KNN candidates' cosines plus those of their session neighbours (and of the
+        neighbours' neighbours, which smoothing a neighbour's score needs), and who neighbours
+        whom."""
+        neighbours = self.store.neighbours(list(cosines), states)
+        added = {j for near in neighbours.values() for j in near} - set(cosines)
+        if added:
+            neighbours.update(self.store.neighbours(sorted(added), states))
+        missing = {j for near in neighbours.values() for j in near} - set(cosines)
+        vectors = self.store.vectors(sorted(missing))
+        if vectors:
+            ids = list(vectors)
+            sims = np.stack([vectors[i] for i in ids]) @ qvec
+            cosines = {**cosines, **{i: float(s) for i, s in zip(ids, sims, strict=True)}}
+        return cosines, neighbours
 
     def _promote(self, hits: list[Hit], context: str | None) -> None:
         """Memories recalled strongly in several sessions become proven.
@@ -454,6 +528,19 @@ class MemoryService:
                 )
             ],
         )
+
+
+def _vector_scores(
+    cosines: dict[int, float], neighbours: dict[int, list[int]], named: set[int], tune: Tuning
+) -> dict[int, float]:
+    """Cosine + ``neighbour_weight`` x the mean cosine of the session neighbours, +
+    ``name_cosine`` for a memory whose label the query names."""
+    out: dict[int, float] = {}
+    for mid, cos in cosines.items():
+        near = [cosines[j] for j in neighbours.get(mid, ()) if j in cosines]
+        score = cos + (tune.neighbour_weight * sum(near) / len(near) if near else 0.0)
+        out[mid] = score + (tune.name_cosine if mid in named else 0.0)
+    return out
 
 
 def _hit(m: Memory, score: float, signals: dict[str, float]) -> Hit:

@@ -34,6 +34,8 @@ import sqlite_vec
 from . import migrations
 from .errors import ModelMismatchError, NotFoundError, StoreError
 from .migrations import scalar
+from .query import label_of
+from .search import CONTEXT_WEIGHT
 
 STATES = ("buffer", "proven", "superseded", "expired", "deleted")
 ACTIVE_STATES = ("buffer", "proven")
@@ -62,6 +64,7 @@ class NewMemory:
     state: str = "buffer"
     metadata: dict[str, object] = field(default_factory=dict)
     line_keys: tuple[str, ...] = ()  # boilerplate statistics keys (see boilerplate.py)
+    created_at: float | None = None  # when it was said (imports keep the original time); None: now
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,14 @@ def _row_to_memory(row: Sequence[Any]) -> Memory:
 
 def _placeholders(n: int) -> str:
     return ",".join("?" * n)
+
+
+CONTEXT_CHARS = 1000  # of each neighbour's text kept in a memory's ``context``
+
+
+def _context(before: str, after: str) -> str:
+    """The ``context`` of a memory: its neighbours' text, each clipped, one per line."""
+    return "\n".join(p[:CONTEXT_CHARS] for p in (before, after) if p)
 
 
 class Store:
@@ -257,8 +268,18 @@ class Store:
     # -- writes -------------------------------------------------------------------------
 
     def insert(self, memory: NewMemory, vector: np.ndarray | None = None) -> int:
+        """Store one memory. With a ``session_id`` it joins that session's chain: ``prev_id``
+        points to the session's previous memory in the project, and each of the two carries
+        the other's text in ``context`` (the lower-weighted third column of ``recall_fts``)."""
         now = time.time()
         with self.transaction():
+            prev = None
+            if memory.session_id is not None:
+                prev = self._row(
+                    "SELECT id, content, prev_id FROM memories WHERE project = ? "
+                    "AND session_id = ? ORDER BY id DESC LIMIT 1",
+                    (memory.project, memory.session_id),
+                )
             seq = scalar(
                 self.db,
                 "INSERT INTO project_counters (project, seq) VALUES (?, 1) "
@@ -268,8 +289,8 @@ class Store:
             mid = scalar(
                 self.db,
                 "INSERT INTO memories (content, content_hash, type, project, tags, source, "
-                "session_id, state, protected, created_at, updated_at, metadata, seq, age_from) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
+                "session_id, state, protected, created_at, updated_at, metadata, seq, age_from, "
+                "prev_id, context, label) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
                 (
                     memory.content,
                     memory.content_hash,
@@ -280,13 +301,26 @@ class Store:
                     memory.session_id,
                     memory.state,
                     int(memory.protected),
-                    now,
+                    now if memory.created_at is None else memory.created_at,
                     now,
                     json.dumps(memory.metadata),
                     seq,
                     seq,
+                    None if prev is None else int(prev[0]),
+                    "" if prev is None else _context(str(prev[1]), ""),
+                    label_of(memory.content),
                 ),
             )
+            if prev is not None:  # the previous memory now has this one after it
+                before = (
+                    None
+                    if prev[2] is None
+                    else self._row("SELECT content FROM memories WHERE id = ?", (prev[2],))
+                )
+                self.db.execute(
+                    "UPDATE memories SET context = ? WHERE id = ?",
+                    (_context("" if before is None else str(before[0]), memory.content), prev[0]),
+                )
             self.db.executemany(
                 "INSERT OR IGNORE INTO memory_tags (memory_id, tag) VALUES (?, ?)",
                 [(mid, t) for t in memory.tags],
@@ -341,14 +375,42 @@ class Store:
                 )
 
     def purge(self, ids: Sequence[int]) -> None:
-        """Delete memories for good (tags, vectors, links and index rows go with them)."""
+        """Delete memories for good (tags, vectors, links and index rows go with them). Their
+        session neighbours are chained around them and lose their text from ``context``."""
         if not ids:
             return
         marks = _placeholders(len(ids))
         with self.transaction():
+            prevs: dict[int, int | None] = dict(
+                self._rows(f"SELECT id, prev_id FROM memories WHERE id IN ({marks})", ids)
+            )
             if self.model is not None:
                 self.db.execute(f"DELETE FROM memory_index WHERE rowid IN ({marks})", tuple(ids))
             self.db.execute(f"DELETE FROM memories WHERE id IN ({marks})", tuple(ids))
+            nexts = [int(r[0]) for r in self._rows(
+                f"SELECT id FROM memories WHERE prev_id IN ({marks})", ids
+            )]  # fmt: skip
+            for mid in nexts:
+                prev = self._row("SELECT prev_id FROM memories WHERE id = ?", (mid,))[0]
+                while prev in prevs:  # skip over every purged memory
+                    prev = prevs[prev]
+                self.db.execute("UPDATE memories SET prev_id = ? WHERE id = ?", (prev, mid))
+            survivors = {p for p in prevs.values() if p is not None and p not in prevs}
+            self._rechain(sorted(survivors | set(nexts)))
+
+    def _rechain(self, ids: Sequence[int]) -> None:
+        """Recompute ``context`` of ``ids`` from their current session neighbours."""
+        for mid in ids:
+            before = self._row(
+                "SELECT p.content FROM memories m JOIN memories p ON p.id = m.prev_id "
+                "WHERE m.id = ?",
+                (mid,),
+            )
+            after = self._row(
+                "SELECT content FROM memories WHERE prev_id = ? ORDER BY id LIMIT 1", (mid,)
+            )
+            text = _context("" if before is None else before[0], "" if after is None else after[0])
+            self.db.execute("UPDATE memories SET context = ? WHERE id = ?", (text, mid))
 
     def record_recalls(self, ids: Iterable[int]) -> None:
         now = time.time()
@@ -513,6 +575,31 @@ class Store:
             )
         return {m.id: m for m in map(_row_to_memory, rows)}
 
+    def heads(self, ids: Sequence[int]) -> dict[int, tuple[str | None, float]]:
+        """The label and ``created_at`` of each memory: what recall needs of every candidate
+        (a whole :class:`Memory` only for the best)."""
+        if not ids:
+            return {}
+        with self.lock:
+            rows = self._rows(
+                f"SELECT id, label, created_at FROM memories WHERE id IN ({_placeholders(len(ids))})",
+                tuple(ids),
+            )
+        return {int(i): (label, float(at)) for i, label, at in rows}
+
+    def labels(self, words: Iterable[str], projects: Sequence[str] | None) -> set[str]:
+        """Which of ``words`` label at least one memory in ``projects`` (None: any project)."""
+        words = sorted(set(words))
+        if not words:
+            return set()
+        sql = f"SELECT DISTINCT label FROM memories WHERE label IN ({_placeholders(len(words))})"
+        params: list[object] = list(words)
+        if projects is not None:
+            sql += f" AND project IN ({_placeholders(len(projects))})"
+            params.extend(projects)
+        with self.lock:
+            return {str(r[0]) for r in self._rows(sql, params)}
+
     def find_hash(self, project: str, content_hash: str) -> Memory | None:
         with self.lock:
             row = self._row(
@@ -618,8 +705,16 @@ class Store:
         *,
         projects: Sequence[str] | None,
         states: Sequence[str] = ACTIVE_STATES,
+        context_weight: float = CONTEXT_WEIGHT,
     ) -> list[tuple[int, float]]:
-        """Full-text matches ranked by BM25 (best first); ``match`` is an FTS5 expression."""
+        """Full-text matches ranked by BM25, best first, as ``(id, score)`` with the score
+        positive (higher is better); ``match`` is an FTS5 expression.
+
+        Ranks on ``recall_fts``: a memory's own text and tags at weight 1 and its session
+        neighbours' text (``context``) at ``context_weight`` (0: not searched at all).
+        """
+        if context_weight <= 0:
+            match = f"{{content tags}} : ({match})"
         where = [f"m.state IN ({_placeholders(len(states))})"]
         params: list[object] = [match, *states]
         if projects is not None:
@@ -629,15 +724,34 @@ class Store:
         with self.lock:
             try:
                 rows = self._rows(
-                    "SELECT m.id, bm25(memories_fts) AS rank FROM memories_fts "
-                    "JOIN memories m ON m.id = memories_fts.rowid "
-                    f"WHERE memories_fts MATCH ? AND {' AND '.join(where)} "
+                    f"SELECT m.id, bm25(recall_fts, 1.0, 1.0, {float(context_weight)}) AS rank "
+                    "FROM recall_fts JOIN memories m ON m.id = recall_fts.rowid "
+                    f"WHERE recall_fts MATCH ? AND {' AND '.join(where)} "
                     "ORDER BY rank LIMIT ?",
                     tuple(params),
                 )
             except apsw.SQLError as exc:
                 raise StoreError(f"bad full-text query {match!r}: {exc}") from exc
-        return [(int(i), float(r)) for i, r in rows]
+        return [(int(i), -float(r)) for i, r in rows]
+
+    def neighbours(self, ids: Sequence[int], states: Sequence[str]) -> dict[int, list[int]]:
+        """The session neighbours (previous and next memory, in ``states``) of each of ``ids``
+        that has any."""
+        if not ids:
+            return {}
+        marks, smarks = _placeholders(len(ids)), _placeholders(len(states))
+        with self.lock:
+            rows = self._rows(
+                "SELECT a.id, a.prev_id FROM memories a JOIN memories b ON b.id = a.prev_id "
+                f"WHERE a.id IN ({marks}) AND b.state IN ({smarks}) "
+                "UNION ALL SELECT a.prev_id, a.id FROM memories a "
+                f"WHERE a.prev_id IN ({marks}) AND a.state IN ({smarks})",
+                (*ids, *states, *ids, *states),
+            )
+        out: dict[int, list[int]] = {}
+        for mid, other in rows:
+            out.setdefault(int(mid), []).append(int(other))
+        return out
 
     def ids_with_tags(self, tags: Sequence[str]) -> set[int]:
         """Memories carrying every one of ``tags``."""
