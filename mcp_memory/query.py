@@ -6,6 +6,8 @@ Both feed :meth:`MemoryService.recall` for every query (no model, no LLM: a few 
   "2023-07-03", "in July 2023", "in 2022") become UTC time windows; a memory whose
   ``created_at`` falls in one ranks higher. Relative phrases ("last week") are left alone: they
   are relative to when the remembered thing was said, which the query does not know.
+- :func:`asks_when` and :func:`says_when`: a question asking when ("When did...", "How
+  long...") prefers memories that say when ("yesterday", "last week", "in 2022").
 - :func:`label_of` and :func:`names_in`: a memory whose text opens with a short name label
   ("Caroline: ...", "Dr Smith: ...") is *about* that name as much as about its words; when the
   query names the label, the memory ranks higher. BM25 cannot do this by itself: a name that
@@ -84,6 +86,30 @@ def time_windows(text: str) -> list[tuple[float, float]]:
         if start is not None and end is not None:
             windows.append((start, end))
     return sorted(windows)
+
+
+_ASKS_WHEN = re.compile(
+    r"^\W*(?:when|how long|how many (?:days|weeks|months|years)|"
+    r"what (?:year|month|date|day|time)|which (?:year|month|day))\b",
+    re.I,
+)
+_SAYS_WHEN = re.compile(
+    r"\b(?:yesterday|today|tonight|tomorrow|ago|recently|"
+    r"(?:last|next|this|past) (?:week|weekend|month|year|night|morning|summer|winter|spring|fall|"
+    r"monday|tuesday|wednesday|thursday|friday|saturday|sunday)|"
+    r"(?:19|20)\d\d|" + "|".join(m for m in MONTHS if m != "may") + r")\b",
+    re.I,
+)
+
+
+def asks_when(query: str) -> bool:
+    """Whether ``query`` asks for a time ("When did...", "How long...", "What year...")."""
+    return _ASKS_WHEN.match(query) is not None
+
+
+def says_when(text: str) -> bool:
+    """Whether ``text`` says when something happened ("yesterday", "last week", "in 2022")."""
+    return _SAYS_WHEN.search(text) is not None
 
 
 def in_windows(ts: float, windows: list[tuple[float, float]]) -> bool:

@@ -38,6 +38,9 @@ class Tuning:
     names_in_bm25: bool = False
     # A memory made within a date the query names ("on 3 July 2023"): fused score x time_factor.
     time_factor: float = 2.0
+    # A question asking when ("When did...") and a memory saying when ("last week"): fused
+    # score x when_factor.
+    when_factor: float = 1.5
     # Each side ranks its best ``pool`` (max(50, 5k)) candidates into the fusion, chosen from
     # these many times ``pool`` (KNN hits with their neighbours; BM25 hits before the name lift).
     vector_candidates: int = 1

@@ -22,7 +22,7 @@ from .embedder import Embedder
 from .errors import EmbeddingError, ValidationError
 from .links import Link, Linker
 from .models import SPECS
-from .query import in_windows, names_in, time_windows
+from .query import asks_when, in_windows, names_in, says_when, time_windows
 from .redact import redact
 from .search import Tuning, keyword_query, ranked, rrf_fuse
 from .store import ACTIVE_STATES, GLOBAL, STATES, Memory, NewMemory, Store
@@ -339,9 +339,10 @@ class MemoryService:
           short answer ("Yes, last week!") rises with the question before it;
         - keyword: BM25 over the memory's text, tags and, at lower weight, its neighbours' text;
         - both: a memory labelled with a name the query mentions ("Caroline: ...") ranks
-          higher (:func:`query.label_of`);
+          higher (:func:`query.label_of`), and the name leaves the BM25 query;
         - fused: a memory made within a date the query names ranks higher
-          (:func:`query.time_windows`).
+          (:func:`query.time_windows`), and so, for a question asking when, does a memory
+          that says when (:func:`query.asks_when`).
 
         ``projects`` None searches every project; otherwise only those listed. ``context``
         (a session id; default: the day) scopes promotion: see :meth:`_promote`.
@@ -403,6 +404,10 @@ class MemoryService:
         windows = time_windows(query)
         timely = {i for i in fused if i in heads and in_windows(heads[i][1], windows)}
         fused = {i: s * (tune.time_factor if i in timely else 1.0) for i, s in fused.items()}
+        telling: set[int] = set()
+        if tune.when_factor != 1.0 and asks_when(query):
+            telling = {i for i, text in self.store.contents(list(fused)).items() if says_when(text)}
+            fused = {i: s * (tune.when_factor if i in telling else 1.0) for i, s in fused.items()}
         tag_ids = self.store.ids_with_tags(filters.tags) if filters.tags else None
         vec_rank = {i: r + 1 for r, (i, _) in enumerate(vector_hits)}
         kw_rank = {i: r + 1 for r, (i, _) in enumerate(keyword_hits)}
@@ -426,6 +431,8 @@ class MemoryService:
                     signals["name_match"] = 1
                 if mid in timely:
                     signals["time_match"] = 1
+                if mid in telling:
+                    signals["says_when"] = 1
                 hits.append(_hit(m, score, signals))
                 if len(hits) == k:
                     break

@@ -587,6 +587,17 @@ class Store:
             )
         return {int(i): (label, float(at)) for i, label, at in rows}
 
+    def contents(self, ids: Sequence[int]) -> dict[int, str]:
+        """The text of each memory in ``ids``."""
+        if not ids:
+            return {}
+        with self.lock:
+            rows = self._rows(
+                f"SELECT id, content FROM memories WHERE id IN ({_placeholders(len(ids))})",
+                tuple(ids),
+            )
+        return {int(i): str(text) for i, text in rows}
+
     def labels(self, words: Iterable[str], projects: Sequence[str] | None) -> set[str]:
         """Which of ``words`` label at least one memory in ``projects`` (None: any project)."""
         words = sorted(set(words))

@@ -25,11 +25,11 @@ from mcp_memory.store import Store
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "locomo" / "locomo10.json"
 CONVERSATION = 1
-# Measured on conversation 1: shipped R@5 71.9, R@10 78.4; the plain RRF of vector and BM25
+# Measured on conversation 1: shipped R@5 72.5, R@10 79.1; the plain RRF of vector and BM25
 # (k=60, no neighbours, names or dates) 55.9 / 63.1. The floors leave about 3 points for small
-# numeric differences between machines; the gain must stay most of the measured 16 points.
-MIN_R5, MIN_R10 = 69.0, 75.0
-MIN_GAIN_R5 = 10.0  # shipped minus plain, R@5
+# numeric differences between machines; the gain must stay most of the measured 16.6 points.
+MIN_R5, MIN_R10 = 69.5, 76.0
+MIN_GAIN_R5 = 12.0  # shipped minus plain, R@5
 
 
 def _bench() -> ModuleType:

@@ -13,7 +13,7 @@ import pytest
 
 from mcp_memory import migrations
 from mcp_memory.errors import ValidationError
-from mcp_memory.query import label_of, names_in, time_windows
+from mcp_memory.query import asks_when, label_of, names_in, says_when, time_windows
 from mcp_memory.search import Tuning, keyword_query
 from mcp_memory.service import MemoryService, Options
 from mcp_memory.store import Store
@@ -53,6 +53,15 @@ def test_time_windows_ignore_what_is_not_an_absolute_date() -> None:
     assert time_windows("we may ship 2 fixes") == []  # "may" the verb, a bare number
     assert time_windows("port 2023 is open") == []  # a year needs "in", "during", "since"...
     assert windows("on 31 February 2023") == [("2023-02-01", "2023-03-01")]  # no such day
+
+
+def test_when_questions_and_texts_that_say_when() -> None:
+    assert asks_when("When did Caroline go to the support group?")
+    assert asks_when("How long has she had her friends?") and asks_when("What year was it?")
+    assert not asks_when("What did Caroline do when it rained?")  # not asking for a time
+    assert says_when("I went to a support group yesterday") and says_when("two weeks ago")
+    assert says_when("we moved in 2019") and says_when("Last Friday was great")
+    assert not says_when("I may go") and not says_when("support groups are great")
 
 
 def test_labels_are_leading_capitalised_names() -> None:
@@ -174,6 +183,14 @@ def test_name_and_date_in_the_query_lift_matching_memories(service: MemoryServic
     plain = off.recall("Which pet adopted on 3 July 2023?", projects=["p"], count_recall=False)
     before = next(h.score for h in plain if h.id == hits[0].id)
     assert hits[0].score == pytest.approx(2 * before, abs=1e-5)
+    # A question asking when prefers a memory that says when.
+    said = service.remember_many(
+        ["Anna: The shelter visit was great", "Anna: I went to the shelter yesterday"],
+        project="q", session_id="c", created_at=june,
+    )  # fmt: skip
+    hits = service.recall("When did Anna go to the shelter?", projects=["q"], count_recall=False)
+    assert hits[0].id == said[1].id and hits[0].signals["says_when"] == 1
+    assert "says_when" not in hits[1].signals
 
 
 def test_created_at_must_be_a_timestamp(service: MemoryService) -> None:
