@@ -20,7 +20,7 @@ from . import boilerplate
 from .classify import PROTECTED_TYPES, TYPES, classify
 from .embedder import Embedder
 from .errors import EmbeddingError, ValidationError
-from .links import Link, Linker
+from .links import CANDIDATES, Link, Linker
 from .models import SPECS
 from .query import asks_when, in_windows, names_in, says_when, time_windows
 from .redact import redact
@@ -178,6 +178,8 @@ class MemoryService:
         self.embedder = embedder
         self.options = options or Options()
         self.linker = Linker(store, embedder, self.options.link_threshold)
+        # The store refuses this embedder's vectors once `reindex` switched the database away.
+        store.vector_model = (embedder.model_id, embedder.dimension)
 
     # -- remember -----------------------------------------------------------------------
 
@@ -255,12 +257,18 @@ class MemoryService:
         vectors = self._embed_documents([prepared[n][0] for n in todo]) if embed and todo else None
         if vectors is not None:
             self.ensure_model()
-        created: list[int] = []
+        created: list[tuple[int, list[tuple[int, float]]]] = []
         with self.store.transaction():
             for j, n in enumerate(todo):
                 text, count = prepared[n]
                 vector = None if vectors is None else vectors[j]
-                near = self._near_duplicates(vector, project) if vector is not None else ()
+                # One KNN query per new memory: its linking candidates, which also hold its
+                # near-duplicates (see _near_duplicates).
+                candidates: list[tuple[int, float]] | None = None
+                near: tuple[NearDuplicate, ...] = ()
+                if vector is not None:
+                    candidates = self.linker.candidates(vector, project)
+                    near = self._near_duplicates(vector, project, candidates)
                 if near and self.options.near_duplicates == "merge":
                     target = self.store.get(near[0].id)
                     results[n] = Remembered(target.id, "merged", project, target.type, count, near)
@@ -282,12 +290,12 @@ class MemoryService:
                     vector,
                 )  # fmt: skip
                 results[n] = Remembered(mid, "created", project, kind, count, near)
-                if vector is not None:
-                    created.append(n)
-        for n in created:  # after the commit: linking may embed topic texts
+                if candidates is not None:
+                    created.append((n, candidates))
+        for n, candidates in created:  # after the commit: linking may embed topic texts
             r = results[n]
             assert r is not None
-            results[n] = replace(r, links=tuple(self.linker.connect(r.id)))
+            results[n] = replace(r, links=tuple(self.linker.connect(r.id, candidates)))
         for n, (text, count) in enumerate(prepared):
             if results[n] is None:  # a repeat within this batch
                 twin = results[seen[content_hash(text)]]
@@ -311,11 +319,26 @@ class MemoryService:
             self.store.init_model(self.embedder.model_id, self.embedder.dimension, pooling)
         self.store.check_model(self.embedder.model_id, self.embedder.dimension)
 
-    def _near_duplicates(self, vector: np.ndarray, project: str) -> tuple[NearDuplicate, ...]:
-        hits = self.store.knn(vector, 3, projects=[project])
-        return tuple(
-            NearDuplicate(i, round(s, 4)) for i, s in hits if s >= self.options.duplicate_threshold
-        )
+    def _near_duplicates(
+        self, vector: np.ndarray, project: str, candidates: list[tuple[int, float]]
+    ) -> tuple[NearDuplicate, ...]:
+        """Up to 3 memories of ``project`` at least ``duplicate_threshold`` similar, best first.
+
+        Read from the linking candidates (the nearest of the project's and the global
+        memories): they hold every such memory of the project unless all of them are that
+        similar, and only then does a query of the project's own follow."""
+        threshold = self.options.duplicate_threshold
+        hits = [(i, s) for i, s in candidates if s >= threshold]
+        if hits and project != GLOBAL:
+            found = self.store.get_many([i for i, _ in hits])
+            hits = [(i, s) for i, s in hits if i in found and found[i].project == project]
+            if len(hits) < 3 and len(candidates) >= CANDIDATES and candidates[-1][1] >= threshold:
+                hits = [
+                    (i, s)
+                    for i, s in self.store.knn(vector, 3, projects=[project])
+                    if s >= threshold
+                ]
+        return tuple(NearDuplicate(i, round(s, 4)) for i, s in hits[:3])
 
     # -- recall -------------------------------------------------------------------------
 

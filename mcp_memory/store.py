@@ -32,6 +32,8 @@ import numpy as np
 import sqlite_vec
 
 from . import migrations
+from .bit_codes import SHORTLIST_FACTOR
+from .bit_index import BitIndex
 from .errors import ModelMismatchError, NotFoundError, StoreError
 from .migrations import scalar
 from .query import label_of
@@ -129,6 +131,14 @@ def _placeholders(n: int) -> str:
     return ",".join("?" * n)
 
 
+def index_sql(name: str, dimension: int) -> str:
+    """The vec0 table of binary-quantized vectors (see the module docstring)."""
+    return (
+        f"CREATE VIRTUAL TABLE {name} USING vec0("
+        f"embedding bit[{dimension}], project text, state text)"
+    )
+
+
 CONTEXT_CHARS = 1000  # of each neighbour's text kept in a memory's ``context``
 
 
@@ -146,6 +156,12 @@ class Store:
         self.lock = threading.RLock()
         self._in_tx = False
         self.model: ModelInfo | None = self._read_model()
+        # (model id, dimension) of the vectors this process writes and queries with, set by
+        # MemoryService: a database switched to another model by `reindex` in another process
+        # then refuses them (ModelMismatchError) instead of mixing vector spaces.
+        self.vector_model: tuple[str, int] | None = None
+        self.opened_model = self.model
+        self.bit_index = BitIndex(db)  # the binary codes in RAM that knn scans (loaded lazily)
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return self.db.execute(sql, tuple(params)).fetchall()
@@ -177,6 +193,12 @@ class Store:
             migrations.apply(db)
         except apsw.Error as exc:
             db.close()
+            if isinstance(exc, apsw.BusyError):
+                raise StoreError(
+                    f"cannot open database {path}: another process kept it locked for more "
+                    f"than {BUSY_TIMEOUT_MS / 1000:g} s (the busy timeout). Retry in a moment; if "
+                    f"it persists, find the process holding it (`fuser {path}`) and end it"
+                ) from exc
             raise StoreError(
                 f"cannot open database {path}: {exc}; if it is corrupted, restore a backup "
                 "or move it aside to start fresh"
@@ -203,22 +225,45 @@ class Store:
         """An IMMEDIATE write transaction (nested calls join the outer one).
 
         IMMEDIATE takes the write lock up front, so the busy timeout applies instead of a
-        deadlock-prone upgrade from a read lock.
+        deadlock-prone upgrade from a read lock. A lock held past the busy timeout, a full
+        disk or an I/O error rolls everything back and becomes a StoreError saying what to do.
         """
         with self.lock:
             if self._in_tx:
                 yield
                 return
-            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except apsw.Error as exc:
+                raise self._write_error(exc) from exc
             self._in_tx = True
             try:
+                self.model = self._read_model()  # `reindex` may have switched it meanwhile
                 yield
-            except BaseException:
+                self.db.execute("COMMIT")
+            except BaseException as exc:
                 self._in_tx = False
-                self.db.execute("ROLLBACK")
+                if not self.db.getautocommit():  # a failed COMMIT may have rolled back already
+                    self.db.execute("ROLLBACK")
+                if isinstance(exc, apsw.BusyError | apsw.FullError | apsw.IOError):
+                    raise self._write_error(exc) from exc
                 raise
             self._in_tx = False
-            self.db.execute("COMMIT")
+
+    def _write_error(self, exc: apsw.Error) -> Exception:
+        if isinstance(exc, apsw.BusyError):
+            return StoreError(
+                f"database {self.path} stayed locked by another process for more than "
+                f"{BUSY_TIMEOUT_MS / 1000:g} s (the busy timeout); nothing was written. Retry in a "
+                f"moment; if it persists, find the process holding it (`fuser {self.path}`) "
+                "and end it"
+            )
+        if isinstance(exc, apsw.FullError | apsw.IOError):
+            return StoreError(
+                f"cannot write to {self.path}: {exc} (disk full or I/O error); nothing was "
+                "written and the database is unchanged. Free disk space and retry"
+            )
+        return exc
 
     # -- model --------------------------------------------------------------------------
 
@@ -247,16 +292,23 @@ class Store:
                     ("model_recorded_at", now),
                 ],
             )
-            self.db.execute(
-                f"CREATE VIRTUAL TABLE memory_index USING vec0("
-                f"embedding bit[{dimension}], project text, state text)"
-            )
-            self.model = ModelInfo(model_id, dimension, pooling)
+            self.db.execute(index_sql("memory_index", dimension))
+            self.model = self.opened_model = ModelInfo(model_id, dimension, pooling)
+            return self.model
+
+    def refresh_model(self) -> ModelInfo | None:
+        """Re-read the recorded model: ``mcp-memory reindex`` in another process may have
+        switched it."""
+        with self.lock:
+            self.model = self._read_model()
             return self.model
 
     def check_model(self, model_id: str, dimension: int) -> None:
-        if self.model is None:
+        if self.refresh_model() is None:
             return
+        assert self.model is not None
+        if self.opened_model not in (None, self.model) and self.vector_model is not None:
+            self._guard_vectors()  # switched by `reindex` under this process: say so
         if (self.model.model_id, self.model.dimension) != (model_id, dimension):
             raise ModelMismatchError(
                 f"database {self.path} was built with {self.model.model_id} "
@@ -334,17 +386,30 @@ class Store:
                 self.set_vector(int(mid), vector, memory.project, memory.state)
         return int(mid)
 
+    def _guard_vectors(self) -> None:
+        """Refuse this process's vectors when the database's model is not theirs (call inside
+        a transaction, after the model was re-read)."""
+        model, mine = self.model, self.vector_model
+        if model is None or mine is None or mine == (model.model_id, model.dimension):
+            return
+        raise ModelMismatchError(
+            f"database {self.path} now uses {model.model_id} ({model.dimension}-d), switched by "
+            f"`mcp-memory reindex` while this process ran with {mine[0]} ({mine[1]}-d); "
+            "restart it (in Claude Code: /mcp, then reconnect the memory server)"
+        )
+
     def set_vector(self, memory_id: int, vector: np.ndarray, project: str, state: str) -> None:
-        if self.model is None:
-            raise StoreError("the database has no model recorded; call init_model first")
         vec = np.ascontiguousarray(vector, dtype=np.float32)
-        if vec.shape != (self.model.dimension,) or not np.all(np.isfinite(vec)):
-            raise StoreError(
-                f"refusing a vector of shape {vec.shape}; the database is "
-                f"{self.model.dimension}-d {self.model.model_id}"
-            )
         blob = vec.tobytes()
         with self.transaction():
+            if self.model is None:
+                raise StoreError("the database has no model recorded; call init_model first")
+            self._guard_vectors()
+            if vec.shape != (self.model.dimension,) or not np.all(np.isfinite(vec)):
+                raise StoreError(
+                    f"refusing a vector of shape {vec.shape}; the database is "
+                    f"{self.model.dimension}-d {self.model.model_id}"
+                )
             self.db.execute(
                 "INSERT OR REPLACE INTO memory_vectors (memory_id, embedding) VALUES (?, ?)",
                 (memory_id, blob),
@@ -506,6 +571,7 @@ class Store:
 
     def set_topic_vector(self, memory_id: int, topic_hash: str, vector: np.ndarray) -> None:
         with self.transaction():
+            self._guard_vectors()
             self.db.execute(
                 "UPDATE memory_vectors SET topic_hash = ?, topic_embedding = ? WHERE memory_id = ?",
                 (topic_hash, np.ascontiguousarray(vector, dtype=np.float32).tobytes(), memory_id),
@@ -638,34 +704,45 @@ class Store:
         projects: Sequence[str] | None,
         states: Sequence[str] = ACTIVE_STATES,
         oversample: int = 10,
-        min_candidates: int = 800,
+        min_candidates: int = 400,
     ) -> list[tuple[int, float]]:
-        """Nearest memories by cosine: binary-index candidates, rescored exactly.
+        """Nearest memories by cosine: binary-code candidates, rescored exactly.
 
-        At most ``pool = max(k * oversample, min_candidates)`` candidates (and at most 4096)
-        are rescored with the float32 vectors. How they are picked was chosen by measurement
-        (``bench/recall.py``; numbers in ``docs/benchmarks.md``, section "recall"):
-
-        - When the scope (projects and states) holds no more embedded memories than the pool,
-          one plain scan takes them all, so the result is exact.
-        - Otherwise two scans. One scan for the ``pool`` nearest codes would cost N x pool:
-          sqlite-vec 0.1.9 picks each 1,024-row chunk's top k with k linear passes (at 100k x
-          1024-d, k=200 takes ~3x and k=800 ~12x the time of k=10). A ``distance <= limit``
-          constraint instead costs what the rows that pass it cost. So the first scan finds the
-          k-th nearest Hamming distance, and the second takes every code within
-          ``1.25 * sqrt(D)`` bits of it (40 at 1024-d, 25 at 384-d), nearest first, up to the
-          pool. A query with a clear neighbourhood gets a few dozen candidates; one in a crowded
-          region (an off-topic query, whose exact top 10 are near-ties) gets up to the pool.
-        - The default pool of 800 gives recall@10 >= 0.99 against exact search at 100k x
-          1024-d (synthetic) and on real 384-d MiniLM vectors (10k), against ~0.96-0.97 for the
-          previous single scan of 200, at about its cost. Two scans are the floor: this does
-          not reach 10 ms at 100k x 1024-d on 2 cores (see the benchmark).
+        ``pool = max(k * oversample, min_candidates)`` memories (at most 4096) are rescored with
+        their float32 vectors; a scope (projects and states) holding no more embedded memories
+        than that is rescored whole, so the result is exact. Candidates come from the binary
+        codes held in RAM (:mod:`mcp_memory.bit_index`): the rows within ``1.25 * sqrt(D)`` bits
+        of the k-th nearest code, at most ``4 * pool``, re-ranked by ``q . sign(x)`` down to the
+        pool. When that index cannot serve (see its docstring), two sqlite-vec scans of
+        ``memory_index`` pick the same shortlist and all of it is rescored (:meth:`_knn_vec0`).
+        Numbers in ``docs/benchmarks.md``, section "recall" (``bench/recall.py``): at 100k x
+        1024-d the default pool gives recall@10 >= 0.99 against exact search in a few ms.
         """
         if self.model is None or k <= 0:
             return []
         q = np.ascontiguousarray(query, dtype=np.float32)
-        blob = q.tobytes()
         pool = min(MAX_CANDIDATES, max(k * oversample, min_candidates))
+        with self.lock:
+            hits = self.bit_index.search(q, k, projects=projects, states=states, pool=pool)
+            if hits is not None:
+                return hits
+            shortlist = min(MAX_CANDIDATES, SHORTLIST_FACTOR * pool)
+            return self._knn_vec0(q, k, projects, states, shortlist)
+
+    def _knn_vec0(
+        self, q: np.ndarray, k: int, projects: Sequence[str] | None, states: Sequence[str],
+        pool: int,
+    ) -> list[tuple[int, float]]:  # fmt: skip
+        """:meth:`knn` by sqlite-vec scans of ``memory_index``; ``pool`` candidates rescored.
+
+        Two scans: one scan for the ``pool`` nearest codes would cost N x pool (sqlite-vec
+        0.1.9 picks each 1,024-row chunk's top k with k linear passes), while a ``distance <=
+        limit`` constraint costs what the rows that pass it cost. So the first scan finds the
+        k-th nearest Hamming distance, and the second takes every code within ``1.25 *
+        sqrt(D)`` bits of it, nearest first, up to the pool.
+        """
+        assert self.model is not None
+        blob = q.tobytes()
         margin = float(np.ceil(1.25 * np.sqrt(self.model.dimension)))
         where = [f"state IN ({_placeholders(len(states))})"]
         filters: list[object] = [*states]
@@ -677,30 +754,26 @@ class Store:
             "SELECT rowid, distance FROM memory_index WHERE embedding MATCH "
             f"vec_quantize_binary(?) AND k = ? {{}} AND {scope}"
         )
-        with self.lock:
-            in_scope = scalar(
-                self.db,
-                f"SELECT count(*) FROM (SELECT 1 FROM memories WHERE {scope} AND embedded = 1 "
-                "LIMIT ?)",
-                (*filters, pool + 1),
-            )
-            if in_scope <= pool:
-                rows = self._rows(scan.format(""), (blob, pool, *filters))
-            else:
-                rows = self._rows(scan.format(""), (blob, min(k, pool), *filters))
-                if len(rows) == min(k, pool):
-                    limit = float(rows[-1][1]) + margin
-                    rows = self._rows(
-                        scan.format("AND distance <= ?"), (blob, pool, limit, *filters)
-                    )
-            ids = [int(r[0]) for r in rows]
-            if not ids:
-                return []
-            blobs = self._rows(
-                f"SELECT memory_id, embedding FROM memory_vectors "
-                f"WHERE memory_id IN ({_placeholders(len(ids))})",
-                tuple(ids),
-            )
+        in_scope = scalar(
+            self.db,
+            f"SELECT count(*) FROM (SELECT 1 FROM memories WHERE {scope} AND embedded = 1 LIMIT ?)",
+            (*filters, pool + 1),
+        )
+        if in_scope <= pool:
+            rows = self._rows(scan.format(""), (blob, pool, *filters))
+        else:
+            rows = self._rows(scan.format(""), (blob, min(k, pool), *filters))
+            if len(rows) == min(k, pool):
+                limit = float(rows[-1][1]) + margin
+                rows = self._rows(scan.format("AND distance <= ?"), (blob, pool, limit, *filters))
+        ids = [int(r[0]) for r in rows]
+        if not ids:
+            return []
+        blobs = self._rows(
+            f"SELECT memory_id, embedding FROM memory_vectors "
+            f"WHERE memory_id IN ({_placeholders(len(ids))})",
+            tuple(ids),
+        )
         row_ids = np.fromiter((r[0] for r in blobs), dtype=np.int64, count=len(blobs))
         matrix = np.frombuffer(b"".join(r[1] for r in blobs), dtype=np.float32).reshape(
             len(blobs), -1
