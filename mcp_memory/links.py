@@ -14,19 +14,21 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
 from . import boilerplate
 from .embedder import Embedder
 from .search import STOPWORDS
-from .store import ACTIVE_STATES, GLOBAL, Memory, Store
+from .store import ACTIVE_STATES, GLOBAL, Store
 
 log = logging.getLogger("mcp_memory")
 
 CANDIDATES = 24
-CANDIDATE_POOL = 100  # rescored exactly by the candidate query (see Linker.candidates)
+CANDIDATE_POOL = 64  # rescored exactly by the candidate query (see Linker.candidates)
 MAX_NEW_LINKS = 8
 MAX_LINKS = 24
 # Candidates whose full-text cosine is this far below the threshold cannot be topic matches
@@ -50,6 +52,25 @@ class Link:
     similarity: float
 
 
+class Text(Protocol):
+    """What linking reads of a memory (a :class:`~mcp_memory.store.Memory` has it)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def content(self) -> str: ...
+
+    @property
+    def project(self) -> str: ...
+
+
+class _Candidate(NamedTuple):
+    id: int
+    content: str
+    project: str
+
+
 def scope_of(project: str) -> list[str]:
     return [GLOBAL] if project == GLOBAL else [project, GLOBAL]
 
@@ -66,8 +87,10 @@ class Linker:
 
         ``MemoryService.remember`` asks before storing the memory, checks it for near-duplicates
         and hands it to :meth:`connect`, so a new memory costs one query. A small pool
-        (``CANDIDATE_POOL`` rescored exactly) is enough: linking looks only at the nearest few
-        dozen, and those stand out from the rest.
+        (``CANDIDATE_POOL`` rows rescored exactly) is enough: the links come from the nearest
+        few, which stand out from the rest. Measured on the vectors of ``bench/recall.py``, 64
+        rows find 99.6-100% of the 8 nearest at cosine >= 0.44 (the most links a memory makes)
+        and 97-99% of the 24 nearest at >= 0.24 (100 rows: 99-100%, 98.6-99.7%).
         """
         return self.store.knn(
             vector, CANDIDATES, projects=scope_of(project), oversample=1,
@@ -99,8 +122,7 @@ class Linker:
         # Its own topic first: a memory about nothing in particular links to nothing.
         mine = self.topic_vectors([memory], vectors).get(memory_id) if candidates else None
         if mine is not None:
-            others = self.store.get_many([i for i, _ in candidates])
-            topics = self.topic_vectors([m for m in others.values() if m.state in ACTIVE_STATES])
+            topics = self.topic_vectors(self._active([i for i, _ in candidates]))
             if topics:
                 for cid, _ in candidates:
                     theirs = topics.get(cid)
@@ -117,8 +139,19 @@ class Linker:
             self._prune([link.id for link in links])
         return links
 
+    def _active(self, ids: list[int]) -> list[Text]:
+        """The text and project of those of ``ids`` still active (the rest of a memory row is
+        not needed to link it)."""
+        states = ",".join("?" * len(ACTIVE_STATES))
+        rows = self.store.execute(
+            f"SELECT id, content, project FROM memories WHERE id IN ({','.join('?' * len(ids))}) "
+            f"AND +state IN ({states})",
+            (*ids, *ACTIVE_STATES),
+        )
+        return [_Candidate(int(i), str(content), str(project)) for i, content, project in rows]
+
     def topic_vectors(
-        self, memories: list[Memory], full: dict[int, np.ndarray] | None = None
+        self, memories: Sequence[Text], full: dict[int, np.ndarray] | None = None
     ) -> dict[int, np.ndarray]:
         """Each memory's topic vector (its full vector when it has no boilerplate); memories
         with too little left to be about anything are left out. Topic embeddings are cached
