@@ -120,17 +120,26 @@ class Linker:
         ]
         links: list[Link] = []
         # Its own topic first: a memory about nothing in particular links to nothing.
-        mine = self.topic_vectors([memory], vectors).get(memory_id) if candidates else None
+        mine = self.topic_texts([memory]).get(memory_id) if candidates else None
         if mine is not None:
-            topics = self.topic_vectors(self._active([i for i, _ in candidates]))
-            if topics:
-                for cid, _ in candidates:
-                    theirs = topics.get(cid)
-                    if theirs is None:
-                        continue
-                    sim = float(mine @ theirs)
-                    if sim >= self.threshold:
-                        links.append(Link(cid, round(sim, 4)))
+            texts = self.topic_texts(self._active([i for i, _ in candidates]))
+            # A candidate with no boilerplate, like the memory, is compared on full vectors:
+            # its cosine is the one the KNN query measured.
+            known = {i for i, (_, plain) in texts.items() if plain and mine[1]}
+            others = [i for i in texts if i not in known]
+            theirs = self._topic_vectors(others, texts) if others else {}
+            own = vectors[memory_id]
+            if others and not mine[1]:
+                own = self._topic_vectors([memory_id], {memory_id: mine}, vectors)[memory_id]
+            for cid, full_sim in candidates:
+                if cid in known:
+                    sim = full_sim
+                elif cid in theirs:
+                    sim = float(own @ theirs[cid])
+                else:
+                    continue
+                if sim >= self.threshold:
+                    links.append(Link(cid, round(sim, 4)))
         links.sort(key=lambda link: -link.similarity)
         links = links[:MAX_NEW_LINKS]
         with self.store.transaction():
@@ -150,35 +159,48 @@ class Linker:
         )
         return [_Candidate(int(i), str(content), str(project)) for i, content, project in rows]
 
+    def topic_texts(self, memories: Sequence[Text]) -> dict[int, tuple[str, bool]]:
+        """Each memory's topic text, and whether that is its whole text (no boilerplate);
+        memories with too little left to be about anything are left out."""
+        keys = {m.id: boilerplate.keys(m.content) for m in memories}
+        counts: dict[str, dict[str, int]] = {}  # line statistics, one query per project
+        for project in {m.project for m in memories}:
+            wanted = {k for m in memories if m.project == project for k in keys[m.id]}
+            counts[project] = self.store.line_counts(project, sorted(wanted))
+        out: dict[int, tuple[str, bool]] = {}
+        for m in memories:
+            topic = boilerplate.topic_text(m.content, counts[m.project]).strip()
+            if content_words(topic) >= MIN_CONTENT_WORDS:  # else nothing to link on
+                out[m.id] = (topic, topic == m.content.strip())
+        return out
+
     def topic_vectors(
         self, memories: Sequence[Text], full: dict[int, np.ndarray] | None = None
     ) -> dict[int, np.ndarray]:
         """Each memory's topic vector (its full vector when it has no boilerplate); memories
         with too little left to be about anything are left out. Topic embeddings are cached
         by hash."""
-        keys = {m.id: boilerplate.keys(m.content) for m in memories}
-        counts: dict[str, dict[str, int]] = {}  # line statistics, one query per project
-        for project in {m.project for m in memories}:
-            wanted = {k for m in memories if m.project == project for k in keys[m.id]}
-            counts[project] = self.store.line_counts(project, sorted(wanted))
-        topics: dict[int, str] = {}
-        for m in memories:
-            topic = boilerplate.topic_text(m.content, counts[m.project]).strip()
-            if content_words(topic) >= MIN_CONTENT_WORDS:  # else nothing to link on
-                topics[m.id] = topic
-        content = {m.id: m.content.strip() for m in memories}
-        plain = [i for i, topic in topics.items() if topic == content[i]]
+        return self._topic_vectors([m.id for m in memories], self.topic_texts(memories), full)
+
+    def _topic_vectors(
+        self,
+        ids: Sequence[int],
+        texts: dict[int, tuple[str, bool]],
+        full: dict[int, np.ndarray] | None = None,
+    ) -> dict[int, np.ndarray]:
+        """:meth:`topic_vectors` of ``ids`` whose :meth:`topic_texts` are known."""
+        plain = [i for i in ids if i in texts and texts[i][1]]
         given = full or {}
         full = {**given, **self.store.vectors([i for i in plain if i not in given])}
-        cached = self.store.topic_vectors([i for i in topics if i not in plain])
+        cached = self.store.topic_vectors([i for i in ids if i in texts and not texts[i][1]])
         out: dict[int, np.ndarray] = {i: full[i] for i in plain if i in full}
         todo: list[tuple[int, str, str]] = []
         for mid, (topic_hash, vector) in cached.items():  # memories without a vector: absent
-            digest = hashlib.sha256(topics[mid].encode()).hexdigest()
+            digest = hashlib.sha256(texts[mid][0].encode()).hexdigest()
             if topic_hash == digest and vector is not None:
                 out[mid] = vector
             else:
-                todo.append((mid, digest, topics[mid]))
+                todo.append((mid, digest, texts[mid][0]))
         if todo:
             embedded = self.embedder.embed([t for _, _, t in todo], "document")
             for (mid, digest, _), vector in zip(todo, embedded, strict=True):
