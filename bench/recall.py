@@ -9,17 +9,21 @@ It rewrites the "recall" section of docs/benchmarks.md. It runs numpy with one B
 Recall, on the same vectors, one query at a time, every method back to back in rotating order
 so that a noisy machine slows them alike (only side-by-side ratios are comparable):
 
-- ``Store.knn``: the sqlite-vec ``bit[D]`` index for candidates, rescored exactly from the
-  float32 vectors (what ``recall`` uses), and the one-scan selection it used before;
+- ``Store.knn`` as shipped: the binary codes held in RAM (``mcp_memory/bit_index.py``) for
+  candidates, re-ranked by ``q . sign(x)``, rescored exactly from the float32 vectors (what
+  ``recall`` and ``remember`` use);
+- ``Store.knn``'s fallback when that index cannot serve: two scans of the sqlite-vec ``bit[D]``
+  index, rescored exactly (what it did before the RAM index);
 - a plain sqlite-vec ``float[D] distance_metric=cosine`` vec0 scan with the same filters;
 - numpy brute force (``X @ q`` + argpartition) over the vectors held in RAM;
-- for reference: one bit-index scan alone (the floor of any scan), and the same selection over
-  binary codes held in RAM (not something the store does).
+- for reference: one bit-index scan alone (the floor of any sqlite-vec scan).
 
 Each gets recall@10 against exact float64 search, per query kind. Then ``remember``:
 ``Store.insert`` of one memory with a precomputed vector (its own transaction and commit), and
 the whole service path ``MemoryService.remember`` (validation, redaction, duplicate and
-near-duplicate checks, insert, linking) with an embedder that returns precomputed vectors.
+near-duplicate checks, insert, linking) with an embedder that returns precomputed vectors. And
+the RAM index's own costs: loading it (the first ``Store.knn`` of a process), its size, and a
+query right after another connection's write (which it catches up with first).
 
 Data (the report says which is which):
 
@@ -76,7 +80,9 @@ SCOPE = [PROJECT, GLOBAL]  # what recall passes for "this project plus global me
 K = 10
 SIZES = (10_000, 100_000)
 QUERY_KINDS = ("near-duplicate", "paraphrase", "new on a stored topic", "random")
-REMEMBERS = 40
+REMEMBERS = 40  # fresh texts of the REAL set (its vectors are cached with the rest)
+SYNTHETIC_FRESH = 100  # fresh memories of a synthetic set: 40 inserted, then 60 remembered
+CATCH_UP_ROUNDS = 25  # writes by another connection, each followed by a Store.knn
 POOLS = (100, 200, 400, 800, 1600)  # Store.knn candidate pools tried at the largest size
 TARGET_RECALL_MS = 10.0
 TARGET_RECALL_AT_10 = 0.99
@@ -302,7 +308,7 @@ def synthetic(dim: int, n: int, per_kind: int, texts: Sequence[str], seed: int) 
     """SYNTHETIC data: ``n`` generated memories (content: real texts) and generated queries."""
     gen = Generator(dim, seed)
     vectors = gen.items(n, stream=0)
-    fresh_vectors = gen.items(REMEMBERS, stream=1)
+    fresh_vectors = gen.items(SYNTHETIC_FRESH, stream=1)
     first = min(n, 10_000)  # derive queries from the first 10k so every size shares them
     picks = gen.stream(2).choice(first, size=2 * per_kind, replace=False)
     queries = np.concatenate(
@@ -313,7 +319,7 @@ def synthetic(dim: int, n: int, per_kind: int, texts: Sequence[str], seed: int) 
             gen.unrelated(per_kind, stream=6),
         ]
     )
-    contents = [f"{texts[i % len(texts)]} (#{i})" for i in range(n + REMEMBERS)]
+    contents = [f"{texts[i % len(texts)]} (#{i})" for i in range(n + SYNTHETIC_FRESH)]
     kinds = [kind for kind in QUERY_KINDS for _ in range(per_kind)]
     fresh = list(zip(contents[n:], fresh_vectors, strict=True))
     return Dataset(f"synthetic-{dim}-{n}", False, vectors, contents[:n], queries, kinds, fresh)
@@ -442,55 +448,26 @@ class Runs:
         )
 
 
-OURS = "Store.knn: bit index, two-scan selection, exact rescoring"
-PLAIN = "bit index, one scan k=200, exact rescoring (selection before)"
+OURS = "Store.knn: bit codes in RAM, q.sign(x) re-ranking, exact rescoring"
+FALLBACK = "Store.knn's fallback: two sqlite-vec bit-index scans, exact rescoring"
 FLOAT = "sqlite-vec float[D] cosine scan"
 NUMPY = "numpy X @ q + argpartition (vectors in RAM)"
-SCAN = "one bit-index scan, k=10, no rescoring (the floor of a scan)"
-RAM = "not in the store: bit codes in RAM (numpy) + the same selection and rescoring"
+SCAN = "one bit-index scan, k=10, no rescoring (the floor of a sqlite-vec scan)"
 BLAS_DEFAULT = "Store.knn, numpy's default BLAS threads (child process)"
 
 
-def plain_top200(store: Store, q: np.ndarray, k: int) -> list[int]:
-    """The candidate selection Store.knn used before: one scan for the 200 nearest codes."""
-    rows = store.db.execute(
-        "SELECT rowid FROM memory_index WHERE embedding MATCH vec_quantize_binary(?) AND k = ? "
-        f"AND state IN ('buffer','proven') AND project IN ({','.join('?' * len(SCOPE))})",
-        (q.tobytes(), max(k * 10, 200), *SCOPE),
-    ).fetchall()
-    ids = [int(r[0]) for r in rows]
-    blobs = store.db.execute(
-        f"SELECT memory_id, embedding FROM memory_vectors WHERE memory_id IN ({','.join('?' * len(ids))})",
-        ids,
-    ).fetchall()
-    matrix = np.frombuffer(b"".join(b for _, b in blobs), dtype=np.float32).reshape(len(ids), -1)
-    order = np.argsort(-(matrix @ q), kind="stable")[:k]
-    return [int(blobs[i][0]) for i in order]
-
-
-def ram_codes(store: Store, codes: np.ndarray, q: np.ndarray, k: int) -> list[int]:
-    """Store.knn's selection over binary codes held in RAM instead of a vec0 scan (a sketch of
-    a possible next step: every memory is in scope here, so it applies no filters)."""
-    ham = np.bitwise_count(codes ^ np.packbits(q > 0).view(np.uint64)).sum(axis=1)
-    limit = np.partition(ham, k - 1)[k - 1] + np.ceil(1.25 * np.sqrt(len(q)))
-    cand = np.flatnonzero(ham <= limit)
-    if len(cand) > 800:
-        cand = cand[np.argpartition(ham[cand], 800)[:800]]
-    ids = (cand + 1).tolist()
-    blobs = store.db.execute(
-        f"SELECT memory_id, embedding FROM memory_vectors WHERE memory_id IN ({','.join('?' * len(ids))})",
-        ids,
-    ).fetchall()
-    matrix = np.frombuffer(b"".join(b for _, b in blobs), dtype=np.float32).reshape(len(ids), -1)
-    order = np.argsort(-(matrix @ q), kind="stable")[:k]
-    return [int(blobs[i][0]) for i in order]
+def open_fallback(path: Path) -> Store:
+    """A store whose knn takes the sqlite-vec path, as when the RAM index cannot serve."""
+    store = Store.open(path)
+    store.bit_index.disabled = "measuring the fallback"
+    return store
 
 
 def measure_recall(ds: Dataset, store_path: Path, float_path: Path) -> dict[str, Runs]:
     store = Store.open(store_path)
+    fallback = open_fallback(store_path)
     fdb = connect_float(float_path)
     x = ds.vectors
-    codes = np.packbits(x > 0, axis=1).view(np.uint64)
     scope_sql = f"state IN ('buffer','proven') AND project IN ({','.join('?' * len(SCOPE))})"
 
     def vec0_float(q: np.ndarray) -> list[int]:
@@ -507,7 +484,7 @@ def measure_recall(ds: Dataset, store_path: Path, float_path: Path) -> dict[str,
 
     methods: dict[str, Callable[[np.ndarray], list[int]]] = {
         OURS: lambda q: [i for i, _ in store.knn(q, K, projects=SCOPE)],
-        PLAIN: lambda q: plain_top200(store, q, K),
+        FALLBACK: lambda q: [i for i, _ in fallback.knn(q, K, projects=SCOPE)],
         FLOAT: vec0_float,
         NUMPY: brute,
         SCAN: lambda q: [
@@ -518,7 +495,6 @@ def measure_recall(ds: Dataset, store_path: Path, float_path: Path) -> dict[str,
                 (q.tobytes(), K, *SCOPE),
             ).fetchall()
         ],
-        RAM: lambda q: ram_codes(store, codes, q, K),
     }
     truth = exact_top(x, ds.queries, K)
     for q in ds.queries[:3]:  # warm the page cache and the code paths
@@ -532,6 +508,7 @@ def measure_recall(ds: Dataset, store_path: Path, float_path: Path) -> dict[str,
             wall, cpu, got = timed(lambda fn=methods[name], q=q: fn(q))
             runs[name].add(wall, cpu, len(set(got) & truth[j]) / K, ds.query_kinds[j])
     store.close()
+    fallback.close()
     fdb.close()
     return runs
 
@@ -579,25 +556,54 @@ class PrecomputedEmbedder:
         return np.stack(out)
 
 
-def measure_remember(ds: Dataset, store_path: Path) -> dict[str, Runs]:
-    """Store.insert and MemoryService.remember of fresh memories into a copy of the database.
+def measure_remember(ds: Dataset, store_path: Path) -> tuple[dict[str, Runs], dict[str, Runs]]:
+    """Store.insert and MemoryService.remember of fresh memories into a copy of the database,
+    and before them the RAM index's costs: its load, and a query after another connection's
+    write.
 
-    The service's calls to Store.knn (near-duplicate check, linking) are timed as well, so
-    the table can say how much of remember they are.
+    The service's calls to Store.knn (the one candidate query per memory: near-duplicates and
+    linking) are timed as well, so the table can say how much of remember they are.
     """
     work = store_path.with_name(store_path.stem + "-remember.db")
     shutil.copyfile(store_path, work)  # the cached database stays as built
     store = Store.open(work)
     assert store.model is not None
-    half = len(ds.fresh) // 2
+    index = {
+        "first Store.knn of a process (loads the RAM index)": Runs(),
+        "Store.knn after another connection stored a memory": Runs(),
+        "Store.knn after another connection changed a state": Runs(),
+    }
+    first, after_insert, after_state = index.values()
+    q = ds.queries[0]
+    wall, cpu, _ = timed(lambda: store.knn(q, K, projects=SCOPE))
+    first.add(wall, cpu, 1.0, "")
+    other = Store.open(work)
+    rng = np.random.default_rng(7)
+    for j in range(CATCH_UP_ROUNDS):
+        near = ds.vectors[rng.integers(ds.size)] + 0.3 * rng.standard_normal(ds.dim)
+        other.insert(NewMemory(f"another process {j}", f"other-{j}", PROJECT),
+                     (near / np.linalg.norm(near)).astype(np.float32))  # fmt: skip
+        wall, cpu, _ = timed(
+            lambda j=j: store.knn(ds.queries[j % len(ds.queries)], K, projects=SCOPE)
+        )
+        after_insert.add(wall, cpu, 1.0, "")
+        other.set_state(int(rng.integers(1, ds.size + 1)), "proven")
+        wall, cpu, _ = timed(
+            lambda j=j: store.knn(ds.queries[j % len(ds.queries)], K, projects=SCOPE)
+        )
+        after_state.add(wall, cpu, 1.0, "")
+    other.close()
+    megabytes = store.bit_index.nbytes() / 2**20
+    first.kinds = [f"{megabytes:.1f} MiB"]  # the report prints it next to the load
+    inserts = len(ds.fresh) * 2 // 5
     out = {"Store.insert": Runs(), "MemoryService.remember": Runs(), "  of which Store.knn": Runs()}
-    for text, vector in ds.fresh[:half]:
+    for text, vector in ds.fresh[:inserts]:
         memory = NewMemory(text, content_hash(text), PROJECT)
         wall, cpu, _ = timed(lambda m=memory, v=vector: store.insert(m, v))
         out["Store.insert"].add(wall, cpu, 1.0, "")
     service = MemoryService(
         store,
-        PrecomputedEmbedder(store.model.model_id, dict(ds.fresh[half:])),  # type: ignore[arg-type]
+        PrecomputedEmbedder(store.model.model_id, dict(ds.fresh[inserts:])),  # type: ignore[arg-type]
     )
     knn_ms = [0.0, 0.0]
     original = store.knn
@@ -609,7 +615,7 @@ def measure_remember(ds: Dataset, store_path: Path) -> dict[str, Runs]:
         return hits
 
     store.knn = counted_knn  # type: ignore[method-assign]
-    for text, _ in ds.fresh[half:]:
+    for text, _ in ds.fresh[inserts:]:
         knn_ms[:] = [0.0, 0.0]
         wall, cpu, result = timed(lambda t=text: service.remember(t, project=PROJECT))
         assert result.status == "created", result
@@ -618,7 +624,7 @@ def measure_remember(ds: Dataset, store_path: Path) -> dict[str, Runs]:
     store.close()
     for p in (work, Path(f"{work}-wal"), Path(f"{work}-shm")):
         p.unlink(missing_ok=True)
-    return out
+    return out, index
 
 
 # -- report -------------------------------------------------------------------------------
@@ -680,6 +686,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     recall_rows: list[list[object]] = []
     sweep_rows: list[list[object]] = []
     remember_rows: list[list[object]] = []
+    index_rows: list[list[object]] = []
     targets: list[list[object]] = []
     for ds in datasets:
         where = f"{label(ds)}, {ds.size // 1000}k"
@@ -724,7 +731,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sweep_rows.append([label(ds), f"{ds.size // 1000}k", *row])
                 print(f"  pool {row}", flush=True)
         if not ds.real:
-            for name, r in measure_remember(ds, store_path).items():
+            remembered, index = measure_remember(ds, store_path)
+            for name, r in index.items():
+                med = statistics.median(r.wall)
+                facts[f"{ds.name}|{name}|ms"], facts[f"{ds.name}|{name}|cpu"] = (
+                    med, statistics.median(r.cpu))  # fmt: skip
+                size_note = r.kinds[0] if r.kinds[0] else ""
+                index_rows.append([label(ds), f"{ds.size // 1000}k", name, fmt(med),
+                                   fmt(p95(r.wall)) if len(r.wall) > 1 else "",
+                                   fmt(statistics.median(r.cpu)), size_note])  # fmt: skip
+                print(f"  {name}: median {med:.2f} ms {size_note}", flush=True)
+            for name, r in remembered.items():
                 med = statistics.median(r.wall)
                 facts[f"{ds.name}|{name.strip()}|ms"] = med
                 remember_rows.append([label(ds), f"{ds.size // 1000}k", name, fmt(med),
@@ -749,6 +766,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 recall_rows,
                 sweep_rows,
                 remember_rows,
+                index_rows,
                 targets,
                 calibration,
                 meaning(facts, max(sizes)),
@@ -765,6 +783,7 @@ def report(
     recall_rows: list[list[object]],
     sweep_rows: list[list[object]],
     remember_rows: list[list[object]],
+    index_rows: list[list[object]],
     targets: list[list[object]],
     calibration: list[list[object]],
     what_it_means: str,
@@ -818,8 +837,9 @@ def report(
             recall_rows,
         ),  # fmt: skip
         "### Store.knn candidate pool",
-        "`Store.knn(q, 10, oversample=1, min_candidates=pool)`: the pool caps how many "
-        "candidates are rescored; the default is 800 (k * 10 above k = 80).",
+        "`Store.knn(q, 10, oversample=1, min_candidates=pool)`: the pool is how many candidates "
+        "are rescored exactly (the Hamming shortlist re-ranked by q.sign(x) is 4x the pool); the "
+        "default is 400 (k * 10 above k = 40).",
         table(
             [
                 "data",
@@ -836,10 +856,19 @@ def report(
         ),  # fmt: skip
         "### Remember",
         "`Store.insert`: one memory with its vector, in its own transaction, commit included. "
-        "`MemoryService.remember`: validation, redaction, exact-duplicate check, near-duplicate "
-        "KNN, insert and commit, then linking (another KNN), with an embedder that returns "
-        "precomputed vectors; the line below it is the time of its KNN queries.",
+        "`MemoryService.remember`: validation, redaction, exact-duplicate check, one KNN query "
+        "(the linking candidates, 24 nearest of the project and the global memories, which also "
+        "hold the near-duplicates), insert and commit, then linking on those candidates, with an "
+        "embedder that returns precomputed vectors; the line below it is the time of its KNN "
+        "query.",
         table(["data", "memories", "path", "median ms", "p95 ms", "CPU ms"], remember_rows),
+        "### The RAM index",
+        "The codes live in the process (`mcp_memory/bit_index.py`). The first `Store.knn` of a "
+        "process loads them from sqlite-vec's chunk tables (the database file was in the page "
+        f"cache here); each of {CATCH_UP_ROUNDS} rounds then has a second connection store a "
+        "memory, or change a state, and commit, and times the next `Store.knn`, which first "
+        "compares the index's chunks with its copy and re-reads the rows that changed.",
+        table(["data", "memories", "what", "median ms", "p95 ms", "CPU ms", "RAM"], index_rows),
         "### Generator calibration",
         table(["set", *STAT_NAMES], calibration),
         "### What this means",
@@ -867,74 +896,80 @@ def meaning(facts: dict[str, float], size: int) -> str:
 
     n_k = f"{size // 1000}k"
     ours = f(big, OURS)
-    pools = [f(big, f"pool {c}") for c in POOLS]
     kinder = (
         "no kinder to the binary index than real MiniLM vectors"
         if f(syn, OURS, "recall") <= f(real, OURS, "recall") + 0.002
         else "kinder to the binary index than real MiniLM vectors (read its rows so)"
     )
-    verdict = (
-        "met"
-        if ours <= TARGET_RECALL_MS
-        else f"missed ({ours / TARGET_RECALL_MS:.1f}x), and candidate tuning cannot meet it"
-    )
-    needs = "" if ours <= TARGET_RECALL_MS else ": that is the kind of change the target needs"
-    ram_note = (
-        "within the target"
-        if f(big, RAM) <= TARGET_RECALL_MS
-        else "within the target in CPU time"
-        if f(big, RAM, "cpu") <= TARGET_RECALL_MS
-        else "still over the target"
-    )
+    verdict = "met" if ours <= TARGET_RECALL_MS else f"missed ({ours / TARGET_RECALL_MS:.1f}x)"
     recall = (
         f"**Recall.** At {n_k} synthetic 1024-d memories `Store.knn` takes {fmt(ours)} ms "
         f"median ({fmt(f(big, OURS, 'cpu'))} ms CPU) with recall@10 "
-        f"{f(big, OURS, 'recall'):.3f}: {f(big, FLOAT) / ours:.1f}x faster than sqlite-vec's "
-        f"exact float scan and {ours / f(big, NUMPY):.1f}x the time of numpy over every vector "
-        f"held in RAM ({size * 1024 * 4 / 1e6:.0f} MB). The selection it replaces (one scan for "
-        f"the 200 nearest codes) took {fmt(f(big, PLAIN))} ms for recall@10 "
-        f"{f(big, PLAIN, 'recall'):.3f}. sqlite-vec 0.1.9's KNN costs N x k (it picks each "
-        "chunk's top k with k passes), so a pool big enough for 0.99 cannot come from one scan; "
-        "a `distance <= limit` constraint costs only what the rows that pass it cost, so two "
-        "scans (the k-th nearest code distance, then every code within 1.25 sqrt(D) bits of it, "
-        "at most 800) give a large pool to the queries that need one for about the price of two "
-        f"plain scans. On the REAL 384-d set recall@10 is {f(real, OURS, 'recall'):.3f} "
+        f"{f(big, OURS, 'recall'):.3f}: {f(big, FALLBACK) / ours:.1f}x faster than its "
+        f"sqlite-vec fallback ({fmt(f(big, FALLBACK))} ms, recall@10 "
+        f"{f(big, FALLBACK, 'recall'):.3f}; two scans of the bit index, which is what it did "
+        f"before), {f(big, FLOAT) / ours:.0f}x faster than sqlite-vec's exact float scan, and "
+        f"{f(big, NUMPY) / ours:.1f}x faster than numpy over every float vector held in RAM "
+        f"({size * 1024 * 4 / 1e6:.0f} MB, against {size * 1024 / 8 / 1e6:.1f} MB of codes). "
+        "Two things make it: the Hamming distances over codes in RAM cost less than one "
+        f"sqlite-vec scan of the same codes ({fmt(f(big, SCAN))} ms here), and re-ranking the "
+        "Hamming shortlist by q.sign(x) (the float query against each candidate's bits) before "
+        "the exact rescoring means 400 rows read from SQLite reach the recall that 800-1600 "
+        "needed when ranked by Hamming distance alone, and reading those rows is the other half "
+        f"of the cost. On the REAL 384-d set recall@10 is {f(real, OURS, 'recall'):.3f} "
         f"(synthetic 384-d, same size: {f(syn, OURS, 'recall'):.3f}), so the generator is "
-        f'{kinder}. Off-topic ("random") queries lose the most, and their '
-        "exact top 10 are near-ties."
+        f'{kinder}. Off-topic ("random") queries lose the most, and their exact top 10 are '
+        "near-ties."
     )
     if size > 10_000:
         recall += (
             f" 384 bits separate {n_k} memories less well: synthetic 384-d at {n_k} gets "
             f"{f(syn_big, OURS, 'recall'):.3f} (the pool table shows what a bigger pool buys)."
         )
+    warm = f(big, "pool 400")  # Store.knn alone, query after query (the pool sweep)
     floor = (
-        f"**The 10 ms target is {verdict}.** Two bit-index scans are the floor. One k=10 scan "
-        f"alone takes {fmt(f(big, SCAN))} ms "
-        f"({fmt(f(big, SCAN, 'cpu'))} ms CPU) at this size, and pools from {POOLS[0]} to "
-        f"{POOLS[-1]} all cost {fmt(min(pools))}-{fmt(max(pools))} ms. Holding the binary codes "
-        f"in RAM ({size * 1024 / 8 / 1e6:.1f} MB) and running the same selection in numpy takes "
-        f"{fmt(f(big, RAM))} ms ({fmt(f(big, RAM, 'cpu'))} ms CPU) for the same recall, "
-        f"{ram_note}{needs}. With numpy's default BLAS threads (a "
-        "child process, as the server runs today) `Store.knn` took "
-        f"{fmt(f(big, BLAS_DEFAULT))} ms here and {fmt(f(real, BLAS_DEFAULT))} ms on the real "
-        f"set, against {fmt(ours)} and {fmt(f(real, OURS))} ms with one thread: "
-        f"{blas_verdict(f(big, BLAS_DEFAULT) / ours, f(real, BLAS_DEFAULT) / f(real, OURS))}."
+        f"**The 10 ms target is {verdict}** at {n_k} x 1024-d, with recall@10 >= "
+        f"{TARGET_RECALL_AT_10} {'met' if f(big, OURS, 'recall') >= TARGET_RECALL_AT_10 else 'missed'}"
+        ". In the table above every method runs between two `Store.knn` calls (the float scan "
+        "reads 400 MB), so its codes come from memory rather than the CPU caches; run query "
+        f"after query, as in the pool sweep, it takes {fmt(warm)} ms at the default pool. What "
+        "is left is about half Hamming distances (every code is read once: "
+        f"{size * 1024 / 8 / 1e6:.1f} MB per query) and half reading and rescoring the pool "
+        "from SQLite. With numpy's default BLAS threads (a child process, as the server runs, "
+        f"also query after query) `Store.knn` took {fmt(f(big, BLAS_DEFAULT))} ms here and "
+        f"{fmt(f(real, BLAS_DEFAULT))} ms on the real set, against {fmt(warm)} and "
+        f"{fmt(f(real, 'pool 400'))} ms with one thread: "
+        f"{blas_verdict(f(big, BLAS_DEFAULT) / warm, f(real, BLAS_DEFAULT) / f(real, 'pool 400'))}."
+    )
+    load, stored, restated = (
+        "first Store.knn of a process (loads the RAM index)",
+        "Store.knn after another connection stored a memory",
+        "Store.knn after another connection changed a state",
+    )
+    index = (
+        f"**The RAM index.** Loading it at {n_k} x 1024-d took {fmt(f(big, load))} ms "
+        f"({fmt(f(big, load, 'cpu'))} ms CPU), once per process, on its first query. A query "
+        "right after another process's commit pays for catching up (comparing the index's "
+        "chunks with the copy, re-reading the changed rows, and SQLite re-reading the pages "
+        f"another connection changed): {fmt(f(big, stored))} ms after a new memory and "
+        f"{fmt(f(big, restated))} ms after a state change, against {fmt(warm)} ms for a query "
+        "with nothing to catch up on."
     )
     remember = (
         f"**Remember.** `Store.insert` with its commit takes {fmt(f(big, 'Store.insert'))} ms at "
-        f"{n_k} memories: that target is met. The whole service path takes "
-        f"{fmt(f(big, 'MemoryService.remember'))} ms, {fmt(f(big, 'of which Store.knn'))} ms "
-        "of it in its two KNN queries (the near-duplicate check and linking), i.e. four "
-        "bit-index scans: the same floor as recall"
-        + (
-            ", so the service path misses 5 ms for the same reason and would gain the same "
-            "from codes in RAM."
-            if f(big, "MemoryService.remember") > TARGET_REMEMBER_MS
-            else "."
-        )
+        f"{n_k} memories. The whole service path takes "
+        f"{fmt(f(big, 'MemoryService.remember'))} ms "
+        f"({'met' if f(big, 'MemoryService.remember') <= TARGET_REMEMBER_MS else 'missed'}), "
+        f"{fmt(f(big, 'of which Store.knn'))} ms of it in its one KNN query: the near-duplicate "
+        "check reads the linking candidates (the project's and the global memories' 24 nearest "
+        "hold every near-duplicate of the project unless all 24 are near-duplicates), and "
+        "linking gets them handed over instead of asking again. That query rescores 64 rows, "
+        "not 400: links come from the nearest few, which stand out from the rest (see "
+        "`Linker.candidates`). The rest of the path is mostly linking's own work: the topic "
+        "text of each of the 24 candidates (boilerplate lines parsed in Python), about 1.3 ms, "
+        "then the insert and two commits."
     )
-    return "\n\n".join([recall, floor, remember])
+    return "\n\n".join([recall, floor, index, remember])
 
 
 def probe_default_blas(store_path: Path, queries: np.ndarray) -> Runs:
