@@ -39,6 +39,8 @@ PREFILTER_MARGIN = 0.2
 # good", "let me check"): it makes no links and takes none, so chit-chat cannot cluster and
 # outlive its isolation.
 MIN_CONTENT_WORDS = 3
+# The fewest memories a line shape or label must appear in before boilerplate.topic_text drops it.
+_FIRST_DROPPED = min(boilerplate.LABEL_MIN, boilerplate.LINE_MIN)
 _WORD = re.compile(r"\w+")
 
 
@@ -169,7 +171,13 @@ class Linker:
             counts[project] = self.store.line_counts(project, sorted(wanted))
         out: dict[int, tuple[str, bool]] = {}
         for m in memories:
-            topic = boilerplate.topic_text(m.content, counts[m.project]).strip()
+            seen = counts[m.project]
+            if all(seen.get(k, 0) < _FIRST_DROPPED for k in keys[m.id]):
+                # Nothing shared often enough to drop: topic_text would keep every line (as
+                # stripped, non-blank lines), so skip parsing the text a second time.
+                topic = "\n".join(line.strip() for line in m.content.splitlines() if line.strip())
+            else:
+                topic = boilerplate.topic_text(m.content, seen).strip()
             if content_words(topic) >= MIN_CONTENT_WORDS:  # else nothing to link on
                 out[m.id] = (topic, topic == m.content.strip())
         return out
