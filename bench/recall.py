@@ -965,9 +965,9 @@ def meaning(facts: dict[str, float], size: int) -> str:
         "hold every near-duplicate of the project unless all 24 are near-duplicates), and "
         "linking gets them handed over instead of asking again. That query rescores 64 rows, "
         "not 400: links come from the nearest few, which stand out from the rest (see "
-        "`Linker.candidates`). The rest of the path is mostly linking's own work: the topic "
-        "text of each of the 24 candidates (boilerplate lines parsed in Python), about 1.3 ms, "
-        "then the insert and two commits."
+        "`Linker.candidates`). The rest of the path is mostly linking's own work (the topic "
+        "text of each of the 24 candidates: their line statistics in one query, their lines "
+        "parsed in Python), then the insert and two commits."
     )
     return "\n\n".join([recall, floor, index, remember])
 
