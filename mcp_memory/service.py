@@ -118,26 +118,31 @@ def parse_time(value: str, name: str) -> float:
     return parsed.timestamp()
 
 
-def validate_content(content: object, max_chars: int) -> str:
-    if not isinstance(content, str):
-        raise ValidationError("content must be a string")
-    if "\x00" in content:
-        raise ValidationError("content contains NUL bytes; remove them and try again")
+def validate_text(value: object, name: str, max_chars: int, empty_hint: str) -> str:
+    """A caller's text, stripped: a string of valid Unicode, no NUL, not empty, not too long."""
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be a string")
+    if "\x00" in value:
+        raise ValidationError(f"{name} contains NUL bytes; remove them and try again")
     try:
-        content.encode("utf-8")
+        value.encode("utf-8")
     except UnicodeEncodeError:
         raise ValidationError(
-            "content contains invalid Unicode (lone surrogates); send valid UTF-8 text"
+            f"{name} contains invalid Unicode (lone surrogates); send valid UTF-8 text"
         ) from None
-    text = content.strip()
+    text = value.strip()
     if not text:
-        raise ValidationError("content is empty; give the text to remember")
+        raise ValidationError(f"{name} is empty; {empty_hint}")
     if len(text) > max_chars:
         raise ValidationError(
-            f"content is {len(text)} characters; the limit is {max_chars} "
+            f"{name} is {len(text)} characters; the limit is {max_chars} "
             "(MCP_MEMORY_MAX_CONTENT_CHARS). Split it into smaller memories"
         )
     return text
+
+
+def validate_content(content: object, max_chars: int) -> str:
+    return validate_text(content, "content", max_chars, "give the text to remember")
 
 
 def validate_tags(tags: Sequence[str] | None) -> tuple[str, ...]:
@@ -370,21 +375,9 @@ class MemoryService:
         ``projects`` None searches every project; otherwise only those listed. ``context``
         (a session id; default: the day) scopes promotion: see :meth:`_promote`.
         """
-        if not isinstance(query, str):
-            raise ValidationError("query must be a string")
-        if "\x00" in query:
-            raise ValidationError("query contains NUL bytes")
-        try:
-            query.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValidationError("query contains invalid Unicode (lone surrogates)") from None
-        query = query.strip()
-        if not query:
-            raise ValidationError("query is empty; describe what to look for")
-        if len(query) > self.options.max_content_chars:
-            raise ValidationError(
-                f"query is longer than {self.options.max_content_chars} characters"
-            )
+        query = validate_text(
+            query, "query", self.options.max_content_chars, "describe what to look for"
+        )
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
             raise ValidationError(f"k must be an integer from 1 to {MAX_K}, not {k!r}")
         filters = filters or RecallFilters()
