@@ -38,7 +38,7 @@ log = logging.getLogger("mcp_memory")
 class Outcome:
     project: str
     sources: list[int]
-    status: str  # applied | dry_run | rejected | skipped
+    status: str  # applied | already | dry_run | rejected | skipped
     merged: list[str] = field(default_factory=list)
     results: list[int] = field(default_factory=list)
     consolidation_id: int | None = None
@@ -74,6 +74,9 @@ class Consolidator:
         max_clusters: int = 10,
     ) -> list[Outcome]:
         if members is not None:
+            done = self._already(members)
+            if done is not None:
+                return [done]
             clusters = [self._explicit_cluster(members)]
         else:
             clusters = self.clusters(project)[:max_clusters]
@@ -81,7 +84,37 @@ class Consolidator:
         outcomes: list[Outcome] = []
         for cluster in clusters:
             outcomes.append(self._one(cluster, ledger, dry_run))
+        if members is not None and outcomes[0].status == "skipped":
+            # Another process (``maintain``, a second session) merged them while we did.
+            return [self._already(members) or outcomes[0]]
         return outcomes
+
+    def _already(self, members: list[int]) -> Outcome | None:
+        """The applied consolidation that already merged exactly these memories, if any.
+
+        Asking again for a merge that happened (a retry, or ``maintain`` got there first) is
+        answered with that merge rather than an error, so a request is safe to repeat.
+        """
+        ids = sorted(set(members))
+        rows = self.store.execute(
+            "SELECT c.id, c.project, c.provider, l.source_id, l.result_id FROM lineage l "
+            "JOIN consolidations c ON c.id = l.consolidation_id "
+            f"WHERE c.status = 'applied' AND l.consolidation_id IN (SELECT consolidation_id "
+            f"FROM lineage WHERE source_id IN ({','.join('?' * len(ids))}))",
+            ids,
+        )
+        by_id: dict[int, list[tuple[object, ...]]] = {}
+        for row in rows:
+            by_id.setdefault(int(row[0]), []).append(tuple(row))
+        for cid, group in sorted(by_id.items(), reverse=True):
+            if sorted({int(r[3]) for r in group}) != ids:
+                continue
+            return Outcome(
+                str(group[0][1]), ids, "already",
+                results=sorted({int(r[4]) for r in group}), consolidation_id=cid,
+                reason=f"already merged by consolidation {cid}", provider=str(group[0][2]),
+            )  # fmt: skip
+        return None
 
     def _explicit_cluster(self, members: list[int]) -> Cluster:
         ids = sorted(set(members))

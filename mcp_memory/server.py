@@ -267,7 +267,8 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         Use when: the user asks to tidy up, merge or consolidate memories, or `stats` shows
         many buffer memories. With no arguments it only lists the clusters ready to merge;
         `run=true` merges them (`dry_run=true` shows what would happen first); `ids` merges
-        exactly those buffer memories; `undo=<consolidation id>` reverts one.
+        exactly those buffer memories (asking again for a merge already done answers with it,
+        status `already`); `undo=<consolidation id>` reverts one.
         Not for: deleting memories (use forget).
         """
 

@@ -55,6 +55,8 @@ class Storm:
     pids: list[int] = field(default_factory=list)
     seconds: float = 0.0
     consolidated: list[int] = field(default_factory=list)  # results of the consolidation
+    # (actor, id, hits): recalls that missed the memory just remembered; see resolve_misses
+    misses: list[tuple[str, int, list[int]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def ack(self, mid: int, content: str) -> None:
@@ -76,9 +78,13 @@ def environment(home: Path, port: int, **extra: str) -> dict[str, str]:
 
 
 def text(actor: str, n: int) -> str:
-    """A unique, realistic memory text (distinct enough that none is a near-duplicate)."""
+    """A unique, realistic memory text (distinct enough that none is a near-duplicate).
+
+    No topic touches :data:`SEED` (billing webhooks), so ``maintain`` can merge the seeds only
+    as exactly the three of them, the same merge the explicit consolidation asks for.
+    """
     topics = ["the login redirect", "the staging database", "uv lock files", "the CI cache",
-              "webhook retries", "the release checklist", "TLS certificates", "flaky tests"]  # fmt: skip
+              "the docs build", "the release checklist", "TLS certificates", "flaky tests"]  # fmt: skip
     topic = topics[(n + len(actor)) % len(topics)]
     return f"{actor} note {n}: about {topic}, use setting value {n * 37 + len(actor)} ({actor}-{n})"
 
@@ -123,7 +129,8 @@ def mcp_sessions(env: dict[str, str], cwd: Path, storm: Storm, servers: int, eac
                 storm.recalls += 1
                 hits = [h["id"] for h in q.structured_content["hits"]]
                 if int(r.structured_content["id"]) not in hits:
-                    storm.error(f"mcp{n}: memory {r.structured_content['id']} not recalled")
+                    with storm.lock:
+                        storm.misses.append((f"mcp{n}", int(r.structured_content["id"]), hits))
 
     async def main() -> None:
         async with anyio.create_task_group() as group:
@@ -167,7 +174,9 @@ def consolidator(env: dict[str, str], cwd: Path, storm: Storm, ids: list[int]) -
                 env, cwd, storm)  # fmt: skip
     if done is not None:
         outcomes = json.loads(done.stdout)
-        if not outcomes or outcomes[0]["status"] != "applied":
+        # "already": maintain (extractive too) merged the same cluster first; asking again
+        # answers with that merge.
+        if not outcomes or outcomes[0]["status"] not in ("applied", "already"):
             storm.error(f"consolidation not applied: {outcomes}")
         else:
             storm.consolidated = outcomes[0]["results"]
@@ -203,7 +212,27 @@ def run_storm(home: Path, cwd: Path, port: int, *, servers: int = 4, each: int =
         t.join()
     fx.settle(home / "run")
     storm.seconds = round(time.perf_counter() - started, 2)
+    resolve_misses(home / "memory.db", storm)
     return storm
+
+
+def resolve_misses(db: Path, storm: Storm) -> None:
+    """A recall may miss the memory just remembered only because ``maintain`` merged it in
+    between: it is superseded and the recall returned the merge instead. Any other miss is
+    an error."""
+    if not storm.misses:
+        return
+    from mcp_memory.store import Store
+
+    store = Store.open(db)
+    try:
+        for actor, mid, hits in storm.misses:
+            merged_into = {int(r[0]) for r in store.execute(
+                "SELECT result_id FROM lineage WHERE source_id = ?", (mid,))}  # fmt: skip
+            if store.get(mid).state != "superseded" or not merged_into & set(hits):
+                storm.error(f"{actor}: memory {mid} not recalled (hits {hits})")
+    finally:
+        store.close()
 
 
 # -- crashes ---------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from gemini_standin import (
 from mcp_memory.aging import AgePolicy, age
 from mcp_memory.consolidate import Consolidator
 from mcp_memory.embedder import LocalEmbedder
+from mcp_memory.errors import ValidationError
 from mcp_memory.llm import BudgetLimits, ExtractiveProvider, GeminiProvider, substance_heuristic
 from mcp_memory.models import MINILM
 from mcp_memory.service import MemoryService, Options
@@ -167,6 +168,25 @@ def test_offline_merge_keeps_protection(service: MemoryService) -> None:
     merged = service.store.get(outcome.results[0])
     assert merged.protected and merged.type == "decision"
     assert "Tuesdays" in merged.content and "Mondays" in merged.content
+
+
+def test_asking_again_for_a_done_merge_answers_with_it(service: MemoryService) -> None:
+    """A retry, or ``maintain`` merging the same cluster first, is not an error; a request
+    that overlaps a merge without matching it still is, and nothing changes either way."""
+    ids = seed_cluster(service)
+    worker = Consolidator(service, ExtractiveProvider(), BudgetLimits())
+    (first,) = worker.run(members=ids)
+    assert first.status == "applied", first.reason
+    before = snapshot(service.store)
+    (again,) = worker.run(members=list(reversed(ids)))
+    assert again.status == "already"
+    assert (again.results, again.consolidation_id) == (first.results, first.consolidation_id)
+    with pytest.raises(ValidationError, match="not in the buffer"):
+        worker.run(members=ids[:2])
+    assert snapshot(service.store) == before
+    worker.undo(first.consolidation_id)  # an undone merge is no answer: merge afresh
+    (redo,) = worker.run(members=ids)
+    assert redo.status == "applied" and redo.consolidation_id != first.consolidation_id
 
 
 def test_scripted_lifecycle_over_several_projects(service: MemoryService) -> None:
