@@ -59,7 +59,7 @@ from _report import table, write_section
 
 from mcp_memory import boilerplate
 from mcp_memory.embedder import LocalEmbedder
-from mcp_memory.links import PREFILTER_MARGIN
+from mcp_memory.links import MIN_CONTENT_WORDS, PREFILTER_MARGIN, content_words
 from mcp_memory.models import MINILM
 from mcp_memory.service import MemoryService, Options
 from mcp_memory.store import Store
@@ -241,6 +241,8 @@ def topic_cosines(
         for m in ms:
             counts = Counter(boilerplate.keys(m.texts[0])) + Counter(boilerplate.keys(m.texts[1]))
             a, b = (boilerplate.topic_text(t, counts).strip() for t in m.texts)
+            # As Linker.topic_texts: too few content words left is nothing to link on.
+            a, b = (t if content_words(t) >= MIN_CONTENT_WORDS else "" for t in (a, b))
             topics.append((a, b))
     todo = sorted({t for pair in topics for t in pair if t and t not in vectors})
     if todo:

@@ -103,16 +103,16 @@ class Consolidator:
             f"FROM lineage WHERE source_id IN ({','.join('?' * len(ids))}))",
             ids,
         )
-        by_id: dict[int, list[tuple[object, ...]]] = {}
-        for row in rows:
-            by_id.setdefault(int(row[0]), []).append(tuple(row))
+        by_id: dict[int, list[tuple[str, str, int, int]]] = {}
+        for cid, project, provider, source, result in rows:
+            by_id.setdefault(int(cid), []).append((str(project), str(provider), int(source), int(result)))
         for cid, group in sorted(by_id.items(), reverse=True):
-            if sorted({int(r[3]) for r in group}) != ids:
+            if sorted({r[2] for r in group}) != ids:
                 continue
             return Outcome(
-                str(group[0][1]), ids, "already",
-                results=sorted({int(r[4]) for r in group}), consolidation_id=cid,
-                reason=f"already merged by consolidation {cid}", provider=str(group[0][2]),
+                group[0][0], ids, "already",
+                results=sorted({r[3] for r in group}), consolidation_id=cid,
+                reason=f"already merged by consolidation {cid}", provider=group[0][1],
             )  # fmt: skip
         return None
 
