@@ -7,6 +7,7 @@ one section keeps every other section as it is. Numbers in the docs come only fr
 from __future__ import annotations
 
 import os
+import platform
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -41,3 +42,31 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (Linux), else what :mod:`platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine(**versions: str) -> dict[str, str]:
+    """Cores, CPU, OS and Python, then the package ``versions`` a script wants to name."""
+    return {
+        "cores": str(os.cpu_count()),
+        "cpu": cpu_name(),
+        "os": platform.platform(terse=True),
+        "python": platform.python_version(),
+        **versions,
+    }
+
+
+def machine_line() -> str:
+    """:func:`machine` as one phrase for a section's first line."""
+    m = machine()
+    return f"{m['cores']} cores ({m['cpu']}), {m['os']}, Python {m['python']}"

@@ -20,7 +20,6 @@ Every server it starts is stopped before it exits, and it checks that none is le
 from __future__ import annotations
 
 import os
-import platform
 import random
 import signal
 import socket
@@ -40,7 +39,7 @@ import numpy as np
 import onnxruntime
 import onnxruntime as ort
 import tokenizers
-from _report import table, write_section
+from _report import machine, table, write_section
 
 from embed_server.app import EmbedServer, EmbedService, Handler
 from mcp_memory.config import load_settings
@@ -132,26 +131,6 @@ def clean_environment(home: Path, threads: int) -> dict[str, str]:
         MCP_MEMORY_LOG_LEVEL="WARNING",
     )
     return env
-
-
-def machine() -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cores": str(os.cpu_count()),
-        "cpu": cpu,
-        "os": platform.platform(terse=True),
-        "python": platform.python_version(),
-        "onnxruntime": onnxruntime.__version__,
-        "numpy": np.__version__,
-        "tokenizers": tokenizers.__version__,
-    }
 
 
 def client_for(port: int) -> WarmClient:
@@ -593,7 +572,8 @@ def padding(engine: Engine, texts: list[str]) -> dict[str, tuple[list[list[int]]
 def main() -> int:
     began = time.perf_counter()
     load_before = os.getloadavg()
-    info = machine()
+    info = machine(onnxruntime=onnxruntime.__version__, numpy=np.__version__,
+                   tokenizers=tokenizers.__version__)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-embed-") as home_text:
         home = Path(home_text)
         threads = load_settings(clean_environment(home, 0)).intra_threads

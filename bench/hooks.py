@@ -35,7 +35,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import random
 import resource
 import shutil
@@ -55,7 +54,7 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
 import hook_fixtures as fx  # noqa: E402
-from _report import table, write_section  # noqa: E402
+from _report import machine_line, table, write_section  # noqa: E402
 
 from mcp_memory import hook_recall, spool  # noqa: E402
 from mcp_memory.embedder import LocalEmbedder  # noqa: E402
@@ -471,11 +470,10 @@ def report(
         if abs(t * 100 % 5) < 1e-6 or t == chosen[0]
     ]  # fmt: skip
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    cpu = platform.processor() or platform.machine()
     return f"""
 ## Hooks: latency per event and the relevance threshold
 
-Written by `bench/hooks.py` on {stamp} in {seconds:.0f} s. Machine: {os.cpu_count()} cores ({cpu}), {platform.platform()}, Python {platform.python_version()}. Load average {load_start:.1f} at the start and {load_end:.1f} at the end: other work shared the cores, so compare each hook with `python -c pass` measured in the same rounds.
+Written by `bench/hooks.py` on {stamp} in {seconds:.0f} s. Machine: {machine_line()}. Load average {load_start:.1f} at the start and {load_end:.1f} at the end: other work shared the cores, so compare each hook with `python -c pass` measured in the same rounds.
 
 ### 1. Wall time per hook, warm server up ({runs} interleaved rounds, 2,000 memories)
 

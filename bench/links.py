@@ -42,8 +42,6 @@ remove whole lines the two memories share, ``LABEL_MIN`` 3 turns the discount of
 from __future__ import annotations
 
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -55,7 +53,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from _report import table, write_section
+from _report import machine_line, table, write_section
 
 from mcp_memory import boilerplate
 from mcp_memory.embedder import LocalEmbedder
@@ -256,18 +254,6 @@ def rate(ms: Sequence[Measured], decide: Decide, t: float, keep: Callable[[Pair]
     return f"{hits}/{len(chosen)} ({hits / len(chosen):.0%})" if chosen else "-"
 
 
-def machine() -> str:
-    cpu = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores ({cpu}), {platform.platform(terse=True)}, Python {platform.python_version()}"
-
-
 def fmt(s: Score) -> list[str]:
     return [f"{s.precision:.2f}", f"{s.recall:.2f}", f"{s.f1:.2f}", f"{s.tp}/{s.fp}/{s.fn}"]
 
@@ -289,7 +275,7 @@ def render(
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     out: list[str] = ["## Links: calibrating the MiniLM link threshold\n"]
     out.append(
-        f"Written by `bench/links.py` on {now} in {seconds:.0f} s. Machine: {machine()}. "
+        f"Written by `bench/links.py` on {now} in {seconds:.0f} s. Machine: {machine_line()}. "
         f"Data: `bench/data/link_pairs.jsonl`, {len(ms)} hand-written pairs of coding-agent "
         f"memories: {counts['related']} related ({both} of them sharing a format as well as a "
         f"topic), {counts['unrelated']} unrelated (mostly one domain, another subject), "

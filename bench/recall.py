@@ -45,7 +45,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import random
 import re
 import shutil
@@ -63,7 +62,7 @@ from typing import Any, TypeVar
 import apsw
 import numpy as np
 import sqlite_vec
-from _report import table, write_section
+from _report import machine, table, write_section
 
 from mcp_memory import migrations
 from mcp_memory.embedder import LocalEmbedder
@@ -630,27 +629,6 @@ def measure_remember(ds: Dataset, store_path: Path) -> tuple[dict[str, Runs], di
 # -- report -------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, str]:
-    cpu = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cores": str(os.cpu_count()),
-        "cpu": cpu,
-        "os": platform.platform(terse=True),
-        "python": platform.python_version(),
-        "sqlite": apsw.sqlite_lib_version(),
-        "apsw": apsw.apsw_version(),
-        "sqlite-vec": getattr(sqlite_vec, "__version__", "?"),
-        "numpy": np.__version__,
-    }
-
-
 def fmt(v: float) -> str:
     return f"{v:.0f}" if v >= 100 else f"{v:.1f}" if v >= 10 else f"{v:.2f}"
 
@@ -668,7 +646,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     CACHE.mkdir(parents=True, exist_ok=True)
     sizes = SIZES[:1] if args.quick else SIZES
-    info = machine()
+    info = machine(sqlite=apsw.sqlite_lib_version(), apsw=apsw.apsw_version(),
+                   **{"sqlite-vec": getattr(sqlite_vec, "__version__", "?")}, numpy=np.__version__)  # fmt: skip
     print(f"machine: {info}", flush=True)
     real = real_minilm(10_000, args.per_kind, random.Random(20240601))
     datasets: list[Dataset] = [real]
