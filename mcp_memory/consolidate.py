@@ -129,11 +129,34 @@ class Consolidator:
             raise ValidationError("memories from different projects are never consolidated")
         not_buffer = [i for i in ids if found[i].state != "buffer"]
         if not_buffer:
+            where = "; ".join(self._whereabouts(found[i]) for i in not_buffer)
             raise ValidationError(
-                f"memories {not_buffer} are not in the buffer (already proven, superseded or "
-                "gone); only buffer memories are consolidated"
+                f"memories {not_buffer} are not in the buffer ({where}); only buffer memories "
+                "are consolidated"
             )
         return Cluster(projects.pop(), tuple(ids), 0, 0.0, 0.0)
+
+    def _whereabouts(self, memory: Memory) -> str:
+        """Where a memory that is no longer in the buffer went, and how to get it back."""
+        mid = memory.id
+        if memory.state == "superseded":
+            rows = self.store.execute(
+                "SELECT l.consolidation_id, l.result_id FROM lineage l JOIN consolidations c "
+                "ON c.id = l.consolidation_id WHERE l.source_id = ? AND c.status = 'applied' "
+                "ORDER BY l.consolidation_id DESC",
+                (mid,),
+            )
+            if rows:
+                cid = int(rows[0][0])
+                results = sorted({int(r[1]) for r in rows if int(r[0]) == cid})
+                return (
+                    f"{mid} was merged into {results} by consolidation {cid}; "
+                    f"`consolidate --undo {cid}` brings it back"
+                )
+            return f"{mid} is superseded"
+        if memory.state in ("expired", "deleted"):
+            return f"{mid} is {memory.state}; `forget {mid} --restore` brings it back"
+        return f"{mid} is already {memory.state}"
 
     def _one(self, cluster: Cluster, ledger: BudgetLedger, dry_run: bool) -> Outcome:
         sources = [self.store.get(i) for i in cluster.members]

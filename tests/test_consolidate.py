@@ -181,8 +181,11 @@ def test_asking_again_for_a_done_merge_answers_with_it(service: MemoryService) -
     (again,) = worker.run(members=list(reversed(ids)))
     assert again.status == "already"
     assert (again.results, again.consolidation_id) == (first.results, first.consolidation_id)
-    with pytest.raises(ValidationError, match="not in the buffer"):
+    with pytest.raises(ValidationError, match="not in the buffer") as refused:
         worker.run(members=ids[:2])
+    cid = first.consolidation_id
+    assert f"{ids[0]} was merged into {first.results} by consolidation {cid}" in str(refused.value)
+    assert f"`consolidate --undo {cid}`" in str(refused.value)
     assert snapshot(service.store) == before
     worker.undo(first.consolidation_id)  # an undone merge is no answer: merge afresh
     (redo,) = worker.run(members=ids)
