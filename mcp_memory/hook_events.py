@@ -43,7 +43,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from . import hook_recall, spool
+from . import hook_recall, projects, spool
 from .config import Settings, load_settings
 from .hook_state import session_state
 
@@ -92,7 +92,7 @@ class Hook:
 
     @property
     def project(self) -> str:
-        return hook_recall.project_for_dir(self.cwd)
+        return projects.project_for_dir(self.cwd)
 
     @property
     def session_id(self) -> str:
@@ -202,7 +202,7 @@ def first_briefing(settings: Settings, project: str, branch: str | None) -> str:
     except hook_recall.Unavailable:
         return ""
     try:
-        if not reader.count_active([project, hook_recall.GLOBAL]):
+        if not reader.count_active([project, projects.GLOBAL]):
             return ""
     finally:
         reader.close()
@@ -257,7 +257,7 @@ def relevant_memories(hook: Hook, query: str) -> str:
     except hook_recall.Unavailable:
         return ""
     try:
-        scope = [hook.project, hook_recall.GLOBAL]
+        scope = [hook.project, projects.GLOBAL]
         candidates = _candidates(settings, reader, query, scope)
         threshold = hook_recall.relevance_threshold(reader.model_id or "")
     finally:
@@ -333,7 +333,7 @@ def earlier_fixes(hook: Hook) -> str:
         return ""
     try:
         query = f"{command} {error_line(outcome[1])}"
-        found = reader.keyword(query, [hook.project, hook_recall.GLOBAL], CANDIDATES)
+        found = reader.keyword(query, [hook.project, projects.GLOBAL], CANDIDATES)
     finally:
         reader.close()
     fixes = [c for c in found if c.type == "error_fix"]

@@ -25,9 +25,9 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .projects import GLOBAL
 from .search import keyword_query
 
-GLOBAL = "@global"  # = store.GLOBAL (a test pins it); importing store would import numpy
 ACTIVE_STATES = ("buffer", "proven")
 SERVICE = "mcp-memory-embed"  # = warm_client.SERVICE (pinned by a test)
 BUSY_TIMEOUT_MS = 250
@@ -61,21 +61,6 @@ class Candidate(NamedTuple):
     created_at: float
     similarity: float | None  # cosine to the prompt (vector mode)
     coverage: float | None  # IDF-weighted share of the prompt's words it contains (keyword)
-
-
-def git_root(start: Path) -> Path | None:
-    """= :func:`mcp_memory.projects.git_root` (pinned by a test; that module imports numpy)."""
-    current = start.resolve()
-    for candidate in (current, *current.parents):
-        if (candidate / ".git").exists():
-            return candidate
-    return None
-
-
-def project_for_dir(cwd: Path) -> str:
-    """= :func:`mcp_memory.projects.project_for_dir`: the git root, else the directory."""
-    root = git_root(cwd)
-    return str(root if root is not None else cwd.resolve())
 
 
 def vec_extension_path() -> str:

@@ -489,7 +489,7 @@ def add_parsers(command: Callable[..., Any]) -> None:
 
 
 def cmd_install(args: Any, settings: Any) -> int:
-    from .hook_recall import git_root
+    from .projects import git_root
 
     if args.project:
         start = (args.project_dir or Path.cwd()).resolve()

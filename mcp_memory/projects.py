@@ -11,8 +11,10 @@ import re
 from pathlib import Path
 
 from .errors import ValidationError
-from .store import GLOBAL
 
+# The project key of memories that belong to every project. Defined here, not in the store, so
+# that hooks can name projects without importing the store (and numpy): keep this module light.
+GLOBAL = "@global"
 GLOBAL_NAMES = frozenset({"global", GLOBAL})
 _NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,300}$")
 

@@ -48,7 +48,8 @@ from . import migrations
 from .bit_index import BitIndex
 from .errors import ModelMismatchError, StoreError
 from .migrations import scalar
-from .store_base import ACTIVE_STATES, GLOBAL, STATES, Memory, ModelInfo, NewMemory
+from .projects import GLOBAL
+from .store_base import ACTIVE_STATES, STATES, Memory, ModelInfo, NewMemory
 from .store_links import StoreLinks
 from .store_memories import CONTEXT_CHARS, StoreMemories
 from .store_search import StoreSearch

@@ -19,7 +19,6 @@ from .bit_index import BitIndex
 
 STATES = ("buffer", "proven", "superseded", "expired", "deleted")
 ACTIVE_STATES = ("buffer", "proven")
-GLOBAL = "@global"  # the project key of memories that belong to every project
 
 
 @dataclass(frozen=True)

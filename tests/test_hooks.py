@@ -29,7 +29,7 @@ import pytest
 from support import free_port
 from warm_helpers import serving, wait_healthy
 
-from mcp_memory import hook_recall, projects, spool, store, warm_client
+from mcp_memory import hook_recall, spool, store, warm_client
 from mcp_memory.embedder import LocalEmbedder
 from mcp_memory.hook_events import EVENTS, remember_notes
 from mcp_memory.models import MINILM
@@ -425,9 +425,7 @@ def test_hook_paths_agree_with_the_server_process(home: Path, port: int) -> None
 def test_lean_reader_agrees_with_the_store(
     home: Path, project: Path, minilm: LocalEmbedder
 ) -> None:
-    assert (hook_recall.GLOBAL, hook_recall.SERVICE) == (store.GLOBAL, warm_client.SERVICE)
-    for d in (project, project / "src", home):
-        assert hook_recall.project_for_dir(d) == projects.project_for_dir(d)
+    assert hook_recall.SERVICE == warm_client.SERVICE
     seed(home, project, minilm)
     s = Store.open(home / "memory.db")
     s2 = Store.open(home / "other.db")
