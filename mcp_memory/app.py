@@ -14,10 +14,12 @@ from .aging import AgePolicy, Judge
 from .config import Settings
 from .consolidate import Consolidator
 from .errors import LLMError, ModelMismatchError
-from .llm import BudgetLimits, Provider, make_provider, substance_heuristic
+from .llm import BudgetLimits, Provider, estimate_tokens, make_provider, substance_heuristic
+from .llm_spend import Spending
 from .maintenance import MaintainReport, maintain
 from .models import ModelSpec, choose_model, get_spec
 from .projects import project_for_dir
+from .route_verdict import LLMVerdict
 from .routing import FALLBACK, THRESHOLDS, RouteConfig, Router, Thresholds
 from .service import MemoryService, Options
 from .store import Store
@@ -126,19 +128,24 @@ def age_policy(settings: Settings) -> AgePolicy:
     )
 
 
-def substance_judge(settings: Settings) -> Judge:
-    """The LLM's verdict when one is configured, else the documented heuristic."""
+def substance_judge(settings: Settings, store: Store) -> Judge:
+    """The LLM's verdict when one is configured, else the documented heuristic. LLM calls
+    count against the budget (``llm_usage``); past it, or when the LLM fails, a loner is kept."""
     if not llm_configured(settings):
         return substance_heuristic
     provider = llm_provider(settings)
     if provider.offline:
         return substance_heuristic
+    spending = Spending(store, provider.name, budget_limits(settings), offline=False)
 
     def judge(text: str) -> tuple[bool, str]:
         try:
-            keep, _usage = provider.judge_substance(text)
+            spending.check(estimate_tokens(text), 256)
+            keep, usage = provider.judge_substance(text)
         except LLMError as exc:  # an unavailable LLM must not expire anything by accident
+            spending.record_failure(exc)
             return True, f"kept: substance check failed ({exc})"
+        spending.record(usage)
         return keep, f"{provider.name} judged it {'worth keeping' if keep else 'noise'}"
 
     return judge
@@ -152,7 +159,7 @@ def run_maintenance(
         lock_path=app.settings.run_dir / "maintain.lock",
         policy=age_policy(app.settings),
         consolidator=consolidator(app) if llm_configured(app.settings) else None,
-        judge=substance_judge(app.settings),
+        judge=substance_judge(app.settings, app.store),
         dry_run=dry_run,
         progress=progress,
     )
@@ -176,4 +183,15 @@ def router(app: App) -> Router:
         default=s.route_default,
         thresholds=thresholds,
     )
-    return Router(app.store, app.service.embedder, config)
+    return Router(app.store, app.service.embedder, config, route_verdict(app))
+
+
+def route_verdict(app: App) -> LLMVerdict | None:
+    """The LLM's second look at memories routing would write, when one is configured."""
+    s = app.settings
+    if not (s.route_llm_check and llm_configured(s)):
+        return None
+    provider = llm_provider(s)
+    if provider.offline:
+        return None
+    return LLMVerdict(provider, Spending(app.store, provider.name, budget_limits(s), offline=False))

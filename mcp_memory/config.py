@@ -72,6 +72,9 @@ class Settings:
     route_threshold: float = 0.0  # 0 = the model's calibrated value (routing.THRESHOLDS)
     route_duplicate: float = 0.0
     route_conflict_band: float = 0.0
+    # With an LLM configured, ask it about memories the offline rules would write next to a
+    # similar line; it can only hold more (a contradiction they missed), never write more.
+    route_llm_check: bool = True
 
     @property
     def models_dir(self) -> Path:
@@ -207,6 +210,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "route_threshold": _unit_float,
     "route_duplicate": _unit_float,
     "route_conflict_band": _unit_float,
+    "route_llm_check": _parse_bool,
 }
 
 

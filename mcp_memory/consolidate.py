@@ -20,12 +20,12 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 
 from . import boilerplate
 from .clusters import Cluster, find_clusters, projects_with_links
 from .errors import LLMError, NotFoundError, ValidationError
-from .llm import BudgetLedger, BudgetLimits, Provider, Usage, estimate_tokens
+from .llm import BudgetLimits, Provider, Usage, estimate_tokens
+from .llm_spend import Spending, day_usage
 from .merge_check import check_merge
 from .redact import redact
 from .service import MemoryService, content_hash
@@ -44,10 +44,6 @@ class Outcome:
     consolidation_id: int | None = None
     reason: str = ""
     provider: str = ""
-
-
-def today() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%d")
 
 
 class Consolidator:
@@ -80,10 +76,10 @@ class Consolidator:
             clusters = [self._explicit_cluster(members)]
         else:
             clusters = self.clusters(project)[:max_clusters]
-        ledger = BudgetLedger(self.limits, self.day_usage())
+        spending = Spending(self.store, self.provider.name, self.limits, offline=self.provider.offline)
         outcomes: list[Outcome] = []
         for cluster in clusters:
-            outcomes.append(self._one(cluster, ledger, dry_run))
+            outcomes.append(self._one(cluster, spending, dry_run))
         if members is not None and outcomes[0].status == "skipped":
             # Another process (``maintain``, a second session) merged them while we did.
             return [self._already(members) or outcomes[0]]
@@ -158,7 +154,7 @@ class Consolidator:
             return f"{mid} is {memory.state}; `forget {mid} --restore` brings it back"
         return f"{mid} is already {memory.state}"
 
-    def _one(self, cluster: Cluster, ledger: BudgetLedger, dry_run: bool) -> Outcome:
+    def _one(self, cluster: Cluster, spending: Spending, dry_run: bool) -> Outcome:
         sources = [self.store.get(i) for i in cluster.members]
         outcome = Outcome(
             cluster.project, list(cluster.members), "skipped", provider=self.provider.name
@@ -175,21 +171,15 @@ class Consolidator:
             )
             return outcome
         try:
-            if not self.provider.offline:
-                ledger.check(sum(map(estimate_tokens, texts)))
+            spending.check(sum(map(estimate_tokens, texts)))
             answer = self.provider.merge(
                 texts, max_output_tokens=max(256, sum(map(estimate_tokens, texts)))
             )
-            self._record_usage(answer.usage)
-            if not self.provider.offline:
-                ledger.record(answer.usage)
+            spending.record(answer.usage)
             merged = [t.strip() for t in answer.memories]
             check_merge(texts, merged)
         except LLMError as exc:
-            if exc.usage is not None:  # a bad answer still cost tokens: count them
-                self._record_usage(exc.usage)
-                if not self.provider.offline:
-                    ledger.record(exc.usage)
+            spending.record_failure(exc)  # a bad answer still cost tokens
             outcome.status = "rejected"
             outcome.reason = str(exc)
             log.warning("consolidation of %s rejected: %s", list(cluster.members), exc)
@@ -292,23 +282,8 @@ class Consolidator:
     # -- budget -------------------------------------------------------------------------
 
     def day_usage(self) -> Usage:
-        rows = self.store.execute(
-            "SELECT coalesce(sum(calls), 0), coalesce(sum(input_tokens), 0), "
-            "coalesce(sum(output_tokens), 0) FROM llm_usage WHERE day = ? AND provider != 'extractive'",
-            (today(),),
-        )
-        calls, tokens_in, tokens_out = rows[0]
-        return Usage(int(calls), int(tokens_in), int(tokens_out))
-
-    def _record_usage(self, usage: Usage) -> None:
-        with self.store.transaction():
-            self.store.execute(
-                "INSERT INTO llm_usage (day, provider, calls, input_tokens, output_tokens) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (day, provider) DO UPDATE SET "
-                "calls = calls + excluded.calls, input_tokens = input_tokens + excluded.input_tokens, "
-                "output_tokens = output_tokens + excluded.output_tokens",
-                (today(), self.provider.name, usage.calls, usage.input_tokens, usage.output_tokens),
-            )
+        """What paid providers have cost today (table ``llm_usage``)."""
+        return day_usage(self.store)
 
 
 def _result_type(sources: list[Memory]) -> str:

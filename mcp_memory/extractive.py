@@ -154,6 +154,10 @@ class ExtractiveProvider:
     def judge_substance(self, text: str) -> tuple[bool, Usage]:
         return substance_heuristic(text)[0], Usage()
 
+    def judge_conflict(self, memory: str, existing: str) -> tuple[str, str, Usage]:
+        """No model, no opinion: the offline text rule (``conflicts.py``) already ran."""
+        return "compatible", "no model to ask", Usage()
+
 
 # --- substance without a model --------------------------------------------------------------------
 

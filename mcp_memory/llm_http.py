@@ -20,13 +20,16 @@ import pydantic
 
 from .errors import ConfigError, LLMError
 from .provider import (
+    CONFLICT_INSTRUCTION,
     JUDGE_INSTRUCTION,
     MERGE_INSTRUCTION,
     Answer,
+    ConflictAnswer,
     JudgeAnswer,
     MergeAnswer,
     MergeOutput,
     Usage,
+    conflict_prompt,
     judge_prompt,
     merge_prompt,
     parse_answer,
@@ -134,6 +137,12 @@ class _RemoteProvider(ABC):
     def judge_substance(self, text: str) -> tuple[bool, Usage]:
         answer, usage = self._ask(JUDGE_INSTRUCTION, judge_prompt(text), JudgeAnswer, 256)
         return answer.keep, usage
+
+    def judge_conflict(self, memory: str, existing: str) -> tuple[str, str, Usage]:
+        answer, usage = self._ask(
+            CONFLICT_INSTRUCTION, conflict_prompt(memory, existing), ConflictAnswer, 256
+        )
+        return answer.verdict, answer.reason.strip(), usage
 
     def _ask(
         self, instruction: str, prompt: str, schema: type[Answer], max_output_tokens: int

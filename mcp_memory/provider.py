@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 import pydantic
 
@@ -18,14 +18,17 @@ from .errors import LLMError
 from .redact import redact
 
 __all__ = [
+    "CONFLICT_INSTRUCTION",
     "JUDGE_INSTRUCTION",
     "MERGE_INSTRUCTION",
     "Answer",
+    "ConflictAnswer",
     "JudgeAnswer",
     "MergeAnswer",
     "MergeOutput",
     "Provider",
     "Usage",
+    "conflict_prompt",
     "judge_prompt",
     "merge_prompt",
     "parse_answer",
@@ -75,6 +78,11 @@ class Provider(Protocol):
         """True when ``text`` is worth keeping."""
         ...
 
+    def judge_conflict(self, memory: str, existing: str) -> tuple[str, str, Usage]:
+        """Whether ``memory`` contradicts, repeats or fits with ``existing`` (a line a config
+        file already holds): ("contradicts" | "same" | "compatible", reason, usage)."""
+        ...
+
 
 # --- prompts and answer schemas -------------------------------------------------------------------
 
@@ -97,6 +105,17 @@ acknowledgements or transient status ("done", "looks good").
 Answer with JSON: {"keep": true or false, "reason": "<one short sentence>"}."""
 
 
+CONFLICT_INSTRUCTION = """\
+You check a note before it is added to a coding assistant's instruction file (CLAUDE.md). You get
+the note and one line the file already holds. Answer "contradicts" when following both would be
+impossible or they state different values for the same thing (another tool, version, number,
+limit, setting, policy, or one says never/not where the other says do). Answer "same" when the
+note only repeats what the line says. Answer "compatible" when the note adds something the line
+does not cover, or the two are about different things.
+Answer with JSON: {"verdict": "contradicts" | "same" | "compatible", "reason": "<one short
+sentence>"}."""
+
+
 class MergeAnswer(pydantic.BaseModel):
     memories: list[str]
 
@@ -106,7 +125,12 @@ class JudgeAnswer(pydantic.BaseModel):
     reason: str
 
 
-Answer = TypeVar("Answer", MergeAnswer, JudgeAnswer)
+class ConflictAnswer(pydantic.BaseModel):
+    verdict: Literal["contradicts", "same", "compatible"]
+    reason: str
+
+
+Answer = TypeVar("Answer", MergeAnswer, JudgeAnswer, ConflictAnswer)
 
 
 def merge_prompt(texts: Sequence[str]) -> str:
@@ -120,6 +144,14 @@ def merge_prompt(texts: Sequence[str]) -> str:
 def judge_prompt(text: str) -> str:
     """The user turn of a substance judgement: the redacted note."""
     return f"<note>\n{redact(text).text.strip()}\n</note>"
+
+
+def conflict_prompt(memory: str, existing: str) -> str:
+    """The user turn of a conflict check: the redacted note and the line it would sit beside."""
+    return (
+        f"<note>\n{redact(memory).text.strip()}\n</note>\n"
+        f"<existing_line>\n{redact(existing).text.strip()}\n</existing_line>"
+    )
 
 
 _FENCED = re.compile(r"\A\s*```(?:json)?\s*(.*?)\s*```\s*\Z", re.DOTALL)

@@ -89,7 +89,9 @@ __all__ = [  # the names other modules import from here (route_plan holds the ty
 
 # (memory, existing line) -> "conflict" (or "contradicts") | "same" | "compatible". Only
 # "conflict" and "same" change anything: they hold a memory the offline rules would write.
-Verdict = Callable[[str, str], str]
+# (memory, existing line) -> "contradicts" | "same" | "compatible" | anything else (no
+# opinion), alone or with a reason to show.
+Verdict = Callable[[str, str], str | tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -317,14 +319,15 @@ class Router:
         # one they hold (a "compatible" verdict cannot release it).
         gate = self.thresholds.contradiction
         if self.verdict and not force and gate is not None and sim >= gate:
-            verdict = self.verdict(m.content, match.text)
+            answer = self.verdict(m.content, match.text)
+            verdict, detail = answer if isinstance(answer, tuple) else (answer, "")
             if verdict in ("conflict", "contradicts", "same"):
                 why = (
                     "judged the same by the LLM"
                     if verdict == "same"
                     else "judged conflicting by the LLM"
                 )
-                return _held(m, scope, match, sim, why)
+                return _held(m, scope, match, sim, f"{why} ({detail})" if detail else why)
         return self._write_item(m, vec, scope, line, sig, forced=False)
 
     def _write_item(

@@ -3,6 +3,7 @@ loopback stand-in for Gemini. Every failure leaves the store exactly as it was."
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from gemini_standin import (
 )
 
 from mcp_memory.aging import AgePolicy, age
+from mcp_memory.app import substance_judge
 from mcp_memory.consolidate import Consolidator
 from mcp_memory.embedder import LocalEmbedder
 from mcp_memory.errors import ValidationError
@@ -291,3 +293,19 @@ def test_consolidate_cli_lists_and_merges(settings: Any, tmp_path: Path) -> None
     assert links["id"] == outcome["results"][0]
     undone = cli("consolidate", "--undo", str(outcome["consolidation_id"]))
     assert undone["restored"] == cluster["members"]
+
+
+def test_the_substance_check_counts_against_the_llm_budget(
+    settings: Any, store: Store, standin: GeminiStandin
+) -> None:
+    """Aging's LLM substance check spends from the same budget as consolidation; past it, a
+    loner is kept (never expired because the LLM could not be asked)."""
+    configured = dataclasses.replace(settings, llm_provider="gemini", llm_api_key="test-key",
+                                     llm_base_url=standin.url, llm_max_calls_per_run=1)  # fmt: skip
+    standin.queue.append(gemini_json({"keep": False, "reason": "chit-chat"}))
+    judge = substance_judge(configured, store)
+    assert judge("ok thanks, looks good") == (False, "gemini judged it noise")
+    keep, why = judge("sure, sounds fine")
+    assert keep and "LLM budget reached" in why and "MCP_MEMORY_LLM_MAX_CALLS_PER_RUN" in why
+    assert len(standin.requests) == 1
+    assert store.execute("SELECT provider, calls FROM llm_usage") == [("gemini", 1)]

@@ -13,10 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from gemini_standin import GeminiStandin, gemini_error, gemini_json, gemini_text
 
+from mcp_memory.budget import BudgetLimits
 from mcp_memory.conflicts import contradiction
 from mcp_memory.embedder import LocalEmbedder
+from mcp_memory.llm_http import GeminiProvider
+from mcp_memory.llm_spend import Spending
 from mcp_memory.managed import remove_block
+from mcp_memory.provider import conflict_prompt
+from mcp_memory.route_verdict import LLMVerdict
 from mcp_memory.routing import RouteConfig, Router, Verdict, promote
 from mcp_memory.service import MemoryService
 from mcp_memory.store import GLOBAL, Store
@@ -229,3 +235,56 @@ def test_an_llm_verdict_only_holds_more(project: Project) -> None:
 def replace_verdict(project: Project, verdict: Verdict) -> Router:
     """The same router with an LLM verdict (a stand-in: the hook's contract is what matters)."""
     return Router(project.store, project.router.embedder, project.router.config, verdict)
+
+
+# -- a configured LLM: the real google-genai client against the loopback stand-in ---------------
+
+
+def llm_router(project: Project, standin: GeminiStandin, limits: BudgetLimits) -> Router:
+    provider = GeminiProvider(api_key="test-key", base_url=standin.url, timeout=5)
+    verdict = LLMVerdict(provider, Spending(project.store, provider.name, limits, offline=False))
+    return replace_verdict(project, verdict)
+
+
+def usage_rows(store: Store) -> list[tuple[str, int]]:
+    return [(str(p), int(c)) for p, c in store.execute("SELECT provider, calls FROM llm_usage")]
+
+
+def test_a_configured_llm_holds_what_it_judges_contradicting(project: Project) -> None:
+    added = project.proven(FSTRINGS)  # the offline rules write it, next to the logging line
+    far = project.proven("The studio kiln is serviced every March by an outside technician.")
+    with GeminiStandin() as g:
+        g.queue.append(gemini_json({"verdict": "contradicts",
+                                    "reason": "the file wants %-style logging only"}))  # fmt: skip
+        router = llm_router(project, g, BudgetLimits())
+        plan = {i.memory_id: i for i in router.plan(project.scope).items}
+        again = {i.memory_id: i for i in router.plan(project.scope).items}  # cached: no 2nd call
+        sent = [r.text() for r in g.requests]
+    assert plan[added].action == "conflict"
+    assert plan[added].existing == "Never use print for logging; use the `logging` module."
+    assert "judged conflicting by the LLM (gemini: the file wants %-style logging only)" in (
+        plan[added].reason
+    )
+    assert plan[far].action == "write" and again[added].action == "conflict"
+    assert len(sent) == 1 and FSTRINGS in sent[0] and "use the `logging` module" in sent[0]
+    assert usage_rows(project.store) == [("gemini", 1)]
+
+
+@pytest.mark.parametrize("failure", ["429", "garbage", "budget"])
+def test_without_a_usable_verdict_the_offline_rules_decide(project: Project, failure: str) -> None:
+    added = project.proven(FSTRINGS)
+    limits = BudgetLimits(max_calls_per_run=0) if failure == "budget" else BudgetLimits()
+    with GeminiStandin() as g:
+        g.queue.append(gemini_error(429) if failure == "429" else gemini_text("I think so?"))
+        router = llm_router(project, g, limits)
+        plan = {i.memory_id: i for i in router.plan(project.scope).items}
+        asked = len(g.requests)
+    assert plan[added].action == "write"
+    assert router.verdict is not None and len(router.verdict.failures) == 1  # type: ignore[attr-defined]
+    assert asked == (0 if failure == "budget" else 1)
+
+
+def test_the_conflict_prompt_is_redacted() -> None:
+    token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    prompt = conflict_prompt(f"Deploy with the token {token}.", f"CI reads {token} from secrets.")
+    assert token not in prompt and "<existing_line>" in prompt
