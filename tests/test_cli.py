@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from mcp_memory.config import Settings
+from mcp_memory.config import SETTING_NAMES, Settings
 
 
 def run(settings: Settings, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
@@ -119,6 +119,14 @@ def test_bad_setting_fails_at_startup_naming_the_variable(
 ) -> None:
     proc = run(settings, "stats", env={variable: value})
     assert proc.returncode == 1 and variable in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_readme_documents_every_setting() -> None:
+    """The README's configuration table names each setting's variable in full."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = " ".join(line for line in readme.splitlines() if line.startswith("| `MCP_MEMORY_"))
+    missing = [n for n in SETTING_NAMES if f"`MCP_MEMORY_{n.upper()}`" not in table]
+    assert missing == []
 
 
 def test_config_file_is_read_and_validated(settings: Settings) -> None:
