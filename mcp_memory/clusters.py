@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .store import Store
@@ -45,10 +46,12 @@ def project_graph(store: Store, project: str) -> Graph:
     return graph
 
 
-def components(graph: Graph) -> list[list[int]]:
+def connected(nodes: Iterable[int], neighbours: Callable[[int], Iterable[int]]) -> list[list[int]]:
+    """The connected components reached from ``nodes``, each sorted, in order of their first
+    node. Shared with the graph page's layout."""
     seen: set[int] = set()
     out: list[list[int]] = []
-    for start in sorted(graph):
+    for start in nodes:
         if start in seen:
             continue
         stack, comp = [start], []
@@ -56,12 +59,16 @@ def components(graph: Graph) -> list[list[int]]:
         while stack:
             node = stack.pop()
             comp.append(node)
-            for nxt in graph[node]:
+            for nxt in neighbours(node):
                 if nxt not in seen:
                     seen.add(nxt)
                     stack.append(nxt)
-        out.append(sorted(comp)[:MAX_COMPONENT])
+        out.append(sorted(comp))
     return out
+
+
+def components(graph: Graph) -> list[list[int]]:
+    return [comp[:MAX_COMPONENT] for comp in connected(sorted(graph), graph.__getitem__)]
 
 
 def dense_groups(graph: Graph, nodes: list[int], project: str) -> list[Cluster]:

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .clusters import connected
+
 EDGE_LENGTH = 26.0  # world units between two linked memories at rest
 NODE_GAP = 2.5  # between the discs of two neighbouring memories
 COMPONENT_GAP = 30.0
@@ -81,7 +83,8 @@ def layout(
         if loners:
             loners.sort(key=lambda i: keys[i])
             pieces[g].append((loners, _sunflower(radius[loners])))
-        comps.extend(_components(nodes, adjacency))
+        linked = [n for n in nodes if n in adjacency]
+        comps.extend(connected(linked, lambda n: (other for other, _ in adjacency[n])))
     for comp, local in _simulate_all(comps, adjacency, radius, rng):
         pieces[groups[comp[0]]].append((comp, local))
 
@@ -107,25 +110,6 @@ def layout(
         x += w + gap
         row_height = max(row_height, h)
     return pos, blocks
-
-
-def _components(nodes: list[int], adjacency: dict[int, list[tuple[int, float]]]) -> list[list[int]]:
-    seen: set[int] = set()
-    out: list[list[int]] = []
-    for start in nodes:
-        if start in seen or start not in adjacency:
-            continue
-        stack, comp = [start], []
-        seen.add(start)
-        while stack:
-            node = stack.pop()
-            comp.append(node)
-            for other, _ in adjacency[node]:
-                if other not in seen:
-                    seen.add(other)
-                    stack.append(other)
-        out.append(sorted(comp))
-    return out
 
 
 def _sunflower(radius: np.ndarray) -> np.ndarray:
