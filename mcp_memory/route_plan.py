@@ -108,6 +108,10 @@ class RoutePlan:
     items: list[RouteItem] = field(default_factory=list)
     files: list[FileChange] = field(default_factory=list)
     embedded: int = 0  # target texts embedded by this call (0 when the cache had them all)
+    # memories the configured LLM could not be asked about (failed, or over budget): the offline
+    # rules decided them; the first reason is kept for the summary
+    unchecked: int = 0
+    unchecked_reason: str = ""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -126,6 +130,8 @@ class RoutePlan:
             parts.append(f"{counts['conflict']} possible conflict(s) held (force writes them)")
         if counts["routed"]:
             parts.append(f"{counts['routed']} already routed")
+        if self.unchecked:
+            parts.append(f"{self.unchecked} not checked by the LLM ({self.unchecked_reason})")
         tail = "" if self.applied or not counts["write"] else "; nothing written yet (apply writes)"
         return ", ".join(parts) + tail
 

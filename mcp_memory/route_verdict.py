@@ -5,7 +5,7 @@ they would write beside a similar line, and a verdict can only hold it (see ``Ro
 Each call is checked against the LLM budget and recorded in ``llm_usage`` (:mod:`llm_spend`);
 both texts are redacted in the prompt (``provider.conflict_prompt``). A failed call or a spent
 budget gives no verdict, so the memory is planned as the offline rules said, and the reason is
-kept for the plan's notes. Answers are cached for the life of the router, so planning and then
+counted in the plan (``RoutePlan.unchecked``, in its summary). Answers are cached for the life of the router, so planning and then
 applying in one session asks once.
 """
 
@@ -25,7 +25,6 @@ class LLMVerdict:
     def __init__(self, provider: Provider, spending: Spending) -> None:
         self.provider = provider
         self.spending = spending
-        self.failures: list[str] = []
         self._answers: dict[tuple[str, str], tuple[str, str]] = {}
 
     def __call__(self, memory: str, existing: str) -> tuple[str, str]:
@@ -38,7 +37,6 @@ class LLMVerdict:
             verdict, reason, usage = self.provider.judge_conflict(memory, existing)
         except LLMError as exc:
             self.spending.record_failure(exc)
-            self.failures.append(str(exc))
             log.warning("routing: no LLM verdict (%s); the offline rules decide", exc)
             return "unknown", str(exc)
         self.spending.record(usage)

@@ -197,7 +197,7 @@ class Router:
         edits: dict[tuple[str, int, int], managed.Edit] = {}
         for m in memories:
             scope = scopes["global" if m.project == GLOBAL else "project"]
-            item = self._decide(m, vectors[m.id], scope, force)
+            item = self._decide(m, vectors[m.id], scope, force, plan)
             plan.items.append(item)
             if item.action != "write":
                 continue
@@ -288,7 +288,9 @@ class Router:
             out[m.id] = evidence(m.content, vectors[m.id], scope)[0]
         return out
 
-    def _decide(self, m: Memory, vec: np.ndarray, scope: Scope, force: bool) -> RouteItem:
+    def _decide(
+        self, m: Memory, vec: np.ndarray, scope: Scope, force: bool, plan: RoutePlan
+    ) -> RouteItem:
         line = managed.bullet(m.content)
         if m.id in scope.routed:
             d, s = scope.routed[m.id]
@@ -328,6 +330,9 @@ class Router:
                     else "judged conflicting by the LLM"
                 )
                 return _held(m, scope, match, sim, f"{why} ({detail})" if detail else why)
+            if verdict not in ("compatible", "conflict", "contradicts", "same"):  # no verdict
+                plan.unchecked += 1
+                plan.unchecked_reason = plan.unchecked_reason or detail or str(verdict)
         return self._write_item(m, vec, scope, line, sig, forced=False)
 
     def _write_item(

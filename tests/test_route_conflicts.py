@@ -277,10 +277,13 @@ def test_without_a_usable_verdict_the_offline_rules_decide(project: Project, fai
     with GeminiStandin() as g:
         g.queue.append(gemini_error(429) if failure == "429" else gemini_text("I think so?"))
         router = llm_router(project, g, limits)
-        plan = {i.memory_id: i for i in router.plan(project.scope).items}
+        routed = router.plan(project.scope)
         asked = len(g.requests)
+    plan = {i.memory_id: i for i in routed.items}
     assert plan[added].action == "write"
-    assert router.verdict is not None and len(router.verdict.failures) == 1  # type: ignore[attr-defined]
+    assert routed.unchecked == 1
+    why = {"429": "429", "garbage": "JSON", "budget": "MCP_MEMORY_LLM_MAX_CALLS_PER_RUN"}[failure]
+    assert "1 not checked by the LLM (" in routed.summary() and why in routed.unchecked_reason
     assert asked == (0 if failure == "budget" else 1)
 
 
