@@ -379,7 +379,7 @@ class AutoEmbedder:
             self._retry_at = self.clock() + self._backoff
             self.last_error = str(exc)
         if first:
-            log.warning("%s; falling back to in-process model", _fallback_reason(exc, self))
+            log.warning("%s; falling back to in-process model (%s)", _fallback_reason(exc, self), FALLBACK_HINT)
         else:
             log.debug("embedding server still unusable (%s); next try in %.0fs", exc, self._backoff)
 
@@ -391,6 +391,10 @@ class AutoEmbedder:
             self.last_error = None
         if recovered:
             log.info("embedding server at %s is back; using it again", self.client.address)
+
+
+# What a person reading the fallback line can do about it.
+FALLBACK_HINT = "slower, same vectors; `mcp-memory embed-server start` keeps the model warm"
 
 
 def _fallback_reason(exc: BaseException, auto: AutoEmbedder) -> str:

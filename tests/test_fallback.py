@@ -30,6 +30,7 @@ from mcp_memory.embedder import LocalEmbedder
 from mcp_memory.errors import WarmServerError
 from mcp_memory.models import MINILM
 from mcp_memory.warm_client import (
+    FALLBACK_HINT,
     MAX_BATCH,
     MAX_TEXT_CHARS,
     SERVICE,
@@ -91,7 +92,7 @@ def test_no_server_gives_local_vectors_and_one_warning_line(
         assert auto.last_source == "local"
     (line,) = warnings_from(caplog)
     assert line.startswith(f"embedding server not reachable at 127.0.0.1:{port} (")
-    assert line.endswith("; falling back to in-process model")
+    assert line.endswith(f"; falling back to in-process model ({FALLBACK_HINT})")
     assert (auto.model_id, auto.dimension) == ("minilm", DIM)
 
 
@@ -306,7 +307,7 @@ def test_a_foreign_or_lying_server_never_yields_its_vectors(
         finally:
             auto.client.close()
     (line,) = warnings_from(caplog)
-    assert line.endswith("falling back to in-process model")
+    assert line.endswith(f"falling back to in-process model ({FALLBACK_HINT})")
 
 
 def test_a_truncated_reply_never_yields_vectors(local: LocalEmbedder, expected: np.ndarray) -> None:
