@@ -187,12 +187,13 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     from .doctor import run_checks
 
     checks = run_checks(settings)
-    ok = all(c["ok"] for c in checks)
+    ok = all(c["level"] != "fail" for c in checks)  # a warning costs speed, not function
 
     def show(items: list[dict[str, Any]]) -> str:
         lines = []
         for c in items:
-            lines.append(f"{'ok  ' if c['ok'] else 'FAIL'} {c['name']:<12} {c['detail']}")
+            lines.append(f"{c['level'].upper() if c['level'] != 'ok' else 'ok':<4} "
+                         f"{c['name']:<12} {c['detail']}")  # fmt: skip
             if not c["ok"] and c.get("fix"):
                 lines.append(f"     fix: {c['fix']}")
         return "\n".join(lines)

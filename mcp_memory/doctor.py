@@ -12,12 +12,18 @@ from .migrations import scalar
 Check = dict[str, Any]
 
 
+# Parts whose failure only costs speed: everything still works without them (the warm server
+# has the in-process fallback). Their failures are warnings and do not fail ``doctor``.
+OPTIONAL = frozenset({"warm-server"})
+
+
 def _check(name: str, fn: Callable[[], tuple[bool, str, str]]) -> Check:
     try:
         ok, detail, fix = fn()
     except Exception as exc:  # a doctor reports every failure instead of stopping at one
         ok, detail, fix = False, f"{type(exc).__name__}: {exc}", "see the error above"
-    return {"name": name, "ok": ok, "detail": detail, "fix": "" if ok else fix}
+    level = "ok" if ok else "warn" if name in OPTIONAL else "fail"
+    return {"name": name, "ok": ok, "level": level, "detail": detail, "fix": "" if ok else fix}
 
 
 def run_checks(settings: Settings) -> list[Check]:

@@ -108,6 +108,7 @@ def test_doctor_flags_a_program_on_the_port_that_accepts_forged_headers(
                                   "MCP_MEMORY_EMBED_PORT": str(lax.server_port)})  # fmt: skip
         network = checks(settings)["network"]
         assert not network["ok"] and "accepts a foreign Host" in network["detail"]
+        assert network["level"] == "fail"  # not a warning: a security problem fails doctor
     finally:
         lax.shutdown()
         lax.server_close()
