@@ -3,23 +3,39 @@
 The PostToolUse / PostToolUseFailure hooks call :func:`observe` with the event and the session's
 state; it returns the memories worth keeping (usually none) and updates the state. Pure Python
 and the standard library only: it runs on every tool call Claude Code reports to the hook.
+What counts as routine, inert, a lint run or an install is in :mod:`mcp_memory.shell_commands`.
+Precision comes first: a missed capture loses one hint, a stored routine result pollutes recall,
+links and consolidation. bench/capture.py measures both on labelled episodes.
 
 What is kept:
 
-- a failed shell command, once the same command later succeeds *after something changed*
-  (files edited, other commands run): one ``error_fix`` memory with the command, the tail of its
-  error and what changed. A failure is only remembered in the session state until then; one
-  that is never fixed reaches memory through the session summary instead (its errors list);
-- an approved plan (ExitPlanMode), as a plain note (the lifecycle decides whether it lasts);
+- a failed shell command, once it later succeeds *after something changed* (files edited,
+  other commands run): one ``error_fix`` memory with the command, the tail of its error and what
+  changed. "Later succeeds" is the same command, a narrower or wider run of it once something
+  changed, or ``setup && command`` (the setup is the change). A ``cmd | tail`` pipeline that
+  exits 0 while its output ends a failed test run or build counts as failed. A failure is only
+  remembered in the session state until then; one that is never fixed reaches memory through the
+  session summary instead (its errors list);
+- a failed package install followed by another install with the same manager that works (``pip
+  install torch==2.0.1``, then ``torch==2.2.2``): the variant that worked;
+- an approved plan (ExitPlanMode) of at least two lines, as a plain note (the lifecycle decides
+  whether it lasts);
 - a decision record written or edited (``docs/adr/...``, ``decisions/...``, ``DECISIONS.md``),
-  as a ``decision``.
+  as a ``decision``, except the directory's index and template.
 
-What is not: reads, searches, listings, ``git status``-style queries and their "failures"
-(``grep`` exits 1 when nothing matches), edits with no failure pending, test runs that pass
-without a prior failure, a command that passes on a re-run with nothing changed in between.
+What is not: reads, searches, listings, ``git status``-style queries, probes (``curl``) and their
+"failures" (``grep`` exits 1 when nothing matches); edits with no failure pending; test runs
+that pass without a prior failure; a command that passes on a re-run with nothing changed in
+between, or with only inert commands (``pip show``, ``--version``, ``git add``) in between;
+Claude's own slips (an error pointing into a file it edited earlier in the session that is not a
+test's assertion: a typo, a type error in code it just wrote, a test importing what does not
+exist yet) and style complaints (linters, formatters, pre-commit hooks) cleaned up by editing;
+an error whose message already spells out the command that fixed it (``Hint: pip install
+types-requests``); a one-line plan. Secret-bearing options in commands (``--token X``, ``login
+-p X``) are masked before a command is kept anywhere; the hook then redacts the memory.
 
-The session state (:mod:`mcp_memory.hook_state`) carries open failures from one hook run to the
-next.
+The session state (:mod:`mcp_memory.hook_state`) carries open failures, and the files edited in
+the session, from one hook run to the next.
 """
 
 from __future__ import annotations
@@ -31,125 +47,53 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .shell_commands import (
+    ROUTINE_GIT,
+    ROUTINE_PROGRAMS,
+    changes_something,
+    command_key,
+    command_words,
+    install_of,
+    is_inert,
+    is_lint,
+    is_probe,
+    is_routine,
+    masks_exit,
+    parts,
+    same_run,
+    scrub,
+    shows_failure,
+)
+
+__all__ = [
+    "EDIT_TOOLS", "ROUTINE_GIT", "ROUTINE_PROGRAMS", "Capture", "bash_outcome", "command_key",
+    "command_words", "error_line", "error_tail", "is_routine", "observe", "same_run",
+]  # fmt: skip
+
 MAX_OPEN_FAILURES = 8
 MAX_ERROR_CHARS = 600
 ERROR_TAIL_LINES = 12
 MAX_CHANGES = 8
+MAX_EDITED = 64  # files edited in the session, remembered to tell Claude's own slips apart
 MAX_COMMAND_CHARS = 300
 MAX_PLAN_CHARS = 2500
+MIN_PLAN_LINES = 2  # a one-line "plan" is a task ("Fix the typo in README"), not a plan
 MAX_DECISION_CHARS = 1200
 EDIT_TOOLS = frozenset({"Edit", "Write", "MultiEdit", "NotebookEdit"})
 
-# Programs whose non-zero exit is routine (no match, a difference, a missing file) and whose
-# output is not knowledge.
-ROUTINE_PROGRAMS = frozenset(
-    [
-        "ls",
-        "ll",
-        "la",
-        "cat",
-        "bat",
-        "less",
-        "more",
-        "head",
-        "tail",
-        "grep",
-        "egrep",
-        "fgrep",
-        "rg",
-        "ag",
-        "ack",
-        "find",
-        "fd",
-        "locate",
-        "which",
-        "where",
-        "type",
-        "command",
-        "echo",
-        "printf",
-        "pwd",
-        "cd",
-        "pushd",
-        "popd",
-        "test",
-        "[",
-        "true",
-        "false",
-        "wc",
-        "diff",
-        "cmp",
-        "stat",
-        "file",
-        "tree",
-        "du",
-        "df",
-        "ps",
-        "pgrep",
-        "top",
-        "htop",
-        "kill",
-        "sleep",
-        "env",
-        "printenv",
-        "whoami",
-        "id",
-        "date",
-        "uname",
-        "hostname",
-        "history",
-        "clear",
-        "man",
-        "help",
-        "tldr",
-        "open",
-        "xdg-open",
-        "jq",
-        "yq",
-        "sort",
-        "uniq",
-        "cut",
-        "tr",
-        "tee",
-        "realpath",
-        "dirname",
-        "basename",
-        "readlink",
-        "mkdir",
-        "touch",
-        "cp",
-        "mv",
-        "ln",
-        "chmod",
-    ]
-)
-ROUTINE_GIT = frozenset(
-    [
-        "status",
-        "log",
-        "diff",
-        "show",
-        "branch",
-        "remote",
-        "rev-parse",
-        "ls-files",
-        "blame",
-        "describe",
-        "shortlog",
-        "reflog",
-        "config",
-        "stash",
-        "tag",
-        "fetch",
-    ]
-)
-_ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=\S*$")
-_NOISE_SUFFIX = re.compile(
-    r"(\s*2>&1|\s*\|\s*(tail|head|less|more|cat|tee)(\s+[-\w./]+)*|\s*;\s*echo\s+\S*\$\?\S*)+\s*$"
-)
 _DECISION_PATH = re.compile(
     r"(?i)(^|/)(adrs?|decisions?|architecture/decisions?)/[^/]+\.(md|markdown|rst|txt)$"
     r"|(^|/)(adr[-_ ]?\d+[^/]*|decisions?|decision[-_]log)\.(md|markdown|rst|txt)$"
+)
+# Files in a decision directory that hold no decision: its index and its template.
+_DECISION_SCAFFOLD = (
+    r"(?i)(^|/)(readme|index|toc|template|[^/]*[-_]template)\.(md|markdown|rst|txt)$"
+)
+# A test's verdict on behaviour: such a failure is about the code under test, even when Claude
+# wrote the test itself (a regression test written to reproduce a bug).
+_ASSERTION = (
+    r"AssertionError|assertion `left == right` failed|expect\(received\)|\bassert\s+\S.*==|"
+    r"Expected: .*\n\s*Received: "
 )
 
 
@@ -159,78 +103,6 @@ class Capture(NamedTuple):
     content: str
     type: str
     tags: tuple[str, ...]
-
-
-# -- commands -----------------------------------------------------------------------------------
-
-
-def command_words(command: str) -> list[str]:
-    """The words of the first real command: leading ``cd x &&`` and ``VAR=value`` dropped."""
-    text = command.strip()
-    while True:
-        m = re.match(r"^cd\s+\S+\s*(&&|;)\s*", text)
-        if not m:
-            break
-        text = text[m.end() :]
-    words = text.split()
-    while words and _ENV_ASSIGNMENT.match(words[0]):
-        words.pop(0)
-    for prefix in ("sudo", "time", "nice", "command", "exec"):
-        if words and words[0] == prefix:
-            words.pop(0)
-    return words
-
-
-def is_routine(command: str) -> bool:
-    words = command_words(command)
-    if not words:
-        return True
-    program = words[0].rsplit("/", 1)[-1]
-    if program == "git":
-        sub = next((w for w in words[1:] if not w.startswith("-")), "")
-        return sub in ROUTINE_GIT or sub == ""
-    return program in ROUTINE_PROGRAMS
-
-
-def command_key(command: str) -> str:
-    """The command without output plumbing (``2>&1 | tail -20``) and extra whitespace, so a
-    re-run with different plumbing counts as the same command."""
-    return " ".join(_NOISE_SUFFIX.sub("", " ".join(command_words(command))).split())
-
-
-_RUNNERS = frozenset(
-    [
-        "python",
-        "python3",
-        "node",
-        "bash",
-        "sh",
-        "zsh",
-        "uv",
-        "uvx",
-        "npx",
-        "npm",
-        "pnpm",
-        "yarn",
-        "bun",
-        "deno",
-    ]
-)
-
-
-def same_run(a: str, b: str) -> bool:
-    """True when two command keys run the same thing, one more narrowly: their words without
-    flags agree up to the shorter one (``pytest`` / ``pytest -x tests/a.py``, ``cargo build`` /
-    ``cargo build --release``), and that is more than a bare interpreter (``python``)."""
-
-    def words(key: str) -> list[str]:
-        return [w for w in key.split() if not w.startswith("-")]
-
-    x, y = words(a), words(b)
-    short, long = (x, y) if len(x) <= len(y) else (y, x)
-    if not short or long[: len(short)] != short:
-        return False
-    return len(short) >= 2 or short[0].rsplit("/", 1)[-1] not in _RUNNERS
 
 
 def _short(text: str, limit: int) -> str:
@@ -248,10 +120,18 @@ _ERROR_WORDS = re.compile(
 )
 
 
+# pytest's session banner: the same in every run, never the error.
+_BANNER_LINE = (
+    r"^(=+ test session starts =+|platform \S+ -- Python |rootdir: |configfile: |plugins: "
+    r"|cachedir: |cacheprovider: |collected \d+ items?\s*$)"
+)
+
+
 def _lines(text: str) -> list[str]:
     return [
-        ln.rstrip() for ln in text.strip().splitlines() if ln.strip() and not _STATUS_LINE.match(ln)
-    ]
+        ln.rstrip() for ln in text.strip().splitlines()
+        if ln.strip() and not _STATUS_LINE.match(ln) and not re.match(_BANNER_LINE, ln)
+    ]  # fmt: skip
 
 
 def error_tail(text: str) -> str:
@@ -335,9 +215,16 @@ def observe(
         if not isinstance(command, str) or not command.strip():
             return []
         outcome = bash_outcome(event)
-        if outcome is None or is_routine(command):
+        if outcome is None:
             return []
         failed, output = outcome
+        command = scrub(command)  # before it reaches the state file or a memory
+        if not failed and masks_exit(command) and shows_failure(output):
+            failed = True  # `pytest | tail -20` exits with tail's status; the output says
+        if is_routine(command) or is_probe(command):
+            if not failed and changes_something(command):
+                _note_change(state, "commands", _short(command, 120))
+            return []
         if failed:
             _record_failure(state, command, output)
             return []
@@ -348,11 +235,15 @@ def observe(
         path = tool_input.get("file_path") or tool_input.get("notebook_path")
         if not isinstance(path, str) or not path:
             return []
-        _note_change(state, "edits", _relative(path, cwd))
+        relative = _relative(path, cwd)
+        _note_change(state, "edits", relative)
+        _note_edited(state, relative)
         return _decision_record(path, tool_input, cwd)
     if tool == "ExitPlanMode":
         plan = tool_input.get("plan")
-        if isinstance(plan, str) and plan.strip():
+        if isinstance(plan, str) and len([ln for ln in plan.splitlines() if ln.strip()]) >= (
+            MIN_PLAN_LINES
+        ):
             return [Capture("Plan approved by the user:\n" + _short(plan, MAX_PLAN_CHARS), "note",
                             ("plan",))]  # fmt: skip
     return []
@@ -365,19 +256,40 @@ def _failures(state: dict[str, Any]) -> list[dict[str, Any]]:
     return [f for f in failures if isinstance(f, dict)]
 
 
+def _note_edited(state: dict[str, Any], path: str) -> None:
+    edited = state.get("edited")
+    edited = [e for e in edited if isinstance(e, str)] if isinstance(edited, list) else []
+    if path in edited:
+        edited.remove(path)
+    state["edited"] = [*edited, path][-MAX_EDITED:]
+
+
+def _own_slip(state: dict[str, Any], output: str) -> bool:
+    """The error points into a file Claude edited earlier in the session and is not a test's
+    verdict on behaviour: a typo, a compile or type error in code it just wrote, a test it just
+    wrote that imports what does not exist yet."""
+    edited = state.get("edited")
+    if not isinstance(edited, list) or not edited or re.search(_ASSERTION, output):
+        return False
+    return any(isinstance(path, str) and path in output for path in edited)
+
+
 def _record_failure(state: dict[str, Any], command: str, output: str) -> None:
     key = command_key(command)
+    own, lint = _own_slip(state, output), is_lint(command, output)
     failures = _failures(state)
     for failure in failures:
         if failure.get("key") == key:  # failed again: keep what changed, take the new error
             failure["error"] = error_tail(output)
             failure["command"] = _short(command, MAX_COMMAND_CHARS)
             failure["at"] = time.time()
+            failure["own"] = bool(failure.get("own")) and own  # one real problem makes it real
+            failure["lint"] = bool(failure.get("lint")) and lint
             state["failures"] = failures
             return
     failures.append({
         "key": key, "command": _short(command, MAX_COMMAND_CHARS), "error": error_tail(output),
-        "at": time.time(), "edits": [], "commands": [],
+        "at": time.time(), "edits": [], "commands": [], "own": own, "lint": lint,
     })  # fmt: skip
     state["failures"] = failures[-MAX_OPEN_FAILURES:]
 
@@ -394,26 +306,34 @@ def _note_change(state: dict[str, Any], kind: str, what: str) -> None:
         state["failures"] = failures
 
 
-def _record_success(state: dict[str, Any], command: str) -> list[Capture]:
-    key = command_key(command)
-    failures = _failures(state)
-    match = next((f for f in failures if f.get("key") == key), None)
-    if match is None:  # a narrower or wider run of the same tool: pytest -x vs pytest tests/a.py
-        match = next((f for f in reversed(failures) if same_run(str(f.get("key", "")), key)), None)
-    if match is None:
-        _note_change(state, "commands", _short(command, 120))
-        return []
-    state["failures"] = [f for f in failures if f is not match]
+def _names_its_fix(error: str, commands: list[str]) -> bool:
+    """The error message already spells out a command that fixed it (``Hint: pip install
+    types-requests``, ``update your lock file with `npm install```): it will say so again."""
+    for command in commands:
+        for part in parts(command):
+            key = command_key(part)
+            if len(key.split()) >= 2 and key in error:
+                return True
+    return False
+
+
+def _fixed(match: Mapping[str, Any], command: str, key: str, setup: list[str]) -> list[Capture]:
+    """The error_fix memory for a failure ``match`` that ``command`` now passes, or nothing when
+    what happened in between is not knowledge."""
     edits = [str(e) for e in match.get("edits") or []]
-    commands = [str(c) for c in match.get("commands") or []]
+    commands = [str(c) for c in match.get("commands") or []] + setup
     if not edits and not commands:
         return []  # passed on a re-run with nothing changed: flaky or transient, not a fix
+    if (match.get("own") or match.get("lint")) and not commands:
+        return []  # Claude's own slip or a style complaint, cleaned up by editing
+    error = str(match.get("error") or "").strip()
+    if _names_its_fix(error, commands):
+        return []
     changes = []
     if edits:
         changes.append("editing " + ", ".join(edits))
     if commands:
         changes.append("running " + "; ".join(f"`{c}`" for c in commands))
-    error = str(match.get("error") or "").strip()
     failed_with = f" failed with:\n{error}\n" if error else " failed.\n"
     content = (
         f"Fixed: `{match.get('command')}`{failed_with}It passed after " + " and ".join(changes)
@@ -422,8 +342,62 @@ def _record_success(state: dict[str, Any], command: str) -> list[Capture]:
     return [Capture(content, "error_fix", ("error", "fix"))]
 
 
+def _record_success(state: dict[str, Any], command: str) -> list[Capture]:
+    """A command passed: the memory if it fixes an open failure, else note it as a change.
+
+    Matched in order: the same command; ``setup && X`` where ``X`` failed (the setup is what
+    changed); another install by the same package manager (``pip install torch==2.2.2`` after
+    ``torch==2.0.1`` failed: the variant that worked); a narrower or wider run of the same tool
+    (``pytest -x`` vs ``pytest tests/a.py``), only once something changed, since a narrower run
+    that passes on its own says nothing about the wider failure."""
+    key = command_key(command)
+    failures = _failures(state)
+    match = next((f for f in failures if f.get("key") == key), None)
+    setup: list[str] = []
+    if match is None:
+        steps = parts(command)
+        for i in range(1, len(steps)):
+            step_key = command_key(steps[i])
+            match = next((f for f in failures if f.get("key") == step_key), None)
+            if match is not None:
+                done = " && ".join(s for s in steps[:i] if not is_inert(s))
+                setup = [_short(done, 120)] if done else []
+                break
+    if match is None and (manager := install_of(command)) is not None:
+        variant = next(
+            (f for f in reversed(failures) if install_of(str(f.get("command", ""))) == manager),
+            None,
+        )
+        if variant is not None:
+            state["failures"] = [f for f in failures if f is not variant]
+            return _instead(variant, command)
+    if match is None:
+        wider = [f for f in reversed(failures) if same_run(str(f.get("key", "")), key)]
+        match = next((f for f in wider if f.get("edits") or f.get("commands")), None)
+        if match is None and wider:
+            return []  # another run of the failing tool, nothing changed: neither fix nor change
+    if match is None:
+        if not is_inert(command):
+            _note_change(state, "commands", _short(command, 120))
+        return []
+    state["failures"] = [f for f in failures if f is not match]
+    return _fixed(match, command, key, setup)
+
+
+def _instead(failure: Mapping[str, Any], command: str) -> list[Capture]:
+    error = str(failure.get("error") or "").strip()
+    if _names_its_fix(error, [command]):
+        return []
+    failed_with = f" failed with:\n{error}\n" if error else " failed.\n"
+    content = (
+        f"Fixed: `{failure.get('command')}`{failed_with}`{_short(command, 200)}` worked instead."
+    )
+    return [Capture(content, "error_fix", ("error", "fix"))]
+
+
 def _decision_record(path: str, tool_input: Mapping[str, Any], cwd: Path | None) -> list[Capture]:
-    if not _DECISION_PATH.search(path.replace("\\", "/")):
+    normal = path.replace("\\", "/")
+    if not _DECISION_PATH.search(normal) or re.search(_DECISION_SCAFFOLD, normal):
         return []
     text = tool_input.get("content") or tool_input.get("new_string") or tool_input.get("new_source")
     if not isinstance(text, str):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import threading
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import hook_fixtures as fx
@@ -18,6 +21,8 @@ from mcp_memory.capture import (
     same_run,
 )
 from mcp_memory.hook_state import remove_stale_states, session_state, state_path
+from mcp_memory.redact import redact
+from mcp_memory.shell_commands import is_inert, masks_exit, parts, scrub, shows_failure
 
 CWD = Path("/work/proj")
 
@@ -189,3 +194,180 @@ def test_many_requests_keep_the_first_and_the_latest() -> None:
     session = transcript.parse(lines)
     assert session.request_count == 20
     assert session.requests == [f"request {i}" for i in (0, 1, 2, 3, 16, 17, 18, 19)]
+
+
+# -- what the capture benchmark changed (bench/capture.py, bench/data/capture_cases.jsonl) ------
+
+
+def test_own_slip_fixed_by_editing_is_not_kept_but_a_regression_test_is() -> None:
+    """An error pointing into a file Claude edited earlier in the session (its own typo) is not
+    knowledge; a failing assertion in a test it just wrote (a reproduced bug) is."""
+    slip = feed([
+        fx.edit(CWD, "src/api/routes.py"),
+        fx.bash_failure(CWD, "pytest -q tests/api", "Exit code 2\nE     File "
+                        f'"{CWD}/src/api/routes.py", line 14\nE   SyntaxError: \'(\' was never closed'),
+        fx.edit(CWD, "src/api/routes.py"),
+        fx.bash_success(CWD, "pytest -q tests/api", "22 passed"),
+    ])  # fmt: skip
+    assert slip == []
+    regression = feed([
+        fx.write(CWD, "tests/test_orders.py", "def test_refund_restocks(): ..."),
+        fx.bash_failure(CWD, "pytest -q tests/test_orders.py",
+                        "FAILED tests/test_orders.py::test_refund_restocks - AssertionError: "
+                        "assert 4 == 5"),
+        fx.edit(CWD, "src/orders.py"),
+        fx.bash_success(CWD, "pytest -q tests/test_orders.py", "21 passed"),
+    ])  # fmt: skip
+    assert [c.type for c in regression] == ["error_fix"]
+    assert "assert 4 == 5" in regression[0].content
+    assert regression[0].content.endswith("It passed after editing src/orders.py.")
+
+
+def test_lint_cleanup_and_errors_that_name_their_fix_are_not_kept() -> None:
+    lint = feed([
+        fx.bash_failure(CWD, 'git commit -m "Add coupons"', "ruff....Failed\n- hook id: ruff\n"
+                        "src/coupons.py:3:8: F401 `datetime` imported but unused"),
+        fx.edit(CWD, "src/coupons.py"),
+        fx.bash_success(CWD, "git add src/coupons.py"),  # staging is no fix
+        fx.bash_success(CWD, 'git commit -m "Add coupons"', "[main 1a2b3c4] Add coupons"),
+    ])  # fmt: skip
+    hinted = feed([
+        fx.bash_failure(CWD, "mypy src", 'error: Library stubs not installed for "requests"\n'
+                        'note: Hint: "python3 -m pip install types-requests"'),
+        fx.bash_success(CWD, "pip install types-requests"),
+        fx.bash_success(CWD, "mypy src", "Success: no issues found"),
+    ])  # fmt: skip
+    assert lint == [] and hinted == []
+
+
+def test_only_inert_commands_between_failure_and_rerun_is_a_flake() -> None:
+    state: dict[str, Any] = {}
+    assert feed([
+        fx.bash_failure(CWD, "pytest -q tests/test_search.py", "FAILED ... TimeoutError"),
+        fx.bash_success(CWD, "python --version && pip show pytest", "Python 3.12.3"),
+        fx.bash_success(CWD, "curl -s localhost:8000/health", "ok"),
+        fx.bash_success(CWD, "pytest -q tests/test_search.py", "12 passed"),
+    ], state) == []  # fmt: skip
+    assert state["failures"] == []
+
+
+def test_masked_pipeline_failure_is_a_failure_not_a_fix() -> None:
+    """``pytest | tail`` exits 0; the summary line says it failed, so nothing is 'fixed' until a
+    run really passes."""
+    failed_tail = (
+        "FAILED tests/test_orders.py::test_refund - assert 4 == 5\n=== 1 failed in 0.9s ==="
+    )
+    state: dict[str, Any] = {}
+    assert feed([
+        fx.bash_failure(CWD, "pytest -q tests/test_orders.py", "Exit code 1\n" + failed_tail),
+        fx.edit(CWD, "src/orders.py"),
+        fx.bash_success(CWD, "pytest -q tests/test_orders.py 2>&1 | tail -5", failed_tail),
+    ], state) == []  # fmt: skip
+    (fix,) = feed([fx.edit(CWD, "src/stock.py"),
+                   fx.bash_success(CWD, "pytest -q tests/test_orders.py | tail -3", "21 passed")],
+                  state)  # fmt: skip
+    assert fix.content.endswith("It passed after editing src/orders.py, src/stock.py.")
+    assert masks_exit("pytest -q 2>&1 | tail -5") and not masks_exit("set -o pipefail; a | b")
+    assert shows_failure("test result: FAILED. 11 passed; 1 failed")
+    assert not shows_failure("=== 1254 passed, 1 xfailed in 40s ===")
+
+
+def test_narrower_passing_run_keeps_the_wider_failure_open() -> None:
+    captured = feed([
+        fx.bash_failure(CWD, "pytest -q", "FAILED tests/test_invoices.py::test_due - assert 30 == 31"),
+        fx.bash_success(CWD, "pytest -q tests/test_orders.py", "21 passed"),
+        fx.edit(CWD, "src/invoices.py"),
+        fx.bash_success(CWD, "pytest -q", "1254 passed"),
+    ])  # fmt: skip
+    assert len(captured) == 1
+    assert captured[0].content.endswith("It passed after editing src/invoices.py.")
+
+
+def test_setup_then_rerun_and_an_install_variant_are_fixes() -> None:
+    (setup,) = feed([
+        fx.bash_failure(CWD, "npm run build", "For Next.js, Node.js version >= v18.17.0 is required."),
+        fx.bash_success(CWD, "source ~/.nvm/nvm.sh && nvm use 20 && npm run build", "Compiled"),
+    ])  # fmt: skip
+    assert "running `source ~/.nvm/nvm.sh && nvm use 20`" in setup.content
+    (variant,) = feed([
+        fx.bash_failure(CWD, "pip install torch==2.0.1",
+                        "ERROR: No matching distribution found for torch==2.0.1"),
+        fx.bash_success(CWD, "pip install torch==2.2.2", "Successfully installed torch-2.2.2"),
+    ])  # fmt: skip
+    assert variant.content == (
+        "Fixed: `pip install torch==2.0.1` failed with:\n"
+        "ERROR: No matching distribution found for torch==2.0.1\n"
+        "`pip install torch==2.2.2` worked instead."
+    )
+
+
+def test_routine_commands_that_change_state_count_as_the_fix() -> None:
+    (fix,) = feed([
+        fx.bash_failure(CWD, "git push origin main", "fatal: ... returned error: 403"),
+        fx.bash_success(CWD, "git remote set-url origin git@github.com:acme/shop.git"),
+        fx.bash_success(CWD, "git push origin main"),
+    ])  # fmt: skip
+    assert "running `git remote set-url origin git@github.com:acme/shop.git`" in fix.content
+    assert is_inert("pip list | grep -i shop") and not is_inert("echo x > ~/.npmrc")
+    assert parts('git commit -m "a; b" && git push') == ['git commit -m "a; b"', "git push"]
+
+
+def test_secret_in_the_fixing_command_never_reaches_the_memory() -> None:
+    """Redaction does not know ``docker login -p``; capture masks it, then the hook redacts."""
+    token = "dckr_pat_7Hq2Mx9LkP4vRt8Zb1Wn6Yc3Fd0"
+    (fix,) = feed([
+        fx.bash_failure(CWD, "docker push registry.acme.io/shop:0.4.0", "denied: requested "
+                        "access to the resource is denied"),
+        fx.bash_success(CWD, f"docker login registry.acme.io -u deploy -p {token}", "Login Succeeded"),
+        fx.bash_success(CWD, "docker push registry.acme.io/shop:0.4.0", "0.4.0: digest: sha256:4b8e"),
+    ])  # fmt: skip
+    stored = redact(fix.content).text  # what the hook enqueues
+    assert token not in fix.content and token not in stored
+    assert "`docker login registry.acme.io -u deploy -p [REDACTED:password]`" in stored
+    assert scrub("mysql -u root -pS3cret db") == "mysql -u root -p[REDACTED:password] db"
+    assert scrub("docker run -p 8080:80 shop") == "docker run -p 8080:80 shop"
+
+
+def test_decision_scaffolding_and_one_line_plans_are_not_kept() -> None:
+    plan = {**fx.base("PostToolUse", CWD), "tool_name": "ExitPlanMode",
+            "tool_input": {"plan": "Fix the typo in README.md."}, "tool_response": {}}  # fmt: skip
+    assert feed([
+        fx.write(CWD, "docs/adr/README.md", "# Decisions\n\n- [1. Use Postgres](0001-postgres.md)"),
+        fx.write(CWD, "docs/adr/template.md", "# NUMBER. TITLE\n\n## Context\n\n## Decision"),
+        plan,
+    ]) == []  # fmt: skip
+
+
+# -- the precision floor on the benchmark's held-out half ------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+# bench/capture.py measured held-out precision 0.78 (14 of 18 episodes kept were labelled keep)
+# and recall 0.88 (14 of 16). The floors leave room for one more stored noise episode (14/19 =
+# 0.74) or two fewer true captures, not more: precision matters more than recall.
+MIN_HELD_OUT_PRECISION = 0.72
+MIN_HELD_OUT_RECALL = 0.75
+
+
+def _bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("capture_bench", REPO / "bench" / "capture.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["capture_bench"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_held_out_precision_floor() -> None:
+    """The held-out half (odd lines) of bench/data/capture_cases.jsonl through the real capture
+    path: precision must stay within a small margin of what bench/capture.py measured (see the
+    constants above), recall must not collapse, and no secret may reach a stored memory."""
+    bench = _bench()
+    from mcp_memory.capture import observe
+
+    outcomes = [bench.replay(case, observe) for case in bench.load_cases()]
+    held = [o for o in outcomes if not o.case.calibration]
+    assert len(held) >= 60
+    score = bench.score(held)
+    assert score.precision >= MIN_HELD_OUT_PRECISION, bench.mistakes(held)
+    assert score.recall >= MIN_HELD_OUT_RECALL, bench.mistakes(held)
+    assert [o.case.line for o in outcomes if o.leaked] == []
