@@ -40,6 +40,10 @@ test: setup tests/inspector/node_modules/.bin/mcp-inspector chromium
 
 bench: setup
 	$(BIN)/python bench/embeddings.py
+	$(BIN)/python bench/recall.py
+	$(BIN)/python bench/links.py
+	$(BIN)/python bench/route.py
+	$(BIN)/python bench/capture.py
 	$(BIN)/python bench/hooks.py
 	$(BIN)/python bench/graph.py
 	$(BIN)/python bench/reliability.py

@@ -318,6 +318,18 @@ def _curl_user_decide(m: re.Match[str]) -> Iterable[Span]:
         yield "basic_auth", m.start("secret"), m.end("secret")
 
 
+_REGISTRY_CLIS = re.compile(
+    r"(?i)(?<![\w-])(?:docker|podman|nerdctl|buildah|skopeo|helm|oras|crane|regctl|oc|cf|argocd)"
+    r"(?:[ \t]+registry)?[ \t]+$"
+)
+
+
+def _registry_login_decide(m: re.Match[str]) -> Iterable[Span]:
+    line_start = m.string.rfind("\n", 0, m.start()) + 1
+    if _REGISTRY_CLIS.search(m.string[line_start : m.start()]):  # ssh -p is a port
+        yield "password", m.start("secret"), m.end("secret")
+
+
 def _xml_decide(m: re.Match[str]) -> Iterable[Span]:
     if not placeholder(m.group("secret").strip()):
         yield kind_for(m.group("tag")), m.start("secret"), m.end("secret")
@@ -369,6 +381,34 @@ GENERIC_RULES = [
         _curl_user_decide,
         r"(?<!\w)-u(?:ser)?[ \t]+[\"']?[^\s:\"'$\[\]]{1,128}:(?P<secret>(?![$\[])[^\s\"']{1,256})",
         "-u",
+    ),
+    _rule(  # docker / podman / helm registry login -p VALUE (the short flag has no name to see)
+        _registry_login_decide,
+        r"(?i)(?<![\w-])login\b[^\n]{0,200}?[ \t]-p[ \t]+[\"']?(?P<secret>" + _NO_MARKER
+        + r"(?![$<{%])[^\s\"']{4,256})",
+        "login",
+        lower=True,
+    ),
+    _rule(  # mysql -pVALUE: the password glued to the flag
+        "password",
+        r"(?i)(?<![\w-])(?:mysql|mysqldump|mysqladmin|mariadb)\b[^\n]{0,200}?[ \t]-p(?P<secret>"
+        + _NO_MARKER + r"(?![$<{%])[^\s\"']{3,256})",
+        "mysql mariadb",
+        lower=True,
+    ),
+    _rule(  # aws configure set aws_secret_access_key VALUE; npm config set //host/:_authToken VALUE
+        "secret",
+        r"(?i)\bconfig(?:ure)?[ \t]+set[ \t]+\S*(?:secret|token|password|passwd|auth|api[_-]?key)"
+        r"\S*[ \t]+[\"']?(?P<secret>" + _NO_MARKER + r"(?![$<{%])[^\s\"']{4,1000})",
+        "config",
+        lower=True,
+    ),
+    _rule(  # custom auth headers: X-Api-Key: VALUE, X-Auth-Token: VALUE
+        _whole("api_key", has_digit),
+        r"(?i)(?<![\w-])x-[\w-]{0,40}(?:key|token|secret|auth)[\w-]{0,20}(?:\\?[\"'])?[ \t]*[:=]"
+        r"[ \t]*(?:\\?[\"'])?(?P<secret>" + _NO_MARKER + r"[A-Za-z0-9._~+/=-]{12,4000})",
+        "x-",
+        lower=True,
     ),
     _rule(  # .netrc: machine example.com login me password s3cret
         "password",

@@ -474,6 +474,45 @@ def _cases() -> list[Case]:
             "app < dump.sql",
         ),
         case(
+            "docker-login-short-flag",
+            "password",
+            "dckr-" + fake(16, seed="dockerlogin"),
+            "docker login -u ci -p {s} registry.example.com",
+            "docker login -u ci -p ",
+            "registry.example.com",
+        ),
+        case(
+            "mysql-glued-password",
+            "password",
+            "Gl" + fake(10, seed="mysqlglued"),
+            "mysql -h db.internal -u root -p{s} shop < seed.sql",
+            "mysql -h db.internal -u root -p",
+            "shop < seed.sql",
+        ),
+        case(
+            "aws-configure-set",
+            "secret",
+            fake(40, B64, "awscfg"),
+            "aws configure set aws_secret_access_key {s} --profile ci",
+            "aws configure set aws_secret_access_key ",
+            "--profile ci",
+        ),
+        case(
+            "npm-config-auth-token",
+            "secret",
+            fake(36, seed="npmcfg"),
+            "npm config set //registry.npmjs.org/:_authToken {s}",
+            "npm config set //registry.npmjs.org/:_authToken ",
+        ),
+        case(
+            "x-api-key-header",
+            "api_key",
+            fake(32, seed="xapikey"),
+            'curl -H "X-Api-Key: {s}" https://api.example.com/v1/items',
+            'curl -H "X-Api-Key: ',
+            "https://api.example.com/v1/items",
+        ),
+        case(
             "netrc",
             "password",
             "netrc-" + fake(12, seed="netrc"),
@@ -761,6 +800,9 @@ NEGATIVES = {
     "stripe-publishable": "Stripe.setPublishableKey(" + repr(p("pk", "_live_", fake(24))) + ")",
     "cli-prose": "Pass the --token flag or set --password-stdin; see --api-key docs.",
     "docker-uid": "docker run -u 1000:1000 -v $PWD:/app node:20 npm test",
+    "cli-flags-that-are-not-secrets": "ssh -p 2222 deploy@host\nmysql -u root -p shop\n"
+    "docker login -p $REGISTRY_PASSWORD ghcr.io\ngit config set core.editor vim\n"
+    "the login page: -p selects the port\nX-Request-Id: 8f14e45f\nx-token header is required",
     "lexer-code": 'if token == "with":\n    token = Keyword\nelse:\n    token = Name\ntoken = -1\n',
     "names-as-values": 'AWS_SESSION_TOKEN = "AWS_SESSION_TOKEN"\n'
     '{"refresh_token": "refreshToken", "client_secret": "clientSecret"}\n'
