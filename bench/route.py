@@ -592,8 +592,13 @@ def report(run: Run) -> str:
         "see is another tool, policy or state said in other words, with no shared slot, "
         "negation or listed opposite (`poetry install` against `uv sync`, React context "
         "against TanStack Query, strict mode off against on, a merge commit against "
-        "squash-merge); an LLM verdict (the router's `verdict` hook, which can only hold "
-        "more) is the way past that.",
+        "squash-merge); the LLM check is the way past that: with an LLM configured "
+        "(`MCP_MEMORY_ROUTE_LLM_CHECK`, on by default), each memory about to be written "
+        "beside a line at least this similar is put to it and a `contradicts` or `same` "
+        "answer holds it. It is not measured here (it depends on the remote model); "
+        "`tests/test_route_conflicts.py` pins its contract through the real google-genai "
+        "client against the loopback stand-in: it only holds more, is redacted, budgeted "
+        "and cached, and a failed call leaves the offline decision.",
         f"- Wrongly held: {len(wrongly_held)} of the {len(cases) - counts['conflict']} "
         f"memories that are not contradictions ({len(wrongly_held_off)} at the best thresholds "
         "without the rule)"
