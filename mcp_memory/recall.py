@@ -62,7 +62,9 @@ class RecallMixin:
           higher (:func:`query.label_of`), and the name leaves the BM25 query;
         - fused: a memory made within a date the query names ranks higher
           (:func:`query.time_windows`), and so, for a question asking when, does a memory
-          that says when (:func:`query.asks_when`).
+          that says when (:func:`query.asks_when`);
+        - session: a memory adds a share of the best fused score among the other candidates
+          from its session (:func:`_session_lift`): what one session says hangs together.
 
         ``projects`` None searches every project; otherwise only those listed. ``context``
         (a session id; default: the day) scopes promotion: see :meth:`_promote`.
@@ -102,7 +104,7 @@ class RecallMixin:
                 )
             )
         heads = self.store.heads(sorted(set(cosines) | set(bm25)))
-        named = {i for i, (label, _) in heads.items() if label in labelled}
+        named = {i for i, (label, _, _) in heads.items() if label in labelled}
         vector_hits = ranked(_vector_scores(cosines, neighbours, named, tune))[:pool]
         boost = tune.name_bm25
         keyword_hits = ranked({i: s * (boost if i in named else 1.0) for i, s in bm25.items()})
@@ -116,6 +118,14 @@ class RecallMixin:
         if tune.when_factor != 1.0 and asks_when(query):
             telling = {i for i, text in self.store.contents(list(fused)).items() if says_when(text)}
             fused = {i: s * (tune.when_factor if i in telling else 1.0) for i, s in fused.items()}
+        if tune.session_weight:
+            factor = {
+                i: (tune.time_factor if i in timely else 1.0)
+                * (tune.when_factor if i in telling else 1.0)
+                for i in fused
+            }
+            sessions = {i: heads[i][2] for i in fused if i in heads}
+            fused = _session_lift(fused, sessions, factor, tune.session_weight)
         tag_ids = self.store.ids_with_tags(filters.tags) if filters.tags else None
         vec_rank = {i: r + 1 for r, (i, _) in enumerate(vector_hits)}
         kw_rank = {i: r + 1 for r, (i, _) in enumerate(keyword_hits)}
@@ -223,6 +233,34 @@ def _vector_scores(
         near = [cosines[j] for j in neighbours.get(mid, ()) if j in cosines]
         score = cos + (tune.neighbour_weight * sum(near) / len(near) if near else 0.0)
         out[mid] = score + (tune.name_cosine if mid in named else 0.0)
+    return out
+
+
+def _session_lift(
+    fused: dict[int, float],
+    sessions: dict[int, str | None],
+    factor: dict[int, float],
+    weight: float,
+) -> dict[int, float]:
+    """Each memory's fused score plus ``weight`` x the best fused score of the other candidates
+    from its session, the addition scaled by the memory's own date and 'when' factors (so they
+    multiply the whole). Memories without a session, or alone in theirs, keep their score."""
+    best: dict[str, list[tuple[float, int]]] = {}  # session -> its two best (score, id)
+    for mid, score in fused.items():
+        session = sessions.get(mid)
+        if session is not None:
+            top = best.setdefault(session, [])
+            top.append((score, mid))
+            top.sort(reverse=True)
+            del top[2:]
+    out = dict(fused)
+    for mid, score in fused.items():
+        session = sessions.get(mid)
+        if session is None:
+            continue
+        other = next((s for s, j in best[session] if j != mid), None)
+        if other is not None:
+            out[mid] = score + weight * factor[mid] * other
     return out
 
 

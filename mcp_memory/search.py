@@ -41,6 +41,10 @@ class Tuning:
     # A question asking when ("When did...") and a memory saying when ("last week"): fused
     # score x when_factor.
     when_factor: float = 1.5
+    # A memory from a session that also holds other candidates adds this times the best fused
+    # score among them (before its own date and 'when' factors, which then apply to the sum):
+    # what one session says hangs together, so a strong match lends weight to the rest of it.
+    session_weight: float = 0.3
     # Each side ranks its best ``pool`` (max(50, 5k)) candidates into the fusion, chosen from
     # these many times ``pool`` (KNN hits with their neighbours; BM25 hits before the name lift).
     vector_candidates: int = 1

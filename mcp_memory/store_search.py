@@ -84,17 +84,18 @@ class StoreSearch(StoreBase):
         with self.lock:
             return {str(r[0]) for r in self._rows(sql, params)}
 
-    def heads(self, ids: Sequence[int]) -> dict[int, tuple[str | None, float]]:
-        """The label and ``created_at`` of each memory: what recall needs of every candidate
-        (a whole :class:`Memory` only for the best)."""
+    def heads(self, ids: Sequence[int]) -> dict[int, tuple[str | None, float, str | None]]:
+        """The label, ``created_at`` and ``session_id`` of each memory: what recall needs of
+        every candidate (a whole :class:`Memory` only for the best)."""
         if not ids:
             return {}
         with self.lock:
             rows = self._rows(
-                f"SELECT id, label, created_at FROM memories WHERE id IN ({placeholders(len(ids))})",
+                "SELECT id, label, created_at, session_id FROM memories "
+                f"WHERE id IN ({placeholders(len(ids))})",
                 tuple(ids),
             )
-        return {int(i): (label, float(at)) for i, label, at in rows}
+        return {int(i): (label, float(at), session) for i, label, at, session in rows}
 
     def contents(self, ids: Sequence[int]) -> dict[int, str]:
         """The text of each memory in ``ids``."""

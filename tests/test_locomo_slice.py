@@ -4,7 +4,9 @@
 questions of categories 1-4; one of the five the settings were chosen on, and the smallest)
 with the bundled model: every turn stored through ``remember_many`` per session, every question
 asked through ``recall``. A change that hurts recall fails here, and so does one that quietly
-turns off a part of it (the plain configuration must stay well below what ships).
+turns off a part of it (the plain configuration must stay well below what ships). The floors
+sit just under what the shipped configuration measured on this conversation (R@5 76.8, R@10
+82.1, with the session step), raised each time recall improves.
 
 The data (CC BY-NC) is not in the repository: the test skips when
 ``../shared/data/locomo/locomo10.json`` is not beside the clone.
@@ -25,10 +27,12 @@ from mcp_memory.store import Store
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "locomo" / "locomo10.json"
 CONVERSATION = 1
-# Measured on conversation 1: shipped R@5 72.5, R@10 79.1; the plain RRF of vector and BM25
-# (k=60, no neighbours, names or dates) 55.9 / 63.1. The floors leave about 3 points for small
-# numeric differences between machines; the gain must stay most of the measured 16.6 points.
-MIN_R5, MIN_R10 = 69.5, 76.0
+# Measured on conversation 1: shipped R@5 76.8, R@10 82.1 (72.5 / 79.1 before the session
+# step, see search.Tuning.session_weight); the plain RRF of vector and BM25 (k=60, no
+# neighbours, names, dates or sessions) 55.9 / 63.1. The floors sit just under the measured
+# values (less than one question's worth), so a change that costs this conversation any recall
+# fails here; the gain must stay most of the measured 20.9 points.
+MIN_R5, MIN_R10 = 76.0, 81.5
 MIN_GAIN_R5 = 12.0  # shipped minus plain, R@5
 
 

@@ -1,4 +1,5 @@
-"""What recall reads besides a memory's own words: session neighbours, name labels and dates.
+"""What recall reads besides a memory's own words: session neighbours, name labels, dates and
+the other candidates of a memory's session.
 
 Real SQLite files and the real bundled model; each test pins one signal of
 :meth:`MemoryService.recall` (see ``docs/benchmarks.md``, section "locomo", for what each adds).
@@ -14,6 +15,7 @@ import pytest
 from mcp_memory import migrations
 from mcp_memory.errors import ValidationError
 from mcp_memory.query import asks_when, label_of, names_in, says_when, time_windows
+from mcp_memory.recall import _session_lift
 from mcp_memory.search import Tuning, keyword_query
 from mcp_memory.service import MemoryService, Options
 from mcp_memory.store import Store
@@ -191,6 +193,31 @@ def test_name_and_date_in_the_query_lift_matching_memories(service: MemoryServic
     hits = service.recall("When did Anna go to the shelter?", projects=["q"], count_recall=False)
     assert hits[0].id == said[1].id and hits[0].signals["says_when"] == 1
     assert "says_when" not in hits[1].signals
+
+
+def test_session_lift_lends_a_share_of_the_best_other_score_in_the_session() -> None:
+    fused = {1: 1.0, 2: 0.5, 3: 0.2, 4: 0.4, 5: 0.3}
+    sessions: dict[int, str | None] = {1: "a", 2: "a", 3: "a", 4: "b", 5: None}
+    factor = {1: 1.0, 2: 1.0, 3: 2.0, 4: 1.0, 5: 1.0}  # 3 matched a date: x2 on the addition too
+    out = _session_lift(fused, sessions, factor, 0.3)
+    assert out[1] == pytest.approx(1.0 + 0.3 * 0.5)  # the best of the others, not itself
+    assert out[2] == pytest.approx(0.5 + 0.3 * 1.0)
+    assert out[3] == pytest.approx(0.2 + 2.0 * 0.3 * 1.0)
+    assert out[4] == 0.4 and out[5] == 0.3  # alone in its session; no session
+
+
+def test_recall_lifts_memories_whose_session_holds_a_strong_match(service: MemoryService) -> None:
+    a = service.remember_many(
+        ["Ann: the zebra crossing needs paint", "Bob: I can bring the paint"],
+        project="p", session_id="a",
+    )  # fmt: skip
+    b = service.remember_many(["Cal: I can bring the paint"], project="p", session_id="b")
+    off = MemoryService(service.store, service.embedder, Options(tuning=Tuning(session_weight=0)))
+    query = "zebra crossing paint"
+    on = {h.id: h.score for h in service.recall(query, projects=["p"], count_recall=False)}
+    plain = {h.id: h.score for h in off.recall(query, projects=["p"], count_recall=False)}
+    assert on[a[1].id] > plain[a[1].id] and on[a[0].id] > plain[a[0].id]
+    assert on[b[0].id] == plain[b[0].id]  # alone in its session
 
 
 def test_created_at_must_be_a_timestamp(service: MemoryService) -> None:
