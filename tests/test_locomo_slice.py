@@ -5,8 +5,8 @@ questions of categories 1-4; one of the five the settings were chosen on, and th
 with the bundled model: every turn stored through ``remember_many`` per session, every question
 asked through ``recall``. A change that hurts recall fails here, and so does one that quietly
 turns off a part of it (the plain configuration must stay well below what ships). The floors
-sit just under what the shipped configuration measured on this conversation (R@5 76.8, R@10
-82.1, with the session step), raised each time recall improves.
+sit about two points under what the shipped configuration measured on this conversation (R@5
+76.8, R@10 82.1, with the session step), raised each time recall improves.
 
 The data (CC BY-NC) is not in the repository: the test skips when
 ``../shared/data/locomo/locomo10.json`` is not beside the clone.
@@ -29,10 +29,11 @@ DATA = ROOT.parent / "shared" / "data" / "locomo" / "locomo10.json"
 CONVERSATION = 1
 # Measured on conversation 1: shipped R@5 76.8, R@10 82.1 (72.5 / 79.1 before the session
 # step, see search.Tuning.session_weight); the plain RRF of vector and BM25 (k=60, no
-# neighbours, names, dates or sessions) 55.9 / 63.1. The floors sit just under the measured
-# values (less than one question's worth), so a change that costs this conversation any recall
-# fails here; the gain must stay most of the measured 20.9 points.
-MIN_R5, MIN_R10 = 76.0, 81.5
+# neighbours, names, dates or sessions) 55.9 / 63.1. The floors sit about two points under the
+# measured values: room for a near-tie to rank the other way on another CPU's float rounding,
+# while turning off the session step (72.5 / 79.1) or any larger part still fails here; the gain
+# must stay most of the measured 20.9 points.
+MIN_R5, MIN_R10 = 75.0, 80.0
 MIN_GAIN_R5 = 12.0  # shipped minus plain, R@5
 
 
