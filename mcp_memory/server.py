@@ -79,6 +79,7 @@ class RouteResult(BaseModel):
     items: list[RouteItem] = []
     files: list[FileChange] = []
     embedded: int = 0
+    unchecked: int = 0  # memories the configured LLM could not check (the offline rules decided)
     undone: UndoResult | None = None
     promoted: dict[str, Any] | None = None
 
@@ -390,6 +391,7 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
                 items=plan.items,
                 files=plan.files,
                 embedded=plan.embedded,
+                unchecked=plan.unchecked,
                 promoted=promoted,
             )
 

@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 import numpy as np
 import pytest
+from gemini_standin import GeminiStandin
 from mcp import Client
 
 from mcp_memory.config import Settings
@@ -467,6 +468,28 @@ def test_promote_by_hand(env: Env) -> None:
 
 
 # -- transports ---------------------------------------------------------------------------------
+
+
+def test_route_tool_reports_memories_the_llm_could_not_check(
+    settings: Settings, env: Env
+) -> None:
+    """With an LLM configured but failing (the stand-in answers 500), the tool still plans
+    with the offline rules and says how many memories went unchecked, and why."""
+    with GeminiStandin() as g:
+        configured = replace(settings, claude_home=env.home, llm_provider="gemini",
+                             llm_api_key="test-key", llm_base_url=g.url)  # fmt: skip
+
+        async def main() -> Any:
+            async with Client(build_server(configured, cwd=env.root)) as client:
+                mid = (await client.call_tool("remember", {"content": MIGRATE})).structured_content["id"]
+                result = await client.call_tool("route", {"promote": mid})
+                assert not result.is_error, result.content
+                return result.structured_content
+
+        plan = anyio.run(main)
+        asked = len(g.requests)
+    assert plan["items"][0]["action"] == "write" and asked == 1
+    assert plan["unchecked"] == 1 and "1 not checked by the LLM (" in plan["message"]
 
 
 def test_route_tool_plans_applies_promotes_and_undoes(
