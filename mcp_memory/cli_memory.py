@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from . import __version__
-from .cli_output import emit, one_line, project_label
+from .cli_output import emit, match_reasons, one_line, project_label
 from .config import Settings
 from .errors import MCPMemoryError
 
@@ -82,7 +82,7 @@ def _recall_text(query: str, hits: list[Any]) -> str:
         return f"no memories found for {query!r}"
     rows = [
         [f"[{h.id}]", f"{h.score:.4f}", when(h.created_at), project_label(h.project), h.type,
-         h.state, _why(h.signals)]
+         h.state, match_reasons(h.signals)]
         for h in hits
     ]  # fmt: skip
     lines = table(["id", "score", "created", "project", "type", "state", "matched by"], rows,
@@ -92,19 +92,6 @@ def _recall_text(query: str, hits: list[Any]) -> str:
         out.append(line)
         out.append(wrapped(h.content, "      ", lines=3))
     return "\n".join(out)
-
-
-def _why(signals: dict[str, float]) -> str:
-    parts = []
-    if "vector_similarity" in signals:
-        parts.append(f"meaning {signals['vector_similarity']:.2f}")
-    if "keyword_rank" in signals:
-        parts.append(f"keywords #{int(signals['keyword_rank'])}")
-    if signals.get("name_match"):
-        parts.append("name")
-    if signals.get("time_match"):
-        parts.append("date")
-    return " · ".join(parts) or "-"
 
 
 def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:

@@ -39,3 +39,17 @@ def project_label(project: str) -> str:
 def one_line(text: str, width: int = 110) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def match_reasons(signals: dict[str, float]) -> str:
+    """Why a recall hit matched, for people: "meaning 0.43 · keywords #1 · date"."""
+    parts = []
+    if "vector_similarity" in signals:
+        parts.append(f"meaning {signals['vector_similarity']:.2f}")
+    if "keyword_rank" in signals:
+        parts.append(f"keywords #{int(signals['keyword_rank'])}")
+    if signals.get("name_match"):
+        parts.append("name")
+    if signals.get("time_match"):
+        parts.append("date")
+    return " · ".join(parts) or "-"

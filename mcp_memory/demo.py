@@ -10,6 +10,7 @@ import shutil
 import sys
 import time
 
+from .cli_output import match_reasons, one_line
 from .config import Settings
 
 SAMPLES = [
@@ -52,7 +53,7 @@ def run_demo(settings: Settings, *, serve: bool = True, port: int = 0) -> int:
         elapsed = 1000 * (time.perf_counter() - t0)
         say(f"- recall {QUERY!r} ({elapsed:.0f} ms, embedder: {app.embedder.last_source}):")
         for h in hits:
-            say(f"  [{h.id}] score {h.score:.4f} {sorted(h.signals)} {h.content[:70]}...")
+            say(f"  [{h.id}] {h.score:.2f}  {match_reasons(h.signals)}  {one_line(h.content, 70)}")
     finally:
         app.close()
     http_port = port or settings.http_port

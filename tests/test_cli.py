@@ -181,6 +181,9 @@ def test_demo_without_serving(settings: Settings) -> None:
     try:
         assert proc.returncode == 0, proc.stderr
         assert "remembered [" in proc.stdout and "claude mcp add" in proc.stdout
-        assert "score" in proc.stdout  # the sample recall found something
+        # The sample recall ranks the sample about locks first, and says why it matched.
+        hits = [line for line in proc.stdout.splitlines() if line.startswith("  [")]
+        assert "database is locked" in hits[0] and "meaning 0." in hits[0], proc.stdout
+        assert "keywords #1" in hits[0], proc.stdout
     finally:
         run(settings, "embed-server", "stop")
