@@ -70,3 +70,24 @@ def machine_line() -> str:
     """:func:`machine` as one phrase for a section's first line."""
     m = machine()
     return f"{m['cores']} cores ({m['cpu']}), {m['os']}, Python {m['python']}"
+
+
+class Rates:
+    """Precision, recall and F1 of a dataclass's ``tp``, ``fp`` and ``fn`` counts (mixed in)."""
+
+    tp: int
+    fp: int
+    fn: int
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0

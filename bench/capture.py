@@ -64,6 +64,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from _report import Rates, machine_line, table, write_section
+
 from mcp_memory import capture, projects, spool
 from mcp_memory.redact import redact
 
@@ -305,24 +307,11 @@ def through_hooks(cases: Sequence[Case]) -> dict[int, list[Stored]]:
 
 
 @dataclass(frozen=True)
-class Score:
+class Score(Rates):
     tp: int
     fp: int
     fn: int
     tn: int
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
 
     def row(self) -> list[str]:
         return [
@@ -390,8 +379,6 @@ def render(
     hook_mismatches: list[int],
     seconds: float,
 ) -> str:
-    from _report import machine_line, table  # bench/ is on the path when run as a script
-
     cal, held = halves(now)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     cases = [o.case for o in now]
@@ -519,8 +506,6 @@ def main(argv: list[str] | None = None) -> int:
     direct = {o.case.line: o.stored for o in now}
     mismatched = [line for line, got in spooled.items() if got != direct[line]]
     body = render(now, before, fresh, len(spooled), mismatched, time.perf_counter() - began)
-    from _report import write_section
-
     path = write_section(SECTION, body)
     print(body)
     print(f"wrote section {SECTION!r} of {path}")

@@ -53,7 +53,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from _report import machine_line, table, write_section
+from _report import Rates, machine_line, table, write_section
 
 from mcp_memory import boilerplate
 from mcp_memory.embedder import LocalEmbedder
@@ -102,24 +102,11 @@ class Measured:
 
 
 @dataclass(frozen=True)
-class Score:
+class Score(Rates):
     threshold: float
     tp: int
     fp: int
     fn: int
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
 
 
 def load_pairs(path: Path = PAIRS) -> list[Pair]:

@@ -45,6 +45,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from _report import table, write_section
 
 from mcp_memory.embedder import Embedder, LocalEmbedder
 from mcp_memory.models import MINILM, Kind
@@ -227,13 +228,11 @@ def recall_at(answers: Sequence[Answer], k: int) -> float:
     return 100.0 * statistics.fmean(a.recall[k] for a in answers) if answers else float("nan")
 
 
-class QueryCache:
-    """An embedder that remembers query vectors (documents pass through): the ablation runs
-    ask the same questions many times."""
+class Wrapped:
+    """An embedder around another, with its model id and dimension."""
 
     def __init__(self, inner: Embedder) -> None:
         self.inner = inner
-        self.cache: dict[str, np.ndarray] = {}
 
     @property
     def model_id(self) -> str:
@@ -242,6 +241,15 @@ class QueryCache:
     @property
     def dimension(self) -> int:
         return self.inner.dimension
+
+
+class QueryCache(Wrapped):
+    """An embedder that remembers query vectors (documents pass through): the ablation runs
+    ask the same questions many times."""
+
+    def __init__(self, inner: Embedder) -> None:
+        super().__init__(inner)
+        self.cache: dict[str, np.ndarray] = {}
 
     def embed(self, texts: Sequence[str], kind: Kind = "document") -> np.ndarray:
         if kind != "query":
@@ -252,20 +260,12 @@ class QueryCache:
         return np.stack([self.cache[t] for t in texts])
 
 
-class TimedEmbedder:
+class TimedEmbedder(Wrapped):
     """Records how long each query embedding took (the latency table splits it out)."""
 
     def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.query_seconds: list[float] = []
-
-    @property
-    def model_id(self) -> str:
-        return self.inner.model_id
-
-    @property
-    def dimension(self) -> int:
-        return self.inner.dimension
 
     def embed(self, texts: Sequence[str], kind: Kind = "document") -> np.ndarray:
         start = time.perf_counter()
@@ -400,8 +400,6 @@ def _esc(text: str) -> str:
 
 
 def report(result: Run) -> tuple[str, str]:
-    from _report import table
-
     shipped = result.shipped
     questions = len(shipped)
     turns = sum(c.turns for c in result.conversations)
@@ -576,8 +574,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     body, chart = report(result)
     print(body)
     if not args.no_write and only is None:
-        from _report import write_section
-
         (ROOT / "docs" / "locomo.svg").write_text(chart, encoding="utf-8")
         write_section("locomo", body)
     return 0

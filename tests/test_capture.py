@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import threading
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import hook_fixtures as fx
+from bench_modules import load_bench
 
 from mcp_memory import transcript
 from mcp_memory.capture import (
@@ -340,7 +338,6 @@ def test_decision_scaffolding_and_one_line_plans_are_not_kept() -> None:
 
 # -- the precision floor on the benchmark's held-out half ------------------------------------
 
-REPO = Path(__file__).resolve().parents[1]
 # bench/capture.py measured held-out precision 0.78 (14 of 18 episodes kept were labelled keep)
 # and recall 0.88 (14 of 16). The floors leave room for one more stored noise episode (14/19 =
 # 0.74) or two fewer true captures, not more: precision matters more than recall.
@@ -348,20 +345,11 @@ MIN_HELD_OUT_PRECISION = 0.72
 MIN_HELD_OUT_RECALL = 0.75
 
 
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("capture_bench", REPO / "bench" / "capture.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["capture_bench"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_held_out_precision_floor() -> None:
     """The held-out half (odd lines) of bench/data/capture_cases.jsonl through the real capture
     path: precision must stay within a small margin of what bench/capture.py measured (see the
     constants above), recall must not collapse, and no secret may reach a stored memory."""
-    bench = _bench()
+    bench = load_bench("capture")
     from mcp_memory.capture import observe
 
     outcomes = [bench.replay(case, observe) for case in bench.load_cases()]

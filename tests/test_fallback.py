@@ -13,16 +13,15 @@ import json
 import logging
 import signal
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from warm_helpers import free_port, serving, spawn_server, wait_healthy
+from warm_helpers import free_port, serving, serving_handler, spawn_server, wait_healthy
 
 from embed_server.app import EmbedServer
 from mcp_memory.config import Settings, load_settings
@@ -276,16 +275,8 @@ def foreign_server(
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield server.server_port
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serving_handler(Handler) as port:
+        yield port
 
 
 @pytest.mark.parametrize("case", list(FOREIGN))

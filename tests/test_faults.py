@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ import numpy as np
 import pytest
 from mcp import Client
 from test_fallback import DIM, embed_reply, health_reply
-from warm_helpers import free_port, spawn_server, wait_healthy
+from warm_helpers import free_port, serving_handler, spawn_server, wait_healthy
 
 import mcp_memory.store as store_module
 from mcp_memory.config import Settings, load_settings
@@ -90,17 +90,11 @@ def scripted(behaviour: str) -> Iterator[tuple[int, threading.Event]]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield server.server_port, release
-    finally:
-        release.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serving_handler(Handler) as port:
+        try:
+            yield port, release
+        finally:
+            release.set()  # a hung handler returns before the server shuts down
 
 
 @pytest.mark.parametrize(

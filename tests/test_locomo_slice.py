@@ -14,12 +14,10 @@ The data (CC BY-NC) is not in the repository: the test skips when
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from bench_modules import load_bench
 
 from mcp_memory.embedder import LocalEmbedder
 from mcp_memory.store import Store
@@ -37,22 +35,13 @@ MIN_R5, MIN_R10 = 75.0, 80.0
 MIN_GAIN_R5 = 12.0  # shipped minus plain, R@5
 
 
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("locomo_bench", ROOT / "bench" / "locomo.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["locomo_bench"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 @pytest.mark.skipif(
     not DATA.exists(), reason=f"LoCoMo data not found at {DATA} (CC BY-NC, not in the repo)"
 )
 def test_locomo_conversation_recall_floor(tmp_path: Path, minilm: LocalEmbedder) -> None:
-    bench = _bench()
+    bench = load_bench("locomo")
     conv = bench.load(DATA)[CONVERSATION]
     store = Store.open(tmp_path / "memory.db")
     try:

@@ -18,11 +18,12 @@ import numpy as np
 import pytest
 from gemini_standin import GeminiStandin
 from mcp import Client
+from route_helpers import strip_blocks
 
 from mcp_memory.config import Settings
 from mcp_memory.embedder import LocalEmbedder
 from mcp_memory.errors import NotFoundError, UnsafePathError, ValidationError
-from mcp_memory.managed import bullet, remove_block
+from mcp_memory.managed import bullet
 from mcp_memory.models import Kind
 from mcp_memory.routing import RouteConfig, Router, promote
 from mcp_memory.server import build_server
@@ -147,15 +148,6 @@ def env(tmp_path: Path, minilm: LocalEmbedder) -> Iterator[Env]:
     config = RouteConfig(claude_home=home, backup_dir=tmp_path / "data" / "backups")
     yield Env(root, home, store, service, Router(store, counting, config), counting)
     store.close()
-
-
-def strip_blocks(text: str) -> str:
-    """The file without its managed blocks: what the user wrote."""
-    eol = "\r\n" if "\r\n" in text else "\n"
-    for section in sorted(parse(text), key=lambda s: -(s.block.start if s.block else -1)):
-        if section.block is not None:
-            text = remove_block(text, section.block, eol)
-    return text
 
 
 # -- routing decisions --------------------------------------------------------------------------

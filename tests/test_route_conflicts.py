@@ -14,19 +14,18 @@ from pathlib import Path
 
 import pytest
 from gemini_standin import GeminiStandin, gemini_error, gemini_json, gemini_text
+from route_helpers import strip_blocks
 
 from mcp_memory.budget import BudgetLimits
 from mcp_memory.conflicts import contradiction
 from mcp_memory.embedder import LocalEmbedder
 from mcp_memory.llm_http import GeminiProvider
 from mcp_memory.llm_spend import Spending
-from mcp_memory.managed import remove_block
 from mcp_memory.provider import conflict_prompt
 from mcp_memory.route_verdict import LLMVerdict
 from mcp_memory.routing import RouteConfig, Router, Verdict, promote
 from mcp_memory.service import MemoryService
 from mcp_memory.store import GLOBAL, Store
-from mcp_memory.targets import parse
 
 # -- the text rule, no model ---------------------------------------------------------------------
 
@@ -150,15 +149,6 @@ def project(tmp_path: Path, minilm: LocalEmbedder) -> Iterator[Project]:
     config = RouteConfig(claude_home=home, backup_dir=tmp_path / "backups")
     yield Project(root, store, service, Router(store, minilm, config))
     store.close()
-
-
-def strip_blocks(text: str) -> str:
-    """The file without its managed blocks: what the user wrote."""
-    eol = "\r\n" if "\r\n" in text else "\n"
-    for section in sorted(parse(text), key=lambda s: -(s.block.start if s.block else -1)):
-        if section.block is not None:
-            text = remove_block(text, section.block, eol)
-    return text
 
 
 def test_contradictions_are_held_additive_written_duplicates_skipped(project: Project) -> None:

@@ -19,14 +19,13 @@ import socket
 import stat
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 from support import free_port
-from warm_helpers import serving
+from warm_helpers import serving, serving_handler
 
 from mcp_memory.config import Settings, load_settings
 from mcp_memory.doctor import run_checks
@@ -100,19 +99,12 @@ def test_doctor_flags_a_program_on_the_port_that_accepts_forged_headers(
         def log_message(self, *args: Any) -> None:
             pass
 
-    lax = ThreadingHTTPServer(("127.0.0.1", 0), Anything)
-    thread = threading.Thread(target=lax.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
+    with serving_handler(Anything) as port:
         settings = load_settings({"MCP_MEMORY_HOME": str(tmp_path / "h"),
-                                  "MCP_MEMORY_EMBED_PORT": str(lax.server_port)})  # fmt: skip
+                                  "MCP_MEMORY_EMBED_PORT": str(port)})  # fmt: skip
         network = checks(settings)["network"]
         assert not network["ok"] and "accepts a foreign Host" in network["detail"]
         assert network["level"] == "fail"  # not a warning: a security problem fails doctor
-    finally:
-        lax.shutdown()
-        lax.server_close()
-        thread.join(5)
     with serving(minilm.engine()) as server:
         settings = load_settings({"MCP_MEMORY_HOME": str(tmp_path / "h"),
                                   "MCP_MEMORY_EMBED_PORT": str(server.port)})  # fmt: skip

@@ -29,6 +29,7 @@ from warm_helpers import (
     post_json,
     request,
     serving,
+    serving_handler,
     spawn_server,
     wait_healthy,
 )
@@ -502,7 +503,7 @@ def test_stop_never_signals_a_process_that_is_not_our_server(tmp_path: Path) -> 
 
 
 def test_start_refuses_when_a_foreign_program_holds_the_port(tmp_path: Path) -> None:
-    from http.server import BaseHTTPRequestHandler, HTTPServer
+    from http.server import BaseHTTPRequestHandler
 
     class Other(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -515,17 +516,10 @@ def test_start_refuses_when_a_foreign_program_holds_the_port(tmp_path: Path) -> 
         def log_message(self, *args: Any) -> None:
             pass
 
-    other = HTTPServer(("127.0.0.1", 0), Other)
-    thread = threading.Thread(target=other.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        settings = load_settings({"MCP_MEMORY_HOME": str(tmp_path)}, embed_port=other.server_port)
+    with serving_handler(Other) as port:
+        settings = load_settings({"MCP_MEMORY_HOME": str(tmp_path)}, embed_port=port)
         assert process.status(settings)["status"] == "foreign"
         result = process.start(settings)
         assert result["status"] == "error"
         assert "not the mcp-memory embedding server" in result["message"]
         assert not process.pid_file(settings).exists()
-    finally:
-        other.shutdown()
-        other.server_close()
-        thread.join(5)
