@@ -15,8 +15,8 @@ def load_bench(name: str) -> ModuleType:
     module_name = f"{name}_bench"
     if module_name in sys.modules:
         return sys.modules[module_name]
-    if str(BENCH) not in sys.path:  # the scripts import their shared _report, as when run
-        sys.path.insert(0, str(BENCH))
+    if str(BENCH) not in sys.path:  # the scripts import their shared _report, as when run;
+        sys.path.append(str(BENCH))  # last, so bench/hooks.py never shadows the hooks package
     spec = importlib.util.spec_from_file_location(module_name, BENCH / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
