@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 HOME_DIR ?= $(CURDIR)/.data
-CODE := $(wildcard mcp_memory embed_server hooks)
+CODE := mcp_memory
 
 .PHONY: setup run test lint bench clean chromium
 

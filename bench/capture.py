@@ -29,9 +29,9 @@ Split: lines with an even line number (1-based) are the calibration half, odd on
 held-out half. The file is in blocks by kind, so each half gets every kind. Changes to
 ``mcp_memory/capture.py`` were guided by the calibration half only.
 
-Method: each episode replays its events in order through :func:`mcp_memory.capture.observe`
+Method: each episode replays its events in order through :func:`mcp_memory.capture.observe.observe`
 with a fresh session state, as ``hook_events.post_tool_use`` does, and what would be stored is
-each capture's content redacted by :func:`mcp_memory.redact.redact`, as the hook enqueues it.
+each capture's content redacted by :func:`mcp_memory.redaction.redact.redact`, as the hook enqueues it.
 An episode counts as kept when anything is stored. Every ``--hook-every``-th episode (and every
 ``secret`` one) also runs through ``hooks/run.py`` as Claude Code starts it: a fresh process per
 event with the JSON on stdin, a temporary ``MCP_MEMORY_HOME``, the spool worker's lock held so no
@@ -66,8 +66,10 @@ from typing import Any
 
 from _report import Rates, machine_line, table, write_section
 
-from mcp_memory import capture, projects, spool
-from mcp_memory.redact import redact
+from mcp_memory import projects
+from mcp_memory.capture import observe as capture
+from mcp_memory.capture import spool
+from mcp_memory.redaction.redact import redact
 
 REPO = Path(__file__).resolve().parents[1]
 CASES = REPO / "bench" / "data" / "capture_cases.jsonl"
@@ -247,7 +249,7 @@ def cold(case: Case, baseline: str | None, runs: int) -> dict[str, tuple[float, 
     with tempfile.TemporaryDirectory(prefix="capture-cold-") as tmp:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
-        modules = {"now": "mcp_memory.capture"}
+        modules = {"now": "mcp_memory.capture.observe"}
         if baseline is not None:
             (Path(tmp) / "capture_baseline.py").write_text(baseline, encoding="utf-8")
             env["PYTHONPATH"] = tmp

@@ -41,12 +41,12 @@ import onnxruntime as ort
 import tokenizers
 from _report import machine, table, write_section
 
-from embed_server.app import EmbedServer, EmbedService, Handler
 from mcp_memory.config import load_settings
-from mcp_memory.engine import MAX_ROWS, Engine
+from mcp_memory.embed_server.app import EmbedServer, EmbedService, Handler
+from mcp_memory.embedding.engine import MAX_ROWS, Engine
+from mcp_memory.embedding.specs import MINILM, require
+from mcp_memory.embedding.warm_client import WarmClient
 from mcp_memory.errors import WarmServerError
-from mcp_memory.models import MINILM, require
-from mcp_memory.warm_client import WarmClient
 
 SECTION = "embeddings"
 
@@ -169,9 +169,9 @@ import sys
 from pathlib import Path
 import numpy as np
 import onnxruntime as ort
-from embed_server.app import EmbedServer, EmbedService
-from mcp_memory.engine import Engine
-from mcp_memory.models import MINILM, require
+from mcp_memory.embed_server.app import EmbedServer, EmbedService
+from mcp_memory.embedding.engine import Engine
+from mcp_memory.embedding.specs import MINILM, require
 
 class Precomputed:
     spec = MINILM
@@ -259,7 +259,7 @@ def server_process(argv: list[str], env: dict[str, str], port: int) -> Iterator[
 
 def warm_server(home: Path, threads: int, port: int) -> AbstractContextManager[int]:
     """``python -m embed_server`` on ``port``, with a temporary home and the bench's threads."""
-    argv = [sys.executable, "-m", "embed_server", "--port", str(port)]
+    argv = [sys.executable, "-m", "mcp_memory.embed_server", "--port", str(port)]
     return server_process(argv, clean_environment(home, threads), port)
 
 
@@ -281,19 +281,19 @@ def pid_alive(pid: int) -> bool:
 
 COLD_SNIPPETS = {
     "interpreter only (`python -c pass`)": "print('ok', flush=True)",
-    "import `mcp_memory.warm_client` only": (
-        "import mcp_memory.warm_client\nprint('ok', flush=True)"
+    "import `mcp_memory.embedding.warm_client` only": (
+        "import mcp_memory.embedding.warm_client\nprint('ok', flush=True)"
     ),
     "warm: WarmClient -> running server": (
-        "from mcp_memory.warm_client import WarmClient\n"
+        "from mcp_memory.embedding.warm_client import WarmClient\n"
         "c = WarmClient('127.0.0.1', {port}, model_id='minilm', dimension=384)\n"
         "v = c.embed(['where does the deploy script copy the build?'])\n"
         "print(v.shape[1], flush=True)"
     ),
     "in-process: import, load model, embed": (
         "from pathlib import Path\n"
-        "from mcp_memory.engine import Engine\n"
-        "from mcp_memory.models import MINILM, require\n"
+        "from mcp_memory.embedding.engine import Engine\n"
+        "from mcp_memory.embedding.specs import MINILM, require\n"
         "e = Engine(MINILM, require(MINILM, Path('.')), threads={threads})\n"
         "v = e.embed(['where does the deploy script copy the build?'])\n"
         "print(v.shape[1], flush=True)"

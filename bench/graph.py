@@ -39,9 +39,9 @@ sys.path.insert(0, str(REPO / "bench"))
 from _browser import Browser, find_chromium  # noqa: E402
 from _report import table, write_section  # noqa: E402
 
-from mcp_memory.graph import write_graph  # noqa: E402
-from mcp_memory.service import content_hash  # noqa: E402
-from mcp_memory.store import GLOBAL, NewMemory, Store  # noqa: E402
+from mcp_memory.graph.page import write_graph  # noqa: E402
+from mcp_memory.service.memories import content_hash  # noqa: E402
+from mcp_memory.store.database import GLOBAL, NewMemory, Store  # noqa: E402
 
 PROJECTS = [("/home/dev/api", 1700), ("/home/dev/web", 1200), ("/home/dev/mobile", 850),
             ("/home/dev/infra", 600), ("/home/dev/scripts", 350), (GLOBAL, 300)]  # fmt: skip

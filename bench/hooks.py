@@ -56,12 +56,13 @@ sys.path.insert(0, str(REPO / "bench"))
 import hook_fixtures as fx  # noqa: E402
 from _report import machine_line, table, write_section  # noqa: E402
 
-from mcp_memory import hook_recall, spool  # noqa: E402
-from mcp_memory.embedder import LocalEmbedder  # noqa: E402
-from mcp_memory.install import precompile  # noqa: E402
-from mcp_memory.models import MINILM  # noqa: E402
-from mcp_memory.service import MemoryService, Options, content_hash  # noqa: E402
-from mcp_memory.store import NewMemory, Store  # noqa: E402
+from mcp_memory import spool  # noqa: E402
+from mcp_memory.cli.install import precompile  # noqa: E402
+from mcp_memory.embedding.local import LocalEmbedder  # noqa: E402
+from mcp_memory.embedding.specs import MINILM  # noqa: E402
+from mcp_memory.hooks import reader as hook_recall  # noqa: E402
+from mcp_memory.service.memories import MemoryService, Options, content_hash  # noqa: E402
+from mcp_memory.store.database import NewMemory, Store  # noqa: E402
 
 SECTION = "hooks"
 DATA = REPO / "bench" / "data" / "prompt_relevance.jsonl"
@@ -157,7 +158,7 @@ def start_server(home: Path, port: int, env: dict[str, str]) -> subprocess.Popen
     from warm_helpers import wait_healthy
 
     server = subprocess.Popen(
-        [sys.executable, "-m", "embed_server", "--port", str(port)], env=env, cwd=home,
+        [sys.executable, "-m", "mcp_memory.embed_server", "--port", str(port)], env=env, cwd=home,
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     wait_healthy(port, 120)
@@ -362,7 +363,7 @@ def import_cost(runs: int = 15) -> dict[str, float]:
         "import time; t = time.perf_counter(); import {m}; print((time.perf_counter() - t) * 1000)"
     )
     out = {}
-    for module in ("mcp_memory.hook_events", "numpy", "mcp_memory.service"):
+    for module in ("mcp_memory.hooks.events", "numpy", "mcp_memory.service.memories"):
         values = [
             float(
                 subprocess.run(
@@ -483,7 +484,7 @@ Each run is a fresh `python hooks/run.py EVENT` process with the event's JSON on
 
 Wall time is what Claude Code waits for, and on a shared machine it carries other processes' load (see `python -c pass`'s own spread); CPU time (user + system of the hook process) is what the hook itself costs.
 
-One warm query embedding (UserPromptSubmit's allowance), from this process: median {statistics.median(embed):.1f} ms, p95 {embed_p95:.1f} ms. Import of the hook path (`mcp_memory.hook_events`, median in a fresh process): {imports["mcp_memory.hook_events"]:.0f} ms; for comparison `numpy` {imports["numpy"]:.0f} ms and the service (`mcp_memory.service`: numpy, ONNX Runtime, tokenizers) {imports["mcp_memory.service"]:.0f} ms, which is why hooks neither import the service nor store in-process.
+One warm query embedding (UserPromptSubmit's allowance), from this process: median {statistics.median(embed):.1f} ms, p95 {embed_p95:.1f} ms. Import of the hook path (`mcp_memory.hooks.events`, median in a fresh process): {imports["mcp_memory.hooks.events"]:.0f} ms; for comparison `numpy` {imports["numpy"]:.0f} ms and the service (`mcp_memory.service.memories`: numpy, ONNX Runtime, tokenizers) {imports["mcp_memory.service.memories"]:.0f} ms, which is why hooks neither import the service nor store in-process.
 
 ### 2. First session of a project (no cached briefing yet)
 
@@ -491,7 +492,7 @@ SessionStart builds the briefing in the hook, importing the service: median {sta
 
 ### 3. What a write costs: spawning the worker, and the worker in the background
 
-PostToolUse capturing a fix with no worker running, so it starts one (fork/exec of a detached `python -m mcp_memory.spool`): median {statistics.median(spawn_hook):.0f} ms, max {max(spawn_hook):.0f} ms ({len(spawn_hook)} runs). The worker then stores the memory through the service and refreshes the briefing, off the critical path: median {statistics.median(spawn_worker):.0f} ms from the hook's start to the worker's exit.
+PostToolUse capturing a fix with no worker running, so it starts one (fork/exec of a detached `python -m mcp_memory.capture.spool`): median {statistics.median(spawn_hook):.0f} ms, max {max(spawn_hook):.0f} ms ({len(spawn_hook)} runs). The worker then stores the memory through the service and refreshes the briefing, off the critical path: median {statistics.median(spawn_worker):.0f} ms from the hook's start to the worker's exit.
 
 ### 4. HTTP hooks from the warm server: not used
 

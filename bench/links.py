@@ -33,7 +33,7 @@ hint. The same rule picks a threshold for the plain cosine, so the two are compa
 best, not only at one shared threshold.
 
 Boilerplate rules: the report also recomputes the topic cosine under other ``LABEL_MIN`` /
-``LINE_MIN`` values of :mod:`mcp_memory.boilerplate` (same texts, same embedder), each at its own
+``LINE_MIN`` values of :mod:`mcp_memory.service.boilerplate` (same texts, same embedder), each at its own
 threshold by the same rule, so a change to those constants can be judged on the same data. In a
 two-memory project only shared labels (``LABEL_MIN`` 2) are removed; ``LINE_MIN`` 2 would also
 remove whole lines the two memories share, ``LABEL_MIN`` 3 turns the discount off.
@@ -55,12 +55,12 @@ from pathlib import Path
 import numpy as np
 from _report import Rates, machine_line, table, write_section
 
-from mcp_memory import boilerplate
-from mcp_memory.embedder import LocalEmbedder
-from mcp_memory.links import MIN_CONTENT_WORDS, PREFILTER_MARGIN, content_words
-from mcp_memory.models import MINILM
-from mcp_memory.service import MemoryService, Options
-from mcp_memory.store import Store
+from mcp_memory.embedding.local import LocalEmbedder
+from mcp_memory.embedding.specs import MINILM
+from mcp_memory.service import boilerplate
+from mcp_memory.service.linking import MIN_CONTENT_WORDS, PREFILTER_MARGIN, content_words
+from mcp_memory.service.memories import MemoryService, Options
+from mcp_memory.store.database import Store
 
 REPO = Path(__file__).resolve().parents[1]
 PAIRS = REPO / "bench" / "data" / "link_pairs.jsonl"

@@ -22,7 +22,7 @@ Method, all through the public service API, as a user's memories would go:
   top k; the tables average it over questions.
 - Latency: wall time of each ``recall`` call of the shipped configuration, query embedding
   included (in-process model, 2 threads), one query at a time.
-- Ablation: the same store, the same questions, with parts of :class:`~mcp_memory.search.Tuning`
+- Ablation: the same store, the same questions, with parts of :class:`~mcp_memory.service.fusion.Tuning`
   turned off, from the plain methods up to what ships. Query vectors are computed once and
   reused across these runs (identical vectors, less waiting); their latency is not reported.
 - Guard against tuning to the test: every setting was chosen on conversations 0-4; 5-9 are
@@ -47,11 +47,11 @@ from pathlib import Path
 import numpy as np
 from _report import table, write_section
 
-from mcp_memory.embedder import Embedder, LocalEmbedder
-from mcp_memory.models import MINILM, Kind
-from mcp_memory.search import Tuning
-from mcp_memory.service import MemoryService, Options
-from mcp_memory.store import Store
+from mcp_memory.embedding.local import Embedder, LocalEmbedder
+from mcp_memory.embedding.specs import MINILM, Kind
+from mcp_memory.service.fusion import Tuning
+from mcp_memory.service.memories import MemoryService, Options
+from mcp_memory.store.database import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "locomo" / "locomo10.json"

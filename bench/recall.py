@@ -64,11 +64,11 @@ import numpy as np
 import sqlite_vec
 from _report import machine, table, write_section
 
-from mcp_memory import migrations
-from mcp_memory.embedder import LocalEmbedder
-from mcp_memory.models import MINILM
-from mcp_memory.service import MemoryService, content_hash
-from mcp_memory.store import GLOBAL, NewMemory, Store
+from mcp_memory.embedding.local import LocalEmbedder
+from mcp_memory.embedding.specs import MINILM
+from mcp_memory.service.memories import MemoryService, content_hash
+from mcp_memory.store import migrations
+from mcp_memory.store.database import GLOBAL, NewMemory, Store
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / "bench" / ".cache"

@@ -28,12 +28,12 @@ import storm as st  # noqa: E402
 from _report import table, write_section  # noqa: E402
 from warm_helpers import serving  # noqa: E402
 
-from mcp_memory.embedder import LocalEmbedder  # noqa: E402
-from mcp_memory.integrity import audit  # noqa: E402
-from mcp_memory.models import MINILM  # noqa: E402
-from mcp_memory.portability import backup  # noqa: E402
-from mcp_memory.service import MemoryService, content_hash  # noqa: E402
-from mcp_memory.store import Store  # noqa: E402
+from mcp_memory.embedding.local import LocalEmbedder  # noqa: E402
+from mcp_memory.embedding.specs import MINILM  # noqa: E402
+from mcp_memory.service.memories import MemoryService, content_hash  # noqa: E402
+from mcp_memory.service.portability import backup  # noqa: E402
+from mcp_memory.store.database import Store  # noqa: E402
+from mcp_memory.store.integrity import audit  # noqa: E402
 
 DOC = REPO / "docs" / "reliability.md"
 

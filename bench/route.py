@@ -56,13 +56,13 @@ from pathlib import Path
 import numpy as np
 from _report import table, write_section
 
-from mcp_memory.embedder import LocalEmbedder
-from mcp_memory.managed import remove_block
-from mcp_memory.models import MINILM
-from mcp_memory.routing import THRESHOLDS, RouteConfig, Router, Signals, Thresholds, classify
-from mcp_memory.service import MemoryService, Options
-from mcp_memory.store import GLOBAL, Store
-from mcp_memory.targets import parse
+from mcp_memory.embedding.local import LocalEmbedder
+from mcp_memory.embedding.specs import MINILM
+from mcp_memory.routing.managed import remove_block
+from mcp_memory.routing.router import THRESHOLDS, RouteConfig, Router, Signals, Thresholds, classify
+from mcp_memory.routing.targets import parse
+from mcp_memory.service.memories import MemoryService, Options
+from mcp_memory.store.database import GLOBAL, Store
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "bench" / "data"

@@ -1,44 +1,15 @@
-"""Claude Code hook entry point: ``<venv>/bin/python <checkout>/hooks/run.py EVENT``.
+"""Run a Claude Code hook from a checkout: ``python hooks/run.py EVENT``.
 
-``mcp-memory install`` writes this command into ``settings.json`` for each event it handles
-(``SessionStart``, ``UserPromptSubmit``, ``PostToolUse``, ``PostToolUseFailure``, ``PreCompact``,
-``SessionEnd``). The event's JSON arrives on stdin; the additional context, if any, leaves on
-stdout as one JSON object. Whatever happens, the exit status is 0: a memory hook must never
-block or break a Claude Code session. All the logic is in :mod:`mcp_memory.hook_events`.
+Not a package and not installed: the installed command is ``mcp-memory hook EVENT``. This file
+only lets a checkout run the same code (:mod:`mcp_memory.hooks.run`) without installing it.
 """
 
-from __future__ import annotations
-
-import io
 import sys
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-def main() -> int:
-    event = sys.argv[1] if len(sys.argv) > 1 else ""
-    try:
-        from mcp_memory.hook_events import run
+from mcp_memory.hooks.run import exit_now, main  # noqa: E402
 
-        # UTF-8 whatever the locale: prompts and file names are not ASCII.
-        stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
-        stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", errors="replace")
-        run(event, stdin, stdout)
-        stdout.flush()
-    except BaseException:  # not even an import error may fail the session
-        pass
-    return 0
-
-
-def exit_now() -> None:
-    """Exit 0 without the interpreter's teardown (freeing every module costs ~5-10 ms of a
-    hook's budget); everything the hook wrote is flushed and closed by then."""
-    import contextlib
-    import os
-
-    with contextlib.suppress(BaseException):
-        sys.stdout.flush()
-    os._exit(0)
-
-
-if __name__ == "__main__":
-    main()
-    exit_now()
+main()
+exit_now()

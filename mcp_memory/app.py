@@ -10,20 +10,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .aging import AgePolicy, Judge
-from .config import Settings
-from .consolidate import Consolidator
-from .errors import LLMError, ModelMismatchError
-from .llm import BudgetLimits, Provider, estimate_tokens, make_provider, substance_heuristic
-from .llm_spend import Spending
-from .maintenance import MaintainReport, maintain
-from .models import ModelSpec, choose_model, get_spec
-from .projects import project_for_dir
-from .route_verdict import LLMVerdict
-from .routing import FALLBACK, THRESHOLDS, RouteConfig, Router, Thresholds
-from .service import MemoryService, Options
-from .store import Store
-from .warm_client import AutoEmbedder, make_embedder
+from mcp_memory.config import Settings
+from mcp_memory.embedding.specs import ModelSpec, choose_model, get_spec
+from mcp_memory.embedding.warm_client import AutoEmbedder, make_embedder
+from mcp_memory.errors import LLMError, ModelMismatchError
+from mcp_memory.lifecycle.aging import AgePolicy, Judge
+from mcp_memory.lifecycle.consolidate import Consolidator
+from mcp_memory.lifecycle.maintenance import MaintainReport, maintain
+from mcp_memory.llm.factory import (
+    BudgetLimits,
+    Provider,
+    estimate_tokens,
+    make_provider,
+    substance_heuristic,
+)
+from mcp_memory.llm.spending import Spending
+from mcp_memory.projects import project_for_dir
+from mcp_memory.routing.router import FALLBACK, THRESHOLDS, RouteConfig, Router, Thresholds
+from mcp_memory.routing.verdict import LLMVerdict
+from mcp_memory.service.memories import MemoryService, Options
+from mcp_memory.store.database import Store
 
 
 @dataclass

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from mcp_memory.errors import ConfigError
 
 PREFIX = "MCP_MEMORY_"
 DEFAULT_EMBED_PORT = 52525

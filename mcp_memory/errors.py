@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .llm import Usage
+    from mcp_memory.llm.factory import Usage
 
 
 class MCPMemoryError(Exception):

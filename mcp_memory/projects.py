@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .errors import ValidationError
+from mcp_memory.errors import ValidationError
 
 # The project key of memories that belong to every project. Defined here, not in the store, so
 # that hooks can name projects without importing the store (and numpy): keep this module light.

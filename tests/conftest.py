@@ -9,10 +9,10 @@ import pytest
 from support import free_port
 
 from mcp_memory.config import Settings, load_settings
-from mcp_memory.embedder import LocalEmbedder
-from mcp_memory.models import MINILM
-from mcp_memory.service import MemoryService, Options
-from mcp_memory.store import Store
+from mcp_memory.embedding.local import LocalEmbedder
+from mcp_memory.embedding.specs import MINILM
+from mcp_memory.service.memories import MemoryService, Options
+from mcp_memory.store.database import Store
 
 
 @pytest.fixture(scope="session")

@@ -263,7 +263,7 @@ def wait_for(predicate: Any, timeout: float = 60.0, what: str = "condition") -> 
 def settle(run_dir: Path, timeout: float = 90.0) -> None:
     """Wait until the spool is drained and no worker runs (a just-spawned worker may not hold
     its lock yet, so jobs left with no worker for 2 s count as settled: a blocked database)."""
-    from mcp_memory import spool
+    from mcp_memory.capture import spool
 
     deadline = time.monotonic() + timeout
     idle_since: float | None = None

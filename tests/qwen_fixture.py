@@ -33,7 +33,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
-from mcp_memory.models import QWEN3, ModelFile, ModelPaths, ModelSpec
+from mcp_memory.embedding.specs import QWEN3, ModelFile, ModelPaths, ModelSpec
 
 LAYERS = 2
 KV_HEADS = 2

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mcp_memory.managed import remove_block
-from mcp_memory.targets import parse
+from mcp_memory.routing.managed import remove_block
+from mcp_memory.routing.targets import parse
 
 
 def strip_blocks(text: str) -> str:

@@ -3,7 +3,7 @@
 Shared by ``tests/test_concurrency.py`` / ``tests/test_crash.py`` (modest numbers) and
 ``bench/reliability.py`` (bigger ones). Every actor is a real process a user runs:
 
-- MCP servers: ``python -m mcp_memory.cli serve`` over stdio, driven by ``mcp.Client``, each
+- MCP servers: ``python -m mcp_memory.cli.main serve`` over stdio, driven by ``mcp.Client``, each
   remembering and recalling (one per Claude Code session);
 - CLI writers: ``mcp-memory remember --json`` (one process per memory);
 - hooks: ``hooks/run.py UserPromptSubmit`` with ``#remember`` prompts (the spool worker stores
@@ -222,7 +222,7 @@ def resolve_misses(db: Path, storm: Storm) -> None:
     an error."""
     if not storm.misses:
         return
-    from mcp_memory.store import Store
+    from mcp_memory.store.database import Store
 
     store = Store.open(db)
     try:
@@ -240,11 +240,11 @@ def resolve_misses(db: Path, storm: Storm) -> None:
 WRITER = """
 import sys
 from pathlib import Path
-from mcp_memory.embedder import LocalEmbedder
-from mcp_memory.models import MINILM
-from mcp_memory.service import MemoryService
-from mcp_memory.store import Store
-from mcp_memory.maintenance import embed_pending, connect_pending
+from mcp_memory.embedding.local import LocalEmbedder
+from mcp_memory.embedding.specs import MINILM
+from mcp_memory.service.memories import MemoryService
+from mcp_memory.store.database import Store
+from mcp_memory.lifecycle.maintenance import embed_pending, connect_pending
 svc = MemoryService(Store.open(sys.argv[1]), LocalEmbedder(MINILM, Path('.'), threads=1))
 tag, n = sys.argv[2], 0
 while True:

@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mcp_memory import bit_index
-from mcp_memory.bit_codes import CodeTable, quantize
-from mcp_memory.bit_index import BitIndex
-from mcp_memory.links import CANDIDATES
-from mcp_memory.service import MemoryService, Options
-from mcp_memory.store import GLOBAL, NewMemory, Store
+from mcp_memory.service.linking import CANDIDATES
+from mcp_memory.service.memories import MemoryService, Options
+from mcp_memory.store import bit_index
+from mcp_memory.store.bit_codes import CodeTable, quantize
+from mcp_memory.store.bit_index import BitIndex
+from mcp_memory.store.database import GLOBAL, NewMemory, Store
 
 DIM = 128
 

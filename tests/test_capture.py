@@ -9,8 +9,8 @@ from typing import Any
 import hook_fixtures as fx
 from bench_modules import load_bench
 
-from mcp_memory import transcript
-from mcp_memory.capture import (
+from mcp_memory.capture import transcript
+from mcp_memory.capture.observe import (
     bash_outcome,
     command_key,
     error_tail,
@@ -18,9 +18,9 @@ from mcp_memory.capture import (
     observe,
     same_run,
 )
-from mcp_memory.hook_state import remove_stale_states, session_state, state_path
-from mcp_memory.redact import redact
-from mcp_memory.shell_commands import is_inert, masks_exit, parts, scrub, shows_failure
+from mcp_memory.capture.session_state import remove_stale_states, session_state, state_path
+from mcp_memory.capture.shell_commands import is_inert, masks_exit, parts, scrub, shows_failure
+from mcp_memory.redaction.redact import redact
 
 CWD = Path("/work/proj")
 
@@ -350,7 +350,7 @@ def test_held_out_precision_floor() -> None:
     path: precision must stay within a small margin of what bench/capture.py measured (see the
     constants above), recall must not collapse, and no secret may reach a stored memory."""
     bench = load_bench("capture")
-    from mcp_memory.capture import observe
+    from mcp_memory.capture.observe import observe
 
     outcomes = [bench.replay(case, observe) for case in bench.load_cases()]
     held = [o for o in outcomes if not o.case.calibration]

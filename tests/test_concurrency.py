@@ -17,10 +17,10 @@ import pytest
 import storm as st
 from warm_helpers import serving
 
-from mcp_memory.embedder import LocalEmbedder
-from mcp_memory.integrity import audit
-from mcp_memory.service import content_hash
-from mcp_memory.store import Store
+from mcp_memory.embedding.local import LocalEmbedder
+from mcp_memory.service.memories import content_hash
+from mcp_memory.store.database import Store
+from mcp_memory.store.integrity import audit
 
 
 @pytest.mark.slow

@@ -18,15 +18,20 @@ from gemini_standin import (
     hang,
 )
 
-from mcp_memory.aging import AgePolicy, age
 from mcp_memory.app import substance_judge
-from mcp_memory.consolidate import Consolidator
-from mcp_memory.embedder import LocalEmbedder
+from mcp_memory.embedding.local import LocalEmbedder
+from mcp_memory.embedding.specs import MINILM
 from mcp_memory.errors import ValidationError
-from mcp_memory.llm import BudgetLimits, ExtractiveProvider, GeminiProvider, substance_heuristic
-from mcp_memory.models import MINILM
-from mcp_memory.service import MemoryService, Options
-from mcp_memory.store import GLOBAL, Store
+from mcp_memory.lifecycle.aging import AgePolicy, age
+from mcp_memory.lifecycle.consolidate import Consolidator
+from mcp_memory.llm.factory import (
+    BudgetLimits,
+    ExtractiveProvider,
+    GeminiProvider,
+    substance_heuristic,
+)
+from mcp_memory.service.memories import MemoryService, Options
+from mcp_memory.store.database import GLOBAL, Store
 
 CLUSTER = [
     "The flaky test tests/test_sync.py::test_retry fails when Redis is slow to start",

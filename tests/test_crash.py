@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import storm as st
 
-from mcp_memory.embedder import LocalEmbedder
-from mcp_memory.integrity import audit
-from mcp_memory.service import MemoryService
-from mcp_memory.store import Store
+from mcp_memory.embedding.local import LocalEmbedder
+from mcp_memory.service.memories import MemoryService
+from mcp_memory.store.database import Store
+from mcp_memory.store.integrity import audit
 
 
 @pytest.mark.slow

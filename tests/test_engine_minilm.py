@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mcp_memory.engine import MAX_ROWS, Engine
-from mcp_memory.models import MINILM, require
+from mcp_memory.embedding.engine import MAX_ROWS, Engine
+from mcp_memory.embedding.specs import MINILM, require
 
 VARIED = [
     "ok",

@@ -17,9 +17,9 @@ import onnxruntime as ort
 import pytest
 from qwen_fixture import HEAD_DIM, HIDDEN, KV_HEADS, LAYERS, build_tiny_qwen, tiny_qwen_spec
 
-from mcp_memory.engine import Engine
+from mcp_memory.embedding.engine import Engine
+from mcp_memory.embedding.specs import ModelPaths
 from mcp_memory.errors import ModelError
-from mcp_memory.models import ModelPaths
 
 TEXTS = [
     "the cat",

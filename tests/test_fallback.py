@@ -23,12 +23,11 @@ import numpy as np
 import pytest
 from warm_helpers import free_port, serving, serving_handler, spawn_server, wait_healthy
 
-from embed_server.app import EmbedServer
 from mcp_memory.config import Settings, load_settings
-from mcp_memory.embedder import LocalEmbedder
-from mcp_memory.errors import WarmServerError
-from mcp_memory.models import MINILM
-from mcp_memory.warm_client import (
+from mcp_memory.embed_server.app import EmbedServer
+from mcp_memory.embedding.local import LocalEmbedder
+from mcp_memory.embedding.specs import MINILM
+from mcp_memory.embedding.warm_client import (
     FALLBACK_HINT,
     MAX_BATCH,
     MAX_TEXT_CHARS,
@@ -38,6 +37,7 @@ from mcp_memory.warm_client import (
     make_embedder,
     server_available,
 )
+from mcp_memory.errors import WarmServerError
 
 TEXTS = ["remember the staging key", "sqlite-vec holds the vectors"]
 DIM = MINILM.dimension

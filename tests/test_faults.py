@@ -38,15 +38,15 @@ from mcp import Client
 from test_fallback import DIM, embed_reply, health_reply
 from warm_helpers import free_port, serving_handler, spawn_server, wait_healthy
 
-import mcp_memory.store as store_module
+import mcp_memory.store.database as store_module
 from mcp_memory.config import Settings, load_settings
-from mcp_memory.embedder import LocalEmbedder
+from mcp_memory.embedding.local import LocalEmbedder
+from mcp_memory.embedding.warm_client import AutoEmbedder, WarmClient
 from mcp_memory.errors import StoreError, WarmServerError
-from mcp_memory.integrity import audit
-from mcp_memory.server import build_server
-from mcp_memory.service import MemoryService
-from mcp_memory.store import Store
-from mcp_memory.warm_client import AutoEmbedder, WarmClient
+from mcp_memory.server.tools import build_server
+from mcp_memory.service.memories import MemoryService
+from mcp_memory.store.database import Store
+from mcp_memory.store.integrity import audit
 
 TEXTS = ["the deploy key rotates monthly", "sqlite-vec holds the vectors"]
 
@@ -246,11 +246,11 @@ def small_filesystem(path: Path, size: str = "4m") -> Iterator[bool]:
 FILLER = """
 import resource, signal, sys
 from pathlib import Path
-from mcp_memory.embedder import LocalEmbedder
+from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.errors import StoreError
-from mcp_memory.models import MINILM
-from mcp_memory.service import MemoryService
-from mcp_memory.store import Store
+from mcp_memory.embedding.specs import MINILM
+from mcp_memory.service.memories import MemoryService
+from mcp_memory.store.database import Store
 if sys.argv[2] != "mounted":  # no tmpfs: cap file size instead (writes past it fail EFBIG)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     size = Path(sys.argv[1]).stat().st_size

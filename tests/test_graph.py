@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 
 from mcp_memory.config import Settings
-from mcp_memory.consolidate import Consolidator
-from mcp_memory.graph import collect, embed_json, write_graph
-from mcp_memory.layout import layout
-from mcp_memory.llm import BudgetLimits, make_provider
-from mcp_memory.service import MemoryService
-from mcp_memory.store import GLOBAL, Store
+from mcp_memory.graph.layout import layout
+from mcp_memory.graph.page import collect, embed_json, write_graph
+from mcp_memory.lifecycle.consolidate import Consolidator
+from mcp_memory.llm.factory import BudgetLimits, make_provider
+from mcp_memory.service.memories import MemoryService
+from mcp_memory.store.database import GLOBAL, Store
 
 API, WEB = "/work/api", "/work/web"
 HOSTILE = '</script><img src=x onerror="document.body.dataset.pwned=1"> <!-- \u2028 & done'
@@ -66,8 +66,8 @@ def body_data(dom: str) -> dict[str, str]:
 def scripted(tmp_path_factory: pytest.TempPathFactory, minilm: object) -> dict[str, object]:
     """Two projects and global memories through the real service (real links), one applied
     consolidation (lineage), an expired, a deleted and a hostile memory; written as HTML."""
-    from mcp_memory.models import MINILM
-    from mcp_memory.service import Options
+    from mcp_memory.embedding.specs import MINILM
+    from mcp_memory.service.memories import Options
 
     tmp = tmp_path_factory.mktemp("graph")
     store = Store.open(tmp / "memory.db")
@@ -219,8 +219,8 @@ def test_layout_keeps_projects_apart_and_links_close() -> None:
 
 
 def test_cli_graph_writes_the_file_and_reports_it(settings: Settings, tmp_path: Path) -> None:
-    from mcp_memory.service import content_hash
-    from mcp_memory.store import NewMemory
+    from mcp_memory.service.memories import content_hash
+    from mcp_memory.store.database import NewMemory
 
     store = Store.open(settings.db)
     store.insert(NewMemory("a note to draw", content_hash("a note to draw"), "/src/p"))
@@ -246,7 +246,7 @@ def test_a_large_component_stays_compact(monkeypatch: pytest.MonkeyPatch, exact_
     repulsion: linked memories end up much closer than the component is wide."""
     import numpy as np
 
-    import mcp_memory.layout as module
+    import mcp_memory.graph.layout as module
 
     monkeypatch.setattr(module, "EXACT_MAX", exact_max)
     n = 150

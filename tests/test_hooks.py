@@ -29,12 +29,15 @@ import pytest
 from support import free_port
 from warm_helpers import serving, wait_healthy
 
-from mcp_memory import hook_recall, spool, store, warm_client
-from mcp_memory.embedder import LocalEmbedder
-from mcp_memory.hook_events import EVENTS, remember_notes
-from mcp_memory.models import MINILM
-from mcp_memory.service import MemoryService, Options
-from mcp_memory.store import Store
+from mcp_memory.capture import spool
+from mcp_memory.embedding import warm_client
+from mcp_memory.embedding.local import LocalEmbedder
+from mcp_memory.embedding.specs import MINILM
+from mcp_memory.hooks import reader as hook_recall
+from mcp_memory.hooks.events import EVENTS, remember_notes
+from mcp_memory.service.memories import MemoryService, Options
+from mcp_memory.store import database as store
+from mcp_memory.store.database import Store
 
 MEMORIES = [
     "The login test is flaky because of the timezone; fixed by freezing time with freezegun.",
@@ -393,11 +396,11 @@ def test_hook_path_imports_no_numpy_no_model_no_mcp(
     seed(home, project, minilm)
     code = (
         "import io, json, sys\n"
-        "from mcp_memory.hook_events import run\n"
+        "from mcp_memory.hooks.events import run\n"
         "for event, payload in json.loads(sys.argv[1]):\n"
         "    run(event, io.StringIO(json.dumps(payload)), io.StringIO())\n"
-        "heavy = ('numpy', 'onnxruntime', 'tokenizers', 'mcp', 'sqlite_vec', 'mcp_memory.store',\n"
-        "         'mcp_memory.service', 'mcp_memory.engine', 'http.client', 'subprocess')\n"
+        "heavy = ('numpy', 'onnxruntime', 'tokenizers', 'mcp', 'sqlite_vec', 'mcp_memory.store.database',\n"
+        "         'mcp_memory.service.memories', 'mcp_memory.embedding.engine', 'http.client', 'subprocess')\n"
         "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))\n"
     )
     events = [
@@ -414,8 +417,8 @@ def test_hook_path_imports_no_numpy_no_model_no_mcp(
 
 def test_hook_paths_agree_with_the_server_process(home: Path, port: int) -> None:
     """The hook finds the server's pid file and log where embed_server.process puts them."""
-    from embed_server import pidfile, process
     from mcp_memory.config import load_settings
+    from mcp_memory.embed_server import pidfile, process
 
     settings = load_settings(fx.hook_env(home, port))
     assert pidfile.pid_path(settings.run_dir, port) == settings.run_dir / f"embed-server-{port}.pid"

@@ -29,13 +29,13 @@ from mcp import Client
 from warm_helpers import serving
 
 from mcp_memory.config import load_settings
-from mcp_memory.embedder import LocalEmbedder
+from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.errors import MCPMemoryError
-from mcp_memory.integrity import audit
-from mcp_memory.portability import export, import_records, read_export
-from mcp_memory.server import build_server
-from mcp_memory.service import MemoryService, Options, RecallFilters
-from mcp_memory.store import Store
+from mcp_memory.server.tools import build_server
+from mcp_memory.service.memories import MemoryService, Options, RecallFilters
+from mcp_memory.service.portability import export, import_records, read_export
+from mcp_memory.store.database import Store
+from mcp_memory.store.integrity import audit
 
 SLOW = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large]
 

@@ -15,13 +15,7 @@ import hook_fixtures as fx
 import pytest
 from support import free_port
 
-from mcp_memory.install import (
-    HOOK_EVENTS,
-    InstallError,
-    Target,
-    install,
-    is_our_hook,
-)
+from mcp_memory.cli.install import HOOK_EVENTS, InstallError, Target, install, is_our_hook
 
 PYTHON = "/opt/venv/bin/python"
 RUNNER = Path("/opt/mcp-memory/hooks/run.py")
@@ -181,7 +175,7 @@ def test_service_files_are_written_but_never_enabled_in_tests(tmp_path: Path) ->
             ]
         else:
             plist = plistlib.loads(path.read_bytes())
-            assert plist["ProgramArguments"] == [PYTHON, "-m", "embed_server", "--port", "52600"]
+            assert plist["ProgramArguments"] == [PYTHON, "-m", "mcp_memory.embed_server", "--port", "52600"]
             assert plist["RunAtLoad"] is True and plist["EnvironmentVariables"] == {
                 "MCP_MEMORY_HOME": "/data/mem"}  # fmt: skip
             assert calls[-1] == ["launchctl", "load", "-w", str(path)]
@@ -192,7 +186,7 @@ def test_service_files_are_written_but_never_enabled_in_tests(tmp_path: Path) ->
 
 
 def test_linux_service_path_follows_xdg(tmp_path: Path) -> None:
-    from mcp_memory.install import service_path
+    from mcp_memory.cli.install import service_path
 
     assert service_path("linux", tmp_path, tmp_path / "xdg") == (
         tmp_path / "xdg" / "systemd" / "user" / "mcp-memory-embed.service"

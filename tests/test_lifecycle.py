@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from mcp_memory import boilerplate
-from mcp_memory.aging import AgePolicy, age
-from mcp_memory.briefing import BriefingContext, build_briefing
-from mcp_memory.clusters import clusters_around, find_clusters
-from mcp_memory.embedder import LocalEmbedder
-from mcp_memory.links import MAX_NEW_LINKS
-from mcp_memory.llm import substance_heuristic
-from mcp_memory.maintenance import maintain
-from mcp_memory.models import MINILM
-from mcp_memory.service import MemoryService, Options
-from mcp_memory.store import GLOBAL, NewMemory, Store
+from mcp_memory.embedding.local import LocalEmbedder
+from mcp_memory.embedding.specs import MINILM
+from mcp_memory.lifecycle.aging import AgePolicy, age
+from mcp_memory.lifecycle.clusters import clusters_around, find_clusters
+from mcp_memory.lifecycle.maintenance import maintain
+from mcp_memory.llm.factory import substance_heuristic
+from mcp_memory.service import boilerplate
+from mcp_memory.service.briefing import BriefingContext, build_briefing
+from mcp_memory.service.linking import MAX_NEW_LINKS
+from mcp_memory.service.memories import MemoryService, Options
+from mcp_memory.store.database import GLOBAL, NewMemory, Store
 
 SESSION_A = """Session summary
 Requests: add OAuth login with GitHub to the web app

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from mcp_memory.embedder import LocalEmbedder
-from mcp_memory.models import MINILM
-from mcp_memory.service import MemoryService, Options
-from mcp_memory.store import Store
+from mcp_memory.embedding.local import LocalEmbedder
+from mcp_memory.embedding.specs import MINILM
+from mcp_memory.service.memories import MemoryService, Options
+from mcp_memory.store.database import Store
 
 PAIRS = Path(__file__).resolve().parents[1] / "bench" / "data" / "link_pairs.jsonl"
 MIN_PRECISION = 0.85

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mcp_memory import boilerplate
-from mcp_memory.links import MIN_CONTENT_WORDS, Linker, content_words
-from mcp_memory.store import NewMemory, Store
+from mcp_memory.service import boilerplate
+from mcp_memory.service.linking import MIN_CONTENT_WORDS, Linker, content_words
+from mcp_memory.store.database import NewMemory, Store
 
 TEXTS = [
     "plain one-line note about the flaky login test and its timezone",

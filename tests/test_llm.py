@@ -30,7 +30,8 @@ from hypothesis import strategies as st
 from support import free_port
 
 from mcp_memory.errors import BudgetExceeded, ConfigError, LLMError, MergeRejected
-from mcp_memory.llm import (
+from mcp_memory.lifecycle.merge_check import check_merge, hard_facts, missing_facts
+from mcp_memory.llm.factory import (
     Budget,
     BudgetLedger,
     BudgetLimits,
@@ -44,7 +45,6 @@ from mcp_memory.llm import (
     split_sentences,
     substance_heuristic,
 )
-from mcp_memory.merge_check import check_merge, hard_facts, missing_facts
 
 CLUSTER = [
     "The test database runs on Postgres 15 at port 5433.",

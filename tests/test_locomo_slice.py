@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from bench_modules import load_bench
 
-from mcp_memory.embedder import LocalEmbedder
-from mcp_memory.store import Store
+from mcp_memory.embedding.local import LocalEmbedder
+from mcp_memory.store.database import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "locomo" / "locomo10.json"

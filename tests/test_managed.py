@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcp_memory.managed import (
+from mcp_memory.routing.managed import (
     Edit,
     block_body,
     bullet,
@@ -15,7 +15,7 @@ from mcp_memory.managed import (
     remove_block,
     render,
 )
-from mcp_memory.targets import Document, Target, detect_eol, parse
+from mcp_memory.routing.targets import Document, Target, detect_eol, parse
 
 LINES = st.sampled_from(
     ["# Title", "## Section", "### Deeper", "- item", "text", "", "   ", "```", "~~~", "| a | b |",

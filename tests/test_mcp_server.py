@@ -15,8 +15,8 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from mcp_memory.config import Settings
-from mcp_memory.server import build_server
-from mcp_memory.store import Store
+from mcp_memory.server.tools import build_server
+from mcp_memory.store.database import Store
 
 TOOLS = {"remember", "recall", "forget", "stats", "consolidate", "briefing", "route"}
 

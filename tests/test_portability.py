@@ -23,14 +23,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mcp_memory.consolidate import Consolidator
-from mcp_memory.embedder import LocalEmbedder
+from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.errors import ValidationError
-from mcp_memory.integrity import audit
-from mcp_memory.llm import BudgetLimits, make_provider
-from mcp_memory.portability import backup, export, import_records, read_export
-from mcp_memory.service import MemoryService, Options
-from mcp_memory.store import Store
+from mcp_memory.lifecycle.consolidate import Consolidator
+from mcp_memory.llm.factory import BudgetLimits, make_provider
+from mcp_memory.service.memories import MemoryService, Options
+from mcp_memory.service.portability import backup, export, import_records, read_export
+from mcp_memory.store.database import Store
+from mcp_memory.store.integrity import audit
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -216,10 +216,10 @@ def test_cli_export_import_round_trip(source: MemoryService, tmp_path: Path) -> 
 
 WRITER = """
 import sys, time
-from mcp_memory.embedder import LocalEmbedder
-from mcp_memory.models import MINILM
-from mcp_memory.service import MemoryService
-from mcp_memory.store import Store
+from mcp_memory.embedding.local import LocalEmbedder
+from mcp_memory.embedding.specs import MINILM
+from mcp_memory.service.memories import MemoryService
+from mcp_memory.store.database import Store
 svc = MemoryService(Store.open(sys.argv[1]), LocalEmbedder(MINILM, __import__('pathlib').Path('.'), threads=1))
 n = 0
 deadline = time.monotonic() + float(sys.argv[3])

@@ -34,10 +34,10 @@ from qwen_fixture import (
     tiny_qwen_spec,
 )
 
-from mcp_memory.engine import Engine
+from mcp_memory.embedding.engine import Engine
+from mcp_memory.embedding.pull import MARKER, pull
+from mcp_memory.embedding.specs import MINILM, ModelFile, ModelSpec, locate
 from mcp_memory.errors import ModelError
-from mcp_memory.models import MINILM, ModelFile, ModelSpec, locate
-from mcp_memory.pull import MARKER, pull
 
 LFS_FILES = {MODEL_FILE, TOKENIZER_FILE}  # as on the real repo; config.json is a git blob
 

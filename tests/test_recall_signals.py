@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 import apsw
 import pytest
 
-from mcp_memory import migrations
 from mcp_memory.errors import ValidationError
-from mcp_memory.query import asks_when, label_of, names_in, says_when, time_windows
-from mcp_memory.recall import _session_lift
-from mcp_memory.search import Tuning, keyword_query
-from mcp_memory.service import MemoryService, Options
-from mcp_memory.store import Store
+from mcp_memory.service.fusion import Tuning, keyword_query
+from mcp_memory.service.memories import MemoryService, Options
+from mcp_memory.service.query import asks_when, label_of, names_in, says_when, time_windows
+from mcp_memory.service.recall import _session_lift
+from mcp_memory.store import migrations
+from mcp_memory.store.database import Store
 
 
 def day(text: str) -> float:

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcp_memory.redact import PRIVATE_MARKER, Redaction, marker, redact, strip_private
+from mcp_memory.redaction.redact import PRIVATE_MARKER, Redaction, marker, redact, strip_private
 
 ALNUM = string.ascii_letters + string.digits
 UPPER = string.ascii_uppercase + string.digits

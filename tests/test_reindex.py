@@ -26,13 +26,13 @@ import numpy as np
 import pytest
 from qwen_fixture import build_tiny_qwen, tiny_qwen_spec
 
-from mcp_memory.embedder import LocalEmbedder
+from mcp_memory.cli.progress import Bar
+from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.errors import ModelMismatchError
-from mcp_memory.integrity import audit
-from mcp_memory.progress import Bar
-from mcp_memory.reindex import pending_target, reindex, run
-from mcp_memory.service import MemoryService, Options
-from mcp_memory.store import Store
+from mcp_memory.lifecycle.reindex import pending_target, reindex, run
+from mcp_memory.service.memories import MemoryService, Options
+from mcp_memory.store.database import Store
+from mcp_memory.store.integrity import audit
 
 TESTS = Path(__file__).resolve().parent
 WORDS = ["cat", "dog", "bird", "fish", "tree", "house", "car", "road", "rain", "sun", "moon"]
@@ -101,7 +101,7 @@ def test_interrupted_then_resumed_reindex_switches_once_everything_is_embedded(
 
 
 def _hash(t: str) -> str:
-    from mcp_memory.service import content_hash
+    from mcp_memory.service.memories import content_hash
 
     return content_hash(t)
 
@@ -149,9 +149,9 @@ def test_progress_bar_draws_counts_and_finishes_with_a_newline() -> None:
 KILLED = """
 import sys, time
 sys.path.insert(0, {tests!r})
-from mcp_memory.embedder import LocalEmbedder
-from mcp_memory.reindex import reindex
-from mcp_memory.store import Store
+from mcp_memory.embedding.local import LocalEmbedder
+from mcp_memory.lifecycle.reindex import reindex
+from mcp_memory.store.database import Store
 from qwen_fixture import tiny_qwen_spec
 from pathlib import Path
 

@@ -10,7 +10,7 @@ import anyio
 from mcp import Client
 
 from mcp_memory.config import Settings
-from mcp_memory.server import build_server
+from mcp_memory.server.tools import build_server
 
 
 def run(settings: Settings, cwd: Path, steps: Any) -> Any:

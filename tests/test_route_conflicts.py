@@ -16,16 +16,16 @@ import pytest
 from gemini_standin import GeminiStandin, gemini_error, gemini_json, gemini_text
 from route_helpers import strip_blocks
 
-from mcp_memory.budget import BudgetLimits
-from mcp_memory.conflicts import contradiction
-from mcp_memory.embedder import LocalEmbedder
-from mcp_memory.llm_http import GeminiProvider
-from mcp_memory.llm_spend import Spending
-from mcp_memory.provider import conflict_prompt
-from mcp_memory.route_verdict import LLMVerdict
-from mcp_memory.routing import RouteConfig, Router, Verdict, promote
-from mcp_memory.service import MemoryService
-from mcp_memory.store import GLOBAL, Store
+from mcp_memory.embedding.local import LocalEmbedder
+from mcp_memory.llm.budget import BudgetLimits
+from mcp_memory.llm.http import GeminiProvider
+from mcp_memory.llm.provider import conflict_prompt
+from mcp_memory.llm.spending import Spending
+from mcp_memory.routing.conflicts import contradiction
+from mcp_memory.routing.router import RouteConfig, Router, Verdict, promote
+from mcp_memory.routing.verdict import LLMVerdict
+from mcp_memory.service.memories import MemoryService
+from mcp_memory.store.database import GLOBAL, Store
 
 # -- the text rule, no model ---------------------------------------------------------------------
 

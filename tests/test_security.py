@@ -27,10 +27,10 @@ from typing import Any
 from support import free_port
 from warm_helpers import serving, serving_handler
 
+from mcp_memory.cli.doctor import run_checks
+from mcp_memory.cli.security import unsafe_calls
 from mcp_memory.config import Settings, load_settings
-from mcp_memory.doctor import run_checks
-from mcp_memory.embedder import LocalEmbedder
-from mcp_memory.security import unsafe_calls
+from mcp_memory.embedding.local import LocalEmbedder
 
 CLI = [sys.executable, "-m", "mcp_memory.cli"]
 
@@ -70,7 +70,7 @@ def test_data_is_private_and_doctor_flags_and_fixes_loose_modes(settings: Settin
     assert checks(settings)["permissions"]["ok"]
     settings.home.chmod(0o755)
     settings.db.chmod(0o644)
-    from mcp_memory.security import private_paths
+    from mcp_memory.cli.security import private_paths
 
     assert len(private_paths(settings)) == 2
     bad = checks(settings)["permissions"]  # its database check re-opened (and re-closed) the db

@@ -9,11 +9,11 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from mcp_memory.embedder import LocalEmbedder
+from mcp_memory.embedding.local import LocalEmbedder
+from mcp_memory.embedding.specs import Kind
 from mcp_memory.errors import EmbeddingError, ModelMismatchError, ValidationError
-from mcp_memory.models import Kind
-from mcp_memory.service import MemoryService, Options, RecallFilters
-from mcp_memory.store import GLOBAL, Store
+from mcp_memory.service.memories import MemoryService, Options, RecallFilters
+from mcp_memory.store.database import GLOBAL, Store
 
 FACTS = [
     "We deploy with GitHub Actions; the workflow lives in .github/workflows/deploy.yml",

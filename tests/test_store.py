@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mcp_memory import migrations
 from mcp_memory.errors import ModelMismatchError, NotFoundError, StoreError
-from mcp_memory.store import NewMemory, Store
+from mcp_memory.store import migrations
+from mcp_memory.store.database import NewMemory, Store
 
 
 def unit_rows(n: int, d: int, seed: int = 0) -> np.ndarray:

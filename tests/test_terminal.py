@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from mcp_memory import cli
+from mcp_memory.cli import main as cli
+from mcp_memory.cli.progress import Bar
+from mcp_memory.cli.terminal import share_bar, table, when, wrapped
 from mcp_memory.config import Settings
-from mcp_memory.progress import Bar
-from mcp_memory.service import MemoryService
-from mcp_memory.terminal import share_bar, table, when, wrapped
+from mcp_memory.service.memories import MemoryService
 
 
 def test_table_aligns_columns_and_numbers_right() -> None:
@@ -84,9 +84,9 @@ def test_stats_and_recall_render_as_tables(
 def test_maintain_reports_progress_of_each_step(service: MemoryService, tmp_path: Path) -> None:
     """maintain() calls progress(step, done, total) while it embeds and connects (the CLI
     draws a bar from it); without a callback it draws nothing."""
-    from mcp_memory.aging import AgePolicy
-    from mcp_memory.llm import substance_heuristic
-    from mcp_memory.maintenance import maintain
+    from mcp_memory.lifecycle.aging import AgePolicy
+    from mcp_memory.lifecycle.maintenance import maintain
+    from mcp_memory.llm.factory import substance_heuristic
 
     for text in ("Deploys need the VPN", "The VPN is needed for deploys", "Lunch at noon"):
         service.remember(text, project="p", embed=False)

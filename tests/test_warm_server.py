@@ -35,14 +35,14 @@ from warm_helpers import (
 )
 
 import mcp_memory
-from embed_server import process
-from embed_server.app import EmbedServer, is_loopback_host_header, is_loopback_origin
-from embed_server.pidfile import pid_path
 from mcp_memory.config import load_settings
-from mcp_memory.embedder import LocalEmbedder
-from mcp_memory.engine import Engine
+from mcp_memory.embed_server import process
+from mcp_memory.embed_server.app import EmbedServer, is_loopback_host_header, is_loopback_origin
+from mcp_memory.embed_server.pidfile import pid_path
+from mcp_memory.embedding.engine import Engine
+from mcp_memory.embedding.local import LocalEmbedder
+from mcp_memory.embedding.warm_client import MAX_BATCH, MAX_TEXT_CHARS, SERVICE, WarmClient
 from mcp_memory.errors import ConfigError
-from mcp_memory.warm_client import MAX_BATCH, MAX_TEXT_CHARS, SERVICE, WarmClient
 
 TEXTS = [
     "The deploy script needs the staging key before it runs.",

@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from embed_server.app import EmbedServer, EmbedService
-from mcp_memory.engine import Engine
+from mcp_memory.embed_server.app import EmbedServer, EmbedService
+from mcp_memory.embedding.engine import Engine
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -119,7 +119,7 @@ def server_environment(home: Path) -> dict[str, str]:
 def spawn_server(home: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
     """``python -m embed_server --port N`` as a real subprocess with its own data home."""
     return subprocess.Popen(
-        [sys.executable, "-m", "embed_server", "--port", str(port), *extra],
+        [sys.executable, "-m", "mcp_memory.embed_server", "--port", str(port), *extra],
         env=server_environment(home),
         cwd=REPO,
         stdin=subprocess.DEVNULL,

@@ -1,1 +1,0 @@
-"""Claude Code hook entry points (see ``run.py``); the logic lives in ``mcp_memory.hook_events``."""

@@ -1,0 +1,75 @@
+"""``mcp-memory demo`` (``make run``): the main job on the bundled model, end to end.
+
+Starts the warm embedding server, stores a few sample memories, recalls one, prints how to
+connect Claude Code and the MCP Inspector, then serves MCP over streamable HTTP on loopback.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+
+from mcp_memory.cli.output import match_reasons, one_line
+from mcp_memory.config import Settings
+
+SAMPLES = [
+    ("We use uv instead of pip for dependency management because lock files are reproducible.",
+     "decision", ["tooling"]),
+    ("The integration tests need PostgreSQL 15 running on port 5433; start it with "
+     "`make db-up` before `pytest -m integration`.", "fact", ["testing", "postgres"]),
+    ("Fixed: 'database is locked' errors came from two connections writing at once; "
+     "the fix was BEGIN IMMEDIATE with a 10 s busy timeout.", "error_fix", ["sqlite"]),
+    ("The user prefers small focused commits with messages that explain why.", "preference", []),
+    ("API handlers live in src/api/handlers; each returns a typed Response object.", "fact",
+     ["architecture"]),
+]  # fmt: skip
+QUERY = "why do we get database locked errors?"
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def run_demo(settings: Settings, *, serve: bool = True, port: int = 0) -> int:
+    import mcp_memory.embed_server.process as process
+    from mcp_memory.app import open_app
+
+    say(f"mcp-memory demo  (data directory: {settings.home})")
+    started = time.perf_counter()
+    result = process.start(settings, wait=True)
+    say(f"- warm embedding server: {result.get('message')} ({time.perf_counter() - started:.1f}s)")
+    app = open_app(settings)
+    try:
+        say(f"- model: {app.spec.id} ({app.embedder.dimension}-d): {app.model_reason}")
+        t0 = time.perf_counter()
+        for text, kind, tags in SAMPLES:
+            r = app.service.remember(text, project="demo", tags=tags, type=kind, source="cli")
+            say(f"  remembered [{r.id}] {r.status:<9} {kind:<10} {text[:60]}...")
+        say(f"- stored {len(SAMPLES)} memories in {1000 * (time.perf_counter() - t0):.0f} ms")
+        t0 = time.perf_counter()
+        hits = app.service.recall(QUERY, projects=["demo"], k=3)
+        elapsed = 1000 * (time.perf_counter() - t0)
+        say(f"- recall {QUERY!r} ({elapsed:.0f} ms, embedder: {app.embedder.last_source}):")
+        for h in hits:
+            say(f"  [{h.id}] {h.score:.2f}  {match_reasons(h.signals)}  {one_line(h.content, 70)}")
+    finally:
+        app.close()
+    http_port = port or settings.http_port
+    exe = shutil.which("mcp-memory") or f"{sys.executable} -m mcp_memory.cli.main"
+    say()
+    say("Connect Claude Code (stdio, recommended):")
+    say(f"  claude mcp add memory --env MCP_MEMORY_HOME={settings.home} -- {exe} serve")
+    say("Or over HTTP while this demo runs:")
+    say(f"  claude mcp add --transport http memory http://127.0.0.1:{http_port}/mcp")
+    say("Inspect with the MCP Inspector CLI:")
+    say(f"  npx @modelcontextprotocol/inspector --cli http://127.0.0.1:{http_port}/mcp "
+        "--transport http --method tools/list")  # fmt: skip
+    if not serve:
+        return 0
+    say()
+    say(f"Serving MCP on http://127.0.0.1:{http_port}/mcp  (Ctrl-C to stop)")
+    from mcp_memory.server.tools import build_server
+
+    build_server(settings).run("streamable-http", host="127.0.0.1", port=http_port)
+    return 0

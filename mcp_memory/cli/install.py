@@ -1,0 +1,513 @@
+"""``mcp-memory install`` / ``uninstall``: register the MCP server and the hooks with Claude Code.
+
+Where (the paths are parameters, so tests use temporary directories):
+
+- ``--user`` (default): hooks in ``~/.claude/settings.json``, the server in ``~/.claude.json``
+  (``mcpServers``), for every project;
+- ``--project``: hooks in ``<project>/.claude/settings.json``, the server in
+  ``<project>/.mcp.json``.
+
+How: each file is parsed as JSON, changed only where it concerns us and written back atomically
+(a temporary file renamed over it, mode kept), after a timestamped backup of the old content.
+Everything else survives: unknown keys, other MCP servers, other hooks, including other hooks in
+the same matcher group. Our hook entries are recognized by their command, which runs
+``hooks/run.py <Event>`` (so a later install from another checkout replaces, not duplicates,
+them); our server is the ``memory`` entry whose command is an ``mcp-memory ... serve``. Running
+install twice gives the same file (the second run writes nothing); ``uninstall`` removes only
+those entries, dropping groups and event lists it leaves empty.
+
+``--service`` also installs a per-user service that keeps the warm embedding server running
+from login: a systemd user unit on Linux, a launchd agent on macOS. Service managers are only
+called when not in dry-run mode and when their binary exists.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mcp_memory.errors import MCPMemoryError
+
+SERVER_NAME = "memory"
+SERVICE_NAME = "mcp-memory-embed"
+LAUNCHD_LABEL = "dev.mcp-memory.embed-server"
+# Event -> (matcher or None, timeout in seconds). PostToolUse only for the tools capture reads:
+# Claude Code then does not even start the hook for reads and searches.
+HOOK_EVENTS: dict[str, tuple[str | None, int]] = {
+    "SessionStart": (None, 15),
+    "UserPromptSubmit": (None, 10),
+    "PostToolUse": ("Bash|Edit|Write|MultiEdit|NotebookEdit|ExitPlanMode", 5),
+    "PostToolUseFailure": ("Bash", 5),
+    "PreCompact": (None, 10),
+    "SessionEnd": (None, 10),
+}
+_OURS = re.compile(r"hooks[/\\]run\.py['\"]?\s+(" + "|".join(HOOK_EVENTS) + r")\b")
+
+
+class InstallError(MCPMemoryError):
+    """A settings file cannot be read or written safely (nothing was changed)."""
+
+
+@dataclass
+class Change:
+    path: Path
+    before: str | None  # None: the file did not exist
+    after: str | None  # None: the file is to be deleted (an empty unit we created)
+    backup: Path | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+    def diff(self) -> str:
+        return "".join(
+            difflib.unified_diff(
+                (self.before or "").splitlines(keepends=True),
+                (self.after or "").splitlines(keepends=True),
+                fromfile=f"{self.path} (now)",
+                tofile=f"{self.path} (after)",
+            )
+        )
+
+
+@dataclass
+class Plan:
+    changes: list[Change] = field(default_factory=list)
+    commands: list[list[str]] = field(default_factory=list)  # service manager calls
+
+    def describe(self, dry_run: bool) -> str:
+        lines = []
+        for c in self.changes:
+            verb = "would change" if dry_run else "changed"
+            if not c.changed:
+                lines.append(f"unchanged   {c.path}")
+                continue
+            lines.append(f"{verb:<11} {c.path}" + (f" (backup {c.backup})" if c.backup else ""))
+            if dry_run:
+                lines.append(c.diff().rstrip())
+        for argv in self.commands:
+            lines.append(("would run   " if dry_run else "ran         ") + shlex.join(argv))
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to write: the hooks' settings file and the MCP registration file."""
+
+    settings: Path
+    mcp: Path
+
+    @classmethod
+    def user(cls, home: Path | None = None) -> Target:
+        home = home or Path.home()
+        return cls(home / ".claude" / "settings.json", home / ".claude.json")
+
+    @classmethod
+    def project(cls, root: Path) -> Target:
+        return cls(root / ".claude" / "settings.json", root / ".mcp.json")
+
+
+# -- what we install -----------------------------------------------------------------------------
+
+
+def runner_path() -> Path:
+    import mcp_memory.hooks.run
+
+    return Path(mcp_memory.hooks.run.__file__).resolve()
+
+
+def server_command(python: str) -> list[str]:
+    """``mcp-memory serve``: the console script next to this interpreter, else ``-m``."""
+    script = Path(python).parent / "mcp-memory"
+    if script.is_file():
+        return [str(script), "serve"]
+    return [python, "-m", "mcp_memory.cli", "serve"]
+
+
+def hook_command(python: str, runner: Path, event: str, env: dict[str, str]) -> str:
+    prefix = "".join(f"{k}={shlex.quote(v)} " for k, v in sorted(env.items()))
+    return f"{prefix}{shlex.quote(python)} {shlex.quote(str(runner))} {event}"
+
+
+def desired_hooks(python: str, runner: Path, env: dict[str, str]) -> dict[str, dict[str, Any]]:
+    groups = {}
+    for event, (matcher, timeout) in HOOK_EVENTS.items():
+        entry = {"type": "command", "command": hook_command(python, runner, event, env),
+                 "timeout": timeout}  # fmt: skip
+        group: dict[str, Any] = {} if matcher is None else {"matcher": matcher}
+        group["hooks"] = [entry]
+        groups[event] = group
+    return groups
+
+
+def is_our_hook(entry: Any) -> bool:
+    return (
+        isinstance(entry, dict)
+        and entry.get("type", "command") == "command"
+        and isinstance(entry.get("command"), str)
+        and _OURS.search(entry["command"]) is not None
+    )
+
+
+def is_our_server(entry: Any) -> bool:
+    if not isinstance(entry, dict):
+        return False
+    argv = [entry.get("command"), *(entry.get("args") or [])]
+    words = [str(a) for a in argv if a is not None]
+    names = [Path(w).name for w in words]
+    return "serve" in words and ("mcp-memory" in names or "mcp_memory.cli" in words)
+
+
+# -- merging -------------------------------------------------------------------------------------
+
+
+def merge_hooks(
+    settings: dict[str, Any], wanted: dict[str, dict[str, Any]] | None
+) -> dict[str, Any]:
+    """``settings`` with our hook entries replaced by ``wanted`` (None: removed), in place of the
+    first group that held one of ours (else appended), everything else kept in order."""
+    hooks = settings.get("hooks")
+    if hooks is None:
+        hooks = {}
+    if not isinstance(hooks, dict):
+        raise InstallError('"hooks" in the settings file is not an object; fix it by hand first')
+    out = dict(hooks)
+    for event in dict.fromkeys([*hooks, *(wanted or {})]):
+        groups = hooks.get(event, [])
+        if not isinstance(groups, list):
+            raise InstallError(f'"hooks.{event}" in the settings file is not a list')
+        kept: list[Any] = []
+        slot: int | None = None
+        for group in groups:
+            entries = group.get("hooks") if isinstance(group, dict) else None
+            if not isinstance(entries, list) or not any(is_our_hook(e) for e in entries):
+                kept.append(group)
+                continue
+            if slot is None:
+                slot = len(kept)
+            others = [e for e in entries if not is_our_hook(e)]
+            if others:
+                kept.append({**group, "hooks": others})
+        if wanted is not None and event in wanted:
+            kept.insert(len(kept) if slot is None else slot, wanted[event])
+        if kept:
+            out[event] = kept
+        else:
+            out.pop(event, None)
+    result = dict(settings)
+    if out:
+        result["hooks"] = out
+    else:
+        result.pop("hooks", None)
+    return result
+
+
+def merge_server(config: dict[str, Any], wanted: dict[str, Any] | None) -> dict[str, Any]:
+    servers = config.get("mcpServers")
+    if servers is None:
+        servers = {}
+    if not isinstance(servers, dict):
+        raise InstallError('"mcpServers" is not an object; fix it by hand first')
+    current = servers.get(SERVER_NAME)
+    if current is not None and not is_our_server(current):
+        if wanted is None:
+            return config  # someone else's "memory" server: not ours to remove
+        raise InstallError(
+            f'an MCP server named "{SERVER_NAME}" that is not mcp-memory is already registered '
+            "in this file; rename or remove it first"
+        )
+    out = dict(servers)
+    if wanted is None:
+        out.pop(SERVER_NAME, None)
+    else:
+        out[SERVER_NAME] = wanted
+    result = dict(config)
+    if out:
+        result["mcpServers"] = out
+    else:
+        result.pop("mcpServers", None)
+    return result
+
+
+def _load(path: Path) -> tuple[str | None, dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, {}
+    except OSError as exc:
+        raise InstallError(f"cannot read {path}: {exc}") from exc
+    if not text.strip():
+        return text, {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InstallError(f"{path} is not valid JSON ({exc}); nothing was changed") from exc
+    if not isinstance(data, dict):
+        raise InstallError(f"{path} does not hold a JSON object; nothing was changed")
+    return text, data
+
+
+def _dump(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def _plan_json(path: Path, edit: Callable[[dict[str, Any]], dict[str, Any]]) -> Change:
+    before, data = _load(path)
+    after_data = edit(data)
+    if before is not None and after_data == data:
+        return Change(path, before, before)  # semantically unchanged: keep the user's bytes
+    if before is None and not after_data:
+        return Change(path, None, None)
+    return Change(path, before, _dump(after_data))
+
+
+def apply(plan: Plan, *, dry_run: bool, run: Callable[[list[str]], None] | None = None) -> None:
+    """Write the planned files (each after a backup) and run the service commands."""
+    if dry_run:
+        return
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for change in plan.changes:
+        if not change.changed:
+            continue
+        if change.before is not None:
+            change.backup = _free_name(change.path.with_name(f"{change.path.name}.bak-{stamp}"))
+            shutil.copy2(change.path, change.backup)
+        if change.after is None:
+            change.path.unlink(missing_ok=True)
+            continue
+        change.path.parent.mkdir(parents=True, exist_ok=True)
+        mode = change.path.stat().st_mode & 0o777 if change.path.exists() else 0o644
+        temporary = change.path.with_name(f".{change.path.name}.{os.getpid()}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(change.after)
+        os.replace(temporary, change.path)
+    for argv in plan.commands:
+        (run or _run)(argv)
+
+
+def _free_name(path: Path) -> Path:
+    """``path``, or ``path.1``, ``path.2``...: a backup never replaces an earlier one."""
+    candidate, n = path, 0
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}.{n}")
+    return candidate
+
+
+def _run(argv: list[str]) -> None:
+    if shutil.which(argv[0]) is None:
+        return
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    if result.returncode != 0:
+        raise InstallError(
+            f"{shlex.join(argv)} failed: {result.stderr.strip() or result.stdout.strip()}"
+        )
+
+
+# -- the per-user service ------------------------------------------------------------------------
+
+
+def systemd_unit(python: str, env: dict[str, str], port: int) -> str:
+    environment = "".join(
+        f"Environment={shlex.quote(f'{k}={v}')}\n" for k, v in sorted(env.items())
+    )
+    return (
+        "[Unit]\n"
+        "Description=mcp-memory warm embedding server (keeps the model loaded for Claude Code)\n"
+        "\n[Service]\n"
+        f"ExecStart={shlex.quote(python)} -m embed_server --port {port}\n"
+        f"{environment}"
+        "Restart=on-failure\nRestartSec=5\n"
+        "\n[Install]\nWantedBy=default.target\n"
+    )
+
+
+def launchd_plist(python: str, env: dict[str, str], port: int, log: Path) -> str:
+    from xml.sax.saxutils import escape
+
+    args = "".join(
+        f"    <string>{escape(a)}</string>\n"
+        for a in (python, "-m", "mcp_memory.embed_server", "--port", str(port))
+    )
+    envs = "".join(
+        f"    <key>{escape(k)}</key><string>{escape(v)}</string>\n" for k, v in sorted(env.items())
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" '
+        '"http://www.apple.com/DTDs/PropertyList-1.0.dtd">\n'
+        '<plist version="1.0">\n<dict>\n'
+        f"  <key>Label</key><string>{LAUNCHD_LABEL}</string>\n"
+        f"  <key>ProgramArguments</key>\n  <array>\n{args}  </array>\n"
+        f"  <key>EnvironmentVariables</key>\n  <dict>\n{envs}  </dict>\n"
+        "  <key>RunAtLoad</key><true/>\n  <key>KeepAlive</key><dict><key>SuccessfulExit</key>"
+        "<false/></dict>\n"
+        f"  <key>StandardErrorPath</key><string>{escape(str(log))}</string>\n"
+        "</dict>\n</plist>\n"
+    )
+
+
+def service_path(platform: str, home: Path, config_home: Path | None = None) -> Path:
+    """The launchd agent (macOS) or systemd user unit (elsewhere); ``config_home`` is
+    ``$XDG_CONFIG_HOME`` (default ``~/.config``)."""
+    if platform == "darwin":
+        return home / "Library" / "LaunchAgents" / f"{LAUNCHD_LABEL}.plist"
+    return (config_home or home / ".config") / "systemd" / "user" / f"{SERVICE_NAME}.service"
+
+
+def plan_service(
+    plan: Plan, *, remove: bool, python: str, env: dict[str, str], port: int, log: Path,
+    platform: str, home: Path, config_home: Path | None = None,
+) -> None:  # fmt: skip
+    path = service_path(platform, home, config_home)
+    before = path.read_text(encoding="utf-8") if path.is_file() else None
+    if platform == "darwin":
+        after = None if remove else launchd_plist(python, env, port, log)
+        plan.changes.append(Change(path, before, after))
+        if remove and before is not None:
+            plan.commands.insert(0, ["launchctl", "unload", "-w", str(path)])
+        elif not remove:
+            plan.commands.append(["launchctl", "load", "-w", str(path)])
+        return
+    after = None if remove else systemd_unit(python, env, port)
+    plan.changes.append(Change(path, before, after))
+    if remove and before is not None:
+        plan.commands.insert(
+            0, ["systemctl", "--user", "disable", "--now", f"{SERVICE_NAME}.service"]
+        )
+        plan.commands.append(["systemctl", "--user", "daemon-reload"])
+    elif not remove:
+        plan.commands += [
+            ["systemctl", "--user", "daemon-reload"],
+            ["systemctl", "--user", "enable", "--now", f"{SERVICE_NAME}.service"],
+        ]
+
+
+# -- entry points --------------------------------------------------------------------------------
+
+
+def plan_install(
+    target: Target,
+    *,
+    python: str | None = None,
+    runner: Path | None = None,
+    env: dict[str, str] | None = None,
+    remove: bool = False,
+) -> Plan:
+    """The file changes that install (or, with ``remove``, uninstall) hooks and server."""
+    python = python or sys.executable
+    runner = runner or runner_path()
+    env = dict(env or {})
+    wanted_hooks = None if remove else desired_hooks(python, runner, env)
+    server: dict[str, Any] | None = None
+    if not remove:
+        argv = server_command(python)
+        server = {"type": "stdio", "command": argv[0], "args": argv[1:]}
+        if env:
+            server["env"] = env
+    plan = Plan()
+    plan.changes.append(_plan_json(target.settings, lambda d: merge_hooks(d, wanted_hooks)))
+    plan.changes.append(_plan_json(target.mcp, lambda d: merge_server(d, server)))
+    return plan
+
+
+def install(
+    target: Target,
+    *,
+    dry_run: bool = False,
+    service: bool = False,
+    remove: bool = False,
+    python: str | None = None,
+    runner: Path | None = None,
+    env: dict[str, str] | None = None,
+    port: int = 52525,
+    logs_dir: Path | None = None,
+    platform: str = sys.platform,
+    home: Path | None = None,
+    config_home: Path | None = None,
+    run: Callable[[list[str]], None] | None = None,
+) -> Plan:
+    plan = plan_install(target, python=python, runner=runner, env=env, remove=remove)
+    if service:
+        plan_service(
+            plan, remove=remove, python=python or sys.executable, env=dict(env or {}), port=port,
+            log=(logs_dir or Path.home()) / "embed-server.log", platform=platform,
+            home=home or Path.home(), config_home=config_home,
+        )  # fmt: skip
+    if not dry_run:
+        precompile()
+    apply(plan, dry_run=dry_run, run=run)
+    return plan
+
+
+def precompile(packages: Sequence[str] = ("mcp_memory", "hooks")) -> None:
+    """Write the bytecode of the hook path now: with ``PYTHONDONTWRITEBYTECODE`` set, or a
+    read-only install, every hook run would otherwise compile its modules again (~30 ms)."""
+    import compileall
+    import importlib.util
+
+    for name in packages:
+        spec = importlib.util.find_spec(name)
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            compileall.compile_dir(location, quiet=2, workers=1)
+
+
+# -- command line (registered by cli.build_parser) ----------------------------------------------
+
+
+def add_parsers(command: Callable[..., Any]) -> None:
+    """Add ``install`` and ``uninstall`` through cli.build_parser's ``command`` helper."""
+    for name, helptext in (
+        ("install", "register the MCP server and the hooks with Claude Code"),
+        ("uninstall", "remove what install added (and nothing else)"),
+    ):
+        sp = command(name, cmd_install, helptext, json_flag=False)
+        scope = sp.add_mutually_exclusive_group()
+        scope.add_argument("--user", action="store_true", help="~/.claude (default)")
+        scope.add_argument("--project", action="store_true", help="<project>/.claude, .mcp.json")
+        sp.add_argument("--project-dir", type=Path, help="the project (default: git root of .)")
+        sp.add_argument("--dry-run", action="store_true", help="print the diff, change nothing")
+        sp.add_argument(
+            "--service", action="store_true",
+            help="also the per-user warm-server service (systemd user unit / launchd agent)",
+        )  # fmt: skip
+        if name == "install":
+            sp.add_argument("--home", type=Path, help="MCP_MEMORY_HOME for the server and hooks")
+        sp.set_defaults(remove=name == "uninstall")
+
+
+def cmd_install(args: Any, settings: Any) -> int:
+    from mcp_memory.projects import git_root
+
+    if args.project:
+        start = (args.project_dir or Path.cwd()).resolve()
+        root = start if args.project_dir else (git_root(start) or start)
+        target = Target.project(root)
+    else:
+        target = Target.user()
+    env: dict[str, str] = {}
+    home = getattr(args, "home", None) or os.environ.get("MCP_MEMORY_HOME")
+    if home:
+        env["MCP_MEMORY_HOME"] = str(Path(home).expanduser().resolve())
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    plan = install(
+        target, dry_run=args.dry_run, service=args.service, remove=args.remove, env=env,
+        port=settings.embed_port, logs_dir=settings.logs_dir,
+        config_home=Path(xdg) if xdg else None,
+    )  # fmt: skip
+    print(plan.describe(args.dry_run) or "nothing to do")
+    if not args.dry_run and not args.remove:
+        print("restart Claude Code (or open /hooks) to load the hooks; check with /mcp")
+    return 0

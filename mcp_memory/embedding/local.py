@@ -1,0 +1,65 @@
+"""The Embedder seam: what the service, CLI and hooks use to turn text into vectors.
+
+``LocalEmbedder`` runs the engine in this process (loaded lazily, once). The warm-server
+client and the automatic fallback between the two live in :mod:`mcp_memory.embedding.warm_client`.
+Every implementation returns float32 [n, dimension] unit rows for a fixed model id.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from mcp_memory.embedding.engine import Engine, load_engine
+from mcp_memory.embedding.specs import Kind, ModelSpec, require
+
+
+class Embedder(Protocol):
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def embed(self, texts: Sequence[str], kind: Kind = "document") -> np.ndarray: ...
+
+
+class LocalEmbedder:
+    """The engine in this process, loaded on first use (never at construction)."""
+
+    def __init__(
+        self, spec: ModelSpec, models_dir: Path, *, threads: int = 2, dimension: int = 0
+    ) -> None:
+        self.spec = spec
+        self.models_dir = models_dir
+        self.threads = threads
+        self._dimension = spec.dimension_for(dimension)
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def model_id(self) -> str:
+        return self.spec.id
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    @property
+    def loaded(self) -> bool:
+        return self._engine is not None
+
+    def engine(self) -> Engine:
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    paths = require(self.spec, self.models_dir)
+                    self._engine = load_engine(self.spec, paths, self.threads, self._dimension)
+        return self._engine
+
+    def embed(self, texts: Sequence[str], kind: Kind = "document") -> np.ndarray:
+        return self.engine().embed(texts, kind)

@@ -1,0 +1,410 @@
+"""Claude Code hook handlers: what each event does, behind one fail-open runner.
+
+``hooks/run.py EVENT`` calls :func:`run`, which reads the event's JSON from stdin, handles it and
+prints at most one JSON object, the documented ``{"hookSpecificOutput": {"hookEventName": ...,
+"additionalContext": ...}}``, or nothing. It always returns 0: malformed input, a missing, locked
+or corrupted database, a dead warm server or any bug ends the run quietly (logged to
+``$MCP_MEMORY_HOME/logs/hooks.log``), and an internal deadline ends it before Claude Code's own
+timeout would.
+
+Speed: a hook is a fresh interpreter on Claude Code's critical path. This module and what it
+imports are the standard library and project modules that import nothing heavier
+(:mod:`~mcp_memory.config`, :mod:`~mcp_memory.hooks.reader`, :mod:`~mcp_memory.capture.session_state`,
+:mod:`~mcp_memory.capture.spool`; :mod:`~mcp_memory.capture.observe` and ``apsw`` only for the events that use
+them); no numpy, no ONNX Runtime, no MCP SDK, and never a model. Writes go through the spool (see :mod:`mcp_memory.capture.spool`); redaction (~50 ms of
+regex compilation) is imported only by the runs that write.
+
+Events:
+
+- ``SessionStart``: starts the warm server when it is neither up nor starting (detached, returns
+  at once), injects the project's cached briefing and asks the worker to refresh it. Only the
+  first session of a project builds the briefing in the hook (slow, once).
+- ``UserPromptSubmit``: ``#remember <note>`` lines become protected user notes (confirmed in the
+  context); then up to 3 memories (1,200 characters) relevant to the prompt are injected, each at
+  most once per session: vector similarity through the warm server when it serves the database's
+  model, else strong keyword matches only. Nothing qualifies: nothing is printed.
+- ``PostToolUse`` / ``PostToolUseFailure``: :func:`mcp_memory.capture.observe.observe`; a failed
+  command that matches an earlier ``error_fix`` memory gets that fix as context.
+- ``PreCompact`` / ``SessionEnd``: a ``session`` job: the worker summarizes the transcript,
+  stores it, then runs maintenance.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+from mcp_memory import projects
+from mcp_memory.capture import spool
+from mcp_memory.capture.session_state import session_state
+from mcp_memory.config import Settings, load_settings
+from mcp_memory.hooks import reader as hook_recall
+
+EVENTS = (
+    "SessionStart", "UserPromptSubmit", "PostToolUse", "PostToolUseFailure", "PreCompact",
+    "SessionEnd",
+)  # fmt: skip
+# Seconds a run may take before it gives up (quietly); below the installer's settings timeouts.
+DEADLINES = {"SessionStart": 8.0, "UserPromptSubmit": 4.0}
+DEFAULT_DEADLINE = 3.0
+SERVER_TIMEOUT = 1.5  # seconds for one loopback request to the warm server
+CANDIDATES = 10
+_REMEMBER = r"(?im)^[ \t]*#remember\b[ \t:]*(.*)$"  # compiled (and cached) by re on use
+
+
+class Deadline(Exception):
+    """The run took longer than its deadline."""
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    def expire(signum: int, frame: FrameType | None) -> None:
+        raise Deadline(f"hook gave up after {seconds:.1f}s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class Hook:
+    """One event: its input, the settings, and the project it belongs to."""
+
+    def __init__(self, event: str, payload: dict[str, Any], settings: Settings) -> None:
+        self.event = event
+        self.payload = payload
+        self.settings = settings
+
+    @property
+    def cwd(self) -> Path:
+        cwd = self.payload.get("cwd")
+        return Path(cwd) if isinstance(cwd, str) and cwd else Path.cwd()
+
+    @property
+    def project(self) -> str:
+        return projects.project_for_dir(self.cwd)
+
+    @property
+    def session_id(self) -> str:
+        sid = self.payload.get("session_id")
+        return sid if isinstance(sid, str) and sid else "unknown"
+
+    def context(self, text: str) -> dict[str, Any] | None:
+        if not text.strip():
+            return None
+        return {"hookSpecificOutput": {"hookEventName": self.event, "additionalContext": text}}
+
+
+def run(event: str, stdin: IO[str], stdout: IO[str], environ: dict[str, str] | None = None) -> int:
+    """Handle one hook event; print nothing or one JSON object; always return 0."""
+    settings: Settings | None = None
+    try:
+        with deadline(DEADLINES.get(event, DEFAULT_DEADLINE)):
+            raw = stdin.read()
+            payload = json.loads(raw) if raw.strip() else None
+            if not isinstance(payload, dict):
+                raise ValueError(f"{event}: stdin is not a JSON object")
+            settings = load_settings(environ)
+            output = handle(Hook(event, payload, settings))
+        if output is not None:
+            stdout.write(json.dumps(output, ensure_ascii=False))
+            stdout.flush()
+    except BaseException as exc:  # fail open: never break or block the session
+        _log_failure(settings, event, exc)
+    return 0
+
+
+def handle(hook: Hook) -> dict[str, Any] | None:
+    if hook.event == "SessionStart":
+        return session_start(hook)
+    if hook.event == "UserPromptSubmit":
+        return user_prompt_submit(hook)
+    if hook.event in ("PostToolUse", "PostToolUseFailure"):
+        return post_tool_use(hook)
+    if hook.event in ("PreCompact", "SessionEnd"):
+        session_end(hook)
+        return None
+    raise ValueError(f"unknown hook event {hook.event!r}")
+
+
+# -- SessionStart ---------------------------------------------------------------------------------
+
+
+def ensure_server(settings: Settings) -> str:
+    """``running``, ``starting`` (its pid is alive: loading the model) or ``spawned``."""
+    if hook_recall.server_health(settings.embed_host, settings.embed_port, 0.3) is not None:
+        return "running"
+    pid_file = settings.run_dir / f"embed-server-{settings.embed_port}.pid"  # = pidfile.pid_path
+    try:
+        pid = json.loads(pid_file.read_text(encoding="utf-8")).get("pid")
+        if isinstance(pid, int) and pid > 0:
+            os.kill(pid, 0)
+            return "starting"
+    except (OSError, ValueError, AttributeError):
+        pass
+    # The server itself, as embed_server.process launches it (same argv, same log), with this
+    # environment: it reads the same settings. Its own lock makes a second one exit at once.
+    spool.spawn_detached(
+        [sys.executable, "-m", "mcp_memory.embed_server", "--port", str(settings.embed_port)],
+        settings.logs_dir / "embed-server.log",  # = embed_server.process.log_file
+        settings.home,
+    )
+    return "spawned"
+
+
+def git_branch(root: Path) -> str | None:
+    """The checked-out branch, read from ``.git/HEAD`` (a worktree's ``.git`` file points to
+    its own HEAD); None when detached or not a repository."""
+    git = root / ".git"
+    try:
+        if git.is_file():
+            pointer = git.read_text(encoding="utf-8").strip()
+            if not pointer.startswith("gitdir:"):
+                return None
+            git = (root / pointer.split(":", 1)[1].strip()).resolve()
+        head = (git / "HEAD").read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    prefix = "ref: refs/heads/"
+    return head[len(prefix) :] if head.startswith(prefix) else None
+
+
+def session_start(hook: Hook) -> dict[str, Any] | None:
+    settings = hook.settings
+    ensure_server(settings)
+    project = hook.project
+    branch = git_branch(Path(project))
+    cached = spool.read_briefing(settings.run_dir, project)
+    if cached is not None:
+        text = str(cached.get("text") or "")
+        spool.enqueue(settings.run_dir, {"kind": "briefing", "project": project, "branch": branch})
+        spool.wake_worker(settings)
+    else:
+        text = first_briefing(settings, project, branch)
+    return hook.context(text)
+
+
+def first_briefing(settings: Settings, project: str, branch: str | None) -> str:
+    """No cached briefing yet: build it here (imports the service: slow, once per project),
+    but only when the database holds memories for this project."""
+    try:
+        reader = hook_recall.Reader(settings.db)
+    except hook_recall.Unavailable:
+        return ""
+    try:
+        if not reader.count_active([project, projects.GLOBAL]):
+            return ""
+    finally:
+        reader.close()
+    from mcp_memory.app import open_app
+
+    app = open_app(settings, cwd=Path(project))
+    try:
+        text, ids = spool.build_briefing_text(app, project, branch)
+    finally:
+        app.close()
+    spool.write_briefing(settings.run_dir, project, text, ids)
+    return text
+
+
+# -- UserPromptSubmit -----------------------------------------------------------------------------
+
+
+def remember_notes(prompt: str) -> tuple[list[str], str]:
+    """The ``#remember`` notes in a prompt and the prompt without them. A prompt that starts
+    with ``#remember`` is one note, all of it; elsewhere a note is the rest of its line."""
+    stripped = prompt.strip()
+    if re.match(r"(?i)#remember\b", stripped):
+        note = re.sub(r"(?i)^#remember\b[ \t:]*", "", stripped).strip()
+        return ([note] if note else []), ""
+    notes = [m.group(1).strip() for m in re.finditer(_REMEMBER, prompt) if m.group(1).strip()]
+    return notes, re.sub(_REMEMBER, "", prompt).strip()
+
+
+def user_prompt_submit(hook: Hook) -> dict[str, Any] | None:
+    prompt = hook.payload.get("prompt")
+    if not isinstance(prompt, str):
+        return None
+    notes, query = remember_notes(prompt)
+    parts = []
+    if notes:
+        for note in notes:
+            _enqueue_memory(hook, note, type="user_note", tags=("note",), source="user")
+        spool.wake_worker(hook.settings)
+        parts.append(
+            f"mcp-memory: saved {len(notes)} #remember note(s) to long-term memory as protected "
+            "user notes (stored in the background); there is no need to store them again."
+        )
+    if len(query) >= 3 and not query.startswith("/"):
+        parts.append(relevant_memories(hook, query))
+    return hook.context("\n\n".join(p for p in parts if p))
+
+
+def relevant_memories(hook: Hook, query: str) -> str:
+    settings = hook.settings
+    try:
+        reader = hook_recall.Reader(settings.db)
+    except hook_recall.Unavailable:
+        return ""
+    try:
+        scope = [hook.project, projects.GLOBAL]
+        candidates = _candidates(settings, reader, query, scope)
+        threshold = hook_recall.relevance_threshold(reader.model_id or "")
+    finally:
+        reader.close()
+    if not candidates:
+        return ""
+    with session_state(settings.run_dir, hook.session_id) as state:
+        injected = state.get("injected")
+        shown: list[int] = (
+            [i for i in injected if isinstance(i, int)] if isinstance(injected, list) else []
+        )
+        chosen = hook_recall.select(candidates, threshold, exclude=set(shown))
+        if chosen:
+            state["injected"] = [*shown, *(c.id for c, _ in chosen)][-200:]
+    return hook_recall.render(chosen) if chosen else ""
+
+
+def _candidates(
+    settings: Settings, reader: hook_recall.Reader, query: str, scope: list[str]
+) -> list[hook_recall.Candidate]:
+    """Vector hits when the warm server can embed for this database, plus keyword hits that
+    have no vector yet; keyword hits alone when it cannot (never a model in the hook)."""
+    keyword = reader.keyword(query, scope, CANDIDATES)
+    if reader.model_id is None:
+        return keyword
+    try:
+        vector = hook_recall.embed_query(
+            settings.embed_host, settings.embed_port, query, model_id=reader.model_id,
+            dimension=reader.dimension, timeout=SERVER_TIMEOUT,
+        )  # fmt: skip
+    except hook_recall.Unavailable:
+        return keyword
+    hits = reader.vector(vector, scope, CANDIDATES)
+    fresh = reader.unembedded([c.id for c in keyword])
+    return hits + [c for c in keyword if c.id in fresh]
+
+
+# -- PostToolUse / PostToolUseFailure ----------------------------------------------------------
+
+
+def post_tool_use(hook: Hook) -> dict[str, Any] | None:
+    tool = hook.payload.get("tool_name")
+    if tool not in ("Bash", "Edit", "Write", "MultiEdit", "NotebookEdit", "ExitPlanMode"):
+        return None
+    from mcp_memory.capture.observe import observe
+
+    project = hook.project
+    with session_state(hook.settings.run_dir, hook.session_id) as state:
+        captures = observe(hook.payload, state, Path(project))
+    for capture in captures:
+        _enqueue_memory(hook, capture.content, type=capture.type, tags=capture.tags, source="hook")
+    if captures:
+        spool.wake_worker(hook.settings)
+    if hook.event == "PostToolUseFailure" and tool == "Bash":
+        return hook.context(earlier_fixes(hook))
+    return None
+
+
+def earlier_fixes(hook: Hook) -> str:
+    """A failed command that was fixed before, in this project: the fix, once per session.
+    Keyword matching only (the command and its error line against ``error_fix`` memories),
+    so a failure costs no query embedding."""
+    from mcp_memory.capture.observe import bash_outcome, error_line, is_routine
+
+    tool_input = hook.payload.get("tool_input")
+    command = tool_input.get("command") if isinstance(tool_input, dict) else None
+    outcome = bash_outcome(hook.payload)
+    if not isinstance(command, str) or outcome is None or is_routine(command):
+        return ""
+    try:
+        reader = hook_recall.Reader(hook.settings.db)
+    except hook_recall.Unavailable:
+        return ""
+    try:
+        query = f"{command} {error_line(outcome[1])}"
+        found = reader.keyword(query, [hook.project, projects.GLOBAL], CANDIDATES)
+    finally:
+        reader.close()
+    fixes = [c for c in found if c.type == "error_fix"]
+    if not fixes:
+        return ""
+    with session_state(hook.settings.run_dir, hook.session_id) as state:
+        injected = state.get("injected")
+        shown = [i for i in injected if isinstance(i, int)] if isinstance(injected, list) else []
+        chosen = hook_recall.select(fixes, 1.0, exclude=set(shown), max_items=2, max_chars=800)
+        if chosen:
+            state["injected"] = [*shown, *(c.id for c, _ in chosen)][-200:]
+    header = "mcp-memory: this failure looks like one fixed before in this project:"
+    return hook_recall.render(chosen, header) if chosen else ""
+
+
+def _enqueue_memory(
+    hook: Hook, text: str, *, type: str, tags: tuple[str, ...], source: str
+) -> None:
+    """Redact here, before the text touches the disk; the service redacts again (a no-op)."""
+    from mcp_memory.redaction.redact import redact
+
+    clean = redact(text).text.strip()
+    if not clean:
+        return
+    spool.enqueue(hook.settings.run_dir, {
+        "kind": "remember", "content": clean, "project": hook.project, "type": type,
+        "tags": list(tags), "source": source, "session_id": hook.session_id,
+    })  # fmt: skip
+
+
+# -- PreCompact / SessionEnd --------------------------------------------------------------------
+
+
+def session_end(hook: Hook) -> None:
+    path = hook.payload.get("transcript_path")
+    if not isinstance(path, str) or not path:
+        return
+    project = hook.project
+    spool.enqueue(hook.settings.run_dir, {
+        "kind": "session", "transcript_path": path, "project": project,
+        "session_id": hook.session_id, "event": hook.event,
+        "branch": git_branch(Path(project)),
+        "reason": hook.payload.get("reason") or hook.payload.get("trigger"),
+    })  # fmt: skip
+    spool.wake_worker(hook.settings)
+
+
+# -- failures -----------------------------------------------------------------------------------
+
+
+def _log_failure(settings: Settings | None, event: str, exc: BaseException) -> None:
+    """One line (a traceback for bugs) in logs/hooks.log; never to stdout, never raises."""
+    try:
+        if settings is not None:
+            logs = settings.logs_dir
+        else:
+            from mcp_memory.config import default_home
+
+            home = os.environ.get("MCP_MEMORY_HOME")
+            logs = (Path(home).expanduser() if home else default_home()) / "logs"
+        expected = isinstance(exc, (Deadline, ValueError, OSError, KeyboardInterrupt))
+        detail = f"{type(exc).__name__}: {exc}"
+        if not expected and not isinstance(exc, hook_recall.Unavailable):
+            import traceback
+
+            detail += "\n" + "".join(traceback.format_exception(exc)).rstrip()
+        logs.mkdir(parents=True, exist_ok=True, mode=0o700)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with open(logs / "hooks.log", "a", encoding="utf-8") as handle:
+            handle.write(f"{stamp} hook {event}[{os.getpid()}]: {detail}\n")
+    except BaseException:
+        pass

@@ -1,0 +1,298 @@
+"""Consolidate: merge a cluster of connected memories into proven knowledge.
+
+For each cluster (see :mod:`clusters`) the provider (Gemini, an OpenAI-compatible server, or
+the offline extractive merge) writes one or more merged statements. The answer is validated
+(:func:`merge_check.check_merge`: not empty, not a refusal, not longer than the input, every
+hard fact kept) before anything changes; on any failure nothing changes. Then, in one
+transaction: the merged memories are stored as ``proven``, the originals become
+``superseded`` with lineage rows pointing at the result, and a ``consolidations`` row records
+it so :meth:`Consolidator.undo` can restore exactly the previous states. Originals are never
+deleted. A cluster containing a decision or a user note yields a protected result.
+
+A dry run shows the clusters and, for the offline provider (free), the merged text; it never
+calls a paid API. A budget caps LLM calls and tokens per run and per day; the day's usage is
+kept in ``llm_usage`` and shown by ``stats``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+
+from mcp_memory.errors import LLMError, NotFoundError, ValidationError
+from mcp_memory.lifecycle.clusters import Cluster, find_clusters, projects_with_links
+from mcp_memory.lifecycle.merge_check import check_merge
+from mcp_memory.llm.factory import BudgetLimits, Provider, Usage, estimate_tokens
+from mcp_memory.llm.spending import Spending, day_usage
+from mcp_memory.redaction.redact import redact
+from mcp_memory.service import boilerplate
+from mcp_memory.service.memories import MemoryService, content_hash
+from mcp_memory.store.database import Memory, NewMemory
+
+log = logging.getLogger("mcp_memory")
+
+
+@dataclass
+class Outcome:
+    project: str
+    sources: list[int]
+    status: str  # applied | already | dry_run | rejected | skipped
+    merged: list[str] = field(default_factory=list)
+    results: list[int] = field(default_factory=list)
+    consolidation_id: int | None = None
+    reason: str = ""
+    provider: str = ""
+
+
+class Consolidator:
+    def __init__(self, service: MemoryService, provider: Provider, limits: BudgetLimits) -> None:
+        self.service = service
+        self.store = service.store
+        self.provider = provider
+        self.limits = limits
+
+    # -- listing ------------------------------------------------------------------------
+
+    def clusters(self, project: str | None = None) -> list[Cluster]:
+        projects = [project] if project is not None else projects_with_links(self.store)
+        return [c for p in projects for c in find_clusters(self.store, p)]
+
+    # -- running ------------------------------------------------------------------------
+
+    def run(
+        self,
+        *,
+        project: str | None = None,
+        members: list[int] | None = None,
+        dry_run: bool = False,
+        max_clusters: int = 10,
+    ) -> list[Outcome]:
+        if members is not None:
+            done = self._already(members)
+            if done is not None:
+                return [done]
+            clusters = [self._explicit_cluster(members)]
+        else:
+            clusters = self.clusters(project)[:max_clusters]
+        spending = Spending(self.store, self.provider.name, self.limits, offline=self.provider.offline)
+        outcomes: list[Outcome] = []
+        for cluster in clusters:
+            outcomes.append(self._one(cluster, spending, dry_run))
+        if members is not None and outcomes[0].status == "skipped":
+            # Another process (``maintain``, a second session) merged them while we did.
+            return [self._already(members) or outcomes[0]]
+        return outcomes
+
+    def _already(self, members: list[int]) -> Outcome | None:
+        """The applied consolidation that already merged exactly these memories, if any.
+
+        Asking again for a merge that happened (a retry, or ``maintain`` got there first) is
+        answered with that merge rather than an error, so a request is safe to repeat.
+        """
+        ids = sorted(set(members))
+        rows = self.store.execute(
+            "SELECT c.id, c.project, c.provider, l.source_id, l.result_id FROM lineage l "
+            "JOIN consolidations c ON c.id = l.consolidation_id "
+            f"WHERE c.status = 'applied' AND l.consolidation_id IN (SELECT consolidation_id "
+            f"FROM lineage WHERE source_id IN ({','.join('?' * len(ids))}))",
+            ids,
+        )
+        by_id: dict[int, list[tuple[str, str, int, int]]] = {}
+        for cid, project, provider, source, result in rows:
+            by_id.setdefault(int(cid), []).append((str(project), str(provider), int(source), int(result)))
+        for cid, group in sorted(by_id.items(), reverse=True):
+            if sorted({r[2] for r in group}) != ids:
+                continue
+            return Outcome(
+                group[0][0], ids, "already",
+                results=sorted({r[3] for r in group}), consolidation_id=cid,
+                reason=f"already merged by consolidation {cid}", provider=group[0][1],
+            )  # fmt: skip
+        return None
+
+    def _explicit_cluster(self, members: list[int]) -> Cluster:
+        ids = sorted(set(members))
+        if len(ids) < 2:
+            raise ValidationError("give at least two memory ids to consolidate")
+        found = self.store.get_many(ids)
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise NotFoundError(f"no memories with ids {missing}")
+        projects = {m.project for m in found.values()}
+        if len(projects) != 1:
+            raise ValidationError("memories from different projects are never consolidated")
+        not_buffer = [i for i in ids if found[i].state != "buffer"]
+        if not_buffer:
+            where = "; ".join(self._whereabouts(found[i]) for i in not_buffer)
+            raise ValidationError(
+                f"memories {not_buffer} are not in the buffer ({where}); only buffer memories "
+                "are consolidated"
+            )
+        return Cluster(projects.pop(), tuple(ids), 0, 0.0, 0.0)
+
+    def _whereabouts(self, memory: Memory) -> str:
+        """Where a memory that is no longer in the buffer went, and how to get it back."""
+        mid = memory.id
+        if memory.state == "superseded":
+            rows = self.store.execute(
+                "SELECT l.consolidation_id, l.result_id FROM lineage l JOIN consolidations c "
+                "ON c.id = l.consolidation_id WHERE l.source_id = ? AND c.status = 'applied' "
+                "ORDER BY l.consolidation_id DESC",
+                (mid,),
+            )
+            if rows:
+                cid = int(rows[0][0])
+                results = sorted({int(r[1]) for r in rows if int(r[0]) == cid})
+                return (
+                    f"{mid} was merged into {results} by consolidation {cid}; "
+                    f"`consolidate --undo {cid}` brings it back"
+                )
+            return f"{mid} is superseded"
+        if memory.state in ("expired", "deleted"):
+            return f"{mid} is {memory.state}; `forget {mid} --restore` brings it back"
+        return f"{mid} is already {memory.state}"
+
+    def _one(self, cluster: Cluster, spending: Spending, dry_run: bool) -> Outcome:
+        sources = [self.store.get(i) for i in cluster.members]
+        outcome = Outcome(
+            cluster.project, list(cluster.members), "skipped", provider=self.provider.name
+        )
+        if any(m.state != "buffer" for m in sources):
+            outcome.reason = "a member changed state since the cluster was found"
+            return outcome
+        texts = [redact(m.content).text for m in sorted(sources, key=lambda m: m.created_at)]
+        if dry_run and not self.provider.offline:
+            outcome.status = "dry_run"
+            outcome.reason = (
+                f"would send {len(texts)} memories (~{sum(map(estimate_tokens, texts))} tokens) "
+                f"to {self.provider.name}"
+            )
+            return outcome
+        try:
+            spending.check(sum(map(estimate_tokens, texts)))
+            answer = self.provider.merge(
+                texts, max_output_tokens=max(256, sum(map(estimate_tokens, texts)))
+            )
+            spending.record(answer.usage)
+            merged = [t.strip() for t in answer.memories]
+            check_merge(texts, merged)
+        except LLMError as exc:
+            spending.record_failure(exc)  # a bad answer still cost tokens
+            outcome.status = "rejected"
+            outcome.reason = str(exc)
+            log.warning("consolidation of %s rejected: %s", list(cluster.members), exc)
+            return outcome
+        outcome.merged = merged
+        if dry_run:
+            outcome.status = "dry_run"
+            return outcome
+        return self._apply(outcome, sources, answer.model or "")
+
+    def _apply(self, outcome: Outcome, sources: list[Memory], model: str) -> Outcome:
+        project = outcome.project
+        vectors = self.service.embedder.embed(outcome.merged, "document")
+        kind = _result_type(sources)
+        protected = any(m.protected for m in sources)
+        tags = tuple(dict.fromkeys(t for m in sources for t in m.tags))[:20]
+        with self.store.transaction():
+            if any(self.store.get(m.id).state != "buffer" for m in sources):
+                outcome.status = "skipped"
+                outcome.reason = "a member changed state while merging"
+                return outcome
+            cid = int(
+                self.store.execute(
+                    "INSERT INTO consolidations (project, created_at, provider, model, status, "
+                    "detail) VALUES (?, ?, ?, ?, 'applied', ?) RETURNING id",
+                    (project, time.time(), self.provider.name, model,
+                     json.dumps({"sources": outcome.sources})),
+                )[0][0]
+            )  # fmt: skip
+            for text, vector in zip(outcome.merged, vectors, strict=True):
+                chash = content_hash(text)
+                existing = self.store.find_hash(project, chash)
+                if existing is not None:
+                    rid = existing.id
+                    if existing.state != "proven":
+                        self.store.set_state(rid, "proven")
+                else:
+                    rid = self.store.insert(
+                        NewMemory(
+                            content=text, content_hash=chash, project=project, type=kind,
+                            tags=tags, source="lifecycle", protected=protected,
+                            state="proven", line_keys=boilerplate.keys(text),
+                            metadata={"consolidation": cid},
+                        ),
+                        vector,
+                    )  # fmt: skip
+                outcome.results.append(rid)
+                for m in sources:
+                    self.store.execute(
+                        "INSERT OR IGNORE INTO lineage (consolidation_id, result_id, source_id, "
+                        "source_prev_state) VALUES (?, ?, ?, ?)",
+                        (cid, rid, m.id, m.state),
+                    )
+            for m in sources:
+                self.store.set_state(m.id, "superseded")
+        for rid in outcome.results:
+            self.service.linker.connect(rid)
+        outcome.consolidation_id = cid
+        outcome.status = "applied"
+        return outcome
+
+    # -- undo ---------------------------------------------------------------------------
+
+    def undo(self, consolidation_id: int) -> dict[str, object]:
+        rows = self.store.execute(
+            "SELECT status FROM consolidations WHERE id = ?", (consolidation_id,)
+        )
+        if not rows:
+            raise NotFoundError(f"no consolidation with id {consolidation_id}")
+        if rows[0][0] == "undone":
+            raise ValidationError(f"consolidation {consolidation_id} is already undone")
+        with self.store.transaction():
+            lineage = self.store.execute(
+                "SELECT result_id, source_id, source_prev_state FROM lineage "
+                "WHERE consolidation_id = ?",
+                (consolidation_id,),
+            )
+            results = sorted({int(r[0]) for r in lineage})
+            restored = {int(r[1]): str(r[2]) for r in lineage}
+            for source, state in restored.items():
+                self.store.set_state(source, state)
+            for rid in results:
+                still_used = self.store.execute(
+                    "SELECT 1 FROM lineage l JOIN consolidations c ON c.id = l.consolidation_id "
+                    "WHERE l.result_id = ? AND c.id != ? AND c.status = 'applied'",
+                    (rid, consolidation_id),
+                )
+                if not still_used:
+                    self.store.set_state(rid, "deleted")
+            self.store.execute(
+                "UPDATE consolidations SET status = 'undone', undone_at = ? WHERE id = ?",
+                (time.time(), consolidation_id),
+            )
+        return {
+            "consolidation_id": consolidation_id,
+            "restored": sorted(restored),
+            "removed": results,
+        }
+
+    # -- budget -------------------------------------------------------------------------
+
+    def day_usage(self) -> Usage:
+        """What paid providers have cost today (table ``llm_usage``)."""
+        return day_usage(self.store)
+
+
+def _result_type(sources: list[Memory]) -> str:
+    kinds = {m.type for m in sources}
+    for kind in ("decision", "user_note", "error_fix", "preference"):
+        if kind in kinds:
+            return kind
+    return "insight"
+
+
+def outcome_dict(outcome: Outcome) -> dict[str, object]:
+    return asdict(outcome)

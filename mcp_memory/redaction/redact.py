@@ -1,0 +1,211 @@
+"""Redaction: secrets and ``<private>`` blocks are removed before anything is stored or sent.
+
+Hooks call :func:`redact` on every tool result, so ordinary text must cost little. Each rule
+names anchors, literal strings where its matches start (``"ghp_"``, ``"://"``, ``"password"``);
+they are found by a literal search and the rule's regex is only tried there. Token formats
+are first looked for among the few runs of 20+ token characters (see ``_Views.runs``). No regex
+nests quantifiers and every repeat is bounded or stops at a character its successor cannot match,
+so the work stays linear in the input.
+
+Rules run in order, specific formats first: a GitHub token is reported as ``github_token``, not as
+the value of ``GITHUB_TOKEN=``. A secret becomes ``[REDACTED:<kind>]``; a value that already is a
+marker is never matched again, so ``redact`` is idempotent.
+
+Deliberately kept, because it is not a secret or cannot be told from ordinary text: git SHAs,
+UUIDs and hashes; public keys (``ssh-ed25519 ...``, Stripe ``pk_``, ``PUBLIC_KEY=``); Twilio
+account SIDs (``AC...``, part of every API URL); names without a literal value (``token =
+get_token()``, ``password=password``, ``password: str``, ``token = Name``, ``PASSWORD_MIN_LENGTH =
+8``); placeholders (``$TOKEN``, ``${TOKEN}``, ``{{ token }}``, ``<token>``, ``sk-...``,
+``ghp_xxxx...``) and values that name a secret and hold no digit (``"test-api-key"``,
+``"AWS_SESSION_TOKEN"``, ``user:password@host``); unquoted values of several words (docstrings:
+``token: The API token.``); numbers of fewer than six digits; comparisons (``token == "with"``).
+
+The rules live in ``secret_rules.py`` (token formats, keys, webhooks, headers, URLs, command
+lines) and ``secret_assignments.py`` (``NAME=value``); this module holds the engine that runs
+them, the ``<private>`` stripping and the public API.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from mcp_memory.redaction.assignments import ASSIGNMENT_RULE
+from mcp_memory.redaction.rules import FORMAT_RULES, GENERIC_RULES, Rule
+
+__all__ = ["PRIVATE_MARKER", "Redaction", "marker", "redact", "strip_private"]
+
+PRIVATE_MARKER = "[private]"
+_MARKER_PREFIX = "[REDACTED:"
+
+
+def marker(kind: str) -> str:
+    """The text that replaces a secret of ``kind``."""
+    return f"{_MARKER_PREFIX}{kind}]"
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """The redacted text, how many secrets and private blocks were removed, and their kinds."""
+
+    text: str
+    count: int
+    kinds: tuple[str, ...]  # sorted, without repeats; "private" for <private> blocks
+
+
+# --- <private> blocks --------------------------------------------------------------------------
+
+_PRIVATE_TAG = re.compile(r"<[ \t]*(/?)[ \t]*private(?:\s[^<>]{0,200})?/?>", re.IGNORECASE)
+
+
+def _strip_private(text: str) -> tuple[str, int]:
+    if "<" not in text:
+        return text, 0
+    out: list[str] = []
+    depth = blocks = pos = 0  # pos: start of what is not copied yet, or of the open block
+    for m in _PRIVATE_TAG.finditer(text):
+        if m.group(1) or m.group().endswith("/>"):  # </private>, or an empty <private/>
+            if depth == 0:  # a stray or empty tag: drop just the tag
+                out.append(text[pos : m.start()])
+                pos = m.end()
+            elif m.group(1):
+                depth -= 1
+                if depth == 0:
+                    out.append(PRIVATE_MARKER)
+                    blocks += 1
+                    pos = m.end()
+            continue
+        if depth == 0:
+            out.append(text[pos : m.start()])
+            pos = m.start()
+        depth += 1
+    if depth:  # unclosed: everything after the opening tag is private (fail closed)
+        out.append(PRIVATE_MARKER)
+        blocks += 1
+    else:
+        out.append(text[pos:])
+    return "".join(out), blocks
+
+
+def strip_private(text: str) -> str:
+    """Replace each ``<private>...</private>`` block (and an unclosed tail) with ``[private]``."""
+    return _strip_private(text)[0]
+
+
+# --- rules -------------------------------------------------------------------------------------
+
+# Specific formats first: a GitHub token is reported as github_token, not as a NAME=value secret.
+_RULES = [*FORMAT_RULES, *GENERIC_RULES, ASSIGNMENT_RULE]
+
+
+# --- the engine --------------------------------------------------------------------------------
+
+_LITERALS: dict[str, re.Pattern[str]] = {}
+_RUN_TABLE = bytes(
+    ord("a") if chr(i) in string.ascii_letters + string.digits + "_-.+/" else ord(" ")
+    for i in range(256)
+)
+_RUN = b"a" * 20  # no token format is shorter
+
+
+def _literal(needle: str) -> re.Pattern[str]:
+    """A compiled literal: it searches about twice as fast as ``str.find`` for short needles."""
+    literal = _LITERALS.get(needle)
+    if literal is None:
+        literal = _LITERALS[needle] = re.compile(re.escape(needle))
+    return literal
+
+
+def _find_all(haystack: str, needle: str) -> Iterator[int]:
+    literal, i = _literal(needle), 0
+    while m := literal.search(haystack, i):
+        yield m.start()
+        i = m.start() + 1
+
+
+class _Views:
+    """The text being redacted and views of it, each computed once per version of the text."""
+
+    def __init__(self, text: str) -> None:
+        self.set(text)
+
+    def set(self, text: str) -> None:
+        self.text = text
+        self._lower: str | None = None
+        self._runs: str | None = None
+
+    @property
+    def lower(self) -> str:
+        if self._lower is None:
+            self._lower = self.text.lower()
+        return self._lower
+
+    @property
+    def runs(self) -> str:
+        """The runs of 20+ token characters, joined by spaces. Every token lies inside one, so
+        an anchor absent from these few hundred characters needs no search of the whole text.
+        ``bytes.translate`` and ``find`` find them at C speed."""
+        if self._runs is None:
+            marks = self.text.encode("ascii", "replace").translate(_RUN_TABLE)
+            runs = []
+            i = marks.find(_RUN)
+            while i != -1:
+                j = marks.find(b" ", i)
+                j = len(marks) if j == -1 else j
+                runs.append(self.text[i:j])
+                i = marks.find(_RUN, j)
+            self._runs = " ".join(runs)
+        return self._runs
+
+
+def _matches(rule: Rule, views: _Views) -> Iterator[re.Match[str]]:
+    text = views.text
+    haystack = views.lower if rule.lower else text
+    anchors = rule.anchors
+    if rule.in_runs:
+        anchors = tuple(a for a in anchors if a in views.runs)
+    if rule.search or len(haystack) != len(text):  # lower() changed the length: search
+        if any(_literal(a).search(haystack) for a in anchors):
+            yield from rule.pattern.finditer(text)
+        return
+    end = 0
+    for i in sorted({i for a in anchors for i in _find_all(haystack, a)}):
+        if i >= end and (m := rule.pattern.match(text, i)):
+            yield m
+            end = max(m.end(), i + 1)
+
+
+def _in_marker(text: str, i: int) -> bool:
+    """True if position ``i`` lies in a ``[REDACTED:...]`` marker: markers are never cut."""
+    start = text.rfind(_MARKER_PREFIX, max(0, i - 60), i + 1)
+    return start != -1 and text.find("]", start, start + 60) >= i
+
+
+def _apply(rule: Rule, views: _Views, kinds: set[str]) -> int:
+    """Redact what ``rule`` finds in ``views.text``; return how many secrets it replaced."""
+    text = views.text
+    pieces: list[str] = []
+    pos = count = 0
+    for m in _matches(rule, views):
+        for kind, start, end in rule.decide(m):
+            if start < pos or start >= end or _in_marker(text, start) or _in_marker(text, end - 1):
+                continue
+            pieces += (text[pos:start], marker(kind))
+            pos = end
+            count += 1
+            kinds.add(kind)
+    if count:
+        pieces.append(text[pos:])
+        views.set("".join(pieces))
+    return count
+
+
+def redact(text: str) -> Redaction:
+    """Remove ``<private>`` blocks, then replace each secret with ``[REDACTED:<kind>]``."""
+    text, blocks = _strip_private(text)
+    kinds = {"private"} if blocks else set()
+    views = _Views(text)
+    count = blocks + sum(_apply(rule, views, kinds) for rule in _RULES)
+    return Redaction(views.text, count, tuple(sorted(kinds)))

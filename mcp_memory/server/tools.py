@@ -1,0 +1,473 @@
+"""The MCP server: tools over the memory service.
+
+``build_server(settings)`` returns an ``MCPServer``; the store opens in the lifespan (fast, no
+model load), so the handshake never waits for a model. Tools run the synchronous service in a
+worker thread and raise on bad input: the SDK turns the exception into an ``is_error`` result
+whose message says what to do. Nothing here writes to stdout: over stdio, stdout is protocol.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Literal, TypeVar, cast
+
+import anyio
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp_types import ToolAnnotations
+from pydantic import BaseModel, ConfigDict
+
+from mcp_memory import __version__
+from mcp_memory.app import App, consolidator, open_app
+from mcp_memory.config import Settings
+from mcp_memory.errors import MCPMemoryError, ValidationError
+from mcp_memory.projects import GLOBAL_NAMES, normalize_project
+from mcp_memory.routing.router import FileChange, RouteItem, UndoResult
+from mcp_memory.service.briefing import BriefingContext, build_briefing
+from mcp_memory.service.memories import Hit, RecallFilters, Remembered, parse_time
+from mcp_memory.store.database import GLOBAL
+
+T = TypeVar("T")
+
+INSTRUCTIONS = """Long-term memory for this user's coding work, stored locally.
+Call `recall` before answering questions about past work, decisions, preferences or fixes in
+this project; call `remember` when the user states a decision, preference or fact worth keeping,
+or when you solved a problem that may recur. Memories belong to the current project unless
+stored with project="global"."""
+
+
+class RememberResult(BaseModel):
+    id: int
+    status: str
+    memories: list[Remembered]
+
+
+class RecallResult(BaseModel):
+    query: str
+    projects: list[str] | None
+    count: int
+    hits: list[Hit]
+
+
+class ForgetResult(BaseModel):
+    id: int
+    state: str
+    message: str
+
+
+class ConsolidateResult(BaseModel):
+    clusters: list[dict[str, Any]] = []
+    outcomes: list[dict[str, Any]] = []
+    undone: dict[str, Any] | None = None
+
+
+class BriefingResult(BaseModel):
+    text: str
+    ids: list[int]
+    tokens: int
+
+
+class RouteResult(BaseModel):
+    action: str  # plan | apply | undo | promote
+    message: str
+    counts: dict[str, int] = {}
+    items: list[RouteItem] = []
+    files: list[FileChange] = []
+    embedded: int = 0
+    unchecked: int = 0  # memories the configured LLM could not check (the offline rules decided)
+    undone: UndoResult | None = None
+    promoted: dict[str, Any] | None = None
+
+
+class StatsResult(BaseModel):
+    version: str
+    database: str
+    schema_version: int
+    model: str
+    dimension: int
+    model_reason: str
+    embedder: str
+    current_project: str
+    counts: dict[str, Any]
+    llm_usage: list[dict[str, Any]]
+
+
+def _forbid_unknown_arguments(server: MCPServer[Any]) -> None:
+    """Unknown tool arguments (a misspelt filter) must be an error, not silently ignored."""
+    for tool in server._tool_manager.list_tools():
+        base = tool.fn_metadata.arg_model
+        strict = type(base.__name__, (base,), {"model_config": ConfigDict(
+            **{**base.model_config, "extra": "forbid"})})  # fmt: skip
+        tool.fn_metadata.arg_model = strict
+        tool.parameters = {**tool.parameters, "additionalProperties": False}
+
+
+def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
+    # The lifespan's app, for the resources: the SDK gives a static resource no Context.
+    opened: list[App] = []
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[App]) -> AsyncIterator[App]:
+        app = await anyio.to_thread.run_sync(lambda: open_app(settings, cwd))
+        opened.append(app)
+        try:
+            yield app
+        finally:
+            opened.remove(app)
+            app.close()
+
+    server: MCPServer[App] = MCPServer(
+        name="mcp-memory", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan
+    )
+
+    # One MCP server process serves one Claude Code session: its recalls share a context, so
+    # promotion counts distinct sessions (see MemoryService._promote).
+    session_context = f"mcp:{os.getpid()}:{int(time.time())}"
+
+    async def run_tool(ctx: Context, fn: Callable[[App], T]) -> T:
+        app = cast(App, ctx.request_context.lifespan_context)
+        try:
+            return await anyio.to_thread.run_sync(lambda: fn(app))
+        except MCPMemoryError as exc:  # expected failures: the message says what to do next
+            raise ToolError(str(exc)) from exc
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Remember", read_only_hint=False, destructive_hint=False, idempotent_hint=True
+        )
+    )
+    async def remember(
+        content: str | list[str],
+        ctx: Context,
+        tags: list[str] | None = None,
+        type: Literal[
+            "note", "decision", "user_note", "insight", "error_fix", "preference", "fact", "todo"
+        ]
+        | None = None,
+        project: str | None = None,
+    ) -> RememberResult:
+        """Store a memory (or several) for later recall; returns its id.
+
+        Use when: the user states a decision, preference, convention or fact worth keeping;
+        you fixed a problem that may recur; the user says "remember ...". Keep each memory
+        one self-contained statement with the why, e.g. "We use uv, not pip, because ...".
+        Not for: secrets (they are redacted anyway), transient chatter, whole files.
+        `project` defaults to the current project; use "global" for knowledge that applies
+        everywhere (e.g. the user's personal preferences). `type` is inferred when omitted;
+        decisions and user notes are protected from expiry. Exact repeats return the existing
+        id; near-duplicates are reported in `near_duplicates`; `links` lists the related
+        memories it was connected to.
+        """
+        contents = [content] if isinstance(content, str) else content
+
+        def call(app: App) -> RememberResult:
+            key = normalize_project(project, app.cwd)
+            results = app.service.remember_many(
+                contents, project=key, tags=tags, type=type, source="tool"
+            )
+            return RememberResult(id=results[0].id, status=results[0].status, memories=results)
+
+        return await run_tool(ctx, call)
+
+    @server.tool(annotations=ToolAnnotations(title="Recall", read_only_hint=True))
+    async def recall(
+        query: str,
+        ctx: Context,
+        k: int = 10,
+        project: str | None = None,
+        all_projects: bool = False,
+        include_global: bool = True,
+        tags: list[str] | None = None,
+        types: list[str] | None = None,
+        states: list[str] | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> RecallResult:
+        """Search memories by meaning and keywords; returns the best matches with scores.
+
+        Use when: the user asks about past work, decisions, preferences, errors and their
+        fixes, or before starting a task that may have history in this project.
+        Not for: reading current files (read them) or general knowledge.
+        Searches the current project plus global memories unless `project` names another
+        project or `all_projects` is true. Filters: `tags` (all must match), `types`,
+        `states` (default buffer and proven), `since`/`until` (ISO dates). `k` is 1-100.
+        """
+
+        def call(app: App) -> RecallResult:
+            scope = _scope(app, project, all_projects, include_global)
+            filters = RecallFilters(
+                tags=tuple(t.strip().lower() for t in tags or ()),
+                types=tuple(types or ()),
+                states=tuple(states) if states else RecallFilters().states,
+                since=parse_time(since, "since") if since else None,
+                until=parse_time(until, "until") if until else None,
+            )
+            hits = app.service.recall(
+                query, projects=scope, k=k, filters=filters, context=session_context
+            )
+            shown = None if scope is None else ["global" if p == GLOBAL else p for p in scope]
+            return RecallResult(query=query, projects=shown, count=len(hits), hits=hits)
+
+        return await run_tool(ctx, call)
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Forget", read_only_hint=False, destructive_hint=True, idempotent_hint=True
+        )
+    )
+    async def forget(id: int, ctx: Context, restore: bool = False) -> ForgetResult:
+        """Soft-delete a memory by id (it leaves recall but can be restored).
+
+        Use when: the user says a memory is wrong or obsolete. Not for: correcting a memory
+        (remember the corrected statement, then forget the old one).
+        With `restore=true`, brings a forgotten memory back.
+        """
+
+        def call(app: App) -> ForgetResult:
+            if restore:
+                m = app.service.restore(id)
+                return ForgetResult(id=id, state=m.state, message=f"memory {id} restored")
+            m = app.service.forget(id)
+            return ForgetResult(
+                id=id,
+                state=m.state,
+                message=f"memory {id} forgotten; restore with forget(id={id}, restore=true)",
+            )
+
+        return await run_tool(ctx, call)
+
+    @server.tool(annotations=ToolAnnotations(title="Memory stats", read_only_hint=True))
+    async def stats(ctx: Context) -> StatsResult:
+        """Counts of memories by state, project and type, plus the model and database in use.
+
+        Use when: the user asks what is remembered or whether memory works. Not for: search.
+        """
+
+        return await run_tool(ctx, stats_result)
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Consolidate", read_only_hint=False, destructive_hint=False, idempotent_hint=False
+        )
+    )
+    async def consolidate(
+        ctx: Context,
+        run: bool = False,
+        dry_run: bool = False,
+        ids: list[int] | None = None,
+        undo: int | None = None,
+        project: str | None = None,
+    ) -> ConsolidateResult:
+        """Merge clusters of related memories into proven knowledge (originals kept as lineage).
+
+        Use when: the user asks to tidy up, merge or consolidate memories, or `stats` shows
+        many buffer memories. With no arguments it only lists the clusters ready to merge;
+        `run=true` merges them (`dry_run=true` shows what would happen first); `ids` merges
+        exactly those buffer memories (asking again for a merge already done answers with it,
+        status `already`); `undo=<consolidation id>` reverts one.
+        Not for: deleting memories (use forget).
+        """
+
+        def call(app: App) -> ConsolidateResult:
+            worker = consolidator(app)
+            if undo is not None:
+                return ConsolidateResult(undone=worker.undo(undo))
+            key = normalize_project(project, app.cwd)
+            if not run and not ids:
+                return ConsolidateResult(clusters=[asdict(c) for c in worker.clusters(key)])
+            outcomes = worker.run(project=key, members=ids, dry_run=dry_run)
+            return ConsolidateResult(outcomes=[asdict(o) for o in outcomes])
+
+        return await run_tool(ctx, call)
+
+    @server.tool(annotations=ToolAnnotations(title="Briefing", read_only_hint=True))
+    async def briefing(
+        ctx: Context,
+        prompt: str | None = None,
+        branch: str | None = None,
+        recent_files: list[str] | None = None,
+        max_tokens: int | None = None,
+        project: str | None = None,
+    ) -> BriefingResult:
+        """The few memories that matter most for this project now (decisions, proven
+        knowledge, what relates to the current task, recent activity), within a token budget.
+
+        Use when: starting work on a task, or the user asks what you remember about this
+        project. Not for: searching a specific question (use recall).
+        """
+
+        def call(app: App) -> BriefingResult:
+            if max_tokens is not None and not 50 <= max_tokens <= 8000:
+                raise ValidationError("max_tokens must be from 50 to 8000")
+            brief = build_briefing(
+                app.service,
+                normalize_project(project, app.cwd),
+                BriefingContext(branch, tuple(recent_files or ()), prompt),
+                budget_tokens=max_tokens or app.settings.briefing_tokens,
+            )
+            return BriefingResult(text=brief.text, ids=brief.ids, tokens=brief.tokens)
+
+        return await run_tool(ctx, call)
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Route knowledge into CLAUDE.md",
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=True,
+        )
+    )
+    async def route(
+        ctx: Context,
+        apply: bool = False,
+        force: bool = False,
+        ids: list[int] | None = None,
+        undo_memory: int | None = None,
+        undo_file: str | None = None,
+        promote: int | None = None,
+        project: str | None = None,
+    ) -> RouteResult:
+        """Put proven memories into the CLAUDE.md / .claude/rules/*.md section they fit best.
+
+        Use when: the user asks to write what was learned into CLAUDE.md or the rules files,
+        to promote a memory ("this is proven", `promote=<id>`), or to take a routed memory
+        back out. By default it only plans: each memory's target file and section, duplicates
+        already there, possible conflicts shown next to the existing line, and a unified diff
+        per file; nothing is written until `apply=true`. `force=true` also writes possible
+        conflicts. `undo_memory=<id>` removes one memory's line again; `undo_file=<path>`
+        restores a file to its content before the last routing (refused if it was edited
+        since, unless `force=true`). Project memories go only to the project's files, global
+        ones only to ~/.claude. Show the user the diff before applying.
+        Not for: storing new memories (use remember) or editing CLAUDE.md by hand.
+        """
+
+        def call(app: App) -> RouteResult:
+            from mcp_memory.app import router as make_router
+            from mcp_memory.routing.router import promote as promote_memory
+
+            worker = make_router(app)
+            key = normalize_project(project, app.cwd)
+            scope = [GLOBAL] if key == GLOBAL else [key, GLOBAL]
+            if undo_memory is not None or undo_file is not None:
+                both = undo_memory is not None and undo_file is not None
+                if apply or promote is not None or ids or both:
+                    raise ValidationError(
+                        "undo takes one of undo_memory or undo_file, without apply, ids or promote"
+                    )
+                undone = (
+                    worker.undo_memory(undo_memory, force=force)
+                    if undo_memory is not None
+                    else worker.undo_file(str(undo_file), project=key, force=force)
+                )
+                return RouteResult(action="undo", message=undone.message, undone=undone)
+            promoted = None
+            chosen = list(ids or [])
+            if promote is not None:
+                m = promote_memory(app.store, promote)
+                promoted = {"id": m.id, "state": m.state}
+                chosen = chosen or [promote]
+                scope = [GLOBAL] if m.project == GLOBAL else [m.project, GLOBAL]
+            try:
+                run = worker.apply if apply else worker.plan
+                plan = run(scope, ids=chosen or None, force=force)
+            except ValidationError as exc:
+                if promoted is None:
+                    raise
+                return RouteResult(  # the promotion stands even when routing cannot follow
+                    action="promote",
+                    message=f"memory {promote} is proven; it cannot be routed yet: {exc}",
+                    promoted=promoted,
+                )
+            action = "apply" if apply else "promote" if promoted else "plan"
+            return RouteResult(
+                action=action,
+                message=(f"memory {promote} is proven; " if promoted else "") + plan.summary(),
+                counts=plan.counts,
+                items=plan.items,
+                files=plan.files,
+                embedded=plan.embedded,
+                unchecked=plan.unchecked,
+                promoted=promoted,
+            )
+
+        return await run_tool(ctx, call)
+
+    def opened_app() -> App:
+        if not opened:
+            raise ResourceError("the memory store is not open (the server is starting or stopping)")
+        return opened[-1]
+
+    @server.resource(
+        "memory://briefing",
+        name="briefing",
+        title="Memory briefing for this project",
+        description="The decisions, proven knowledge and recent work remembered for the current "
+        "project (what the briefing tool returns with no arguments).",
+        mime_type="text/markdown",
+    )
+    def briefing_resource() -> str:
+        app = opened_app()
+        try:
+            brief = build_briefing(
+                app.service, app.current_project, BriefingContext(),
+                budget_tokens=app.settings.briefing_tokens,
+            )  # fmt: skip
+        except MCPMemoryError as exc:
+            raise ResourceError(str(exc)) from exc
+        return brief.text or "Nothing remembered for this project yet."
+
+    @server.resource(
+        "memory://stats",
+        name="stats",
+        title="Memory stats",
+        description="Counts of memories by state, project and type; the model and database in "
+        "use; recent LLM usage (what the stats tool returns).",
+        mime_type="application/json",
+    )
+    def stats_resource() -> str:
+        try:
+            return stats_result(opened_app()).model_dump_json(indent=2)
+        except MCPMemoryError as exc:
+            raise ResourceError(str(exc)) from exc
+
+    _forbid_unknown_arguments(server)
+    return server
+
+
+def stats_result(app: App) -> StatsResult:
+    s = app.service.stats()
+    return StatsResult(
+        version=__version__,
+        database=s.database,
+        schema_version=s.schema_version,
+        model=app.spec.id,
+        dimension=app.embedder.dimension,
+        model_reason=app.model_reason,
+        embedder=describe_embedder(app),
+        current_project=app.current_project,
+        counts=asdict(s)["counts"],
+        llm_usage=s.llm_usage,
+    )
+
+
+def describe_embedder(app: App) -> str:
+    last = getattr(app.embedder, "last_source", None) or "none yet"
+    return f"warm server at {app.settings.embed_url}, in-process fallback (last call: {last})"
+
+
+def _scope(
+    app: App, project: str | None, all_projects: bool, include_global: bool
+) -> list[str] | None:
+    if all_projects:
+        if project:
+            raise ValidationError("give either project or all_projects, not both")
+        return None
+    key = normalize_project(project, app.cwd)
+    if key == GLOBAL or (project or "").lower() in GLOBAL_NAMES:
+        return [GLOBAL]
+    return [key, GLOBAL] if include_global else [key]

@@ -1,0 +1,277 @@
+"""The memory service: remember, recall, forget, restore, stats.
+
+Transport-free: no MCP, no HTTP, no environment. It gets a :class:`Store`, an
+:class:`Embedder` and :class:`Options`, and every transport (MCP tools, CLI, hooks) calls it.
+
+This module holds remembering and the small verbs; the recall path is in ``recall.py`` (a mixin
+of :class:`MemoryService`), the input checks in ``validation.py`` and the dataclasses the service
+takes and returns in ``service_types.py``. ``from mcp_memory.service.memories import ...`` still offers
+every name it did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from mcp_memory.embedding.local import Embedder
+from mcp_memory.embedding.specs import SPECS
+from mcp_memory.errors import EmbeddingError, ValidationError
+from mcp_memory.redaction.redact import redact
+from mcp_memory.service import boilerplate
+from mcp_memory.service.classify import PROTECTED_TYPES, TYPES, classify
+from mcp_memory.service.linking import CANDIDATES, Linker
+from mcp_memory.service.recall import RecallMixin, iso
+from mcp_memory.service.types import Hit, NearDuplicate, Options, RecallFilters, Remembered, Stats
+from mcp_memory.service.validation import (
+    MAX_BATCH,
+    MAX_K,
+    MAX_TAG_CHARS,
+    MAX_TAGS,
+    SOURCES,
+    choice,
+    parse_time,
+    validate_content,
+    validate_tags,
+    validate_text,
+)
+from mcp_memory.store.database import GLOBAL, Memory, NewMemory, Store
+
+__all__ = [
+    "MAX_BATCH",
+    "MAX_K",
+    "MAX_TAGS",
+    "MAX_TAG_CHARS",
+    "SOURCES",
+    "Hit",
+    "MemoryService",
+    "NearDuplicate",
+    "Options",
+    "RecallFilters",
+    "Remembered",
+    "Stats",
+    "content_hash",
+    "iso",
+    "now",
+    "parse_time",
+    "validate_content",
+    "validate_tags",
+    "validate_text",
+]
+
+log = logging.getLogger("mcp_memory")
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class MemoryService(RecallMixin):
+    def __init__(self, store: Store, embedder: Embedder, options: Options | None = None) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.options = options or Options()
+        self.linker = Linker(store, embedder, self.options.link_threshold)
+        # The store refuses this embedder's vectors once `reindex` switched the database away.
+        store.vector_model = (embedder.model_id, embedder.dimension)
+
+    # -- remember -----------------------------------------------------------------------
+
+    def remember(
+        self,
+        content: str,
+        *,
+        project: str,
+        tags: Sequence[str] | None = None,
+        type: str | None = None,
+        source: str = "tool",
+        session_id: str | None = None,
+        embed: bool = True,
+        created_at: float | None = None,
+    ) -> Remembered:
+        return self.remember_many(
+            [content], project=project, tags=tags, type=type, source=source,
+            session_id=session_id, embed=embed, created_at=created_at,
+        )[0]  # fmt: skip
+
+    def remember_many(
+        self,
+        contents: Sequence[str],
+        *,
+        project: str,
+        tags: Sequence[str] | None = None,
+        type: str | None = None,
+        source: str = "tool",
+        session_id: str | None = None,
+        embed: bool = True,
+        created_at: float | None = None,
+    ) -> list[Remembered]:
+        """Validate, redact, embed (one batch), store in one transaction, then connect.
+
+        Embedding happens before the write, so a failure stores nothing. ``embed=False``
+        (hooks, which must never load a model) stores text only; ``maintain`` embeds and
+        connects later. ``type`` None classifies each text from its tags and content.
+        ``session_id`` chains the texts, in order, after the session's earlier memories
+        (recall reads each in the light of its neighbours). ``created_at`` (a timestamp;
+        default now) is when they were said, for imports of older conversations: recall
+        prefers memories made within a date the query names.
+        """
+        if not contents:
+            raise ValidationError("nothing to remember: give at least one text")
+        if len(contents) > MAX_BATCH:
+            raise ValidationError(f"at most {MAX_BATCH} memories per call")
+        if created_at is not None and not (
+            isinstance(created_at, int | float) and math.isfinite(created_at) and created_at >= 0
+        ):
+            raise ValidationError(f"created_at must be a timestamp, not {created_at!r}")
+        if type is not None:
+            choice(type, TYPES, "type")
+        choice(source, SOURCES, "source")
+        clean_tags = validate_tags(tags)
+        prepared: list[tuple[str, int]] = []
+        for content in contents:
+            text = validate_content(content, self.options.max_content_chars)
+            red = redact(text)
+            prepared.append((red.text.strip() or "[redacted]", red.count))
+        # Exact duplicates (same project, same redacted text) return the existing id.
+        results: list[Remembered | None] = []
+        todo: list[int] = []
+        seen: dict[str, int] = {}
+        for n, (text, count) in enumerate(prepared):
+            chash = content_hash(text)
+            existing = self.store.find_hash(project, chash)
+            if existing is not None and existing.state != "deleted":
+                results.append(Remembered(existing.id, "duplicate", project, existing.type, count))
+            elif chash in seen:
+                results.append(None)  # filled from its twin below
+            else:
+                seen[chash] = n
+                results.append(None)
+                todo.append(n)
+        vectors = self._embed_documents([prepared[n][0] for n in todo]) if embed and todo else None
+        if vectors is not None:
+            self.ensure_model()
+        created: list[tuple[int, list[tuple[int, float]]]] = []
+        with self.store.transaction():
+            for j, n in enumerate(todo):
+                text, count = prepared[n]
+                vector = None if vectors is None else vectors[j]
+                # One KNN query per new memory: its linking candidates, which also hold its
+                # near-duplicates (see _near_duplicates).
+                candidates: list[tuple[int, float]] | None = None
+                near: tuple[NearDuplicate, ...] = ()
+                if vector is not None:
+                    candidates = self.linker.candidates(vector, project)
+                    near = self._near_duplicates(vector, project, candidates)
+                if near and self.options.near_duplicates == "merge":
+                    target = self.store.get(near[0].id)
+                    results[n] = Remembered(target.id, "merged", project, target.type, count, near)
+                    continue
+                chash = content_hash(text)
+                existing = self.store.find_hash(project, chash)
+                if existing is not None:  # a deleted twin: bring it back instead
+                    self.store.set_state(existing.id, "buffer")
+                    results[n] = Remembered(existing.id, "restored", project, existing.type, count)
+                    continue
+                kind = type or classify(text, clean_tags)
+                mid = self.store.insert(
+                    NewMemory(
+                        content=text, content_hash=chash, project=project, type=kind,
+                        tags=clean_tags, source=source, session_id=session_id,
+                        protected=kind in PROTECTED_TYPES or source == "user",
+                        line_keys=boilerplate.keys(text), created_at=created_at,
+                    ),
+                    vector,
+                )  # fmt: skip
+                results[n] = Remembered(mid, "created", project, kind, count, near)
+                if candidates is not None:
+                    created.append((n, candidates))
+        for n, candidates in created:  # after the commit: linking may embed topic texts
+            r = results[n]
+            assert r is not None
+            results[n] = replace(r, links=tuple(self.linker.connect(r.id, candidates)))
+        for n, (text, count) in enumerate(prepared):
+            if results[n] is None:  # a repeat within this batch
+                twin = results[seen[content_hash(text)]]
+                assert twin is not None
+                results[n] = Remembered(twin.id, "duplicate", project, twin.type, count)
+        return [r for r in results if r is not None]
+
+    def _embed_documents(self, texts: list[str]) -> np.ndarray:
+        vectors = self.embedder.embed(texts, "document")
+        if vectors.shape != (len(texts), self.embedder.dimension):
+            raise EmbeddingError(
+                f"embedder returned shape {vectors.shape}, expected "
+                f"({len(texts)}, {self.embedder.dimension})"
+            )
+        return vectors
+
+    def ensure_model(self) -> None:
+        if self.store.model is None:
+            spec = SPECS.get(self.embedder.model_id)
+            pooling = spec.pooling if spec is not None else "unknown"
+            self.store.init_model(self.embedder.model_id, self.embedder.dimension, pooling)
+        self.store.check_model(self.embedder.model_id, self.embedder.dimension)
+
+    def _near_duplicates(
+        self, vector: np.ndarray, project: str, candidates: list[tuple[int, float]]
+    ) -> tuple[NearDuplicate, ...]:
+        """Up to 3 memories of ``project`` at least ``duplicate_threshold`` similar, best first.
+
+        Read from the linking candidates (the nearest of the project's and the global
+        memories): they hold every such memory of the project unless all of them are that
+        similar, and only then does a query of the project's own follow."""
+        threshold = self.options.duplicate_threshold
+        hits = [(i, s) for i, s in candidates if s >= threshold]
+        if hits and project != GLOBAL:
+            found = self.store.get_many([i for i, _ in hits])
+            hits = [(i, s) for i, s in hits if i in found and found[i].project == project]
+            if len(hits) < 3 and len(candidates) >= CANDIDATES and candidates[-1][1] >= threshold:
+                hits = [
+                    (i, s)
+                    for i, s in self.store.knn(vector, 3, projects=[project])
+                    if s >= threshold
+                ]
+        return tuple(NearDuplicate(i, round(s, 4)) for i, s in hits[:3])
+
+    # -- forget / restore / stats -------------------------------------------------------
+
+    def forget(self, memory_id: int) -> Memory:
+        """Soft delete: out of recall, restorable with :meth:`restore`."""
+        self.store.get(memory_id)
+        self.store.set_state(memory_id, "deleted")
+        return self.store.get(memory_id)
+
+    def restore(self, memory_id: int) -> Memory:
+        m = self.store.get(memory_id)
+        if m.state not in ("deleted", "expired"):
+            raise ValidationError(f"memory {memory_id} is {m.state}, not deleted or expired")
+        self.store.set_state(memory_id, "buffer")
+        return self.store.get(memory_id)
+
+    def stats(self) -> Stats:
+        model = self.store.model
+        return Stats(
+            database=str(self.store.path),
+            schema_version=self.store.schema_version,
+            model=None if model is None else model.model_id,
+            dimension=None if model is None else model.dimension,
+            counts=self.store.counts(),
+            llm_usage=[
+                {"day": d, "provider": p, "calls": c, "input_tokens": i, "output_tokens": o}
+                for d, p, c, i, o in self.store.execute(
+                    "SELECT day, provider, calls, input_tokens, output_tokens FROM llm_usage "
+                    "ORDER BY day DESC, provider LIMIT 14"
+                )
+            ],
+        )
+
+
+def now() -> float:
+    return time.time()

@@ -1,0 +1,131 @@
+"""What a recall query says besides its words: the dates it names and the names it mentions.
+
+Both feed :meth:`MemoryService.recall` for every query (no model, no LLM: a few regexes):
+
+- :func:`time_windows`: absolute dates in the query ("on 3 July, 2023", "July 3 2023",
+  "2023-07-03", "in July 2023", "in 2022") become UTC time windows; a memory whose
+  ``created_at`` falls in one ranks higher. Relative phrases ("last week") are left alone: they
+  are relative to when the remembered thing was said, which the query does not know.
+- :func:`asks_when` and :func:`says_when`: a question asking when ("When did...", "How
+  long...") prefers memories that say when ("yesterday", "last week", "in 2022").
+- :func:`label_of` and :func:`names_in`: a memory whose text opens with a short name label
+  ("Caroline: ...", "Dr Smith: ...") is *about* that name as much as about its words; when the
+  query names the label, the memory ranks higher. BM25 cannot do this by itself: a name that
+  labels half of a conversation's memories has almost no inverse document frequency.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from mcp_memory.service.fusion import STOPWORDS
+
+MONTHS = (
+    "january", "february", "march", "april", "may", "june", "july", "august", "september",
+    "october", "november", "december",
+)  # fmt: skip
+_MONTH = "|".join(MONTHS) + "|" + "|".join(m[:3] for m in MONTHS if m != "may") + "|sept"
+_DAY_MONTH_YEAR = re.compile(
+    rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({_MONTH})\.?,?\s+(\d{{4}})\b", re.I
+)
+_MONTH_DAY_YEAR = re.compile(
+    rf"\b({_MONTH})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", re.I
+)
+_ISO_DAY = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+_MONTH_YEAR = re.compile(rf"\b({_MONTH})\.?,?\s+(?:of\s+)?(\d{{4}})\b", re.I)
+_ISO_MONTH = re.compile(r"\b(\d{4})-(\d{2})\b(?!-)")
+_YEAR = re.compile(r"\b(?:in|during|of|since|from|year|by)\s+((?:19|20)\d{2})\b", re.I)
+
+DAY = 86_400.0
+
+_LABEL = re.compile(r"^\s*([A-Z][\w.'-]*(?: [A-Z][\w.'-]*){0,2}):\s")
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def _month(name: str) -> int:
+    name = name.lower()[:3]
+    return next(n for n, m in enumerate(MONTHS, start=1) if m.startswith(name))
+
+
+def _stamp(year: int, month: int, day: int = 1) -> float | None:
+    try:
+        return datetime(year, month, day, tzinfo=UTC).timestamp()
+    except ValueError:  # 31 February and the like: not a date
+        return None
+
+
+def _next_month(year: int, month: int) -> float | None:
+    return _stamp(year + month // 12, month % 12 + 1)
+
+
+def time_windows(text: str) -> list[tuple[float, float]]:
+    """UTC ``[start, end)`` windows of the absolute dates in ``text``, most precise kind only:
+    days if it names any, else months, else years."""
+    days: list[tuple[int, int, int]] = []
+    days += [(int(y), _month(m), int(d)) for d, m, y in _DAY_MONTH_YEAR.findall(text)]
+    days += [(int(y), _month(m), int(d)) for m, d, y in _MONTH_DAY_YEAR.findall(text)]
+    days += [(int(y), int(m), int(d)) for y, m, d in _ISO_DAY.findall(text)]
+    windows: list[tuple[float, float]] = []
+    for y, m, d in days:
+        start = _stamp(y, m, d)
+        if start is not None:
+            windows.append((start, start + DAY))
+    if windows:
+        return sorted(set(windows))
+    months = [(int(y), _month(m)) for m, y in _MONTH_YEAR.findall(text)]
+    months += [(int(y), int(m)) for y, m in _ISO_MONTH.findall(text) if 1 <= int(m) <= 12]
+    for y, m in months:
+        start, end = _stamp(y, m), _next_month(y, m)
+        if start is not None and end is not None:
+            windows.append((start, end))
+    if windows:
+        return sorted(set(windows))
+    for y in {int(y) for y in _YEAR.findall(text)}:
+        start, end = _stamp(y, 1), _stamp(y + 1, 1)
+        if start is not None and end is not None:
+            windows.append((start, end))
+    return sorted(windows)
+
+
+_ASKS_WHEN = re.compile(
+    r"^\W*(?:when|how long|how many (?:days|weeks|months|years)|"
+    r"what (?:year|month|date|day|time)|which (?:year|month|day))\b",
+    re.I,
+)
+_SAYS_WHEN = re.compile(
+    r"\b(?:yesterday|today|tonight|tomorrow|ago|recently|"
+    r"(?:last|next|this|past) (?:week|weekend|month|year|night|morning|summer|winter|spring|fall|"
+    r"monday|tuesday|wednesday|thursday|friday|saturday|sunday)|"
+    r"(?:19|20)\d\d|" + "|".join(m for m in MONTHS if m != "may") + r")\b",
+    re.I,
+)
+
+
+def asks_when(query: str) -> bool:
+    """Whether ``query`` asks for a time ("When did...", "How long...", "What year...")."""
+    return _ASKS_WHEN.match(query) is not None
+
+
+def says_when(text: str) -> bool:
+    """Whether ``text`` says when something happened ("yesterday", "last week", "in 2022")."""
+    return _SAYS_WHEN.search(text) is not None
+
+
+def in_windows(ts: float, windows: list[tuple[float, float]]) -> bool:
+    return any(start <= ts < end for start, end in windows)
+
+
+def label_of(content: str) -> str | None:
+    """The name a memory's text opens with ("Caroline: I went..." -> "caroline"): one to three
+    capitalised words before a colon. Lower-cased first word, or None."""
+    match = _LABEL.match(content)
+    if match is None:
+        return None
+    first = match.group(1).split()[0].rstrip(".").lower()
+    return first if len(first) > 1 and first not in STOPWORDS else None
+
+
+def names_in(query: str) -> frozenset[str]:
+    """The lower-cased words of ``query`` a memory label can match."""
+    return frozenset(w.lower() for w in _WORD.findall(query))

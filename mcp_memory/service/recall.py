@@ -1,0 +1,279 @@
+"""The recall path of :class:`~mcp_memory.service.memories.MemoryService`: hybrid search (vector KNN and
+BM25 fused by reciprocal rank, see :mod:`mcp_memory.service.fusion` for the weights), the filters, the
+hits it returns, and the promotion of memories recalled strongly in several sessions.
+
+A mixin, like the parts of :class:`~mcp_memory.store.database.Store`: ``MemoryService`` holds the store,
+embedder and options this path uses, and callers keep calling ``service.recall``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import numpy as np
+
+from mcp_memory.embedding.local import Embedder
+from mcp_memory.errors import ValidationError
+from mcp_memory.service.classify import TYPES
+from mcp_memory.service.fusion import Tuning, keyword_query, ranked, rrf_fuse
+from mcp_memory.service.query import asks_when, in_windows, names_in, says_when, time_windows
+from mcp_memory.service.types import Hit, Options, RecallFilters
+from mcp_memory.service.validation import MAX_K, choice, validate_text
+from mcp_memory.store.database import GLOBAL, STATES, Memory, Store
+
+log = logging.getLogger("mcp_memory")
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+class RecallMixin:
+    """Recall for :class:`~mcp_memory.service.memories.MemoryService`, which sets these attributes."""
+
+    store: Store
+    embedder: Embedder
+    options: Options
+
+    def recall(
+        self,
+        query: str,
+        *,
+        projects: Sequence[str] | None,
+        k: int = 10,
+        filters: RecallFilters | None = None,
+        use_vectors: bool = True,
+        count_recall: bool = True,
+        context: str | None = None,
+    ) -> list[Hit]:
+        """Hybrid search: vector KNN and BM25 keyword ranks fused by reciprocal rank.
+
+        Each side is a little more than its raw score (see :mod:`search` for the weights and
+        ``docs/benchmarks.md`` for what each adds on LoCoMo):
+
+        - vector: cosine plus half the mean cosine of the memory's session neighbours, so a
+          short answer ("Yes, last week!") rises with the question before it;
+        - keyword: BM25 over the memory's text, tags and, at lower weight, its neighbours' text;
+        - both: a memory labelled with a name the query mentions ("Caroline: ...") ranks
+          higher (:func:`query.label_of`), and the name leaves the BM25 query;
+        - fused: a memory made within a date the query names ranks higher
+          (:func:`query.time_windows`), and so, for a question asking when, does a memory
+          that says when (:func:`query.asks_when`);
+        - session: a memory adds a share of the best fused score among the other candidates
+          from its session (:func:`_session_lift`): what one session says hangs together.
+
+        ``projects`` None searches every project; otherwise only those listed. ``context``
+        (a session id; default: the day) scopes promotion: see :meth:`_promote`.
+        """
+        query = validate_text(
+            query, "query", self.options.max_content_chars, "describe what to look for"
+        )
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
+            raise ValidationError(f"k must be an integer from 1 to {MAX_K}, not {k!r}")
+        filters = filters or RecallFilters()
+        for state in filters.states:
+            choice(state, STATES, "state")
+        for t in filters.types:
+            choice(t, TYPES, "type")
+        pool = max(50, 5 * k)
+        tune = self.options.tuning
+        labelled = self.store.labels(names_in(query), projects)  # names the query mentions
+        cosines: dict[int, float] = {}
+        neighbours: dict[int, list[int]] = {}
+        if use_vectors and self.store.model is not None:
+            self.store.check_model(self.embedder.model_id, self.embedder.dimension)
+            qvec = self.embedder.embed([query], "query")[0]
+            knn = self.store.knn(
+                qvec, tune.vector_candidates * pool, projects=projects, states=filters.states
+            )
+            cosines, neighbours = self._with_neighbours(qvec, dict(knn), filters.states)
+        match = keyword_query(query, drop=() if tune.names_in_bm25 else labelled)
+        bm25: dict[int, float] = {}
+        if match:
+            bm25 = dict(
+                self.store.fts(
+                    match,
+                    tune.keyword_candidates * pool,
+                    projects=projects,
+                    states=filters.states,
+                    context_weight=tune.context_weight,
+                )
+            )
+        heads = self.store.heads(sorted(set(cosines) | set(bm25)))
+        named = {i for i, (label, _, _) in heads.items() if label in labelled}
+        vector_hits = ranked(_vector_scores(cosines, neighbours, named, tune))[:pool]
+        boost = tune.name_bm25
+        keyword_hits = ranked({i: s * (boost if i in named else 1.0) for i, s in bm25.items()})
+        keyword_hits = keyword_hits[:pool]
+        weights = (tune.vector_weight, tune.keyword_weight)
+        fused = dict(rrf_fuse(vector_hits, keyword_hits, k=tune.rrf_k, weights=weights))
+        windows = time_windows(query)
+        timely = {i for i in fused if i in heads and in_windows(heads[i][1], windows)}
+        fused = {i: s * (tune.time_factor if i in timely else 1.0) for i, s in fused.items()}
+        telling: set[int] = set()
+        if tune.when_factor != 1.0 and asks_when(query):
+            telling = {i for i, text in self.store.contents(list(fused)).items() if says_when(text)}
+            fused = {i: s * (tune.when_factor if i in telling else 1.0) for i, s in fused.items()}
+        if tune.session_weight:
+            factor = {
+                i: (tune.time_factor if i in timely else 1.0)
+                * (tune.when_factor if i in telling else 1.0)
+                for i in fused
+            }
+            sessions = {i: heads[i][2] for i in fused if i in heads}
+            fused = _session_lift(fused, sessions, factor, tune.session_weight)
+        tag_ids = self.store.ids_with_tags(filters.tags) if filters.tags else None
+        vec_rank = {i: r + 1 for r, (i, _) in enumerate(vector_hits)}
+        kw_rank = {i: r + 1 for r, (i, _) in enumerate(keyword_hits)}
+        order = ranked(fused)
+        hits: list[Hit] = []
+        step = max(20, 2 * k)  # read whole memories only for the best, a chunk at a time
+        for start in range(0, len(order), step):
+            chunk = order[start : start + step]
+            memories = self.store.get_many([i for i, _ in chunk])
+            for mid, score in chunk:
+                m = memories.get(mid)
+                if m is None or not self._passes(m, filters, tag_ids):
+                    continue
+                signals: dict[str, float] = {}
+                if mid in vec_rank:
+                    signals["vector_similarity"] = round(cosines[mid], 4)
+                    signals["vector_rank"] = vec_rank[mid]
+                if mid in kw_rank:
+                    signals["keyword_rank"] = kw_rank[mid]
+                if mid in named:
+                    signals["name_match"] = 1
+                if mid in timely:
+                    signals["time_match"] = 1
+                if mid in telling:
+                    signals["says_when"] = 1
+                hits.append(_hit(m, score, signals))
+                if len(hits) == k:
+                    break
+            if len(hits) == k:
+                break
+        if count_recall and hits:
+            self.store.record_recalls(h.id for h in hits)
+            self._promote(hits, context)
+        return hits
+
+    def _with_neighbours(
+        self, qvec: np.ndarray, cosines: dict[int, float], states: Sequence[str]
+    ) -> tuple[dict[int, float], dict[int, list[int]]]:
+        """The KNN candidates' cosines plus those of their session neighbours (and of the
+        neighbours' neighbours, which smoothing a neighbour's score needs), and who neighbours
+        whom."""
+        neighbours = self.store.neighbours(list(cosines), states)
+        added = {j for near in neighbours.values() for j in near} - set(cosines)
+        if added:
+            neighbours.update(self.store.neighbours(sorted(added), states))
+        missing = {j for near in neighbours.values() for j in near} - set(cosines)
+        vectors = self.store.vectors(sorted(missing))
+        if vectors:
+            ids = list(vectors)
+            sims = np.stack([vectors[i] for i in ids]) @ qvec
+            cosines = {**cosines, **{i: float(s) for i, s in zip(ids, sims, strict=True)}}
+        return cosines, neighbours
+
+    def _promote(self, hits: list[Hit], context: str | None) -> None:
+        """Memories recalled strongly in several sessions become proven.
+
+        A broad search touches many memories, so only the top three hits count, only when the
+        match is strong (the vector similarity reaches the model's ``strong_recall``, or for the top hit,
+        both signals agree), and at most once per memory per session (or per day without one).
+        ``promote_after`` such recalls promote a buffer memory to proven.
+        """
+        ctx = context or datetime.now(UTC).strftime("day:%Y-%m-%d")
+        strong = [
+            h.id
+            for n, h in enumerate(hits[:3])
+            if (n == 0 and "vector_rank" in h.signals and "keyword_rank" in h.signals)
+            or h.signals.get("vector_similarity", 0.0) >= self.options.strong_recall
+        ]
+        if not strong:
+            return
+        with self.store.transaction():
+            for mid in strong:
+                self.store.execute(
+                    "INSERT OR IGNORE INTO recall_events (memory_id, context, at) VALUES (?, ?, ?)",
+                    (mid, ctx, time.time()),
+                )
+            marks = ",".join("?" * len(strong))
+            ready = self.store.execute(
+                f"SELECT m.id FROM memories m WHERE m.id IN ({marks}) AND m.state = 'buffer' "
+                "AND (SELECT count(*) FROM recall_events e WHERE e.memory_id = m.id) >= ?",
+                (*strong, self.options.promote_after),
+            )
+            for (mid,) in ready:
+                self.store.set_state(int(mid), "proven")
+                log.info("memory %s promoted to proven after repeated strong recalls", mid)
+
+    @staticmethod
+    def _passes(m: Memory, f: RecallFilters, tag_ids: set[int] | None) -> bool:
+        if tag_ids is not None and m.id not in tag_ids:
+            return False
+        if f.types and m.type not in f.types:
+            return False
+        if f.since is not None and m.created_at < f.since:
+            return False
+        return not (f.until is not None and m.created_at > f.until)
+
+
+def _vector_scores(
+    cosines: dict[int, float], neighbours: dict[int, list[int]], named: set[int], tune: Tuning
+) -> dict[int, float]:
+    """Cosine + ``neighbour_weight`` x the mean cosine of the session neighbours, +
+    ``name_cosine`` for a memory whose label the query names."""
+    out: dict[int, float] = {}
+    for mid, cos in cosines.items():
+        near = [cosines[j] for j in neighbours.get(mid, ()) if j in cosines]
+        score = cos + (tune.neighbour_weight * sum(near) / len(near) if near else 0.0)
+        out[mid] = score + (tune.name_cosine if mid in named else 0.0)
+    return out
+
+
+def _session_lift(
+    fused: dict[int, float],
+    sessions: dict[int, str | None],
+    factor: dict[int, float],
+    weight: float,
+) -> dict[int, float]:
+    """Each memory's fused score plus ``weight`` x the best fused score of the other candidates
+    from its session, the addition scaled by the memory's own date and 'when' factors (so they
+    multiply the whole). Memories without a session, or alone in theirs, keep their score."""
+    best: dict[str, list[tuple[float, int]]] = {}  # session -> its two best (score, id)
+    for mid, score in fused.items():
+        session = sessions.get(mid)
+        if session is not None:
+            top = best.setdefault(session, [])
+            top.append((score, mid))
+            top.sort(reverse=True)
+            del top[2:]
+    out = dict(fused)
+    for mid, score in fused.items():
+        session = sessions.get(mid)
+        if session is None:
+            continue
+        other = next((s for s, j in best[session] if j != mid), None)
+        if other is not None:
+            out[mid] = score + weight * factor[mid] * other
+    return out
+
+
+def _hit(m: Memory, score: float, signals: dict[str, float]) -> Hit:
+    return Hit(
+        id=m.id,
+        content=m.content,
+        score=round(score, 6) if math.isfinite(score) else 0.0,
+        signals=signals,
+        project="global" if m.project == GLOBAL else m.project,
+        type=m.type,
+        tags=m.tags,
+        state=m.state,
+        created_at=iso(m.created_at),
+        updated_at=iso(m.updated_at),
+    )

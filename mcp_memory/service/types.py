@@ -1,0 +1,73 @@
+"""The plain dataclasses the memory service takes and returns: its :class:`Options`, the
+:class:`RecallFilters` of a recall, and its results (:class:`Remembered`, :class:`Hit`,
+:class:`Stats`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mcp_memory.service.fusion import Tuning
+from mcp_memory.service.linking import Link
+from mcp_memory.store.database import ACTIVE_STATES
+
+
+@dataclass(frozen=True)
+class Options:
+    max_content_chars: int = 20_000
+    near_duplicates: str = "keep"  # keep | merge
+    duplicate_threshold: float = 0.95
+    link_threshold: float = 0.6
+    promote_after: int = 3  # strong recalls in distinct sessions/days before a memory is proven
+    strong_recall: float = 0.6  # query cosine of a strong recall (the model's strong_recall)
+    tuning: Tuning = Tuning()  # how recall weighs its signals (see search.py)
+
+
+@dataclass(frozen=True)
+class NearDuplicate:
+    id: int
+    similarity: float
+
+
+@dataclass(frozen=True)
+class Remembered:
+    id: int
+    status: str  # created | duplicate | merged
+    project: str
+    type: str
+    redactions: int = 0
+    near_duplicates: tuple[NearDuplicate, ...] = ()
+    links: tuple[Link, ...] = ()
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: int
+    content: str
+    score: float
+    signals: dict[str, float]  # vector_similarity, vector_rank, keyword_rank
+    project: str
+    type: str
+    tags: tuple[str, ...]
+    state: str
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class RecallFilters:
+    tags: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+    states: tuple[str, ...] = ACTIVE_STATES
+    since: float | None = None
+    until: float | None = None
+
+
+@dataclass
+class Stats:
+    database: str
+    schema_version: int
+    model: str | None
+    dimension: int | None
+    counts: dict[str, object] = field(default_factory=dict)
+    llm_usage: list[dict[str, object]] = field(default_factory=list)  # recent days, newest first

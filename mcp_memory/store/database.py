@@ -1,0 +1,237 @@
+"""SQLite storage: memories, tags, links, full-text index and vectors.
+
+Driver: ``apsw``. CPython's ``sqlite3`` cannot load extensions on many builds (this machine's
+default Python, macOS system Python), and sqlite-vec is an extension. apsw is maintained in
+lock-step with SQLite releases (bundling a current SQLite with FTS5), loads extensions on every
+platform, and exposes SQLite's own transaction and busy-handler semantics without the implicit
+transactions of the DB-API module.
+
+Vectors: the full float32 vector of each memory lives in ``memory_vectors``; a sqlite-vec
+``vec0`` table holds its binary quantization (1 bit per dimension) with ``project`` and
+``state`` metadata. A KNN query scans the compact bit index for candidates, then rescores them
+exactly with the full vectors (see ``docs/benchmarks.md`` for why: a float vec0 scan is ~20x
+slower at 100k x 1024-d).
+
+One connection must not be used by several threads at once: ``Store`` serialises access with
+a lock, and each process opens its own ``Store``.
+
+Layout. This module opens the database, runs its transactions and keeps its recorded model;
+:class:`Store` gets the rest from one mixin per group of tables:
+
+- ``store_memories.py``: memory rows (insert, state, purge, reads, counts);
+- ``store_vectors.py``: vectors and KNN (and the in-RAM bit index behind it);
+- ``store_links.py``: links, line statistics, the ``connected`` mark;
+- ``store_search.py``: full-text matches and the other reads of recall;
+- ``store_base.py``: the row types, the states and the base class the mixins share.
+
+Why mixins rather than collaborator objects: every part shares one connection, one lock and one
+transaction (``insert`` stores the vector inside its own transaction; the service wraps many
+calls in one), so separate objects would only hold references back to the same state, and
+callers would either change (``store.vectors.knn``) or need ~40 forwarding methods. With
+mixins callers keep the one ``Store`` they have and each file holds one group of tables.
+``from mcp_memory.store.database import ...`` still offers every name it did.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import apsw
+import sqlite_vec
+
+from mcp_memory.errors import ModelMismatchError, StoreError
+from mcp_memory.projects import GLOBAL
+from mcp_memory.store import migrations
+from mcp_memory.store.base import ACTIVE_STATES, STATES, Memory, ModelInfo, NewMemory
+from mcp_memory.store.bit_index import BitIndex
+from mcp_memory.store.links import StoreLinks
+from mcp_memory.store.memories import CONTEXT_CHARS, StoreMemories
+from mcp_memory.store.migrations import scalar
+from mcp_memory.store.search import StoreSearch
+from mcp_memory.store.vectors import MAX_CANDIDATES, index_sql
+
+__all__ = [
+    "ACTIVE_STATES",
+    "BUSY_TIMEOUT_MS",
+    "CONTEXT_CHARS",
+    "GLOBAL",
+    "MAX_CANDIDATES",
+    "STATES",
+    "Memory",
+    "ModelInfo",
+    "NewMemory",
+    "Store",
+    "index_sql",
+]
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class Store(StoreMemories, StoreLinks, StoreSearch):
+    """A memory database file. Open with :meth:`open`; close with :meth:`close`."""
+
+    def __init__(self, db: apsw.Connection, path: Path) -> None:
+        self.db = db
+        self.path = path
+        self.lock = threading.RLock()
+        self._in_tx = False
+        self.model: ModelInfo | None = self._read_model()
+        # (model id, dimension) of the vectors this process writes and queries with, set by
+        # MemoryService: a database switched to another model by `reindex` in another process
+        # then refuses them (ModelMismatchError) instead of mixing vector spaces.
+        self.vector_model: tuple[str, int] | None = None
+        self.opened_model = self.model
+        self.bit_index = BitIndex(db)  # the binary codes in RAM that knn scans (loaded lazily)
+
+    # -- opening ------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path | str) -> Store:
+        path = Path(path)
+        try:
+            if str(path) != ":memory:":
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            db = apsw.Connection(str(path))
+        except (apsw.Error, OSError) as exc:
+            raise StoreError(
+                f"cannot open database {path}: {exc}; check the path and permissions"
+            ) from exc
+        try:
+            db.set_busy_timeout(BUSY_TIMEOUT_MS)
+            db.enable_load_extension(True)
+            db.load_extension(sqlite_vec.loadable_path())
+            db.enable_load_extension(False)
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA foreign_keys = ON")
+            migrations.apply(db)
+        except apsw.Error as exc:
+            db.close()
+            if isinstance(exc, apsw.BusyError):
+                raise StoreError(
+                    f"cannot open database {path}: another process kept it locked for more "
+                    f"than {BUSY_TIMEOUT_MS / 1000:g} s (the busy timeout). Retry in a moment; if "
+                    f"it persists, find the process holding it (`fuser {path}`) and end it"
+                ) from exc
+            raise StoreError(
+                f"cannot open database {path}: {exc}; if it is corrupted, restore a backup "
+                "or move it aside to start fresh"
+            ) from exc
+        if str(path) != ":memory:":
+            for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                if p.exists():
+                    p.chmod(0o600)
+        return cls(db, path)
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+    @property
+    def schema_version(self) -> int:
+        with self.lock:
+            return int(scalar(self.db, "PRAGMA user_version"))
+
+    # -- transactions -------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """An IMMEDIATE write transaction (nested calls join the outer one).
+
+        IMMEDIATE takes the write lock up front, so the busy timeout applies instead of a
+        deadlock-prone upgrade from a read lock. A lock held past the busy timeout, a full
+        disk or an I/O error rolls everything back and becomes a StoreError saying what to do.
+        """
+        with self.lock:
+            if self._in_tx:
+                yield
+                return
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except apsw.Error as exc:
+                raise self._write_error(exc) from exc
+            self._in_tx = True
+            try:
+                self.model = self._read_model()  # `reindex` may have switched it meanwhile
+                yield
+                self.db.execute("COMMIT")
+            except BaseException as exc:
+                self._in_tx = False
+                if not self.db.getautocommit():  # a failed COMMIT may have rolled back already
+                    self.db.execute("ROLLBACK")
+                if isinstance(exc, apsw.BusyError | apsw.FullError | apsw.IOError):
+                    raise self._write_error(exc) from exc
+                raise
+            self._in_tx = False
+
+    def _write_error(self, exc: apsw.Error) -> Exception:
+        if isinstance(exc, apsw.BusyError):
+            return StoreError(
+                f"database {self.path} stayed locked by another process for more than "
+                f"{BUSY_TIMEOUT_MS / 1000:g} s (the busy timeout); nothing was written. Retry in a "
+                f"moment; if it persists, find the process holding it (`fuser {self.path}`) "
+                "and end it"
+            )
+        if isinstance(exc, apsw.FullError | apsw.IOError):
+            return StoreError(
+                f"cannot write to {self.path}: {exc} (disk full or I/O error); nothing was "
+                "written and the database is unchanged. Free disk space and retry"
+            )
+        return exc
+
+    # -- model --------------------------------------------------------------------------
+
+    def _read_model(self) -> ModelInfo | None:
+        rows: dict[str, Any] = dict(self._rows("SELECT key, value FROM meta"))
+        if "model_id" not in rows:
+            return None
+        return ModelInfo(str(rows["model_id"]), int(rows["dimension"]), str(rows["pooling"]))
+
+    def init_model(self, model_id: str, dimension: int, pooling: str) -> ModelInfo:
+        """Record the database's model and create its vector index (once)."""
+        if dimension <= 0 or dimension % 8:
+            raise StoreError(f"vector dimension must be a positive multiple of 8, not {dimension}")
+        with self.transaction():
+            existing = self._read_model()
+            if existing is not None:
+                self.model = existing
+                return existing
+            now = str(time.time())
+            self.db.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?)",
+                [
+                    ("model_id", model_id),
+                    ("dimension", str(dimension)),
+                    ("pooling", pooling),
+                    ("model_recorded_at", now),
+                ],
+            )
+            self.db.execute(index_sql("memory_index", dimension))
+            self.model = self.opened_model = ModelInfo(model_id, dimension, pooling)
+            return self.model
+
+    def refresh_model(self) -> ModelInfo | None:
+        """Re-read the recorded model: ``mcp-memory reindex`` in another process may have
+        switched it."""
+        with self.lock:
+            self.model = self._read_model()
+            return self.model
+
+    def check_model(self, model_id: str, dimension: int) -> None:
+        if self.refresh_model() is None:
+            return
+        assert self.model is not None
+        if self.opened_model not in (None, self.model) and self.vector_model is not None:
+            self._guard_vectors()  # switched by `reindex` under this process: say so
+        if (self.model.model_id, self.model.dimension) != (model_id, dimension):
+            raise ModelMismatchError(
+                f"database {self.path} was built with {self.model.model_id} "
+                f"({self.model.dimension}-d) but {model_id} ({dimension}-d) is configured; "
+                f"set MCP_MEMORY_MODEL={self.model.model_id} (and MCP_MEMORY_DIMENSION="
+                f"{self.model.dimension}) or use another MCP_MEMORY_DB"
+            )

@@ -1,0 +1,86 @@
+"""Links between memories (``links``), the per-project line statistics that tell boilerplate
+from substance (``line_stats``, see :mod:`mcp_memory.service.boilerplate`), and the ``connected`` mark
+of a memory linking has run for: what :mod:`mcp_memory.service.linking` reads and writes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from mcp_memory.store.base import StoreBase, placeholders
+
+
+class StoreLinks(StoreBase):
+    """The link tables of :class:`~mcp_memory.store.database.Store`."""
+
+    def add_links(self, source_id: int, targets: Sequence[tuple[int, float]]) -> None:
+        now = time.time()
+        with self.transaction():
+            self.db.executemany(
+                "INSERT OR IGNORE INTO links (source_id, target_id, similarity, created_at) "
+                "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM memories WHERE id = ?)",
+                [(source_id, t, round(sim, 6), now, t) for t, sim in targets if t != source_id],
+            )
+
+    def remove_link(self, a: int, b: int) -> None:
+        with self.transaction():
+            self.db.execute(
+                "DELETE FROM links WHERE (source_id = ? AND target_id = ?) "
+                "OR (source_id = ? AND target_id = ?)",
+                (a, b, b, a),
+            )
+
+    def links_of(self, memory_id: int) -> list[tuple[int, float]]:
+        """Every memory linked to ``memory_id`` (either direction), strongest first."""
+        with self.lock:
+            rows = self._rows(
+                "SELECT target_id, similarity FROM links WHERE source_id = ? "
+                "UNION ALL SELECT source_id, similarity FROM links WHERE target_id = ? "
+                "ORDER BY 2 DESC",
+                (memory_id, memory_id),
+            )
+        return [(int(i), float(sim)) for i, sim in rows]
+
+    def link_counts(self, ids: Sequence[int]) -> dict[int, int]:
+        if not ids:
+            return {}
+        marks = placeholders(len(ids))
+        with self.lock:
+            rows = self._rows(
+                f"SELECT id, count(*) FROM (SELECT source_id AS id FROM links WHERE source_id IN "
+                f"({marks}) UNION ALL SELECT target_id FROM links WHERE target_id IN ({marks})) "
+                "GROUP BY id",
+                (*ids, *ids),
+            )
+        counts = {int(i): 0 for i in ids}
+        counts.update({int(i): int(n) for i, n in rows})
+        return counts
+
+    def project_links(self, project: str, states: Sequence[str]) -> list[tuple[int, int, float]]:
+        """Links whose two ends are both in ``project`` and in ``states``."""
+        marks = placeholders(len(states))
+        with self.lock:
+            rows = self._rows(
+                "SELECT l.source_id, l.target_id, l.similarity FROM links l "
+                "JOIN memories a ON a.id = l.source_id JOIN memories b ON b.id = l.target_id "
+                f"WHERE a.project = ? AND b.project = ? AND a.state IN ({marks}) "
+                f"AND b.state IN ({marks})",
+                (project, project, *states, *states),
+            )
+        return [(int(a), int(b), float(sim)) for a, b, sim in rows]
+
+    def line_counts(self, project: str, keys: Sequence[str]) -> dict[str, int]:
+        if not keys:
+            return {}
+        with self.lock:
+            rows = self._rows(
+                f"SELECT key, memories FROM line_stats WHERE project = ? "
+                f"AND key IN ({placeholders(len(keys))})",
+                (project, *keys),
+            )
+        return {str(k): int(n) for k, n in rows}
+
+    def mark_connected(self, memory_id: int) -> None:
+        with self.transaction():
+            self.db.execute("UPDATE memories SET connected = 1 WHERE id = ?", (memory_id,))

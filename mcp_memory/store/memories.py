@@ -1,0 +1,278 @@
+"""Memory rows: storing a memory (with its tags, line statistics and session chain), changing
+its state, purging, reading it back, and the counts ``stats`` reports.
+
+A memory stored with a ``session_id`` joins that session's chain: ``prev_id`` points to the
+session's previous memory in the project, and ``context`` holds its neighbours' text.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from mcp_memory.errors import NotFoundError, StoreError
+from mcp_memory.service.query import label_of
+from mcp_memory.store.base import (
+    MEMORY_COLUMNS,
+    STATES,
+    Memory,
+    NewMemory,
+    placeholders,
+    row_to_memory,
+)
+from mcp_memory.store.migrations import scalar
+from mcp_memory.store.vectors import StoreVectors
+
+CONTEXT_CHARS = 1000  # of each neighbour's text kept in a memory's ``context``
+
+
+def _context(before: str, after: str) -> str:
+    """The ``context`` of a memory: its neighbours' text, each clipped, one per line."""
+    return "\n".join(p[:CONTEXT_CHARS] for p in (before, after) if p)
+
+
+class StoreMemories(StoreVectors):
+    """The memory rows of :class:`~mcp_memory.store.database.Store` (a memory is stored with its vector,
+    so this part builds on :class:`~mcp_memory.store.vectors.StoreVectors`)."""
+
+    def insert(self, memory: NewMemory, vector: np.ndarray | None = None) -> int:
+        """Store one memory. With a ``session_id`` it joins that session's chain: ``prev_id``
+        points to the session's previous memory in the project, and each of the two carries
+        the other's text in ``context`` (the lower-weighted third column of ``recall_fts``)."""
+        now = time.time()
+        with self.transaction():
+            prev = None
+            if memory.session_id is not None:
+                prev = self._row(
+                    "SELECT id, content, prev_id FROM memories WHERE project = ? "
+                    "AND session_id = ? ORDER BY id DESC LIMIT 1",
+                    (memory.project, memory.session_id),
+                )
+            seq = scalar(
+                self.db,
+                "INSERT INTO project_counters (project, seq) VALUES (?, 1) "
+                "ON CONFLICT (project) DO UPDATE SET seq = seq + 1 RETURNING seq",
+                (memory.project,),
+            )
+            mid = scalar(
+                self.db,
+                "INSERT INTO memories (content, content_hash, type, project, tags, source, "
+                "session_id, state, protected, created_at, updated_at, metadata, seq, age_from, "
+                "prev_id, context, label) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
+                (
+                    memory.content,
+                    memory.content_hash,
+                    memory.type,
+                    memory.project,
+                    " ".join(memory.tags),
+                    memory.source,
+                    memory.session_id,
+                    memory.state,
+                    int(memory.protected),
+                    now if memory.created_at is None else memory.created_at,
+                    now,
+                    json.dumps(memory.metadata),
+                    seq,
+                    seq,
+                    None if prev is None else int(prev[0]),
+                    "" if prev is None else _context(str(prev[1]), ""),
+                    label_of(memory.content),
+                ),
+            )
+            if prev is not None:  # the previous memory now has this one after it
+                before = (
+                    None
+                    if prev[2] is None
+                    else self._row("SELECT content FROM memories WHERE id = ?", (prev[2],))
+                )
+                self.db.execute(
+                    "UPDATE memories SET context = ? WHERE id = ?",
+                    (_context("" if before is None else str(before[0]), memory.content), prev[0]),
+                )
+            self.db.executemany(
+                "INSERT OR IGNORE INTO memory_tags (memory_id, tag) VALUES (?, ?)",
+                [(mid, t) for t in memory.tags],
+            )
+            self.db.executemany(
+                "INSERT INTO line_stats (project, key, memories) VALUES (?, ?, 1) "
+                "ON CONFLICT (project, key) DO UPDATE SET memories = memories + 1",
+                [(memory.project, k) for k in set(memory.line_keys)],
+            )
+            if vector is not None:
+                self.set_vector(int(mid), vector, memory.project, memory.state)
+        return int(mid)
+
+    def set_state(self, memory_id: int, state: str) -> None:
+        if state not in STATES:
+            raise StoreError(f"unknown state {state!r}")
+        with self.transaction():
+            now = time.time()
+            changed = self._rows(
+                "UPDATE memories SET state = ?, updated_at = ?, state_changed_at = ? "
+                "WHERE id = ? RETURNING id",
+                (state, now, now, memory_id),
+            )
+            if not changed:
+                raise NotFoundError(f"no memory with id {memory_id}")
+            if self.model is not None:
+                self.db.execute(
+                    "UPDATE memory_index SET state = ? WHERE rowid = ?", (state, memory_id)
+                )
+
+    def purge(self, ids: Sequence[int]) -> None:
+        """Delete memories for good (tags, vectors, links and index rows go with them). Their
+        session neighbours are chained around them and lose their text from ``context``."""
+        if not ids:
+            return
+        marks = placeholders(len(ids))
+        with self.transaction():
+            prevs: dict[int, int | None] = dict(
+                self._rows(f"SELECT id, prev_id FROM memories WHERE id IN ({marks})", ids)
+            )
+            if self.model is not None:
+                self.db.execute(f"DELETE FROM memory_index WHERE rowid IN ({marks})", tuple(ids))
+            self.db.execute(f"DELETE FROM memories WHERE id IN ({marks})", tuple(ids))
+            nexts = [int(r[0]) for r in self._rows(
+                f"SELECT id FROM memories WHERE prev_id IN ({marks})", ids
+            )]  # fmt: skip
+            for mid in nexts:
+                prev = self._row("SELECT prev_id FROM memories WHERE id = ?", (mid,))[0]
+                while prev in prevs:  # skip over every purged memory
+                    prev = prevs[prev]
+                self.db.execute("UPDATE memories SET prev_id = ? WHERE id = ?", (prev, mid))
+            survivors = {p for p in prevs.values() if p is not None and p not in prevs}
+            self._rechain(sorted(survivors | set(nexts)))
+
+    def _rechain(self, ids: Sequence[int]) -> None:
+        """Recompute ``context`` of ``ids`` from their current session neighbours."""
+        for mid in ids:
+            before = self._row(
+                "SELECT p.content FROM memories m JOIN memories p ON p.id = m.prev_id "
+                "WHERE m.id = ?",
+                (mid,),
+            )
+            after = self._row(
+                "SELECT content FROM memories WHERE prev_id = ? ORDER BY id LIMIT 1", (mid,)
+            )
+            text = _context("" if before is None else before[0], "" if after is None else after[0])
+            self.db.execute("UPDATE memories SET context = ? WHERE id = ?", (text, mid))
+
+    def record_recalls(self, ids: Iterable[int]) -> None:
+        now = time.time()
+        with self.transaction():
+            self.db.executemany(
+                "UPDATE memories SET recall_count = recall_count + 1, last_recalled_at = ? "
+                "WHERE id = ?",
+                [(now, i) for i in ids],
+            )
+
+    def pending(self, column: str, limit: int) -> list[int]:
+        """Active memories not yet ``embedded`` or ``connected`` (oldest first)."""
+        if column not in ("embedded", "connected"):
+            raise StoreError(f"unknown column {column!r}")
+        extra = " AND embedded = 1" if column == "connected" else ""
+        with self.lock:
+            rows = self._rows(
+                f"SELECT id FROM memories WHERE {column} = 0{extra} "
+                "AND state IN ('buffer', 'proven') ORDER BY id LIMIT ?",
+                (limit,),
+            )
+        return [int(r[0]) for r in rows]
+
+    def project_seq(self, project: str) -> int:
+        with self.lock:
+            row = self._row("SELECT seq FROM project_counters WHERE project = ?", (project,))
+        return 0 if row is None else int(row[0])
+
+    def update_memory(self, memory_id: int, **fields: Any) -> None:
+        allowed = {"age_from", "reprieves", "protected", "type", "metadata", "recall_count"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise StoreError(f"cannot update {sorted(unknown)}")
+        values = [json.dumps(v) if k == "metadata" else v for k, v in fields.items()]
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        with self.transaction():
+            self.db.execute(
+                f"UPDATE memories SET {assignments}, updated_at = ? WHERE id = ?",
+                (*values, time.time(), memory_id),
+            )
+
+    def query_ids(self, where: str, params: Sequence[Any] = ()) -> list[int]:
+        """Ids of memories matching a WHERE clause written by this package (never user text)."""
+        with self.lock:
+            rows = self._rows(f"SELECT id FROM memories WHERE {where}", tuple(params))
+        return [int(r[0]) for r in rows]
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Run package-written SQL (inside the caller's transaction when there is one)."""
+        with self.lock:
+            return self._rows(sql, params)
+
+    def get(self, memory_id: int) -> Memory:
+        found = self.get_many([memory_id])
+        if not found:
+            raise NotFoundError(f"no memory with id {memory_id}")
+        return found[memory_id]
+
+    def get_many(self, ids: Sequence[int]) -> dict[int, Memory]:
+        if not ids:
+            return {}
+        with self.lock:
+            rows = self._rows(
+                f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id IN ({placeholders(len(ids))})",
+                tuple(ids),
+            )
+        return {m.id: m for m in map(row_to_memory, rows)}
+
+    def find_hash(self, project: str, content_hash: str) -> Memory | None:
+        with self.lock:
+            row = self._row(
+                f"SELECT {MEMORY_COLUMNS} FROM memories WHERE project = ? AND content_hash = ?",
+                (project, content_hash),
+            )
+        return None if row is None else row_to_memory(row)
+
+    def counts(self) -> dict[str, object]:
+        with self.lock:
+            by_state: dict[str, int] = dict(
+                self._rows("SELECT state, count(*) FROM memories GROUP BY state")
+            )
+            by_project: dict[str, int] = dict(
+                self._rows(
+                    "SELECT project, count(*) FROM memories WHERE state IN ('buffer','proven') "
+                    "GROUP BY project"
+                )
+            )
+            by_type: dict[str, int] = dict(
+                self._rows(
+                    "SELECT type, count(*) FROM memories WHERE state IN ('buffer','proven') "
+                    "GROUP BY type"
+                )
+            )
+            total = scalar(self.db, "SELECT count(*) FROM memories")
+            vectors = scalar(self.db, "SELECT count(*) FROM memory_vectors")
+            links = scalar(self.db, "SELECT count(*) FROM links")
+            unembedded = scalar(self.db, "SELECT count(*) FROM memories WHERE embedded = 0")
+        return {
+            "total": total,
+            "by_state": {s: int(by_state.get(s, 0)) for s in STATES},
+            "by_project": by_project,
+            "by_type": by_type,
+            "vectors": vectors,
+            "links": links,
+            "unembedded": unembedded,
+        }
+
+    def table_counts(self) -> dict[str, int]:
+        """Row counts of every table a write touches (tests use them to prove atomicity)."""
+        tables = ["memories", "memory_tags", "memory_vectors", "links"]
+        with self.lock:
+            out = {t: int(scalar(self.db, f"SELECT count(*) FROM {t}")) for t in tables}
+            out["memories_fts"] = int(scalar(self.db, "SELECT count(*) FROM memories_fts"))
+            if self.model is not None:
+                out["memory_index"] = int(scalar(self.db, "SELECT count(*) FROM memory_index"))
+        return out
