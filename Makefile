@@ -34,7 +34,8 @@ chromium:
 	fi
 
 test: setup tests/inspector/node_modules/.bin/mcp-inspector chromium
-	$(BIN)/ruff check $(CODE) tests bench
+	$(BIN)/ruff check $(CODE) tests bench hooks embed_server
+	$(BIN)/ruff format --check $(CODE) tests bench hooks embed_server
 	$(BIN)/mypy $(CODE)
 	$(BIN)/python -m pytest -q
 

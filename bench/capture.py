@@ -168,9 +168,17 @@ def load_cases(path: Path = CASES) -> list[Case]:
         if row["label"] not in LABELS or row["kind"] not in KINDS:
             raise ValueError(f"{path}:{n}: unknown label or kind: {row['label']}, {row['kind']}")
         cases.append(
-            Case(n, row["kind"], row["label"], row["note"], row["cwd"], row["events"],
-                 tuple(row.get("expect", ())), tuple(row.get("absent", ())))
-        )  # fmt: skip
+            Case(
+                n,
+                row["kind"],
+                row["label"],
+                row["note"],
+                row["cwd"],
+                row["events"],
+                tuple(row.get("expect", ())),
+                tuple(row.get("absent", ())),
+            )
+        )
     return cases
 
 
@@ -210,9 +218,13 @@ def baseline_source() -> str | None:
     """capture.py as of ``BASELINE``; None without git history."""
     try:
         return subprocess.run(
-            ["git", "show", f"{BASELINE}:mcp_memory/capture.py"], cwd=REPO, check=True,
-            capture_output=True, text=True, timeout=30,
-        ).stdout  # fmt: skip
+            ["git", "show", f"{BASELINE}:mcp_memory/capture.py"],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -259,9 +271,14 @@ def cold(case: Case, baseline: str | None, runs: int) -> dict[str, tuple[float, 
         for i in range(runs + 1):  # the first round only writes the bytecode
             for name, module in modules.items():
                 done = subprocess.run(
-                    [sys.executable, "-c", COLD, module], input=data, env=env, cwd=REPO,
-                    capture_output=True, timeout=60, check=True,
-                )  # fmt: skip
+                    [sys.executable, "-c", COLD, module],
+                    input=data,
+                    env=env,
+                    cwd=REPO,
+                    capture_output=True,
+                    timeout=60,
+                    check=True,
+                )
                 if i:
                     imported, decided = json.loads(done.stdout)
                     times[name].append((float(imported), float(decided)))
@@ -290,9 +307,12 @@ def through_hooks(cases: Sequence[Case]) -> dict[int, list[Stored]]:
                 for payload in payloads(case):
                     subprocess.run(
                         [sys.executable, str(RUNNER), payload["hook_event_name"]],
-                        input=json.dumps(payload).encode(), env=env, capture_output=True,
-                        timeout=30, check=True,
-                    )  # fmt: skip
+                        input=json.dumps(payload).encode(),
+                        env=env,
+                        capture_output=True,
+                        timeout=30,
+                        check=True,
+                    )
                 jobs = spool.pending_jobs(run_dir)
                 out[case.line] = []
                 for job_path in jobs:
@@ -317,9 +337,11 @@ class Score(Rates):
 
     def row(self) -> list[str]:
         return [
-            f"{self.precision:.2f}", f"{self.recall:.2f}", f"{self.f1:.2f}",
+            f"{self.precision:.2f}",
+            f"{self.recall:.2f}",
+            f"{self.f1:.2f}",
             f"{self.tp}/{self.fp}/{self.fn}/{self.tn}",
-        ]  # fmt: skip
+        ]
 
 
 def score(outcomes: Sequence[Outcome]) -> Score:
@@ -365,8 +387,16 @@ def mistakes(outcomes: Sequence[Outcome]) -> list[list[str]]:
         else:
             what = "nothing stored"
         note = o.case.note.replace("|", "/")
-        rows.append([str(o.case.line), half, o.case.kind, o.case.label,
-                     what.replace("|", "/").replace("`", "'"), note])  # fmt: skip
+        rows.append(
+            [
+                str(o.case.line),
+                half,
+                o.case.kind,
+                o.case.label,
+                what.replace("|", "/").replace("`", "'"),
+                note,
+            ]
+        )
     return rows
 
 
@@ -478,8 +508,9 @@ def render(
     )
     wrong = mistakes(now)
     if wrong:
-        out.append(table(["line", "half", "kind", "label", "what capture did", "why the label"],
-                         wrong))  # fmt: skip
+        out.append(
+            table(["line", "half", "kind", "label", "what capture did", "why the label"], wrong)
+        )
     else:
         out.append("None.")
     return "\n".join(out) + "\n"
@@ -487,10 +518,20 @@ def render(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hook-every", type=int, default=4, metavar="N",
-                        help="send every Nth episode through hooks/run.py (0: none)")  # fmt: skip
-    parser.add_argument("--cold-runs", type=int, default=15, metavar="N",
-                        help="fresh interpreters timed per version (0: none)")  # fmt: skip
+    parser.add_argument(
+        "--hook-every",
+        type=int,
+        default=4,
+        metavar="N",
+        help="send every Nth episode through hooks/run.py (0: none)",
+    )
+    parser.add_argument(
+        "--cold-runs",
+        type=int,
+        default=15,
+        metavar="N",
+        help="fresh interpreters timed per version (0: none)",
+    )
     args = parser.parse_args(argv)
     began = time.perf_counter()
     cases = load_cases()
@@ -501,9 +542,10 @@ def main(argv: list[str] | None = None) -> int:
     timed = next(c for c in cases if c.line == COLD_CASE)
     fresh = cold(timed, source, args.cold_runs) if args.cold_runs else {}
     chosen = [
-        c for c in cases
+        c
+        for c in cases
         if args.hook_every and (c.line % args.hook_every == 0 or c.kind == "secret")
-    ]  # fmt: skip
+    ]
     spooled = through_hooks(chosen) if chosen else {}
     direct = {o.case.line: o.stored for o in now}
     mismatched = [line for line, got in spooled.items() if got != direct[line]]

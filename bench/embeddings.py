@@ -572,8 +572,9 @@ def padding(engine: Engine, texts: list[str]) -> dict[str, tuple[list[list[int]]
 def main() -> int:
     began = time.perf_counter()
     load_before = os.getloadavg()
-    info = machine(onnxruntime=onnxruntime.__version__, numpy=np.__version__,
-                   tokenizers=tokenizers.__version__)  # fmt: skip
+    info = machine(
+        onnxruntime=onnxruntime.__version__, numpy=np.__version__, tokenizers=tokenizers.__version__
+    )
     with tempfile.TemporaryDirectory(prefix="bench-embed-") as home_text:
         home = Path(home_text)
         threads = load_settings(clean_environment(home, 0)).intra_threads

@@ -43,24 +43,115 @@ from mcp_memory.graph.page import write_graph  # noqa: E402
 from mcp_memory.service.memories import content_hash  # noqa: E402
 from mcp_memory.store.database import GLOBAL, NewMemory, Store  # noqa: E402
 
-PROJECTS = [("/home/dev/api", 1700), ("/home/dev/web", 1200), ("/home/dev/mobile", 850),
-            ("/home/dev/infra", 600), ("/home/dev/scripts", 350), (GLOBAL, 300)]  # fmt: skip
-COMMON = ("the", "we", "use", "because", "after", "when", "run", "fixed", "config", "test",
-          "build", "deploy", "error", "fails", "works", "instead", "of", "with", "on", "for")  # fmt: skip
-SUBJECTS = ("auth", "billing", "cache", "queue", "webhook", "login", "session", "upload", "search",
-            "export", "migration", "schema", "docker", "ci", "release", "logging", "metrics",
-            "rate-limit", "retry", "cron", "email", "payments", "pdf", "i18n", "feature-flags",
-            "permissions", "sso", "graphql", "websocket", "backup")  # fmt: skip
-DETAILS = ("timeout", "redis", "postgres", "nginx", "token", "header", "index", "lock", "pool",
-           "ttl", "backoff", "jwt", "cookie", "batch", "worker", "s3", "cdn", "lambda", "kafka",
-           "pytest", "mypy", "ruff", "uv", "make", "terraform", "helm", "k8s", "grafana")  # fmt: skip
-TYPES = [("note", 40), ("error_fix", 14), ("decision", 8), ("session_summary", 12),
-         ("insight", 8), ("preference", 5), ("fact", 9), ("todo", 4)]  # fmt: skip
+PROJECTS = [
+    ("/home/dev/api", 1700),
+    ("/home/dev/web", 1200),
+    ("/home/dev/mobile", 850),
+    ("/home/dev/infra", 600),
+    ("/home/dev/scripts", 350),
+    (GLOBAL, 300),
+]
+COMMON = (
+    "the",
+    "we",
+    "use",
+    "because",
+    "after",
+    "when",
+    "run",
+    "fixed",
+    "config",
+    "test",
+    "build",
+    "deploy",
+    "error",
+    "fails",
+    "works",
+    "instead",
+    "of",
+    "with",
+    "on",
+    "for",
+)
+SUBJECTS = (
+    "auth",
+    "billing",
+    "cache",
+    "queue",
+    "webhook",
+    "login",
+    "session",
+    "upload",
+    "search",
+    "export",
+    "migration",
+    "schema",
+    "docker",
+    "ci",
+    "release",
+    "logging",
+    "metrics",
+    "rate-limit",
+    "retry",
+    "cron",
+    "email",
+    "payments",
+    "pdf",
+    "i18n",
+    "feature-flags",
+    "permissions",
+    "sso",
+    "graphql",
+    "websocket",
+    "backup",
+)
+DETAILS = (
+    "timeout",
+    "redis",
+    "postgres",
+    "nginx",
+    "token",
+    "header",
+    "index",
+    "lock",
+    "pool",
+    "ttl",
+    "backoff",
+    "jwt",
+    "cookie",
+    "batch",
+    "worker",
+    "s3",
+    "cdn",
+    "lambda",
+    "kafka",
+    "pytest",
+    "mypy",
+    "ruff",
+    "uv",
+    "make",
+    "terraform",
+    "helm",
+    "k8s",
+    "grafana",
+)
+TYPES = [
+    ("note", 40),
+    ("error_fix", 14),
+    ("decision", 8),
+    ("session_summary", 12),
+    ("insight", 8),
+    ("preference", 5),
+    ("fact", 9),
+    ("todo", 4),
+]
 
 
 def sentence(rng: random.Random, topic: list[str]) -> str:
-    words = [rng.choice(topic) if rng.random() < 0.45 else rng.choice(COMMON)
-             for _ in range(rng.randint(9, 40))]  # fmt: skip
+    words = [
+        rng.choice(topic) if rng.random() < 0.45 else rng.choice(COMMON)
+        for _ in range(rng.randint(9, 40))
+    ]
     text = " ".join(words).capitalize()
     if rng.random() < 0.3:
         text += f"; see `{rng.choice(topic)}/{rng.choice(DETAILS)}.py` line {rng.randint(1, 400)}"
@@ -85,11 +176,16 @@ def build_store(path: Path, seed: int = 5) -> Store:
                     text = "## Session summary\n" + "\n".join(
                         f"- {sentence(rng, topics[k])}" for _ in range(rng.randint(5, 12))
                     )
-                mid = store.insert(NewMemory(
-                    content=text, content_hash=content_hash(text + str(n)), project=project,
-                    type=kind, tags=tuple(rng.sample(topics[k][:3], rng.randint(0, 2))),
-                    created_at=now - 86400 * 180 * (1 - n / count) ** 1.5,
-                ))  # fmt: skip
+                mid = store.insert(
+                    NewMemory(
+                        content=text,
+                        content_hash=content_hash(text + str(n)),
+                        project=project,
+                        type=kind,
+                        tags=tuple(rng.sample(topics[k][:3], rng.randint(0, 2))),
+                        created_at=now - 86400 * 180 * (1 - n / count) ** 1.5,
+                    )
+                )
                 ids.append(mid)
                 topic_of.append(k)
             # dense groups inside a topic, a few bridges between groups, a third left alone
@@ -147,10 +243,16 @@ def consolidate(
         "VALUES (?, ?, 'extractive', '', 'applied') RETURNING id",
         (project, now - rng.uniform(0, 86400 * 30)),
     )[0][0]
-    result = store.insert(NewMemory(
-        content=merged, content_hash=content_hash(merged + str(cid)), project=project,
-        type="insight", state="proven", source="lifecycle",
-    ))  # fmt: skip
+    result = store.insert(
+        NewMemory(
+            content=merged,
+            content_hash=content_hash(merged + str(cid)),
+            project=project,
+            type="insight",
+            state="proven",
+            source="lifecycle",
+        )
+    )
     for s in sources:
         store.execute(
             "INSERT INTO lineage (consolidation_id, result_id, source_id, source_prev_state) "
@@ -239,35 +341,52 @@ def main() -> int:
     nodes, links, clusters, lineage = (int(x) for x in shown)
     rows = [
         ("render (`write_graph`, best of 3)", f"{min(renders):.2f} s", f"HTML {size / 1e6:.1f} MB"),
-        ("open: navigation to first full frame, wall", ms(statistics.median(walls)), f"worst {ms(max(walls))}"),
-        ("open: page's own clock at first full frame", ms(statistics.median(pages)), f"worst {ms(max(pages))}"),
-        ("cold: start Chromium, then open the page", ms(statistics.median(colds)), f"worst {ms(max(colds))} (of 3)"),
+        (
+            "open: navigation to first full frame, wall",
+            ms(statistics.median(walls)),
+            f"worst {ms(max(walls))}",
+        ),
+        (
+            "open: page's own clock at first full frame",
+            ms(statistics.median(pages)),
+            f"worst {ms(max(pages))}",
+        ),
+        (
+            "cold: start Chromium, then open the page",
+            ms(statistics.median(colds)),
+            f"worst {ms(max(colds))} (of 3)",
+        ),
         ("redraw after a zoom, whole graph in view", ms(statistics.median(redraw_far) / 1000), ""),
         ("redraw zoomed in (labels on)", ms(statistics.median(redraw_near) / 1000), ""),
         ("hit test on hover", f"{statistics.median(hovers):.3f} ms", "spatial grid"),
-        ("search 'deploy' + select the first match", ms(statistics.median(s[0] for s in searches) / 1000),
-         f"{searches[0][1]} matches"),
-    ]  # fmt: skip
-    body = "\n".join([
-        "## Graph: rendering and opening a 5,000-memory store",
-        "",
-        "Written by `bench/graph.py` (re-run it to update). A synthetic store (see the script's "
-        "docstring) with "
-        f"{counts['total']:,} memories ({nodes:,} shown: deleted ones are left out), "
-        f"{links:,} links, {clusters} clusters ready to consolidate and {lineage} lineage "
-        f"arrows; built in {built:.1f} s. Headless Chromium {browser_version(chromium)} "
-        "(software rendering, `--disable-gpu`), window 1400x900, median of "
-        f"{args.loads} loads in one browser.",
-        "",
-        table(["what", "time", "note"], rows),
-        "",
-        f"Once Chromium runs, the page opens in {ms(statistics.median(walls))} (worst "
-        f"{ms(max(walls))}); with a cold start of the browser itself, "
-        f"{ms(statistics.median(colds))} (worst {ms(max(colds))}): both under the 3 s the "
-        "issue asks for. The layout is computed in Python (numpy) when the file is written, "
-        "so the browser only parses the embedded JSON and draws; pan, zoom, hover and "
-        "search never re-run a simulation.",
-    ])  # fmt: skip
+        (
+            "search 'deploy' + select the first match",
+            ms(statistics.median(s[0] for s in searches) / 1000),
+            f"{searches[0][1]} matches",
+        ),
+    ]
+    body = "\n".join(
+        [
+            "## Graph: rendering and opening a 5,000-memory store",
+            "",
+            "Written by `bench/graph.py` (re-run it to update). A synthetic store (see the script's "
+            "docstring) with "
+            f"{counts['total']:,} memories ({nodes:,} shown: deleted ones are left out), "
+            f"{links:,} links, {clusters} clusters ready to consolidate and {lineage} lineage "
+            f"arrows; built in {built:.1f} s. Headless Chromium {browser_version(chromium)} "
+            "(software rendering, `--disable-gpu`), window 1400x900, median of "
+            f"{args.loads} loads in one browser.",
+            "",
+            table(["what", "time", "note"], rows),
+            "",
+            f"Once Chromium runs, the page opens in {ms(statistics.median(walls))} (worst "
+            f"{ms(max(walls))}); with a cold start of the browser itself, "
+            f"{ms(statistics.median(colds))} (worst {ms(max(colds))}): both under the 3 s the "
+            "issue asks for. The layout is computed in Python (numpy) when the file is written, "
+            "so the browser only parses the embedded JSON and draws; pan, zoom, hover and "
+            "search never re-run a simulation.",
+        ]
+    )
     print(body)
     if not args.no_write:
         write_section("graph", body)

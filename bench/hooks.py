@@ -158,9 +158,13 @@ def start_server(home: Path, port: int, env: dict[str, str]) -> subprocess.Popen
     from warm_helpers import wait_healthy
 
     server = subprocess.Popen(
-        [sys.executable, "-m", "mcp_memory.embed_server", "--port", str(port)], env=env, cwd=home,
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [sys.executable, "-m", "mcp_memory.embed_server", "--port", str(port)],
+        env=env,
+        cwd=home,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_healthy(port, 120)
     return server
 
@@ -193,19 +197,31 @@ def hook_cases(project: Path, transcript: Path, prompts: list[str]) -> list[tupl
     """(label, event, payload or a function of the round number giving the payload)."""
     return [
         ("SessionStart (cached briefing)", "SessionStart", fx.session_start(project)),
-        ("UserPromptSubmit, warm server (vector)", "UserPromptSubmit",
-         lambda n: fx.prompt(project, prompts[n % len(prompts)]) | {"session_id": f"b{n}"}),
-        ("UserPromptSubmit, server down (keyword)", "UserPromptSubmit@down",
-         lambda n: fx.prompt(project, prompts[n % len(prompts)]) | {"session_id": f"k{n}"}),
-        ("PostToolUseFailure (Bash failed: remembered)", "PostToolUseFailure",
-         fx.bash_failure(project, "pytest -q tests/test_client.py", fx.PYTEST_ERROR)),
+        (
+            "UserPromptSubmit, warm server (vector)",
+            "UserPromptSubmit",
+            lambda n: fx.prompt(project, prompts[n % len(prompts)]) | {"session_id": f"b{n}"},
+        ),
+        (
+            "UserPromptSubmit, server down (keyword)",
+            "UserPromptSubmit@down",
+            lambda n: fx.prompt(project, prompts[n % len(prompts)]) | {"session_id": f"k{n}"},
+        ),
+        (
+            "PostToolUseFailure (Bash failed: remembered)",
+            "PostToolUseFailure",
+            fx.bash_failure(project, "pytest -q tests/test_client.py", fx.PYTEST_ERROR),
+        ),
         ("PostToolUse (Edit: noted)", "PostToolUse", fx.edit(project, "src/client.py")),
-        ("PostToolUse (Bash fixed: memory enqueued)", "PostToolUse",
-         fx.bash_success(project, "pytest -q tests/test_client.py", "12 passed")),
+        (
+            "PostToolUse (Bash fixed: memory enqueued)",
+            "PostToolUse",
+            fx.bash_success(project, "pytest -q tests/test_client.py", "12 passed"),
+        ),
         ("PostToolUse (Read: routine)", "PostToolUse", fx.read(project, "README.md")),
         ("PreCompact (summary job enqueued)", "PreCompact", fx.pre_compact(project, transcript)),
         ("SessionEnd (summary job enqueued)", "SessionEnd", fx.session_end(project, transcript)),
-    ]  # fmt: skip
+    ]
 
 
 def measure_hooks(
@@ -238,8 +254,14 @@ def measure_embedding(port: int, prompts: list[str], runs: int) -> list[float]:
     out = []
     for n in range(runs):
         start = time.perf_counter()
-        hook_recall.embed_query("127.0.0.1", port, prompts[n % len(prompts)], model_id="minilm",
-                                dimension=384, timeout=10)  # fmt: skip
+        hook_recall.embed_query(
+            "127.0.0.1",
+            port,
+            prompts[n % len(prompts)],
+            model_id="minilm",
+            dimension=384,
+            timeout=10,
+        )
         out.append((time.perf_counter() - start) * 1000)
     return out
 
@@ -282,11 +304,15 @@ def measure_spawning(
     for n in range(runs):
         fixed = fx.bash_success(project, "make test") | {"session_id": f"spawn{n}"}
         for body in (fail, edit):
-            timed([sys.executable, str(fx.RUNNER), "PostToolUse"],
-                  body.replace(fx.SESSION.encode(), f"spawn{n}".encode()), env)  # fmt: skip
+            timed(
+                [sys.executable, str(fx.RUNNER), "PostToolUse"],
+                body.replace(fx.SESSION.encode(), f"spawn{n}".encode()),
+                env,
+            )
         start = time.perf_counter()
-        hook_ms.append(timed([sys.executable, str(fx.RUNNER), "PostToolUse"],
-                             json.dumps(fixed).encode(), env))  # fmt: skip
+        hook_ms.append(
+            timed([sys.executable, str(fx.RUNNER), "PostToolUse"], json.dumps(fixed).encode(), env)
+        )
         while spool.pending_jobs(run_dir) or spool.worker_running(run_dir):  # the job is deleted
             time.sleep(0.01)  # once stored; the lock is held until the briefing is refreshed
         worker_ms.append((time.perf_counter() - start) * 1000)
@@ -351,8 +377,14 @@ def calibrate(embedder: LocalEmbedder, home: Path, project: Path) -> dict[str, A
 
     keyword = score(keyword_pick)
     reader.close()
-    return {"curve": curve, "chosen": chosen, "keyword": keyword, "prompts": len(prompts),
-            "positives": positives, "held_out": held_out}  # fmt: skip
+    return {
+        "curve": curve,
+        "chosen": chosen,
+        "keyword": keyword,
+        "prompts": len(prompts),
+        "positives": positives,
+        "held_out": held_out,
+    }
 
 
 # -- report ---------------------------------------------------------------------------------------
@@ -372,7 +404,7 @@ def import_cost(runs: int = 15) -> dict[str, float]:
                     text=True,
                     check=True,
                 ).stdout
-            )  # fmt: skip
+            )
             for _ in range(runs)
         ]
         out[module] = statistics.median(values)
@@ -429,8 +461,20 @@ def main() -> int:
             server.wait(30)
         shutil.rmtree(tmp, ignore_errors=True)
     load_end = os.getloadavg()[0]
-    doc = report(times, embed, health, cold, spawn_hook, spawn_worker, calibration, imports,
-                 args.runs, time.time() - began, load_start, load_end)  # fmt: skip
+    doc = report(
+        times,
+        embed,
+        health,
+        cold,
+        spawn_hook,
+        spawn_worker,
+        calibration,
+        imports,
+        args.runs,
+        time.time() - began,
+        load_start,
+        load_end,
+    )
     path = write_section(SECTION, doc)
     print(doc)
     print(f"\nwrote {path}", file=sys.stderr)
@@ -438,10 +482,19 @@ def main() -> int:
 
 
 def report(
-    times: dict[str, list[float]], embed: list[float], health: list[float], cold: list[float],
-    spawn_hook: list[float], spawn_worker: list[float], calibration: dict[str, Any],
-    imports: dict[str, float], runs: int, seconds: float, load_start: float, load_end: float,
-) -> str:  # fmt: skip
+    times: dict[str, list[float]],
+    embed: list[float],
+    health: list[float],
+    cold: list[float],
+    spawn_hook: list[float],
+    spawn_worker: list[float],
+    calibration: dict[str, Any],
+    imports: dict[str, float],
+    runs: int,
+    seconds: float,
+    load_start: float,
+    load_end: float,
+) -> str:
     base = p95(times["python -c pass"])
     embed_p95 = p95(embed)
     rows = []
@@ -452,9 +505,17 @@ def report(
             limit = TARGET_MS + (embed_p95 if "vector" in label else 0.0)
             target = f"<= {limit:.0f}"
             met = "yes" if p95(values) <= limit else "**no**"
-        rows.append([label, f"{statistics.median(values):.0f}", f"{p95(values):.0f}",
-                     "" if label == "python -c pass" else f"+{p95(values) - base:.0f}",
-                     f"{statistics.median(CPU[label]):.0f} / {p95(CPU[label]):.0f}", target, met])  # fmt: skip
+        rows.append(
+            [
+                label,
+                f"{statistics.median(values):.0f}",
+                f"{p95(values):.0f}",
+                "" if label == "python -c pass" else f"+{p95(values) - base:.0f}",
+                f"{statistics.median(CPU[label]):.0f} / {p95(CPU[label]):.0f}",
+                target,
+                met,
+            ]
+        )
     met_all = all(r[6] == "yes" for r in rows[1:])
     overhead = max(p95(v) - base for k, v in times.items() if k != "python -c pass")
     verdict = (
@@ -467,9 +528,10 @@ def report(
     chosen = calibration["chosen"]
     kw_precision, kw_recall, kw_injected = calibration["keyword"]
     curve_rows = [
-        [f"{t:.2f}", f"{p:.3f}", f"{r:.3f}", n] for t, p, r, n in calibration["curve"]
+        [f"{t:.2f}", f"{p:.3f}", f"{r:.3f}", n]
+        for t, p, r, n in calibration["curve"]
         if abs(t * 100 % 5) < 1e-6 or t == chosen[0]
-    ]  # fmt: skip
+    ]
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     return f"""
 ## Hooks: latency per event and the relevance threshold

@@ -323,7 +323,7 @@ def render(
         table(
             ["category", *(f"all: {h}" for h in heads), *(f"held-out: {h}" for h in heads)],
             cat_rows,
-        )  # fmt: skip
+        )
     )
     mean = {
         label: (

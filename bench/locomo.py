@@ -63,10 +63,17 @@ TARGET_R5, TARGET_R10, TARGET_MS = 65.0, 75.0, 20.0
 
 # From the plain methods to what ships: each step adds one part (cumulative).
 PLAIN = Tuning(
-    rrf_k=60, keyword_weight=1.0, context_weight=0.0, neighbour_weight=0.0,
-    name_cosine=0.0, name_bm25=1.0, names_in_bm25=True, time_factor=1.0, when_factor=1.0,
+    rrf_k=60,
+    keyword_weight=1.0,
+    context_weight=0.0,
+    neighbour_weight=0.0,
+    name_cosine=0.0,
+    name_bm25=1.0,
+    names_in_bm25=True,
+    time_factor=1.0,
+    when_factor=1.0,
     session_weight=0.0,
-)  # fmt: skip
+)
 BEFORE_SESSION = replace(Tuning(), session_weight=0.0)
 STEPS: list[tuple[str, Tuning]] = [
     ("RRF of both, k=60 (plain)", PLAIN),
@@ -214,9 +221,12 @@ def ask(
         wanted = {ids[e] for e in q.evidence}
         start, cpu = time.perf_counter(), time.process_time()
         hits = service.recall(
-            q.text, projects=[conv.project], k=max(KS), count_recall=False,
+            q.text,
+            projects=[conv.project],
+            k=max(KS),
+            count_recall=False,
             use_vectors=use_vectors,
-        )  # fmt: skip
+        )
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         got = [h.id for h in hits]
         recall = {n: len(wanted & set(got[:n])) / len(wanted) for n in KS}
@@ -464,7 +474,7 @@ def report(result: Run) -> tuple[str, str]:
                     f"{max(c.turns for c in result.conversations)}",
                 ],
             ],
-        ),  # fmt: skip
+        ),
         "",
         "![Recall@k on LoCoMo, from the plain methods to what ships](locomo.svg)",
         "",
@@ -483,7 +493,7 @@ def report(result: Run) -> tuple[str, str]:
                 ]
                 for name, a in result.ablation + result.sides
             ],
-        ),  # fmt: skip
+        ),
         "",
         "- *neighbours' text in BM25*: each memory stored with a `session_id` carries the text of "
         "the memories before and after it in that session (`memories.context`, indexed in "

@@ -113,8 +113,15 @@ class Dataset:
 
     def head(self, n: int, name: str) -> Dataset:
         """The first ``n`` memories, with the same queries (all derived from those n)."""
-        return Dataset(name, self.real, self.vectors[:n], self.texts[:n], self.queries,
-                       self.query_kinds, self.fresh)  # fmt: skip
+        return Dataset(
+            name,
+            self.real,
+            self.vectors[:n],
+            self.texts[:n],
+            self.queries,
+            self.query_kinds,
+            self.fresh,
+        )
 
 
 def locomo_texts() -> tuple[list[str], list[str], list[str]]:
@@ -200,8 +207,9 @@ def real_minilm(n: int, per_kind: int, rng: random.Random) -> Dataset:
     vectors = cache.get(stored + spare + query_texts)
     kinds = [kind for kind in QUERY_KINDS for _ in range(per_kind)]
     fresh = list(zip(spare, vectors[n : n + REMEMBERS], strict=True))
-    return Dataset(f"real-minilm-384-{n}", True, vectors[:n], stored, vectors[n + REMEMBERS :],
-                   kinds, fresh)  # fmt: skip
+    return Dataset(
+        f"real-minilm-384-{n}", True, vectors[:n], stored, vectors[n + REMEMBERS :], kinds, fresh
+    )
 
 
 # The synthetic generator's parameters, calibrated on the real minilm vectors above (see the
@@ -274,14 +282,19 @@ class Generator:
             rng = self.stream(stream, block)
             t = rng.choice(len(self.topic_p), size=m, p=self.topic_p)
             s = t * subtopics + rng.integers(0, subtopics, size=m)
-            x = self._finish(np.sqrt(p["w_topic"]) * self.topic_centres[t]
-                             + np.sqrt(p["w_sub"]) * self.sub_centres[s]
-                             + np.sqrt(w_item) * self.draw(m, rng))  # fmt: skip
+            x = self._finish(
+                np.sqrt(p["w_topic"]) * self.topic_centres[t]
+                + np.sqrt(p["w_sub"]) * self.sub_centres[s]
+                + np.sqrt(w_item) * self.draw(m, rng)
+            )
             restated = np.flatnonzero(rng.random(m) < p["dup_rate"])
             restated = restated[a + restated > 0]
             sources = (rng.random(len(restated)) * (a + restated)).astype(np.int64)  # earlier
-            earlier = np.where((sources < a)[:, None], out[np.minimum(sources, max(a - 1, 0))],
-                               x[np.maximum(sources - a, 0)])  # fmt: skip
+            earlier = np.where(
+                (sources < a)[:, None],
+                out[np.minimum(sources, max(a - 1, 0))],
+                x[np.maximum(sources - a, 0)],
+            )
             y = earlier + p["dup_noise"] * self.draw(len(restated), rng)
             x[restated] = y / np.linalg.norm(y, axis=1, keepdims=True)
             out[a : a + m] = x
@@ -324,8 +337,13 @@ def synthetic(dim: int, n: int, per_kind: int, texts: Sequence[str], seed: int) 
     return Dataset(f"synthetic-{dim}-{n}", False, vectors, contents[:n], queries, kinds, fresh)
 
 
-STAT_NAMES = ("pair cos", "nn1 cos p10/50/90", "nn10 cos p10/50/90", "variance in top 10/50 PCs",
-              "sign-bit bias")  # fmt: skip
+STAT_NAMES = (
+    "pair cos",
+    "nn1 cos p10/50/90",
+    "nn10 cos p10/50/90",
+    "variance in top 10/50 PCs",
+    "sign-bit bias",
+)
 
 
 def statistics_of(x: np.ndarray) -> dict[str, str]:
@@ -343,9 +361,13 @@ def statistics_of(x: np.ndarray) -> dict[str, str]:
     def slash(values: Sequence[float]) -> str:
         return " / ".join(f"{v:.2f}" for v in values)
 
-    values = [f"{pairs.mean():.3f}", slash(np.percentile(top[:, 0], [10, 50, 90])),
-              slash(np.percentile(top[:, K - 1], [10, 50, 90])),
-              slash([spectrum[:10].sum(), spectrum[:50].sum()]), f"{bias.mean():.3f}"]  # fmt: skip
+    values = [
+        f"{pairs.mean():.3f}",
+        slash(np.percentile(top[:, 0], [10, 50, 90])),
+        slash(np.percentile(top[:, K - 1], [10, 50, 90])),
+        slash([spectrum[:10].sum(), spectrum[:50].sum()]),
+        f"{bias.mean():.3f}",
+    ]
     return dict(zip(STAT_NAMES, values, strict=True))
 
 
@@ -365,8 +387,11 @@ def build(ds: Dataset, folder: Path) -> tuple[Path, Path]:
     key = hashlib.sha256(ds.vectors[:: max(1, ds.size // 512)].tobytes()).hexdigest()[:12]
     schema = migrations.latest_version()  # a new migration means a fresh build, not a migrated one
     stem = folder / f"{ds.name}-v{BUILD_VERSION}.{schema}-{key}"
-    store_path, float_path, done = (Path(f"{stem}.db"), Path(f"{stem}-float.db"),
-                                    Path(f"{stem}.done"))  # fmt: skip
+    store_path, float_path, done = (
+        Path(f"{stem}.db"),
+        Path(f"{stem}-float.db"),
+        Path(f"{stem}.done"),
+    )
     if done.exists():
         return store_path, float_path
     for p in folder.glob(f"{ds.name}-*"):
@@ -407,9 +432,11 @@ def build(ds: Dataset, folder: Path) -> tuple[Path, Path]:
 def exact_top(x: np.ndarray, queries: np.ndarray, k: int) -> list[set[int]]:
     """Exact top-k rowids (1-based, as stored) by float64 cosine."""
     sims = np.concatenate(
-        [x[a : a + 20_000].astype(np.float64) @ queries.T.astype(np.float64)
-         for a in range(0, len(x), 20_000)]
-    )  # fmt: skip
+        [
+            x[a : a + 20_000].astype(np.float64) @ queries.T.astype(np.float64)
+            for a in range(0, len(x), 20_000)
+        ]
+    )
     return [set((np.argsort(-sims[:, j])[:k] + 1).tolist()) for j in range(len(queries))]
 
 
@@ -526,10 +553,17 @@ def sweep_pools(ds: Dataset, store_path: Path) -> list[list[object]]:
             runs[c].add(wall, cpu, recall, ds.query_kinds[j])
     store.close()
     return [
-        [c, f"{statistics.mean(r.recall):.4f}", f"{min(r.recall):.1f}", r.by_kind(),
-         fmt(statistics.median(r.wall)), fmt(p95(r.wall)), fmt(statistics.median(r.cpu))]
+        [
+            c,
+            f"{statistics.mean(r.recall):.4f}",
+            f"{min(r.recall):.1f}",
+            r.by_kind(),
+            fmt(statistics.median(r.wall)),
+            fmt(p95(r.wall)),
+            fmt(statistics.median(r.cpu)),
+        ]
         for c, r in runs.items()
-    ]  # fmt: skip
+    ]
 
 
 class PrecomputedEmbedder:
@@ -580,8 +614,10 @@ def measure_remember(ds: Dataset, store_path: Path) -> tuple[dict[str, Runs], di
     rng = np.random.default_rng(7)
     for j in range(CATCH_UP_ROUNDS):
         near = ds.vectors[rng.integers(ds.size)] + 0.3 * rng.standard_normal(ds.dim)
-        other.insert(NewMemory(f"another process {j}", f"other-{j}", PROJECT),
-                     (near / np.linalg.norm(near)).astype(np.float32))  # fmt: skip
+        other.insert(
+            NewMemory(f"another process {j}", f"other-{j}", PROJECT),
+            (near / np.linalg.norm(near)).astype(np.float32),
+        )
         wall, cpu, _ = timed(
             lambda j=j: store.knn(ds.queries[j % len(ds.queries)], K, projects=SCOPE)
         )
@@ -646,8 +682,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     CACHE.mkdir(parents=True, exist_ok=True)
     sizes = SIZES[:1] if args.quick else SIZES
-    info = machine(sqlite=apsw.sqlite_lib_version(), apsw=apsw.apsw_version(),
-                   **{"sqlite-vec": getattr(sqlite_vec, "__version__", "?")}, numpy=np.__version__)  # fmt: skip
+    info = machine(
+        sqlite=apsw.sqlite_lib_version(),
+        apsw=apsw.apsw_version(),
+        **{"sqlite-vec": getattr(sqlite_vec, "__version__", "?")},
+        numpy=np.__version__,
+    )
     print(f"machine: {info}", flush=True)
     real = real_minilm(10_000, args.per_kind, random.Random(20240601))
     datasets: list[Dataset] = [real]
@@ -678,30 +718,58 @@ def main(argv: Sequence[str] | None = None) -> int:
             key = f"{ds.name}|{name}"
             facts[f"{key}|ms"], facts[f"{key}|cpu"] = med, statistics.median(r.cpu)
             facts[f"{key}|recall"] = statistics.mean(r.recall)
-            row = [label(ds), f"{ds.size // 1000}k", name, fmt(med), fmt(p95(r.wall)),
-                   fmt(statistics.median(r.cpu)), f"{med / base:.2f}",
-                   f"{statistics.mean(r.recall):.4f}", f"{min(r.recall):.1f}", r.by_kind()]  # fmt: skip
+            row = [
+                label(ds),
+                f"{ds.size // 1000}k",
+                name,
+                fmt(med),
+                fmt(p95(r.wall)),
+                fmt(statistics.median(r.cpu)),
+                f"{med / base:.2f}",
+                f"{statistics.mean(r.recall):.4f}",
+                f"{min(r.recall):.1f}",
+                r.by_kind(),
+            ]
             recall_rows.append(row)
             print("  " + " | ".join(map(str, row[2:])), flush=True)
         if ds.size == max(sizes) and not ds.real and ds.dim == 1024:
             ours = runs[OURS]
             med, rec = statistics.median(ours.wall), statistics.mean(ours.recall)
-            targets.append([f"recall, {where}: median <= {TARGET_RECALL_MS:g} ms",
-                            f"{fmt(med)} ms (CPU {fmt(statistics.median(ours.cpu))} ms)",
-                            "met" if med <= TARGET_RECALL_MS else
-                            f"missed by {med - TARGET_RECALL_MS:.1f} ms ({med / TARGET_RECALL_MS:.1f}x)"])  # fmt: skip
-            targets.append([f"recall@10, {where}: >= {TARGET_RECALL_AT_10}", f"{rec:.4f}",
-                            "met" if rec >= TARGET_RECALL_AT_10 else
-                            f"missed by {TARGET_RECALL_AT_10 - rec:.4f}"])  # fmt: skip
+            targets.append(
+                [
+                    f"recall, {where}: median <= {TARGET_RECALL_MS:g} ms",
+                    f"{fmt(med)} ms (CPU {fmt(statistics.median(ours.cpu))} ms)",
+                    "met"
+                    if med <= TARGET_RECALL_MS
+                    else f"missed by {med - TARGET_RECALL_MS:.1f} ms ({med / TARGET_RECALL_MS:.1f}x)",
+                ]
+            )
+            targets.append(
+                [
+                    f"recall@10, {where}: >= {TARGET_RECALL_AT_10}",
+                    f"{rec:.4f}",
+                    "met"
+                    if rec >= TARGET_RECALL_AT_10
+                    else f"missed by {TARGET_RECALL_AT_10 - rec:.4f}",
+                ]
+            )
         if ds.real or (ds.size == max(sizes) and ds.dim == 1024):
             r = probe_default_blas(store_path, ds.queries)
             med = statistics.median(r.wall)
             facts[f"{ds.name}|{BLAS_DEFAULT}|ms"] = med
             ours = runs[OURS]
-            row = [label(ds), f"{ds.size // 1000}k", BLAS_DEFAULT, fmt(med), fmt(p95(r.wall)),
-                   fmt(statistics.median(r.cpu)), f"{med / base:.2f}",
-                   f"{statistics.mean(ours.recall):.4f}", f"{min(ours.recall):.1f}",
-                   "(same results)"]  # fmt: skip
+            row = [
+                label(ds),
+                f"{ds.size // 1000}k",
+                BLAS_DEFAULT,
+                fmt(med),
+                fmt(p95(r.wall)),
+                fmt(statistics.median(r.cpu)),
+                f"{med / base:.2f}",
+                f"{statistics.mean(ours.recall):.4f}",
+                f"{min(ours.recall):.1f}",
+                "(same results)",
+            ]
             recall_rows.append(row)
             print("  " + " | ".join(map(str, row[2:])), flush=True)
         if ds.size == max(sizes) or ds.real:
@@ -714,23 +782,46 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name, r in index.items():
                 med = statistics.median(r.wall)
                 facts[f"{ds.name}|{name}|ms"], facts[f"{ds.name}|{name}|cpu"] = (
-                    med, statistics.median(r.cpu))  # fmt: skip
+                    med,
+                    statistics.median(r.cpu),
+                )
                 size_note = r.kinds[0] if r.kinds[0] else ""
-                index_rows.append([label(ds), f"{ds.size // 1000}k", name, fmt(med),
-                                   fmt(p95(r.wall)) if len(r.wall) > 1 else "",
-                                   fmt(statistics.median(r.cpu)), size_note])  # fmt: skip
+                index_rows.append(
+                    [
+                        label(ds),
+                        f"{ds.size // 1000}k",
+                        name,
+                        fmt(med),
+                        fmt(p95(r.wall)) if len(r.wall) > 1 else "",
+                        fmt(statistics.median(r.cpu)),
+                        size_note,
+                    ]
+                )
                 print(f"  {name}: median {med:.2f} ms {size_note}", flush=True)
             for name, r in remembered.items():
                 med = statistics.median(r.wall)
                 facts[f"{ds.name}|{name.strip()}|ms"] = med
-                remember_rows.append([label(ds), f"{ds.size // 1000}k", name, fmt(med),
-                                      fmt(p95(r.wall)), fmt(statistics.median(r.cpu))])  # fmt: skip
+                remember_rows.append(
+                    [
+                        label(ds),
+                        f"{ds.size // 1000}k",
+                        name,
+                        fmt(med),
+                        fmt(p95(r.wall)),
+                        fmt(statistics.median(r.cpu)),
+                    ]
+                )
                 print(f"  {name}: median {med:.2f} ms, p95 {p95(r.wall):.2f} ms", flush=True)
                 if ds.size == max(sizes) and not name.startswith(" "):
-                    targets.append([f"{name}, {where}: median <= {TARGET_REMEMBER_MS:g} ms",
-                                    f"{fmt(med)} ms (CPU {fmt(statistics.median(r.cpu))} ms)",
-                                    "met" if med <= TARGET_REMEMBER_MS else
-                                    f"missed by {med - TARGET_REMEMBER_MS:.1f} ms"])  # fmt: skip
+                    targets.append(
+                        [
+                            f"{name}, {where}: median <= {TARGET_REMEMBER_MS:g} ms",
+                            f"{fmt(med)} ms (CPU {fmt(statistics.median(r.cpu))} ms)",
+                            "met"
+                            if med <= TARGET_REMEMBER_MS
+                            else f"missed by {med - TARGET_REMEMBER_MS:.1f} ms",
+                        ]
+                    )
     elapsed = time.perf_counter() - started
     print(f"total {elapsed:.0f} s")
     for row in targets:
@@ -749,7 +840,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 targets,
                 calibration,
                 meaning(facts, max(sizes)),
-            ),  # fmt: skip
+            ),
         )
         print(f"wrote {path}")
     return 0
@@ -814,7 +905,7 @@ def report(
                 "by kind",
             ],
             recall_rows,
-        ),  # fmt: skip
+        ),
         "### Store.knn candidate pool",
         "`Store.knn(q, 10, oversample=1, min_candidates=pool)`: the pool is how many candidates "
         "are rescored exactly (the Hamming shortlist re-ranked by q.sign(x) is 4x the pool); the "
@@ -832,7 +923,7 @@ def report(
                 "CPU ms",
             ],
             sweep_rows,
-        ),  # fmt: skip
+        ),
         "### Remember",
         "`Store.insert`: one memory with its vector, in its own transaction, commit included. "
         "`MemoryService.remember`: validation, redaction, exact-duplicate check, one KNN query "
@@ -958,8 +1049,12 @@ def probe_default_blas(store_path: Path, queries: np.ndarray) -> Runs:
         np.save(Path(tmp) / "q.npy", queries)
         done = subprocess.run(
             [sys.executable, __file__, "--probe", str(store_path), str(Path(tmp) / "q.npy")],
-            env=env, capture_output=True, text=True, check=True, timeout=600,
-        )  # fmt: skip
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=600,
+        )
     walls, cpus = json.loads(done.stdout.strip().splitlines()[-1])
     runs = Runs()
     for wall, cpu in zip(walls, cpus, strict=True):

@@ -38,32 +38,61 @@ from mcp_memory.store.integrity import audit  # noqa: E402
 DOC = REPO / "docs" / "reliability.md"
 
 
-def concurrency(minilm: LocalEmbedder, root: Path, servers: int, each: int, cli: int,
-                cli_each: int, hooks: int, maintains: int) -> list[list[object]]:  # fmt: skip
+def concurrency(
+    minilm: LocalEmbedder,
+    root: Path,
+    servers: int,
+    each: int,
+    cli: int,
+    cli_each: int,
+    hooks: int,
+    maintains: int,
+) -> list[list[object]]:
     project = root / "proj"
     (project / ".git").mkdir(parents=True)
     home = root / "home"
     with serving(minilm.engine()) as server:
-        result = st.run_storm(home, project, server.port, servers=servers, each=each, cli=cli,
-                              cli_each=cli_each, hooks=hooks, maintains=maintains)  # fmt: skip
+        result = st.run_storm(
+            home,
+            project,
+            server.port,
+            servers=servers,
+            each=each,
+            cli=cli,
+            cli_each=cli_each,
+            hooks=hooks,
+            maintains=maintains,
+        )
     store = Store.open(home / "memory.db")
     try:
         key = str(project.resolve())
-        hook_ids = [m.id for n in result.hook_notes
-                    if (m := store.find_hash(key, content_hash(n))) is not None]  # fmt: skip
+        hook_ids = [
+            m.id
+            for n in result.hook_notes
+            if (m := store.find_hash(key, content_hash(n))) is not None
+        ]
         report = audit(store, result.acknowledged)
         hooks_ok = audit(store, hook_ids, embedded=False).ok
-        duplicated = sum(1 for c in Counter(r[0] for r in store.execute(
-            "SELECT content FROM memories")).values() if c > 1)  # fmt: skip
+        duplicated = sum(
+            1
+            for c in Counter(r[0] for r in store.execute("SELECT content FROM memories")).values()
+            if c > 1
+        )
         merged = len(store.query_ids("source = 'lifecycle'"))
         links = store.counts()["links"]
     finally:
         store.close()
-    lost = len(result.hook_notes) - len(hook_ids) + sum(
-        len(v) for k, v in report.missing.items() if k == "not stored")
+    lost = (
+        len(result.hook_notes)
+        - len(hook_ids)
+        + sum(len(v) for k, v in report.missing.items() if k == "not stored")
+    )
     return [
-        ["concurrent actors", f"{servers} MCP stdio servers, {cli} CLI writers, 1 hook stream, "
-                              "1 maintain loop, 1 consolidation"],
+        [
+            "concurrent actors",
+            f"{servers} MCP stdio servers, {cli} CLI writers, 1 hook stream, "
+            "1 maintain loop, 1 consolidation",
+        ],
         ["processes started", result.processes],
         ["acknowledged memories", f"{len(result.acknowledged)} (+{len(hook_ids)} via hooks)"],
         ["recalls", result.recalls],
@@ -71,10 +100,12 @@ def concurrency(minilm: LocalEmbedder, root: Path, servers: int, each: int, cli:
         ["lost / duplicated", f"{lost} / {duplicated}"],
         ["consolidation results (with lineage)", merged],
         ["links", links],
-        ["audit (integrity, FTS, orphans, every id whole)", "ok" if report.ok and hooks_ok
-         else "; ".join(report.problems())],
+        [
+            "audit (integrity, FTS, orphans, every id whole)",
+            "ok" if report.ok and hooks_ok else "; ".join(report.problems()),
+        ],
         ["wall time", f"{result.seconds} s"],
-    ]  # fmt: skip
+    ]
 
 
 def crashes(root: Path, cycles: int) -> list[list[object]]:
@@ -97,18 +128,32 @@ def crashes(root: Path, cycles: int) -> list[list[object]]:
     ]
 
 
-WRITER = st.WRITER.replace("while True:", "import time\nend = time.monotonic() + float(sys.argv[3])\nwhile time.monotonic() < end:")
+WRITER = st.WRITER.replace(
+    "while True:",
+    "import time\nend = time.monotonic() + float(sys.argv[3])\nwhile time.monotonic() < end:",
+)
 
 
 def backups(minilm: LocalEmbedder, root: Path, memories: int) -> list[list[object]]:
     db = root / "backup.db"
     svc = MemoryService(Store.open(db), minilm)
     for start in range(0, memories, 100):
-        svc.remember_many([f"seed memory {n}: value {n * 13} for the backup benchmark"
-                           for n in range(start, min(memories, start + 100))], project="b")  # fmt: skip
+        svc.remember_many(
+            [
+                f"seed memory {n}: value {n * 13} for the backup benchmark"
+                for n in range(start, min(memories, start + 100))
+            ],
+            project="b",
+        )
     svc.store.close()
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(db), f"b{n}", "12"],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) for n in range(4)]  # fmt: skip
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(db), f"b{n}", "12"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        for n in range(4)
+    ]
     time.sleep(2.0)
     reports = []
     try:
@@ -140,20 +185,30 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         print("concurrency ...", file=sys.stderr)
-        conc = concurrency(minilm, root / "c", servers=4 if quick else 8, each=5 if quick else 25,
-                           cli=2 if quick else 4, cli_each=3 if quick else 8, hooks=6 if quick else 20,
-                           maintains=2 if quick else 4)  # fmt: skip
+        conc = concurrency(
+            minilm,
+            root / "c",
+            servers=4 if quick else 8,
+            each=5 if quick else 25,
+            cli=2 if quick else 4,
+            cli_each=3 if quick else 8,
+            hooks=6 if quick else 20,
+            maintains=2 if quick else 4,
+        )
         print("crashes ...", file=sys.stderr)
         crash = crashes(root, 10 if quick else 100)
         print("backup ...", file=sys.stderr)
         back = backups(minilm, root, 500 if quick else 5000)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    body = "\n\n".join([
-        f"Measured by `bench/reliability.py`{' --quick' if quick else ''} on {machine}.",
-        "**Many sessions at once** (one database, one warm server):\n\n" + table(["", ""], conc),
-        "**kill -9 at random moments**:\n\n" + table(["", ""], crash),
-        "**Online backup while sessions write**:\n\n" + table(["", ""], back),
-    ])  # fmt: skip
+    body = "\n\n".join(
+        [
+            f"Measured by `bench/reliability.py`{' --quick' if quick else ''} on {machine}.",
+            "**Many sessions at once** (one database, one warm server):\n\n"
+            + table(["", ""], conc),
+            "**kill -9 at random moments**:\n\n" + table(["", ""], crash),
+            "**Online backup while sessions write**:\n\n" + table(["", ""], back),
+        ]
+    )
     write_section("reliability", body, DOC)
     print(body)
     return 0

@@ -174,8 +174,9 @@ def calibrate(
             best_key = key
     assert best_key is not None
     n, d_, b_, g_, r_ = best_key
-    chosen = Thresholds(route=float(r_), duplicate=float(d_), conflict_band=float(-b_),
-                        contradiction=float(g_))  # fmt: skip
+    chosen = Thresholds(
+        route=float(r_), duplicate=float(d_), conflict_band=float(-b_), contradiction=float(g_)
+    )
     assert round(accuracy(cases, signals, chosen) * len(cases)) == n, "sweep != classify"
     return chosen, n / len(cases)
 
@@ -334,10 +335,12 @@ def report(run: Run) -> str:
                 [kind, *(acc([c for c in h if c.kind == kind], decided) for h in halves.values())]
             )
         rows.append(["**all**", *(f"**{acc(h, decided)}**" for h in halves.values())])
-        rows.append([
-            "additive next to a line: written (any section)",
-            *(written([c for c in h if c.additive], decided) for h in halves.values()),
-        ])  # fmt: skip
+        rows.append(
+            [
+                "additive next to a line: written (any section)",
+                *(written([c for c in h if c.additive], decided) for h in halves.values()),
+            ]
+        )
         return rows
 
     fresh = [c for c in cases if c.fresh]
@@ -352,9 +355,14 @@ def report(run: Run) -> str:
                 )
         adds = [c for c in group if c.additive]
         fresh_rows.append(
-            [batch, "additive: written", written(adds, got_off), written(adds, got_no_rule),
-             written(adds)]
-        )  # fmt: skip
+            [
+                batch,
+                "additive: written",
+                written(adds, got_off),
+                written(adds, got_no_rule),
+                written(adds),
+            ]
+        )
     # file-level view of the topical cases: right file, any section
     topical = [c for c in cases if c.kind == "section"]
     right_file = sum(got[c.position].split("#")[0] == c.expect.split("#")[0] for c in topical)
@@ -511,7 +519,7 @@ def report(run: Run) -> str:
                     "with",
                 ],
                 fresh_rows,
-            ),  # fmt: skip
+            ),
             "",
         ]
     lines += [
@@ -547,7 +555,7 @@ def report(run: Run) -> str:
                 "section memories held (all)",
             ],
             gate_sweep,
-        ),  # fmt: skip
+        ),
         "",
         "### Apply everything, then undo every file",
         "",

@@ -67,7 +67,9 @@ class Settings:
     llm_max_tokens_per_day: int = 2_000_000
     # routing proven knowledge into CLAUDE.md and rules files (routing.py)
     claude_home: Path = field(default_factory=lambda: Path.home() / ".claude")
-    route_targets: str = ""  # extra files, comma-separated: relative to the project, or ~/.claude/...
+    route_targets: str = (
+        ""  # extra files, comma-separated: relative to the project, or ~/.claude/...
+    )
     route_default: str = ".claude/rules/memory.md"  # where memories no section fits go
     route_threshold: float = 0.0  # 0 = the model's calibrated value (routing.THRESHOLDS)
     route_duplicate: float = 0.0
@@ -169,8 +171,10 @@ def _route_files(text: str) -> str:
 def _route_default(text: str) -> str:
     value = _route_file(text)
     if value.startswith("~"):
-        raise ValueError("expected a path relative to the project root (global memories go to "
-                         "~/.claude/rules/memory.md)")  # fmt: skip
+        raise ValueError(
+            "expected a path relative to the project root (global memories go to "
+            "~/.claude/rules/memory.md)"
+        )
     return value
 
 

@@ -72,8 +72,14 @@ class Storm:
 
 def environment(home: Path, port: int, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_MEMORY_")}
-    env.update(MCP_MEMORY_HOME=str(home), MCP_MEMORY_MODEL="minilm", MCP_MEMORY_THREADS="1",
-               MCP_MEMORY_EMBED_PORT=str(port), MCP_MEMORY_LLM_PROVIDER="extractive", **extra)  # fmt: skip
+    env.update(
+        MCP_MEMORY_HOME=str(home),
+        MCP_MEMORY_MODEL="minilm",
+        MCP_MEMORY_THREADS="1",
+        MCP_MEMORY_EMBED_PORT=str(port),
+        MCP_MEMORY_LLM_PROVIDER="extractive",
+        **extra,
+    )
     return env
 
 
@@ -83,19 +89,34 @@ def text(actor: str, n: int) -> str:
     No topic touches :data:`SEED` (billing webhooks), so ``maintain`` can merge the seeds only
     as exactly the three of them, the same merge the explicit consolidation asks for.
     """
-    topics = ["the login redirect", "the staging database", "uv lock files", "the CI cache",
-              "the docs build", "the release checklist", "TLS certificates", "flaky tests"]  # fmt: skip
+    topics = [
+        "the login redirect",
+        "the staging database",
+        "uv lock files",
+        "the CI cache",
+        "the docs build",
+        "the release checklist",
+        "TLS certificates",
+        "flaky tests",
+    ]
     topic = topics[(n + len(actor)) % len(topics)]
     return f"{actor} note {n}: about {topic}, use setting value {n * 37 + len(actor)} ({actor}-{n})"
 
 
-def _run(cmd: list[str], env: dict[str, str], cwd: Path, storm: Storm, timeout: float = 120,
-         stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes] | None:  # fmt: skip
+def _run(
+    cmd: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    storm: Storm,
+    timeout: float = 120,
+    stdin: bytes | None = None,
+) -> subprocess.CompletedProcess[bytes] | None:
     with storm.lock:
         storm.processes += 1
     try:
-        done = subprocess.run(cmd, env=env, cwd=cwd, input=stdin, capture_output=True,
-                              timeout=timeout, check=False)  # fmt: skip
+        done = subprocess.run(
+            cmd, env=env, cwd=cwd, input=stdin, capture_output=True, timeout=timeout, check=False
+        )
     except subprocess.TimeoutExpired:
         storm.error(f"{cmd[3:5]} timed out")
         return None
@@ -110,8 +131,9 @@ def mcp_sessions(env: dict[str, str], cwd: Path, storm: Storm, servers: int, eac
     recalling after each)."""
 
     async def session(n: int) -> None:
-        params = StdioServerParameters(command=sys.executable, args=["-m", "mcp_memory.cli", "serve"],
-                                       env=env, cwd=str(cwd))  # fmt: skip
+        params = StdioServerParameters(
+            command=sys.executable, args=["-m", "mcp_memory.cli", "serve"], env=env, cwd=str(cwd)
+        )
         with storm.lock:
             storm.processes += 1
         async with Client(params) as client:
@@ -155,8 +177,9 @@ def hook_writer(env: dict[str, str], cwd: Path, storm: Storm, each: int) -> None
     for i in range(each):
         note = text("hook", i)
         payload = json.dumps(fx.prompt(cwd, f"#remember {note}")).encode()
-        done = _run([sys.executable, str(fx.RUNNER), "UserPromptSubmit"], env, cwd, storm,
-                    stdin=payload)  # fmt: skip
+        done = _run(
+            [sys.executable, str(fx.RUNNER), "UserPromptSubmit"], env, cwd, storm, stdin=payload
+        )
         if done is not None:
             with storm.lock:
                 storm.hook_notes.append(note)
@@ -170,8 +193,9 @@ def maintainer(env: dict[str, str], cwd: Path, storm: Storm, runs: int) -> None:
 
 def consolidator(env: dict[str, str], cwd: Path, storm: Storm, ids: list[int]) -> None:
     time.sleep(1.0)  # in the middle of the writes
-    done = _run([*CLI, "consolidate", *map(str, ids), "--provider", "extractive", "--json"],
-                env, cwd, storm)  # fmt: skip
+    done = _run(
+        [*CLI, "consolidate", *map(str, ids), "--provider", "extractive", "--json"], env, cwd, storm
+    )
     if done is not None:
         outcomes = json.loads(done.stdout)
         # "already": maintain (extractive too) merged the same cluster first; asking again
@@ -192,8 +216,18 @@ def seed(env: dict[str, str], cwd: Path, storm: Storm) -> list[int]:
     return ids
 
 
-def run_storm(home: Path, cwd: Path, port: int, *, servers: int = 4, each: int = 10,
-              cli: int = 2, cli_each: int = 4, hooks: int = 8, maintains: int = 2) -> Storm:  # fmt: skip
+def run_storm(
+    home: Path,
+    cwd: Path,
+    port: int,
+    *,
+    servers: int = 4,
+    each: int = 10,
+    cli: int = 2,
+    cli_each: int = 4,
+    hooks: int = 8,
+    maintains: int = 2,
+) -> Storm:
     """Everything at once; returns what was acknowledged and every error seen."""
     env = environment(home, port)
     storm = Storm()
@@ -201,11 +235,14 @@ def run_storm(home: Path, cwd: Path, port: int, *, servers: int = 4, each: int =
     started = time.perf_counter()
     actors = [
         threading.Thread(target=mcp_sessions, args=(env, cwd, storm, servers, each)),
-        *[threading.Thread(target=cli_writer, args=(env, cwd, storm, n, cli_each)) for n in range(cli)],
+        *[
+            threading.Thread(target=cli_writer, args=(env, cwd, storm, n, cli_each))
+            for n in range(cli)
+        ],
         threading.Thread(target=hook_writer, args=(env, cwd, storm, hooks)),
         threading.Thread(target=maintainer, args=(env, cwd, storm, maintains)),
         threading.Thread(target=consolidator, args=(env, cwd, storm, ids)),
-    ]  # fmt: skip
+    ]
     for t in actors:
         t.start()
     for t in actors:
@@ -227,8 +264,10 @@ def resolve_misses(db: Path, storm: Storm) -> None:
     store = Store.open(db)
     try:
         for actor, mid, hits in storm.misses:
-            merged_into = {int(r[0]) for r in store.execute(
-                "SELECT result_id FROM lineage WHERE source_id = ?", (mid,))}  # fmt: skip
+            merged_into = {
+                int(r[0])
+                for r in store.execute("SELECT result_id FROM lineage WHERE source_id = ?", (mid,))
+            }
             if store.get(mid).state != "superseded" or not merged_into & set(hits):
                 storm.error(f"{actor}: memory {mid} not recalled (hits {hits})")
     finally:
@@ -270,8 +309,16 @@ class Crashes:
     seconds: float = 0.0
 
 
-def crash_cycles(db: Path, cycles: int, *, writers: int = 2, seed: int = 8,
-                 min_wait: float = 0.05, max_wait: float = 1.2, warm: float = 1.5) -> Crashes:  # fmt: skip
+def crash_cycles(
+    db: Path,
+    cycles: int,
+    *,
+    writers: int = 2,
+    seed: int = 8,
+    min_wait: float = 0.05,
+    max_wait: float = 1.2,
+    warm: float = 1.5,
+) -> Crashes:
     """Start ``writers`` writer processes, SIGKILL each at a random moment, ``cycles`` times.
 
     Lines a writer printed before it died are the ids it was told were stored (printed after
@@ -283,9 +330,13 @@ def crash_cycles(db: Path, cycles: int, *, writers: int = 2, seed: int = 8,
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_MEMORY_")}
     for cycle in range(cycles):
         procs = [
-            subprocess.Popen([sys.executable, "-c", WRITER, str(db), f"w{cycle}-{n}"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                             start_new_session=True)  # fmt: skip
+            subprocess.Popen(
+                [sys.executable, "-c", WRITER, str(db), f"w{cycle}-{n}"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                start_new_session=True,
+            )
             for n in range(writers)
         ]
         time.sleep(warm + rng.uniform(min_wait, max_wait))  # imports take ~1 s, then writes
@@ -295,7 +346,9 @@ def crash_cycles(db: Path, cycles: int, *, writers: int = 2, seed: int = 8,
         for p in procs:
             out, err = p.communicate(timeout=30)
             if p.returncode != -signal.SIGKILL:
-                raise RuntimeError(f"writer ended by itself ({p.returncode}): {err.decode()[-800:]}")
+                raise RuntimeError(
+                    f"writer ended by itself ({p.returncode}): {err.decode()[-800:]}"
+                )
             result.killed += 1
             for line in out.decode().splitlines():
                 if line.strip().isdigit():

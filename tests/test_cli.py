@@ -14,8 +14,13 @@ import pytest
 from mcp_memory.config import SETTING_NAMES, Settings
 
 
-def run(settings: Settings, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-        stdin: str | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+def run(
+    settings: Settings,
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    stdin: str | None = None,
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("MCP_MEMORY_")}
     base.update(
         MCP_MEMORY_HOME=str(settings.home),
@@ -25,8 +30,13 @@ def run(settings: Settings, *args: str, env: dict[str, str] | None = None, cwd: 
     base.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "mcp_memory.cli", *args],
-        capture_output=True, text=True, env=base, cwd=cwd, input=stdin, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=base,
+        cwd=cwd,
+        input=stdin,
+        timeout=120,
+    )
 
 
 def ok_json(proc: subprocess.CompletedProcess[str]) -> Any:
@@ -35,11 +45,31 @@ def ok_json(proc: subprocess.CompletedProcess[str]) -> Any:
 
 
 def test_remember_recall_forget_stats_json(settings: Settings, tmp_path: Path) -> None:
-    r = ok_json(run(settings, "remember", "Staging deploys need VPN access first",
-                    "--project", "ops", "--tag", "deploy", "--tag", "VPN", "--json"))  # fmt: skip
+    r = ok_json(
+        run(
+            settings,
+            "remember",
+            "Staging deploys need VPN access first",
+            "--project",
+            "ops",
+            "--tag",
+            "deploy",
+            "--tag",
+            "VPN",
+            "--json",
+        )
+    )
     assert r["status"] == "created" and r["project"] == "ops"
-    again = ok_json(run(settings, "remember", "Staging deploys need VPN access first",
-                        "--project", "ops", "--json"))  # fmt: skip
+    again = ok_json(
+        run(
+            settings,
+            "remember",
+            "Staging deploys need VPN access first",
+            "--project",
+            "ops",
+            "--json",
+        )
+    )
     assert (again["id"], again["status"]) == (r["id"], "duplicate")
     hits = ok_json(run(settings, "recall", "vpn deploy", "--project", "ops", "-k", "3", "--json"))
     assert hits[0]["id"] == r["id"] and hits[0]["tags"] == ["deploy", "vpn"]
@@ -73,8 +103,17 @@ def test_project_defaults_to_git_root_and_global_is_shared(
 
 def test_remember_reads_stdin_and_redacts_secrets(settings: Settings) -> None:
     token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
-    r = ok_json(run(settings, "remember", "-", "--project", "p", "--json",
-                    stdin=f"CI uses the token {token} for releases"))  # fmt: skip
+    r = ok_json(
+        run(
+            settings,
+            "remember",
+            "-",
+            "--project",
+            "p",
+            "--json",
+            stdin=f"CI uses the token {token} for releases",
+        )
+    )
     assert r["redactions"] == 1
     hits = ok_json(run(settings, "recall", "CI releases token", "--project", "p", "--json"))
     assert token not in hits[0]["content"] and "[REDACTED" in hits[0]["content"]
@@ -142,8 +181,17 @@ def test_config_file_is_read_and_validated(settings: Settings) -> None:
 def test_doctor_reports_each_part_with_fixes(settings: Settings) -> None:
     proc = run(settings, "doctor", "--json")
     checks = {c["name"]: c for c in json.loads(proc.stdout)}
-    assert set(checks) == {"driver", "sqlite-vec", "model", "warm-server", "database",
-                           "permissions", "network", "redaction", "code"}  # fmt: skip
+    assert set(checks) == {
+        "driver",
+        "sqlite-vec",
+        "model",
+        "warm-server",
+        "database",
+        "permissions",
+        "network",
+        "redaction",
+        "code",
+    }
     assert checks["driver"]["ok"] and "apsw" in checks["driver"]["detail"]
     assert checks["sqlite-vec"]["ok"]
     assert checks["model"]["ok"] and "minilm" in checks["model"]["detail"]
@@ -154,7 +202,10 @@ def test_doctor_reports_each_part_with_fixes(settings: Settings) -> None:
     assert [c["name"] for c in checks.values() if c["level"] == "fail"] == []
     assert proc.returncode == 0
     text = run(settings, "doctor").stdout
-    assert text.splitlines()[3].startswith("WARN warm-server") and "fix: mcp-memory embed-server start" in text
+    assert (
+        text.splitlines()[3].startswith("WARN warm-server")
+        and "fix: mcp-memory embed-server start" in text
+    )
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.home.chmod(0o755)  # readable by others: a real failure
     bad = run(settings, "doctor", "--json")

@@ -24,14 +24,17 @@ from mcp_memory.store.integrity import audit
 
 
 @pytest.mark.slow
-def test_ten_processes_at_once_lose_and_duplicate_nothing(tmp_path: Path, minilm: LocalEmbedder) -> None:
+def test_ten_processes_at_once_lose_and_duplicate_nothing(
+    tmp_path: Path, minilm: LocalEmbedder
+) -> None:
     project = tmp_path / "proj"
     (project / ".git").mkdir(parents=True)
     home = tmp_path / "home"
     before = set(st.children_of(os.getpid()))
     with serving(minilm.engine()) as server:
-        result = st.run_storm(home, project, server.port, servers=4, each=10, cli=2, cli_each=4,
-                              hooks=6, maintains=2)  # fmt: skip
+        result = st.run_storm(
+            home, project, server.port, servers=4, each=10, cli=2, cli_each=4, hooks=6, maintains=2
+        )
     assert result.errors == []
     assert result.processes >= 10 + 8 + 6  # servers, CLI runs, hooks, maintain, consolidate
     assert len(result.acknowledged) == 3 + 4 * 10 + 2 * 4
@@ -59,7 +62,9 @@ def test_ten_processes_at_once_lose_and_duplicate_nothing(tmp_path: Path, minilm
         assert set(result.consolidated) <= set(merged)
         assert store.counts()["total"] == len(result.acknowledged) + len(hook_ids) + len(merged)
         for mid in merged:
-            assert store.execute("SELECT count(*) FROM lineage WHERE result_id = ?", (mid,))[0][0] >= 2
+            assert (
+                store.execute("SELECT count(*) FROM lineage WHERE result_id = ?", (mid,))[0][0] >= 2
+            )
         seeds = [i for i, c in result.acknowledged.items() if c in st.SEED]
         assert {store.get(i).state for i in seeds} == {"superseded"}
         assert store.counts()["links"] > 0

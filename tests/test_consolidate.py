@@ -279,12 +279,21 @@ def test_consolidate_cli_lists_and_merges(settings: Any, tmp_path: Path) -> None
     import sys
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_MEMORY_")}
-    env.update(MCP_MEMORY_HOME=str(settings.home), MCP_MEMORY_MODEL="minilm",
-               MCP_MEMORY_EMBED_PORT=str(settings.embed_port), MCP_MEMORY_LLM_PROVIDER="extractive")  # fmt: skip
+    env.update(
+        MCP_MEMORY_HOME=str(settings.home),
+        MCP_MEMORY_MODEL="minilm",
+        MCP_MEMORY_EMBED_PORT=str(settings.embed_port),
+        MCP_MEMORY_LLM_PROVIDER="extractive",
+    )
 
     def cli(*args: str) -> Any:
-        proc = subprocess.run([sys.executable, "-m", "mcp_memory.cli", *args, "--json"],
-                              capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-m", "mcp_memory.cli", *args, "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout)
 
@@ -305,8 +314,13 @@ def test_the_substance_check_counts_against_the_llm_budget(
 ) -> None:
     """Aging's LLM substance check spends from the same budget as consolidation; past it, a
     loner is kept (never expired because the LLM could not be asked)."""
-    configured = dataclasses.replace(settings, llm_provider="gemini", llm_api_key="test-key",
-                                     llm_base_url=standin.url, llm_max_calls_per_run=1)  # fmt: skip
+    configured = dataclasses.replace(
+        settings,
+        llm_provider="gemini",
+        llm_api_key="test-key",
+        llm_base_url=standin.url,
+        llm_max_calls_per_run=1,
+    )
     standin.queue.append(gemini_json({"keep": False, "reason": "chit-chat"}))
     judge = substance_judge(configured, store)
     assert judge("ok thanks, looks good") == (False, "gemini judged it noise")

@@ -22,7 +22,9 @@ from mcp_memory.store.integrity import audit
 
 
 @pytest.mark.slow
-def test_twenty_kill_9_cycles_lose_no_acknowledged_memory(tmp_path: Path, minilm: LocalEmbedder) -> None:
+def test_twenty_kill_9_cycles_lose_no_acknowledged_memory(
+    tmp_path: Path, minilm: LocalEmbedder
+) -> None:
     db = tmp_path / "memory.db"
     Store.open(db).close()
     crashes = st.crash_cycles(db, 20, writers=2, seed=8, warm=1.2, max_wait=1.0)
@@ -34,7 +36,9 @@ def test_twenty_kill_9_cycles_lose_no_acknowledged_memory(tmp_path: Path, minilm
         assert result.ok, result.problems()
         embedded = store.query_ids("embedded = 1")
         assert audit(store, embedded).ok  # each embedded one has its vector and index entry
-        after = MemoryService(store, minilm).remember("written right after the crashes", project="crash")
+        after = MemoryService(store, minilm).remember(
+            "written right after the crashes", project="crash"
+        )
         assert after.status == "created" and audit(store, [after.id]).ok
     finally:
         store.close()

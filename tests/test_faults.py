@@ -123,8 +123,13 @@ def test_remember_over_mcp_with_a_lying_server_stores_the_true_vector(
     tmp_path: Path, minilm: LocalEmbedder
 ) -> None:
     with scripted("wide") as (port, _):
-        settings = load_settings({"MCP_MEMORY_HOME": str(tmp_path / "home"),
-                                  "MCP_MEMORY_MODEL": "minilm", "MCP_MEMORY_EMBED_PORT": str(port)})  # fmt: skip
+        settings = load_settings(
+            {
+                "MCP_MEMORY_HOME": str(tmp_path / "home"),
+                "MCP_MEMORY_MODEL": "minilm",
+                "MCP_MEMORY_EMBED_PORT": str(port),
+            }
+        )
 
         async def main() -> Any:
             async with Client(build_server(settings, cwd=tmp_path)) as client:
@@ -185,8 +190,12 @@ db.execute("ROLLBACK")
 @contextmanager
 def locked(db: Path) -> Iterator[None]:
     """Another process holding the write lock until the block ends."""
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout is not None and holder.stdin is not None
     assert holder.stdout.readline().strip() == "locked"
     try:
@@ -208,7 +217,9 @@ def test_a_lock_held_past_the_busy_timeout_is_a_clear_error_and_writes_nothing(
     before = store.table_counts()
     with locked(settings.db):
         started = time.perf_counter()
-        with pytest.raises(StoreError, match=r"locked by another process for more than 0.4 s.*fuser"):
+        with pytest.raises(
+            StoreError, match=r"locked by another process for more than 0.4 s.*fuser"
+        ):
             service.remember("blocked by the lock", project="p")
         assert time.perf_counter() - started < 3
         assert store.table_counts() == before
@@ -232,10 +243,15 @@ def small_filesystem(path: Path, size: str = "4m") -> Iterator[bool]:
     """A tmpfs of ``size`` at ``path`` (True), or just the directory when mounting is not
     allowed (False: the caller limits file size with RLIMIT_FSIZE instead)."""
     path.mkdir(parents=True, exist_ok=True)
-    mounted = shutil.which("mount") is not None and subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
-        capture_output=True, check=False,
-    ).returncode == 0  # fmt: skip
+    mounted = (
+        shutil.which("mount") is not None
+        and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
+            capture_output=True,
+            check=False,
+        ).returncode
+        == 0
+    )
     try:
         yield mounted
     finally:
@@ -278,8 +294,13 @@ def test_a_full_disk_is_a_clear_error_and_never_a_partial_write(
         if mounted:  # leave ~1.2 MB free
             free = shutil.disk_usage(root).free
             (root / "ballast").write_bytes(b"\0" * max(0, free - 1_200_000))
-        done = subprocess.run([sys.executable, "-c", FILLER, str(db), "mounted" if mounted else "rlimit"],
-                              capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-c", FILLER, str(db), "mounted" if mounted else "rlimit"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         lines = done.stdout.splitlines()
         assert done.returncode == 0, done.stderr[-2000:]
         assert lines and lines[-1].startswith("ERROR"), (lines[-3:], done.stderr[-1000:])

@@ -30,10 +30,18 @@ from mcp_memory.store.database import GLOBAL, Store
 API, WEB = "/work/api", "/work/web"
 HOSTILE = '</script><img src=x onerror="document.body.dataset.pwned=1"> <!-- \u2028 & done'
 FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-default-apps", "--disable-extensions", "--hide-scrollbars",
-)  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--hide-scrollbars",
+)
 
 
 def chromium() -> str:
@@ -50,8 +58,10 @@ def browse(page: Path, tmp_path: Path, *args: str, fragment: str = "") -> str:
     profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
     proc = subprocess.run(
         [chromium(), *FLAGS, f"--user-data-dir={profile}", *args, page.as_uri() + fragment],
-        capture_output=True, text=True, timeout=90,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
 
@@ -71,8 +81,13 @@ def scripted(tmp_path_factory: pytest.TempPathFactory, minilm: object) -> dict[s
 
     tmp = tmp_path_factory.mktemp("graph")
     store = Store.open(tmp / "memory.db")
-    service = MemoryService(store, minilm, Options(  # type: ignore[arg-type]
-        duplicate_threshold=MINILM.duplicate_threshold, link_threshold=MINILM.link_threshold))  # fmt: skip
+    service = MemoryService(
+        store,
+        minilm,
+        Options(  # type: ignore[arg-type]
+            duplicate_threshold=MINILM.duplicate_threshold, link_threshold=MINILM.link_threshold
+        ),
+    )
     api = [
         "The billing service retries webhooks 5 times with exponential backoff",
         "Webhook retries in billing use exponential backoff, up to 5 attempts",
@@ -91,8 +106,10 @@ def scripted(tmp_path_factory: pytest.TempPathFactory, minilm: object) -> dict[s
         "An old note about the office coffee machine",
         "A forgotten note about lunch",
     ]
-    ids = {t: service.remember(t, project=API, tags=["billing"] if "illing" in t else None).id
-           for t in api}  # fmt: skip
+    ids = {
+        t: service.remember(t, project=API, tags=["billing"] if "illing" in t else None).id
+        for t in api
+    }
     ids |= {t: service.remember(t, project=WEB).id for t in web}
     ids["global"] = service.remember("Always answer in English", project=GLOBAL).id
     store.set_state(ids["An old note about the office coffee machine"], "expired")
@@ -111,7 +128,7 @@ def scripted(tmp_path_factory: pytest.TempPathFactory, minilm: object) -> dict[s
                 "JOIN memories b ON b.id = l.target_id "
                 "WHERE a.state != 'deleted' AND b.state != 'deleted'"
             )[0][0]
-        ),  # fmt: skip
+        ),
         "lineage": int(store.execute("SELECT count(*) FROM lineage")[0][0]),
         "clusters": len(ready),
     }
@@ -129,7 +146,11 @@ def test_the_store_is_what_the_script_says(scripted: dict[str, object]) -> None:
     assert expected["links"] >= 6
     summary = scripted["summary"]
     assert (summary.nodes, summary.links, summary.lineage, summary.clusters) == (  # type: ignore[attr-defined]
-        expected["nodes"], expected["links"], expected["lineage"], expected["clusters"])  # fmt: skip
+        expected["nodes"],
+        expected["links"],
+        expected["lineage"],
+        expected["clusters"],
+    )
     assert summary.projects == 3 and summary.consolidations == 1  # type: ignore[attr-defined]
 
 
@@ -210,8 +231,12 @@ def test_layout_keeps_projects_apart_and_links_close() -> None:
     for a in blocks:
         for b in blocks:
             if a.group < b.group:
-                apart = (a.x + a.width <= b.x or b.x + b.width <= a.x
-                         or a.y + a.height <= b.y or b.y + b.height <= a.y)  # fmt: skip
+                apart = (
+                    a.x + a.width <= b.x
+                    or b.x + b.width <= a.x
+                    or a.y + a.height <= b.y
+                    or b.y + b.height <= a.y
+                )
                 assert apart, (a, b)
     linked = [((pos[a] - pos[b]) ** 2).sum() ** 0.5 for a, b, _ in edges]
     assert max(linked) < 80
@@ -229,14 +254,20 @@ def test_cli_graph_writes_the_file_and_reports_it(settings: Settings, tmp_path: 
     env.update(MCP_MEMORY_HOME=str(settings.home), MCP_MEMORY_MODEL="minilm")
     run = [sys.executable, "-m", "mcp_memory.cli", "graph"]
     out = tmp_path / "out" / "g.html"
-    proc = subprocess.run([*run, "--project", "p", "--out", str(out), "--json"],
-                          env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        [*run, "--project", "p", "--out", str(out), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["nodes"] == 1 and report["links"] == 0 and report["uri"] == out.as_uri()
     assert "a note to draw" in out.read_text(encoding="utf-8")
-    bad = subprocess.run([*run, "--project", "nope"], env=env, capture_output=True,
-                         text=True, timeout=60)  # fmt: skip
+    bad = subprocess.run(
+        [*run, "--project", "nope"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert bad.returncode == 1 and "no project called 'nope'; projects: p" in bad.stderr
 
 

@@ -184,9 +184,13 @@ def test_remember_note_is_protected_and_secrets_never_touch_the_disk(
 
 def test_remember_notes_parsing() -> None:
     assert remember_notes("#remember we deploy on Fridays\nsecond line") == (
-        ["we deploy on Fridays\nsecond line"], "")  # fmt: skip
+        ["we deploy on Fridays\nsecond line"],
+        "",
+    )
     assert remember_notes("fix the build\n#remember: CI uses Node 20\nthanks") == (
-        ["CI uses Node 20"], "fix the build\n\nthanks")  # fmt: skip
+        ["CI uses Node 20"],
+        "fix the build\n\nthanks",
+    )
     assert remember_notes("#remembering is hard") == ([], "#remembering is hard")
     assert remember_notes("#remember") == ([], "")
 
@@ -200,10 +204,12 @@ def test_failure_and_its_fix_become_one_memory(
     for event, payload in [
         ("PostToolUse", fx.read(project, "src/client.py")),
         ("PostToolUse", fx.bash_success(project, "git status")),
-        ("PostToolUseFailure", fx.bash_failure(project, "pytest -q tests/test_client.py",
-                                               fx.PYTEST_ERROR)),
+        (
+            "PostToolUseFailure",
+            fx.bash_failure(project, "pytest -q tests/test_client.py", fx.PYTEST_ERROR),
+        ),
         ("PostToolUse", fx.edit(project, "src/client.py")),
-    ]:  # fmt: skip
+    ]:
         assert run_ok(event, payload, env) is None
     assert not (home / "memory.db").exists()  # nothing worth storing yet: no write at all
     ok = fx.bash_success(project, "pytest -q tests/test_client.py", "12 passed")
@@ -224,7 +230,7 @@ def test_a_failure_fixed_before_gets_the_earlier_fix(
             "tests/test_client.py::test_retry_on_timeout - httpx.ReadTimeout: timed out. It "
             "passed after raising TIMEOUT to 30 in src/client.py.",
             project=str(project),
-        )  # fmt: skip
+        )
     finally:
         s.close()
     failure = fx.bash_failure(project, "pytest -q tests/test_client.py", fx.PYTEST_ERROR)
@@ -249,17 +255,32 @@ def test_decision_record_is_captured(home: Path, project: Path, env: dict[str, s
 
 
 def test_session_end_stores_one_redacted_summary_then_maintains(
-    home: Path, project: Path, env: dict[str, str], port: int, tmp_path: Path,
+    home: Path,
+    project: Path,
+    env: dict[str, str],
+    port: int,
+    tmp_path: Path,
     minilm: LocalEmbedder,
-) -> None:  # fmt: skip
+) -> None:
     transcript = fx.write_transcript(tmp_path / f"{fx.SESSION}.jsonl", project)
     with serving(minilm.engine(), port):  # maintenance embeds through it (no model in the worker)
         assert run_ok("PreCompact", fx.pre_compact(project, transcript), env) is None
         (first,) = fx.wait_for(lambda: memories(home), 60, "the summary")
         fx.settle(home / "run")
         with transcript.open("a") as handle:  # the session goes on after the compaction
-            handle.write("\n" + json.dumps({"type": "user", "message": {
-                "role": "user", "content": "Now document the retry policy in the README"}}) + "\n")  # fmt: skip
+            handle.write(
+                "\n"
+                + json.dumps(
+                    {
+                        "type": "user",
+                        "message": {
+                            "role": "user",
+                            "content": "Now document the retry policy in the README",
+                        },
+                    }
+                )
+                + "\n"
+            )
         assert run_ok("SessionEnd", fx.session_end(project, transcript), env) is None
         fx.wait_for(lambda: len(memories(home)) == 2, 60, "the second summary")
         fx.wait_for(lambda: memories(home, state="buffer")[0].embedded, 90, "maintenance")
@@ -306,9 +327,12 @@ def test_session_start_spawns_the_warm_server_and_returns_at_once(
         assert health["model"] == "minilm" and health["service"] == warm_client.SERVICE
     finally:
         subprocess.run(
-            [sys.executable, "-m", "mcp_memory.cli", "embed-server", "stop"], env=env,
-            capture_output=True, timeout=60, check=False,
-        )  # fmt: skip
+            [sys.executable, "-m", "mcp_memory.cli", "embed-server", "stop"],
+            env=env,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
 
 
 # -- failing open ---------------------------------------------------------------------------------
@@ -327,9 +351,14 @@ def payload_for(event: str, project: Path, transcript: Path) -> dict[str, Any]:
 
 @pytest.mark.parametrize("condition", ["missing", "locked", "corrupted"])
 def test_every_hook_exits_0_whatever_the_database(
-    condition: str, home: Path, project: Path, env: dict[str, str], port: int, tmp_path: Path,
+    condition: str,
+    home: Path,
+    project: Path,
+    env: dict[str, str],
+    port: int,
+    tmp_path: Path,
     minilm: LocalEmbedder,
-) -> None:  # fmt: skip
+) -> None:
     transcript = fx.write_transcript(tmp_path / "t.jsonl", project)
     pretend_server_starting(home, port)
     db = home / "memory.db"
@@ -372,9 +401,15 @@ def test_every_hook_exits_0_whatever_the_database(
 
 @pytest.mark.parametrize(
     "stdin",
-    [b"", b"not json", b"[1, 2, 3]", b'{"prompt": 42, "cwd": 7, "session_id": []}',
-     b"\xff\xfe\x00\x81 binary", b'{"hook_event_name": "SessionStart"'],
-)  # fmt: skip
+    [
+        b"",
+        b"not json",
+        b"[1, 2, 3]",
+        b'{"prompt": 42, "cwd": 7, "session_id": []}',
+        b"\xff\xfe\x00\x81 binary",
+        b'{"hook_event_name": "SessionStart"',
+    ],
+)
 def test_every_hook_exits_0_on_garbage_stdin(
     stdin: bytes, home: Path, env: dict[str, str], port: int
 ) -> None:
@@ -409,9 +444,12 @@ def test_hook_path_imports_no_numpy_no_model_no_mcp(
         ("PostToolUse", fx.read(project, "src/client.py")),
     ]
     done = subprocess.run(
-        [sys.executable, "-c", code, json.dumps(events)], env=env, capture_output=True,
-        timeout=60, check=True,
-    )  # fmt: skip
+        [sys.executable, "-c", code, json.dumps(events)],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
     assert json.loads(done.stdout) == []
 
 
@@ -434,8 +472,9 @@ def test_lean_reader_agrees_with_the_store(
     s2 = Store.open(home / "other.db")
     try:
         service = MemoryService(s, minilm)
-        service.remember_many([f"note {i} about topic {i % 7}" for i in range(60)],
-                              project=str(project))  # fmt: skip
+        service.remember_many(
+            [f"note {i} about topic {i % 7}" for i in range(60)], project=str(project)
+        )
         reader = hook_recall.Reader(home / "memory.db")
         for text in ("login test timezone", "stripe webhooks", "note about topic 3"):
             q = minilm.embed([text], "query")[0]
@@ -452,16 +491,19 @@ def test_lean_reader_agrees_with_the_store(
 def test_query_embedding_is_checked_like_the_warm_client(minilm: LocalEmbedder) -> None:
     with serving(minilm.engine()) as server:
         port = server.server_address[1]
-        raw = hook_recall.embed_query("127.0.0.1", port, "flaky login test", model_id="minilm",
-                                      dimension=384, timeout=5)  # fmt: skip
+        raw = hook_recall.embed_query(
+            "127.0.0.1", port, "flaky login test", model_id="minilm", dimension=384, timeout=5
+        )
         expected = minilm.embed(["flaky login test"], "query")[0]
         np.testing.assert_allclose(np.frombuffer(raw, "<f4"), expected, atol=1e-6)
         with pytest.raises(hook_recall.Unavailable, match="serves minilm/384"):
-            hook_recall.embed_query("127.0.0.1", port, "x", model_id="qwen3-0.6b",
-                                    dimension=1024, timeout=5)  # fmt: skip
+            hook_recall.embed_query(
+                "127.0.0.1", port, "x", model_id="qwen3-0.6b", dimension=1024, timeout=5
+            )
     with pytest.raises(hook_recall.Unavailable, match="not reachable"):
-        hook_recall.embed_query("127.0.0.1", free_port(), "x", model_id="minilm",
-                                dimension=384, timeout=1)  # fmt: skip
+        hook_recall.embed_query(
+            "127.0.0.1", free_port(), "x", model_id="minilm", dimension=384, timeout=1
+        )
 
 
 def test_select_respects_threshold_budget_and_what_was_shown() -> None:
@@ -469,9 +511,10 @@ def test_select_respects_threshold_budget_and_what_was_shown() -> None:
         return hook_recall.Candidate(i, "x" * n, "note", "/p", 0.0, sim, cov)
 
     chosen = hook_recall.select(
-        [c(1, 0.9), c(2, 0.2), c(3, None, 0.8), c(4, 0.7), c(5, 0.6), c(6, 0.8)], 0.5,
+        [c(1, 0.9), c(2, 0.2), c(3, None, 0.8), c(4, 0.7), c(5, 0.6), c(6, 0.8)],
+        0.5,
         exclude={4},
-    )  # fmt: skip
+    )
     assert [(x.id, len(t)) for x, t in chosen] == [(1, 500), (3, 500), (5, 200)]
     assert chosen[2][1].endswith("…")
     assert hook_recall.select([c(1, None, 0.49)], 0.5) == []
@@ -484,12 +527,25 @@ def test_worker_stores_good_jobs_and_sets_bad_ones_aside(
 
     settings = load_settings(fx.hook_env(home, port))
     run = settings.run_dir
-    note = {"kind": "remember", "content": "CI runs on Node 20", "project": str(project),
-            "type": "user_note", "tags": ["note"], "source": "user", "session_id": "s"}  # fmt: skip
+    note = {
+        "kind": "remember",
+        "content": "CI runs on Node 20",
+        "project": str(project),
+        "type": "user_note",
+        "tags": ["note"],
+        "source": "user",
+        "session_id": "s",
+    }
     spool.enqueue(run, note)
     spool.enqueue(run, {"kind": "teleport", "project": str(project)})
-    spool.enqueue(run, {"kind": "session", "project": str(project),
-                        "transcript_path": str(tmp_path / "gone.jsonl")})  # fmt: skip
+    spool.enqueue(
+        run,
+        {
+            "kind": "session",
+            "project": str(project),
+            "transcript_path": str(tmp_path / "gone.jsonl"),
+        },
+    )
     spool.enqueue(run, {**note, "type": "no-such-type"})
     worker = spool.run_worker(settings)
     assert len(worker.stored) == 1 and not spool.pending_jobs(run)

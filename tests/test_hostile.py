@@ -39,24 +39,72 @@ from mcp_memory.store.integrity import audit
 
 SLOW = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large]
 
-FTS_SYNTAX = ['"', "*", "^", ":", "(", ")", "NEAR(", "AND", "OR", "NOT", "+", "-", "{", "}",
-              "content:", "tags:", "context:", "memories_fts", "'", ";", "--", "/*", "\\", "%",
-              "_", "rank", "bm25(", "MATCH", "DROP TABLE memories;", "' OR 1=1 --", "\x00",
-              "\u202e", "\ufeff", "𝕏", "ﬁ", "İ", "\r\n", "\t", "NULL", "0x", "1e309"]  # fmt: skip
+FTS_SYNTAX = [
+    '"',
+    "*",
+    "^",
+    ":",
+    "(",
+    ")",
+    "NEAR(",
+    "AND",
+    "OR",
+    "NOT",
+    "+",
+    "-",
+    "{",
+    "}",
+    "content:",
+    "tags:",
+    "context:",
+    "memories_fts",
+    "'",
+    ";",
+    "--",
+    "/*",
+    "\\",
+    "%",
+    "_",
+    "rank",
+    "bm25(",
+    "MATCH",
+    "DROP TABLE memories;",
+    "' OR 1=1 --",
+    "\x00",
+    "\u202e",
+    "\ufeff",
+    "𝕏",
+    "ﬁ",
+    "İ",
+    "\r\n",
+    "\t",
+    "NULL",
+    "0x",
+    "1e309",
+]
 hostile_text = st.one_of(
     st.text(max_size=300),
     st.lists(st.sampled_from(FTS_SYNTAX) | st.text(max_size=8), max_size=20).map(" ".join),
     st.text(alphabet=st.characters(codec="utf-8"), max_size=120),
-    st.builds(lambda c, n: c * n, st.sampled_from(["a", "é", "🙂", "\n", "x "]), st.integers(1, 25_000)),
+    st.builds(
+        lambda c, n: c * n, st.sampled_from(["a", "é", "🙂", "\n", "x "]), st.integers(1, 25_000)
+    ),
 )
-tags = st.lists(st.text(max_size=70) | st.sampled_from(["ok", "a b", "", "\x01", "x" * 65]), max_size=25)
+tags = st.lists(
+    st.text(max_size=70) | st.sampled_from(["ok", "a b", "", "\x01", "x" * 65]), max_size=25
+)
 
-json_leaf = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40)
+json_leaf = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40)
+)
 json_value = st.recursive(
-    json_leaf, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=10), c, max_size=4),
+    json_leaf,
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=10), c, max_size=4),
     max_leaves=30,
-)  # fmt: skip
-deep = st.integers(1, 200).map(lambda n: json.loads("[" * n + "]" * n))  # deeper: the client refuses to send
+)
+deep = st.integers(1, 200).map(
+    lambda n: json.loads("[" * n + "]" * n)
+)  # deeper: the client refuses to send
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +124,9 @@ def test_remember_any_text_is_stored_exactly_or_refused_with_a_reason(
     svc: MemoryService, content: str, tag_list: list[str], session: str | None
 ) -> None:
     try:
-        r = svc.remember(content, project="p", tags=tag_list, session_id=session, embed=len(content) < 3000)
+        r = svc.remember(
+            content, project="p", tags=tag_list, session_id=session, embed=len(content) < 3000
+        )
     except MCPMemoryError as exc:
         assert str(exc)  # a message, and nothing stored
         return
@@ -87,15 +137,25 @@ def test_remember_any_text_is_stored_exactly_or_refused_with_a_reason(
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=SLOW)
-@given(query=hostile_text, k=st.integers(-5, 120), vectors=st.booleans(),
-       states=st.lists(st.sampled_from(["buffer", "proven", "deleted", "bogus", "'"]), max_size=3))  # fmt: skip
+@given(
+    query=hostile_text,
+    k=st.integers(-5, 120),
+    vectors=st.booleans(),
+    states=st.lists(st.sampled_from(["buffer", "proven", "deleted", "bogus", "'"]), max_size=3),
+)
 def test_recall_any_query_returns_hits_or_a_reason(
     svc: MemoryService, query: str, k: int, vectors: bool, states: list[str]
 ) -> None:
     filters = RecallFilters(states=tuple(states)) if states else None
     try:
-        hits = svc.recall(query[:2000], projects=["p"], k=k, use_vectors=vectors, filters=filters,
-                          count_recall=False)  # fmt: skip
+        hits = svc.recall(
+            query[:2000],
+            projects=["p"],
+            k=k,
+            use_vectors=vectors,
+            filters=filters,
+            count_recall=False,
+        )
     except MCPMemoryError as exc:
         assert str(exc)
         return
@@ -106,28 +166,76 @@ def test_recall_any_query_returns_hits_or_a_reason(
 # -- MCP tools, one server for every case --------------------------------------------------------
 
 TOOLS = ["remember", "recall", "forget", "stats", "consolidate", "briefing", "route"]
-FIELDS = ["content", "query", "k", "project", "tags", "types", "states", "since", "until", "id",
-          "restore", "all_projects", "include_global", "ids", "undo", "run", "dry_run", "prompt",
-          "branch", "recent_files", "max_tokens", "apply", "force", "undo_memory", "undo_file",
-          "promote", "type", "bogus", ""]  # fmt: skip
-PATHS = ["../../etc/passwd", "/etc/passwd", "CLAUDE.md\x00.txt", "~/.ssh/id_rsa", "..", ".",
-         "C:\\Windows\\system.ini", "a/../../b.md", "%2e%2e/x.md", "\u202e.md", "x" * 5000]  # fmt: skip
+FIELDS = [
+    "content",
+    "query",
+    "k",
+    "project",
+    "tags",
+    "types",
+    "states",
+    "since",
+    "until",
+    "id",
+    "restore",
+    "all_projects",
+    "include_global",
+    "ids",
+    "undo",
+    "run",
+    "dry_run",
+    "prompt",
+    "branch",
+    "recent_files",
+    "max_tokens",
+    "apply",
+    "force",
+    "undo_memory",
+    "undo_file",
+    "promote",
+    "type",
+    "bogus",
+    "",
+]
+PATHS = [
+    "../../etc/passwd",
+    "/etc/passwd",
+    "CLAUDE.md\x00.txt",
+    "~/.ssh/id_rsa",
+    "..",
+    ".",
+    "C:\\Windows\\system.ini",
+    "a/../../b.md",
+    "%2e%2e/x.md",
+    "\u202e.md",
+    "x" * 5000,
+]
 
 
 @pytest.fixture(scope="module")
-def mcp(tmp_path_factory: pytest.TempPathFactory, minilm: LocalEmbedder) -> Iterator[tuple[BlockingPortal, Any, Path]]:
+def mcp(
+    tmp_path_factory: pytest.TempPathFactory, minilm: LocalEmbedder
+) -> Iterator[tuple[BlockingPortal, Any, Path]]:
     root = tmp_path_factory.mktemp("mcp-hostile")
     project = root / "proj"
     (project / ".git").mkdir(parents=True)
     (project / "CLAUDE.md").write_text("# Project\n\n## Database\n- SQLite\n")
     with serving(minilm.engine()) as server:
-        settings = load_settings({"MCP_MEMORY_HOME": str(root / "home"), "MCP_MEMORY_MODEL": "minilm",
-                                  "MCP_MEMORY_EMBED_PORT": str(server.port),
-                                  "MCP_MEMORY_CLAUDE_HOME": str(root / "claude"),
-                                  "MCP_MEMORY_LLM_PROVIDER": "extractive"})  # fmt: skip
-        with start_blocking_portal() as portal, portal.wrap_async_context_manager(
-            Client(build_server(settings, cwd=project))
-        ) as client:
+        settings = load_settings(
+            {
+                "MCP_MEMORY_HOME": str(root / "home"),
+                "MCP_MEMORY_MODEL": "minilm",
+                "MCP_MEMORY_EMBED_PORT": str(server.port),
+                "MCP_MEMORY_CLAUDE_HOME": str(root / "claude"),
+                "MCP_MEMORY_LLM_PROVIDER": "extractive",
+            }
+        )
+        with (
+            start_blocking_portal() as portal,
+            portal.wrap_async_context_manager(
+                Client(build_server(settings, cwd=project))
+            ) as client,
+        ):
             yield portal, client, settings.db
     store = Store.open(settings.db)
     try:
@@ -143,9 +251,17 @@ def call(mcp: tuple[BlockingPortal, Any, Path], tool: str, args: Any) -> Any:
 
 
 @settings(max_examples=700, deadline=None, suppress_health_check=SLOW)
-@given(tool=st.sampled_from(TOOLS),
-       args=st.dictionaries(st.sampled_from(FIELDS), json_value | deep | hostile_text | st.sampled_from(PATHS), max_size=4))  # fmt: skip
-def test_mcp_tools_answer_any_arguments_without_crashing(mcp: Any, tool: str, args: dict[str, Any]) -> None:
+@given(
+    tool=st.sampled_from(TOOLS),
+    args=st.dictionaries(
+        st.sampled_from(FIELDS),
+        json_value | deep | hostile_text | st.sampled_from(PATHS),
+        max_size=4,
+    ),
+)
+def test_mcp_tools_answer_any_arguments_without_crashing(
+    mcp: Any, tool: str, args: dict[str, Any]
+) -> None:
     if tool == "route":
         args.pop("apply", None)  # plans are free to explore; applying writes CLAUDE.md
     result = call(mcp, tool, args)
@@ -167,7 +283,9 @@ def test_route_refuses_path_tricks(mcp: Any, path: str, memory: int) -> None:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=SLOW)
 @given(lines=st.lists(hostile_text | json_value.map(json.dumps), max_size=6), header=st.booleans())
-def test_import_of_garbage_is_refused_or_stored_whole(svc: MemoryService, lines: list[str], header: bool) -> None:
+def test_import_of_garbage_is_refused_or_stored_whole(
+    svc: MemoryService, lines: list[str], header: bool
+) -> None:
     head = {"kind": "header", "format": "mcp-memory-export", "version": 1, "vectors": False}
     text = ([json.dumps(head)] if header else []) + lines
     before = svc.store.table_counts()
@@ -186,12 +304,18 @@ def test_import_of_garbage_is_refused_or_stored_whole(svc: MemoryService, lines:
 
 
 @pytest.fixture(scope="module")
-def cli_env(tmp_path_factory: pytest.TempPathFactory, minilm: LocalEmbedder) -> Iterator[dict[str, str]]:
+def cli_env(
+    tmp_path_factory: pytest.TempPathFactory, minilm: LocalEmbedder
+) -> Iterator[dict[str, str]]:
     home = tmp_path_factory.mktemp("cli-hostile")
     with serving(minilm.engine()) as server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_MEMORY_")}
-        env.update(MCP_MEMORY_HOME=str(home), MCP_MEMORY_MODEL="minilm",
-                   MCP_MEMORY_EMBED_PORT=str(server.port), PYTHONIOENCODING="utf-8")  # fmt: skip
+        env.update(
+            MCP_MEMORY_HOME=str(home),
+            MCP_MEMORY_MODEL="minilm",
+            MCP_MEMORY_EMBED_PORT=str(server.port),
+            PYTHONIOENCODING="utf-8",
+        )
         yield env
     store = Store.open(home / "memory.db")
     try:
@@ -200,17 +324,32 @@ def cli_env(tmp_path_factory: pytest.TempPathFactory, minilm: LocalEmbedder) -> 
         store.close()
 
 
-argv_text = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=200)
+argv_text = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=200
+)
 
 
 @settings(max_examples=24, deadline=None, suppress_health_check=SLOW)
-@given(command=st.sampled_from(["remember", "recall", "forget", "links"]), text=argv_text,
-       extra=st.lists(st.sampled_from(["--tag", "x y", "--type", "bogus", "-k", "0", "--since", "yesterday", "--json"]), max_size=3))  # fmt: skip
+@given(
+    command=st.sampled_from(["remember", "recall", "forget", "links"]),
+    text=argv_text,
+    extra=st.lists(
+        st.sampled_from(
+            ["--tag", "x y", "--type", "bogus", "-k", "0", "--since", "yesterday", "--json"]
+        ),
+        max_size=3,
+    ),
+)
 def test_cli_answers_any_argument_with_a_message_not_a_traceback(
     cli_env: dict[str, str], command: str, text: str, extra: list[str]
 ) -> None:
-    done = subprocess.run([sys.executable, "-m", "mcp_memory.cli", command, text, *extra],
-                          env=cli_env, capture_output=True, timeout=60, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "mcp_memory.cli", command, text, *extra],
+        env=cli_env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode in (0, 1, 2), done.stderr[-1000:]
     assert b"Traceback" not in done.stderr, done.stderr[-2000:]
     if done.returncode == 1:

@@ -67,15 +67,30 @@ def test_tools_list_over_stdio(settings: Settings) -> None:
 
 def test_remember_then_recall_over_stdio(settings: Settings) -> None:
     stored = inspector(
-        settings, SERVE, "--method", "tools/call", "--tool-name", "remember",
-        "--tool-arg", "content=Inspector says the cache TTL is 300 seconds",
-        "--tool-arg", "project=inspector",
-    )  # fmt: skip
+        settings,
+        SERVE,
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "remember",
+        "--tool-arg",
+        "content=Inspector says the cache TTL is 300 seconds",
+        "--tool-arg",
+        "project=inspector",
+    )
     mid = stored["structuredContent"]["id"]
     found = inspector(
-        settings, SERVE, "--method", "tools/call", "--tool-name", "recall",
-        "--tool-arg", "query=cache TTL", "--tool-arg", "project=inspector",
-    )  # fmt: skip
+        settings,
+        SERVE,
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "recall",
+        "--tool-arg",
+        "query=cache TTL",
+        "--tool-arg",
+        "project=inspector",
+    )
     assert found["structuredContent"]["hits"][0]["id"] == mid
 
 
@@ -102,14 +117,33 @@ def test_tools_call_over_streamable_http(settings: Settings) -> None:
                 continue
             break
         inspector(
-            settings, [url], "--transport", "http", "--method", "tools/call",
-            "--tool-name", "remember", "--tool-arg", "content=HTTP transport memory",
-            "--tool-arg", "project=web",
-        )  # fmt: skip
+            settings,
+            [url],
+            "--transport",
+            "http",
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "remember",
+            "--tool-arg",
+            "content=HTTP transport memory",
+            "--tool-arg",
+            "project=web",
+        )
         found = inspector(
-            settings, [url], "--transport", "http", "--method", "tools/call",
-            "--tool-name", "recall", "--tool-arg", "query=HTTP transport", "--tool-arg", "project=web",
-        )  # fmt: skip
+            settings,
+            [url],
+            "--transport",
+            "http",
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "recall",
+            "--tool-arg",
+            "query=HTTP transport",
+            "--tool-arg",
+            "project=web",
+        )
         assert found["structuredContent"]["hits"][0]["content"] == "HTTP transport memory"
     finally:
         server.terminate()

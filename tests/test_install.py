@@ -27,16 +27,25 @@ EXISTING_SETTINGS: dict[str, Any] = {
     "env": {"FOO": "bar"},
     "hooks": {
         "PostToolUse": [
-            {"matcher": "Write|Edit", "hooks": [{"type": "command", "command": "npx prettier --write"}]},
-            {"matcher": "Bash", "hooks": [
-                {"type": "command", "command": "~/bin/audit-bash.sh", "timeout": 3},
-                {"type": "command", "command": f"python3 {OLD_RUNNER} PostToolUse"},  # ours, stale
-            ]},
+            {
+                "matcher": "Write|Edit",
+                "hooks": [{"type": "command", "command": "npx prettier --write"}],
+            },
+            {
+                "matcher": "Bash",
+                "hooks": [
+                    {"type": "command", "command": "~/bin/audit-bash.sh", "timeout": 3},
+                    {
+                        "type": "command",
+                        "command": f"python3 {OLD_RUNNER} PostToolUse",
+                    },  # ours, stale
+                ],
+            },
         ],
         "Stop": [{"hooks": [{"type": "command", "command": "say done"}]}],
         "UserPromptSubmit": [{"hooks": [{"type": "http", "url": "http://localhost:9000/h"}]}],
     },
-}  # fmt: skip
+}
 EXISTING_CLAUDE_JSON: dict[str, Any] = {
     "numStartups": 42,
     "projects": {"/home/me/app": {"allowedTools": []}},
@@ -81,14 +90,30 @@ def test_install_merges_and_keeps_everything_else(user_home: Path) -> None:
     # Ours replaced the stale entry in place (its group came first), the user's hook stayed.
     assert post[1] == {
         "matcher": "Bash|Edit|Write|MultiEdit|NotebookEdit|ExitPlanMode",
-        "hooks": [{"type": "command", "timeout": 5, "command":
-                   f"MCP_MEMORY_HOME=/data/mem {PYTHON} {RUNNER} PostToolUse"}],
-    }  # fmt: skip
-    assert post[2] == {"matcher": "Bash", "hooks": [
-        {"type": "command", "command": "~/bin/audit-bash.sh", "timeout": 3}]}  # fmt: skip
+        "hooks": [
+            {
+                "type": "command",
+                "timeout": 5,
+                "command": f"MCP_MEMORY_HOME=/data/mem {PYTHON} {RUNNER} PostToolUse",
+            }
+        ],
+    }
+    assert post[2] == {
+        "matcher": "Bash",
+        "hooks": [{"type": "command", "command": "~/bin/audit-bash.sh", "timeout": 3}],
+    }
     start = hooks["SessionStart"]
-    assert start == [{"hooks": [{"type": "command", "timeout": 15, "command":
-                                 f"MCP_MEMORY_HOME=/data/mem {PYTHON} {RUNNER} SessionStart"}]}]  # fmt: skip
+    assert start == [
+        {
+            "hooks": [
+                {
+                    "type": "command",
+                    "timeout": 15,
+                    "command": f"MCP_MEMORY_HOME=/data/mem {PYTHON} {RUNNER} SessionStart",
+                }
+            ]
+        }
+    ]
     claude = read(target.mcp)
     assert claude["numStartups"] == 42 and claude["projects"] == EXISTING_CLAUDE_JSON["projects"]
     assert claude["mcpServers"]["github"] == EXISTING_CLAUDE_JSON["mcpServers"]["github"]
@@ -155,9 +180,15 @@ def test_service_files_are_written_but_never_enabled_in_tests(tmp_path: Path) ->
         ("darwin", tmp_path / "Library" / "LaunchAgents" / "dev.mcp-memory.embed-server.plist"),
     ]:
         kwargs: dict[str, Any] = dict(
-            python=PYTHON, runner=RUNNER, service=True, platform=platform, home=tmp_path,
-            port=52600, env={"MCP_MEMORY_HOME": "/data/mem"}, run=calls.append,
-        )  # fmt: skip
+            python=PYTHON,
+            runner=RUNNER,
+            service=True,
+            platform=platform,
+            home=tmp_path,
+            port=52600,
+            env={"MCP_MEMORY_HOME": "/data/mem"},
+            run=calls.append,
+        )
         dry = install(target, dry_run=True, **kwargs)
         assert not path.exists() and calls == []
         assert any(a[0] in ("systemctl", "launchctl") for a in dry.commands)
@@ -175,9 +206,16 @@ def test_service_files_are_written_but_never_enabled_in_tests(tmp_path: Path) ->
             ]
         else:
             plist = plistlib.loads(path.read_bytes())
-            assert plist["ProgramArguments"] == [PYTHON, "-m", "mcp_memory.embed_server", "--port", "52600"]
+            assert plist["ProgramArguments"] == [
+                PYTHON,
+                "-m",
+                "mcp_memory.embed_server",
+                "--port",
+                "52600",
+            ]
             assert plist["RunAtLoad"] is True and plist["EnvironmentVariables"] == {
-                "MCP_MEMORY_HOME": "/data/mem"}  # fmt: skip
+                "MCP_MEMORY_HOME": "/data/mem"
+            }
             assert calls[-1] == ["launchctl", "load", "-w", str(path)]
         calls.clear()
         install(target, remove=True, **kwargs)
@@ -201,14 +239,39 @@ def test_cli_install_writes_commands_claude_code_can_run(tmp_path: Path) -> None
     home = tmp_path / "home"
     env = fx.hook_env(home, free_port())
     done = subprocess.run(
-        [sys.executable, "-m", "mcp_memory.cli", "install", "--project", "--project-dir",
-         str(root), "--dry-run"], env=env, capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mcp_memory.cli",
+            "install",
+            "--project",
+            "--project-dir",
+            str(root),
+            "--dry-run",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert "would change" in done.stdout and not (root / ".claude").exists()
     subprocess.run(
-        [sys.executable, "-m", "mcp_memory.cli", "install", "--project", "--project-dir",
-         str(root)], env=env, capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mcp_memory.cli",
+            "install",
+            "--project",
+            "--project-dir",
+            str(root),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     settings = read(root / ".claude" / "settings.json")
     server = read(root / ".mcp.json")["mcpServers"]["memory"]
     assert server["env"] == {"MCP_MEMORY_HOME": str(home.resolve())}
@@ -227,14 +290,31 @@ def test_cli_install_writes_commands_claude_code_can_run(tmp_path: Path) -> None
     for event, groups in settings["hooks"].items():
         (entry,) = groups[0]["hooks"]
         result = subprocess.run(
-            entry["command"], shell=True, input=json.dumps(payloads[event]).encode(), env=env,
-            capture_output=True, timeout=entry["timeout"] * 3, check=False,
-        )  # fmt: skip
+            entry["command"],
+            shell=True,
+            input=json.dumps(payloads[event]).encode(),
+            env=env,
+            capture_output=True,
+            timeout=entry["timeout"] * 3,
+            check=False,
+        )
         assert result.returncode == 0 and result.stderr == b"", (event, result.stderr)
         fx.parse_output(event, result.stdout)
     fx.settle(run_dir)
     subprocess.run(
-        [sys.executable, "-m", "mcp_memory.cli", "uninstall", "--project", "--project-dir",
-         str(root)], env=env, capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mcp_memory.cli",
+            "uninstall",
+            "--project",
+            "--project-dir",
+            str(root),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert read(root / ".claude" / "settings.json") == {}

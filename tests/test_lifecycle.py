@@ -94,8 +94,22 @@ def test_links_stay_inside_projects(lifecycle: MemoryService) -> None:
 
 
 def test_links_are_bounded_per_memory(lifecycle: MemoryService) -> None:
-    checks = ["readiness", "liveness", "startup", "memory", "cpu", "disk", "latency", "error",
-              "saturation", "replica", "image", "config", "secret", "network"]  # fmt: skip
+    checks = [
+        "readiness",
+        "liveness",
+        "startup",
+        "memory",
+        "cpu",
+        "disk",
+        "latency",
+        "error",
+        "saturation",
+        "replica",
+        "image",
+        "config",
+        "secret",
+        "network",
+    ]
     texts = [f"The Kubernetes rollout of the api service waits for the {c} check" for c in checks]
     results = lifecycle.remember_many(texts, project="k8s")
     assert all(len(r.links) <= MAX_NEW_LINKS for r in results)

@@ -168,9 +168,14 @@ def test_rate_limit_fails_fast_without_retry(standin: GeminiStandin) -> None:
 
 @pytest.mark.parametrize(
     ("status", "message"),
-    [(500, "server error"), (503, "server error"), (400, "rejected the request"),
-     (403, "API key"), (404, "model")],
-)  # fmt: skip
+    [
+        (500, "server error"),
+        (503, "server error"),
+        (400, "rejected the request"),
+        (403, "API key"),
+        (404, "model"),
+    ],
+)
 def test_http_errors_map_to_llm_error(standin: GeminiStandin, status: int, message: str) -> None:
     standin.queue.append(gemini_error(status))
     with pytest.raises(LLMError, match=message) as info:
@@ -460,11 +465,27 @@ def test_hard_facts_examples() -> None:
         "NOTE: e.g. read/write is fine, i.e. Python stays a word."
     )
     assert hard_facts(text) == {
-        "15", "5433", "PGPORT", "v3.11.2", "10s", "40%", "1,000",
-        "https://example.com/docs", "example.com", "src/app/llm.py", "llm.py", "config.py",
-        "os.path.join", ".env", "make test", "--no-cache", "-x", "snake_case", "camelCase",
+        "15",
+        "5433",
+        "PGPORT",
+        "v3.11.2",
+        "10s",
+        "40%",
+        "1,000",
+        "https://example.com/docs",
+        "example.com",
+        "src/app/llm.py",
+        "llm.py",
+        "config.py",
+        "os.path.join",
+        ".env",
+        "make test",
+        "--no-cache",
+        "-x",
+        "snake_case",
+        "camelCase",
         "GitHub",
-    }  # fmt: skip
+    }
 
 
 def test_check_merge_rejects_empty_answers() -> None:
@@ -504,9 +525,12 @@ def test_fact_matching_is_by_value_case_and_boundary() -> None:
     check_merge(
         inputs, ["timeout 10 seconds, 40 percent load, 1000 rows, config.py, mcp_memory_home"]
     )
-    assert missing_facts(inputs, ["Timeout 10 ms, 40% load, 1000 rows, myconfig.py MCP_MEMORY_HOME"]) == [
-        "10s", "Config.py",
-    ]  # fmt: skip
+    assert missing_facts(
+        inputs, ["Timeout 10 ms, 40% load, 1000 rows, myconfig.py MCP_MEMORY_HOME"]
+    ) == [
+        "10s",
+        "Config.py",
+    ]
 
 
 def test_a_redacted_secret_is_not_a_required_fact() -> None:
@@ -519,9 +543,20 @@ def test_a_redacted_secret_is_not_a_required_fact() -> None:
 
 WORDS = ["the", "port", "use", "run", "tests", "we", "decided", "because", "server", "is", "on"]
 FACTS = [
-    "5433", "3.11.2", "10s", "40%", "config.py", "src/app/main.py", "--no-cache", "`make test`",
-    "PGPORT", "snake_case", "camelCase", "https://example.com/x", "os.path",
-]  # fmt: skip
+    "5433",
+    "3.11.2",
+    "10s",
+    "40%",
+    "config.py",
+    "src/app/main.py",
+    "--no-cache",
+    "`make test`",
+    "PGPORT",
+    "snake_case",
+    "camelCase",
+    "https://example.com/x",
+    "os.path",
+]
 sentence = st.lists(st.sampled_from(WORDS + FACTS), min_size=2, max_size=8).map(
     lambda words: words[0][0].upper() + " ".join(words)[1:] + "."
 )

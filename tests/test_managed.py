@@ -18,9 +18,25 @@ from mcp_memory.routing.managed import (
 from mcp_memory.routing.targets import Document, Target, detect_eol, parse
 
 LINES = st.sampled_from(
-    ["# Title", "## Section", "### Deeper", "- item", "text", "", "   ", "```", "~~~", "| a | b |",
-     "---", "1. first", "  continued", "<!-- a comment -->", "Café ✓", "\tindented"]
-)  # fmt: skip
+    [
+        "# Title",
+        "## Section",
+        "### Deeper",
+        "- item",
+        "text",
+        "",
+        "   ",
+        "```",
+        "~~~",
+        "| a | b |",
+        "---",
+        "1. first",
+        "  continued",
+        "<!-- a comment -->",
+        "Café ✓",
+        "\tindented",
+    ]
+)
 
 
 def document(text: str) -> Document:

@@ -60,13 +60,21 @@ def test_tools_listed_with_schemas_and_hints(settings: Settings) -> None:
 
 def test_remember_then_recall_in_memory(settings: Settings, tmp_path: Path) -> None:
     async def steps(client: Client) -> Any:
-        r = structured(await client.call_tool("remember", {
-            "content": "The billing service retries webhooks 5 times with exponential backoff",
-            "tags": ["billing"],
-            "type": "fact",
-        }))  # fmt: skip
-        g = structured(await client.call_tool("remember", {
-            "content": "The user likes terse answers", "project": "global"}))  # fmt: skip
+        r = structured(
+            await client.call_tool(
+                "remember",
+                {
+                    "content": "The billing service retries webhooks 5 times with exponential backoff",
+                    "tags": ["billing"],
+                    "type": "fact",
+                },
+            )
+        )
+        g = structured(
+            await client.call_tool(
+                "remember", {"content": "The user likes terse answers", "project": "global"}
+            )
+        )
         hits = structured(await client.call_tool("recall", {"query": "webhook retries"}))
         stats = structured(await client.call_tool("stats", {}))
         return r, g, hits, stats
@@ -176,13 +184,27 @@ def test_stdio_server_writes_only_protocol_to_stdout(settings: Settings) -> None
     """Pipe a raw initialize + tools/call and check every stdout line is JSON-RPC."""
 
     messages = [
-        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "raw", "version": "0"}}},
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "0"},
+            },
+        },
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
-        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
-            "name": "remember", "arguments": {"content": "raw stdio memory", "project": "p"}}},
-    ]  # fmt: skip
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {
+                "name": "remember",
+                "arguments": {"content": "raw stdio memory", "project": "p"},
+            },
+        },
+    ]
     proc = subprocess.Popen(
         [sys.executable, "-m", "mcp_memory.cli", "serve"],
         stdin=subprocess.PIPE,

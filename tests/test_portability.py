@@ -175,11 +175,25 @@ def test_foreign_files_are_refused_naming_the_problem(lines: list[str], message:
 def test_a_tampered_record_is_refused_and_a_bad_vector_reembedded(
     tmp_path: Path, minilm: LocalEmbedder
 ) -> None:
-    head = {"kind": "header", "format": "mcp-memory-export", "version": 1, "vectors": True,
-            "model": {"id": "minilm", "dimension": 384, "pooling": "mean"}}  # fmt: skip
-    good = {"kind": "memory", "id": 1, "content": "x" * 10, "project": "p", "type": "note",
-            "tags": [], "source": "tool", "state": "buffer", "content_hash": "forged",
-            "vector": "AAAA"}  # fmt: skip
+    head = {
+        "kind": "header",
+        "format": "mcp-memory-export",
+        "version": 1,
+        "vectors": True,
+        "model": {"id": "minilm", "dimension": 384, "pooling": "mean"},
+    }
+    good = {
+        "kind": "memory",
+        "id": 1,
+        "content": "x" * 10,
+        "project": "p",
+        "type": "note",
+        "tags": [],
+        "source": "tool",
+        "state": "buffer",
+        "content_hash": "forged",
+        "vector": "AAAA",
+    }
     svc = service_at(tmp_path / "t.db", minilm)
     report = import_records(svc, head, [good])
     assert report.reembedded == 1 and report.vectors_reused == 0
@@ -197,12 +211,18 @@ def test_cli_export_import_round_trip(source: MemoryService, tmp_path: Path) -> 
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_MEMORY_")}
     env.update(MCP_MEMORY_HOME=str(home), MCP_MEMORY_MODEL="minilm", MCP_MEMORY_EMBED_PORT="9")
     run = [sys.executable, "-m", "mcp_memory.cli"]
-    done = subprocess.run([*run, "export", str(out), "--vectors"], env={**env, "MCP_MEMORY_DB": str(db)},
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [*run, "export", str(out), "--vectors"],
+        env={**env, "MCP_MEMORY_DB": str(db)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
-    done = subprocess.run([*run, "import", str(out), "--json"], env=env, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [*run, "import", str(out), "--json"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["memories"] == source.store.counts()["total"]
@@ -235,10 +255,14 @@ def test_backup_while_processes_write_is_complete_consistent_and_private(
 ) -> None:
     db = source.store.path
     writers = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(n), "6"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(db), str(n), "6"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for n in range(4)
-    ]  # fmt: skip
+    ]
     try:
         time.sleep(2.0)  # the writers are loaded and writing
         copies = [backup(db, tmp_path / f"backup-{n}.db") for n in range(3)]

@@ -90,7 +90,7 @@ def test_session_memories_carry_their_neighbours_text(tmp_path) -> None:
             project="p",
             session_id="s1",
             embed=False,
-        )  # fmt: skip
+        )
     ]
     other = service.remember("Tom: unrelated", project="p", session_id="s2", embed=False).id
     alone = service.remember("Tom: no session", project="p", embed=False).id
@@ -123,7 +123,7 @@ def test_purge_chains_neighbours_around_and_drops_the_text(tmp_path) -> None:
             project="p",
             session_id="s",
             embed=False,
-        )  # fmt: skip
+        )
     )
     store.purge([b, c])
     rows = store.execute("SELECT id, prev_id, context FROM memories ORDER BY id")
@@ -170,8 +170,10 @@ def test_name_and_date_in_the_query_lift_matching_memories(service: MemoryServic
     june, july = day("2023-06-10T15:00"), day("2023-07-03T15:00")
     first = service.remember_many(
         ["Anna: I adopted a puppy from the shelter", "Ben: I adopted a kitten from the shelter"],
-        project="p", session_id="a", created_at=june,
-    )  # fmt: skip
+        project="p",
+        session_id="a",
+        created_at=june,
+    )
     second = service.remember_many(
         ["Ben: We adopted a second kitten today"], project="p", session_id="b", created_at=july
     )
@@ -188,8 +190,10 @@ def test_name_and_date_in_the_query_lift_matching_memories(service: MemoryServic
     # A question asking when prefers a memory that says when.
     said = service.remember_many(
         ["Anna: The shelter visit was great", "Anna: I went to the shelter yesterday"],
-        project="q", session_id="c", created_at=june,
-    )  # fmt: skip
+        project="q",
+        session_id="c",
+        created_at=june,
+    )
     hits = service.recall("When did Anna go to the shelter?", projects=["q"], count_recall=False)
     assert hits[0].id == said[1].id and hits[0].signals["says_when"] == 1
     assert "says_when" not in hits[1].signals
@@ -209,8 +213,9 @@ def test_session_lift_lends_a_share_of_the_best_other_score_in_the_session() -> 
 def test_recall_lifts_memories_whose_session_holds_a_strong_match(service: MemoryService) -> None:
     a = service.remember_many(
         ["Ann: the zebra crossing needs paint", "Bob: I can bring the paint"],
-        project="p", session_id="a",
-    )  # fmt: skip
+        project="p",
+        session_id="a",
+    )
     b = service.remember_many(["Cal: I can bring the paint"], project="p", session_id="b")
     off = MemoryService(service.store, service.embedder, Options(tuning=Tuning(session_weight=0)))
     query = "zebra crossing paint"

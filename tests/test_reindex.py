@@ -78,13 +78,18 @@ def test_interrupted_then_resumed_reindex_switches_once_everything_is_embedded(
     store.purge([1])  # gone meanwhile: its new vector (done in the first run) goes with it
 
     events: list[tuple[int, int]] = []
-    second = reindex(store, tiny, "last_token", batch=8, progress=lambda d, t: events.append((d, t)))
+    second = reindex(
+        store, tiny, "last_token", batch=8, progress=lambda d, t: events.append((d, t))
+    )
     assert second.switched and second.resumed == 15 and second.total == total  # +1 late, -1 purged
     assert second.embedded == total - 15
     assert events[0] == (15, total) and events[-1] == (total, total)
     assert pending_target(store) is None and second.generation == 1
 
-    assert store.model is not None and (store.model.model_id, store.model.dimension) == ("tiny-qwen", 32)
+    assert store.model is not None and (store.model.model_id, store.model.dimension) == (
+        "tiny-qwen",
+        32,
+    )
     ids = [i for i in store.query_ids("embedded = 1")]
     vectors = store.vectors(ids)
     memories = store.get_many(ids)
@@ -175,8 +180,13 @@ def test_kill_9_during_reindex_leaves_the_old_index_intact_and_resumable(
     script = textwrap.dedent(KILLED).format(
         tests=str(TESTS), models=str(tiny.models_dir), db=str(store.path)
     )
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     assert proc.stdout is not None
     seen = []
     deadline = time.monotonic() + 60

@@ -25,8 +25,10 @@ def test_briefing_and_stats_are_listed_and_read(settings: Settings, tmp_path: Pa
     async def steps(client: Client) -> Any:
         listed = (await client.list_resources()).resources
         empty = (await client.read_resource("memory://briefing")).contents[0].text
-        await client.call_tool("remember", {
-            "content": "We decided to deploy on Fridays only before noon", "type": "decision"})  # fmt: skip
+        await client.call_tool(
+            "remember",
+            {"content": "We decided to deploy on Fridays only before noon", "type": "decision"},
+        )
         brief = (await client.read_resource("memory://briefing")).contents
         stats = (await client.read_resource("memory://stats")).contents
         return listed, empty, brief, stats

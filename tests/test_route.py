@@ -167,7 +167,10 @@ def test_topical_memories_go_to_their_file_and_section(env: Env) -> None:
     }
     assert env.snapshot() == before, "a plan writes nothing"
     assert {f.target for f in plan.files} == {
-        "CLAUDE.md", ".claude/rules/testing.md", ".claude/rules/security.md"}  # fmt: skip
+        "CLAUDE.md",
+        ".claude/rules/testing.md",
+        ".claude/rules/security.md",
+    }
     diff = next(f.diff for f in plan.files if f.target == "CLAUDE.md")
     assert diff.startswith("--- a/CLAUDE.md\n+++ b/CLAUDE.md\n")
     assert f'+<!-- mcp-memory:begin section="Database" ids="{ids[0]}" -->' in diff
@@ -200,7 +203,10 @@ def test_duplicates_are_marked_present_and_nothing_is_written(env: Env) -> None:
     plan = env.router.apply(env.scope)
     (item,) = plan.items
     assert (item.action, item.target, item.section) == (
-        "duplicate", ".claude/rules/testing.md", "Mocks")  # fmt: skip
+        "duplicate",
+        ".claude/rules/testing.md",
+        "Mocks",
+    )
     assert item.existing == "Never mock the database; use the real test Postgres."
     assert item.similarity >= env.router.thresholds.duplicate
     assert plan.files == [] and env.snapshot() == before
@@ -335,7 +341,9 @@ def test_undo_memory_takes_out_only_its_line_and_the_last_one_restores_the_file(
     before = env.snapshot()
     plan = env.router.apply(env.scope)
     assert {(i.memory_id, i.section) for i in plan.items} == {
-        (a, "Running tests"), (b, "Running tests")}  # fmt: skip
+        (a, "Running tests"),
+        (b, "Running tests"),
+    }
     first = env.router.undo_memory(a)
     assert first.restored == "line removed"
     text = (env.root / ".claude/rules/testing.md").read_text(encoding="utf-8")
@@ -362,8 +370,9 @@ def test_undo_of_a_created_file_deletes_it(env: Env) -> None:
     env.router.undo_file(str(created), project=env.project)
     assert not created.exists()
     new_dir = env.root / "docs"
-    router = Router(env.store, env.embedder,
-                    replace(env.router.config, default="docs/agents/memory.md"))  # fmt: skip
+    router = Router(
+        env.store, env.embedder, replace(env.router.config, default="docs/agents/memory.md")
+    )
     router.apply(env.scope)
     assert (new_dir / "agents/memory.md").is_file()
     router.undo_file("docs/agents/memory.md", project=env.project)
@@ -433,8 +442,10 @@ def test_a_block_edited_by_hand_is_reported_not_guessed(env: Env) -> None:
     env.router.apply(env.scope)
     path = env.root / "CLAUDE.md"
     text = path.read_text(encoding="utf-8")
-    path.write_text(text.replace("<!-- mcp-memory:end -->", "- a line added inside\n"
-                                 "<!-- mcp-memory:end -->"), encoding="utf-8")  # fmt: skip
+    path.write_text(
+        text.replace("<!-- mcp-memory:end -->", "- a line added inside\n<!-- mcp-memory:end -->"),
+        encoding="utf-8",
+    )
     env.proven(REBASE)
     with pytest.raises(ValidationError, match=r"CLAUDE\.md:\d+: the mcp-memory block lists 1"):
         env.router.plan(env.scope)
@@ -462,18 +473,23 @@ def test_promote_by_hand(env: Env) -> None:
 # -- transports ---------------------------------------------------------------------------------
 
 
-def test_route_tool_reports_memories_the_llm_could_not_check(
-    settings: Settings, env: Env
-) -> None:
+def test_route_tool_reports_memories_the_llm_could_not_check(settings: Settings, env: Env) -> None:
     """With an LLM configured but failing (the stand-in answers 500), the tool still plans
     with the offline rules and says how many memories went unchecked, and why."""
     with GeminiStandin() as g:
-        configured = replace(settings, claude_home=env.home, llm_provider="gemini",
-                             llm_api_key="test-key", llm_base_url=g.url)  # fmt: skip
+        configured = replace(
+            settings,
+            claude_home=env.home,
+            llm_provider="gemini",
+            llm_api_key="test-key",
+            llm_base_url=g.url,
+        )
 
         async def main() -> Any:
             async with Client(build_server(configured, cwd=env.root)) as client:
-                mid = (await client.call_tool("remember", {"content": MIGRATE})).structured_content["id"]
+                mid = (await client.call_tool("remember", {"content": MIGRATE})).structured_content[
+                    "id"
+                ]
                 result = await client.call_tool("route", {"promote": mid})
                 assert not result.is_error, result.content
                 return result.structured_content
@@ -537,13 +553,22 @@ def test_cli_promote_and_route(settings: Settings, env: Env, minilm: LocalEmbedd
         store.close()
 
     environ = {k: v for k, v in os.environ.items() if not k.startswith("MCP_MEMORY_")}
-    environ.update(MCP_MEMORY_HOME=str(settings.home), MCP_MEMORY_MODEL="minilm",
-                   MCP_MEMORY_EMBED_PORT=str(settings.embed_port),
-                   MCP_MEMORY_CLAUDE_HOME=str(env.home))  # fmt: skip
+    environ.update(
+        MCP_MEMORY_HOME=str(settings.home),
+        MCP_MEMORY_MODEL="minilm",
+        MCP_MEMORY_EMBED_PORT=str(settings.embed_port),
+        MCP_MEMORY_CLAUDE_HOME=str(env.home),
+    )
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "mcp_memory.cli", *args], cwd=env.root,
-                              capture_output=True, text=True, env=environ, timeout=120)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "mcp_memory.cli", *args],
+            cwd=env.root,
+            capture_output=True,
+            text=True,
+            env=environ,
+            timeout=120,
+        )
 
     promoted = run("promote", str(mid))
     assert promoted.returncode == 0 and "is proven" in promoted.stdout
@@ -575,13 +600,22 @@ def test_routing_settings_are_checked_at_startup_and_round_trip_as_text() -> Non
     from mcp_memory.config import load_settings
     from mcp_memory.errors import ConfigError
 
-    s = load_settings({"MCP_MEMORY_ROUTE_TARGETS": "docs/AGENTS.md, ~/.claude/rules/me.md",
-                       "MCP_MEMORY_CLAUDE_HOME": "/tmp/ch", "MCP_MEMORY_ROUTE_THRESHOLD": "0.4"})  # fmt: skip
+    s = load_settings(
+        {
+            "MCP_MEMORY_ROUTE_TARGETS": "docs/AGENTS.md, ~/.claude/rules/me.md",
+            "MCP_MEMORY_CLAUDE_HOME": "/tmp/ch",
+            "MCP_MEMORY_ROUTE_THRESHOLD": "0.4",
+        }
+    )
     assert s.route_targets == "docs/AGENTS.md,~/.claude/rules/me.md"
     assert (s.claude_home, s.route_threshold) == (Path("/tmp/ch"), 0.4)
     as_env = {f"MCP_MEMORY_{f.name.upper()}": str(getattr(s, f.name)) for f in fields(s)}
     assert load_settings(as_env) == s, "the warm server gets every setting as text"
-    for name, bad in (("ROUTE_TARGETS", "../x.md"), ("ROUTE_TARGETS", "/etc/x.md"),
-                      ("ROUTE_DEFAULT", "~/.claude/x.md"), ("ROUTE_DEFAULT", "notes.txt")):  # fmt: skip
+    for name, bad in (
+        ("ROUTE_TARGETS", "../x.md"),
+        ("ROUTE_TARGETS", "/etc/x.md"),
+        ("ROUTE_DEFAULT", "~/.claude/x.md"),
+        ("ROUTE_DEFAULT", "notes.txt"),
+    ):
         with pytest.raises(ConfigError, match=f"MCP_MEMORY_{name}"):
             load_settings({f"MCP_MEMORY_{name}": bad})

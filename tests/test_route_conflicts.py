@@ -31,44 +31,72 @@ from mcp_memory.store.database import GLOBAL, Store
 
 CONTRADICTIONS = [
     # (memory, existing line, kind found)
-    ("Format Python code to a line length of 88.", "Format with `ruff format`; line length 100.",
-     "number"),
-    ("Sessions last 24 hours.", "Sessions are JWTs, valid 15 minutes, refreshed by a cookie.",
-     "number"),
+    (
+        "Format Python code to a line length of 88.",
+        "Format with `ruff format`; line length 100.",
+        "number",
+    ),
+    (
+        "Sessions last 24 hours.",
+        "Sessions are JWTs, valid 15 minutes, refreshed by a cookie.",
+        "number",
+    ),
     ("Tokens are signed with HS256.", "Tokens are signed with RS256 and rotated daily.", "value"),
     ("Admin routes need the `staff` scope.", "Admin routes require the `admin` scope.", "value"),
-    ("Merge main into the feature branch before review.",
-     "Rebase on `main` before review; do not merge `main` into a feature branch.", "negation"),
-    ("Mock the database with SQLite in unit tests.", "Never mock the database; use Postgres.",
-     "negation"),
-    ("Feature flags moved to Unleash; LaunchDarkly is no longer used.",
-     "Feature flags live in LaunchDarkly.", "negation"),
+    (
+        "Merge main into the feature branch before review.",
+        "Rebase on `main` before review; do not merge `main` into a feature branch.",
+        "negation",
+    ),
+    (
+        "Mock the database with SQLite in unit tests.",
+        "Never mock the database; use Postgres.",
+        "negation",
+    ),
+    (
+        "Feature flags moved to Unleash; LaunchDarkly is no longer used.",
+        "Feature flags live in LaunchDarkly.",
+        "negation",
+    ),
     ("Prefer `grep` over `rg`.", "Prefer `rg` over `grep` and `fd` over `find`.", "negation"),
-    ("Coverage must stay above 75% on `api/`.", "Coverage must not drop below 85% on `api/`.",
-     "number"),
+    (
+        "Coverage must stay above 75% on `api/`.",
+        "Coverage must not drop below 85% on `api/`.",
+        "number",
+    ),
     ("Passwords are hashed with bcrypt.", "Passwords are hashed with argon2id.", "swap"),
     ("I use zsh as my shell.", "I use fish as my shell and Neovim as my editor.", "swap"),
     ("Give long, detailed answers.", "Keep answers short; lead with the answer.", "opposite"),
-]  # fmt: skip
+]
 
 COMPATIBLE = [
     # additive: a new slot, a shared negation, a longer name, a memory that says it adds
-    ("Update your local main with `git pull --rebase` rather than a merge.",
-     "Rebase on `main` before review; do not merge `main` into a feature branch."),
+    (
+        "Update your local main with `git pull --rebase` rather than a merge.",
+        "Rebase on `main` before review; do not merge `main` into a feature branch.",
+    ),
     ("`make dev` also starts Mailpit on :8025.", "`make dev` starts Postgres and the API on :8000"),
     ("Mailpit listens on :8025 for outgoing email.", "`make dev` starts the API on :8000."),
-    ("Use the `admin_client` fixture for admin endpoints.",
-     "The `client` fixture is an httpx client; use it for endpoint tests."),
+    (
+        "Use the `admin_client` fixture for admin endpoints.",
+        "The `client` fixture is an httpx client; use it for endpoint tests.",
+    ),
     ("Restart `make api` after editing `.env`.", "Do not edit `web/src/api/` by hand."),
-    ("Ask before deleting files too, not only before adding dependencies.",
-     "Ask before adding a new dependency."),
-    ("Coverage for `worker/` must not drop below 70% either.",
-     "Coverage must not drop below 85% on `api/`."),
+    (
+        "Ask before deleting files too, not only before adding dependencies.",
+        "Ask before adding a new dependency.",
+    ),
+    (
+        "Coverage for `worker/` must not drop below 70% either.",
+        "Coverage must not drop below 85% on `api/`.",
+    ),
     ("Password reset tokens expire after 30 minutes.", "Sessions are valid 15 minutes."),
-    ("Freeze time with `time_machine` in Celery task tests as well.",
-     "Freeze time with `time_machine`, not by patching `datetime`."),
+    (
+        "Freeze time with `time_machine` in Celery task tests as well.",
+        "Freeze time with `time_machine`, not by patching `datetime`.",
+    ),
     ("Never mock the database; use Postgres.", "Never mock the database; use Postgres."),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("memory", "line", "kind"), CONTRADICTIONS)
@@ -179,7 +207,9 @@ def test_contradictions_are_held_additive_written_duplicates_skipped(project: Pr
 
     forced = project.router.apply(project.scope, force=True)  # the held ones, written anyway
     assert {(i.memory_id, i.action, i.forced) for i in forced.items} == {
-        (ids[LINE_120], "write", True), (ids[MOCK_DB], "write", True)}  # fmt: skip
+        (ids[LINE_120], "write", True),
+        (ids[MOCK_DB], "write", True),
+    }
     final = project.read()
     for rel, data in before.items():
         text = final[rel].decode("utf-8")
@@ -244,8 +274,9 @@ def test_a_configured_llm_holds_what_it_judges_contradicting(project: Project) -
     added = project.proven(FSTRINGS)  # the offline rules write it, next to the logging line
     far = project.proven("The studio kiln is serviced every March by an outside technician.")
     with GeminiStandin() as g:
-        g.queue.append(gemini_json({"verdict": "contradicts",
-                                    "reason": "the file wants %-style logging only"}))  # fmt: skip
+        g.queue.append(
+            gemini_json({"verdict": "contradicts", "reason": "the file wants %-style logging only"})
+        )
         router = llm_router(project, g, BudgetLimits())
         plan = {i.memory_id: i for i in router.plan(project.scope).items}
         again = {i.memory_id: i for i in router.plan(project.scope).items}  # cached: no 2nd call

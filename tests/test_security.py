@@ -37,8 +37,11 @@ CLI = [sys.executable, "-m", "mcp_memory.cli"]
 
 def env_for(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_MEMORY_")}
-    env.update(MCP_MEMORY_HOME=str(settings.home), MCP_MEMORY_MODEL="minilm",
-               MCP_MEMORY_EMBED_PORT=str(settings.embed_port))  # fmt: skip
+    env.update(
+        MCP_MEMORY_HOME=str(settings.home),
+        MCP_MEMORY_MODEL="minilm",
+        MCP_MEMORY_EMBED_PORT=str(settings.embed_port),
+    )
     return env
 
 
@@ -55,14 +58,26 @@ def test_no_unsafe_deserialisation_or_dynamic_execution_in_our_code(tmp_path: Pa
         "from marshal import loads\nexec('pass')\n"
     )
     found = unsafe_calls(tmp_path)
-    assert sorted(f.split(" ", 1)[1] for f in found) == sorted([
-        "import pickle", "pickle.loads()", "eval()", "yaml.load()", "from marshal import", "exec()",
-    ])  # fmt: skip
+    assert sorted(f.split(" ", 1)[1] for f in found) == sorted(
+        [
+            "import pickle",
+            "pickle.loads()",
+            "eval()",
+            "yaml.load()",
+            "from marshal import",
+            "exec()",
+        ]
+    )
 
 
 def test_data_is_private_and_doctor_flags_and_fixes_loose_modes(settings: Settings) -> None:
-    done = subprocess.run([*CLI, "remember", "a private note", "--json"], env=env_for(settings),
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [*CLI, "remember", "a private note", "--json"],
+        env=env_for(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert stat.S_IMODE(settings.home.stat().st_mode) == 0o700
     for path in settings.home.glob("memory.db*"):
@@ -100,26 +115,42 @@ def test_doctor_flags_a_program_on_the_port_that_accepts_forged_headers(
             pass
 
     with serving_handler(Anything) as port:
-        settings = load_settings({"MCP_MEMORY_HOME": str(tmp_path / "h"),
-                                  "MCP_MEMORY_EMBED_PORT": str(port)})  # fmt: skip
+        settings = load_settings(
+            {"MCP_MEMORY_HOME": str(tmp_path / "h"), "MCP_MEMORY_EMBED_PORT": str(port)}
+        )
         network = checks(settings)["network"]
         assert not network["ok"] and "accepts a foreign Host" in network["detail"]
         assert network["level"] == "fail"  # not a warning: a security problem fails doctor
     with serving(minilm.engine()) as server:
-        settings = load_settings({"MCP_MEMORY_HOME": str(tmp_path / "h"),
-                                  "MCP_MEMORY_EMBED_PORT": str(server.port)})  # fmt: skip
+        settings = load_settings(
+            {"MCP_MEMORY_HOME": str(tmp_path / "h"), "MCP_MEMORY_EMBED_PORT": str(server.port)}
+        )
         network = checks(settings)["network"]
         assert network["ok"] and "refuses foreign Host and Origin" in network["detail"]
 
 
 def _post(port: int, headers: dict[str, str]) -> int:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}})  # fmt: skip
+    body = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "0"},
+            },
+        }
+    )
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         conn.putrequest("POST", "/mcp", skip_host=True, skip_accept_encoding=True)
-        for name, value in {"Host": f"127.0.0.1:{port}", "Content-Type": "application/json",
-                            "Accept": "application/json, text/event-stream", **headers}.items():  # fmt: skip
+        for name, value in {
+            "Host": f"127.0.0.1:{port}",
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+            **headers,
+        }.items():
             conn.putheader(name, value)
         conn.putheader("Content-Length", str(len(body)))
         conn.endheaders(body.encode())
@@ -131,12 +162,21 @@ def _post(port: int, headers: dict[str, str]) -> int:
 
 
 def test_serve_http_refuses_foreign_host_and_origin_and_remote_binding(settings: Settings) -> None:
-    refused = subprocess.run([*CLI, "serve", "--http", "--host", "0.0.0.0", "--port", "1"],
-                             env=env_for(settings), capture_output=True, text=True, timeout=60)  # fmt: skip
+    refused = subprocess.run(
+        [*CLI, "serve", "--http", "--host", "0.0.0.0", "--port", "1"],
+        env=env_for(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert refused.returncode == 1 and "not a loopback address" in refused.stderr
     port = free_port()
-    proc = subprocess.Popen([*CLI, "serve", "--http", "--port", str(port)], env=env_for(settings),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--http", "--port", str(port)],
+        env=env_for(settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -144,7 +184,9 @@ def test_serve_http_refuses_foreign_host_and_origin_and_remote_binding(settings:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                 break
             except OSError:
-                assert time.monotonic() < deadline and proc.poll() is None, "serve --http did not start"
+                assert time.monotonic() < deadline and proc.poll() is None, (
+                    "serve --http did not start"
+                )
                 time.sleep(0.1)
         assert _post(port, {"Host": "evil.example"}) in (403, 421)
         assert _post(port, {"Host": "evil.example:80"}) in (403, 421)

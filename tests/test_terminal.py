@@ -55,9 +55,11 @@ def test_progress_bar_is_silent_when_stderr_is_not_a_terminal(
 
 
 def test_stats_and_recall_render_as_tables(
-    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     monkeypatch.setenv("MCP_MEMORY_HOME", str(settings.home))
     monkeypatch.setenv("MCP_MEMORY_MODEL", "minilm")
     monkeypatch.setenv("MCP_MEMORY_EMBED_PORT", str(settings.embed_port))
@@ -75,8 +77,11 @@ def test_stats_and_recall_render_as_tables(
     out = capsys.readouterr().out.split("\n")
     assert out[0] == "2 memories for 'make test before pushing'"
     assert out[1].split() == ["id", "score", "created", "project", "type", "state", "matched", "by"]
-    assert re.match(r"\[1\]\s+0\.\d{4}  \d{4}-\d\d-\d\d \d\d:\d\d  ops\s+note\s+buffer\s+"
-                    r"meaning 0\.\d\d · keywords #1", out[3])  # fmt: skip
+    assert re.match(
+        r"\[1\]\s+0\.\d{4}  \d{4}-\d\d-\d\d \d\d:\d\d  ops\s+note\s+buffer\s+"
+        r"meaning 0\.\d\d · keywords #1",
+        out[3],
+    )
     assert out[4] == "      Use make test before pushing"
     assert all(len(line) <= 100 for line in out)
 
@@ -91,8 +96,14 @@ def test_maintain_reports_progress_of_each_step(service: MemoryService, tmp_path
     for text in ("Deploys need the VPN", "The VPN is needed for deploys", "Lunch at noon"):
         service.remember(text, project="p", embed=False)
     events: list[tuple[str, int, int]] = []
-    report = maintain(service, lock_path=tmp_path / "lock", policy=AgePolicy(), consolidator=None,
-                      judge=substance_heuristic, progress=lambda *e: events.append(e))  # fmt: skip
+    report = maintain(
+        service,
+        lock_path=tmp_path / "lock",
+        policy=AgePolicy(),
+        consolidator=None,
+        judge=substance_heuristic,
+        progress=lambda *e: events.append(e),
+    )
     assert report.embedded == 3
     assert events[0] == ("embed", 3, 3)
     assert [e for e in events if e[0] == "connect"][-1] == ("connect", 3, 3)

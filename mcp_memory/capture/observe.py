@@ -66,9 +66,19 @@ from mcp_memory.capture.shell_commands import (
 )
 
 __all__ = [
-    "EDIT_TOOLS", "ROUTINE_GIT", "ROUTINE_PROGRAMS", "Capture", "bash_outcome", "command_key",
-    "command_words", "error_line", "error_tail", "is_routine", "observe", "same_run",
-]  # fmt: skip
+    "EDIT_TOOLS",
+    "ROUTINE_GIT",
+    "ROUTINE_PROGRAMS",
+    "Capture",
+    "bash_outcome",
+    "command_key",
+    "command_words",
+    "error_line",
+    "error_tail",
+    "is_routine",
+    "observe",
+    "same_run",
+]
 
 MAX_OPEN_FAILURES = 8
 MAX_ERROR_CHARS = 600
@@ -129,9 +139,10 @@ _BANNER_LINE = (
 
 def _lines(text: str) -> list[str]:
     return [
-        ln.rstrip() for ln in text.strip().splitlines()
+        ln.rstrip()
+        for ln in text.strip().splitlines()
         if ln.strip() and not _STATUS_LINE.match(ln) and not re.match(_BANNER_LINE, ln)
-    ]  # fmt: skip
+    ]
 
 
 def error_tail(text: str) -> str:
@@ -244,8 +255,11 @@ def observe(
         if isinstance(plan, str) and len([ln for ln in plan.splitlines() if ln.strip()]) >= (
             MIN_PLAN_LINES
         ):
-            return [Capture("Plan approved by the user:\n" + _short(plan, MAX_PLAN_CHARS), "note",
-                            ("plan",))]  # fmt: skip
+            return [
+                Capture(
+                    "Plan approved by the user:\n" + _short(plan, MAX_PLAN_CHARS), "note", ("plan",)
+                )
+            ]
     return []
 
 
@@ -287,10 +301,18 @@ def _record_failure(state: dict[str, Any], command: str, output: str) -> None:
             failure["lint"] = bool(failure.get("lint")) and lint
             state["failures"] = failures
             return
-    failures.append({
-        "key": key, "command": _short(command, MAX_COMMAND_CHARS), "error": error_tail(output),
-        "at": time.time(), "edits": [], "commands": [], "own": own, "lint": lint,
-    })  # fmt: skip
+    failures.append(
+        {
+            "key": key,
+            "command": _short(command, MAX_COMMAND_CHARS),
+            "error": error_tail(output),
+            "at": time.time(),
+            "edits": [],
+            "commands": [],
+            "own": own,
+            "lint": lint,
+        }
+    )
     state["failures"] = failures[-MAX_OPEN_FAILURES:]
 
 
@@ -336,9 +358,10 @@ def _fixed(match: Mapping[str, Any], command: str, key: str, setup: list[str]) -
         changes.append("running " + "; ".join(f"`{c}`" for c in commands))
     failed_with = f" failed with:\n{error}\n" if error else " failed.\n"
     content = (
-        f"Fixed: `{match.get('command')}`{failed_with}It passed after " + " and ".join(changes)
+        f"Fixed: `{match.get('command')}`{failed_with}It passed after "
+        + " and ".join(changes)
         + (f" (then `{_short(command, 120)}`)." if key != match.get("key") else ".")
-    )  # fmt: skip
+    )
     return [Capture(content, "error_fix", ("error", "fix"))]
 
 
@@ -402,9 +425,11 @@ def _decision_record(path: str, tool_input: Mapping[str, Any], cwd: Path | None)
     text = tool_input.get("content") or tool_input.get("new_string") or tool_input.get("new_source")
     if not isinstance(text, str):
         edits = tool_input.get("edits")
-        text = "\n".join(
-            str(e.get("new_string", "")) for e in edits if isinstance(e, Mapping)
-        ) if isinstance(edits, list) else ""  # fmt: skip
+        text = (
+            "\n".join(str(e.get("new_string", "")) for e in edits if isinstance(e, Mapping))
+            if isinstance(edits, list)
+            else ""
+        )
     if not text.strip():
         return []
     body = _short(text, MAX_DECISION_CHARS)

@@ -74,13 +74,26 @@ LINT_SCRIPTS = _names("lint lint:fix format fmt style")
 INSTALLS = frozenset(
     (program, sub)
     for program, subs in {
-        "pip": "install", "pip3": "install", "npm": "install i add", "pnpm": "install i add",
-        "yarn": "add install", "bun": "add install", "go": "get install", "cargo": "add install",
-        "gem": "install", "poetry": "add", "uv": "add", "brew": "install", "apt-get": "install",
-        "apt": "install", "dnf": "install", "conda": "install", "mamba": "install",
+        "pip": "install",
+        "pip3": "install",
+        "npm": "install i add",
+        "pnpm": "install i add",
+        "yarn": "add install",
+        "bun": "add install",
+        "go": "get install",
+        "cargo": "add install",
+        "gem": "install",
+        "poetry": "add",
+        "uv": "add",
+        "brew": "install",
+        "apt-get": "install",
+        "apt": "install",
+        "dnf": "install",
+        "conda": "install",
+        "mamba": "install",
     }.items()
     for sub in subs.split()
-)  # fmt: skip
+)
 _RUNNERS = _names("python python3 node bash sh zsh uv uvx npx npm pnpm yarn bun deno")
 _ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=\S*$")
 _NOISE_SUFFIX = re.compile(

@@ -113,9 +113,14 @@ def spawn_detached(argv: list[str], log_file: Path, cwd: Path) -> int:
             os.replace(log_file, log_file.with_name(log_file.name + ".1"))
     with open(log_file, "ab") as log_handle:
         process = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=log_handle, stderr=log_handle,
-            cwd=cwd, start_new_session=True, close_fds=True,
-        )  # fmt: skip
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log_handle,
+            stderr=log_handle,
+            cwd=cwd,
+            start_new_session=True,
+            close_fds=True,
+        )
     pid = process.pid
     with warnings.catch_warnings():  # it outlives us on purpose; subprocess reaps it if we live
         warnings.simplefilter("ignore", ResourceWarning)
@@ -129,7 +134,9 @@ def wake_worker(settings: Settings) -> int | None:
         return None
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     return spawn_detached(
-        [sys.executable, "-m", "mcp_memory.capture.spool"], log_path(settings.logs_dir), settings.home
+        [sys.executable, "-m", "mcp_memory.capture.spool"],
+        log_path(settings.logs_dir),
+        settings.home,
     )
 
 
@@ -279,10 +286,14 @@ class Worker:
         branch = job.get("branch") if isinstance(job.get("branch"), str) else None
         if kind == "remember":
             result = self.open().service.remember(
-                str(job["content"]), project=project, type=job.get("type"),
-                tags=job.get("tags") or None, source=str(job.get("source") or "hook"),
-                session_id=job.get("session_id"), embed=False,
-            )  # fmt: skip
+                str(job["content"]),
+                project=project,
+                type=job.get("type"),
+                tags=job.get("tags") or None,
+                source=str(job.get("source") or "hook"),
+                session_id=job.get("session_id"),
+                embed=False,
+            )
             self.stored.append(result.id)
             log.info("stored memory %s (%s, %s) from a hook", result.id, result.type, result.status)
         elif kind == "session":
@@ -306,9 +317,14 @@ class Worker:
         app = self.open()
         session_id = job.get("session_id") or session.session_id
         result = app.service.remember(
-            text, project=project, type="session_summary", tags=["session"], source="hook",
-            session_id=session_id, embed=False,
-        )  # fmt: skip
+            text,
+            project=project,
+            type="session_summary",
+            tags=["session"],
+            source="hook",
+            session_id=session_id,
+            embed=False,
+        )
         self.stored.append(result.id)
         if session_id and result.status == "created":  # one summary per session: the latest
             earlier = app.store.query_ids(

@@ -32,10 +32,17 @@ MAX_ERRORS = 8
 MAX_ERROR_CHARS = 200
 MAX_SUMMARY_CHARS = 4000
 _SKIP_PREFIXES = (
-    "<command-name>", "<command-message>", "<command-args>", "<local-command-stdout>",
-    "<local-command-stderr>", "<system-reminder>", "<user-memory-input>", "Caveat: The messages below",
-    "This session is being continued from a previous conversation", "[Request interrupted",
-)  # fmt: skip
+    "<command-name>",
+    "<command-message>",
+    "<command-args>",
+    "<local-command-stdout>",
+    "<local-command-stderr>",
+    "<system-reminder>",
+    "<user-memory-input>",
+    "Caveat: The messages below",
+    "This session is being continued from a previous conversation",
+    "[Request interrupted",
+)
 
 
 @dataclass

@@ -14,16 +14,30 @@ from mcp_memory.cli.output import match_reasons, one_line
 from mcp_memory.config import Settings
 
 SAMPLES = [
-    ("We use uv instead of pip for dependency management because lock files are reproducible.",
-     "decision", ["tooling"]),
-    ("The integration tests need PostgreSQL 15 running on port 5433; start it with "
-     "`make db-up` before `pytest -m integration`.", "fact", ["testing", "postgres"]),
-    ("Fixed: 'database is locked' errors came from two connections writing at once; "
-     "the fix was BEGIN IMMEDIATE with a 10 s busy timeout.", "error_fix", ["sqlite"]),
+    (
+        "We use uv instead of pip for dependency management because lock files are reproducible.",
+        "decision",
+        ["tooling"],
+    ),
+    (
+        "The integration tests need PostgreSQL 15 running on port 5433; start it with "
+        "`make db-up` before `pytest -m integration`.",
+        "fact",
+        ["testing", "postgres"],
+    ),
+    (
+        "Fixed: 'database is locked' errors came from two connections writing at once; "
+        "the fix was BEGIN IMMEDIATE with a 10 s busy timeout.",
+        "error_fix",
+        ["sqlite"],
+    ),
     ("The user prefers small focused commits with messages that explain why.", "preference", []),
-    ("API handlers live in src/api/handlers; each returns a typed Response object.", "fact",
-     ["architecture"]),
-]  # fmt: skip
+    (
+        "API handlers live in src/api/handlers; each returns a typed Response object.",
+        "fact",
+        ["architecture"],
+    ),
+]
 QUERY = "why do we get database locked errors?"
 
 
@@ -63,8 +77,10 @@ def run_demo(settings: Settings, *, serve: bool = True, port: int = 0) -> int:
     say("Or over HTTP while this demo runs:")
     say(f"  claude mcp add --transport http memory http://127.0.0.1:{http_port}/mcp")
     say("Inspect with the MCP Inspector CLI:")
-    say(f"  npx @modelcontextprotocol/inspector --cli http://127.0.0.1:{http_port}/mcp "
-        "--transport http --method tools/list")  # fmt: skip
+    say(
+        f"  npx @modelcontextprotocol/inspector --cli http://127.0.0.1:{http_port}/mcp "
+        "--transport http --method tools/list"
+    )
     if not serve:
         return 0
     say()

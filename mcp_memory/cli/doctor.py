@@ -164,5 +164,9 @@ def _code() -> tuple[bool, str, str]:
 
     found = unsafe_calls()
     if found:
-        return False, "unsafe calls: " + "; ".join(found[:5]), "remove them (see docs/reliability.md)"
+        return (
+            False,
+            "unsafe calls: " + "; ".join(found[:5]),
+            "remove them (see docs/reliability.md)",
+        )
     return True, "no pickle, marshal, eval, exec or yaml.load in mcp-memory's code", ""

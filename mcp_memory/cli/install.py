@@ -143,8 +143,11 @@ def hook_command(python: str, runner: Path, event: str, env: dict[str, str]) -> 
 def desired_hooks(python: str, runner: Path, env: dict[str, str]) -> dict[str, dict[str, Any]]:
     groups = {}
     for event, (matcher, timeout) in HOOK_EVENTS.items():
-        entry = {"type": "command", "command": hook_command(python, runner, event, env),
-                 "timeout": timeout}  # fmt: skip
+        entry = {
+            "type": "command",
+            "command": hook_command(python, runner, event, env),
+            "timeout": timeout,
+        }
         group: dict[str, Any] = {} if matcher is None else {"matcher": matcher}
         group["hooks"] = [entry]
         groups[event] = group
@@ -368,9 +371,17 @@ def service_path(platform: str, home: Path, config_home: Path | None = None) -> 
 
 
 def plan_service(
-    plan: Plan, *, remove: bool, python: str, env: dict[str, str], port: int, log: Path,
-    platform: str, home: Path, config_home: Path | None = None,
-) -> None:  # fmt: skip
+    plan: Plan,
+    *,
+    remove: bool,
+    python: str,
+    env: dict[str, str],
+    port: int,
+    log: Path,
+    platform: str,
+    home: Path,
+    config_home: Path | None = None,
+) -> None:
     path = service_path(platform, home, config_home)
     before = path.read_text(encoding="utf-8") if path.is_file() else None
     if platform == "darwin":
@@ -442,10 +453,16 @@ def install(
     plan = plan_install(target, python=python, runner=runner, env=env, remove=remove)
     if service:
         plan_service(
-            plan, remove=remove, python=python or sys.executable, env=dict(env or {}), port=port,
-            log=(logs_dir or Path.home()) / "embed-server.log", platform=platform,
-            home=home or Path.home(), config_home=config_home,
-        )  # fmt: skip
+            plan,
+            remove=remove,
+            python=python or sys.executable,
+            env=dict(env or {}),
+            port=port,
+            log=(logs_dir or Path.home()) / "embed-server.log",
+            platform=platform,
+            home=home or Path.home(),
+            config_home=config_home,
+        )
     if not dry_run:
         precompile()
     apply(plan, dry_run=dry_run, run=run)
@@ -480,9 +497,10 @@ def add_parsers(command: Callable[..., Any]) -> None:
         sp.add_argument("--project-dir", type=Path, help="the project (default: git root of .)")
         sp.add_argument("--dry-run", action="store_true", help="print the diff, change nothing")
         sp.add_argument(
-            "--service", action="store_true",
+            "--service",
+            action="store_true",
             help="also the per-user warm-server service (systemd user unit / launchd agent)",
-        )  # fmt: skip
+        )
         if name == "install":
             sp.add_argument("--home", type=Path, help="MCP_MEMORY_HOME for the server and hooks")
         sp.set_defaults(remove=name == "uninstall")
@@ -503,10 +521,15 @@ def cmd_install(args: Any, settings: Any) -> int:
         env["MCP_MEMORY_HOME"] = str(Path(home).expanduser().resolve())
     xdg = os.environ.get("XDG_CONFIG_HOME")
     plan = install(
-        target, dry_run=args.dry_run, service=args.service, remove=args.remove, env=env,
-        port=settings.embed_port, logs_dir=settings.logs_dir,
+        target,
+        dry_run=args.dry_run,
+        service=args.service,
+        remove=args.remove,
+        env=env,
+        port=settings.embed_port,
+        logs_dir=settings.logs_dir,
         config_home=Path(xdg) if xdg else None,
-    )  # fmt: skip
+    )
     print(plan.describe(args.dry_run) or "nothing to do")
     if not args.dry_run and not args.remove:
         print("restart Claude Code (or open /hooks) to load the hooks; check with /mcp")

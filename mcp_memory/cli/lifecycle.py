@@ -18,18 +18,33 @@ def cmd_consolidate(args: argparse.Namespace, settings: Settings) -> int:
     try:
         worker = consolidator(app, args.provider)
         if args.undo is not None:
-            emit(args, worker.undo(args.undo), lambda d: (
-                f"undone consolidation {d['consolidation_id']}: restored {d['restored']}, "
-                f"removed {d['removed']}"))  # fmt: skip
+            emit(
+                args,
+                worker.undo(args.undo),
+                lambda d: (
+                    f"undone consolidation {d['consolidation_id']}: restored {d['restored']}, "
+                    f"removed {d['removed']}"
+                ),
+            )
             return 0
         project = None if args.all_projects else normalize_project(args.project, app.cwd)
         if not args.run and not args.ids:
             clusters = worker.clusters(project)
-            emit(args, clusters, lambda cs: "\n".join(
-                [f"{len(cs)} cluster(s) ready to consolidate"
-                 + ("" if cs else " (need 3+ densely linked buffer memories)")]
-                + [f"  {project_label(c.project)}: {list(c.members)} density {c.density} "
-                   f"cohesion {c.cohesion}" for c in cs]))  # fmt: skip
+            emit(
+                args,
+                clusters,
+                lambda cs: "\n".join(
+                    [
+                        f"{len(cs)} cluster(s) ready to consolidate"
+                        + ("" if cs else " (need 3+ densely linked buffer memories)")
+                    ]
+                    + [
+                        f"  {project_label(c.project)}: {list(c.members)} density {c.density} "
+                        f"cohesion {c.cohesion}"
+                        for c in cs
+                    ]
+                ),
+            )
             return 0
         outcomes = worker.run(project=project, members=args.ids or None, dry_run=args.dry_run)
     finally:
@@ -44,8 +59,10 @@ def cmd_consolidate(args: argparse.Namespace, settings: Settings) -> int:
             for text in o.merged:
                 lines.append(f"  => {one_line(text)}")
             if o.consolidation_id is not None:
-                lines.append(f"  consolidation {o.consolidation_id} -> memories {o.results} "
-                             f"(undo: mcp-memory consolidate --undo {o.consolidation_id})")  # fmt: skip
+                lines.append(
+                    f"  consolidation {o.consolidation_id} -> memories {o.results} "
+                    f"(undo: mcp-memory consolidate --undo {o.consolidation_id})"
+                )
         return "\n".join(lines)
 
     emit(args, outcomes, show)
@@ -72,13 +89,16 @@ def cmd_maintain(args: argparse.Namespace, settings: Settings) -> int:
         if not r.ran:
             return r.message
         a = r.age
-        return "\n".join([
-            f"embedded {r.embedded}, connected {r.connected} ({r.links} links)",
-            f"aging{' (dry run)' if args.dry_run else ''}: {len(a['candidates'])} candidates, "
-            f"{len(a['expired'])} expired, {len(a['reprieved'])} reprieved, "
-            f"{len(a['purged'])} purged",
-            f"consolidations: {len(r.consolidations)}" + (f" ({r.message})" if r.message else ""),
-        ])  # fmt: skip
+        return "\n".join(
+            [
+                f"embedded {r.embedded}, connected {r.connected} ({r.links} links)",
+                f"aging{' (dry run)' if args.dry_run else ''}: {len(a['candidates'])} candidates, "
+                f"{len(a['expired'])} expired, {len(a['reprieved'])} reprieved, "
+                f"{len(a['purged'])} purged",
+                f"consolidations: {len(r.consolidations)}"
+                + (f" ({r.message})" if r.message else ""),
+            ]
+        )
 
     emit(args, report, show)
     return 0
@@ -117,7 +137,9 @@ def cmd_route(args: argparse.Namespace, settings: Settings) -> int:
         key = normalize_project("global" if args.global_ else args.project, app.cwd)
         if args.undo_memory is not None or args.undo_file is not None:
             if args.apply or args.id:
-                raise MCPMemoryError("--undo-memory/--undo-file cannot be combined with --apply or --id")
+                raise MCPMemoryError(
+                    "--undo-memory/--undo-file cannot be combined with --apply or --id"
+                )
             undone = (
                 worker.undo_memory(args.undo_memory, force=args.force)
                 if args.undo_memory is not None
@@ -136,8 +158,10 @@ def cmd_route(args: argparse.Namespace, settings: Settings) -> int:
         for i in p.items:
             where = f"{i.target} # {i.section}"
             if i.action == "write":
-                lines.append(f"write     [{i.memory_id}] -> {where} ({i.similarity:.2f}"
-                             f"{', forced' if i.forced else ''})")  # fmt: skip
+                lines.append(
+                    f"write     [{i.memory_id}] -> {where} ({i.similarity:.2f}"
+                    f"{', forced' if i.forced else ''})"
+                )
             elif i.action == "routed":
                 lines.append(f"routed    [{i.memory_id}] already in {where}")
             else:
@@ -164,6 +188,9 @@ def cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
         m = promote(app.store, args.id)
     finally:
         app.close()
-    emit(args, {"id": m.id, "state": m.state}, lambda d: (
-        f"memory {d['id']} is proven; `mcp-memory route` shows where it would go"))  # fmt: skip
+    emit(
+        args,
+        {"id": m.id, "state": m.state},
+        lambda d: f"memory {d['id']} is proven; `mcp-memory route` shows where it would go",
+    )
     return 0

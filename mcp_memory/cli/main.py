@@ -41,7 +41,6 @@ from mcp_memory.errors import MCPMemoryError
 log = logging.getLogger("mcp_memory")
 
 
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mcp-memory", description="Local long-term memory for Claude Code."
@@ -89,10 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("id", type=int)
 
     sp = command("graph", cmd_graph, "an interactive HTML map of memories, links and clusters")
-    sp.add_argument("--project", help="one project (name, key or directory) plus global; "
-                    "default: every project")  # fmt: skip
-    sp.add_argument("--state", action="append", help="states to show (repeatable; default "
-                    "buffer, proven, superseded, expired)")  # fmt: skip
+    sp.add_argument(
+        "--project", help="one project (name, key or directory) plus global; default: every project"
+    )
+    sp.add_argument(
+        "--state",
+        action="append",
+        help="states to show (repeatable; default buffer, proven, superseded, expired)",
+    )
     sp.add_argument("--out", help="where to write the HTML (default $MCP_MEMORY_HOME/graph.html)")
     sp.add_argument("--open", action="store_true", help="open it in the default browser")
 
@@ -106,9 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--project", help="project (default: current)")
     sp.add_argument("--all-projects", action="store_true")
     sp.add_argument(
-        "--provider", choices=["auto", "gemini", "openai", "extractive"],
+        "--provider",
+        choices=["auto", "gemini", "openai", "extractive"],
         help="override MCP_MEMORY_LLM_PROVIDER",
-    )  # fmt: skip
+    )
 
     sp = command("maintain", cmd_maintain, "embed, connect, age and (if configured) consolidate")
     sp.add_argument("--dry-run", action="store_true", help="report what aging would do")
@@ -122,8 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = command("route", cmd_route, "plan (or --apply) proven memories into CLAUDE.md and rules")
     sp.add_argument("--apply", action="store_true", help="write the planned changes")
-    sp.add_argument("--force", action="store_true", help="write possible conflicts too; "
-                    "undo a file even if it was edited since")  # fmt: skip
+    sp.add_argument(
+        "--force",
+        action="store_true",
+        help="write possible conflicts too; undo a file even if it was edited since",
+    )
     sp.add_argument("--id", action="append", type=int, help="only this memory (repeatable)")
     sp.add_argument("--project", help="project (default: current) plus global memories")
     sp.add_argument("--global", dest="global_", action="store_true", help="global memories only")

@@ -81,13 +81,27 @@ def _recall_text(query: str, hits: list[Any]) -> str:
     if not hits:
         return f"no memories found for {query!r}"
     rows = [
-        [f"[{h.id}]", f"{h.score:.4f}", when(h.created_at), project_label(h.project), h.type,
-         h.state, match_reasons(h.signals)]
+        [
+            f"[{h.id}]",
+            f"{h.score:.4f}",
+            when(h.created_at),
+            project_label(h.project),
+            h.type,
+            h.state,
+            match_reasons(h.signals),
+        ]
         for h in hits
-    ]  # fmt: skip
-    lines = table(["id", "score", "created", "project", "type", "state", "matched by"], rows,
-                  right=(1,), flex=6).split("\n")  # fmt: skip
-    out = [f"{len(hits)} memor{'y' if len(hits) == 1 else 'ies'} for {clip(query, 60)!r}", *lines[:2]]
+    ]
+    lines = table(
+        ["id", "score", "created", "project", "type", "state", "matched by"],
+        rows,
+        right=(1,),
+        flex=6,
+    ).split("\n")
+    out = [
+        f"{len(hits)} memor{'y' if len(hits) == 1 else 'ies'} for {clip(query, 60)!r}",
+        *lines[:2],
+    ]
     for line, h in zip(lines[2:], hits, strict=True):
         out.append(line)
         out.append(wrapped(h.content, "      ", lines=3))
@@ -144,31 +158,60 @@ def _stats_text(d: dict[str, Any]) -> str:
         f"memories  {number(total)} in all, {number(c['vectors'])} embedded "
         f"({number(c['unembedded'])} waiting for `maintain`), {number(c['links'])} links",
         "",
-        table(["state", "memories", "share"],
-              [[s, number(n), share_bar(int(n), total)] for s, n in c["by_state"].items()],
-              right=(1,)),
+        table(
+            ["state", "memories", "share"],
+            [[s, number(n), share_bar(int(n), total)] for s, n in c["by_state"].items()],
+            right=(1,),
+        ),
         "",
-    ]  # fmt: skip
+    ]
     current = d.get("current_project")
     projects = sorted(c["by_project"].items(), key=lambda kv: (-kv[1], kv[0]))
-    out.append(table(
-        ["project", "active", "share", "key"],
-        [[project_label(p) + (" (here)" if p == current else ""), number(n),
-          share_bar(int(n), active), p] for p, n in projects] or [["-", "0", "", ""]],
-        right=(1,), flex=3,
-    ))  # fmt: skip
+    out.append(
+        table(
+            ["project", "active", "share", "key"],
+            [
+                [
+                    project_label(p) + (" (here)" if p == current else ""),
+                    number(n),
+                    share_bar(int(n), active),
+                    p,
+                ]
+                for p, n in projects
+            ]
+            or [["-", "0", "", ""]],
+            right=(1,),
+            flex=3,
+        )
+    )
     types = sorted(c["by_type"].items(), key=lambda kv: (-kv[1], kv[0]))
     if types:
-        out += ["", table(["type", "active", "share"],
-                          [[t, number(n), share_bar(int(n), active)] for t, n in types],
-                          right=(1,))]  # fmt: skip
+        out += [
+            "",
+            table(
+                ["type", "active", "share"],
+                [[t, number(n), share_bar(int(n), active)] for t, n in types],
+                right=(1,),
+            ),
+        ]
     if d["llm_usage"]:
-        out += ["", table(
-            ["day", "LLM provider", "calls", "tokens in", "tokens out"],
-            [[u["day"], u["provider"], number(u["calls"]), number(u["input_tokens"]),
-              number(u["output_tokens"])] for u in d["llm_usage"][:7]],
-            right=(2, 3, 4),
-        )]  # fmt: skip
+        out += [
+            "",
+            table(
+                ["day", "LLM provider", "calls", "tokens in", "tokens out"],
+                [
+                    [
+                        u["day"],
+                        u["provider"],
+                        number(u["calls"]),
+                        number(u["input_tokens"]),
+                        number(u["output_tokens"]),
+                    ]
+                    for u in d["llm_usage"][:7]
+                ],
+                right=(2, 3, 4),
+            ),
+        ]
     return "\n".join(out)
 
 
@@ -227,10 +270,15 @@ def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         store.close()
     uri = Path(summary.path).as_uri()
-    emit(args, {**summary.__dict__, "uri": uri}, lambda d: (
-        f"wrote {d['path']}: {d['nodes']:,} memories, {d['links']:,} links, {d['clusters']:,} "
-        f"clusters, {d['consolidations']:,} consolidations ({d['lineage']:,} lineage arrows) "
-        f"in {d['projects']} project(s), {d['seconds']:.1f} s\nopen {d['uri']}"))  # fmt: skip
+    emit(
+        args,
+        {**summary.__dict__, "uri": uri},
+        lambda d: (
+            f"wrote {d['path']}: {d['nodes']:,} memories, {d['links']:,} links, {d['clusters']:,} "
+            f"clusters, {d['consolidations']:,} consolidations ({d['lineage']:,} lineage arrows) "
+            f"in {d['projects']} project(s), {d['seconds']:.1f} s\nopen {d['uri']}"
+        ),
+    )
     if args.open:
         import webbrowser
 

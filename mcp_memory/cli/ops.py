@@ -34,9 +34,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         else:
             fd = os.open(args.file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as out:
-                report = export(
-                    store, out, vectors=args.vectors, path=args.file, projects=projects
-                )
+                report = export(store, out, vectors=args.vectors, path=args.file, projects=projects)
     finally:
         store.close()
     message = (
@@ -67,10 +65,15 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         app.close()
     report.ids = {}  # not for the screen
-    emit(args, report, lambda r: (
-        f"imported {r.memories} memories ({r.duplicates} already here), {r.links} links, "
-        f"{r.consolidations} consolidations; vectors reused {r.vectors_reused}, "
-        f"re-embedded {r.reembedded} (file model: {r.model or 'none'})"))  # fmt: skip
+    emit(
+        args,
+        report,
+        lambda r: (
+            f"imported {r.memories} memories ({r.duplicates} already here), {r.links} links, "
+            f"{r.consolidations} consolidations; vectors reused {r.vectors_reused}, "
+            f"re-embedded {r.reembedded} (file model: {r.model or 'none'})"
+        ),
+    )
     return 0
 
 
@@ -80,9 +83,14 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_memory.service.portability import backup
 
     report = backup(settings.db, Path(args.destination).expanduser(), overwrite=args.force)
-    emit(args, report, lambda r: (
-        f"backed up {r.memories} memories ({r.bytes:,} bytes) to {r.destination} in "
-        f"{r.seconds}s; integrity_check {r.integrity}"))  # fmt: skip
+    emit(
+        args,
+        report,
+        lambda r: (
+            f"backed up {r.memories} memories ({r.bytes:,} bytes) to {r.destination} in "
+            f"{r.seconds}s; integrity_check {r.integrity}"
+        ),
+    )
     return 0
 
 
@@ -102,11 +110,16 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         store.close()
         embedder.close()
-    emit(args, report, lambda r: (
-        f"re-embedded {r.embedded} memories ({r.resumed} done by an earlier run) with "
-        f"{r.new_model} ({r.dimension}-d) and switched from {r.old_model} in {r.seconds}s. "
-        f"Restart running sessions and the warm server (mcp-memory embed-server stop); if "
-        f"you set MCP_MEMORY_MODEL, set it to {r.new_model}"))  # fmt: skip
+    emit(
+        args,
+        report,
+        lambda r: (
+            f"re-embedded {r.embedded} memories ({r.resumed} done by an earlier run) with "
+            f"{r.new_model} ({r.dimension}-d) and switched from {r.old_model} in {r.seconds}s. "
+            f"Restart running sessions and the warm server (mcp-memory embed-server stop); if "
+            f"you set MCP_MEMORY_MODEL, set it to {r.new_model}"
+        ),
+    )
     return 0
 
 
@@ -192,8 +205,10 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     def show(items: list[dict[str, Any]]) -> str:
         lines = []
         for c in items:
-            lines.append(f"{c['level'].upper() if c['level'] != 'ok' else 'ok':<4} "
-                         f"{c['name']:<12} {c['detail']}")  # fmt: skip
+            lines.append(
+                f"{c['level'].upper() if c['level'] != 'ok' else 'ok':<4} "
+                f"{c['name']:<12} {c['detail']}"
+            )
             if not c["ok"] and c.get("fix"):
                 lines.append(f"     fix: {c['fix']}")
         return "\n".join(lines)

@@ -79,7 +79,9 @@ def network_exposure(settings: Settings, *, probe: bool = True) -> tuple[list[st
     else:
         facts.append(f"warm server on loopback {settings.embed_host}:{settings.embed_port}")
     if settings.http_host not in LOOPBACK_HOSTS:
-        problems.append(f"`serve --http` configured for {settings.http_host} (MCP_MEMORY_HTTP_HOST)")
+        problems.append(
+            f"`serve --http` configured for {settings.http_host} (MCP_MEMORY_HTTP_HOST)"
+        )
     else:
         facts.append(f"serve --http on loopback {settings.http_host}")
     if probe:
@@ -98,7 +100,10 @@ def network_exposure(settings: Settings, *, probe: bool = True) -> tuple[list[st
 def _refuses_foreign(host: str, port: int) -> bool | None:
     """True when both forged requests get 403, None when nothing listens."""
     statuses = []
-    for headers in ({"Host": "evil.example"}, {"Host": f"127.0.0.1:{port}", "Origin": "https://evil.example"}):
+    for headers in (
+        {"Host": "evil.example"},
+        {"Host": f"127.0.0.1:{port}", "Origin": "https://evil.example"},
+    ):
         conn = http.client.HTTPConnection(host, port, timeout=1.0)
         try:
             conn.putrequest("GET", "/health", skip_host=True)

@@ -379,7 +379,11 @@ class AutoEmbedder:
             self._retry_at = self.clock() + self._backoff
             self.last_error = str(exc)
         if first:
-            log.warning("%s; falling back to in-process model (%s)", _fallback_reason(exc, self), FALLBACK_HINT)
+            log.warning(
+                "%s; falling back to in-process model (%s)",
+                _fallback_reason(exc, self),
+                FALLBACK_HINT,
+            )
         else:
             log.debug("embedding server still unusable (%s); next try in %.0fs", exc, self._backoff)
 

@@ -147,12 +147,41 @@ def collect(
     types = sorted({str(r[2]) for r in rows})
     type_of = {t: n for n, t in enumerate(types)}
     state_of = {s: n for n, s in enumerate(STATES)}
-    nodes: dict[str, list[object]] = {k: [] for k in (
-        "id", "x", "y", "type", "state", "project", "links", "recalls", "created",
-        "recalled", "protected", "fade", "tags", "text")}  # fmt: skip
+    nodes: dict[str, list[object]] = {
+        k: []
+        for k in (
+            "id",
+            "x",
+            "y",
+            "type",
+            "state",
+            "project",
+            "links",
+            "recalls",
+            "created",
+            "recalled",
+            "protected",
+            "fade",
+            "tags",
+            "text",
+        )
+    }
     for n, r in enumerate(rows):
-        (mid, content, mtype, project, tags, state, protected, created, recalls, recalled,
-         age_from, connected, seq) = r  # fmt: skip
+        (
+            mid,
+            content,
+            mtype,
+            project,
+            tags,
+            state,
+            protected,
+            created,
+            recalls,
+            recalled,
+            age_from,
+            connected,
+            seq,
+        ) = r
         fade = None
         if state == "buffer" and not protected and connected and degree[n] == 0:
             fade = max(0, int(age_after) - (int(seq) - int(age_from)))
@@ -187,7 +216,7 @@ def collect(
                 "h": round(b.height, 1),
             }
             for b in blocks
-        ],  # fmt: skip
+        ],
         age_after=int(age_after),
     )
 
@@ -201,8 +230,13 @@ def embed_json(data: object) -> str:
     """JSON that is safe inside a ``<script>`` element: no ``<``, ``>`` or ``&`` (so no
     ``</script>`` or ``<!--``), and no U+2028/U+2029 (line breaks to older JavaScript)."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
-                         ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):  # fmt: skip
+    for raw, escaped in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         text = text.replace(raw, escaped)
     return text
 

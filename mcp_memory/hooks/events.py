@@ -50,9 +50,13 @@ from mcp_memory.config import Settings, load_settings
 from mcp_memory.hooks import reader as hook_recall
 
 EVENTS = (
-    "SessionStart", "UserPromptSubmit", "PostToolUse", "PostToolUseFailure", "PreCompact",
+    "SessionStart",
+    "UserPromptSubmit",
+    "PostToolUse",
+    "PostToolUseFailure",
+    "PreCompact",
     "SessionEnd",
-)  # fmt: skip
+)
 # Seconds a run may take before it gives up (quietly); below the installer's settings timeouts.
 DEADLINES = {"SessionStart": 8.0, "UserPromptSubmit": 4.0}
 DEFAULT_DEADLINE = 3.0
@@ -287,9 +291,13 @@ def _candidates(
         return keyword
     try:
         vector = hook_recall.embed_query(
-            settings.embed_host, settings.embed_port, query, model_id=reader.model_id,
-            dimension=reader.dimension, timeout=SERVER_TIMEOUT,
-        )  # fmt: skip
+            settings.embed_host,
+            settings.embed_port,
+            query,
+            model_id=reader.model_id,
+            dimension=reader.dimension,
+            timeout=SERVER_TIMEOUT,
+        )
     except hook_recall.Unavailable:
         return keyword
     hits = reader.vector(vector, scope, CANDIDATES)
@@ -360,10 +368,18 @@ def _enqueue_memory(
     clean = redact(text).text.strip()
     if not clean:
         return
-    spool.enqueue(hook.settings.run_dir, {
-        "kind": "remember", "content": clean, "project": hook.project, "type": type,
-        "tags": list(tags), "source": source, "session_id": hook.session_id,
-    })  # fmt: skip
+    spool.enqueue(
+        hook.settings.run_dir,
+        {
+            "kind": "remember",
+            "content": clean,
+            "project": hook.project,
+            "type": type,
+            "tags": list(tags),
+            "source": source,
+            "session_id": hook.session_id,
+        },
+    )
 
 
 # -- PreCompact / SessionEnd --------------------------------------------------------------------
@@ -374,12 +390,18 @@ def session_end(hook: Hook) -> None:
     if not isinstance(path, str) or not path:
         return
     project = hook.project
-    spool.enqueue(hook.settings.run_dir, {
-        "kind": "session", "transcript_path": path, "project": project,
-        "session_id": hook.session_id, "event": hook.event,
-        "branch": git_branch(Path(project)),
-        "reason": hook.payload.get("reason") or hook.payload.get("trigger"),
-    })  # fmt: skip
+    spool.enqueue(
+        hook.settings.run_dir,
+        {
+            "kind": "session",
+            "transcript_path": path,
+            "project": project,
+            "session_id": hook.session_id,
+            "event": hook.event,
+            "branch": git_branch(Path(project)),
+            "reason": hook.payload.get("reason") or hook.payload.get("trigger"),
+        },
+    )
     spool.wake_worker(hook.settings)
 
 

@@ -171,9 +171,14 @@ class Reader:
     # -- vectors ----------------------------------------------------------------------------
 
     def knn(
-        self, query: bytes, k: int, projects: Sequence[str], *, oversample: int = 10,
+        self,
+        query: bytes,
+        k: int,
+        projects: Sequence[str],
+        *,
+        oversample: int = 10,
         min_candidates: int = 200,
-    ) -> list[tuple[int, float]]:  # fmt: skip
+    ) -> list[tuple[int, float]]:
         """= :meth:`Store.knn`: bit-index candidates, rescored exactly (cosine), best first."""
         if self.model_id is None:
             return []
@@ -277,9 +282,13 @@ class _Connection:
         lines = header.decode("latin-1").split("\r\n")
         status = int(lines[0].split()[1])
         length = next(
-            (int(v) for k, _, v in (ln.partition(":") for ln in lines[1:])
-             if k.strip().lower() == "content-length"), -1,
-        )  # fmt: skip
+            (
+                int(v)
+                for k, _, v in (ln.partition(":") for ln in lines[1:])
+                if k.strip().lower() == "content-length"
+            ),
+            -1,
+        )
         if not 0 <= length <= MAX_REPLY_BYTES:
             raise OSError("the warm server's reply has no usable Content-Length")
         while len(self.buffer) < length:

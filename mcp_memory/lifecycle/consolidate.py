@@ -76,7 +76,9 @@ class Consolidator:
             clusters = [self._explicit_cluster(members)]
         else:
             clusters = self.clusters(project)[:max_clusters]
-        spending = Spending(self.store, self.provider.name, self.limits, offline=self.provider.offline)
+        spending = Spending(
+            self.store, self.provider.name, self.limits, offline=self.provider.offline
+        )
         outcomes: list[Outcome] = []
         for cluster in clusters:
             outcomes.append(self._one(cluster, spending, dry_run))
@@ -101,15 +103,21 @@ class Consolidator:
         )
         by_id: dict[int, list[tuple[str, str, int, int]]] = {}
         for cid, project, provider, source, result in rows:
-            by_id.setdefault(int(cid), []).append((str(project), str(provider), int(source), int(result)))
+            by_id.setdefault(int(cid), []).append(
+                (str(project), str(provider), int(source), int(result))
+            )
         for cid, group in sorted(by_id.items(), reverse=True):
             if sorted({r[2] for r in group}) != ids:
                 continue
             return Outcome(
-                group[0][0], ids, "already",
-                results=sorted({r[3] for r in group}), consolidation_id=cid,
-                reason=f"already merged by consolidation {cid}", provider=group[0][1],
-            )  # fmt: skip
+                group[0][0],
+                ids,
+                "already",
+                results=sorted({r[3] for r in group}),
+                consolidation_id=cid,
+                reason=f"already merged by consolidation {cid}",
+                provider=group[0][1],
+            )
         return None
 
     def _explicit_cluster(self, members: list[int]) -> Cluster:
@@ -205,10 +213,15 @@ class Consolidator:
                 self.store.execute(
                     "INSERT INTO consolidations (project, created_at, provider, model, status, "
                     "detail) VALUES (?, ?, ?, ?, 'applied', ?) RETURNING id",
-                    (project, time.time(), self.provider.name, model,
-                     json.dumps({"sources": outcome.sources})),
+                    (
+                        project,
+                        time.time(),
+                        self.provider.name,
+                        model,
+                        json.dumps({"sources": outcome.sources}),
+                    ),
                 )[0][0]
-            )  # fmt: skip
+            )
             for text, vector in zip(outcome.merged, vectors, strict=True):
                 chash = content_hash(text)
                 existing = self.store.find_hash(project, chash)
@@ -219,13 +232,19 @@ class Consolidator:
                 else:
                     rid = self.store.insert(
                         NewMemory(
-                            content=text, content_hash=chash, project=project, type=kind,
-                            tags=tags, source="lifecycle", protected=protected,
-                            state="proven", line_keys=boilerplate.keys(text),
+                            content=text,
+                            content_hash=chash,
+                            project=project,
+                            type=kind,
+                            tags=tags,
+                            source="lifecycle",
+                            protected=protected,
+                            state="proven",
+                            line_keys=boilerplate.keys(text),
                             metadata={"consolidation": cid},
                         ),
                         vector,
-                    )  # fmt: skip
+                    )
                 outcome.results.append(rid)
                 for m in sources:
                     self.store.execute(

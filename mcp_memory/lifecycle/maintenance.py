@@ -34,8 +34,7 @@ Progress = Callable[[str, int, int], None]  # (step, done, total): the CLI draws
 def _pending_total(service: MemoryService, column: str) -> int:
     extra = " AND embedded = 1" if column == "connected" else ""
     rows = service.store.execute(
-        f"SELECT count(*) FROM memories WHERE {column} = 0{extra} "
-        "AND state IN ('buffer', 'proven')"
+        f"SELECT count(*) FROM memories WHERE {column} = 0{extra} AND state IN ('buffer', 'proven')"
     )
     return int(rows[0][0])
 

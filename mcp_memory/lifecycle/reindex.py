@@ -119,9 +119,17 @@ def reindex(
             )
             store.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?), (?, ?), (?, ?), (?, ?)",
-                ("reindex_model", target[0], "reindex_dimension", str(target[1]),
-                 "reindex_pooling", pooling, "reindex_started_at", str(time.time())),
-            )  # fmt: skip
+                (
+                    "reindex_model",
+                    target[0],
+                    "reindex_dimension",
+                    str(target[1]),
+                    "reindex_pooling",
+                    pooling,
+                    "reindex_started_at",
+                    str(time.time()),
+                ),
+            )
         resumed = _count(store, "SELECT count(*) FROM reindex_vectors")
         total = _count(store, "SELECT count(*) FROM memory_vectors")
     done = resumed
@@ -139,8 +147,16 @@ def reindex(
         if progress is not None:
             progress(done, total)
     else:
-        return ReindexReport(old.model_id, target[0], target[1], total, embedded, resumed,
-                             False, round(time.perf_counter() - started, 3))  # fmt: skip
+        return ReindexReport(
+            old.model_id,
+            target[0],
+            target[1],
+            total,
+            embedded,
+            resumed,
+            False,
+            round(time.perf_counter() - started, 3),
+        )
     with store.transaction():
         stragglers = _remaining(store, 10 * FINAL_BATCH)
         if len(stragglers) > FINAL_BATCH:  # a burst arrived: embed outside, try again
@@ -151,8 +167,17 @@ def reindex(
     store.opened_model = store.model
     if progress is not None:
         progress(total, total)
-    return ReindexReport(old.model_id, target[0], target[1], total, embedded, resumed, True,
-                         round(time.perf_counter() - started, 3), generation)  # fmt: skip
+    return ReindexReport(
+        old.model_id,
+        target[0],
+        target[1],
+        total,
+        embedded,
+        resumed,
+        True,
+        round(time.perf_counter() - started, 3),
+        generation,
+    )
 
 
 class _Retry(Exception):
@@ -199,22 +224,30 @@ def _switch(store: Store, old: ModelInfo, target: tuple[str, int], pooling: str)
     now = str(time.time())
     store.db.executemany(
         "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-        [("model_id", model_id), ("dimension", str(dimension)), ("pooling", pooling),
-         ("model_recorded_at", now), ("model_generation", str(generation)),
-         ("previous_model", f"{old.model_id} ({old.dimension}-d)")],
-    )  # fmt: skip
-    store.execute(
-        f"DELETE FROM meta WHERE key IN ({','.join('?' * len(META_KEYS))})", META_KEYS
+        [
+            ("model_id", model_id),
+            ("dimension", str(dimension)),
+            ("pooling", pooling),
+            ("model_recorded_at", now),
+            ("model_generation", str(generation)),
+            ("previous_model", f"{old.model_id} ({old.dimension}-d)"),
+        ],
     )
+    store.execute(f"DELETE FROM meta WHERE key IN ({','.join('?' * len(META_KEYS))})", META_KEYS)
     store.execute("DROP TABLE reindex_vectors")
     store.model = ModelInfo(model_id, dimension, pooling)
     return generation
 
 
 def run(
-    store: Store, embedder: Embedder, pooling: str, *, batch: int = BATCH,
-    progress: Progress | None = None, attempts: int = 5,
-) -> ReindexReport:  # fmt: skip
+    store: Store,
+    embedder: Embedder,
+    pooling: str,
+    *,
+    batch: int = BATCH,
+    progress: Progress | None = None,
+    attempts: int = 5,
+) -> ReindexReport:
     """:func:`reindex`, trying the switch again if a burst of new memories keeps arriving."""
     for _ in range(attempts - 1):
         try:

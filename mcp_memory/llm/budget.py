@@ -56,11 +56,15 @@ class BudgetLedger:
         day = self.day
         for spent, limit, setting, what in (
             (self.run.calls + 1, self.limits.max_calls_per_run, "CALLS_PER_RUN", "calls this run"),
-            (self.run.tokens + tokens, self.limits.max_tokens_per_run, "TOKENS_PER_RUN",
-             "tokens this run"),
+            (
+                self.run.tokens + tokens,
+                self.limits.max_tokens_per_run,
+                "TOKENS_PER_RUN",
+                "tokens this run",
+            ),
             (day.calls + 1, self.limits.max_calls_per_day, "CALLS_PER_DAY", "calls today"),
             (day.tokens + tokens, self.limits.max_tokens_per_day, "TOKENS_PER_DAY", "tokens today"),
-        ):  # fmt: skip
+        ):
             if limit is not None and spent > limit:
                 name = f"MCP_MEMORY_LLM_MAX_{setting}"
                 later = "the next run" if setting.endswith("RUN") else "tomorrow"

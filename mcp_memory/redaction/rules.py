@@ -384,7 +384,8 @@ GENERIC_RULES = [
     ),
     _rule(  # docker / podman / helm registry login -p VALUE (the short flag has no name to see)
         _registry_login_decide,
-        r"(?i)(?<![\w-])login\b[^\n]{0,200}?[ \t]-p[ \t]+[\"']?(?P<secret>" + _NO_MARKER
+        r"(?i)(?<![\w-])login\b[^\n]{0,200}?[ \t]-p[ \t]+[\"']?(?P<secret>"
+        + _NO_MARKER
         + r"(?![$<{%])[^\s\"']{4,256})",
         "login",
         lower=True,
@@ -392,7 +393,8 @@ GENERIC_RULES = [
     _rule(  # mysql -pVALUE: the password glued to the flag
         "password",
         r"(?i)(?<![\w-])(?:mysql|mysqldump|mysqladmin|mariadb)\b[^\n]{0,200}?[ \t]-p(?P<secret>"
-        + _NO_MARKER + r"(?![$<{%])[^\s\"']{3,256})",
+        + _NO_MARKER
+        + r"(?![$<{%])[^\s\"']{3,256})",
         "mysql mariadb",
         lower=True,
     ),

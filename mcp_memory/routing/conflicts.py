@@ -66,9 +66,25 @@ _STOP_TEXT = """a an the and or but if then than that this these those it its is
 STOPWORDS = frozenset(_STOP_TEXT.split())
 NEGATORS = frozenset({"not", "no", "never", "avoid", "without", "cannot", "nothing", "none"})
 # after a negator, only these: the negated thing comes before it ("X is no longer used")
-_PREDICATES = ("used", "allowed", "needed", "required", "supported", "recommended", "necessary",
-               "enabled", "ok", "okay", "fine", "longer", "permitted", "wanted", "available",
-               "installed", "maintained")  # fmt: skip
+_PREDICATES = (
+    "used",
+    "allowed",
+    "needed",
+    "required",
+    "supported",
+    "recommended",
+    "necessary",
+    "enabled",
+    "ok",
+    "okay",
+    "fine",
+    "longer",
+    "permitted",
+    "wanted",
+    "available",
+    "installed",
+    "maintained",
+)
 _TIME_UNITS = """ms millisecond milliseconds s sec secs second seconds min mins minute minutes
     h hr hrs hour hours day days week weeks month months year years"""
 _SIZE_UNITS = "b kb mb gb tb kib mib gib byte bytes"
@@ -78,20 +94,52 @@ UNITS = {
     **dict.fromkeys(("%", "percent"), "percent"),
 }
 OPPOSITES = (
-    ("short", "long"), ("brief", "detailed"), ("concise", "verbose"), ("short", "detailed"),
-    ("enable", "disable"), ("sync", "async"), ("synchronous", "asynchronous"),
-    ("allow", "forbid"), ("allow", "deny"), ("required", "optional"), ("mandatory", "optional"),
-    ("public", "private"), ("single", "double"), ("tabs", "spaces"),
-    ("uppercase", "lowercase"), ("ascending", "descending"), ("minimum", "maximum"),
-    ("increase", "decrease"), ("include", "exclude"), ("manual", "automatic"),
-    ("manually", "automatically"), ("absolute", "relative"), ("accept", "reject"),
-    ("allowlist", "denylist"), ("whitelist", "blacklist"),
-)  # fmt: skip
+    ("short", "long"),
+    ("brief", "detailed"),
+    ("concise", "verbose"),
+    ("short", "detailed"),
+    ("enable", "disable"),
+    ("sync", "async"),
+    ("synchronous", "asynchronous"),
+    ("allow", "forbid"),
+    ("allow", "deny"),
+    ("required", "optional"),
+    ("mandatory", "optional"),
+    ("public", "private"),
+    ("single", "double"),
+    ("tabs", "spaces"),
+    ("uppercase", "lowercase"),
+    ("ascending", "descending"),
+    ("minimum", "maximum"),
+    ("increase", "decrease"),
+    ("include", "exclude"),
+    ("manual", "automatic"),
+    ("manually", "automatically"),
+    ("absolute", "relative"),
+    ("accept", "reject"),
+    ("allowlist", "denylist"),
+    ("whitelist", "blacklist"),
+)
 _ADDING = frozenset({"also", "additionally"})
 _SCOPE_ENDS = frozenset(
-    {"unless", "if", "when", "while", "because", "since", "until", "except", "so", "but",
-     "which", "where", "whereas", "although", "though"}
-)  # fmt: skip
+    {
+        "unless",
+        "if",
+        "when",
+        "while",
+        "because",
+        "since",
+        "until",
+        "except",
+        "so",
+        "but",
+        "which",
+        "where",
+        "whereas",
+        "although",
+        "though",
+    }
+)
 _MEASURES = frozenset({"time", "size", "percent"})  # unit classes that may stand alone
 _ADDING_PAIRS = (("as", "well"), ("in", "addition"))
 _PARTS = re.compile(r"[^a-z0-9]+")
@@ -327,8 +375,17 @@ def _analyse(text: str) -> _Text:
         t.norm for t in tokens if t.kind in ("word", "name") and t.raw.lower() not in UNITS
     )
     raw_of = {_stem(t.raw.strip("`")): t.raw for t in tokens if t.kind != "break"}
-    return _Text(tuple(clauses), content, frozenset(affirmed), tuple(negated), tuple(slots),
-                 words, frozenset(raw_of), raw_of, adds)  # fmt: skip
+    return _Text(
+        tuple(clauses),
+        content,
+        frozenset(affirmed),
+        tuple(negated),
+        tuple(slots),
+        words,
+        frozenset(raw_of),
+        raw_of,
+        adds,
+    )
 
 
 # -- the five checks ---------------------------------------------------------------------------

@@ -76,9 +76,18 @@ class RouteLedger:
         rows = self.store.execute(
             "INSERT INTO route_writes (path, label, root, kind, created_at, before_hash, "
             "after_hash, backup, created_dirs) VALUES (?,?,?,?,?,?,?,?,?) RETURNING id",
-            (str(target.path), target.label, str(target.root), kind, time.time(), doc.sha256,
-             after, backup, json.dumps(created_dirs)),
-        )  # fmt: skip
+            (
+                str(target.path),
+                target.label,
+                str(target.root),
+                kind,
+                time.time(),
+                doc.sha256,
+                after,
+                backup,
+                json.dumps(created_dirs),
+            ),
+        )
         return int(rows[0][0])
 
     def record(
@@ -122,8 +131,14 @@ class RouteLedger:
         if status == "present":
             with self.store.transaction():
                 self._close_route(int(rid), None)
-            return UndoResult(path, label, [memory_id], "record only", None,
-                              f"memory {memory_id} is no longer marked as present in {label}")  # fmt: skip
+            return UndoResult(
+                path,
+                label,
+                [memory_id],
+                "record only",
+                None,
+                f"memory {memory_id} is no longer marked as present in {label}",
+            )
         root = self.claude_home if memory.project == GLOBAL else project_root(memory.project)
         scope = "global" if memory.project == GLOBAL else "project"
         target = Target(check_path(root, Path(path)), label, scope, root.resolve())
@@ -139,13 +154,20 @@ class RouteLedger:
                 )
             with self.store.transaction():
                 self._close_route(int(rid), None)
-            return UndoResult(path, label, [memory_id], "record only", None,
-                              f"memory {memory_id}'s route record dropped; {label} untouched")  # fmt: skip
+            return UndoResult(
+                path,
+                label,
+                [memory_id],
+                "record only",
+                None,
+                f"memory {memory_id}'s route record dropped; {label} untouched",
+            )
         block = hit.block
         keep = [(i, line) for i, line in zip(block.ids, block.lines, strict=True) if i != memory_id]
         if keep:
-            body = managed.block_body(block.section, [i for i, _ in keep],
-                                      [line for _, line in keep], doc.eol)  # fmt: skip
+            body = managed.block_body(
+                block.section, [i for i, _ in keep], [line for _, line in keep], doc.eol
+            )
             new_text = managed.replace_block(doc.text, block, body, doc.eol)
         else:
             new_text = managed.remove_block(doc.text, block, doc.eol)
@@ -154,8 +176,14 @@ class RouteLedger:
         with self.store.transaction():
             write_id = self.write(doc, new_text, "unroute")
             self._close_route(int(rid), write_id)
-        return UndoResult(path, label, [memory_id], "line removed", write_id,
-                          f"memory {memory_id} removed from {label} ({section})")  # fmt: skip
+        return UndoResult(
+            path,
+            label,
+            [memory_id],
+            "line removed",
+            write_id,
+            f"memory {memory_id} removed from {label} ({section})",
+        )
 
     def undo_file(self, path: str, *, project: str | None, force: bool = False) -> UndoResult:
         """Revert the last write routing made to a file, restoring its backup exactly."""
@@ -197,8 +225,14 @@ class RouteLedger:
                 (time.time(), wid),
             )
             ids = self._reopen_routes(int(wid), str(kind))
-        return UndoResult(str(full), str(label), ids, restored, int(wid),
-                          f"{label} restored to its content before write {wid}")  # fmt: skip
+        return UndoResult(
+            str(full),
+            str(label),
+            ids,
+            restored,
+            int(wid),
+            f"{label} restored to its content before write {wid}",
+        )
 
     def _resolve(self, path: str, project: str | None) -> Path:
         home = self.claude_home.resolve()

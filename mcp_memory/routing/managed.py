@@ -124,8 +124,12 @@ def render(doc: Document, edits: Sequence[Edit]) -> str:
     for edit in sorted((e for e in edits if e.section >= 0), key=lambda e: -_anchor(doc, e)):
         sec = doc.sections[edit.section]
         if sec.block is not None:
-            body = block_body(sec.block.section, [*sec.block.ids, *edit.ids],
-                                      [*sec.block.lines, *edit.lines], doc.eol)  # fmt: skip
+            body = block_body(
+                sec.block.section,
+                [*sec.block.ids, *edit.ids],
+                [*sec.block.lines, *edit.lines],
+                doc.eol,
+            )
             text = replace_block(text, sec.block, body, doc.eol)
         else:
             body = block_body(sec.name, edit.ids, edit.lines, doc.eol)

@@ -83,9 +83,21 @@ from mcp_memory.routing.targets import Document
 from mcp_memory.store.database import GLOBAL, Memory, Store
 
 __all__ = [  # the names other modules import from here (route_plan holds the types)
-    "ACTIONS", "FALLBACK", "THRESHOLDS", "FileChange", "RouteConfig", "RouteItem", "RoutePlan",
-    "Router", "Signals", "Thresholds", "UndoResult", "Verdict", "classify", "promote",
-]  # fmt: skip
+    "ACTIONS",
+    "FALLBACK",
+    "THRESHOLDS",
+    "FileChange",
+    "RouteConfig",
+    "RouteItem",
+    "RoutePlan",
+    "Router",
+    "Signals",
+    "Thresholds",
+    "UndoResult",
+    "Verdict",
+    "classify",
+    "promote",
+]
 
 # (memory, existing line) -> "conflict" (or "contradicts") | "same" | "compatible". Only
 # "conflict" and "same" change anything: they hold a memory the offline rules would write.
@@ -257,8 +269,9 @@ class Router:
 
     def _scope(self, name: str, project: str) -> Scope:
         c = self.config
-        return load_scope(name, project, claude_home=c.claude_home, configured=c.targets,
-                          default=c.default)  # fmt: skip
+        return load_scope(
+            name, project, claude_home=c.claude_home, configured=c.targets, default=c.default
+        )
 
     def _memory_vectors(self, memories: list[Memory]) -> dict[int, np.ndarray]:
         stored = self.store.vectors([m.id for m in memories]) if self.store.model else {}
@@ -301,8 +314,16 @@ class Router:
             return self._write_item(m, vec, scope, line, sig, forced=False)
         sim = sig.item_similarity
         if kind == "duplicate":
-            return _item(m, scope, "duplicate", match.doc, match.section, sim,
-                         "the target already says this", existing=match.text)  # fmt: skip
+            return _item(
+                m,
+                scope,
+                "duplicate",
+                match.doc,
+                match.section,
+                sim,
+                "the target already says this",
+                existing=match.text,
+            )
         if kind == "conflict":
             if force:
                 return self._write_item(m, vec, scope, line, sig, forced=True)
@@ -360,8 +381,17 @@ class Router:
             )
         if forced:
             reason += "; written despite a possible conflict (force)"
-        return _item(m, scope, "write", d, s, max(sig.section_similarity, 0.0), reason,
-                     line=line, forced=forced)  # fmt: skip
+        return _item(
+            m,
+            scope,
+            "write",
+            d,
+            s,
+            max(sig.section_similarity, 0.0),
+            reason,
+            line=line,
+            forced=forced,
+        )
 
     def _record(self, item: RouteItem, status: str, write_id: int | None) -> None:
         where = (item.path, item.target, item.section)
@@ -386,9 +416,16 @@ class Router:
 
 
 def _held(m: Memory, scope: Scope, line: Unit, similarity: float, why: str) -> RouteItem:
-    return _item(m, scope, "conflict", line.doc, line.section, similarity,
-                 f"possible conflict: {why}; compare the two, then route with force to write "
-                 "it anyway", existing=line.text)  # fmt: skip
+    return _item(
+        m,
+        scope,
+        "conflict",
+        line.doc,
+        line.section,
+        similarity,
+        f"possible conflict: {why}; compare the two, then route with force to write it anyway",
+        existing=line.text,
+    )
 
 
 def _item(

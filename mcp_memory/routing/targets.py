@@ -300,8 +300,9 @@ def load(target: Target) -> Document:
             "edits UTF-8 files"
         ) from None
     mode = stat.S_IMODE(os.stat(target.path, follow_symlinks=False).st_mode)
-    return Document(target, text, True, sha256(data), detect_eol(text),
-                    parse(text, str(target.path)), mode)  # fmt: skip
+    return Document(
+        target, text, True, sha256(data), detect_eol(text), parse(text, str(target.path)), mode
+    )
 
 
 def detect_eol(text: str) -> str:
@@ -430,8 +431,11 @@ def _sections(
         last = hi - 1
         while last >= lo and not lines[last][1].strip():
             last -= 1
-        insert_at = (lines[last][0] + len(lines[last][1]) + len(lines[last][2])) if last >= lo else (
-            lines[lo][0] if lo < len(lines) else len(text))  # fmt: skip
+        insert_at = (
+            (lines[last][0] + len(lines[last][1]) + len(lines[last][2]))
+            if last >= lo
+            else (lines[lo][0] if lo < len(lines) else len(text))
+        )
         start = lines[lo][0] if lo < len(lines) else len(text)
         end = lines[hi][0] if hi < len(lines) else len(text)
         trail = tuple(n for _, n in stack) if level else ("",)

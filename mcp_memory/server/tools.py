@@ -101,8 +101,11 @@ def _forbid_unknown_arguments(server: MCPServer[Any]) -> None:
     """Unknown tool arguments (a misspelt filter) must be an error, not silently ignored."""
     for tool in server._tool_manager.list_tools():
         base = tool.fn_metadata.arg_model
-        strict = type(base.__name__, (base,), {"model_config": ConfigDict(
-            **{**base.model_config, "extra": "forbid"})})  # fmt: skip
+        strict = type(
+            base.__name__,
+            (base,),
+            {"model_config": ConfigDict(**{**base.model_config, "extra": "forbid"})},
+        )
         tool.fn_metadata.arg_model = strict
         tool.parameters = {**tool.parameters, "additionalProperties": False}
 
@@ -414,9 +417,11 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         app = opened_app()
         try:
             brief = build_briefing(
-                app.service, app.current_project, BriefingContext(),
+                app.service,
+                app.current_project,
+                BriefingContext(),
                 budget_tokens=app.settings.briefing_tokens,
-            )  # fmt: skip
+            )
         except MCPMemoryError as exc:
             raise ResourceError(str(exc)) from exc
         return brief.text or "Nothing remembered for this project yet."

@@ -68,14 +68,20 @@ def build_briefing(
     sections: list[tuple[str, list[Memory]]] = [
         (
             "Decisions and notes",
-            fetch("state IN ('buffer','proven') AND protected = 1", (),
-                  "recall_count DESC, created_at DESC", 12),
+            fetch(
+                "state IN ('buffer','proven') AND protected = 1",
+                (),
+                "recall_count DESC, created_at DESC",
+                12,
+            ),
         ),
         (
             "Proven knowledge",
-            fetch("state = 'proven' AND protected = 0", (), "recall_count DESC, updated_at DESC", 12),
+            fetch(
+                "state = 'proven' AND protected = 0", (), "recall_count DESC, updated_at DESC", 12
+            ),
         ),
-    ]  # fmt: skip
+    ]
     query = (context or BriefingContext()).query()
     if query:
         hits = service.recall(query, projects=scope, k=8, count_recall=False)

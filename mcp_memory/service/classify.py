@@ -10,26 +10,50 @@ from __future__ import annotations
 import re
 
 TYPES = (
-    "note", "decision", "user_note", "session_summary", "insight", "error_fix",
-    "preference", "fact", "todo",
-)  # fmt: skip
+    "note",
+    "decision",
+    "user_note",
+    "session_summary",
+    "insight",
+    "error_fix",
+    "preference",
+    "fact",
+    "todo",
+)
 PROTECTED_TYPES = frozenset({"decision", "user_note"})
 
 _TAG_TYPES = {
-    "decision": "decision", "adr": "decision", "session": "session_summary",
-    "summary": "session_summary", "fix": "error_fix", "bug": "error_fix", "error": "error_fix",
-    "preference": "preference", "todo": "todo", "insight": "insight", "note": "user_note",
-}  # fmt: skip
+    "decision": "decision",
+    "adr": "decision",
+    "session": "session_summary",
+    "summary": "session_summary",
+    "fix": "error_fix",
+    "bug": "error_fix",
+    "error": "error_fix",
+    "preference": "preference",
+    "todo": "todo",
+    "insight": "insight",
+    "note": "user_note",
+}
 _RULES: list[tuple[str, re.Pattern[str]]] = [
-    ("decision", re.compile(
-        r"^\s*(decision|decided)\b|\bwe (decided|chose|agreed|settled on)\b|"
-        r"\b(decided|chose) to\b|\binstead of\b.*\bbecause\b", re.I)),
+    (
+        "decision",
+        re.compile(
+            r"^\s*(decision|decided)\b|\bwe (decided|chose|agreed|settled on)\b|"
+            r"\b(decided|chose) to\b|\binstead of\b.*\bbecause\b",
+            re.I,
+        ),
+    ),
     ("session_summary", re.compile(r"^\s*(#+\s*)?session (summary|log)\b", re.I)),
-    ("error_fix", re.compile(
-        r"\b(fixed|fix(ed)? by|root cause|the fix( was)?|resolved by|workaround)\b", re.I)),
+    (
+        "error_fix",
+        re.compile(
+            r"\b(fixed|fix(ed)? by|root cause|the fix( was)?|resolved by|workaround)\b", re.I
+        ),
+    ),
     ("preference", re.compile(r"\b(user )?(prefers?|likes?|wants?|always use|never use)\b", re.I)),
     ("todo", re.compile(r"^\s*(todo|fixme)\b[:\s]", re.I)),
-]  # fmt: skip
+]
 
 
 def classify(content: str, tags: tuple[str, ...] = ()) -> str:

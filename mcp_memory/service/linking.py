@@ -95,9 +95,12 @@ class Linker:
         and 97-99% of the 24 nearest at >= 0.24 (100 rows: 99-100%, 98.6-99.7%).
         """
         return self.store.knn(
-            vector, CANDIDATES, projects=scope_of(project), oversample=1,
+            vector,
+            CANDIDATES,
+            projects=scope_of(project),
+            oversample=1,
             min_candidates=CANDIDATE_POOL,
-        )  # fmt: skip
+        )
 
     def connect(
         self, memory_id: int, candidates: list[tuple[int, float]] | None = None
@@ -112,9 +115,12 @@ class Linker:
             return []
         if candidates is None:
             candidates = self.store.knn(
-                vectors[memory_id], CANDIDATES + 1, projects=scope_of(memory.project),
-                oversample=1, min_candidates=CANDIDATE_POOL,
-            )  # fmt: skip
+                vectors[memory_id],
+                CANDIDATES + 1,
+                projects=scope_of(memory.project),
+                oversample=1,
+                min_candidates=CANDIDATE_POOL,
+            )
         candidates = [
             (i, s)
             for i, s in candidates

@@ -96,9 +96,15 @@ class MemoryService(RecallMixin):
         created_at: float | None = None,
     ) -> Remembered:
         return self.remember_many(
-            [content], project=project, tags=tags, type=type, source=source,
-            session_id=session_id, embed=embed, created_at=created_at,
-        )[0]  # fmt: skip
+            [content],
+            project=project,
+            tags=tags,
+            type=type,
+            source=source,
+            session_id=session_id,
+            embed=embed,
+            created_at=created_at,
+        )[0]
 
     def remember_many(
         self,
@@ -182,13 +188,19 @@ class MemoryService(RecallMixin):
                 kind = type or classify(text, clean_tags)
                 mid = self.store.insert(
                     NewMemory(
-                        content=text, content_hash=chash, project=project, type=kind,
-                        tags=clean_tags, source=source, session_id=session_id,
+                        content=text,
+                        content_hash=chash,
+                        project=project,
+                        type=kind,
+                        tags=clean_tags,
+                        source=source,
+                        session_id=session_id,
                         protected=kind in PROTECTED_TYPES or source == "user",
-                        line_keys=boilerplate.keys(text), created_at=created_at,
+                        line_keys=boilerplate.keys(text),
+                        created_at=created_at,
                     ),
                     vector,
-                )  # fmt: skip
+                )
                 results[n] = Remembered(mid, "created", project, kind, count, near)
                 if candidates is not None:
                     created.append((n, candidates))

@@ -79,9 +79,13 @@ class ImportReport:
 
 
 def export(
-    store: Store, out: TextIO, *, vectors: bool = False, path: str = "-",
+    store: Store,
+    out: TextIO,
+    *,
+    vectors: bool = False,
+    path: str = "-",
     projects: Iterable[str] | None = None,
-) -> ExportReport:  # fmt: skip
+) -> ExportReport:
     """Write every memory (of ``projects``, default all) with its links and lineage to ``out``.
 
     Reads one consistent snapshot (a read transaction), so concurrent writers neither block it
@@ -93,13 +97,24 @@ def export(
     with store.lock:
         store.db.execute("BEGIN")  # deferred: a read snapshot, writers go on
         try:
-            _write(out, {
-                "kind": "header", "format": FORMAT, "version": VERSION,
-                "exported_at": time.time(), "schema_version": store.schema_version,
-                "model": None if model is None else {"id": model.model_id,
-                    "dimension": model.dimension, "pooling": model.pooling},
-                "vectors": bool(vectors and model is not None),
-            })  # fmt: skip
+            _write(
+                out,
+                {
+                    "kind": "header",
+                    "format": FORMAT,
+                    "version": VERSION,
+                    "exported_at": time.time(),
+                    "schema_version": store.schema_version,
+                    "model": None
+                    if model is None
+                    else {
+                        "id": model.model_id,
+                        "dimension": model.dimension,
+                        "pooling": model.pooling,
+                    },
+                    "vectors": bool(vectors and model is not None),
+                },
+            )
             where = ""
             params: tuple[str, ...] = ()
             if scope is not None:
@@ -133,18 +148,35 @@ def export(
             ):
                 if int(rid) in ids and int(sid) in ids:
                     used.add(int(cid))
-                    lineage.append({"kind": "lineage", "consolidation": cid, "result": rid,
-                                    "source": sid, "source_prev_state": prev})  # fmt: skip
+                    lineage.append(
+                        {
+                            "kind": "lineage",
+                            "consolidation": cid,
+                            "result": rid,
+                            "source": sid,
+                            "source_prev_state": prev,
+                        }
+                    )
             for row in store.db.execute(
                 "SELECT id, project, created_at, provider, model, status, undone_at, detail "
                 "FROM consolidations ORDER BY id"
             ):
                 if int(row[0]) in used:
                     cid, project, created, provider, llm, status, undone, detail = row
-                    _write(out, {"kind": "consolidation", "id": cid, "project": project,
-                                 "created_at": created, "provider": provider, "model": llm,
-                                 "status": status, "undone_at": undone,
-                                 "detail": json.loads(detail)})  # fmt: skip
+                    _write(
+                        out,
+                        {
+                            "kind": "consolidation",
+                            "id": cid,
+                            "project": project,
+                            "created_at": created,
+                            "provider": provider,
+                            "model": llm,
+                            "status": status,
+                            "undone_at": undone,
+                            "detail": json.loads(detail),
+                        },
+                    )
                     report.consolidations += 1
             for record in lineage:
                 _write(out, record)
@@ -156,13 +188,24 @@ def export(
 
 def _memory_record(m: Memory) -> dict[str, Any]:
     return {
-        "kind": "memory", "id": m.id, "content": m.content, "content_hash": m.content_hash,
-        "type": m.type, "project": m.project, "tags": list(m.tags), "source": m.source,
-        "session_id": m.session_id, "state": m.state, "protected": m.protected,
-        "created_at": m.created_at, "updated_at": m.updated_at,
-        "last_recalled_at": m.last_recalled_at, "recall_count": m.recall_count,
-        "reprieves": m.reprieves, "metadata": m.metadata,
-    }  # fmt: skip
+        "kind": "memory",
+        "id": m.id,
+        "content": m.content,
+        "content_hash": m.content_hash,
+        "type": m.type,
+        "project": m.project,
+        "tags": list(m.tags),
+        "source": m.source,
+        "session_id": m.session_id,
+        "state": m.state,
+        "protected": m.protected,
+        "created_at": m.created_at,
+        "updated_at": m.updated_at,
+        "last_recalled_at": m.last_recalled_at,
+        "recall_count": m.recall_count,
+        "reprieves": m.reprieves,
+        "metadata": m.metadata,
+    }
 
 
 def _write(out: TextIO, record: dict[str, Any]) -> None:
@@ -189,14 +232,15 @@ def read_export(lines: Iterable[str]) -> tuple[dict[str, Any], list[dict[str, An
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise ValidationError(f"line {n} is not JSON ({exc}); not an mcp-memory export") from None
+            raise ValidationError(
+                f"line {n} is not JSON ({exc}); not an mcp-memory export"
+            ) from None
         if not isinstance(record, dict):
             raise ValidationError(f"line {n} is not a JSON object; not an mcp-memory export")
         if header is None:
             if record.get("kind") != "header" or record.get("format") != FORMAT:
                 raise ValidationError(
-                    f"line {n} is not an {FORMAT} header; export the file with "
-                    "`mcp-memory export`"
+                    f"line {n} is not an {FORMAT} header; export the file with `mcp-memory export`"
                 )
             if record.get("version") != VERSION:
                 raise ValidationError(
@@ -259,20 +303,32 @@ def import_records(
                     continue
                 mid = store.insert(
                     NewMemory(
-                        content=r["content"], content_hash=r["content_hash"],
-                        project=r["project"], type=r["type"], tags=r["tags"],
-                        source=r["source"], session_id=r["session_id"],
-                        protected=r["protected"], state=r["state"], metadata=r["metadata"],
+                        content=r["content"],
+                        content_hash=r["content_hash"],
+                        project=r["project"],
+                        type=r["type"],
+                        tags=r["tags"],
+                        source=r["source"],
+                        session_id=r["session_id"],
+                        protected=r["protected"],
+                        state=r["state"],
+                        metadata=r["metadata"],
                         line_keys=boilerplate.keys(r["content"]),
                     ),
                     vector,
-                )  # fmt: skip
+                )
                 store.execute(
                     "UPDATE memories SET created_at = ?, updated_at = ?, last_recalled_at = ?, "
                     "recall_count = ?, reprieves = ? WHERE id = ?",
-                    (r["created_at"], r["updated_at"], r["last_recalled_at"],
-                     r["recall_count"], r["reprieves"], mid),
-                )  # fmt: skip
+                    (
+                        r["created_at"],
+                        r["updated_at"],
+                        r["last_recalled_at"],
+                        r["recall_count"],
+                        r["reprieves"],
+                        mid,
+                    ),
+                )
                 report.ids[r["id"]] = mid
                 report.memories += 1
         done += len(batch)
@@ -306,11 +362,17 @@ def _import_relations(store: Store, records: list[dict[str, Any]], report: Impor
                 store.execute(
                     "INSERT INTO consolidations (project, created_at, provider, model, status, "
                     "undone_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                    (str(r.get("project", "")), float(r.get("created_at") or time.time()),
-                     str(r.get("provider") or "import"), r.get("model"), r["status"],
-                     r.get("undone_at"), json.dumps(r.get("detail") or {})),
+                    (
+                        str(r.get("project", "")),
+                        float(r.get("created_at") or time.time()),
+                        str(r.get("provider") or "import"),
+                        r.get("model"),
+                        r["status"],
+                        r.get("undone_at"),
+                        json.dumps(r.get("detail") or {}),
+                    ),
                 )[0][0]
-            )  # fmt: skip
+            )
             report.consolidations += 1
         for r in records:
             if r["kind"] != "lineage":
@@ -358,14 +420,24 @@ def _check_memory(r: dict[str, Any], service: MemoryService) -> dict[str, Any]:
 
     now = time.time()
     return {
-        "id": r["id"], "content": content, "content_hash": content_hash(content),
-        "project": project, "type": kind, "tags": tags, "source": source,
-        "session_id": session, "state": state, "protected": bool(r.get("protected")),
-        "metadata": metadata, "created_at": number("created_at", now),
-        "updated_at": number("updated_at", now), "last_recalled_at": number("last_recalled_at", None),
+        "id": r["id"],
+        "content": content,
+        "content_hash": content_hash(content),
+        "project": project,
+        "type": kind,
+        "tags": tags,
+        "source": source,
+        "session_id": session,
+        "state": state,
+        "protected": bool(r.get("protected")),
+        "metadata": metadata,
+        "created_at": number("created_at", now),
+        "updated_at": number("updated_at", now),
+        "last_recalled_at": number("last_recalled_at", None),
         "recall_count": int(number("recall_count", 0) or 0),
-        "reprieves": int(number("reprieves", 0) or 0), "vector": r.get("vector"),
-    }  # fmt: skip
+        "reprieves": int(number("reprieves", 0) or 0),
+        "vector": r.get("vector"),
+    }
 
 
 def _vector(r: dict[str, Any], dimension: int) -> np.ndarray | None:
@@ -448,6 +520,10 @@ def backup(source: Path, destination: Path, *, overwrite: bool = False) -> Backu
     finally:
         partial.unlink(missing_ok=True)
     return BackupReport(
-        str(source), str(destination), destination.stat().st_size, memories, integrity,
+        str(source),
+        str(destination),
+        destination.stat().st_size,
+        memories,
+        integrity,
         round(time.perf_counter() - started, 3),
-    )  # fmt: skip
+    )

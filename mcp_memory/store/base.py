@@ -76,8 +76,28 @@ MEMORY_COLUMNS = (
 
 
 def row_to_memory(row: Sequence[Any]) -> Memory:
-    (mid, content, chash, mtype, project, tags, source, session, state, protected, embedded,
-     created, updated, recalled, count, metadata, seq, age_from, reprieves, connected) = row  # fmt: skip
+    (
+        mid,
+        content,
+        chash,
+        mtype,
+        project,
+        tags,
+        source,
+        session,
+        state,
+        protected,
+        embedded,
+        created,
+        updated,
+        recalled,
+        count,
+        metadata,
+        seq,
+        age_from,
+        reprieves,
+        connected,
+    ) = row
     return Memory(
         id=int(mid),
         content=str(content),

@@ -92,7 +92,9 @@ def audit(store: Store, acknowledged: Iterable[int] = (), *, embedded: bool = Tr
         db = store.db
         rows = [str(r[0]) for r in db.execute("PRAGMA integrity_check(20)").fetchall()]
         integrity = "ok" if rows == ["ok"] else "; ".join(rows)
-        tables = {str(r[0]) for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        tables = {
+            str(r[0]) for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
         fts: dict[str, str] = {}
         for name in ("memories_fts", "recall_fts"):
             if name in tables:
@@ -104,9 +106,12 @@ def audit(store: Store, acknowledged: Iterable[int] = (), *, embedded: bool = Tr
         total = int(scalar(db, "SELECT count(*) FROM memories"))
         ids = sorted(set(acknowledged))
         missing: dict[str, list[int]] = {
-            "not stored": [], "empty content": [], "no vector": [], "no index entry": [],
+            "not stored": [],
+            "empty content": [],
+            "no vector": [],
+            "no index entry": [],
             "not found by full-text search": [],
-        }  # fmt: skip
+        }
         indexed = _indexed(db) if ids else set()
         for mid in ids:
             row = db.execute(
@@ -119,11 +124,18 @@ def audit(store: Store, acknowledged: Iterable[int] = (), *, embedded: bool = Tr
             if not content.strip():
                 missing["empty content"].append(mid)
             if embedded or is_embedded:
-                if db.execute("SELECT 1 FROM memory_vectors WHERE memory_id = ?", (mid,)).fetchone() is None:
+                if (
+                    db.execute(
+                        "SELECT 1 FROM memory_vectors WHERE memory_id = ?", (mid,)
+                    ).fetchone()
+                    is None
+                ):
                     missing["no vector"].append(mid)
-                if "memory_index" not in tables or db.execute(
-                    "SELECT 1 FROM memory_index WHERE rowid = ?", (mid,)
-                ).fetchone() is None:
+                if (
+                    "memory_index" not in tables
+                    or db.execute("SELECT 1 FROM memory_index WHERE rowid = ?", (mid,)).fetchone()
+                    is None
+                ):
                     missing["no index entry"].append(mid)
             if _WORD.search(content) and mid not in indexed:
                 missing["not found by full-text search"].append(mid)
@@ -132,7 +144,9 @@ def audit(store: Store, acknowledged: Iterable[int] = (), *, embedded: bool = Tr
 
 def _indexed(db: apsw.Connection) -> set[int]:
     """The rowids the full-text index holds terms for (read from the index itself)."""
-    db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.audit_terms USING fts5vocab(main, memories_fts, instance)")
+    db.execute(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.audit_terms USING fts5vocab(main, memories_fts, instance)"
+    )
     try:
         return {int(r[0]) for r in db.execute("SELECT DISTINCT doc FROM temp.audit_terms")}
     finally:

@@ -136,9 +136,10 @@ class StoreMemories(StoreVectors):
             if self.model is not None:
                 self.db.execute(f"DELETE FROM memory_index WHERE rowid IN ({marks})", tuple(ids))
             self.db.execute(f"DELETE FROM memories WHERE id IN ({marks})", tuple(ids))
-            nexts = [int(r[0]) for r in self._rows(
-                f"SELECT id FROM memories WHERE prev_id IN ({marks})", ids
-            )]  # fmt: skip
+            nexts = [
+                int(r[0])
+                for r in self._rows(f"SELECT id FROM memories WHERE prev_id IN ({marks})", ids)
+            ]
             for mid in nexts:
                 prev = self._row("SELECT prev_id FROM memories WHERE id = ?", (mid,))[0]
                 while prev in prevs:  # skip over every purged memory

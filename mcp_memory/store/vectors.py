@@ -112,9 +112,13 @@ class StoreVectors(StoreBase):
             return self._knn_vec0(q, k, projects, states, shortlist)
 
     def _knn_vec0(
-        self, q: np.ndarray, k: int, projects: Sequence[str] | None, states: Sequence[str],
+        self,
+        q: np.ndarray,
+        k: int,
+        projects: Sequence[str] | None,
+        states: Sequence[str],
         pool: int,
-    ) -> list[tuple[int, float]]:  # fmt: skip
+    ) -> list[tuple[int, float]]:
         """:meth:`knn` by sqlite-vec scans of ``memory_index``; ``pool`` candidates rescored.
 
         Two scans: one scan for the ``pool`` nearest codes would cost N x pool (sqlite-vec

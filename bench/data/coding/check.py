@@ -7,7 +7,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 TYPES = {"decision", "error_fix", "convention", "command", "gotcha", "note", "session_summary"}
-KINDS = {"identifier": 20, "paraphrase": 25, "task": 15, "concept": 8, "unanswerable": 20}  # minimum counts
+KINDS = {
+    "identifier": 20,
+    "paraphrase": 25,
+    "task": 15,
+    "concept": 8,
+    "unanswerable": 20,
+}  # minimum counts
 
 
 def load(name: str) -> list[dict]:
@@ -47,7 +53,9 @@ def main() -> int:
             if a not in by_id:
                 errors.append(f"{q['id']}: unknown answer {a}")
             elif by_id[a]["project"] not in (q["project"], "global"):
-                errors.append(f"{q['id']}: answer {a} is in {by_id[a]['project']}, query in {q['project']}")
+                errors.append(
+                    f"{q['id']}: answer {a} is in {by_id[a]['project']}, query in {q['project']}"
+                )
     names = set()
     for g in groups:
         for lst in ("related", "unrelated_same_format"):

@@ -26,13 +26,17 @@ def problems() -> list[str]:
             out.append(f"{c['id']}: bad id, kind or secret")
         if c["secret"] not in c["text"]:
             out.append(f"{c['id']}: secret not in text")
-        out += [f"{c['id']}: fragment {f!r} not in text" for f in c.get("fragments", ())
-                if f not in c["text"]]
+        out += [
+            f"{c['id']}: fragment {f!r} not in text"
+            for f in c.get("fragments", ())
+            if f not in c["text"]
+        ]
     for c in looks:
         if not c["id"].startswith("l") or not c["kind"] or not c["must_keep"]:
             out.append(f"{c['id']}: bad id, kind or must_keep")
-        out += [f"{c['id']}: must_keep {k!r} not in text" for k in c["must_keep"]
-                if k not in c["text"]]
+        out += [
+            f"{c['id']}: must_keep {k!r} not in text" for k in c["must_keep"] if k not in c["text"]
+        ]
         out += [f"{c['id']}: holds secret {s['id']}" for s in secrets if s["secret"] in c["text"]]
     if len(secrets) < 120 or len(looks) < 60:
         out.append(f"too few cases: {len(secrets)} secrets, {len(looks)} look-alikes")
