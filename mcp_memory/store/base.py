@@ -42,6 +42,11 @@ class NewMemory:
     metadata: dict[str, object] = field(default_factory=dict)
     line_keys: tuple[str, ...] = ()  # boilerplate statistics keys (see boilerplate.py)
     created_at: float | None = None  # when it was said (imports keep the original time); None: now
+    # Its history so far, which only an import carries over (None: now; 0: never recalled).
+    updated_at: float | None = None
+    last_recalled_at: float | None = None
+    recall_count: int = 0
+    reprieves: int = 0
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,11 @@ Layout. This module opens the database, runs its transactions and keeps its reco
 - ``store_memories.py``: memory rows (insert, state, purge, reads, counts);
 - ``store_vectors.py``: vectors and KNN (and the in-RAM bit index behind it);
 - ``store_links.py``: links, line statistics, the ``connected`` mark;
-- ``store_search.py``: full-text matches and the other reads of recall;
+- ``store_search.py``: full-text matches and the other reads of recall (and the briefing);
+- ``lineage.py``: consolidations and their lineage;
+- ``recall_events.py``: strong recalls, counted for promotion;
+- ``reindex.py``: the staging vectors of a re-embed and the switch to them;
+- ``usage.py``: what LLM calls cost per day;
 - ``store_base.py``: the row types, the states and the base class the mixins share.
 
 Why mixins rather than collaborator objects: every part shares one connection, one lock and one
@@ -49,10 +53,14 @@ from mcp_memory.projects import GLOBAL
 from mcp_memory.store import migrations
 from mcp_memory.store.base import ACTIVE_STATES, STATES, Memory, ModelInfo, NewMemory
 from mcp_memory.store.bit_index import BitIndex
+from mcp_memory.store.lineage import StoreLineage
 from mcp_memory.store.links import StoreLinks
 from mcp_memory.store.memories import CONTEXT_CHARS, StoreMemories
 from mcp_memory.store.migrations import scalar
+from mcp_memory.store.recall_events import StoreRecallEvents
+from mcp_memory.store.reindex import StoreReindex
 from mcp_memory.store.search import StoreSearch
+from mcp_memory.store.usage import StoreUsage
 from mcp_memory.store.vectors import MAX_CANDIDATES, index_sql
 
 __all__ = [
@@ -72,7 +80,15 @@ __all__ = [
 BUSY_TIMEOUT_MS = 10_000
 
 
-class Store(StoreMemories, StoreLinks, StoreSearch):
+class Store(
+    StoreMemories,
+    StoreLinks,
+    StoreSearch,
+    StoreLineage,
+    StoreRecallEvents,
+    StoreReindex,
+    StoreUsage,
+):
     """A memory database file. Open with :meth:`open`; close with :meth:`close`."""
 
     def __init__(self, db: apsw.Connection, path: Path) -> None:
@@ -168,6 +184,17 @@ class Store(StoreMemories, StoreLinks, StoreSearch):
                     raise self._write_error(exc) from exc
                 raise
             self._in_tx = False
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A read transaction (deferred): every read inside sees one consistent state of the
+        database, while writers in other processes go on (WAL). Holds this store's lock."""
+        with self.lock:
+            self.db.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self.db.execute("COMMIT")
 
     def _write_error(self, exc: apsw.Error) -> Exception:
         if isinstance(exc, apsw.BusyError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from mcp_memory.store.base import StoreBase, placeholders
+from mcp_memory.store.base import ACTIVE_STATES, StoreBase, placeholders
 
 
 class StoreLinks(StoreBase):
@@ -80,6 +80,42 @@ class StoreLinks(StoreBase):
                 (project, *keys),
             )
         return {str(k): int(n) for k, n in rows}
+
+    def link_exists(self, source_id: int, target_id: int) -> bool:
+        """Whether a link from ``source_id`` to ``target_id`` (this direction) is stored."""
+        with self.lock:
+            row = self._row(
+                "SELECT 1 FROM links WHERE source_id = ? AND target_id = ?", (source_id, target_id)
+            )
+        return row is not None
+
+    def every_link(self) -> list[tuple[int, int, float]]:
+        """All links ``(source, target, similarity)`` ordered by source and target (for export)."""
+        with self.lock:
+            rows = self._rows("SELECT source_id, target_id, similarity FROM links ORDER BY 1, 2")
+        return [(int(a), int(b), float(s)) for a, b, s in rows]
+
+    def projects_with_buffer_links(self) -> list[str]:
+        """Projects having a link from a buffer memory (where clusters may be), sorted."""
+        with self.lock:
+            rows = self._rows(
+                "SELECT DISTINCT m.project FROM links l JOIN memories m ON m.id = l.source_id "
+                "WHERE m.state = 'buffer' ORDER BY 1"
+            )
+        return [str(r[0]) for r in rows]
+
+    def active_texts(self, ids: Sequence[int]) -> list[tuple[int, str, str]]:
+        """``(id, content, project)`` of those of ``ids`` still active: all linking needs of a
+        candidate (the rest of a memory row is not read)."""
+        if not ids:
+            return []
+        with self.lock:
+            rows = self._rows(
+                f"SELECT id, content, project FROM memories WHERE id IN ({placeholders(len(ids))}) "
+                f"AND +state IN ({placeholders(len(ACTIVE_STATES))})",
+                (*ids, *ACTIVE_STATES),
+            )
+        return [(int(i), str(content), str(project)) for i, content, project in rows]
 
     def mark_connected(self, memory_id: int) -> None:
         with self.transaction():

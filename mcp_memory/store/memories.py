@@ -62,7 +62,8 @@ class StoreMemories(StoreVectors):
                 self.db,
                 "INSERT INTO memories (content, content_hash, type, project, tags, source, "
                 "session_id, state, protected, created_at, updated_at, metadata, seq, age_from, "
-                "prev_id, context, label) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
+                "prev_id, context, label, last_recalled_at, recall_count, reprieves) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
                 (
                     memory.content,
                     memory.content_hash,
@@ -74,13 +75,16 @@ class StoreMemories(StoreVectors):
                     memory.state,
                     int(memory.protected),
                     now if memory.created_at is None else memory.created_at,
-                    now,
+                    now if memory.updated_at is None else memory.updated_at,
                     json.dumps(memory.metadata),
                     seq,
                     seq,
                     None if prev is None else int(prev[0]),
                     "" if prev is None else _context(str(prev[1]), ""),
                     label_of(memory.content),
+                    memory.last_recalled_at,
+                    memory.recall_count,
+                    memory.reprieves,
                 ),
             )
             if prev is not None:  # the previous memory now has this one after it
@@ -162,6 +166,38 @@ class StoreMemories(StoreVectors):
             text = _context("" if before is None else before[0], "" if after is None else after[0])
             self.db.execute("UPDATE memories SET context = ? WHERE id = ?", (text, mid))
 
+    def expire(self, memory_id: int) -> None:
+        """Make a memory a tombstone: out of recall, restorable until it is purged."""
+        self.set_state(memory_id, "expired")
+
+    def aging_candidates(self, age_after: int, project: str | None = None) -> list[int]:
+        """Unprotected buffer memories that linking has run for, still without a link after
+        ``age_after`` newer memories of their project (of ``project`` only, if given)."""
+        where = (
+            "m.state = 'buffer' AND m.protected = 0 AND m.connected = 1 "
+            "AND (SELECT c.seq FROM project_counters c WHERE c.project = m.project) - m.age_from "
+            ">= ? AND NOT EXISTS (SELECT 1 FROM links l WHERE l.source_id = m.id "
+            "OR l.target_id = m.id)"
+        )
+        params: list[object] = [age_after]
+        if project is not None:
+            where += " AND m.project = ?"
+            params.append(project)
+        with self.lock:
+            rows = self._rows(f"SELECT m.id FROM memories m WHERE {where} ORDER BY m.id", params)
+        return [int(r[0]) for r in rows]
+
+    def expired_before(self, cutoff: float) -> list[int]:
+        """Tombstones expired before ``cutoff`` that no consolidation lists as a source (undo
+        must find those): what aging purges."""
+        with self.lock:
+            rows = self._rows(
+                "SELECT id FROM memories WHERE state = 'expired' AND state_changed_at < ? "
+                "AND id NOT IN (SELECT source_id FROM lineage) ORDER BY id",
+                (cutoff,),
+            )
+        return [int(r[0]) for r in rows]
+
     def record_recalls(self, ids: Iterable[int]) -> None:
         now = time.time()
         with self.transaction():
@@ -182,6 +218,31 @@ class StoreMemories(StoreVectors):
                 "AND state IN ('buffer', 'proven') ORDER BY id LIMIT ?",
                 (limit,),
             )
+        return [int(r[0]) for r in rows]
+
+    def pending_count(self, column: str) -> int:
+        """How many memories :meth:`pending` would return without a limit."""
+        if column not in ("embedded", "connected"):
+            raise StoreError(f"unknown column {column!r}")
+        extra = " AND embedded = 1" if column == "connected" else ""
+        with self.lock:
+            return int(
+                scalar(
+                    self.db,
+                    f"SELECT count(*) FROM memories WHERE {column} = 0{extra} "
+                    "AND state IN ('buffer', 'proven')",
+                )
+            )
+
+    def memory_ids(self, projects: Sequence[str] | None = None) -> list[int]:
+        """Ids of every memory (of ``projects``, if given; any state), ascending."""
+        where = ""
+        params: tuple[str, ...] = ()
+        if projects is not None:
+            where = f" WHERE project IN ({placeholders(len(projects))})"
+            params = tuple(projects)
+        with self.lock:
+            rows = self._rows(f"SELECT id FROM memories{where} ORDER BY id", params)
         return [int(r[0]) for r in rows]
 
     def project_seq(self, project: str) -> int:

@@ -1,5 +1,6 @@
 """What recall reads besides vectors: BM25 full-text matches (``recall_fts``), session
-neighbours, labels, tags, and the label, date and text of candidate memories.
+neighbours, labels, tags, and the label, date and text of candidate memories; and the
+selections a briefing shows (protected, proven and recent memories of a scope).
 """
 
 from __future__ import annotations
@@ -117,3 +118,38 @@ class StoreSearch(StoreBase):
                 (*tags, len(set(tags))),
             )
         return {int(r[0]) for r in rows}
+
+    # -- the briefing's selections ------------------------------------------------------
+
+    def _ranked_ids(self, projects: Sequence[str], where: str, order: str, limit: int) -> list[int]:
+        with self.lock:
+            rows = self._rows(
+                f"SELECT id FROM memories WHERE project IN ({placeholders(len(projects))}) "
+                f"AND {where} ORDER BY {order} LIMIT ?",
+                (*projects, int(limit)),
+            )
+        return [int(r[0]) for r in rows]
+
+    def protected_ids(self, projects: Sequence[str], limit: int) -> list[int]:
+        """Active protected memories (decisions, the user's notes) of ``projects``, most
+        recalled first, then newest."""
+        return self._ranked_ids(
+            projects,
+            "state IN ('buffer','proven') AND protected = 1",
+            "recall_count DESC, created_at DESC",
+            limit,
+        )
+
+    def proven_ids(self, projects: Sequence[str], limit: int) -> list[int]:
+        """Unprotected proven memories of ``projects``, most recalled first, then most
+        recently changed."""
+        return self._ranked_ids(
+            projects,
+            "state = 'proven' AND protected = 0",
+            "recall_count DESC, updated_at DESC",
+            limit,
+        )
+
+    def recent_buffer_ids(self, projects: Sequence[str], limit: int) -> list[int]:
+        """The newest buffer memories of ``projects``."""
+        return self._ranked_ids(projects, "state = 'buffer'", "created_at DESC, id DESC", limit)
