@@ -80,6 +80,7 @@ from mcp_memory.routing.scope import (
     section_title,
 )
 from mcp_memory.routing.targets import Document
+from mcp_memory.service import promotion
 from mcp_memory.store.database import GLOBAL, Memory, Store
 
 __all__ = [  # the names other modules import from here (route_plan holds the types)
@@ -120,24 +121,7 @@ class RouteConfig:
 def promote(store: Store, memory_id: int) -> Memory:
     """Mark a memory proven by hand (buffer -> proven), so it can be routed before any
     consolidation has run. Proven stays proven; superseded, expired and deleted are refused."""
-    memory = store.get(memory_id)
-    if memory.state == "buffer":
-        store.set_state(memory_id, "proven")
-        return store.get(memory_id)
-    if memory.state == "proven":
-        return memory
-    if memory.state == "superseded":
-        rows = store.execute(
-            "SELECT l.result_id FROM lineage l JOIN consolidations c ON c.id = l.consolidation_id "
-            "WHERE l.source_id = ? AND c.status = 'applied' ORDER BY c.id DESC LIMIT 1",
-            (memory_id,),
-        )
-        into = f" into memory {rows[0][0]}; promote that one" if rows else ""
-        raise ValidationError(f"memory {memory_id} is superseded (merged{into}) instead")
-    raise ValidationError(
-        f"memory {memory_id} is {memory.state}; restore it first "
-        f"(mcp-memory forget {memory_id} --restore), then promote it"
-    )
+    return promotion.promote(store, memory_id, "by hand")
 
 
 class Router:

@@ -1,6 +1,7 @@
 """The recall path of :class:`~mcp_memory.service.memories.MemoryService`: hybrid search (vector KNN and
 BM25 fused by reciprocal rank, see :mod:`mcp_memory.service.fusion` for the weights), the filters, the
-hits it returns, and the promotion of memories recalled strongly in several sessions.
+hits it returns, and the count of strong recalls that promotes a memory recalled in several
+sessions (:mod:`mcp_memory.service.promotion`).
 
 A mixin, like the parts of :class:`~mcp_memory.store.database.Store`: ``MemoryService`` holds the store,
 embedder and options this path uses, and callers keep calling ``service.recall``.
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -20,6 +20,7 @@ from mcp_memory.embedding.local import Embedder
 from mcp_memory.errors import ValidationError
 from mcp_memory.service.classify import TYPES
 from mcp_memory.service.fusion import Tuning, keyword_query, ranked, rrf_fuse
+from mcp_memory.service.promotion import promote_recalled
 from mcp_memory.service.query import asks_when, in_windows, names_in, says_when, time_windows
 from mcp_memory.service.types import Hit, Options, RecallFilters
 from mcp_memory.service.validation import MAX_K, choice, validate_text
@@ -67,7 +68,8 @@ class RecallMixin:
           from its session (:func:`_session_lift`): what one session says hangs together.
 
         ``projects`` None searches every project; otherwise only those listed. ``context``
-        (a session id; default: the day) scopes promotion: see :meth:`_promote`.
+        (a session id; default: the day) scopes promotion: see
+        :func:`~mcp_memory.service.promotion.promote_recalled`.
         """
         query = validate_text(
             query, "query", self.options.max_content_chars, "describe what to look for"
@@ -158,7 +160,13 @@ class RecallMixin:
                 break
         if count_recall and hits:
             self.store.record_recalls(h.id for h in hits)
-            self._promote(hits, context)
+            promote_recalled(
+                self.store,
+                [(h.id, h.signals) for h in hits],
+                context,
+                strong_recall=self.options.strong_recall,
+                promote_after=self.options.promote_after,
+            )
         return hits
 
     def _with_neighbours(
@@ -178,39 +186,6 @@ class RecallMixin:
             sims = np.stack([vectors[i] for i in ids]) @ qvec
             cosines = {**cosines, **{i: float(s) for i, s in zip(ids, sims, strict=True)}}
         return cosines, neighbours
-
-    def _promote(self, hits: list[Hit], context: str | None) -> None:
-        """Memories recalled strongly in several sessions become proven.
-
-        A broad search touches many memories, so only the top three hits count, only when the
-        match is strong (the vector similarity reaches the model's ``strong_recall``, or for the top hit,
-        both signals agree), and at most once per memory per session (or per day without one).
-        ``promote_after`` such recalls promote a buffer memory to proven.
-        """
-        ctx = context or datetime.now(UTC).strftime("day:%Y-%m-%d")
-        strong = [
-            h.id
-            for n, h in enumerate(hits[:3])
-            if (n == 0 and "vector_rank" in h.signals and "keyword_rank" in h.signals)
-            or h.signals.get("vector_similarity", 0.0) >= self.options.strong_recall
-        ]
-        if not strong:
-            return
-        with self.store.transaction():
-            for mid in strong:
-                self.store.execute(
-                    "INSERT OR IGNORE INTO recall_events (memory_id, context, at) VALUES (?, ?, ?)",
-                    (mid, ctx, time.time()),
-                )
-            marks = ",".join("?" * len(strong))
-            ready = self.store.execute(
-                f"SELECT m.id FROM memories m WHERE m.id IN ({marks}) AND m.state = 'buffer' "
-                "AND (SELECT count(*) FROM recall_events e WHERE e.memory_id = m.id) >= ?",
-                (*strong, self.options.promote_after),
-            )
-            for (mid,) in ready:
-                self.store.set_state(int(mid), "proven")
-                log.info("memory %s promoted to proven after repeated strong recalls", mid)
 
     @staticmethod
     def _passes(m: Memory, f: RecallFilters, tag_ids: set[int] | None) -> bool:
