@@ -16,9 +16,7 @@ kept in ``llm_usage`` and shown by ``stats``.
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 from dataclasses import asdict, dataclass, field
 
 from mcp_memory.errors import LLMError, NotFoundError, ValidationError
@@ -27,9 +25,9 @@ from mcp_memory.lifecycle.merge_check import check_merge
 from mcp_memory.llm.factory import BudgetLimits, Provider, Usage, estimate_tokens
 from mcp_memory.llm.spending import Spending, day_usage
 from mcp_memory.redaction.redact import redact
-from mcp_memory.service import boilerplate
-from mcp_memory.service.memories import MemoryService, content_hash
-from mcp_memory.store.database import Memory, NewMemory
+from mcp_memory.service.memories import MemoryService, new_memory
+from mcp_memory.service.promotion import promote
+from mcp_memory.store.database import Memory
 
 log = logging.getLogger("mcp_memory")
 
@@ -94,18 +92,10 @@ class Consolidator:
         answered with that merge rather than an error, so a request is safe to repeat.
         """
         ids = sorted(set(members))
-        rows = self.store.execute(
-            "SELECT c.id, c.project, c.provider, l.source_id, l.result_id FROM lineage l "
-            "JOIN consolidations c ON c.id = l.consolidation_id "
-            f"WHERE c.status = 'applied' AND l.consolidation_id IN (SELECT consolidation_id "
-            f"FROM lineage WHERE source_id IN ({','.join('?' * len(ids))}))",
-            ids,
-        )
+        rows = self.store.applied_merges_touching(ids)
         by_id: dict[int, list[tuple[str, str, int, int]]] = {}
         for cid, project, provider, source, result in rows:
-            by_id.setdefault(int(cid), []).append(
-                (str(project), str(provider), int(source), int(result))
-            )
+            by_id.setdefault(cid, []).append((project, provider, source, result))
         for cid, group in sorted(by_id.items(), reverse=True):
             if sorted({r[2] for r in group}) != ids:
                 continue
@@ -144,15 +134,9 @@ class Consolidator:
         """Where a memory that is no longer in the buffer went, and how to get it back."""
         mid = memory.id
         if memory.state == "superseded":
-            rows = self.store.execute(
-                "SELECT l.consolidation_id, l.result_id FROM lineage l JOIN consolidations c "
-                "ON c.id = l.consolidation_id WHERE l.source_id = ? AND c.status = 'applied' "
-                "ORDER BY l.consolidation_id DESC",
-                (mid,),
-            )
-            if rows:
-                cid = int(rows[0][0])
-                results = sorted({int(r[1]) for r in rows if int(r[0]) == cid})
+            merged = self.store.superseded_by(mid)
+            if merged is not None:
+                cid, results = merged
                 return (
                     f"{mid} was merged into {results} by consolidation {cid}; "
                     f"`consolidate --undo {cid}` brings it back"
@@ -209,49 +193,28 @@ class Consolidator:
                 outcome.status = "skipped"
                 outcome.reason = "a member changed state while merging"
                 return outcome
-            cid = int(
-                self.store.execute(
-                    "INSERT INTO consolidations (project, created_at, provider, model, status, "
-                    "detail) VALUES (?, ?, ?, ?, 'applied', ?) RETURNING id",
-                    (
-                        project,
-                        time.time(),
-                        self.provider.name,
-                        model,
-                        json.dumps({"sources": outcome.sources}),
-                    ),
-                )[0][0]
+            cid = self.store.add_consolidation(
+                project, self.provider.name, model, {"sources": outcome.sources}
             )
             for text, vector in zip(outcome.merged, vectors, strict=True):
-                chash = content_hash(text)
-                existing = self.store.find_hash(project, chash)
+                memory = new_memory(
+                    text,
+                    project=project,
+                    type=kind,
+                    tags=tags,
+                    source="lifecycle",
+                    protected=protected,
+                    state="proven",
+                    metadata={"consolidation": cid},
+                )
+                existing = self.store.find_hash(project, memory.content_hash)
                 if existing is not None:
-                    rid = existing.id
-                    if existing.state != "proven":
-                        self.store.set_state(rid, "proven")
+                    rid = promote(self.store, existing.id, "consolidation").id
                 else:
-                    rid = self.store.insert(
-                        NewMemory(
-                            content=text,
-                            content_hash=chash,
-                            project=project,
-                            type=kind,
-                            tags=tags,
-                            source="lifecycle",
-                            protected=protected,
-                            state="proven",
-                            line_keys=boilerplate.keys(text),
-                            metadata={"consolidation": cid},
-                        ),
-                        vector,
-                    )
+                    rid = self.store.insert(memory, vector)
                 outcome.results.append(rid)
                 for m in sources:
-                    self.store.execute(
-                        "INSERT OR IGNORE INTO lineage (consolidation_id, result_id, source_id, "
-                        "source_prev_state) VALUES (?, ?, ?, ?)",
-                        (cid, rid, m.id, m.state),
-                    )
+                    self.store.add_lineage(cid, rid, m.id, m.state)
             for m in sources:
                 self.store.set_state(m.id, "superseded")
         for rid in outcome.results:
@@ -263,35 +226,21 @@ class Consolidator:
     # -- undo ---------------------------------------------------------------------------
 
     def undo(self, consolidation_id: int) -> dict[str, object]:
-        rows = self.store.execute(
-            "SELECT status FROM consolidations WHERE id = ?", (consolidation_id,)
-        )
-        if not rows:
+        status = self.store.consolidation_status(consolidation_id)
+        if status is None:
             raise NotFoundError(f"no consolidation with id {consolidation_id}")
-        if rows[0][0] == "undone":
+        if status == "undone":
             raise ValidationError(f"consolidation {consolidation_id} is already undone")
         with self.store.transaction():
-            lineage = self.store.execute(
-                "SELECT result_id, source_id, source_prev_state FROM lineage "
-                "WHERE consolidation_id = ?",
-                (consolidation_id,),
-            )
-            results = sorted({int(r[0]) for r in lineage})
-            restored = {int(r[1]): str(r[2]) for r in lineage}
+            lineage = self.store.consolidation_lineage(consolidation_id)
+            results = sorted({r for r, _, _ in lineage})
+            restored = {source: state for _, source, state in lineage}
             for source, state in restored.items():
                 self.store.set_state(source, state)
             for rid in results:
-                still_used = self.store.execute(
-                    "SELECT 1 FROM lineage l JOIN consolidations c ON c.id = l.consolidation_id "
-                    "WHERE l.result_id = ? AND c.id != ? AND c.status = 'applied'",
-                    (rid, consolidation_id),
-                )
-                if not still_used:
+                if not self.store.is_result_of_other_merge(rid, consolidation_id):
                     self.store.set_state(rid, "deleted")
-            self.store.execute(
-                "UPDATE consolidations SET status = 'undone', undone_at = ? WHERE id = ?",
-                (time.time(), consolidation_id),
-            )
+            self.store.mark_undone(consolidation_id)
         return {
             "consolidation_id": consolidation_id,
             "restored": sorted(restored),

@@ -58,6 +58,7 @@ __all__ = [
     "Stats",
     "content_hash",
     "iso",
+    "new_memory",
     "now",
     "parse_time",
     "validate_content",
@@ -70,6 +71,48 @@ log = logging.getLogger("mcp_memory")
 
 def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def new_memory(
+    content: str,
+    *,
+    project: str,
+    type: str = "note",
+    tags: Sequence[str] = (),
+    source: str = "tool",
+    session_id: str | None = None,
+    protected: bool = False,
+    state: str = "buffer",
+    metadata: dict[str, object] | None = None,
+    created_at: float | None = None,
+    updated_at: float | None = None,
+    last_recalled_at: float | None = None,
+    recall_count: int = 0,
+    reprieves: int = 0,
+) -> NewMemory:
+    """The memory every writer stores (``remember``, a consolidation's results, an import),
+    built one way: its content hash (duplicate detection) and boilerplate line keys (the
+    project's line statistics, see :mod:`boilerplate`) come from the text here, and its name
+    label in the store's one ``insert``, so no writer can store them differently. ``content``
+    is already validated and redacted."""
+    return NewMemory(
+        content=content,
+        content_hash=content_hash(content),
+        project=project,
+        type=type,
+        tags=tuple(tags),
+        source=source,
+        session_id=session_id,
+        protected=protected,
+        state=state,
+        metadata={} if metadata is None else metadata,
+        line_keys=boilerplate.keys(content),
+        created_at=created_at,
+        updated_at=updated_at,
+        last_recalled_at=last_recalled_at,
+        recall_count=recall_count,
+        reprieves=reprieves,
+    )
 
 
 class MemoryService(RecallMixin):
@@ -179,28 +222,23 @@ class MemoryService(RecallMixin):
                     target = self.store.get(near[0].id)
                     results[n] = Remembered(target.id, "merged", project, target.type, count, near)
                     continue
-                chash = content_hash(text)
-                existing = self.store.find_hash(project, chash)
+                existing = self.store.find_hash(project, content_hash(text))
                 if existing is not None:  # a deleted twin: bring it back instead
                     self.store.set_state(existing.id, "buffer")
                     results[n] = Remembered(existing.id, "restored", project, existing.type, count)
                     continue
                 kind = type or classify(text, clean_tags)
-                mid = self.store.insert(
-                    NewMemory(
-                        content=text,
-                        content_hash=chash,
-                        project=project,
-                        type=kind,
-                        tags=clean_tags,
-                        source=source,
-                        session_id=session_id,
-                        protected=kind in PROTECTED_TYPES or source == "user",
-                        line_keys=boilerplate.keys(text),
-                        created_at=created_at,
-                    ),
-                    vector,
+                memory = new_memory(
+                    text,
+                    project=project,
+                    type=kind,
+                    tags=clean_tags,
+                    source=source,
+                    session_id=session_id,
+                    protected=kind in PROTECTED_TYPES or source == "user",
+                    created_at=created_at,
                 )
+                mid = self.store.insert(memory, vector)
                 results[n] = Remembered(mid, "created", project, kind, count, near)
                 if candidates is not None:
                     created.append((n, candidates))
@@ -277,10 +315,7 @@ class MemoryService(RecallMixin):
             counts=self.store.counts(),
             llm_usage=[
                 {"day": d, "provider": p, "calls": c, "input_tokens": i, "output_tokens": o}
-                for d, p, c, i, o in self.store.execute(
-                    "SELECT day, provider, calls, input_tokens, output_tokens FROM llm_usage "
-                    "ORDER BY day DESC, provider LIMIT 14"
-                )
+                for d, p, c, i, o in self.store.recent_llm_usage(14)
             ],
         )
 

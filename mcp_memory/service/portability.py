@@ -19,9 +19,9 @@ otherwise every text is re-embedded with the database's model (a file from anoth
 never mixes vector spaces). A vector that does not decode to a finite unit vector of the right
 size is never stored: that memory is re-embedded.
 
-Backup uses SQLite's online backup API (through apsw): it copies a consistent snapshot while
-other processes keep writing (WAL readers never block writers), then opens the copy and runs
-``PRAGMA integrity_check`` on it before reporting success.
+Backup uses SQLite's online backup API (:mod:`mcp_memory.store.backup`): it copies a
+consistent snapshot while other processes keep writing (WAL readers never block writers), then
+opens the copy and runs ``PRAGMA integrity_check`` on it before reporting success.
 """
 
 from __future__ import annotations
@@ -36,14 +36,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-import apsw
 import numpy as np
 
 from mcp_memory.errors import StoreError, ValidationError
-from mcp_memory.service import boilerplate
-from mcp_memory.service.memories import MemoryService, content_hash, validate_content, validate_tags
-from mcp_memory.store.database import STATES, Memory, NewMemory, Store
-from mcp_memory.store.migrations import scalar
+from mcp_memory.service.memories import MemoryService, new_memory, validate_content, validate_tags
+from mcp_memory.store.backup import copy_database
+from mcp_memory.store.database import STATES, Memory, Store
 
 FORMAT = "mcp-memory-export"
 VERSION = 1
@@ -94,95 +92,62 @@ def export(
     report = ExportReport(path)
     scope = None if projects is None else sorted(set(projects))
     model = store.model
-    with store.lock:
-        store.db.execute("BEGIN")  # deferred: a read snapshot, writers go on
-        try:
-            _write(
-                out,
-                {
-                    "kind": "header",
-                    "format": FORMAT,
-                    "version": VERSION,
-                    "exported_at": time.time(),
-                    "schema_version": store.schema_version,
-                    "model": None
-                    if model is None
-                    else {
-                        "id": model.model_id,
-                        "dimension": model.dimension,
-                        "pooling": model.pooling,
-                    },
-                    "vectors": bool(vectors and model is not None),
+    with store.snapshot():  # deferred: a read snapshot, writers go on
+        _write(
+            out,
+            {
+                "kind": "header",
+                "format": FORMAT,
+                "version": VERSION,
+                "exported_at": time.time(),
+                "schema_version": store.schema_version,
+                "model": None
+                if model is None
+                else {
+                    "id": model.model_id,
+                    "dimension": model.dimension,
+                    "pooling": model.pooling,
                 },
-            )
-            where = ""
-            params: tuple[str, ...] = ()
-            if scope is not None:
-                where = f" WHERE project IN ({','.join('?' * len(scope))})"
-                params = tuple(scope)
-            ids: set[int] = set()
-            for (mid,) in store.db.execute(f"SELECT id FROM memories{where} ORDER BY id", params):
-                ids.add(int(mid))
-            for chunk in _chunks(sorted(ids), 500):
-                memories = store.get_many(chunk)
-                blobs = store.vectors(chunk) if vectors and model is not None else {}
-                for mid in chunk:
-                    record = _memory_record(memories[mid])
-                    if mid in blobs:
-                        raw = np.ascontiguousarray(blobs[mid], dtype="<f4").tobytes()
-                        record["vector"] = base64.b64encode(raw).decode("ascii")
-                        report.vectors += 1
-                    _write(out, record)
-                    report.memories += 1
-            for a, b, sim in store.db.execute(
-                "SELECT source_id, target_id, similarity FROM links ORDER BY 1, 2"
-            ):
-                if int(a) in ids and int(b) in ids:
-                    _write(out, {"kind": "link", "source": a, "target": b, "similarity": sim})
-                    report.links += 1
-            used: set[int] = set()
-            lineage = []
-            for cid, rid, sid, prev in store.db.execute(
-                "SELECT consolidation_id, result_id, source_id, source_prev_state FROM lineage "
-                "ORDER BY 1, 2, 3"
-            ):
-                if int(rid) in ids and int(sid) in ids:
-                    used.add(int(cid))
-                    lineage.append(
-                        {
-                            "kind": "lineage",
-                            "consolidation": cid,
-                            "result": rid,
-                            "source": sid,
-                            "source_prev_state": prev,
-                        }
-                    )
-            for row in store.db.execute(
-                "SELECT id, project, created_at, provider, model, status, undone_at, detail "
-                "FROM consolidations ORDER BY id"
-            ):
-                if int(row[0]) in used:
-                    cid, project, created, provider, llm, status, undone, detail = row
-                    _write(
-                        out,
-                        {
-                            "kind": "consolidation",
-                            "id": cid,
-                            "project": project,
-                            "created_at": created,
-                            "provider": provider,
-                            "model": llm,
-                            "status": status,
-                            "undone_at": undone,
-                            "detail": json.loads(detail),
-                        },
-                    )
-                    report.consolidations += 1
-            for record in lineage:
+                "vectors": bool(vectors and model is not None),
+            },
+        )
+        ids = set(store.memory_ids(scope))
+        for chunk in _chunks(sorted(ids), 500):
+            memories = store.get_many(chunk)
+            blobs = store.vectors(chunk) if vectors and model is not None else {}
+            for mid in chunk:
+                record = _memory_record(memories[mid])
+                if mid in blobs:
+                    raw = np.ascontiguousarray(blobs[mid], dtype="<f4").tobytes()
+                    record["vector"] = base64.b64encode(raw).decode("ascii")
+                    report.vectors += 1
                 _write(out, record)
-                report.lineage += 1
-        finally:
-            store.db.execute("COMMIT")
+                report.memories += 1
+        for a, b, sim in store.every_link():
+            if a in ids and b in ids:
+                _write(out, {"kind": "link", "source": a, "target": b, "similarity": sim})
+                report.links += 1
+        used: set[int] = set()
+        lineage = []
+        for cid, rid, sid, prev in store.every_lineage():
+            if rid in ids and sid in ids:
+                used.add(cid)
+                lineage.append(
+                    {
+                        "kind": "lineage",
+                        "consolidation": cid,
+                        "result": rid,
+                        "source": sid,
+                        "source_prev_state": prev,
+                    }
+                )
+        for consolidation in store.every_consolidation():
+            if consolidation["id"] in used:
+                _write(out, {"kind": "consolidation", **consolidation})
+                report.consolidations += 1
+        for record in lineage:
+            _write(out, record)
+            report.lineage += 1
     return report
 
 
@@ -277,7 +242,7 @@ def import_records(
     memories = [_check_memory(r, service) for r in records if r["kind"] == "memory"]
     todo: list[tuple[dict[str, Any], np.ndarray | None]] = []
     for r in memories:
-        existing = store.find_hash(r["project"], r["content_hash"])
+        existing = store.find_hash(r["memory"].project, r["memory"].content_hash)
         if existing is not None:
             report.ids[r["id"]] = existing.id
             report.duplicates += 1
@@ -288,7 +253,9 @@ def import_records(
         batch = todo[start : start + BATCH]
         missing = [n for n, (_, v) in enumerate(batch) if v is None]
         if missing:
-            fresh = service.embedder.embed([batch[n][0]["content"] for n in missing], "document")
+            fresh = service.embedder.embed(
+                [batch[n][0]["memory"].content for n in missing], "document"
+            )
             for n, vector in zip(missing, fresh, strict=True):
                 batch[n] = (batch[n][0], vector)
             report.reembedded += len(missing)
@@ -296,39 +263,12 @@ def import_records(
         service.ensure_model()
         with store.transaction():
             for r, vector in batch:
-                existing = store.find_hash(r["project"], r["content_hash"])
+                existing = store.find_hash(r["memory"].project, r["memory"].content_hash)
                 if existing is not None:  # stored by someone else meanwhile
                     report.ids[r["id"]] = existing.id
                     report.duplicates += 1
                     continue
-                mid = store.insert(
-                    NewMemory(
-                        content=r["content"],
-                        content_hash=r["content_hash"],
-                        project=r["project"],
-                        type=r["type"],
-                        tags=r["tags"],
-                        source=r["source"],
-                        session_id=r["session_id"],
-                        protected=r["protected"],
-                        state=r["state"],
-                        metadata=r["metadata"],
-                        line_keys=boilerplate.keys(r["content"]),
-                    ),
-                    vector,
-                )
-                store.execute(
-                    "UPDATE memories SET created_at = ?, updated_at = ?, last_recalled_at = ?, "
-                    "recall_count = ?, reprieves = ? WHERE id = ?",
-                    (
-                        r["created_at"],
-                        r["updated_at"],
-                        r["last_recalled_at"],
-                        r["recall_count"],
-                        r["reprieves"],
-                        mid,
-                    ),
-                )
+                mid = store.insert(r["memory"], vector)
                 report.ids[r["id"]] = mid
                 report.memories += 1
         done += len(batch)
@@ -347,9 +287,7 @@ def _import_relations(store: Store, records: list[dict[str, Any]], report: Impor
             if r["kind"] == "link" and r.get("source") in ids and r.get("target") in ids
         ]
         for a, b, sim in links:
-            if a != b and not store.execute(
-                "SELECT 1 FROM links WHERE source_id = ? AND target_id = ?", (a, b)
-            ):
+            if a != b and not store.link_exists(a, b):
                 store.add_links(a, [(b, sim)])
                 report.links += 1
         consolidations: dict[int, int] = {}
@@ -358,20 +296,14 @@ def _import_relations(store: Store, records: list[dict[str, Any]], report: Impor
                 continue
             if r.get("status") not in ("applied", "undone"):
                 raise ValidationError(f"consolidation {r['id']} has unknown status")
-            consolidations[r["id"]] = int(
-                store.execute(
-                    "INSERT INTO consolidations (project, created_at, provider, model, status, "
-                    "undone_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                    (
-                        str(r.get("project", "")),
-                        float(r.get("created_at") or time.time()),
-                        str(r.get("provider") or "import"),
-                        r.get("model"),
-                        r["status"],
-                        r.get("undone_at"),
-                        json.dumps(r.get("detail") or {}),
-                    ),
-                )[0][0]
+            consolidations[r["id"]] = store.add_consolidation(
+                str(r.get("project", "")),
+                str(r.get("provider") or "import"),
+                r.get("model"),
+                r.get("detail") or {},
+                status=r["status"],
+                created_at=float(r.get("created_at") or time.time()),
+                undone_at=r.get("undone_at"),
             )
             report.consolidations += 1
         for r in records:
@@ -380,17 +312,15 @@ def _import_relations(store: Store, records: list[dict[str, Any]], report: Impor
             cid, rid, sid = r.get("consolidation"), r.get("result"), r.get("source")
             prev = r.get("source_prev_state")
             if cid in consolidations and rid in ids and sid in ids and prev in STATES:
-                store.execute(
-                    "INSERT OR IGNORE INTO lineage (consolidation_id, result_id, source_id, "
-                    "source_prev_state) VALUES (?, ?, ?, ?)",
-                    (consolidations[cid], ids[rid], ids[sid], prev),
-                )
+                store.add_lineage(consolidations[cid], ids[rid], ids[sid], prev)
                 report.lineage += 1
 
 
 def _check_memory(r: dict[str, Any], service: MemoryService) -> dict[str, Any]:
-    """A memory record with every field of the right type (the text re-validated and its hash
-    recomputed: a hand-edited file cannot plant a wrong hash)."""
+    """A memory record checked field by field, as ``{"id": its id in the file, "memory": the
+    NewMemory to store, "vector": the file's vector text}``: the text is re-validated and
+    its hash recomputed (by :func:`new_memory`), so a hand-edited file cannot plant a wrong
+    hash."""
     from mcp_memory.service.classify import TYPES
     from mcp_memory.service.memories import SOURCES
 
@@ -419,25 +349,23 @@ def _check_memory(r: dict[str, Any], service: MemoryService) -> dict[str, Any]:
         return float(value)
 
     now = time.time()
-    return {
-        "id": r["id"],
-        "content": content,
-        "content_hash": content_hash(content),
-        "project": project,
-        "type": kind,
-        "tags": tags,
-        "source": source,
-        "session_id": session,
-        "state": state,
-        "protected": bool(r.get("protected")),
-        "metadata": metadata,
-        "created_at": number("created_at", now),
-        "updated_at": number("updated_at", now),
-        "last_recalled_at": number("last_recalled_at", None),
-        "recall_count": int(number("recall_count", 0) or 0),
-        "reprieves": int(number("reprieves", 0) or 0),
-        "vector": r.get("vector"),
-    }
+    memory = new_memory(
+        content,
+        project=project,
+        type=kind,
+        tags=tags,
+        source=source,
+        session_id=session,
+        protected=bool(r.get("protected")),
+        state=state,
+        metadata=metadata,
+        created_at=number("created_at", now),
+        updated_at=number("updated_at", now),
+        last_recalled_at=number("last_recalled_at", None),
+        recall_count=int(number("recall_count", 0) or 0),
+        reprieves=int(number("reprieves", 0) or 0),
+    )
+    return {"id": r["id"], "memory": memory, "vector": r.get("vector")}
 
 
 def _vector(r: dict[str, Any], dimension: int) -> np.ndarray | None:
@@ -490,33 +418,11 @@ def backup(source: Path, destination: Path, *, overwrite: bool = False) -> Backu
     partial = destination.with_name(f".{destination.name}.partial-{os.getpid()}")
     partial.unlink(missing_ok=True)
     try:
-        src = apsw.Connection(str(source), flags=apsw.SQLITE_OPEN_READONLY)
-        try:
-            src.set_busy_timeout(10_000)
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            os.close(fd)
-            dst = apsw.Connection(str(partial))
-            try:
-                with dst.backup("main", src, "main") as copy:
-                    while not copy.done:
-                        copy.step(-1)
-                dst.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
-            finally:
-                dst.close()
-        finally:
-            src.close()
-        check = apsw.Connection(str(partial), flags=apsw.SQLITE_OPEN_READONLY)
-        try:
-            integrity = str(scalar(check, "PRAGMA integrity_check"))
-            memories = int(scalar(check, "SELECT count(*) FROM memories"))
-        finally:
-            check.close()
+        integrity, memories = copy_database(source, partial, destination)
         if integrity != "ok":
             raise StoreError(f"the backup copy failed integrity_check: {integrity}")
         os.chmod(partial, 0o600)
         os.replace(partial, destination)
-    except apsw.Error as exc:
-        raise StoreError(f"backup of {source} to {destination} failed: {exc}") from exc
     finally:
         partial.unlink(missing_ok=True)
     return BackupReport(
