@@ -41,17 +41,7 @@ class AgeReport:
 
 def candidates(store: Store, policy: AgePolicy, project: str | None = None) -> list[int]:
     """Unprotected buffer memories with no link, connected, and old enough in their project."""
-    where = (
-        "m.state = 'buffer' AND m.protected = 0 AND m.connected = 1 "
-        "AND (SELECT c.seq FROM project_counters c WHERE c.project = m.project) - m.age_from >= ? "
-        "AND NOT EXISTS (SELECT 1 FROM links l WHERE l.source_id = m.id OR l.target_id = m.id)"
-    )
-    params: list[object] = [policy.age_after]
-    if project is not None:
-        where += " AND m.project = ?"
-        params.append(project)
-    rows = store.execute(f"SELECT m.id FROM memories m WHERE {where} ORDER BY m.id", params)
-    return [int(r[0]) for r in rows]
+    return store.aging_candidates(policy.age_after, project)
 
 
 def age(
@@ -77,16 +67,9 @@ def age(
                 continue
         report.expired.append(mid)
         if not dry_run:
-            store.set_state(mid, "expired")
+            store.expire(mid)
     cutoff = (now or time.time()) - policy.retention_days * 86400
-    report.purged = [
-        int(r[0])
-        for r in store.execute(
-            "SELECT id FROM memories WHERE state = 'expired' AND state_changed_at < ? "
-            "AND id NOT IN (SELECT source_id FROM lineage) ORDER BY id",
-            (cutoff,),
-        )
-    ]
+    report.purged = store.expired_before(cutoff)
     if report.purged and not dry_run:
         store.purge(report.purged)
     if not dry_run and (report.expired or report.purged):

@@ -134,8 +134,5 @@ def clusters_around(store: Store, memory_id: int) -> list[Cluster]:
 
 
 def projects_with_links(store: Store) -> list[str]:
-    rows = store.execute(
-        "SELECT DISTINCT m.project FROM links l JOIN memories m ON m.id = l.source_id "
-        "WHERE m.state = 'buffer' ORDER BY 1"
-    )
-    return [str(r[0]) for r in rows]
+    """The projects where clusters may be: those with a link from a buffer memory."""
+    return store.projects_with_buffer_links()

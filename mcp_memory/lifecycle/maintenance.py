@@ -31,14 +31,6 @@ EMBED_BATCH = 64
 Progress = Callable[[str, int, int], None]  # (step, done, total): the CLI draws a bar from it
 
 
-def _pending_total(service: MemoryService, column: str) -> int:
-    extra = " AND embedded = 1" if column == "connected" else ""
-    rows = service.store.execute(
-        f"SELECT count(*) FROM memories WHERE {column} = 0{extra} AND state IN ('buffer', 'proven')"
-    )
-    return int(rows[0][0])
-
-
 @dataclass
 class MaintainReport:
     ran: bool = True
@@ -74,7 +66,7 @@ def embed_pending(
 ) -> int:
     store = service.store
     done = 0
-    total = min(limit, _pending_total(service, "embedded")) if progress else 0
+    total = min(limit, store.pending_count("embedded")) if progress else 0
     while done < limit:
         ids = store.pending("embedded", EMBED_BATCH)
         if not ids:
@@ -99,7 +91,7 @@ def connect_pending(
     service: MemoryService, limit: int = 10_000, progress: Progress | None = None
 ) -> tuple[int, int]:
     connected = links = 0
-    total = min(limit, _pending_total(service, "connected")) if progress else 0
+    total = min(limit, service.store.pending_count("connected")) if progress else 0
     while connected < limit:
         ids = service.store.pending("connected", EMBED_BATCH)
         if not ids:

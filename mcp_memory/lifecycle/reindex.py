@@ -31,12 +31,11 @@ import numpy as np
 
 from mcp_memory.embedding.local import Embedder
 from mcp_memory.errors import ModelError, StoreError
-from mcp_memory.store.database import ModelInfo, Store, index_sql
+from mcp_memory.store.database import Store
 
 BATCH = 32
 FINAL_BATCH = 8  # at most this many stragglers are embedded inside the switch transaction (it
 # holds the write lock, so it must stay well under the busy timeout even for a slow model)
-META_KEYS = ("reindex_model", "reindex_dimension", "reindex_pooling", "reindex_started_at")
 
 
 @dataclass
@@ -55,34 +54,9 @@ class ReindexReport:
 Progress = Callable[[int, int], None]
 
 
-def _create_table(store: Store) -> None:
-    store.execute(
-        "CREATE TABLE IF NOT EXISTS reindex_vectors ("
-        "memory_id INTEGER PRIMARY KEY REFERENCES memories (id) ON DELETE CASCADE, "
-        "embedding BLOB NOT NULL)"
-    )
-
-
 def pending_target(store: Store) -> tuple[str, int] | None:
     """The model an interrupted reindex was moving to, if any."""
-    rows = dict(store.execute("SELECT key, value FROM meta WHERE key LIKE 'reindex_%'"))
-    if "reindex_model" not in rows:
-        return None
-    return str(rows["reindex_model"]), int(rows["reindex_dimension"])
-
-
-def _remaining(store: Store, limit: int) -> list[tuple[int, str]]:
-    rows = store.execute(
-        "SELECT m.id, m.content FROM memory_vectors v JOIN memories m ON m.id = v.memory_id "
-        "WHERE NOT EXISTS (SELECT 1 FROM reindex_vectors r WHERE r.memory_id = v.memory_id) "
-        "ORDER BY m.id LIMIT ?",
-        (limit,),
-    )
-    return [(int(i), str(c)) for i, c in rows]
-
-
-def _count(store: Store, sql: str) -> int:
-    return int(store.execute(sql)[0][0])
+    return store.reindex_target()
 
 
 def reindex(
@@ -109,35 +83,13 @@ def reindex(
     target = (embedder.model_id, embedder.dimension)
     if target[1] <= 0 or target[1] % 8:
         raise ModelError(f"vector dimension must be a positive multiple of 8, not {target[1]}")
-    with store.transaction():
-        _create_table(store)
-        pending = pending_target(store)
-        if pending != target:  # a fresh start, or a change of mind: drop the other progress
-            store.execute("DELETE FROM reindex_vectors")
-            store.execute(
-                f"DELETE FROM meta WHERE key IN ({','.join('?' * len(META_KEYS))})", META_KEYS
-            )
-            store.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?), (?, ?), (?, ?), (?, ?)",
-                (
-                    "reindex_model",
-                    target[0],
-                    "reindex_dimension",
-                    str(target[1]),
-                    "reindex_pooling",
-                    pooling,
-                    "reindex_started_at",
-                    str(time.time()),
-                ),
-            )
-        resumed = _count(store, "SELECT count(*) FROM reindex_vectors")
-        total = _count(store, "SELECT count(*) FROM memory_vectors")
+    resumed, total = store.begin_reindex(target[0], target[1], pooling)
     done = resumed
     embedded = batches = 0
     if progress is not None:
         progress(done, total)
     while max_batches is None or batches < max_batches:
-        todo = _remaining(store, max(batch, FINAL_BATCH + 1))
+        todo = store.reindex_remaining(max(batch, FINAL_BATCH + 1))
         if len(todo) <= (FINAL_BATCH if max_batches is None else 0):
             break
         todo = todo[:batch]
@@ -158,11 +110,11 @@ def reindex(
             round(time.perf_counter() - started, 3),
         )
     with store.transaction():
-        stragglers = _remaining(store, 10 * FINAL_BATCH)
+        stragglers = store.reindex_remaining(10 * FINAL_BATCH)
         if len(stragglers) > FINAL_BATCH:  # a burst arrived: embed outside, try again
             raise _Retry()
         embedded += _store_vectors(store, embedder, stragglers)
-        generation = _switch(store, old, target, pooling)
+        generation = store.switch_to_staged(old, target[0], target[1], pooling)
     store.vector_model = target
     store.opened_model = store.model
     if progress is not None:
@@ -193,50 +145,8 @@ def _store_vectors(store: Store, embedder: Embedder, todo: list[tuple[int, str]]
             f"{embedder.model_id} returned vectors of shape {vectors.shape} for {len(todo)} "
             f"texts; expected ({len(todo)}, {embedder.dimension}). Nothing was switched"
         )
-    with store.transaction():
-        store.db.executemany(
-            "INSERT OR REPLACE INTO reindex_vectors (memory_id, embedding) "
-            "SELECT ?, ? WHERE EXISTS (SELECT 1 FROM memories WHERE id = ?)",
-            [(mid, vec.tobytes(), mid) for (mid, _), vec in zip(todo, vectors, strict=True)],
-        )
+    store.stage_vectors([(mid, vec.tobytes()) for (mid, _), vec in zip(todo, vectors, strict=True)])
     return len(todo)
-
-
-def _switch(store: Store, old: ModelInfo, target: tuple[str, int], pooling: str) -> int:
-    """Inside the caller's transaction: make the new vectors the database's vectors."""
-    model_id, dimension = target
-    store.execute("DROP TABLE memory_index")
-    store.execute(index_sql("memory_index", dimension))
-    store.execute(
-        "INSERT INTO memory_index (rowid, embedding, project, state) "
-        "SELECT r.memory_id, vec_quantize_binary(r.embedding), m.project, m.state "
-        "FROM reindex_vectors r JOIN memories m ON m.id = r.memory_id "
-        "WHERE EXISTS (SELECT 1 FROM memory_vectors v WHERE v.memory_id = r.memory_id)"
-    )
-    store.execute(
-        "UPDATE memory_vectors SET embedding = (SELECT r.embedding FROM reindex_vectors r "
-        "WHERE r.memory_id = memory_vectors.memory_id), topic_hash = NULL, topic_embedding = NULL"
-    )
-    store.execute("DELETE FROM route_embeddings WHERE model = ?", (old.model_id,))
-    generation = 1 + int(
-        (store.execute("SELECT value FROM meta WHERE key = 'model_generation'") or [[0]])[0][0]
-    )
-    now = str(time.time())
-    store.db.executemany(
-        "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-        [
-            ("model_id", model_id),
-            ("dimension", str(dimension)),
-            ("pooling", pooling),
-            ("model_recorded_at", now),
-            ("model_generation", str(generation)),
-            ("previous_model", f"{old.model_id} ({old.dimension}-d)"),
-        ],
-    )
-    store.execute(f"DELETE FROM meta WHERE key IN ({','.join('?' * len(META_KEYS))})", META_KEYS)
-    store.execute("DROP TABLE reindex_vectors")
-    store.model = ModelInfo(model_id, dimension, pooling)
-    return generation
 
 
 def run(

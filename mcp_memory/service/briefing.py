@@ -55,32 +55,14 @@ def build_briefing(
 ) -> Briefing:
     store = service.store
     scope = [GLOBAL] if project == GLOBAL else [project, GLOBAL]
-    marks = ",".join("?" * len(scope))
 
-    def fetch(where: str, params: tuple[object, ...], order: str, limit: int) -> list[Memory]:
-        ids = store.query_ids(
-            f"project IN ({marks}) AND {where} ORDER BY {order} LIMIT {int(limit)}",
-            (*scope, *params),
-        )
+    def fetch(ids: list[int]) -> list[Memory]:
         found = store.get_many(ids)
         return [found[i] for i in ids if i in found]
 
     sections: list[tuple[str, list[Memory]]] = [
-        (
-            "Decisions and notes",
-            fetch(
-                "state IN ('buffer','proven') AND protected = 1",
-                (),
-                "recall_count DESC, created_at DESC",
-                12,
-            ),
-        ),
-        (
-            "Proven knowledge",
-            fetch(
-                "state = 'proven' AND protected = 0", (), "recall_count DESC, updated_at DESC", 12
-            ),
-        ),
+        ("Decisions and notes", fetch(store.protected_ids(scope, 12))),
+        ("Proven knowledge", fetch(store.proven_ids(scope, 12))),
     ]
     query = (context or BriefingContext()).query()
     if query:
@@ -88,7 +70,7 @@ def build_briefing(
         relevant = store.get_many([h.id for h in hits])
         sections.append(("Relevant now", [relevant[h.id] for h in hits if h.id in relevant]))
     sections.append(
-        ("Recently", fetch("state = 'buffer'", (), "created_at DESC, id DESC", 6)),
+        ("Recently", fetch(store.recent_buffer_ids(scope, 6))),
     )
     header = f"## Memory briefing: {display_name(project)}"
     lines = [header]

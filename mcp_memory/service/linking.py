@@ -159,13 +159,7 @@ class Linker:
     def _active(self, ids: list[int]) -> list[Text]:
         """The text and project of those of ``ids`` still active (the rest of a memory row is
         not needed to link it)."""
-        states = ",".join("?" * len(ACTIVE_STATES))
-        rows = self.store.execute(
-            f"SELECT id, content, project FROM memories WHERE id IN ({','.join('?' * len(ids))}) "
-            f"AND +state IN ({states})",
-            (*ids, *ACTIVE_STATES),
-        )
-        return [_Candidate(int(i), str(content), str(project)) for i, content, project in rows]
+        return [_Candidate(*row) for row in self.store.active_texts(ids)]
 
     def topic_texts(self, memories: Sequence[Text]) -> dict[int, tuple[str, bool]]:
         """Each memory's topic text, and whether that is its whole text (no boilerplate);
