@@ -97,10 +97,11 @@ RULES = {
     "errors-imports-nothing": "errors.py imports nothing of the package, not even under TYPE_CHECKING",
     "leaf-imports-package": "config.py and projects.py import only mcp_memory.errors",
     "settings-only-at-entry": "only entry points and app.py import config; pass values down instead",
-    "imports-entry-point": "only the cli (the umbrella command) imports another entry point",
-    "imports-composition-root": "only entry points import app.py; the domain gets its parts passed in",
+    "entry-imports-entry-point": "an entry point imports another only from the cli (the umbrella)",
     "entry-imports-store": "entry points reach the store through app.py (the composition root)",
-    "base-imports-domain": "store/ and embedding/ never import the domain or an entry point",
+    "app-imports-entry-point": "app.py (the composition root) imports no entry point",
+    "domain-imports-entry-point": "the domain imports no entry point and not app.py; it gets its parts passed in",
+    "base-imports-up": "store/ and embedding/ never import the domain, app.py or an entry point",
     "embedding-imports-store": "embedding/ never imports store/",
     "imports-embedding-engine": f"the domain and store/ import only {EMBEDDING_PROTOCOL} of embedding/",
     "domain-imports-sideways": "this domain package may not use that one (see DOMAIN_USES)",
@@ -121,9 +122,9 @@ PENDING: dict[tuple[str, str], str] = {
     # errors.py must import nothing: Usage under TYPE_CHECKING (making errors.py import-free).
     ("mcp_memory.errors", "mcp_memory.llm.factory"): "errors-imports-nothing",
     # store/ reaches up into service/ for label_of and CONTEXT_WEIGHT (moving SQL into store/).
-    ("mcp_memory.store.memories", "mcp_memory.service.query"): "base-imports-domain",
-    ("mcp_memory.store.migrations", "mcp_memory.service.query"): "base-imports-domain",
-    ("mcp_memory.store.search", "mcp_memory.service.fusion"): "base-imports-domain",
+    ("mcp_memory.store.memories", "mcp_memory.service.query"): "base-imports-up",
+    ("mcp_memory.store.migrations", "mcp_memory.service.query"): "base-imports-up",
+    ("mcp_memory.store.search", "mcp_memory.service.fusion"): "base-imports-up",
     # The Embedder protocol still lives in embedding.local (splitting embedding/protocol.py).
     ("mcp_memory.lifecycle.reindex", "mcp_memory.embedding.local"): "imports-embedding-engine",
     ("mcp_memory.routing.router", "mcp_memory.embedding.local"): "imports-embedding-engine",
@@ -139,7 +140,7 @@ PENDING: dict[tuple[str, str], str] = {
     ("mcp_memory.llm.extractive", "mcp_memory.lifecycle.merge_check"): "domain-imports-sideways",
     # The spool worker is an entry point living in capture/: it opens the App, reads settings and
     # probes the warm server (its worker half belongs with the entry points).
-    ("mcp_memory.capture.spool", "mcp_memory.app"): "imports-composition-root",
+    ("mcp_memory.capture.spool", "mcp_memory.app"): "domain-imports-entry-point",
     ("mcp_memory.capture.spool", "mcp_memory.config"): "settings-only-at-entry",
     ("mcp_memory.capture.spool", "mcp_memory.embedding.warm_client"): "imports-embedding-engine",
     # Entry points that open the Store or take constants from store.database instead of app.py
@@ -275,23 +276,32 @@ def layer_rule(importer: str, target: str) -> str | None:
         return "errors-imports-nothing"
     if src == dst or dst == "":  # its own package; the root package holds only __version__
         return None
+    above_domain = ENTRY_POINTS | {COMPOSITION_ROOT}
+    engine = dst == "embedding" and target != EMBEDDING_PROTOCOL
     if src in LEAVES:
         return None if dst == "errors" else "leaf-imports-package"
+    if src in ENTRY_POINTS:
+        if dst in ENTRY_POINTS and src != "cli":
+            return "entry-imports-entry-point"
+        if dst == "store" and importer not in ENTRY_MAY_IMPORT_STORE:
+            return "entry-imports-store"
+        return None
+    if src == COMPOSITION_ROOT:
+        return "app-imports-entry-point" if dst in ENTRY_POINTS else None
     if dst == "config":
-        return None if src in ENTRY_POINTS or src == COMPOSITION_ROOT else "settings-only-at-entry"
-    if dst in ENTRY_POINTS:
-        return None if src == "cli" else "imports-entry-point"
-    if dst == COMPOSITION_ROOT:
-        return None if src in ENTRY_POINTS else "imports-composition-root"
-    if src in ENTRY_POINTS and dst == "store":
-        return None if importer in ENTRY_MAY_IMPORT_STORE else "entry-imports-store"
-    if src in BASE and dst in DOMAIN:
-        return "base-imports-domain"
-    if src == "embedding" and dst == "store":
-        return "embedding-imports-store"
-    if src in DOMAIN | {"store"} and dst == "embedding" and target != EMBEDDING_PROTOCOL:
+        return "settings-only-at-entry"
+    if src in BASE:
+        if dst in DOMAIN | above_domain:
+            return "base-imports-up"
+        if src == "embedding" and dst == "store":
+            return "embedding-imports-store"
+        return "imports-embedding-engine" if engine else None
+    # the domain
+    if dst in above_domain:
+        return "domain-imports-entry-point"
+    if engine:
         return "imports-embedding-engine"
-    if src in DOMAIN and dst in DOMAIN and dst not in DOMAIN_USES[src]:
+    if dst in DOMAIN and dst not in DOMAIN_USES[src]:
         return "domain-imports-sideways"
     return None
 
@@ -420,6 +430,71 @@ def test_every_top_level_part_has_a_layer() -> None:
     assert placed - parts == set()
     for rule in set(PENDING.values()):
         assert rule in RULES
+
+
+@pytest.mark.parametrize(
+    ("importer", "target", "rule"),
+    [
+        ("mcp_memory.store.base", "mcp_memory.cli.main", "base-imports-up"),
+        ("mcp_memory.store.memories", "mcp_memory.service.query", "base-imports-up"),
+        ("mcp_memory.store.vectors", "mcp_memory.embedding.protocol", None),
+        ("mcp_memory.embedding.engine", "mcp_memory.store.base", "embedding-imports-store"),
+        ("mcp_memory.embedding.warm_client", "mcp_memory.config", "settings-only-at-entry"),
+        ("mcp_memory.service.memories", "mcp_memory.embedding.protocol", None),
+        ("mcp_memory.service.memories", "mcp_memory.embedding.engine", "imports-embedding-engine"),
+        ("mcp_memory.service.memories", "mcp_memory.embedding", "imports-embedding-engine"),
+        ("mcp_memory.service.memories", "mcp_memory.redaction.redact", None),
+        ("mcp_memory.service.memories", "mcp_memory.routing.router", "domain-imports-sideways"),
+        ("mcp_memory.service.recall", "mcp_memory.config", "settings-only-at-entry"),
+        ("mcp_memory.lifecycle.consolidate", "mcp_memory.llm.provider", None),
+        ("mcp_memory.lifecycle.consolidate", "mcp_memory.service.memories", None),
+        ("mcp_memory.routing.router", "mcp_memory.service.memories", None),
+        (
+            "mcp_memory.llm.extractive",
+            "mcp_memory.lifecycle.merge_check",
+            "domain-imports-sideways",
+        ),
+        ("mcp_memory.capture.spool", "mcp_memory.app", "domain-imports-entry-point"),
+        ("mcp_memory.graph.page", "mcp_memory.lifecycle.clusters", None),
+        ("mcp_memory.errors", "mcp_memory.llm.provider", "errors-imports-nothing"),
+        ("mcp_memory.projects", "mcp_memory.errors", None),
+        ("mcp_memory.config", "mcp_memory.store.database", "leaf-imports-package"),
+        ("mcp_memory.app", "mcp_memory.store.database", None),
+        ("mcp_memory.app", "mcp_memory.server.tools", "app-imports-entry-point"),
+        ("mcp_memory.server.tools", "mcp_memory.store.database", "entry-imports-store"),
+        ("mcp_memory.server.tools", "mcp_memory.cli.main", "entry-imports-entry-point"),
+        ("mcp_memory.cli.ops", "mcp_memory.server.tools", None),
+        ("mcp_memory.cli.ops", "mcp_memory.embedding.engine", None),
+        ("mcp_memory.hooks.reader", "mcp_memory.store.schema", None),
+        ("mcp_memory.hooks.events", "mcp_memory.store.database", "entry-imports-store"),
+    ],
+)
+def test_layer_rule_decides(importer: str, target: str, rule: str | None) -> None:
+    """The decisions the layer rule makes, one import at a time."""
+    assert layer_rule(importer, target) == rule
+
+
+def test_relative_and_nested_imports_are_resolved() -> None:
+    """Relative forms, ``from package import submodule`` and imports inside functions all count."""
+    code = (
+        "from . import migrations\n"
+        "from .database import Store\n"
+        "from .. import errors, __version__\n"
+        "from ..cli import main\n"
+        "def f():\n"
+        "    import mcp_memory.server.tools as tools\n"
+        "    from mcp_memory.service.fusion import keyword_query\n"
+    )
+    found = sorted(imports(ast.parse(code), "mcp_memory.store.base", is_package=False))
+    assert found == [
+        (1, "mcp_memory.store.migrations"),
+        (2, "mcp_memory.store.database"),
+        (3, "mcp_memory"),
+        (3, "mcp_memory.errors"),
+        (4, "mcp_memory.cli.main"),
+        (6, "mcp_memory.server.tools"),
+        (7, "mcp_memory.service.fusion"),
+    ]
 
 
 def test_imports_point_down_the_layers() -> None:
