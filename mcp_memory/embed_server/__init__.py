@@ -1,6 +1,13 @@
 """The warm embedding server: one loaded model shared by every Claude Code session.
 
-A thin HTTP layer over :mod:`mcp_memory.embedding.engine` (``app``), its entry point (``__main__``) and
-the start/stop/status helpers the CLI and hooks use (``process``). Clients reach it through
-:mod:`mcp_memory.embedding.warm_client`, which falls back to the in-process engine when it is down.
+- ``app``: a thin stdlib HTTP layer over :mod:`mcp_memory.embedding.engine`
+- ``__main__``: its entry point (``mcp-memory-embed-server``)
+- ``process``: start, stop and status as a detached process, for the CLI and hooks
+- ``pidfile``: the server's pid file and the lock it holds while it lives
+
+Clients reach it through :mod:`mcp_memory.embedding.warm_client`, which falls back to the
+in-process engine when it is down. Other packages import ``process`` as a module, so ``__all__``
+is empty and importing the package loads nothing.
 """
+
+__all__: list[str] = []

@@ -1,1 +1,87 @@
-"""embedding."""
+"""Embeddings: text to vectors with a local ONNX model, in process or through the warm server.
+
+- ``specs``: model specs (files, dimension, pooling, prefixes) and where models are installed
+- ``engine``: the engine: ONNX Runtime + tokenizers + numpy; the warm server and the in-process
+  fallback both use it
+- ``local``: the :class:`Embedder` seam and :class:`LocalEmbedder`, the engine in this process
+- ``warm_client``: the warm server's client, its wire limits, and the fallback to ``local``
+- ``pull``: download a model from the Hugging Face hub, verify it, mark it installed
+
+The domain imports only the protocol (``embedding.protocol``), never the engine; the engine, the
+warm client and ``pull`` are for entry points and ``app.py``. Names are imported on first use
+(PEP 562), so importing the protocol never loads ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mcp_memory.embedding.engine import Engine, load_engine
+    from mcp_memory.embedding.local import Embedder
+    from mcp_memory.embedding.specs import SPECS, ModelSpec, choose_model, get_spec, locate, require
+    from mcp_memory.embedding.warm_client import (
+        MAX_BATCH,
+        MAX_BODY_BYTES,
+        MAX_TEXT_CHARS,
+        SERVICE,
+        AutoEmbedder,
+        ForeignServer,
+        fetch_health,
+        make_embedder,
+        server_available,
+    )
+
+__all__ = [
+    "MAX_BATCH",
+    "MAX_BODY_BYTES",
+    "MAX_TEXT_CHARS",
+    "SERVICE",
+    "SPECS",
+    "AutoEmbedder",
+    "Embedder",
+    "Engine",
+    "ForeignServer",
+    "ModelSpec",
+    "choose_model",
+    "fetch_health",
+    "get_spec",
+    "load_engine",
+    "locate",
+    "make_embedder",
+    "require",
+    "server_available",
+]
+
+# Each public name and the module that defines it, imported on first use.
+_HOMES = {
+    "MAX_BATCH": "warm_client",
+    "MAX_BODY_BYTES": "warm_client",
+    "MAX_TEXT_CHARS": "warm_client",
+    "SERVICE": "warm_client",
+    "SPECS": "specs",
+    "AutoEmbedder": "warm_client",
+    "Embedder": "local",
+    "Engine": "engine",
+    "ForeignServer": "warm_client",
+    "ModelSpec": "specs",
+    "choose_model": "specs",
+    "fetch_health": "warm_client",
+    "get_spec": "specs",
+    "load_engine": "engine",
+    "locate": "specs",
+    "make_embedder": "warm_client",
+    "require": "specs",
+    "server_available": "warm_client",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """PEP 562: import a public name's module on first use, never its siblings."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value

@@ -1,1 +1,37 @@
-"""graph."""
+"""The memory graph page (``mcp-memory graph``): memories, links, clusters and lineage as one HTML
+file that a browser only has to draw.
+
+- ``page``: :func:`write_graph`: read the graph and write the page
+- ``layout``: the positions, computed once in Python
+
+Public names are imported on first use (PEP 562).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mcp_memory.graph.page import DEFAULT_STATES, write_graph
+
+__all__ = [
+    "DEFAULT_STATES",
+    "write_graph",
+]
+
+# Each public name and the module that defines it, imported on first use.
+_HOMES = {
+    "DEFAULT_STATES": "page",
+    "write_graph": "page",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """PEP 562: import a public name's module on first use, never its siblings."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value

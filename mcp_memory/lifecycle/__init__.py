@@ -1,1 +1,53 @@
-"""lifecycle."""
+"""The lifecycle of stored memories: how buffer memories become proven knowledge or fade.
+
+- ``clusters``: groups of 3+ connected buffer memories that are about one thing
+- ``consolidate``: :class:`Consolidator`: merge a cluster into proven knowledge, and undo it
+- ``merge_check``: checks on a merged answer before it replaces its sources
+- ``aging``: isolated memories fade (:class:`AgePolicy`, :class:`Judge`); what matters stays
+- ``maintenance``: :func:`maintain`: embed, link, consolidate and age in the background
+- ``reindex``: re-embed every memory with another model, then switch
+
+Public names are imported on first use (PEP 562).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mcp_memory.lifecycle.aging import AgePolicy, Judge
+    from mcp_memory.lifecycle.clusters import connected, find_clusters
+    from mcp_memory.lifecycle.consolidate import Consolidator
+    from mcp_memory.lifecycle.maintenance import MaintainReport, maintain
+
+__all__ = [
+    "AgePolicy",
+    "Consolidator",
+    "Judge",
+    "MaintainReport",
+    "connected",
+    "find_clusters",
+    "maintain",
+]
+
+# Each public name and the module that defines it, imported on first use.
+_HOMES = {
+    "AgePolicy": "aging",
+    "Consolidator": "consolidate",
+    "Judge": "aging",
+    "MaintainReport": "maintenance",
+    "connected": "clusters",
+    "find_clusters": "clusters",
+    "maintain": "maintenance",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """PEP 562: import a public name's module on first use, never its siblings."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value

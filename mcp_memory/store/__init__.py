@@ -1,1 +1,54 @@
-"""store."""
+"""The SQLite store: every SQL statement of the package lives here (SQLite with FTS5 for keywords and
+sqlite-vec for vectors). One :class:`Store` per database file, composed of mixins over one
+connection; the rest of the package calls its methods and never writes SQL.
+
+- ``database``: the :class:`Store` itself: open, migrate, close, transactions
+- ``base``: the row types (:class:`Memory`, :class:`NewMemory`, :class:`ModelInfo`) and states
+- ``memories``: storing a memory (tags, line statistics, session chain), changing and reading rows
+- ``vectors``: each memory's embeddings and the binary index table, KNN
+- ``links``: links between memories and the per-project line statistics
+- ``search``: what recall reads besides vectors: full-text matches, session neighbours
+- ``bit_index`` and ``bit_codes``: the binary codes held in RAM, the candidate stage of KNN
+- ``migrations``: numbered schema migrations, applied in order on open
+- ``integrity``: SQLite's own checks plus the invariants between our tables
+
+Public names are imported on first use (PEP 562): importing one module never imports the others.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mcp_memory.store.base import ACTIVE_STATES, STATES, Memory, ModelInfo, NewMemory
+    from mcp_memory.store.database import Store
+
+__all__ = [
+    "ACTIVE_STATES",
+    "STATES",
+    "Memory",
+    "ModelInfo",
+    "NewMemory",
+    "Store",
+]
+
+# Each public name and the module that defines it, imported on first use.
+_HOMES = {
+    "ACTIVE_STATES": "base",
+    "STATES": "base",
+    "Memory": "base",
+    "ModelInfo": "base",
+    "NewMemory": "base",
+    "Store": "database",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """PEP 562: import a public name's module on first use, never its siblings."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
