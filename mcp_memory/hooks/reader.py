@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from mcp_memory.projects import GLOBAL
-from mcp_memory.service.fusion import keyword_query
+from mcp_memory.text.keywords import keyword_query
 
 ACTIVE_STATES = ("buffer", "proven")
 SERVICE = "mcp-memory-embed"  # = warm_client.SERVICE (pinned by a test)

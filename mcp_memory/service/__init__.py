@@ -4,7 +4,7 @@ environment. It gets a Store and an Embedder and is the one write path for every
 - ``memories``: :class:`MemoryService`: remember (validate, redact, dedupe, classify, embed, link),
   forget, restore, stats
 - ``recall``: the recall path: vector and keyword search fused, filters, session lift
-- ``fusion``: keyword-query processing and rank fusion of the two signals
+- ``fusion``: how recall weighs its signals (:class:`Tuning`) and their rank fusion
 - ``query``: what a query says besides its words: the dates and names it mentions
 - ``linking``: link each new memory to the existing memories it is about
 - ``boilerplate``: structural noise (shared format is not a shared topic)
@@ -14,7 +14,7 @@ environment. It gets a Store and an Embedder and is the one write path for every
 - ``types``: the dataclasses the service takes and returns
 - ``validation``: checks of what callers send, and the limits on it
 
-Public names are imported on first use (PEP 562): the hook path imports ``fusion`` alone.
+Public names are imported on first use (PEP 562), never their siblings.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mcp_memory.service.briefing import BriefingContext, build_briefing
-    from mcp_memory.service.fusion import keyword_query
     from mcp_memory.service.memories import MemoryService, content_hash
     from mcp_memory.service.portability import backup, export, import_records, read_export
     from mcp_memory.service.types import Hit, Options, RecallFilters, Remembered
@@ -42,7 +41,6 @@ __all__ = [
     "content_hash",
     "export",
     "import_records",
-    "keyword_query",
     "parse_time",
     "read_export",
 ]
@@ -60,7 +58,6 @@ _HOMES = {
     "content_hash": "memories",
     "export": "portability",
     "import_records": "portability",
-    "keyword_query": "fusion",
     "parse_time": "validation",
     "read_export": "portability",
 }

@@ -6,12 +6,12 @@ The constants below were chosen on LoCoMo conversations 0-4 and checked on 5-9
 
 from __future__ import annotations
 
-import re
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mcp_memory.store.search import CONTEXT_WEIGHT
+
 RRF_K = 5
-CONTEXT_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -49,90 +49,6 @@ class Tuning:
     # these many times ``pool`` (KNN hits with their neighbours; BM25 hits before the name lift).
     vector_candidates: int = 1
     keyword_candidates: int = 2
-
-
-MAX_TERMS = 32
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-# Very common English words: they match almost everything and only add noise to BM25.
-STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "did",
-        "do",
-        "does",
-        "for",
-        "from",
-        "had",
-        "has",
-        "have",
-        "he",
-        "her",
-        "his",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "no",
-        "not",
-        "of",
-        "on",
-        "or",
-        "our",
-        "she",
-        "so",
-        "than",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "to",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-    ]
-)
-
-
-def keyword_query(text: str, drop: Collection[str] = ()) -> str:
-    """An FTS5 MATCH expression for free text: each word quoted (no FTS syntax can leak
-    through), stopwords and ``drop`` (lower-case words) left out unless nothing else is left,
-    joined with OR so BM25 ranks documents matching more and rarer terms first."""
-    words = [w.lower() for w in _WORD.findall(text)]
-    content = [w for w in words if w not in STOPWORDS and w not in drop] or words
-    unique = list(dict.fromkeys(content))[:MAX_TERMS]
-    return " OR ".join(f'"{w}"' for w in unique)
 
 
 def rrf_fuse(

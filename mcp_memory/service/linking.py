@@ -22,8 +22,8 @@ import numpy as np
 
 from mcp_memory.embedding.local import Embedder
 from mcp_memory.service import boilerplate
-from mcp_memory.service.fusion import STOPWORDS
 from mcp_memory.store.database import ACTIVE_STATES, GLOBAL, Store
+from mcp_memory.text.keywords import STOPWORDS
 
 log = logging.getLogger("mcp_memory")
 

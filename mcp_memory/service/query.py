@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from mcp_memory.service.fusion import STOPWORDS
+from mcp_memory.text.keywords import WORD
 
 MONTHS = (
     "january",
@@ -48,9 +48,6 @@ _ISO_MONTH = re.compile(r"\b(\d{4})-(\d{2})\b(?!-)")
 _YEAR = re.compile(r"\b(?:in|during|of|since|from|year|by)\s+((?:19|20)\d{2})\b", re.I)
 
 DAY = 86_400.0
-
-_LABEL = re.compile(r"^\s*([A-Z][\w.'-]*(?: [A-Z][\w.'-]*){0,2}):\s")
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 def _month(name: str) -> int:
@@ -126,16 +123,6 @@ def in_windows(ts: float, windows: list[tuple[float, float]]) -> bool:
     return any(start <= ts < end for start, end in windows)
 
 
-def label_of(content: str) -> str | None:
-    """The name a memory's text opens with ("Caroline: I went..." -> "caroline"): one to three
-    capitalised words before a colon. Lower-cased first word, or None."""
-    match = _LABEL.match(content)
-    if match is None:
-        return None
-    first = match.group(1).split()[0].rstrip(".").lower()
-    return first if len(first) > 1 and first not in STOPWORDS else None
-
-
 def names_in(query: str) -> frozenset[str]:
     """The lower-cased words of ``query`` a memory label can match."""
-    return frozenset(w.lower() for w in _WORD.findall(query))
+    return frozenset(w.lower() for w in WORD.findall(query))

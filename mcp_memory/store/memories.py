@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from mcp_memory.errors import NotFoundError, StoreError
-from mcp_memory.service.query import label_of
 from mcp_memory.store.base import (
     MEMORY_COLUMNS,
     STATES,
@@ -26,6 +25,7 @@ from mcp_memory.store.base import (
 )
 from mcp_memory.store.migrations import scalar
 from mcp_memory.store.vectors import StoreVectors
+from mcp_memory.text.labels import label_of
 
 CONTEXT_CHARS = 1000  # of each neighbour's text kept in a memory's ``context``
 

@@ -306,7 +306,7 @@ def m004_recall_context(db: apsw.Connection) -> None:
 def m005_labels(db: apsw.Connection) -> None:
     """The name label a memory opens with ("Caroline: ..."), lower-cased (see query.label_of):
     recall lifts memories whose label the query names, and leaves such names out of BM25."""
-    from mcp_memory.service.query import label_of
+    from mcp_memory.text.labels import label_of
 
     db.execute(
         """
