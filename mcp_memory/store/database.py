@@ -47,13 +47,22 @@ import sqlite_vec
 from mcp_memory.errors import ModelMismatchError, StoreError
 from mcp_memory.projects import GLOBAL
 from mcp_memory.store import migrations
-from mcp_memory.store.base import ACTIVE_STATES, STATES, Memory, ModelInfo, NewMemory
+from mcp_memory.store.base import Memory, ModelInfo, NewMemory
 from mcp_memory.store.bit_index import BitIndex
 from mcp_memory.store.links import StoreLinks
 from mcp_memory.store.memories import CONTEXT_CHARS, StoreMemories
 from mcp_memory.store.migrations import scalar
+from mcp_memory.store.schema import (
+    ACTIVE_STATES,
+    DIMENSION_KEY,
+    MAX_CANDIDATES,
+    MEMORY_INDEX,
+    MODEL_ID_KEY,
+    POOLING_KEY,
+    STATES,
+)
 from mcp_memory.store.search import StoreSearch
-from mcp_memory.store.vectors import MAX_CANDIDATES, index_sql
+from mcp_memory.store.vectors import index_sql
 
 __all__ = [
     "ACTIVE_STATES",
@@ -188,9 +197,9 @@ class Store(StoreMemories, StoreLinks, StoreSearch):
 
     def _read_model(self) -> ModelInfo | None:
         rows: dict[str, Any] = dict(self._rows("SELECT key, value FROM meta"))
-        if "model_id" not in rows:
+        if MODEL_ID_KEY not in rows:
             return None
-        return ModelInfo(str(rows["model_id"]), int(rows["dimension"]), str(rows["pooling"]))
+        return ModelInfo(str(rows[MODEL_ID_KEY]), int(rows[DIMENSION_KEY]), str(rows[POOLING_KEY]))
 
     def init_model(self, model_id: str, dimension: int, pooling: str) -> ModelInfo:
         """Record the database's model and create its vector index (once)."""
@@ -205,13 +214,13 @@ class Store(StoreMemories, StoreLinks, StoreSearch):
             self.db.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
                 [
-                    ("model_id", model_id),
-                    ("dimension", str(dimension)),
-                    ("pooling", pooling),
+                    (MODEL_ID_KEY, model_id),
+                    (DIMENSION_KEY, str(dimension)),
+                    (POOLING_KEY, pooling),
                     ("model_recorded_at", now),
                 ],
             )
-            self.db.execute(index_sql("memory_index", dimension))
+            self.db.execute(index_sql(MEMORY_INDEX, dimension))
             self.model = self.opened_model = ModelInfo(model_id, dimension, pooling)
             return self.model
 

@@ -18,13 +18,13 @@ from mcp_memory.errors import NotFoundError, StoreError
 from mcp_memory.service.query import label_of
 from mcp_memory.store.base import (
     MEMORY_COLUMNS,
-    STATES,
     Memory,
     NewMemory,
     placeholders,
     row_to_memory,
 )
 from mcp_memory.store.migrations import scalar
+from mcp_memory.store.schema import STATES
 from mcp_memory.store.vectors import StoreVectors
 
 CONTEXT_CHARS = 1000  # of each neighbour's text kept in a memory's ``context``

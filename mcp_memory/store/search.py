@@ -10,7 +10,8 @@ import apsw
 
 from mcp_memory.errors import StoreError
 from mcp_memory.service.fusion import CONTEXT_WEIGHT
-from mcp_memory.store.base import ACTIVE_STATES, StoreBase, placeholders
+from mcp_memory.store.base import StoreBase, placeholders
+from mcp_memory.store.schema import ACTIVE_STATES
 
 
 class StoreSearch(StoreBase):
