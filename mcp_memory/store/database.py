@@ -22,6 +22,7 @@ Layout. This module opens the database, runs its transactions and keeps its reco
 - ``store_vectors.py``: vectors and KNN (and the in-RAM bit index behind it);
 - ``store_links.py``: links, line statistics, the ``connected`` mark;
 - ``store_search.py``: full-text matches and the other reads of recall;
+- ``routes.py``: the route ledger (``route_writes``, ``routes``) and the target-vector cache;
 - ``store_base.py``: the row types, the states and the base class the mixins share.
 
 Why mixins rather than collaborator objects: every part shares one connection, one lock and one
@@ -52,6 +53,7 @@ from mcp_memory.store.bit_index import BitIndex
 from mcp_memory.store.links import StoreLinks
 from mcp_memory.store.memories import CONTEXT_CHARS, StoreMemories
 from mcp_memory.store.migrations import scalar
+from mcp_memory.store.routes import StoreRoutes
 from mcp_memory.store.schema import (
     ACTIVE_STATES,
     DIMENSION_KEY,
@@ -81,7 +83,7 @@ __all__ = [
 BUSY_TIMEOUT_MS = 10_000
 
 
-class Store(StoreMemories, StoreLinks, StoreSearch):
+class Store(StoreMemories, StoreLinks, StoreSearch, StoreRoutes):
     """A memory database file. Open with :meth:`open`; close with :meth:`close`."""
 
     def __init__(self, db: apsw.Connection, path: Path) -> None:
