@@ -23,6 +23,8 @@ Layout. This module opens the database, runs its transactions and keeps its reco
 - ``store_links.py``: links, line statistics, the ``connected`` mark;
 - ``store_search.py``: full-text matches and the other reads of recall;
 - ``routes.py``: the route ledger (``route_writes``, ``routes``) and the target-vector cache;
+- ``lineage.py``: consolidations and their lineage;
+- ``usage.py``: what LLM calls cost per day;
 - ``store_base.py``: the row types, the states and the base class the mixins share.
 
 Why mixins rather than collaborator objects: every part shares one connection, one lock and one
@@ -50,6 +52,7 @@ from mcp_memory.projects import GLOBAL
 from mcp_memory.store import migrations
 from mcp_memory.store.base import Memory, ModelInfo, NewMemory
 from mcp_memory.store.bit_index import BitIndex
+from mcp_memory.store.lineage import StoreLineage
 from mcp_memory.store.links import StoreLinks
 from mcp_memory.store.memories import CONTEXT_CHARS, StoreMemories
 from mcp_memory.store.migrations import scalar
@@ -64,6 +67,7 @@ from mcp_memory.store.schema import (
     STATES,
 )
 from mcp_memory.store.search import StoreSearch
+from mcp_memory.store.usage import StoreUsage
 from mcp_memory.store.vectors import index_sql
 
 __all__ = [
@@ -83,7 +87,7 @@ __all__ = [
 BUSY_TIMEOUT_MS = 10_000
 
 
-class Store(StoreMemories, StoreLinks, StoreSearch, StoreRoutes):
+class Store(StoreMemories, StoreLinks, StoreSearch, StoreRoutes, StoreLineage, StoreUsage):
     """A memory database file. Open with :meth:`open`; close with :meth:`close`."""
 
     def __init__(self, db: apsw.Connection, path: Path) -> None:
@@ -147,6 +151,11 @@ class Store(StoreMemories, StoreLinks, StoreSearch, StoreRoutes):
     def schema_version(self) -> int:
         with self.lock:
             return int(scalar(self.db, "PRAGMA user_version"))
+
+    def quick_check(self) -> str:
+        """SQLite's ``PRAGMA quick_check``: ``ok``, or the first problem it found."""
+        with self.lock:
+            return str(scalar(self.db, "PRAGMA quick_check"))
 
     # -- transactions -------------------------------------------------------------------
 

@@ -81,6 +81,12 @@ class StoreLinks(StoreBase):
             )
         return {str(k): int(n) for k, n in rows}
 
+    def every_link(self) -> list[tuple[int, int, float]]:
+        """All links ``(source, target, similarity)`` ordered by source and target (for export)."""
+        with self.lock:
+            rows = self._rows("SELECT source_id, target_id, similarity FROM links ORDER BY 1, 2")
+        return [(int(a), int(b), float(s)) for a, b, s in rows]
+
     def mark_connected(self, memory_id: int) -> None:
         with self.transaction():
             self.db.execute("UPDATE memories SET connected = 1 WHERE id = ?", (memory_id,))
