@@ -327,10 +327,8 @@ class Worker:
         )
         self.stored.append(result.id)
         if session_id and result.status == "created":  # one summary per session: the latest
-            earlier = app.store.query_ids(
-                "session_id = ? AND type = 'session_summary' AND source = 'hook' "
-                "AND state IN ('buffer', 'proven') AND id != ?",
-                (session_id, result.id),
+            earlier = app.store.session_memory_ids(
+                session_id, type="session_summary", source="hook", exclude=result.id
             )
             for old in earlier:
                 app.service.forget(old)

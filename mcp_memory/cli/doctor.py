@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 from mcp_memory.config import Settings
-from mcp_memory.store.migrations import scalar
 
 Check = dict[str, Any]
 
@@ -43,26 +42,17 @@ def run_checks(settings: Settings) -> list[Check]:
 def _driver() -> tuple[bool, str, str]:
     import apsw
 
-    conn = apsw.Connection(":memory:")
-    try:
-        fts5 = scalar(conn, "SELECT sqlite_compileoption_used('ENABLE_FTS5')")
-    finally:
-        conn.close()
+    from mcp_memory.store.driver import has_fts5
+
+    fts5 = has_fts5()
     detail = f"apsw {apsw.apsw_version()}, SQLite {apsw.sqlite_lib_version()}, FTS5 {'yes' if fts5 else 'no'}"
-    return bool(fts5), detail, "pip install --upgrade apsw"
+    return fts5, detail, "pip install --upgrade apsw"
 
 
 def _sqlite_vec() -> tuple[bool, str, str]:
-    import apsw
-    import sqlite_vec
+    from mcp_memory.store.driver import sqlite_vec_version
 
-    conn = apsw.Connection(":memory:")
-    try:
-        conn.enable_load_extension(True)
-        conn.load_extension(sqlite_vec.loadable_path())
-        version = scalar(conn, "SELECT vec_version()")
-    finally:
-        conn.close()
+    version = sqlite_vec_version()
     return True, f"sqlite-vec {version} loads", "pip install --upgrade sqlite-vec"
 
 
@@ -108,8 +98,7 @@ def _database(settings: Settings) -> tuple[bool, str, str]:
         return True, f"{path} does not exist yet; it is created on first use", ""
     store = Store.open(path)
     try:
-        with store.lock:
-            result = scalar(store.db, "PRAGMA quick_check")
+        result = store.quick_check()
         model = store.model
         mode = stat.S_IMODE(path.stat().st_mode)
         detail = (

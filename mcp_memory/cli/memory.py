@@ -295,7 +295,7 @@ def _graph_projects(store: Any, name: str) -> list[str]:
 
     if name.lower() in GLOBAL_NAMES:
         return [GLOBAL]
-    keys = [str(r[0]) for r in store.execute("SELECT DISTINCT project FROM memories")]
+    keys = store.project_keys()
     if name in keys:
         return [name, GLOBAL]
     if Path(name).expanduser().is_dir():

@@ -87,29 +87,14 @@ def collect(
     data ready for JSON."""
     from mcp_memory.graph.layout import layout
 
-    where = [f"m.state IN ({','.join('?' * len(states))})"]
-    params: list[object] = [*states]
-    if projects is not None:
-        where.append(f"m.project IN ({','.join('?' * len(projects))})")
-        params.extend(projects)
-    rows = store.execute(
-        "SELECT m.id, m.content, m.type, m.project, m.tags, m.state, m.protected, m.created_at, "
-        "m.recall_count, m.last_recalled_at, m.age_from, m.connected, "
-        "coalesce((SELECT c.seq FROM project_counters c WHERE c.project = m.project), 0) "
-        f"FROM memories m WHERE {' AND '.join(where)} ORDER BY m.project, m.id",
-        params,
-    )
+    rows = store.graph_rows(states, projects)
     index = {int(r[0]): n for n, r in enumerate(rows)}
     links = [
-        (index[int(a)], index[int(b)], round(float(s), 3))
-        for a, b, s in store.execute("SELECT source_id, target_id, similarity FROM links")
-        if int(a) in index and int(b) in index
+        (index[a], index[b], round(s, 3))
+        for a, b, s in store.every_link()  # = storage order: links is keyed (source, target)
+        if a in index and b in index
     ]
-    lineage_rows = store.execute(
-        "SELECT l.consolidation_id, l.source_id, l.result_id, c.created_at, c.provider "
-        "FROM lineage l JOIN consolidations c ON c.id = l.consolidation_id "
-        "WHERE c.status = 'applied' ORDER BY l.consolidation_id, l.result_id, l.source_id"
-    )
+    lineage_rows = store.applied_lineage()
     lineage = [
         (index[int(s)], index[int(r)], int(cid))
         for cid, s, r, _, _ in lineage_rows

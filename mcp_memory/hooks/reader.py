@@ -1,9 +1,18 @@
 """Hook-time recall: the few memories relevant to a prompt, read-only, with no model and no numpy.
 
+This module is the documented exception to "SQL only in the store": everywhere else a query is
+a named method of :class:`~mcp_memory.store.database.Store`, but that class cannot be imported
+here without numpy, sqlite-vec's wrapper and the rest of the store (the hook's whole time budget),
+so these few read-only queries are written out below. They never write, and every name they
+share with the store (states, tables, ``meta`` keys, the KNN limit) comes from the import-free
+:mod:`mcp_memory.store.schema`, which the store uses too, so a rename cannot leave a copy behind;
+``tests/test_hooks.py`` pins the results to the store's own (``Reader.knn`` = ``Store.knn``).
+
 A hook is a fresh Python process on Claude Code's critical path, so this module imports only the
-standard library, ``apsw`` and the pure-Python :mod:`mcp_memory.service.fusion` (importing
-:mod:`mcp_memory.store.database` would pull numpy and sqlite-vec's Python wrapper, which imports numpy
-too: ~200 ms before any work). It reads the database the service writes, with the same queries:
+standard library, ``apsw``, the pure-Python :mod:`mcp_memory.service.fusion` and the name-only
+:mod:`mcp_memory.store.schema` (importing :mod:`mcp_memory.store.database` would pull numpy and
+sqlite-vec's Python wrapper, which imports numpy too: ~200 ms before any work). It reads the
+database the service writes, with the same queries:
 
 - keyword: the service's FTS5 query (:func:`~mcp_memory.service.fusion.keyword_query`), BM25-ranked;
 - vector, only when the warm server is up and serves the database's model: one query embedding
@@ -26,12 +35,21 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from mcp_memory.projects import GLOBAL
+from mcp_memory.store.schema import (
+    ACTIVE_STATES,
+    DIMENSION_KEY,
+    MAX_CANDIDATES,
+    MEMORIES,
+    MEMORIES_FTS,
+    MEMORY_INDEX,
+    MEMORY_VECTORS,
+    META,
+    MODEL_ID_KEY,
+)
 from mcp_memory.text.keywords import keyword_query
 
-ACTIVE_STATES = ("buffer", "proven")
 SERVICE = "mcp-memory-embed"  # = warm_client.SERVICE (pinned by a test)
-BUSY_TIMEOUT_MS = 250
-MAX_CANDIDATES = 4096
+BUSY_TIMEOUT_MS = 250  # the hook's own (the store waits 10 s; a prompt must not)
 MAX_QUERY_CHARS = 2000  # the models read at most a few hundred tokens of it anyway
 NORM_TOLERANCE = 1e-3
 
@@ -73,6 +91,11 @@ def vec_extension_path() -> str:
     return os.path.join(list(spec.submodule_search_locations)[0], "vec0")
 
 
+def _marks(values: Sequence[object]) -> str:
+    """One ``?`` per value, for ``IN (...)``."""
+    return ",".join("?" * len(values))
+
+
 class Reader:
     """A read-only connection to the memory database, for one hook run."""
 
@@ -85,13 +108,13 @@ class Reader:
             self.db = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
             self.db.set_busy_timeout(BUSY_TIMEOUT_MS)
             version = self._one("PRAGMA user_version")
-            meta: dict[Any, Any] = dict(self._rows("SELECT key, value FROM meta"))
+            meta: dict[Any, Any] = dict(self._rows(f"SELECT key, value FROM {META}"))
         except apsw.Error as exc:
             raise Unavailable(f"database {path} cannot be read: {exc}") from exc
         if not version:
             raise Unavailable(f"database {path} has no schema yet")
-        self.model_id: str | None = meta.get("model_id")
-        self.dimension = int(meta["dimension"]) if "dimension" in meta else 0
+        self.model_id: str | None = meta.get(MODEL_ID_KEY)
+        self.dimension = int(meta[DIMENSION_KEY]) if DIMENSION_KEY in meta else 0
         self._vec_loaded = False
 
     def close(self) -> None:
@@ -105,12 +128,11 @@ class Reader:
         return None if row is None else row[0]
 
     def count_active(self, projects: Sequence[str]) -> int:
-        marks = ",".join("?" * len(projects))
         return int(
             self._one(
-                f"SELECT count(*) FROM memories WHERE project IN ({marks}) "
-                "AND state IN ('buffer', 'proven')",
-                projects,
+                f"SELECT count(*) FROM {MEMORIES} WHERE project IN ({_marks(projects)}) "
+                f"AND state IN ({_marks(ACTIVE_STATES)})",
+                (*projects, *ACTIVE_STATES),
             )
         )
 
@@ -123,13 +145,12 @@ class Reader:
         match = keyword_query(text)
         if not match:
             return []
-        marks = ",".join("?" * len(projects))
         try:
             rows = self._rows(
-                "SELECT m.id FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid "
-                f"WHERE memories_fts MATCH ? AND m.state IN ('buffer', 'proven') "
-                f"AND m.project IN ({marks}) ORDER BY bm25(memories_fts) LIMIT ?",
-                (match, *projects, k),
+                f"SELECT m.id FROM {MEMORIES_FTS} JOIN {MEMORIES} m ON m.id = {MEMORIES_FTS}.rowid "
+                f"WHERE {MEMORIES_FTS} MATCH ? AND m.state IN ({_marks(ACTIVE_STATES)}) "
+                f"AND m.project IN ({_marks(projects)}) ORDER BY bm25({MEMORIES_FTS}) LIMIT ?",
+                (match, *ACTIVE_STATES, *projects, k),
             )
         except apsw.SQLError:  # a query FTS5 cannot parse
             return []
@@ -146,20 +167,22 @@ class Reader:
         """Share of the query's IDF weight that each memory in ``ids`` matches, and whether it
         matches at least :data:`KEYWORD_MIN_TERMS` terms (else 0). FTS5 applies the same
         tokenizer (porter stemming) as the ranking query, one term at a time."""
-        total_docs = max(1, int(self._one("SELECT coalesce(max(id), 0) FROM memories")))
-        id_marks = ",".join("?" * len(ids))
+        total_docs = max(1, int(self._one(f"SELECT coalesce(max(id), 0) FROM {MEMORIES}")))
         weight_sum = 0.0
         matched: dict[int, list[float]] = {i: [] for i in ids}
         for term in terms:
             df = int(
-                self._one("SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?", (term,))
+                self._one(
+                    f"SELECT count(*) FROM {MEMORIES_FTS} WHERE {MEMORIES_FTS} MATCH ?", (term,)
+                )
             )
             weight = math.log(1.0 + (total_docs - df + 0.5) / (df + 0.5))
             weight_sum += weight
             if df == 0:
                 continue
             for (rowid,) in self.db.execute(
-                f"SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? AND rowid IN ({id_marks})",
+                f"SELECT rowid FROM {MEMORIES_FTS} WHERE {MEMORIES_FTS} MATCH ? "
+                f"AND rowid IN ({_marks(ids)})",
                 (term, *ids),
             ):
                 matched[int(rowid)].append(weight)
@@ -193,20 +216,20 @@ class Reader:
                 raise Unavailable(f"cannot load sqlite-vec: {exc}") from exc
             self._vec_loaded = True
         candidates = min(MAX_CANDIDATES, max(k * oversample, min_candidates))
-        marks = ",".join("?" * len(projects))
         ids = [
             int(r[0])
             for r in self.db.execute(
-                "SELECT rowid FROM memory_index WHERE embedding MATCH vec_quantize_binary(?) "
-                f"AND k = ? AND state IN ('buffer', 'proven') AND project IN ({marks})",
-                (query, candidates, *projects),
+                f"SELECT rowid FROM {MEMORY_INDEX} WHERE embedding MATCH vec_quantize_binary(?) "
+                f"AND k = ? AND state IN ({_marks(ACTIVE_STATES)}) "
+                f"AND project IN ({_marks(projects)})",
+                (query, candidates, *ACTIVE_STATES, *projects),
             )
         ]
         if not ids:
             return []
         rows = self._rows(
-            "SELECT memory_id, 1.0 - vec_distance_cosine(embedding, ?) FROM memory_vectors "
-            f"WHERE memory_id IN ({','.join('?' * len(ids))})",
+            f"SELECT memory_id, 1.0 - vec_distance_cosine(embedding, ?) FROM {MEMORY_VECTORS} "
+            f"WHERE memory_id IN ({_marks(ids)})",
             (query, *ids),
         )
         scored = sorted(((int(i), float(s)) for i, s in rows), key=lambda r: -r[1])
@@ -224,7 +247,7 @@ class Reader:
         if not ids:
             return set()
         rows = self.db.execute(
-            f"SELECT id FROM memories WHERE embedded = 0 AND id IN ({','.join('?' * len(ids))})",
+            f"SELECT id FROM {MEMORIES} WHERE embedded = 0 AND id IN ({_marks(ids)})",
             tuple(ids),
         )
         return {int(r[0]) for r in rows}
@@ -233,8 +256,8 @@ class Reader:
         if not ids:
             return {}
         rows = self.db.execute(
-            "SELECT id, content, type, project, created_at FROM memories "
-            f"WHERE id IN ({','.join('?' * len(ids))})",
+            f"SELECT id, content, type, project, created_at FROM {MEMORIES} "
+            f"WHERE id IN ({_marks(ids)})",
             tuple(ids),
         )
         return {int(r[0]): (int(r[0]), str(r[1]), str(r[2]), str(r[3]), float(r[4])) for r in rows}

@@ -26,24 +26,11 @@ def today() -> str:
 
 def day_usage(store: Store) -> Usage:
     """What paid providers have cost today, across every process."""
-    rows = store.execute(
-        "SELECT coalesce(sum(calls), 0), coalesce(sum(input_tokens), 0), "
-        "coalesce(sum(output_tokens), 0) FROM llm_usage WHERE day = ? AND provider != 'extractive'",
-        (today(),),
-    )
-    calls, tokens_in, tokens_out = rows[0]
-    return Usage(int(calls), int(tokens_in), int(tokens_out))
+    return Usage(*store.paid_usage(today()))
 
 
 def record_usage(store: Store, provider: str, usage: Usage) -> None:
-    with store.transaction():
-        store.execute(
-            "INSERT INTO llm_usage (day, provider, calls, input_tokens, output_tokens) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (day, provider) DO UPDATE SET "
-            "calls = calls + excluded.calls, input_tokens = input_tokens + excluded.input_tokens, "
-            "output_tokens = output_tokens + excluded.output_tokens",
-            (today(), provider, usage.calls, usage.input_tokens, usage.output_tokens),
-        )
+    store.add_usage(today(), provider, usage.calls, usage.input_tokens, usage.output_tokens)
 
 
 class Spending:

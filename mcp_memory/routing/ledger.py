@@ -16,10 +16,8 @@ that is itself a write (kind ``unroute``), so ``undo_file`` can revert it in tur
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,22 +71,16 @@ class RouteLedger:
         else:  # everything in it was ours: remove the file instead of leaving it empty
             managed.remove_file(target.path, expected=doc.sha256 or "")
             after = None
-        rows = self.store.execute(
-            "INSERT INTO route_writes (path, label, root, kind, created_at, before_hash, "
-            "after_hash, backup, created_dirs) VALUES (?,?,?,?,?,?,?,?,?) RETURNING id",
-            (
-                str(target.path),
-                target.label,
-                str(target.root),
-                kind,
-                time.time(),
-                doc.sha256,
-                after,
-                backup,
-                json.dumps(created_dirs),
-            ),
+        return self.store.add_route_write(
+            path=str(target.path),
+            label=target.label,
+            root=str(target.root),
+            kind=kind,
+            before_hash=doc.sha256,
+            after_hash=after,
+            backup=backup,
+            created_dirs=created_dirs,
         )
-        return int(rows[0][0])
 
     def record(
         self,
@@ -100,12 +92,16 @@ class RouteLedger:
     ) -> None:
         """Where a memory went (``written``) or was found (``present``), in table and metadata."""
         path, label, section = where
-        rows = self.store.execute(
-            "INSERT INTO routes (memory_id, path, label, section, status, similarity, write_id, "
-            "created_at) VALUES (?,?,?,?,?,?,?,?) RETURNING id",
-            (memory_id, path, label, section, status, similarity, write_id, time.time()),
+        rid = self.store.add_route(
+            memory_id,
+            path=path,
+            label=label,
+            section=section,
+            status=status,
+            similarity=similarity,
+            write_id=write_id,
         )
-        self._mark(memory_id, path, section, status, int(rows[0][0]))
+        self._mark(memory_id, path, section, status, rid)
 
     def _mark(self, memory_id: int, path: str | None, section: str, status: str, rid: int) -> None:
         meta = dict(self.store.get(memory_id).metadata)
@@ -120,17 +116,13 @@ class RouteLedger:
     def undo_memory(self, memory_id: int, *, force: bool = False) -> UndoResult:
         """Take one memory back out: its bullet leaves the block (the block goes when empty)."""
         memory = self.store.get(memory_id)
-        rows = self.store.execute(
-            "SELECT id, path, label, section, status FROM routes WHERE memory_id = ? "
-            "AND status IN ('written', 'present') ORDER BY id DESC LIMIT 1",
-            (memory_id,),
-        )
-        if not rows:
+        route = self.store.open_route(memory_id)
+        if route is None:
             raise ValidationError(f"memory {memory_id} has not been routed; nothing to undo")
-        rid, path, label, section, status = rows[0]
-        if status == "present":
+        rid, path, label, section = route.id, route.path, route.label, route.section
+        if route.status == "present":
             with self.store.transaction():
-                self._close_route(int(rid), None)
+                self._close_route(rid, None)
             return UndoResult(
                 path,
                 label,
@@ -153,7 +145,7 @@ class RouteLedger:
                     "removed); nothing was changed. Undo with force to drop the record only"
                 )
             with self.store.transaction():
-                self._close_route(int(rid), None)
+                self._close_route(rid, None)
             return UndoResult(
                 path,
                 label,
@@ -175,7 +167,7 @@ class RouteLedger:
                 new_text = ""  # only the heading routing created is left: remove the file
         with self.store.transaction():
             write_id = self.write(doc, new_text, "unroute")
-            self._close_route(int(rid), write_id)
+            self._close_route(rid, write_id)
         return UndoResult(
             path,
             label,
@@ -188,18 +180,14 @@ class RouteLedger:
     def undo_file(self, path: str, *, project: str | None, force: bool = False) -> UndoResult:
         """Revert the last write routing made to a file, restoring its backup exactly."""
         full = self._resolve(path, project)
-        rows = self.store.execute(
-            "SELECT id, label, root, kind, before_hash, after_hash, backup, created_dirs "
-            "FROM route_writes WHERE path = ? AND status = 'applied' ORDER BY id DESC LIMIT 1",
-            (str(full),),
-        )
-        if not rows:
+        last = self.store.last_applied_write(str(full))
+        if last is None:
             raise ValidationError(f"no routing to undo for {full}")
-        wid, label, root, kind, before, after, backup, dirs = rows[0]
-        check_path(Path(root), full)
+        wid, label, before = last.id, last.label, last.before_hash
+        check_path(Path(last.root), full)
         current = managed.read_bytes(full)
         now_hash = None if current is None else sha256(current)
-        if now_hash != after and not force:
+        if now_hash != last.after_hash and not force:
             raise ValidationError(
                 f"{label} changed since mcp-memory wrote it (write {wid}); undoing would lose "
                 "those edits. Edit the block by hand, or undo with force to restore the backup "
@@ -209,28 +197,25 @@ class RouteLedger:
             if before is None:
                 if current is not None:
                     managed.remove_file(full, expected=str(now_hash))
-                for directory in reversed(json.loads(dirs)):
+                for directory in reversed(last.created_dirs):
                     try:
                         os.rmdir(directory)
                     except OSError:
                         break  # not empty: something else lives there now
                 restored = "deleted"
             else:
-                data = managed.load_backup(Path(backup), str(before))
+                data = managed.load_backup(Path(str(last.backup)), before)
                 mode = None if current is None else os.stat(full).st_mode & 0o7777
                 managed.replace_file(full, data, expected=now_hash, mode=mode)
                 restored = "backup"
-            self.store.execute(
-                "UPDATE route_writes SET status = 'undone', undone_at = ? WHERE id = ?",
-                (time.time(), wid),
-            )
-            ids = self._reopen_routes(int(wid), str(kind))
+            self.store.mark_write_undone(wid)
+            ids = self._reopen_routes(wid, last.kind)
         return UndoResult(
             str(full),
-            str(label),
+            label,
             ids,
             restored,
-            int(wid),
+            wid,
             f"{label} restored to its content before write {wid}",
         )
 
@@ -253,34 +238,21 @@ class RouteLedger:
         return check_path(project_root(project), given)
 
     def _close_route(self, rid: int, unwrite_id: int | None) -> None:
-        memory_id = self.store.execute("SELECT memory_id FROM routes WHERE id = ?", (rid,))[0][0]
-        self.store.execute(
-            "UPDATE routes SET status = 'undone', undone_at = ?, unwrite_id = ? WHERE id = ?",
-            (time.time(), unwrite_id, rid),
-        )
-        self._mark(int(memory_id), None, "", "", rid)
+        memory_id = self.store.close_route(rid, unwrite_id)
+        self._mark(memory_id, None, "", "", rid)
 
     def _reopen_routes(self, write_id: int, kind: str) -> list[int]:
         """After a file undo: routes it wrote are undone; routes it removed come back."""
         if kind == "route":
-            rows = self.store.execute(
-                "SELECT id, memory_id FROM routes WHERE write_id = ? AND status = 'written'",
-                (write_id,),
-            )
-            for rid, _ in rows:
-                self._close_route(int(rid), None)
-            return [int(mid) for _, mid in rows]
-        rows = self.store.execute(
-            "SELECT id, memory_id, path, section FROM routes WHERE unwrite_id = ?", (write_id,)
-        )
-        for rid, mid, path, section in rows:
-            self.store.execute(
-                "UPDATE routes SET status = 'written', undone_at = NULL, unwrite_id = NULL "
-                "WHERE id = ?",
-                (rid,),
-            )
-            self._mark(int(mid), str(path), str(section), "written", int(rid))
-        return [int(r[1]) for r in rows]
+            written = self.store.routes_written_by(write_id)
+            for route in written:
+                self._close_route(route.id, None)
+            return [route.memory_id for route in written]
+        closed = self.store.routes_closed_by(write_id)
+        for route in closed:
+            self.store.reopen_route(route.id)
+            self._mark(route.memory_id, route.path, route.section, "written", route.id)
+        return [route.memory_id for route in closed]
 
 
 def put_back(doc: Document) -> None:

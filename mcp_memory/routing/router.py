@@ -241,14 +241,7 @@ class Router:
                     )
                 out.append(m)
             return out
-        marks = ",".join("?" * len(projects))
-        rows = self.store.execute(
-            f"SELECT id FROM memories m WHERE state = 'proven' AND project IN ({marks}) "
-            "AND NOT EXISTS (SELECT 1 FROM routes r WHERE r.memory_id = m.id "
-            "AND r.status IN ('written', 'present')) ORDER BY id",
-            tuple(projects),
-        )
-        found = self.store.get_many([int(r[0]) for r in rows])
+        found = self.store.get_many(self.store.unrouted_proven_ids(projects))
         return [found[i] for i in sorted(found)]
 
     def _scope(self, name: str, project: str) -> Scope:

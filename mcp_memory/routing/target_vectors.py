@@ -40,11 +40,7 @@ def vectors_for(
     paths = sorted({path for path, _ in hashes})
     cached: dict[tuple[str, str], np.ndarray] = {}
     for path in paths:
-        rows = store.execute(
-            "SELECT content_hash, embedding FROM route_embeddings WHERE model = ? AND path = ?",
-            (key, path),
-        )
-        cached.update({(path, str(h)): np.frombuffer(blob, dtype=np.float32) for h, blob in rows})
+        cached.update({(path, h): vec for h, vec in store.route_vectors(key, path).items()})
     missing: dict[tuple[str, str], tuple[str, str]] = {}
     for (path, chash), (_, section, text) in zip(hashes, texts, strict=True):
         if (path, chash) not in cached:
@@ -56,17 +52,7 @@ def vectors_for(
             fresh = embedder.embed([missing[k][1] for k in keys], "document")
             for k, vec in zip(keys, fresh, strict=True):
                 cached[k] = np.ascontiguousarray(vec, dtype=np.float32)
-                store.execute(
-                    "INSERT OR REPLACE INTO route_embeddings "
-                    "(model, path, content_hash, section, embedding, seen_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (key, k[0], k[1], missing[k][0], cached[k].tobytes(), now),
-                )
+                store.put_route_vector(key, k[0], k[1], missing[k][0], cached[k], now)
         for path in paths:  # forget the vectors of text no longer in the file
-            keep = sorted({h for p, h in hashes if p == path})
-            store.execute(
-                "DELETE FROM route_embeddings WHERE model = ? AND path = ? "
-                f"AND content_hash NOT IN ({','.join('?' * len(keep))})",
-                (key, path, *keep),
-            )
+            store.prune_route_vectors(key, path, sorted({h for p, h in hashes if p == path}))
     return [cached[h] for h in hashes], len(missing)

@@ -21,8 +21,9 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mcp_memory.store.base import ACTIVE_STATES, STATES, Memory, ModelInfo, NewMemory
+    from mcp_memory.store.base import Memory, ModelInfo, NewMemory
     from mcp_memory.store.database import Store
+    from mcp_memory.store.schema import ACTIVE_STATES, STATES
 
 __all__ = [
     "ACTIVE_STATES",
@@ -35,8 +36,8 @@ __all__ = [
 
 # Each public name and the module that defines it, imported on first use.
 _HOMES = {
-    "ACTIVE_STATES": "base",
-    "STATES": "base",
+    "ACTIVE_STATES": "schema",
+    "STATES": "schema",
     "Memory": "base",
     "ModelInfo": "base",
     "NewMemory": "base",

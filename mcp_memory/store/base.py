@@ -1,5 +1,5 @@
 """What every part of :class:`~mcp_memory.store.database.Store` shares: the memory row types
-(:class:`Memory`, :class:`NewMemory`, :class:`ModelInfo`), the states, and :class:`StoreBase`,
+(:class:`Memory`, :class:`NewMemory`, :class:`ModelInfo`) and :class:`StoreBase`,
 the base class that declares the connection, lock and model each part works with.
 """
 
@@ -16,9 +16,6 @@ from typing import Any
 import apsw
 
 from mcp_memory.store.bit_index import BitIndex
-
-STATES = ("buffer", "proven", "superseded", "expired", "deleted")
-ACTIVE_STATES = ("buffer", "proven")
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ Layout. This module opens the database, runs its transactions and keeps its reco
 - ``store_search.py``: full-text matches and the other reads of recall (and the briefing);
 - ``lineage.py``: consolidations and their lineage;
 - ``recall_events.py``: strong recalls, counted for promotion;
+- ``routes.py``: the route ledger (``route_writes``, ``routes``) and the target-vector cache;
 - ``reindex.py``: the staging vectors of a re-embed and the switch to them;
 - ``usage.py``: what LLM calls cost per day;
 - ``store_base.py``: the row types, the states and the base class the mixins share.
@@ -51,7 +52,7 @@ import sqlite_vec
 from mcp_memory.errors import ModelMismatchError, StoreError
 from mcp_memory.projects import GLOBAL
 from mcp_memory.store import migrations
-from mcp_memory.store.base import ACTIVE_STATES, STATES, Memory, ModelInfo, NewMemory
+from mcp_memory.store.base import Memory, ModelInfo, NewMemory
 from mcp_memory.store.bit_index import BitIndex
 from mcp_memory.store.lineage import StoreLineage
 from mcp_memory.store.links import StoreLinks
@@ -59,9 +60,19 @@ from mcp_memory.store.memories import CONTEXT_CHARS, StoreMemories
 from mcp_memory.store.migrations import scalar
 from mcp_memory.store.recall_events import StoreRecallEvents
 from mcp_memory.store.reindex import StoreReindex
+from mcp_memory.store.routes import StoreRoutes
+from mcp_memory.store.schema import (
+    ACTIVE_STATES,
+    DIMENSION_KEY,
+    MAX_CANDIDATES,
+    MEMORY_INDEX,
+    MODEL_ID_KEY,
+    POOLING_KEY,
+    STATES,
+)
 from mcp_memory.store.search import StoreSearch
 from mcp_memory.store.usage import StoreUsage
-from mcp_memory.store.vectors import MAX_CANDIDATES, index_sql
+from mcp_memory.store.vectors import index_sql
 
 __all__ = [
     "ACTIVE_STATES",
@@ -84,6 +95,7 @@ class Store(
     StoreMemories,
     StoreLinks,
     StoreSearch,
+    StoreRoutes,
     StoreLineage,
     StoreRecallEvents,
     StoreReindex,
@@ -153,6 +165,11 @@ class Store(
         with self.lock:
             return int(scalar(self.db, "PRAGMA user_version"))
 
+    def quick_check(self) -> str:
+        """SQLite's ``PRAGMA quick_check``: ``ok``, or the first problem it found."""
+        with self.lock:
+            return str(scalar(self.db, "PRAGMA quick_check"))
+
     # -- transactions -------------------------------------------------------------------
 
     @contextmanager
@@ -215,9 +232,9 @@ class Store(
 
     def _read_model(self) -> ModelInfo | None:
         rows: dict[str, Any] = dict(self._rows("SELECT key, value FROM meta"))
-        if "model_id" not in rows:
+        if MODEL_ID_KEY not in rows:
             return None
-        return ModelInfo(str(rows["model_id"]), int(rows["dimension"]), str(rows["pooling"]))
+        return ModelInfo(str(rows[MODEL_ID_KEY]), int(rows[DIMENSION_KEY]), str(rows[POOLING_KEY]))
 
     def init_model(self, model_id: str, dimension: int, pooling: str) -> ModelInfo:
         """Record the database's model and create its vector index (once)."""
@@ -232,13 +249,13 @@ class Store(
             self.db.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
                 [
-                    ("model_id", model_id),
-                    ("dimension", str(dimension)),
-                    ("pooling", pooling),
+                    (MODEL_ID_KEY, model_id),
+                    (DIMENSION_KEY, str(dimension)),
+                    (POOLING_KEY, pooling),
                     ("model_recorded_at", now),
                 ],
             )
-            self.db.execute(index_sql("memory_index", dimension))
+            self.db.execute(index_sql(MEMORY_INDEX, dimension))
             self.model = self.opened_model = ModelInfo(model_id, dimension, pooling)
             return self.model
 

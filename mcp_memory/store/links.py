@@ -8,7 +8,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from mcp_memory.store.base import ACTIVE_STATES, StoreBase, placeholders
+from mcp_memory.store.base import StoreBase, placeholders
+from mcp_memory.store.schema import ACTIVE_STATES
 
 
 class StoreLinks(StoreBase):

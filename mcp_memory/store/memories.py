@@ -17,13 +17,13 @@ import numpy as np
 from mcp_memory.errors import NotFoundError, StoreError
 from mcp_memory.store.base import (
     MEMORY_COLUMNS,
-    STATES,
     Memory,
     NewMemory,
     placeholders,
     row_to_memory,
 )
 from mcp_memory.store.migrations import scalar
+from mcp_memory.store.schema import ACTIVE_STATES, STATES
 from mcp_memory.store.vectors import StoreVectors
 from mcp_memory.text.labels import label_of
 
@@ -297,6 +297,45 @@ class StoreMemories(StoreVectors):
                 (project, content_hash),
             )
         return None if row is None else row_to_memory(row)
+
+    def project_keys(self) -> list[str]:
+        """Every project that has a memory, in any state."""
+        with self.lock:
+            rows = self._rows("SELECT DISTINCT project FROM memories")
+        return [str(r[0]) for r in rows]
+
+    def session_memory_ids(
+        self, session_id: str, *, type: str, source: str, exclude: int
+    ) -> list[int]:
+        """Active memories of one session with that ``type`` and ``source``, but ``exclude``."""
+        with self.lock:
+            rows = self._rows(
+                "SELECT id FROM memories WHERE session_id = ? AND type = ? AND source = ? "
+                f"AND state IN ({placeholders(len(ACTIVE_STATES))}) AND id != ?",
+                (session_id, type, source, *ACTIVE_STATES, exclude),
+            )
+        return [int(r[0]) for r in rows]
+
+    def graph_rows(
+        self, states: Sequence[str], projects: Sequence[str] | None
+    ) -> list[tuple[Any, ...]]:
+        """What the graph page draws of each memory in ``states`` (of ``projects``; None: all),
+        by project and id: ``(id, content, type, project, tags, state, protected, created_at,
+        recall_count, last_recalled_at, age_from, connected, its project's seq)``."""
+        where = [f"m.state IN ({placeholders(len(states))})"]
+        params: list[object] = [*states]
+        if projects is not None:
+            where.append(f"m.project IN ({placeholders(len(projects))})")
+            params.extend(projects)
+        with self.lock:
+            rows = self._rows(
+                "SELECT m.id, m.content, m.type, m.project, m.tags, m.state, m.protected, "
+                "m.created_at, m.recall_count, m.last_recalled_at, m.age_from, m.connected, "
+                "coalesce((SELECT c.seq FROM project_counters c WHERE c.project = m.project), 0) "
+                f"FROM memories m WHERE {' AND '.join(where)} ORDER BY m.project, m.id",
+                params,
+            )
+        return [tuple(r) for r in rows]
 
     def counts(self) -> dict[str, object]:
         with self.lock:

@@ -10,7 +10,8 @@ from collections.abc import Iterable, Sequence
 import apsw
 
 from mcp_memory.errors import StoreError
-from mcp_memory.store.base import ACTIVE_STATES, StoreBase, placeholders
+from mcp_memory.store.base import StoreBase, placeholders
+from mcp_memory.store.schema import ACTIVE_STATES
 
 # BM25 weight of a memory's session neighbours' text (``recall_fts.context``); its own text and
 # tags weigh 1. Chosen on LoCoMo (see service/fusion.py's Tuning, which passes its own value).

@@ -13,11 +13,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from mcp_memory.errors import ModelMismatchError, StoreError
-from mcp_memory.store.base import ACTIVE_STATES, StoreBase, placeholders
+from mcp_memory.store.base import StoreBase, placeholders
 from mcp_memory.store.bit_codes import SHORTLIST_FACTOR
 from mcp_memory.store.migrations import scalar
-
-MAX_CANDIDATES = 4096  # sqlite-vec caps k here
+from mcp_memory.store.schema import ACTIVE_STATES, MAX_CANDIDATES
 
 
 def index_sql(name: str, dimension: int) -> str:
