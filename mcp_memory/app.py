@@ -50,6 +50,12 @@ class App:
         self.embedder.close()  # connections to the warm server
         self.store.close()
 
+    def __enter__(self) -> App:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def resolve_model(settings: Settings, store: Store) -> tuple[ModelSpec, int, str]:
     """The database's model if it has one; else the configured (or automatic) choice."""
@@ -71,6 +77,8 @@ def resolve_model(settings: Settings, store: Store) -> tuple[ModelSpec, int, str
 
 
 def open_app(settings: Settings, cwd: Path | None = None) -> App:
+    """The store, embedder and service for ``settings``; use it as ``with open_app(s) as app:``
+    so the database and the warm-server connections are closed whatever happens."""
     store = Store.open(settings.db)
     try:
         spec, dimension, why = resolve_model(settings, store)

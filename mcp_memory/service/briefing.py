@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mcp_memory import projects
 from mcp_memory.projects import display_name
 from mcp_memory.service.memories import MemoryService
 from mcp_memory.store.database import GLOBAL, Memory
@@ -54,7 +55,7 @@ def build_briefing(
     budget_tokens: int = 800,
 ) -> Briefing:
     store = service.store
-    scope = [GLOBAL] if project == GLOBAL else [project, GLOBAL]
+    scope = projects.scope(project)
     marks = ",".join("?" * len(scope))
 
     def fetch(where: str, params: tuple[object, ...], order: str, limit: int) -> list[Memory]:
