@@ -24,14 +24,13 @@ from mcp_memory.embedding.specs import MINILM
 from mcp_memory.errors import ValidationError
 from mcp_memory.lifecycle.aging import AgePolicy, age
 from mcp_memory.lifecycle.consolidate import Consolidator
-from mcp_memory.llm.factory import (
-    BudgetLimits,
-    ExtractiveProvider,
-    GeminiProvider,
-    substance_heuristic,
-)
-from mcp_memory.service.memories import MemoryService, Options
-from mcp_memory.store.database import GLOBAL, Store
+from mcp_memory.llm.budget import BudgetLimits
+from mcp_memory.llm.extractive import ExtractiveProvider, substance_heuristic
+from mcp_memory.llm.http import GeminiProvider
+from mcp_memory.projects import GLOBAL
+from mcp_memory.service.memories import MemoryService
+from mcp_memory.service.types import Options
+from mcp_memory.store.database import Store
 
 CLUSTER = [
     "The flaky test tests/test_sync.py::test_retry fails when Redis is slow to start",

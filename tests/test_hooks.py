@@ -35,7 +35,8 @@ from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.embedding.specs import MINILM
 from mcp_memory.hooks import reader as hook_recall
 from mcp_memory.hooks.events import EVENTS, remember_notes
-from mcp_memory.service.memories import MemoryService, Options
+from mcp_memory.service.memories import MemoryService
+from mcp_memory.service.types import Options
 from mcp_memory.store import database as store
 from mcp_memory.store.database import Store
 

@@ -22,14 +22,15 @@ from route_helpers import strip_blocks
 
 from mcp_memory.config import Settings
 from mcp_memory.embedding.local import LocalEmbedder
-from mcp_memory.embedding.specs import Kind
+from mcp_memory.embedding.protocol import Kind
 from mcp_memory.errors import NotFoundError, UnsafePathError, ValidationError
+from mcp_memory.projects import GLOBAL
 from mcp_memory.routing.managed import bullet
 from mcp_memory.routing.router import RouteConfig, Router, promote
 from mcp_memory.routing.targets import check_path, parse
 from mcp_memory.server.tools import build_server
 from mcp_memory.service.memories import MemoryService
-from mcp_memory.store.database import GLOBAL, Store
+from mcp_memory.store.database import Store
 
 CLAUDE_MD = (
     "# Shopfront\n\n"

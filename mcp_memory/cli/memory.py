@@ -266,8 +266,7 @@ def _graph_projects(store: Any, name: str) -> list[str]:
     """The project keys ``name`` means (a key, a directory, or a display name), plus global."""
     from pathlib import Path
 
-    from mcp_memory.projects import GLOBAL_NAMES, display_name, project_for_dir
-    from mcp_memory.store.database import GLOBAL
+    from mcp_memory.projects import GLOBAL, GLOBAL_NAMES, display_name, project_for_dir
 
     if name.lower() in GLOBAL_NAMES:
         return [GLOBAL]

@@ -327,7 +327,8 @@ def earlier_fixes(hook: Hook) -> str:
     """A failed command that was fixed before, in this project: the fix, once per session.
     Keyword matching only (the command and its error line against ``error_fix`` memories),
     so a failure costs no query embedding."""
-    from mcp_memory.capture.observe import bash_outcome, error_line, is_routine
+    from mcp_memory.capture.observe import bash_outcome, error_line
+    from mcp_memory.capture.shell_commands import is_routine
 
     tool_input = hook.payload.get("tool_input")
     command = tool_input.get("command") if isinstance(tool_input, dict) else None

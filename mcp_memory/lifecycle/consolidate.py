@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass, field
 from mcp_memory.errors import LLMError, NotFoundError, ValidationError
 from mcp_memory.lifecycle.clusters import Cluster, find_clusters, projects_with_links
 from mcp_memory.lifecycle.merge_check import check_merge
-from mcp_memory.llm.factory import BudgetLimits, Provider, Usage, estimate_tokens
+from mcp_memory.llm.budget import BudgetLimits, estimate_tokens
+from mcp_memory.llm.provider import Provider, Usage
 from mcp_memory.llm.spending import Spending, day_usage
 from mcp_memory.redaction.redact import redact
 from mcp_memory.service import boilerplate

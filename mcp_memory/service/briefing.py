@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mcp_memory import projects
-from mcp_memory.projects import display_name
+from mcp_memory.projects import GLOBAL, display_name
 from mcp_memory.service.memories import MemoryService
-from mcp_memory.store.database import GLOBAL, Memory
+from mcp_memory.store.database import Memory
 
 ITEM_CHARS = 320
 

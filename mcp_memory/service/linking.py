@@ -20,7 +20,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from mcp_memory.embedding.local import Embedder
+from mcp_memory.embedding.protocol import Embedder
 from mcp_memory.projects import scope
 from mcp_memory.service import boilerplate
 from mcp_memory.service.fusion import STOPWORDS

@@ -41,7 +41,9 @@ import numpy as np
 
 from mcp_memory.errors import StoreError, ValidationError
 from mcp_memory.service import boilerplate
-from mcp_memory.service.memories import MemoryService, content_hash, validate_content, validate_tags
+from mcp_memory.service.classify import TYPES
+from mcp_memory.service.memories import MemoryService, content_hash
+from mcp_memory.service.validation import SOURCES, validate_content, validate_tags
 from mcp_memory.store.database import STATES, Memory, NewMemory, Store
 from mcp_memory.store.migrations import scalar
 
@@ -391,9 +393,6 @@ def _import_relations(store: Store, records: list[dict[str, Any]], report: Impor
 def _check_memory(r: dict[str, Any], service: MemoryService) -> dict[str, Any]:
     """A memory record with every field of the right type (the text re-validated and its hash
     recomputed: a hand-edited file cannot plant a wrong hash)."""
-    from mcp_memory.service.classify import TYPES
-    from mcp_memory.service.memories import SOURCES
-
     where = f"memory {r.get('id')!r}"
     if not isinstance(r.get("id"), int):
         raise ValidationError(f"{where}: id must be an integer")

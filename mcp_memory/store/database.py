@@ -45,7 +45,6 @@ import apsw
 import sqlite_vec
 
 from mcp_memory.errors import ModelMismatchError, StoreError
-from mcp_memory.projects import GLOBAL
 from mcp_memory.store import migrations
 from mcp_memory.store.base import ACTIVE_STATES, STATES, Memory, ModelInfo, NewMemory
 from mcp_memory.store.bit_index import BitIndex
@@ -59,7 +58,6 @@ __all__ = [
     "ACTIVE_STATES",
     "BUSY_TIMEOUT_MS",
     "CONTEXT_CHARS",
-    "GLOBAL",
     "MAX_CANDIDATES",
     "STATES",
     "Memory",
