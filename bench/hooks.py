@@ -63,7 +63,8 @@ from mcp_memory.embedding.specs import MINILM  # noqa: E402
 from mcp_memory.hooks import reader as hook_recall  # noqa: E402
 from mcp_memory.service.memories import MemoryService, content_hash  # noqa: E402
 from mcp_memory.service.types import Options  # noqa: E402
-from mcp_memory.store.database import NewMemory, Store  # noqa: E402
+from mcp_memory.store.base import NewMemory  # noqa: E402
+from mcp_memory.store.database import Store  # noqa: E402
 
 SECTION = "hooks"
 DATA = REPO / "bench" / "data" / "prompt_relevance.jsonl"

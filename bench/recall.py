@@ -69,7 +69,8 @@ from mcp_memory.embedding.specs import MINILM
 from mcp_memory.projects import GLOBAL
 from mcp_memory.service.memories import MemoryService, content_hash
 from mcp_memory.store import migrations
-from mcp_memory.store.database import NewMemory, Store
+from mcp_memory.store.base import NewMemory
+from mcp_memory.store.database import Store
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / "bench" / ".cache"

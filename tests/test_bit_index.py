@@ -16,9 +16,10 @@ from mcp_memory.service.linking import CANDIDATES
 from mcp_memory.service.memories import MemoryService
 from mcp_memory.service.types import Options
 from mcp_memory.store import bit_index
+from mcp_memory.store.base import NewMemory
 from mcp_memory.store.bit_codes import CodeTable, quantize
 from mcp_memory.store.bit_index import BitIndex
-from mcp_memory.store.database import NewMemory, Store
+from mcp_memory.store.database import Store
 
 DIM = 128
 

@@ -247,7 +247,7 @@ def test_layout_keeps_projects_apart_and_links_close() -> None:
 
 def test_cli_graph_writes_the_file_and_reports_it(settings: Settings, tmp_path: Path) -> None:
     from mcp_memory.service.memories import content_hash
-    from mcp_memory.store.database import NewMemory
+    from mcp_memory.store.base import NewMemory
 
     store = Store.open(settings.db)
     store.insert(NewMemory("a note to draw", content_hash("a note to draw"), "/src/p"))

@@ -20,7 +20,8 @@ from mcp_memory.service.briefing import BriefingContext, build_briefing
 from mcp_memory.service.linking import MAX_NEW_LINKS
 from mcp_memory.service.memories import MemoryService
 from mcp_memory.service.types import Options
-from mcp_memory.store.database import NewMemory, Store
+from mcp_memory.store.base import NewMemory
+from mcp_memory.store.database import Store
 
 SESSION_A = """Session summary
 Requests: add OAuth login with GitHub to the web app

@@ -230,7 +230,8 @@ def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
     from mcp_memory.graph.page import DEFAULT_STATES, write_graph
-    from mcp_memory.store.database import STATES, Store
+    from mcp_memory.store.base import STATES
+    from mcp_memory.store.database import Store
 
     states = tuple(args.state) if args.state else DEFAULT_STATES
     unknown = sorted(set(states) - set(STATES))

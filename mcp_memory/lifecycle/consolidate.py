@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from mcp_memory.errors import LLMError, NotFoundError, ValidationError
 from mcp_memory.lifecycle.clusters import Cluster, find_clusters, projects_with_links
@@ -30,7 +30,7 @@ from mcp_memory.llm.spending import Spending, day_usage
 from mcp_memory.redaction.redact import redact
 from mcp_memory.service import boilerplate
 from mcp_memory.service.memories import MemoryService, content_hash
-from mcp_memory.store.database import Memory, NewMemory
+from mcp_memory.store.base import Memory, NewMemory
 
 log = logging.getLogger("mcp_memory")
 
@@ -312,7 +312,3 @@ def _result_type(sources: list[Memory]) -> str:
         if kind in kinds:
             return kind
     return "insight"
-
-
-def outcome_dict(outcome: Outcome) -> dict[str, object]:
-    return asdict(outcome)

@@ -31,7 +31,9 @@ import numpy as np
 
 from mcp_memory.embedding.protocol import Embedder
 from mcp_memory.errors import ModelError, StoreError
-from mcp_memory.store.database import ModelInfo, Store, index_sql
+from mcp_memory.store.base import ModelInfo
+from mcp_memory.store.database import Store
+from mcp_memory.store.vectors import index_sql
 
 BATCH = 32
 FINAL_BATCH = 8  # at most this many stragglers are embedded inside the switch transaction (it

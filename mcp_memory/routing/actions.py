@@ -17,7 +17,7 @@ from mcp_memory.routing.ledger import UndoResult
 from mcp_memory.routing.plan import RoutePlan
 from mcp_memory.routing.router import Router
 from mcp_memory.routing.router import promote as promote_memory
-from mcp_memory.store.database import Memory
+from mcp_memory.store.base import Memory
 
 Action = Literal["plan", "apply", "undo", "promote"]
 

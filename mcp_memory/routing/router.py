@@ -78,7 +78,8 @@ from mcp_memory.routing.scope import (
     section_title,
 )
 from mcp_memory.routing.targets import Document
-from mcp_memory.store.database import Memory, Store
+from mcp_memory.store.base import Memory
+from mcp_memory.store.database import Store
 
 __all__ = ["RouteConfig", "Router", "Verdict", "promote"]
 

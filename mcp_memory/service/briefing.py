@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from mcp_memory import projects
 from mcp_memory.projects import GLOBAL, display_name
 from mcp_memory.service.memories import MemoryService
-from mcp_memory.store.database import Memory
+from mcp_memory.store.base import Memory
 
 ITEM_CHARS = 320
 

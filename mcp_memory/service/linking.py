@@ -24,7 +24,8 @@ from mcp_memory.embedding.protocol import Embedder
 from mcp_memory.projects import scope
 from mcp_memory.service import boilerplate
 from mcp_memory.service.fusion import STOPWORDS
-from mcp_memory.store.database import ACTIVE_STATES, Store
+from mcp_memory.store.base import ACTIVE_STATES
+from mcp_memory.store.database import Store
 
 log = logging.getLogger("mcp_memory")
 

@@ -36,7 +36,8 @@ from mcp_memory.service.validation import (
     validate_content,
     validate_tags,
 )
-from mcp_memory.store.database import Memory, NewMemory, Store
+from mcp_memory.store.base import Memory, NewMemory
+from mcp_memory.store.database import Store
 
 log = logging.getLogger("mcp_memory")
 

@@ -44,7 +44,8 @@ from mcp_memory.service import boilerplate
 from mcp_memory.service.classify import TYPES
 from mcp_memory.service.memories import MemoryService, content_hash
 from mcp_memory.service.validation import SOURCES, validate_content, validate_tags
-from mcp_memory.store.database import STATES, Memory, NewMemory, Store
+from mcp_memory.store.base import STATES, Memory, NewMemory
+from mcp_memory.store.database import Store
 from mcp_memory.store.migrations import scalar
 
 FORMAT = "mcp-memory-export"

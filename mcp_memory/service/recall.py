@@ -24,7 +24,8 @@ from mcp_memory.service.fusion import Tuning, keyword_query, ranked, rrf_fuse
 from mcp_memory.service.query import asks_when, in_windows, names_in, says_when, time_windows
 from mcp_memory.service.types import Hit, Options, RecallFilters
 from mcp_memory.service.validation import MAX_K, choice, validate_text
-from mcp_memory.store.database import STATES, Memory, Store
+from mcp_memory.store.base import STATES, Memory
+from mcp_memory.store.database import Store
 
 log = logging.getLogger("mcp_memory")
 

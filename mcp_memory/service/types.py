@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from mcp_memory.service.fusion import Tuning
 from mcp_memory.service.linking import Link
 from mcp_memory.service.validation import parse_time
-from mcp_memory.store.database import ACTIVE_STATES
+from mcp_memory.store.base import ACTIVE_STATES
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,6 @@ transaction (``insert`` stores the vector inside its own transaction; the servic
 calls in one), so separate objects would only hold references back to the same state, and
 callers would either change (``store.vectors.knn``) or need ~40 forwarding methods. With
 mixins callers keep the one ``Store`` they have and each file holds one group of tables.
-``from mcp_memory.store.database import ...`` still offers every name it did.
 """
 
 from __future__ import annotations
@@ -46,26 +45,13 @@ import sqlite_vec
 
 from mcp_memory.errors import ModelMismatchError, StoreError
 from mcp_memory.store import migrations
-from mcp_memory.store.base import ACTIVE_STATES, STATES, Memory, ModelInfo, NewMemory
+from mcp_memory.store.base import ModelInfo
 from mcp_memory.store.bit_index import BitIndex
 from mcp_memory.store.links import StoreLinks
-from mcp_memory.store.memories import CONTEXT_CHARS, StoreMemories
+from mcp_memory.store.memories import StoreMemories
 from mcp_memory.store.migrations import scalar
 from mcp_memory.store.search import StoreSearch
-from mcp_memory.store.vectors import MAX_CANDIDATES, index_sql
-
-__all__ = [
-    "ACTIVE_STATES",
-    "BUSY_TIMEOUT_MS",
-    "CONTEXT_CHARS",
-    "MAX_CANDIDATES",
-    "STATES",
-    "Memory",
-    "ModelInfo",
-    "NewMemory",
-    "Store",
-    "index_sql",
-]
+from mcp_memory.store.vectors import index_sql
 
 BUSY_TIMEOUT_MS = 10_000
 
