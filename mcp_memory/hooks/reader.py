@@ -25,11 +25,11 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from mcp_memory.embedding.protocol import SERVICE
 from mcp_memory.projects import GLOBAL
 from mcp_memory.service.fusion import keyword_query
 
 ACTIVE_STATES = ("buffer", "proven")
-SERVICE = "mcp-memory-embed"  # = warm_client.SERVICE (pinned by a test)
 BUSY_TIMEOUT_MS = 250
 MAX_CANDIDATES = 4096
 MAX_QUERY_CHARS = 2000  # the models read at most a few hundred tokens of it anyway
