@@ -40,8 +40,10 @@ from _browser import Browser, find_chromium  # noqa: E402
 from _report import table, write_section  # noqa: E402
 
 from mcp_memory.graph.page import write_graph  # noqa: E402
+from mcp_memory.projects import GLOBAL  # noqa: E402
 from mcp_memory.service.memories import content_hash  # noqa: E402
-from mcp_memory.store.database import GLOBAL, NewMemory, Store  # noqa: E402
+from mcp_memory.store.base import NewMemory  # noqa: E402
+from mcp_memory.store.database import Store  # noqa: E402
 
 PROJECTS = [
     ("/home/dev/api", 1700),

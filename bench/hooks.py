@@ -56,13 +56,16 @@ sys.path.insert(0, str(REPO / "bench"))
 import hook_fixtures as fx  # noqa: E402
 from _report import machine_line, table, write_section  # noqa: E402
 
-from mcp_memory import spool  # noqa: E402
+from mcp_memory.capture import spool  # noqa: E402
 from mcp_memory.cli.install import precompile  # noqa: E402
 from mcp_memory.embedding.local import LocalEmbedder  # noqa: E402
 from mcp_memory.embedding.specs import MINILM  # noqa: E402
 from mcp_memory.hooks import reader as hook_recall  # noqa: E402
-from mcp_memory.service.memories import MemoryService, Options, content_hash  # noqa: E402
-from mcp_memory.store.database import NewMemory, Store  # noqa: E402
+from mcp_memory.projects import GLOBAL  # noqa: E402
+from mcp_memory.service.memories import MemoryService, content_hash  # noqa: E402
+from mcp_memory.service.types import Options  # noqa: E402
+from mcp_memory.store.base import NewMemory  # noqa: E402
+from mcp_memory.store.database import Store  # noqa: E402
 
 SECTION = "hooks"
 DATA = REPO / "bench" / "data" / "prompt_relevance.jsonl"
@@ -372,7 +375,7 @@ def calibrate(embedder: LocalEmbedder, home: Path, project: Path) -> dict[str, A
     index_of = {mid: i for i, mid in enumerate(ids)}
 
     def keyword_pick(k: int) -> list[int]:
-        found = reader.keyword(prompts[k], [str(project), hook_recall.GLOBAL], 10)
+        found = reader.keyword(prompts[k], [str(project), GLOBAL], 10)
         return [index_of[c.id] for c, _ in hook_recall.select(found, 1.0)]
 
     keyword = score(keyword_pick)

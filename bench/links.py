@@ -59,7 +59,8 @@ from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.embedding.specs import MINILM
 from mcp_memory.service import boilerplate
 from mcp_memory.service.linking import MIN_CONTENT_WORDS, PREFILTER_MARGIN, content_words
-from mcp_memory.service.memories import MemoryService, Options
+from mcp_memory.service.memories import MemoryService
+from mcp_memory.service.types import Options
 from mcp_memory.store.database import Store
 
 REPO = Path(__file__).resolve().parents[1]

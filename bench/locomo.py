@@ -47,10 +47,12 @@ from pathlib import Path
 import numpy as np
 from _report import table, write_section
 
-from mcp_memory.embedding.local import Embedder, LocalEmbedder
-from mcp_memory.embedding.specs import MINILM, Kind
+from mcp_memory.embedding.local import LocalEmbedder
+from mcp_memory.embedding.protocol import Embedder, Kind
+from mcp_memory.embedding.specs import MINILM
 from mcp_memory.service.fusion import Tuning
-from mcp_memory.service.memories import MemoryService, Options
+from mcp_memory.service.memories import MemoryService
+from mcp_memory.service.types import Options
 from mcp_memory.store.database import Store
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -66,9 +66,11 @@ from _report import machine, table, write_section
 
 from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.embedding.specs import MINILM
+from mcp_memory.projects import GLOBAL
 from mcp_memory.service.memories import MemoryService, content_hash
 from mcp_memory.store import migrations
-from mcp_memory.store.database import GLOBAL, NewMemory, Store
+from mcp_memory.store.base import NewMemory
+from mcp_memory.store.database import Store
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / "bench" / ".cache"

@@ -58,11 +58,14 @@ from _report import table, write_section
 
 from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.embedding.specs import MINILM
+from mcp_memory.projects import GLOBAL
 from mcp_memory.routing.managed import remove_block
-from mcp_memory.routing.router import THRESHOLDS, RouteConfig, Router, Signals, Thresholds, classify
+from mcp_memory.routing.plan import THRESHOLDS, Signals, Thresholds, classify
+from mcp_memory.routing.router import RouteConfig, Router
 from mcp_memory.routing.targets import parse
-from mcp_memory.service.memories import MemoryService, Options
-from mcp_memory.store.database import GLOBAL, Store
+from mcp_memory.service.memories import MemoryService
+from mcp_memory.service.types import Options
+from mcp_memory.store.database import Store
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "bench" / "data"

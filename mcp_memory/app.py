@@ -17,18 +17,17 @@ from mcp_memory.errors import LLMError, ModelMismatchError
 from mcp_memory.lifecycle.aging import AgePolicy, Judge
 from mcp_memory.lifecycle.consolidate import Consolidator
 from mcp_memory.lifecycle.maintenance import MaintainReport, maintain
-from mcp_memory.llm.factory import (
-    BudgetLimits,
-    Provider,
-    estimate_tokens,
-    make_provider,
-    substance_heuristic,
-)
+from mcp_memory.llm.budget import BudgetLimits, estimate_tokens
+from mcp_memory.llm.extractive import substance_heuristic
+from mcp_memory.llm.factory import make_provider
+from mcp_memory.llm.provider import Provider
 from mcp_memory.llm.spending import Spending
 from mcp_memory.projects import project_for_dir
-from mcp_memory.routing.router import FALLBACK, THRESHOLDS, RouteConfig, Router, Thresholds
+from mcp_memory.routing.plan import FALLBACK, THRESHOLDS, Thresholds
+from mcp_memory.routing.router import RouteConfig, Router
 from mcp_memory.routing.verdict import LLMVerdict
-from mcp_memory.service.memories import MemoryService, Options
+from mcp_memory.service.memories import MemoryService
+from mcp_memory.service.types import Options
 from mcp_memory.store.database import Store
 
 
@@ -49,6 +48,12 @@ class App:
     def close(self) -> None:
         self.embedder.close()  # connections to the warm server
         self.store.close()
+
+    def __enter__(self) -> App:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def resolve_model(settings: Settings, store: Store) -> tuple[ModelSpec, int, str]:
@@ -71,6 +76,8 @@ def resolve_model(settings: Settings, store: Store) -> tuple[ModelSpec, int, str
 
 
 def open_app(settings: Settings, cwd: Path | None = None) -> App:
+    """The store, embedder and service for ``settings``; use it as ``with open_app(s) as app:``
+    so the database and the warm-server connections are closed whatever happens."""
     store = Store.open(settings.db)
     try:
         spec, dimension, why = resolve_model(settings, store)

@@ -17,10 +17,24 @@ MCPMemoryError
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from mcp_memory.llm.factory import Usage
+# This module imports nothing of the package: every module may import it, so it must never close
+# an import cycle.
+
+
+class Cost(Protocol):
+    """What a model call cost; :class:`mcp_memory.llm.provider.Usage` is the one implementation.
+    A protocol, so that this module needs no import of the llm package."""
+
+    @property
+    def calls(self) -> int: ...
+
+    @property
+    def input_tokens(self) -> int: ...
+
+    @property
+    def output_tokens(self) -> int: ...
 
 
 class MCPMemoryError(Exception):
@@ -71,7 +85,7 @@ class LLMError(MCPMemoryError):
     or a timeout, None when the request never reached the server.
     """
 
-    def __init__(self, message: str, *, usage: Usage | None = None) -> None:
+    def __init__(self, message: str, *, usage: Cost | None = None) -> None:
         super().__init__(message)
         self.usage = usage
 
@@ -88,7 +102,7 @@ class MergeRejected(LLMError):
     """A merged answer failed a check; ``dropped`` lists the facts it lost, if that was why."""
 
     def __init__(
-        self, message: str, *, dropped: tuple[str, ...] = (), usage: Usage | None = None
+        self, message: str, *, dropped: tuple[str, ...] = (), usage: Cost | None = None
     ) -> None:
         super().__init__(message, usage=usage)
         self.dropped = dropped

@@ -47,6 +47,32 @@ def normalize_project(name: str | None, cwd: Path) -> str:
     return name
 
 
+def scope(project: str, *, include_global: bool = True) -> list[str]:
+    """The projects a read about ``project`` covers: the project plus the global memories
+    (which belong to every project), or global alone when ``project`` is global."""
+    if project == GLOBAL or not include_global:
+        return [project]
+    return [project, GLOBAL]
+
+
+def project_or_all(name: str | None, cwd: Path, *, all_projects: bool = False) -> str | None:
+    """The project a caller named (or the one of ``cwd``), or None for every project."""
+    if all_projects:
+        if name:
+            raise ValidationError("give either project or all_projects, not both")
+        return None
+    return normalize_project(name, cwd)
+
+
+def search_scope(
+    name: str | None, cwd: Path, *, all_projects: bool = False, include_global: bool = True
+) -> list[str] | None:
+    """The projects a recall searches, from what a caller asked: ``name`` (or the project of
+    ``cwd``) plus global, or None for every project."""
+    key = project_or_all(name, cwd, all_projects=all_projects)
+    return None if key is None else scope(key, include_global=include_global)
+
+
 def display_name(project: str) -> str:
     if project == GLOBAL:
         return "global"

@@ -11,7 +11,8 @@ from support import free_port
 from mcp_memory.config import Settings, load_settings
 from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.embedding.specs import MINILM
-from mcp_memory.service.memories import MemoryService, Options
+from mcp_memory.service.memories import MemoryService
+from mcp_memory.service.types import Options
 from mcp_memory.store.database import Store
 
 

@@ -120,20 +120,9 @@ IMPORT_RULES = frozenset(RULES) - {
 # ``.execute()`` (and the other calls) or ``import apsw``. Every entry must still be a violation.
 PENDING: dict[tuple[str, str], str] = {
     # errors.py must import nothing: Usage under TYPE_CHECKING (making errors.py import-free).
-    ("mcp_memory.errors", "mcp_memory.llm.factory"): "errors-imports-nothing",
     # store/ reaches up into service/ for label_of and CONTEXT_WEIGHT (moving SQL into store/).
-    ("mcp_memory.store.memories", "mcp_memory.service.query"): "base-imports-up",
-    ("mcp_memory.store.migrations", "mcp_memory.service.query"): "base-imports-up",
-    ("mcp_memory.store.search", "mcp_memory.service.fusion"): "base-imports-up",
     # The Embedder protocol still lives in embedding.local (splitting embedding/protocol.py).
-    ("mcp_memory.lifecycle.reindex", "mcp_memory.embedding.local"): "imports-embedding-engine",
-    ("mcp_memory.routing.router", "mcp_memory.embedding.local"): "imports-embedding-engine",
-    ("mcp_memory.routing.scope", "mcp_memory.embedding.local"): "imports-embedding-engine",
-    ("mcp_memory.routing.target_vectors", "mcp_memory.embedding.local"): "imports-embedding-engine",
-    ("mcp_memory.service.linking", "mcp_memory.embedding.local"): "imports-embedding-engine",
-    ("mcp_memory.service.memories", "mcp_memory.embedding.local"): "imports-embedding-engine",
     ("mcp_memory.service.memories", "mcp_memory.embedding.specs"): "imports-embedding-engine",
-    ("mcp_memory.service.recall", "mcp_memory.embedding.local"): "imports-embedding-engine",
     # embedding.warm_client takes Settings; the base gets its values passed in.
     ("mcp_memory.embedding.warm_client", "mcp_memory.config"): "settings-only-at-entry",
     # llm.extractive borrows missing_facts from lifecycle.merge_check (llm may use redaction only).
@@ -146,49 +135,12 @@ PENDING: dict[tuple[str, str], str] = {
     # Entry points that open the Store or take constants from store.database instead of app.py
     # (GLOBAL belongs to projects; STATES/ACTIVE_STATES and Store via app).
     ("mcp_memory.cli.doctor", "mcp_memory.store.database"): "entry-imports-store",
-    ("mcp_memory.cli.doctor", "mcp_memory.store.migrations"): "entry-imports-store",
-    ("mcp_memory.cli.lifecycle", "mcp_memory.store.database"): "entry-imports-store",
     ("mcp_memory.cli.memory", "mcp_memory.store.database"): "entry-imports-store",
     ("mcp_memory.cli.ops", "mcp_memory.store.database"): "entry-imports-store",
-    ("mcp_memory.server.tools", "mcp_memory.store.database"): "entry-imports-store",
+    ("mcp_memory.cli.doctor", "mcp_memory.store.driver"): "entry-imports-store",
+    ("mcp_memory.cli.memory", "mcp_memory.store.schema"): "entry-imports-store",
     # SQL outside store/ (moving SQL into store/).
-    ("mcp_memory.capture.spool", ".query_ids()"): "sql-outside-store",
-    ("mcp_memory.cli.doctor", "SQL text"): "sql-outside-store",
     ("mcp_memory.cli.doctor", "import apsw"): "sql-outside-store",
-    ("mcp_memory.cli.doctor", "import sqlite_vec"): "sql-outside-store",
-    ("mcp_memory.cli.memory", ".execute()"): "sql-outside-store",
-    ("mcp_memory.cli.memory", "SQL text"): "sql-outside-store",
-    ("mcp_memory.graph.page", ".execute()"): "sql-outside-store",
-    ("mcp_memory.graph.page", "SQL text"): "sql-outside-store",
-    ("mcp_memory.lifecycle.aging", ".execute()"): "sql-outside-store",
-    ("mcp_memory.lifecycle.aging", "SQL text"): "sql-outside-store",
-    ("mcp_memory.lifecycle.clusters", ".execute()"): "sql-outside-store",
-    ("mcp_memory.lifecycle.clusters", "SQL text"): "sql-outside-store",
-    ("mcp_memory.lifecycle.consolidate", ".execute()"): "sql-outside-store",
-    ("mcp_memory.lifecycle.consolidate", "SQL text"): "sql-outside-store",
-    ("mcp_memory.lifecycle.maintenance", ".execute()"): "sql-outside-store",
-    ("mcp_memory.lifecycle.maintenance", "SQL text"): "sql-outside-store",
-    ("mcp_memory.lifecycle.reindex", ".execute()"): "sql-outside-store",
-    ("mcp_memory.lifecycle.reindex", ".executemany()"): "sql-outside-store",
-    ("mcp_memory.lifecycle.reindex", "SQL text"): "sql-outside-store",
-    ("mcp_memory.llm.spending", ".execute()"): "sql-outside-store",
-    ("mcp_memory.llm.spending", "SQL text"): "sql-outside-store",
-    ("mcp_memory.routing.ledger", ".execute()"): "sql-outside-store",
-    ("mcp_memory.routing.ledger", "SQL text"): "sql-outside-store",
-    ("mcp_memory.routing.router", ".execute()"): "sql-outside-store",
-    ("mcp_memory.routing.router", "SQL text"): "sql-outside-store",
-    ("mcp_memory.routing.target_vectors", ".execute()"): "sql-outside-store",
-    ("mcp_memory.routing.target_vectors", "SQL text"): "sql-outside-store",
-    ("mcp_memory.service.briefing", ".query_ids()"): "sql-outside-store",
-    ("mcp_memory.service.linking", ".execute()"): "sql-outside-store",
-    ("mcp_memory.service.linking", "SQL text"): "sql-outside-store",
-    ("mcp_memory.service.memories", ".execute()"): "sql-outside-store",
-    ("mcp_memory.service.memories", "SQL text"): "sql-outside-store",
-    ("mcp_memory.service.portability", ".execute()"): "sql-outside-store",
-    ("mcp_memory.service.portability", "SQL text"): "sql-outside-store",
-    ("mcp_memory.service.portability", "import apsw"): "sql-outside-store",
-    ("mcp_memory.service.recall", ".execute()"): "sql-outside-store",
-    ("mcp_memory.service.recall", "SQL text"): "sql-outside-store",
 }
 
 

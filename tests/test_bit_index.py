@@ -11,12 +11,15 @@ from typing import Any
 import numpy as np
 import pytest
 
+from mcp_memory.projects import GLOBAL
 from mcp_memory.service.linking import CANDIDATES
-from mcp_memory.service.memories import MemoryService, Options
+from mcp_memory.service.memories import MemoryService
+from mcp_memory.service.types import Options
 from mcp_memory.store import bit_index
+from mcp_memory.store.base import NewMemory
 from mcp_memory.store.bit_codes import CodeTable, quantize
 from mcp_memory.store.bit_index import BitIndex
-from mcp_memory.store.database import GLOBAL, NewMemory, Store
+from mcp_memory.store.database import Store
 
 DIM = 128
 

@@ -10,16 +10,18 @@ import hook_fixtures as fx
 from bench_modules import load_bench
 
 from mcp_memory.capture import transcript
-from mcp_memory.capture.observe import (
-    bash_outcome,
-    command_key,
-    error_tail,
-    is_routine,
-    observe,
-    same_run,
-)
+from mcp_memory.capture.observe import bash_outcome, error_tail, observe
 from mcp_memory.capture.session_state import remove_stale_states, session_state, state_path
-from mcp_memory.capture.shell_commands import is_inert, masks_exit, parts, scrub, shows_failure
+from mcp_memory.capture.shell_commands import (
+    command_key,
+    is_inert,
+    is_routine,
+    masks_exit,
+    parts,
+    same_run,
+    scrub,
+    shows_failure,
+)
 from mcp_memory.redaction.redact import redact
 
 CWD = Path("/work/proj")

@@ -22,16 +22,16 @@ from mcp_memory.app import substance_judge
 from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.embedding.specs import MINILM
 from mcp_memory.errors import ValidationError
+from mcp_memory.lifecycle.actions import consolidate
 from mcp_memory.lifecycle.aging import AgePolicy, age
 from mcp_memory.lifecycle.consolidate import Consolidator
-from mcp_memory.llm.factory import (
-    BudgetLimits,
-    ExtractiveProvider,
-    GeminiProvider,
-    substance_heuristic,
-)
-from mcp_memory.service.memories import MemoryService, Options
-from mcp_memory.store.database import GLOBAL, Store
+from mcp_memory.llm.budget import BudgetLimits
+from mcp_memory.llm.extractive import ExtractiveProvider, substance_heuristic
+from mcp_memory.llm.http import GeminiProvider
+from mcp_memory.projects import GLOBAL
+from mcp_memory.service.memories import MemoryService
+from mcp_memory.service.types import Options
+from mcp_memory.store.database import Store
 
 CLUSTER = [
     "The flaky test tests/test_sync.py::test_retry fails when Redis is slow to start",
@@ -328,3 +328,25 @@ def test_the_substance_check_counts_against_the_llm_budget(
     assert keep and "LLM budget reached" in why and "MCP_MEMORY_LLM_MAX_CALLS_PER_RUN" in why
     assert len(standin.requests) == 1
     assert store.execute("SELECT provider, calls FROM llm_usage") == [("gemini", 1)]
+
+
+def test_one_consolidate_request_lists_merges_previews_and_undoes(service: MemoryService) -> None:
+    """The function the MCP tool and the CLI both call: no flags lists, ``dry_run`` alone
+    previews without writing, ``run`` merges, ``undo`` puts back, and undo mixed with a merge
+    request is refused with one message for both entry points."""
+    ids = seed_cluster(service)
+    worker = Consolidator(service, ExtractiveProvider(), BudgetLimits())
+    listed = consolidate(worker, project="app")
+    assert listed.action == "list" and [sorted(c.members) for c in listed.clusters] == [ids]
+    before = snapshot(service.store)
+    preview = consolidate(worker, project="app", dry_run=True)
+    assert [o.status for o in preview.outcomes] == ["dry_run"] and not preview.rejected
+    assert snapshot(service.store) == before
+    merged = consolidate(worker, project="app", run=True)
+    (outcome,) = merged.outcomes
+    assert merged.action == "run" and outcome.status == "applied", outcome.reason
+    with pytest.raises(ValidationError, match="undo takes a consolidation id alone"):
+        consolidate(worker, project="app", run=True, undo=outcome.consolidation_id)
+    undone = consolidate(worker, project=None, undo=outcome.consolidation_id)
+    assert undone.action == "undo" and undone.undone is not None
+    assert undone.undone["restored"] == ids

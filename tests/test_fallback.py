@@ -26,12 +26,10 @@ from warm_helpers import free_port, serving, serving_handler, spawn_server, wait
 from mcp_memory.config import Settings, load_settings
 from mcp_memory.embed_server.app import EmbedServer
 from mcp_memory.embedding.local import LocalEmbedder
+from mcp_memory.embedding.protocol import MAX_BATCH, MAX_TEXT_CHARS, SERVICE
 from mcp_memory.embedding.specs import MINILM
 from mcp_memory.embedding.warm_client import (
     FALLBACK_HINT,
-    MAX_BATCH,
-    MAX_TEXT_CHARS,
-    SERVICE,
     AutoEmbedder,
     WarmClient,
     make_embedder,

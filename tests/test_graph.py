@@ -23,9 +23,11 @@ from mcp_memory.config import Settings
 from mcp_memory.graph.layout import layout
 from mcp_memory.graph.page import collect, embed_json, write_graph
 from mcp_memory.lifecycle.consolidate import Consolidator
-from mcp_memory.llm.factory import BudgetLimits, make_provider
+from mcp_memory.llm.budget import BudgetLimits
+from mcp_memory.llm.factory import make_provider
+from mcp_memory.projects import GLOBAL
 from mcp_memory.service.memories import MemoryService
-from mcp_memory.store.database import GLOBAL, Store
+from mcp_memory.store.database import Store
 
 API, WEB = "/work/api", "/work/web"
 HOSTILE = '</script><img src=x onerror="document.body.dataset.pwned=1"> <!-- \u2028 & done'
@@ -77,7 +79,7 @@ def scripted(tmp_path_factory: pytest.TempPathFactory, minilm: object) -> dict[s
     """Two projects and global memories through the real service (real links), one applied
     consolidation (lineage), an expired, a deleted and a hostile memory; written as HTML."""
     from mcp_memory.embedding.specs import MINILM
-    from mcp_memory.service.memories import Options
+    from mcp_memory.service.types import Options
 
     tmp = tmp_path_factory.mktemp("graph")
     store = Store.open(tmp / "memory.db")
@@ -245,7 +247,7 @@ def test_layout_keeps_projects_apart_and_links_close() -> None:
 
 def test_cli_graph_writes_the_file_and_reports_it(settings: Settings, tmp_path: Path) -> None:
     from mcp_memory.service.memories import content_hash
-    from mcp_memory.store.database import NewMemory
+    from mcp_memory.store.base import NewMemory
 
     store = Store.open(settings.db)
     store.insert(NewMemory("a note to draw", content_hash("a note to draw"), "/src/p"))

@@ -30,13 +30,15 @@ from support import free_port
 from warm_helpers import serving, wait_healthy
 
 from mcp_memory.capture import spool
-from mcp_memory.embedding import warm_client
 from mcp_memory.embedding.local import LocalEmbedder
+from mcp_memory.embedding.protocol import SERVICE
 from mcp_memory.embedding.specs import MINILM
 from mcp_memory.hooks import reader as hook_recall
 from mcp_memory.hooks.events import EVENTS, remember_notes
-from mcp_memory.service.memories import MemoryService, Options
-from mcp_memory.store import database as store
+from mcp_memory.projects import GLOBAL
+from mcp_memory.service.memories import MemoryService
+from mcp_memory.service.types import Options
+from mcp_memory.store.base import Memory
 from mcp_memory.store.database import Store
 
 MEMORIES = [
@@ -92,7 +94,7 @@ def pretend_server_starting(home: Path, port: int) -> None:
     (run / f"embed-server-{port}.pid").write_text(json.dumps({"pid": os.getpid()}))
 
 
-def memories(home: Path, **where: Any) -> list[store.Memory]:
+def memories(home: Path, **where: Any) -> list[Memory]:
     s = Store.open(home / "memory.db")
     try:
         clause = " AND ".join(f"{k} = ?" for k in where) or "1"
@@ -324,7 +326,7 @@ def test_session_start_spawns_the_warm_server_and_returns_at_once(
         assert done.returncode == 0 and done.stdout == b"" and done.stderr == b""
         assert elapsed < 5  # detached: the hook does not wait for the model to load
         health = wait_healthy(port, 90)
-        assert health["model"] == "minilm" and health["service"] == warm_client.SERVICE
+        assert health["model"] == "minilm" and health["service"] == SERVICE
     finally:
         subprocess.run(
             [sys.executable, "-m", "mcp_memory.cli", "embed-server", "stop"],
@@ -466,7 +468,6 @@ def test_hook_paths_agree_with_the_server_process(home: Path, port: int) -> None
 def test_lean_reader_agrees_with_the_store(
     home: Path, project: Path, minilm: LocalEmbedder
 ) -> None:
-    assert hook_recall.SERVICE == warm_client.SERVICE
     seed(home, project, minilm)
     s = Store.open(home / "memory.db")
     s2 = Store.open(home / "other.db")
@@ -478,8 +479,8 @@ def test_lean_reader_agrees_with_the_store(
         reader = hook_recall.Reader(home / "memory.db")
         for text in ("login test timezone", "stripe webhooks", "note about topic 3"):
             q = minilm.embed([text], "query")[0]
-            expected = s.knn(q, 8, projects=[str(project), store.GLOBAL])
-            got = reader.knn(q.astype("<f4").tobytes(), 8, [str(project), store.GLOBAL])
+            expected = s.knn(q, 8, projects=[str(project), GLOBAL])
+            got = reader.knn(q.astype("<f4").tobytes(), 8, [str(project), GLOBAL])
             assert [i for i, _ in got] == [i for i, _ in expected]
             np.testing.assert_allclose([x for _, x in got], [x for _, x in expected], atol=1e-5)
         reader.close()

@@ -32,8 +32,9 @@ from mcp_memory.config import load_settings
 from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.errors import MCPMemoryError
 from mcp_memory.server.tools import build_server
-from mcp_memory.service.memories import MemoryService, Options, RecallFilters
+from mcp_memory.service.memories import MemoryService
 from mcp_memory.service.portability import export, import_records, read_export
+from mcp_memory.service.types import Options, RecallFilters
 from mcp_memory.store.database import Store
 from mcp_memory.store.integrity import audit
 

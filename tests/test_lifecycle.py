@@ -13,12 +13,15 @@ from mcp_memory.embedding.specs import MINILM
 from mcp_memory.lifecycle.aging import AgePolicy, age
 from mcp_memory.lifecycle.clusters import clusters_around, find_clusters
 from mcp_memory.lifecycle.maintenance import maintain
-from mcp_memory.llm.factory import substance_heuristic
+from mcp_memory.llm.extractive import substance_heuristic
+from mcp_memory.projects import GLOBAL
 from mcp_memory.service import boilerplate
 from mcp_memory.service.briefing import BriefingContext, build_briefing
 from mcp_memory.service.linking import MAX_NEW_LINKS
-from mcp_memory.service.memories import MemoryService, Options
-from mcp_memory.store.database import GLOBAL, NewMemory, Store
+from mcp_memory.service.memories import MemoryService
+from mcp_memory.service.types import Options
+from mcp_memory.store.base import NewMemory
+from mcp_memory.store.database import Store
 
 SESSION_A = """Session summary
 Requests: add OAuth login with GitHub to the web app

@@ -19,7 +19,8 @@ import pytest
 
 from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.embedding.specs import MINILM
-from mcp_memory.service.memories import MemoryService, Options
+from mcp_memory.service.memories import MemoryService
+from mcp_memory.service.types import Options
 from mcp_memory.store.database import Store
 
 PAIRS = Path(__file__).resolve().parents[1] / "bench" / "data" / "link_pairs.jsonl"

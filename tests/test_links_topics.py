@@ -10,7 +10,8 @@ import pytest
 
 from mcp_memory.service import boilerplate
 from mcp_memory.service.linking import MIN_CONTENT_WORDS, Linker, content_words
-from mcp_memory.store.database import NewMemory, Store
+from mcp_memory.store.base import NewMemory
+from mcp_memory.store.database import Store
 
 TEXTS = [
     "plain one-line note about the flaky login test and its timezone",

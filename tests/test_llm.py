@@ -31,20 +31,11 @@ from support import free_port
 
 from mcp_memory.errors import BudgetExceeded, ConfigError, LLMError, MergeRejected
 from mcp_memory.lifecycle.merge_check import check_merge, hard_facts, missing_facts
-from mcp_memory.llm.factory import (
-    Budget,
-    BudgetLedger,
-    BudgetLimits,
-    ExtractiveProvider,
-    GeminiProvider,
-    NoProvider,
-    OpenAICompatProvider,
-    Usage,
-    estimate_tokens,
-    make_provider,
-    split_sentences,
-    substance_heuristic,
-)
+from mcp_memory.llm.budget import BudgetLedger, BudgetLimits, estimate_tokens
+from mcp_memory.llm.extractive import ExtractiveProvider, split_sentences, substance_heuristic
+from mcp_memory.llm.factory import NoProvider, make_provider
+from mcp_memory.llm.http import GeminiProvider, OpenAICompatProvider
+from mcp_memory.llm.provider import Usage
 
 CLUSTER = [
     "The test database runs on Postgres 15 at port 5433.",
@@ -440,7 +431,7 @@ def test_budget_counts_earlier_runs_today() -> None:
 
 
 def test_budget_none_is_unlimited_and_zero_allows_nothing() -> None:
-    unlimited = Budget(None, None, None, None)  # the alias
+    unlimited = BudgetLimits(None, None, None, None)
     BudgetLedger(unlimited, Usage(10**6, 10**9, 10**9)).check(10**6)
     with pytest.raises(BudgetExceeded, match="over the limit of 0"):
         BudgetLedger(BudgetLimits(max_calls_per_run=0)).check(1)

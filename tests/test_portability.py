@@ -26,9 +26,11 @@ import pytest
 from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.errors import ValidationError
 from mcp_memory.lifecycle.consolidate import Consolidator
-from mcp_memory.llm.factory import BudgetLimits, make_provider
-from mcp_memory.service.memories import MemoryService, Options
+from mcp_memory.llm.budget import BudgetLimits
+from mcp_memory.llm.factory import make_provider
+from mcp_memory.service.memories import MemoryService
 from mcp_memory.service.portability import backup, export, import_records, read_export
+from mcp_memory.service.types import Options
 from mcp_memory.store.database import Store
 from mcp_memory.store.integrity import audit
 

@@ -14,9 +14,10 @@ import pytest
 
 from mcp_memory.errors import ValidationError
 from mcp_memory.service.fusion import Tuning
-from mcp_memory.service.memories import MemoryService, Options
+from mcp_memory.service.memories import MemoryService
 from mcp_memory.service.query import asks_when, names_in, says_when, time_windows
 from mcp_memory.service.recall import _session_lift
+from mcp_memory.service.types import Options
 from mcp_memory.store import migrations
 from mcp_memory.store.database import Store
 from mcp_memory.text.keywords import keyword_query

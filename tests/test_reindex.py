@@ -30,7 +30,8 @@ from mcp_memory.cli.progress import Bar
 from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.errors import ModelMismatchError
 from mcp_memory.lifecycle.reindex import pending_target, reindex, run
-from mcp_memory.service.memories import MemoryService, Options
+from mcp_memory.service.memories import MemoryService
+from mcp_memory.service.types import Options
 from mcp_memory.store.database import Store
 from mcp_memory.store.integrity import audit
 

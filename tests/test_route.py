@@ -22,14 +22,16 @@ from route_helpers import strip_blocks
 
 from mcp_memory.config import Settings
 from mcp_memory.embedding.local import LocalEmbedder
-from mcp_memory.embedding.specs import Kind
+from mcp_memory.embedding.protocol import Kind
 from mcp_memory.errors import NotFoundError, UnsafePathError, ValidationError
+from mcp_memory.projects import GLOBAL
+from mcp_memory.routing.actions import route
 from mcp_memory.routing.managed import bullet
 from mcp_memory.routing.router import RouteConfig, Router, promote
 from mcp_memory.routing.targets import check_path, parse
 from mcp_memory.server.tools import build_server
 from mcp_memory.service.memories import MemoryService
-from mcp_memory.store.database import GLOBAL, Store
+from mcp_memory.store.database import Store
 
 CLAUDE_MD = (
     "# Shopfront\n\n"
@@ -468,6 +470,22 @@ def test_promote_by_hand(env: Env) -> None:
         promote(env.store, gone)
     with pytest.raises(NotFoundError):
         promote(env.store, 99999)
+
+
+def test_one_route_request_promotes_plans_and_refuses_mixed_undo(env: Env) -> None:
+    """The function the MCP tool and the CLI both call: a promotion is followed by a plan of
+    that memory, and undo mixed with apply, ids or promote is one error for both entry points."""
+    before = env.snapshot()
+    mid = env.service.remember(MIGRATE, project=env.project).id
+    done = route(env.router, project=env.project, promote=mid)
+    assert done.action == "promote" and done.promoted is not None
+    assert done.promoted.state == "proven" and done.plan is not None
+    assert [i.memory_id for i in done.plan.items] == [mid]
+    assert done.message.startswith(f"memory {mid} is proven; would write 1 memories")
+    for mixed in ({"apply": True}, {"ids": [mid]}, {"promote": mid}, {"undo_file": "CLAUDE.md"}):
+        with pytest.raises(ValidationError, match="undo takes one of"):
+            route(env.router, project=env.project, undo_memory=mid, **mixed)
+    assert env.snapshot() == before, "a plan and a refused undo write nothing"
 
 
 # -- transports ---------------------------------------------------------------------------------

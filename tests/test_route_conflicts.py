@@ -21,11 +21,12 @@ from mcp_memory.llm.budget import BudgetLimits
 from mcp_memory.llm.http import GeminiProvider
 from mcp_memory.llm.provider import conflict_prompt
 from mcp_memory.llm.spending import Spending
+from mcp_memory.projects import GLOBAL
 from mcp_memory.routing.conflicts import contradiction
 from mcp_memory.routing.router import RouteConfig, Router, Verdict, promote
 from mcp_memory.routing.verdict import LLMVerdict
 from mcp_memory.service.memories import MemoryService
-from mcp_memory.store.database import GLOBAL, Store
+from mcp_memory.store.database import Store
 
 # -- the text rule, no model ---------------------------------------------------------------------
 

@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 
 from mcp_memory.embedding.local import LocalEmbedder
-from mcp_memory.embedding.specs import Kind
+from mcp_memory.embedding.protocol import Kind
 from mcp_memory.errors import EmbeddingError, ModelMismatchError, ValidationError
-from mcp_memory.service.memories import MemoryService, Options, RecallFilters
-from mcp_memory.store.database import GLOBAL, Store
+from mcp_memory.projects import GLOBAL
+from mcp_memory.service.memories import MemoryService
+from mcp_memory.service.types import Options, RecallFilters
+from mcp_memory.store.database import Store
 
 FACTS = [
     "We deploy with GitHub Actions; the workflow lives in .github/workflows/deploy.yml",

@@ -11,7 +11,8 @@ import pytest
 
 from mcp_memory.errors import ModelMismatchError, NotFoundError, StoreError
 from mcp_memory.store import migrations
-from mcp_memory.store.database import NewMemory, Store
+from mcp_memory.store.base import NewMemory
+from mcp_memory.store.database import Store
 
 
 def unit_rows(n: int, d: int, seed: int = 0) -> np.ndarray:

@@ -91,7 +91,7 @@ def test_maintain_reports_progress_of_each_step(service: MemoryService, tmp_path
     draws a bar from it); without a callback it draws nothing."""
     from mcp_memory.lifecycle.aging import AgePolicy
     from mcp_memory.lifecycle.maintenance import maintain
-    from mcp_memory.llm.factory import substance_heuristic
+    from mcp_memory.llm.extractive import substance_heuristic
 
     for text in ("Deploys need the VPN", "The VPN is needed for deploys", "Lunch at noon"):
         service.remember(text, project="p", embed=False)

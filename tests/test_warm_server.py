@@ -41,7 +41,8 @@ from mcp_memory.embed_server.app import EmbedServer, is_loopback_host_header, is
 from mcp_memory.embed_server.pidfile import pid_path
 from mcp_memory.embedding.engine import Engine
 from mcp_memory.embedding.local import LocalEmbedder
-from mcp_memory.embedding.warm_client import MAX_BATCH, MAX_TEXT_CHARS, SERVICE, WarmClient
+from mcp_memory.embedding.protocol import MAX_BATCH, MAX_TEXT_CHARS, SERVICE
+from mcp_memory.embedding.warm_client import WarmClient
 from mcp_memory.errors import ConfigError
 
 TEXTS = [

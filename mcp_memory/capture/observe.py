@@ -48,11 +48,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from mcp_memory.capture.shell_commands import (
-    ROUTINE_GIT,
-    ROUTINE_PROGRAMS,
     changes_something,
     command_key,
-    command_words,
     install_of,
     is_inert,
     is_lint,
@@ -65,20 +62,7 @@ from mcp_memory.capture.shell_commands import (
     shows_failure,
 )
 
-__all__ = [
-    "EDIT_TOOLS",
-    "ROUTINE_GIT",
-    "ROUTINE_PROGRAMS",
-    "Capture",
-    "bash_outcome",
-    "command_key",
-    "command_words",
-    "error_line",
-    "error_tail",
-    "is_routine",
-    "observe",
-    "same_run",
-]
+__all__ = ["EDIT_TOOLS", "Capture", "bash_outcome", "error_line", "error_tail", "observe"]
 
 MAX_OPEN_FAILURES = 8
 MAX_ERROR_CHARS = 600

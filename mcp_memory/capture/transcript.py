@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mcp_memory.capture.observe import EDIT_TOOLS, error_line, is_routine
+from mcp_memory.capture.observe import EDIT_TOOLS, error_line
+from mcp_memory.capture.shell_commands import is_routine
 
 MAX_REQUESTS = 8
 MAX_REQUEST_CHARS = 240

@@ -53,8 +53,7 @@ def run_demo(settings: Settings, *, serve: bool = True, port: int = 0) -> int:
     started = time.perf_counter()
     result = process.start(settings, wait=True)
     say(f"- warm embedding server: {result.get('message')} ({time.perf_counter() - started:.1f}s)")
-    app = open_app(settings)
-    try:
+    with open_app(settings) as app:
         say(f"- model: {app.spec.id} ({app.embedder.dimension}-d): {app.model_reason}")
         t0 = time.perf_counter()
         for text, kind, tags in SAMPLES:
@@ -67,8 +66,6 @@ def run_demo(settings: Settings, *, serve: bool = True, port: int = 0) -> int:
         say(f"- recall {QUERY!r} ({elapsed:.0f} ms, embedder: {app.embedder.last_source}):")
         for h in hits:
             say(f"  [{h.id}] {h.score:.2f}  {match_reasons(h.signals)}  {one_line(h.content, 70)}")
-    finally:
-        app.close()
     http_port = port or settings.http_port
     exe = shutil.which("mcp-memory") or f"{sys.executable} -m mcp_memory.cli.main"
     say()

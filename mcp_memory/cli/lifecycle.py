@@ -7,48 +7,49 @@ from typing import Any
 
 from mcp_memory.cli.output import emit, one_line, project_label
 from mcp_memory.config import Settings
-from mcp_memory.errors import MCPMemoryError
 
 
 def cmd_consolidate(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_memory.app import consolidator, open_app
-    from mcp_memory.projects import normalize_project
+    from mcp_memory.lifecycle.actions import consolidate
+    from mcp_memory.projects import project_or_all
 
-    app = open_app(settings)
-    try:
-        worker = consolidator(app, args.provider)
-        if args.undo is not None:
-            emit(
-                args,
-                worker.undo(args.undo),
-                lambda d: (
-                    f"undone consolidation {d['consolidation_id']}: restored {d['restored']}, "
-                    f"removed {d['removed']}"
-                ),
-            )
-            return 0
-        project = None if args.all_projects else normalize_project(args.project, app.cwd)
-        if not args.run and not args.ids:
-            clusters = worker.clusters(project)
-            emit(
-                args,
-                clusters,
-                lambda cs: "\n".join(
-                    [
-                        f"{len(cs)} cluster(s) ready to consolidate"
-                        + ("" if cs else " (need 3+ densely linked buffer memories)")
-                    ]
-                    + [
-                        f"  {project_label(c.project)}: {list(c.members)} density {c.density} "
-                        f"cohesion {c.cohesion}"
-                        for c in cs
-                    ]
-                ),
-            )
-            return 0
-        outcomes = worker.run(project=project, members=args.ids or None, dry_run=args.dry_run)
-    finally:
-        app.close()
+    with open_app(settings) as app:
+        done = consolidate(
+            consolidator(app, args.provider),
+            project=project_or_all(args.project, app.cwd, all_projects=args.all_projects),
+            run=args.run,
+            dry_run=args.dry_run,
+            ids=args.ids or (),
+            undo=args.undo,
+        )
+    if done.action == "undo":
+        emit(
+            args,
+            done.undone,
+            lambda d: (
+                f"undone consolidation {d['consolidation_id']}: restored {d['restored']}, "
+                f"removed {d['removed']}"
+            ),
+        )
+        return 0
+    if done.action == "list":
+        emit(
+            args,
+            done.clusters,
+            lambda cs: "\n".join(
+                [
+                    f"{len(cs)} cluster(s) ready to consolidate"
+                    + ("" if cs else " (need 3+ densely linked buffer memories)")
+                ]
+                + [
+                    f"  {project_label(c.project)}: {list(c.members)} density {c.density} "
+                    f"cohesion {c.cohesion}"
+                    for c in cs
+                ]
+            ),
+        )
+        return 0
 
     def show(items: list[Any]) -> str:
         if not items:
@@ -65,8 +66,8 @@ def cmd_consolidate(args: argparse.Namespace, settings: Settings) -> int:
                 )
         return "\n".join(lines)
 
-    emit(args, outcomes, show)
-    return 1 if any(o.status == "rejected" for o in outcomes) else 0
+    emit(args, done.outcomes, show)
+    return 1 if done.rejected else 0
 
 
 def cmd_maintain(args: argparse.Namespace, settings: Settings) -> int:
@@ -79,11 +80,8 @@ def cmd_maintain(args: argparse.Namespace, settings: Settings) -> int:
         if not args.json:  # a bar per step, only on a terminal
             bars.setdefault(step, Bar(f"maintain: {step}"))(done, total)
 
-    app = open_app(settings)
-    try:
+    with open_app(settings) as app:
         report = run_maintenance(app, dry_run=args.dry_run, progress=progress)
-    finally:
-        app.close()
 
     def show(r: Any) -> str:
         if not r.ran:
@@ -109,8 +107,7 @@ def cmd_briefing(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_memory.projects import normalize_project
     from mcp_memory.service.briefing import BriefingContext, build_briefing
 
-    app = open_app(settings)
-    try:
+    with open_app(settings) as app:
         context = BriefingContext(
             branch=args.branch, recent_files=tuple(args.file or ()), prompt=args.prompt
         )
@@ -120,8 +117,6 @@ def cmd_briefing(args: argparse.Namespace, settings: Settings) -> int:
             context,
             budget_tokens=args.tokens or settings.briefing_tokens,
         )
-    finally:
-        app.close()
     emit(args, brief, lambda b: b.text or "nothing to brief yet")
     return 0
 
@@ -129,29 +124,21 @@ def cmd_briefing(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_route(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_memory.app import open_app, router
     from mcp_memory.projects import normalize_project
-    from mcp_memory.store.database import GLOBAL
+    from mcp_memory.routing.actions import route
 
-    app = open_app(settings)
-    try:
-        worker = router(app)
-        key = normalize_project("global" if args.global_ else args.project, app.cwd)
-        if args.undo_memory is not None or args.undo_file is not None:
-            if args.apply or args.id:
-                raise MCPMemoryError(
-                    "--undo-memory/--undo-file cannot be combined with --apply or --id"
-                )
-            undone = (
-                worker.undo_memory(args.undo_memory, force=args.force)
-                if args.undo_memory is not None
-                else worker.undo_file(args.undo_file, project=key, force=args.force)
-            )
-            emit(args, undone, lambda u: u.message)
-            return 0
-        scope = [GLOBAL] if key == GLOBAL else [key, GLOBAL]
-        run = worker.apply if args.apply else worker.plan
-        plan = run(scope, ids=args.id or None, force=args.force)
-    finally:
-        app.close()
+    with open_app(settings) as app:
+        done = route(
+            router(app),
+            project=normalize_project("global" if args.global_ else args.project, app.cwd),
+            apply=args.apply,
+            force=args.force,
+            ids=args.id or (),
+            undo_memory=args.undo_memory,
+            undo_file=args.undo_file,
+        )
+    if done.undone is not None:
+        emit(args, done.undone, lambda u: u.message)
+        return 0
 
     def show(p: Any) -> str:
         lines = []
@@ -175,7 +162,7 @@ def cmd_route(args: argparse.Namespace, settings: Settings) -> int:
         lines.append(p.summary())
         return "\n".join(lines)
 
-    emit(args, plan, show)
+    emit(args, done.plan, show)
     return 0
 
 
@@ -183,11 +170,8 @@ def cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_memory.app import open_app
     from mcp_memory.routing.router import promote
 
-    app = open_app(settings)
-    try:
+    with open_app(settings) as app:
         m = promote(app.store, args.id)
-    finally:
-        app.close()
     emit(
         args,
         {"id": m.id, "state": m.state},

@@ -19,8 +19,7 @@ def cmd_remember(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_memory.projects import normalize_project
 
     text = sys.stdin.read() if args.text == "-" else args.text
-    app = open_app(settings)
-    try:
+    with open_app(settings) as app:
         project = "global" if args.global_ else args.project
         result = app.service.remember(
             text,
@@ -29,8 +28,6 @@ def cmd_remember(args: argparse.Namespace, settings: Settings) -> int:
             type=args.type,
             source="cli",
         )
-    finally:
-        app.close()
 
     def show(r: Any) -> str:
         line = f"{r.status} memory {r.id} ({r.type}) in {project_label(r.project)}"
@@ -48,27 +45,15 @@ def cmd_remember(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_recall(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_memory.app import open_app
-    from mcp_memory.projects import normalize_project
-    from mcp_memory.service.memories import RecallFilters, parse_time
-    from mcp_memory.store.database import ACTIVE_STATES, GLOBAL
+    from mcp_memory.projects import search_scope
+    from mcp_memory.service.types import RecallFilters
 
-    app = open_app(settings)
-    try:
-        if args.all_projects:
-            scope: list[str] | None = None
-        else:
-            key = normalize_project(args.project, app.cwd)
-            scope = [key] if key == GLOBAL else [key, GLOBAL]
-        filters = RecallFilters(
-            tags=tuple(t.lower() for t in args.tag or ()),
-            types=tuple(args.type or ()),
-            states=tuple(args.state) if args.state else ACTIVE_STATES,
-            since=parse_time(args.since, "--since") if args.since else None,
-            until=parse_time(args.until, "--until") if args.until else None,
+    with open_app(settings) as app:
+        scope = search_scope(args.project, app.cwd, all_projects=args.all_projects)
+        filters = RecallFilters.build(
+            tags=args.tag, types=args.type, states=args.state, since=args.since, until=args.until
         )
         hits = app.service.recall(args.query, projects=scope, k=args.k, filters=filters)
-    finally:
-        app.close()
 
     emit(args, hits, lambda items: _recall_text(args.query, items))
     return 0
@@ -111,11 +96,8 @@ def _recall_text(query: str, hits: list[Any]) -> str:
 def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_memory.app import open_app
 
-    app = open_app(settings)
-    try:
+    with open_app(settings) as app:
         m = app.service.restore(args.id) if args.restore else app.service.forget(args.id)
-    finally:
-        app.close()
     verb = "restored" if args.restore else "forgotten (restore with --restore)"
     emit(args, {"id": m.id, "state": m.state}, lambda d: f"memory {d['id']} {verb}")
     return 0
@@ -124,8 +106,7 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_memory.app import open_app
 
-    app = open_app(settings)
-    try:
+    with open_app(settings) as app:
         s = app.service.stats()
         data = {
             "version": __version__,
@@ -138,8 +119,6 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
             "counts": s.counts,
             "llm_usage": s.llm_usage,
         }
-    finally:
-        app.close()
 
     emit(args, data, _stats_text)
     return 0
@@ -218,13 +197,10 @@ def _stats_text(d: dict[str, Any]) -> str:
 def cmd_links(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_memory.app import open_app
 
-    app = open_app(settings)
-    try:
+    with open_app(settings) as app:
         memory = app.store.get(args.id)
         links = app.store.links_of(args.id)
         others = app.store.get_many([i for i, _ in links])
-    finally:
-        app.close()
     data = {
         "id": memory.id,
         "content": memory.content,
@@ -254,7 +230,8 @@ def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
     from mcp_memory.graph.page import DEFAULT_STATES, write_graph
-    from mcp_memory.store.database import STATES, Store
+    from mcp_memory.store.database import Store
+    from mcp_memory.store.schema import STATES
 
     states = tuple(args.state) if args.state else DEFAULT_STATES
     unknown = sorted(set(states) - set(STATES))
@@ -290,8 +267,7 @@ def _graph_projects(store: Any, name: str) -> list[str]:
     """The project keys ``name`` means (a key, a directory, or a display name), plus global."""
     from pathlib import Path
 
-    from mcp_memory.projects import GLOBAL_NAMES, display_name, project_for_dir
-    from mcp_memory.store.database import GLOBAL
+    from mcp_memory.projects import GLOBAL, GLOBAL_NAMES, display_name, project_for_dir
 
     if name.lower() in GLOBAL_NAMES:
         return [GLOBAL]

@@ -58,12 +58,9 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
                 header, records = read_export(handle)
         except (OSError, UnicodeDecodeError) as exc:
             raise MCPMemoryError(f"cannot read {args.file}: {exc}") from exc
-    app = open_app(settings)
-    try:
+    with open_app(settings) as app:
         bar = None if args.json else Bar("import ")
         report = import_records(app.service, header, records, path=args.file, progress=bar)
-    finally:
-        app.close()
     report.ids = {}  # not for the screen
     emit(
         args,

@@ -39,8 +39,8 @@ from mcp_memory.embed_server.pidfile import (
     write_pid_file,
 )
 from mcp_memory.embedding.engine import Engine, load_engine
+from mcp_memory.embedding.protocol import MAX_BATCH, MAX_BODY_BYTES, MAX_TEXT_CHARS, SERVICE
 from mcp_memory.embedding.specs import ModelSpec, require
-from mcp_memory.embedding.warm_client import MAX_BATCH, MAX_BODY_BYTES, MAX_TEXT_CHARS, SERVICE
 from mcp_memory.errors import ConfigError, EmbeddingError
 
 log = logging.getLogger("mcp_memory.embed_server")

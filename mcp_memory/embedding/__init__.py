@@ -3,8 +3,9 @@
 - ``specs``: model specs (files, dimension, pooling, prefixes) and where models are installed
 - ``engine``: the engine: ONNX Runtime + tokenizers + numpy; the warm server and the in-process
   fallback both use it
-- ``local``: the :class:`Embedder` seam and :class:`LocalEmbedder`, the engine in this process
-- ``warm_client``: the warm server's client, its wire limits, and the fallback to ``local``
+- ``protocol``: the :class:`Embedder` seam and the warm server's wire limits (no heavy imports)
+- ``local``: :class:`LocalEmbedder`, the engine in this process
+- ``warm_client``: the warm server's client and the fallback to ``local``
 - ``pull``: download a model from the Hugging Face hub, verify it, mark it installed
 
 The domain imports only the protocol (``embedding.protocol``), never the engine; the engine, the
@@ -19,13 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mcp_memory.embedding.engine import Engine, load_engine
-    from mcp_memory.embedding.local import Embedder
-    from mcp_memory.embedding.specs import SPECS, ModelSpec, choose_model, get_spec, locate, require
-    from mcp_memory.embedding.warm_client import (
+    from mcp_memory.embedding.protocol import (
         MAX_BATCH,
         MAX_BODY_BYTES,
         MAX_TEXT_CHARS,
         SERVICE,
+        Embedder,
+    )
+    from mcp_memory.embedding.specs import SPECS, ModelSpec, choose_model, get_spec, locate, require
+    from mcp_memory.embedding.warm_client import (
         AutoEmbedder,
         ForeignServer,
         fetch_health,
@@ -56,13 +59,13 @@ __all__ = [
 
 # Each public name and the module that defines it, imported on first use.
 _HOMES = {
-    "MAX_BATCH": "warm_client",
-    "MAX_BODY_BYTES": "warm_client",
-    "MAX_TEXT_CHARS": "warm_client",
-    "SERVICE": "warm_client",
+    "MAX_BATCH": "protocol",
+    "MAX_BODY_BYTES": "protocol",
+    "MAX_TEXT_CHARS": "protocol",
+    "SERVICE": "protocol",
     "SPECS": "specs",
     "AutoEmbedder": "warm_client",
-    "Embedder": "local",
+    "Embedder": "protocol",
     "Engine": "engine",
     "ForeignServer": "warm_client",
     "ModelSpec": "specs",

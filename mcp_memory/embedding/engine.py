@@ -17,7 +17,8 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from mcp_memory.embedding.specs import Kind, ModelPaths, ModelSpec
+from mcp_memory.embedding.protocol import Kind
+from mcp_memory.embedding.specs import ModelPaths, ModelSpec
 from mcp_memory.errors import EmbeddingError, ModelError
 
 log = logging.getLogger("mcp_memory")

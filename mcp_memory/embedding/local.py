@@ -1,8 +1,6 @@
-"""The Embedder seam: what the service, CLI and hooks use to turn text into vectors.
-
-``LocalEmbedder`` runs the engine in this process (loaded lazily, once). The warm-server
-client and the automatic fallback between the two live in :mod:`mcp_memory.embedding.warm_client`.
-Every implementation returns float32 [n, dimension] unit rows for a fixed model id.
+"""``LocalEmbedder``: the engine in this process (loaded lazily, once), one implementation of
+the :class:`~mcp_memory.embedding.protocol.Embedder` protocol. The warm-server client and the
+automatic fallback between the two live in :mod:`mcp_memory.embedding.warm_client`.
 """
 
 from __future__ import annotations
@@ -10,22 +8,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from mcp_memory.embedding.engine import Engine, load_engine
-from mcp_memory.embedding.specs import Kind, ModelSpec, require
-
-
-class Embedder(Protocol):
-    @property
-    def model_id(self) -> str: ...
-
-    @property
-    def dimension(self) -> int: ...
-
-    def embed(self, texts: Sequence[str], kind: Kind = "document") -> np.ndarray: ...
+from mcp_memory.embedding.protocol import Kind
+from mcp_memory.embedding.specs import ModelSpec, require
 
 
 class LocalEmbedder:

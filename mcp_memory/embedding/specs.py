@@ -15,7 +15,6 @@ from typing import Literal
 from mcp_memory.errors import ModelError
 
 Pooling = Literal["mean", "last_token"]
-Kind = Literal["query", "document"]
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 

@@ -5,7 +5,7 @@ reply only becomes vectors when the service name, model id, dimension, count, by
 finiteness and unit norms all check out, so a foreign program on the port, a server running
 another model, or a truncated reply can never put wrong vectors into the database.
 
-``AutoEmbedder`` implements the :class:`~mcp_memory.embedding.local.Embedder` protocol: it asks the
+``AutoEmbedder`` implements the :class:`~mcp_memory.embedding.protocol.Embedder` protocol: it asks the
 warm server first and falls back to :class:`~mcp_memory.embedding.local.LocalEmbedder` (logging one
 line), then retries the server after an exponential backoff.
 """
@@ -26,17 +26,17 @@ import numpy as np
 
 from mcp_memory.config import Settings
 from mcp_memory.embedding.local import LocalEmbedder
-from mcp_memory.embedding.specs import Kind, ModelSpec
+from mcp_memory.embedding.protocol import (
+    MAX_BATCH,
+    MAX_TEXT_CHARS,
+    NORM_TOLERANCE,
+    SERVICE,
+    Kind,
+)
+from mcp_memory.embedding.specs import ModelSpec
 from mcp_memory.errors import WarmServerError
 
 log = logging.getLogger("mcp_memory")
-
-# The wire protocol, shared with embed_server (which imports these; never the reverse).
-SERVICE = "mcp-memory-embed"
-MAX_BATCH = 256  # texts per POST /embed
-MAX_TEXT_CHARS = 100_000  # characters per text
-MAX_BODY_BYTES = 4 * 1024 * 1024  # request body
-NORM_TOLERANCE = 1e-3
 
 Source = Literal["server", "local"]
 

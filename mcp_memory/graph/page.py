@@ -28,10 +28,10 @@ from pathlib import Path
 
 from mcp_memory.lifecycle.clusters import find_clusters
 from mcp_memory.projects import display_name
-from mcp_memory.store.database import STATES, Store
+from mcp_memory.store.database import Store
+from mcp_memory.store.schema import STATES
 
 DEFAULT_STATES = ("buffer", "proven", "superseded", "expired")
-LABEL_CHARS = 60
 
 
 @dataclass

@@ -208,17 +208,14 @@ def first_briefing(settings: Settings, project: str, branch: str | None) -> str:
     except hook_recall.Unavailable:
         return ""
     try:
-        if not reader.count_active([project, projects.GLOBAL]):
+        if not reader.count_active(projects.scope(project)):
             return ""
     finally:
         reader.close()
     from mcp_memory.app import open_app
 
-    app = open_app(settings, cwd=Path(project))
-    try:
+    with open_app(settings, cwd=Path(project)) as app:
         text, ids = spool.build_briefing_text(app, project, branch)
-    finally:
-        app.close()
     spool.write_briefing(settings.run_dir, project, text, ids)
     return text
 
@@ -263,7 +260,7 @@ def relevant_memories(hook: Hook, query: str) -> str:
     except hook_recall.Unavailable:
         return ""
     try:
-        scope = [hook.project, projects.GLOBAL]
+        scope = projects.scope(hook.project)
         candidates = _candidates(settings, reader, query, scope)
         threshold = hook_recall.relevance_threshold(reader.model_id or "")
     finally:
@@ -330,7 +327,8 @@ def earlier_fixes(hook: Hook) -> str:
     """A failed command that was fixed before, in this project: the fix, once per session.
     Keyword matching only (the command and its error line against ``error_fix`` memories),
     so a failure costs no query embedding."""
-    from mcp_memory.capture.observe import bash_outcome, error_line, is_routine
+    from mcp_memory.capture.observe import bash_outcome, error_line
+    from mcp_memory.capture.shell_commands import is_routine
 
     tool_input = hook.payload.get("tool_input")
     command = tool_input.get("command") if isinstance(tool_input, dict) else None
@@ -343,7 +341,7 @@ def earlier_fixes(hook: Hook) -> str:
         return ""
     try:
         query = f"{command} {error_line(outcome[1])}"
-        found = reader.keyword(query, [hook.project, projects.GLOBAL], CANDIDATES)
+        found = reader.keyword(query, projects.scope(hook.project), CANDIDATES)
     finally:
         reader.close()
     fixes = [c for c in found if c.type == "error_fix"]

@@ -34,6 +34,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from mcp_memory.embedding.protocol import SERVICE
 from mcp_memory.projects import GLOBAL
 from mcp_memory.store.schema import (
     ACTIVE_STATES,
@@ -48,7 +49,6 @@ from mcp_memory.store.schema import (
 )
 from mcp_memory.text.keywords import keyword_query
 
-SERVICE = "mcp-memory-embed"  # = warm_client.SERVICE (pinned by a test)
 BUSY_TIMEOUT_MS = 250  # the hook's own (the store waits 10 s; a prompt must not)
 MAX_QUERY_CHARS = 2000  # the models read at most a few hundred tokens of it anyway
 NORM_TOLERANCE = 1e-3

@@ -6,6 +6,7 @@
 - ``aging``: isolated memories fade (:class:`AgePolicy`, :class:`Judge`); what matters stays
 - ``maintenance``: :func:`maintain`: embed, link, consolidate and age in the background
 - ``reindex``: re-embed every memory with another model, then switch
+- ``actions``: the consolidate request the MCP tool and the CLI both make (list, run, undo)
 
 Public names are imported on first use (PEP 562).
 """

@@ -17,17 +17,18 @@ kept in ``llm_usage`` and shown by ``stats``.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from mcp_memory.errors import LLMError, NotFoundError, ValidationError
 from mcp_memory.lifecycle.clusters import Cluster, find_clusters, projects_with_links
 from mcp_memory.lifecycle.merge_check import check_merge
-from mcp_memory.llm.factory import BudgetLimits, Provider, Usage, estimate_tokens
+from mcp_memory.llm.budget import BudgetLimits, estimate_tokens
+from mcp_memory.llm.provider import Provider, Usage
 from mcp_memory.llm.spending import Spending, day_usage
 from mcp_memory.redaction.redact import redact
 from mcp_memory.service.memories import MemoryService, new_memory
 from mcp_memory.service.promotion import promote
-from mcp_memory.store.database import Memory
+from mcp_memory.store.base import Memory
 
 log = logging.getLogger("mcp_memory")
 
@@ -260,7 +261,3 @@ def _result_type(sources: list[Memory]) -> str:
         if kind in kinds:
             return kind
     return "insight"
-
-
-def outcome_dict(outcome: Outcome) -> dict[str, object]:
-    return asdict(outcome)

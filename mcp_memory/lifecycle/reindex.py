@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mcp_memory.embedding.local import Embedder
+from mcp_memory.embedding.protocol import Embedder
 from mcp_memory.errors import ModelError, StoreError
 from mcp_memory.store.database import Store
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from mcp_memory.errors import BudgetExceeded
 from mcp_memory.llm.provider import Usage
 
-__all__ = ["Budget", "BudgetLedger", "BudgetLimits", "estimate_tokens"]
+__all__ = ["BudgetLedger", "BudgetLimits", "estimate_tokens"]
 
 
 def estimate_tokens(text: str) -> int:
@@ -28,8 +28,6 @@ class BudgetLimits:
     max_calls_per_day: int | None = 200
     max_tokens_per_day: int | None = 2_000_000
 
-
-Budget = BudgetLimits  # the shorter name
 
 _NOTHING_SPENT = Usage()
 

@@ -11,13 +11,14 @@ Texts are redacted before they leave the process. Providers never retry: a failu
 :class:`~mcp_memory.errors.LLMError` at once, its ``usage`` set to what the failed call still
 cost, and the caller decides. A provider does not judge its own answer either: the caller records
 ``MergeOutput.usage`` and then runs :func:`mcp_memory.lifecycle.merge_check.check_merge`, so the tokens of
-a rejected answer are still counted. :class:`BudgetLedger` checks :class:`BudgetLimits` per run
-and per day; persisting the day's usage (table ``llm_usage``) is the caller's job.
+a rejected answer are still counted. :class:`~mcp_memory.llm.budget.BudgetLedger` checks
+:class:`~mcp_memory.llm.budget.BudgetLimits` per run and per day; persisting the day's usage
+(table ``llm_usage``) is the caller's job.
 
-This module chooses a provider (:func:`make_provider`) and re-exports the rest, which lives in
-``provider.py`` (the protocol, usage, prompts, answer parsing), ``llm_http.py`` (Gemini and
-OpenAI-compatible servers), ``extractive.py`` (the offline merge and the substance heuristic)
-and ``budget.py`` (limits and the ledger).
+This module chooses a provider (:func:`make_provider`) and holds :class:`NoProvider`. The rest
+lives beside it: ``provider.py`` (the protocol, usage, prompts, answer parsing), ``http.py``
+(Gemini and OpenAI-compatible servers), ``extractive.py`` (the offline merge and the substance
+heuristic) and ``budget.py`` (limits and the ledger).
 """
 
 from __future__ import annotations
@@ -25,27 +26,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mcp_memory.errors import ConfigError, LLMError
-from mcp_memory.llm.budget import Budget, BudgetLedger, BudgetLimits, estimate_tokens
-from mcp_memory.llm.extractive import ExtractiveProvider, split_sentences, substance_heuristic
+from mcp_memory.llm.extractive import ExtractiveProvider, substance_heuristic
 from mcp_memory.llm.http import DEFAULT_GEMINI_MODEL, GeminiProvider, OpenAICompatProvider
 from mcp_memory.llm.provider import MergeOutput, Provider, Usage
 
-__all__ = [
-    "Budget",
-    "BudgetLedger",
-    "BudgetLimits",
-    "ExtractiveProvider",
-    "GeminiProvider",
-    "MergeOutput",
-    "NoProvider",
-    "OpenAICompatProvider",
-    "Provider",
-    "Usage",
-    "estimate_tokens",
-    "make_provider",
-    "split_sentences",
-    "substance_heuristic",
-]
+__all__ = ["PROVIDER_KINDS", "NoProvider", "make_provider"]
 
 
 class NoProvider:

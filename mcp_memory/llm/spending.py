@@ -54,5 +54,6 @@ class Spending:
 
     def record_failure(self, error: LLMError) -> None:
         """A call that failed may still have cost tokens (a bad answer): count them."""
-        if error.usage is not None:
-            self.record(error.usage)
+        spent = error.usage
+        if spent is not None:
+            self.record(Usage(spent.calls, spent.input_tokens, spent.output_tokens))

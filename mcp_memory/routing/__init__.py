@@ -9,6 +9,7 @@
 - ``conflicts``: conflicts a cosine cannot see (a line restated with another value)
 - ``ledger``: every write routing makes, where each memory went, and undo
 - ``verdict``: :class:`LLMVerdict`: a configured LLM's word on a possible contradiction
+- ``actions``: the route request the MCP tool and the CLI both make (plan, apply, promote, undo)
 
 Public names are imported on first use (PEP 562).
 """

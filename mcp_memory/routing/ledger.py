@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mcp_memory.errors import ValidationError
+from mcp_memory.projects import GLOBAL
 from mcp_memory.routing import managed
 from mcp_memory.routing.targets import Document, Target, check_path, load, project_root, sha256
-from mcp_memory.store.database import GLOBAL, Store
+from mcp_memory.store.database import Store
 
 log = logging.getLogger("mcp_memory")
 

@@ -53,14 +53,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mcp_memory.embedding.local import Embedder
+from mcp_memory.embedding.protocol import Embedder
 from mcp_memory.errors import NotFoundError, ValidationError
+from mcp_memory.projects import GLOBAL
 from mcp_memory.routing import managed
 from mcp_memory.routing.ledger import RouteLedger, UndoResult, put_back
 from mcp_memory.routing.plan import (
-    ACTIONS,
-    FALLBACK,
-    THRESHOLDS,
     FileChange,
     RouteItem,
     RoutePlan,
@@ -81,24 +79,10 @@ from mcp_memory.routing.scope import (
 )
 from mcp_memory.routing.targets import Document
 from mcp_memory.service import promotion
-from mcp_memory.store.database import GLOBAL, Memory, Store
+from mcp_memory.store.base import Memory
+from mcp_memory.store.database import Store
 
-__all__ = [  # the names other modules import from here (route_plan holds the types)
-    "ACTIONS",
-    "FALLBACK",
-    "THRESHOLDS",
-    "FileChange",
-    "RouteConfig",
-    "RouteItem",
-    "RoutePlan",
-    "Router",
-    "Signals",
-    "Thresholds",
-    "UndoResult",
-    "Verdict",
-    "classify",
-    "promote",
-]
+__all__ = ["RouteConfig", "Router", "Verdict", "promote"]
 
 # (memory, existing line) -> "conflict" (or "contradicts") | "same" | "compatible". Only
 # "conflict" and "same" change anything: they hold a memory the offline rules would write.

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mcp_memory.embedding.local import Embedder
+from mcp_memory.embedding.protocol import Embedder
 from mcp_memory.routing import managed
 from mcp_memory.routing.conflicts import Clash, contradiction, flat, numbers
 from mcp_memory.routing.plan import Signals

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mcp_memory.embedding.local import Embedder
+from mcp_memory.embedding.protocol import Embedder
 from mcp_memory.routing.targets import sha256
 from mcp_memory.store.database import Store
 

@@ -23,14 +23,16 @@ from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict
 
 from mcp_memory import __version__
-from mcp_memory.app import App, consolidator, open_app
+from mcp_memory.app import App, consolidator, open_app, router
 from mcp_memory.config import Settings
 from mcp_memory.errors import MCPMemoryError, ValidationError
-from mcp_memory.projects import GLOBAL_NAMES, normalize_project
-from mcp_memory.routing.router import FileChange, RouteItem, UndoResult
+from mcp_memory.lifecycle import actions as consolidation
+from mcp_memory.projects import GLOBAL, normalize_project, search_scope
+from mcp_memory.routing import actions as routing
+from mcp_memory.routing.ledger import UndoResult
+from mcp_memory.routing.plan import FileChange, RouteItem
 from mcp_memory.service.briefing import BriefingContext, build_briefing
-from mcp_memory.service.memories import Hit, RecallFilters, Remembered, parse_time
-from mcp_memory.store.database import GLOBAL
+from mcp_memory.service.types import Hit, RecallFilters, Remembered
 
 T = TypeVar("T")
 
@@ -116,13 +118,12 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[App]) -> AsyncIterator[App]:
-        app = await anyio.to_thread.run_sync(lambda: open_app(settings, cwd))
-        opened.append(app)
-        try:
-            yield app
-        finally:
-            opened.remove(app)
-            app.close()
+        with await anyio.to_thread.run_sync(lambda: open_app(settings, cwd)) as app:
+            opened.append(app)
+            try:
+                yield app
+            finally:
+                opened.remove(app)
 
     server: MCPServer[App] = MCPServer(
         name="mcp-memory", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan
@@ -202,18 +203,16 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         """
 
         def call(app: App) -> RecallResult:
-            scope = _scope(app, project, all_projects, include_global)
-            filters = RecallFilters(
-                tags=tuple(t.strip().lower() for t in tags or ()),
-                types=tuple(types or ()),
-                states=tuple(states) if states else RecallFilters().states,
-                since=parse_time(since, "since") if since else None,
-                until=parse_time(until, "until") if until else None,
+            scope = search_scope(
+                project, app.cwd, all_projects=all_projects, include_global=include_global
+            )
+            filters = RecallFilters.build(
+                tags=tags, types=types, states=states, since=since, until=until
             )
             hits = app.service.recall(
                 query, projects=scope, k=k, filters=filters, context=session_context
             )
-            shown = None if scope is None else ["global" if p == GLOBAL else p for p in scope]
+            shown = None if scope is None else [_shown(p) for p in scope]
             return RecallResult(query=query, projects=shown, count=len(hits), hits=hits)
 
         return await run_tool(ctx, call)
@@ -277,14 +276,19 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         """
 
         def call(app: App) -> ConsolidateResult:
-            worker = consolidator(app)
-            if undo is not None:
-                return ConsolidateResult(undone=worker.undo(undo))
-            key = normalize_project(project, app.cwd)
-            if not run and not ids:
-                return ConsolidateResult(clusters=[asdict(c) for c in worker.clusters(key)])
-            outcomes = worker.run(project=key, members=ids, dry_run=dry_run)
-            return ConsolidateResult(outcomes=[asdict(o) for o in outcomes])
+            done = consolidation.consolidate(
+                consolidator(app),
+                project=normalize_project(project, app.cwd),
+                run=run,
+                dry_run=dry_run,
+                ids=ids or (),
+                undo=undo,
+            )
+            return ConsolidateResult(
+                clusters=[asdict(c) for c in done.clusters],
+                outcomes=[asdict(o) for o in done.outcomes],
+                undone=done.undone,
+            )
 
         return await run_tool(ctx, call)
 
@@ -350,52 +354,27 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         """
 
         def call(app: App) -> RouteResult:
-            from mcp_memory.app import router as make_router
-            from mcp_memory.routing.router import promote as promote_memory
-
-            worker = make_router(app)
-            key = normalize_project(project, app.cwd)
-            scope = [GLOBAL] if key == GLOBAL else [key, GLOBAL]
-            if undo_memory is not None or undo_file is not None:
-                both = undo_memory is not None and undo_file is not None
-                if apply or promote is not None or ids or both:
-                    raise ValidationError(
-                        "undo takes one of undo_memory or undo_file, without apply, ids or promote"
-                    )
-                undone = (
-                    worker.undo_memory(undo_memory, force=force)
-                    if undo_memory is not None
-                    else worker.undo_file(str(undo_file), project=key, force=force)
-                )
-                return RouteResult(action="undo", message=undone.message, undone=undone)
-            promoted = None
-            chosen = list(ids or [])
-            if promote is not None:
-                m = promote_memory(app.store, promote)
-                promoted = {"id": m.id, "state": m.state}
-                chosen = chosen or [promote]
-                scope = [GLOBAL] if m.project == GLOBAL else [m.project, GLOBAL]
-            try:
-                run = worker.apply if apply else worker.plan
-                plan = run(scope, ids=chosen or None, force=force)
-            except ValidationError as exc:
-                if promoted is None:
-                    raise
-                return RouteResult(  # the promotion stands even when routing cannot follow
-                    action="promote",
-                    message=f"memory {promote} is proven; it cannot be routed yet: {exc}",
-                    promoted=promoted,
-                )
-            action = "apply" if apply else "promote" if promoted else "plan"
+            done = routing.route(
+                router(app),
+                project=normalize_project(project, app.cwd),
+                apply=apply,
+                force=force,
+                ids=ids or (),
+                undo_memory=undo_memory,
+                undo_file=undo_file,
+                promote=promote,
+            )
+            plan, promoted = done.plan, done.promoted
             return RouteResult(
-                action=action,
-                message=(f"memory {promote} is proven; " if promoted else "") + plan.summary(),
-                counts=plan.counts,
-                items=plan.items,
-                files=plan.files,
-                embedded=plan.embedded,
-                unchecked=plan.unchecked,
-                promoted=promoted,
+                action=done.action,
+                message=done.message,
+                counts=plan.counts if plan else {},
+                items=plan.items if plan else [],
+                files=plan.files if plan else [],
+                embedded=plan.embedded if plan else 0,
+                unchecked=plan.unchecked if plan else 0,
+                undone=done.undone,
+                promoted={"id": promoted.id, "state": promoted.state} if promoted else None,
             )
 
         return await run_tool(ctx, call)
@@ -465,14 +444,6 @@ def describe_embedder(app: App) -> str:
     return f"warm server at {app.settings.embed_url}, in-process fallback (last call: {last})"
 
 
-def _scope(
-    app: App, project: str | None, all_projects: bool, include_global: bool
-) -> list[str] | None:
-    if all_projects:
-        if project:
-            raise ValidationError("give either project or all_projects, not both")
-        return None
-    key = normalize_project(project, app.cwd)
-    if key == GLOBAL or (project or "").lower() in GLOBAL_NAMES:
-        return [GLOBAL]
-    return [key, GLOBAL] if include_global else [key]
+def _shown(project: str) -> str:
+    """A project key as the model reads it: "global" for the global key."""
+    return "global" if project == GLOBAL else project

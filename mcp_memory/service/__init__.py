@@ -7,6 +7,7 @@ environment. It gets a Store and an Embedder and is the one write path for every
 - ``fusion``: how recall weighs its signals (:class:`Tuning`) and their rank fusion
 - ``query``: what a query says besides its words: the dates and names it mentions
 - ``linking``: link each new memory to the existing memories it is about
+- ``promotion``: the one buffer -> proven path (by hand, by recalls, by consolidation)
 - ``boilerplate``: structural noise (shared format is not a shared topic)
 - ``classify``: memory types, classified at write time
 - ``briefing``: the few memories that matter most for a project now, within a budget

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mcp_memory.projects import display_name
+from mcp_memory import projects
+from mcp_memory.projects import GLOBAL, display_name
 from mcp_memory.service.memories import MemoryService
-from mcp_memory.store.database import GLOBAL, Memory
+from mcp_memory.store.base import Memory
 
 ITEM_CHARS = 320
 
@@ -54,7 +55,7 @@ def build_briefing(
     budget_tokens: int = 800,
 ) -> Briefing:
     store = service.store
-    scope = [GLOBAL] if project == GLOBAL else [project, GLOBAL]
+    scope = projects.scope(project)
 
     def fetch(ids: list[int]) -> list[Memory]:
         found = store.get_many(ids)

@@ -20,9 +20,11 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from mcp_memory.embedding.local import Embedder
+from mcp_memory.embedding.protocol import Embedder
+from mcp_memory.projects import scope
 from mcp_memory.service import boilerplate
-from mcp_memory.store.database import ACTIVE_STATES, GLOBAL, Store
+from mcp_memory.store.database import Store
+from mcp_memory.store.schema import ACTIVE_STATES
 from mcp_memory.text.keywords import STOPWORDS
 
 log = logging.getLogger("mcp_memory")
@@ -73,10 +75,6 @@ class _Candidate(NamedTuple):
     project: str
 
 
-def scope_of(project: str) -> list[str]:
-    return [GLOBAL] if project == GLOBAL else [project, GLOBAL]
-
-
 class Linker:
     def __init__(self, store: Store, embedder: Embedder, threshold: float) -> None:
         self.store = store
@@ -97,7 +95,7 @@ class Linker:
         return self.store.knn(
             vector,
             CANDIDATES,
-            projects=scope_of(project),
+            projects=scope(project),
             oversample=1,
             min_candidates=CANDIDATE_POOL,
         )
@@ -117,7 +115,7 @@ class Linker:
             candidates = self.store.knn(
                 vectors[memory_id],
                 CANDIDATES + 1,
-                projects=scope_of(memory.project),
+                projects=scope(memory.project),
                 oversample=1,
                 min_candidates=CANDIDATE_POOL,
             )

@@ -5,8 +5,7 @@ Transport-free: no MCP, no HTTP, no environment. It gets a :class:`Store`, an
 
 This module holds remembering and the small verbs; the recall path is in ``recall.py`` (a mixin
 of :class:`MemoryService`), the input checks in ``validation.py`` and the dataclasses the service
-takes and returns in ``service_types.py``. ``from mcp_memory.service.memories import ...`` still offers
-every name it did.
+takes and returns in ``types.py``.
 """
 
 from __future__ import annotations
@@ -20,51 +19,25 @@ from dataclasses import replace
 
 import numpy as np
 
-from mcp_memory.embedding.local import Embedder
+from mcp_memory.embedding.protocol import Embedder
 from mcp_memory.embedding.specs import SPECS
 from mcp_memory.errors import EmbeddingError, ValidationError
+from mcp_memory.projects import GLOBAL
 from mcp_memory.redaction.redact import redact
 from mcp_memory.service import boilerplate
 from mcp_memory.service.classify import PROTECTED_TYPES, TYPES, classify
 from mcp_memory.service.linking import CANDIDATES, Linker
-from mcp_memory.service.recall import RecallMixin, iso
-from mcp_memory.service.types import Hit, NearDuplicate, Options, RecallFilters, Remembered, Stats
+from mcp_memory.service.recall import RecallMixin
+from mcp_memory.service.types import NearDuplicate, Options, Remembered, Stats
 from mcp_memory.service.validation import (
     MAX_BATCH,
-    MAX_K,
-    MAX_TAG_CHARS,
-    MAX_TAGS,
     SOURCES,
     choice,
-    parse_time,
     validate_content,
     validate_tags,
-    validate_text,
 )
-from mcp_memory.store.database import GLOBAL, Memory, NewMemory, Store
-
-__all__ = [
-    "MAX_BATCH",
-    "MAX_K",
-    "MAX_TAGS",
-    "MAX_TAG_CHARS",
-    "SOURCES",
-    "Hit",
-    "MemoryService",
-    "NearDuplicate",
-    "Options",
-    "RecallFilters",
-    "Remembered",
-    "Stats",
-    "content_hash",
-    "iso",
-    "new_memory",
-    "now",
-    "parse_time",
-    "validate_content",
-    "validate_tags",
-    "validate_text",
-]
+from mcp_memory.store.base import Memory, NewMemory
+from mcp_memory.store.database import Store
 
 log = logging.getLogger("mcp_memory")
 

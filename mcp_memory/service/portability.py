@@ -39,9 +39,13 @@ from typing import Any, TextIO
 import numpy as np
 
 from mcp_memory.errors import StoreError, ValidationError
-from mcp_memory.service.memories import MemoryService, new_memory, validate_content, validate_tags
+from mcp_memory.service.classify import TYPES
+from mcp_memory.service.memories import MemoryService, new_memory
+from mcp_memory.service.validation import SOURCES, validate_content, validate_tags
 from mcp_memory.store.backup import copy_database
-from mcp_memory.store.database import STATES, Memory, Store
+from mcp_memory.store.base import Memory
+from mcp_memory.store.database import Store
+from mcp_memory.store.schema import STATES
 
 FORMAT = "mcp-memory-export"
 VERSION = 1
@@ -321,9 +325,6 @@ def _check_memory(r: dict[str, Any], service: MemoryService) -> dict[str, Any]:
     NewMemory to store, "vector": the file's vector text}``: the text is re-validated and
     its hash recomputed (by :func:`new_memory`), so a hand-edited file cannot plant a wrong
     hash."""
-    from mcp_memory.service.classify import TYPES
-    from mcp_memory.service.memories import SOURCES
-
     where = f"memory {r.get('id')!r}"
     if not isinstance(r.get("id"), int):
         raise ValidationError(f"{where}: id must be an integer")

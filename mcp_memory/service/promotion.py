@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from mcp_memory.errors import ValidationError
-from mcp_memory.store.database import Memory, Store
+from mcp_memory.store.base import Memory
+from mcp_memory.store.database import Store
 
 log = logging.getLogger("mcp_memory")
 

@@ -16,15 +16,18 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from mcp_memory.embedding.local import Embedder
+from mcp_memory.embedding.protocol import Embedder
 from mcp_memory.errors import ValidationError
+from mcp_memory.projects import GLOBAL
 from mcp_memory.service.classify import TYPES
 from mcp_memory.service.fusion import Tuning, ranked, rrf_fuse
 from mcp_memory.service.promotion import promote_recalled
 from mcp_memory.service.query import asks_when, in_windows, names_in, says_when, time_windows
 from mcp_memory.service.types import Hit, Options, RecallFilters
 from mcp_memory.service.validation import MAX_K, choice, validate_text
-from mcp_memory.store.database import GLOBAL, STATES, Memory, Store
+from mcp_memory.store.base import Memory
+from mcp_memory.store.database import Store
+from mcp_memory.store.schema import STATES
 from mcp_memory.text.keywords import keyword_query
 
 log = logging.getLogger("mcp_memory")

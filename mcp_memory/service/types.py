@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from mcp_memory.service.fusion import Tuning
 from mcp_memory.service.linking import Link
-from mcp_memory.store.database import ACTIVE_STATES
+from mcp_memory.service.validation import parse_time
+from mcp_memory.store.schema import ACTIVE_STATES
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,26 @@ class RecallFilters:
     states: tuple[str, ...] = ACTIVE_STATES
     since: float | None = None
     until: float | None = None
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        tags: Sequence[str] | None = None,
+        types: Sequence[str] | None = None,
+        states: Sequence[str] | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> RecallFilters:
+        """The filters from what a caller sent (the MCP tool and the CLI alike): tags compared
+        stripped and lower-case, no states meaning the active ones, dates as ISO 8601 text."""
+        return cls(
+            tags=tuple(t.strip().lower() for t in tags or ()),
+            types=tuple(types or ()),
+            states=tuple(states) if states else ACTIVE_STATES,
+            since=parse_time(since, "since") if since else None,
+            until=parse_time(until, "until") if until else None,
+        )
 
 
 @dataclass

@@ -11,6 +11,14 @@ connection; the rest of the package calls its methods and never writes SQL.
 - ``bit_index`` and ``bit_codes``: the binary codes held in RAM, the candidate stage of KNN
 - ``migrations``: numbered schema migrations, applied in order on open
 - ``integrity``: SQLite's own checks plus the invariants between our tables
+- ``schema``: table names, states and limits, import-light (the hooks' reader shares them)
+- ``lineage``: consolidations and their lineage (which sources went into which result)
+- ``recall_events``: strong recalls, counted for promotion
+- ``routes``: the route ledger (``route_writes``, ``routes``) and the target-vector cache
+- ``usage``: what LLM calls cost per day (``llm_usage``)
+- ``reindex``: the staging vectors of a re-embed and the switch to them
+- ``backup``: an online copy of the database file, checked
+- ``driver``: what the SQLite build offers (FTS5, the sqlite-vec version), for doctor
 
 Public names are imported on first use (PEP 562): importing one module never imports the others.
 """

@@ -34,7 +34,6 @@ transaction (``insert`` stores the vector inside its own transaction; the servic
 calls in one), so separate objects would only hold references back to the same state, and
 callers would either change (``store.vectors.knn``) or need ~40 forwarding methods. With
 mixins callers keep the one ``Store`` they have and each file holds one group of tables.
-``from mcp_memory.store.database import ...`` still offers every name it did.
 """
 
 from __future__ import annotations
@@ -50,43 +49,25 @@ import apsw
 import sqlite_vec
 
 from mcp_memory.errors import ModelMismatchError, StoreError
-from mcp_memory.projects import GLOBAL
 from mcp_memory.store import migrations
-from mcp_memory.store.base import Memory, ModelInfo, NewMemory
+from mcp_memory.store.base import ModelInfo
 from mcp_memory.store.bit_index import BitIndex
 from mcp_memory.store.lineage import StoreLineage
 from mcp_memory.store.links import StoreLinks
-from mcp_memory.store.memories import CONTEXT_CHARS, StoreMemories
+from mcp_memory.store.memories import StoreMemories
 from mcp_memory.store.migrations import scalar
 from mcp_memory.store.recall_events import StoreRecallEvents
 from mcp_memory.store.reindex import StoreReindex
 from mcp_memory.store.routes import StoreRoutes
 from mcp_memory.store.schema import (
-    ACTIVE_STATES,
     DIMENSION_KEY,
-    MAX_CANDIDATES,
     MEMORY_INDEX,
     MODEL_ID_KEY,
     POOLING_KEY,
-    STATES,
 )
 from mcp_memory.store.search import StoreSearch
 from mcp_memory.store.usage import StoreUsage
 from mcp_memory.store.vectors import index_sql
-
-__all__ = [
-    "ACTIVE_STATES",
-    "BUSY_TIMEOUT_MS",
-    "CONTEXT_CHARS",
-    "GLOBAL",
-    "MAX_CANDIDATES",
-    "STATES",
-    "Memory",
-    "ModelInfo",
-    "NewMemory",
-    "Store",
-    "index_sql",
-]
 
 BUSY_TIMEOUT_MS = 10_000
 
