@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from mcp import Client
 from warm_helpers import serving
@@ -276,6 +276,9 @@ def test_mcp_tools_answer_any_arguments_without_crashing(
 @settings(max_examples=150, deadline=None, suppress_health_check=SLOW)
 @given(path=st.sampled_from(PATHS) | st.text(max_size=60), memory=st.integers(-2, 10**12))
 def test_route_refuses_path_tricks(mcp: Any, path: str, memory: int) -> None:
+    # The MCP SDK parses a string argument as JSON when the parameter is not plain ``str``, so
+    # "null" arrives as no undo_file at all (a plan, not an undo): not a path trick.
+    assume(path.strip() != "null")
     undo = call(mcp, "route", {"undo_file": path})
     assert undo.is_error  # nothing was routed, so nothing can be undone, least of all outside
     undo = call(mcp, "route", {"undo_memory": memory})
