@@ -210,11 +210,15 @@ class Sandbox:
     # -- what happened -----------------------------------------------------------------------
 
     def settle(self, timeout: float = SETTLE_SECONDS) -> None:
-        """Wait until the hooks' detached spool workers have exited and the spool is empty."""
+        """Wait until the hooks have exited, then their detached spool workers, and the spool
+        is empty."""
         started = time.monotonic()
         deadline = started + timeout
         while time.monotonic() < deadline:
-            if not _workers(self.memhome) and not list(self.spool.glob("*.json")):
+            # a hook may outlive the CLI's exit; it enqueues before it starts a worker
+            hooks = _running(self.project, b"hooks/run.py")
+            workers = _running(self.memhome, b"mcp_memory.capture.spool")
+            if not hooks and not workers and not list(self.spool.glob("*.json")):
                 self.timings.append(("settle", time.monotonic() - started))
                 return
             time.sleep(0.1)
@@ -391,11 +395,11 @@ def _processes_in(directory: Path) -> list[int]:
     return pids
 
 
-def _workers(memhome: Path) -> list[int]:
-    workers = []
-    for pid in _processes_in(memhome):
+def _running(directory: Path, marker: bytes) -> list[int]:
+    """Pids of processes in ``directory`` whose command line contains ``marker``."""
+    found = []
+    for pid in _processes_in(directory):
         with contextlib.suppress(OSError):
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            if b"mcp_memory.capture.spool" in cmdline:
-                workers.append(pid)
-    return workers
+            if marker in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+    return found

@@ -9,6 +9,13 @@ get a short text answer and do not consume the script. Every request body is rec
 test can assert what reached the model: the tool list, the tool results and the context that
 hooks injected.
 
+What arrives (Claude Code 2.1.332, ``CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1``): only main
+requests in these scenarios, streaming, with the model given by ``--model``; no title or
+Bash-prefix side requests. ``/compact`` sends one request with the conversation, the tools and
+the main model ("CRITICAL: Respond with TEXT ONLY..."): it counts as main and takes a turn (its
+answer becomes the summary). MCP tools are deferred (listed in a system reminder for
+``ToolSearch``, not in ``tools``), yet a direct ``tool_use`` of ``mcp__memory__remember`` runs.
+
 Wire format (what the CLI reads): ``POST /v1/messages`` with ``"stream": true`` gets SSE events
 ``message_start``, per content block ``content_block_start`` / ``content_block_delta``
 (``text_delta``, or ``input_json_delta`` carrying the tool input as a JSON string) /
