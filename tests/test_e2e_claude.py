@@ -7,8 +7,9 @@ bodies: hook context, tool results) and that no spool job was rejected (``run/sp
 Scenarios assert the correct behaviour; those today's code gets wrong are ``xfail(strict=True)``
 with the issue item, so the suite stays green and a fix must remove the marker.
 
-Needs Node.js and the CLI pinned in tests/claude (``make test`` installs it); skipped without
-them, except under ``CI=true``, where a missing CLI fails.
+Needs the CLI pinned in tests/claude (``make test`` installs it with npm; it is a native binary);
+skipped without it, except under ``CI=true``, where a missing CLI fails. ``-m 'not e2e'``
+deselects the suite; ``E2E_TIMINGS=1`` (with ``-s``) prints each sandbox's step timings.
 """
 
 from __future__ import annotations
