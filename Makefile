@@ -20,6 +20,11 @@ run: setup
 tests/inspector/node_modules/.bin/mcp-inspector: tests/inspector/package-lock.json
 	npm ci --prefix tests/inspector --no-audit --no-fund --loglevel=error
 
+# The real Claude Code CLI for tests/test_e2e_claude.py (touch: npm leaves it older than the lock).
+tests/claude/node_modules/.bin/claude: tests/claude/package-lock.json
+	npm ci --prefix tests/claude --no-audit --no-fund --loglevel=error
+	touch $@
+
 # Browser tests (tests/test_graph.py) need Debian's chromium: installed here when missing and
 # run as root, else skipped with a message (CI=true makes them fail instead).
 chromium:
@@ -33,7 +38,7 @@ chromium:
 	  fi; \
 	fi
 
-test: setup tests/inspector/node_modules/.bin/mcp-inspector chromium
+test: setup tests/inspector/node_modules/.bin/mcp-inspector tests/claude/node_modules/.bin/claude chromium
 	$(BIN)/ruff check $(CODE) tests bench hooks embed_server
 	$(BIN)/ruff format --check $(CODE) tests bench hooks embed_server
 	$(BIN)/mypy $(CODE)
