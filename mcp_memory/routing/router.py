@@ -136,7 +136,7 @@ def promote(store: Store, memory_id: int) -> Memory:
         raise ValidationError(f"memory {memory_id} is superseded (merged{into}) instead")
     raise ValidationError(
         f"memory {memory_id} is {memory.state}; restore it first "
-        f"(mcp-memory forget {memory_id} --restore), then promote it"
+        f"(memcycle forget {memory_id} --restore), then promote it"
     )
 
 
@@ -247,7 +247,7 @@ class Router:
                 if m is None:
                     raise NotFoundError(f"no memory with id {mid}")
                 if m.state != "proven":
-                    hint = f"; promote it first (mcp-memory promote {mid})"
+                    hint = f"; promote it first (memcycle promote {mid})"
                     raise ValidationError(
                         f"memory {mid} is {m.state}, not proven{hint if m.state == 'buffer' else ''}"
                     )
