@@ -1,4 +1,4 @@
-"""The ``memcycle`` command line (also installed as ``memcycle``). An entry point: it reads
+"""The ``memcycle`` command line (also installed as ``mcp-memory``). An entry point: it reads
 settings and turns errors into messages (exit 1 for errors, 2 for usage).
 
 The console script imports this module for every run, including each Claude Code hook
