@@ -15,7 +15,7 @@ setup: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 
 run: setup
-	MCP_MEMORY_HOME=$(HOME_DIR) $(BIN)/mcp-memory demo
+	MCP_MEMORY_HOME=$(HOME_DIR) $(BIN)/memcycle demo
 
 tests/inspector/node_modules/.bin/mcp-inspector: tests/inspector/package-lock.json
 	npm ci --prefix tests/inspector --no-audit --no-fund --loglevel=error

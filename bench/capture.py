@@ -256,7 +256,7 @@ print(json.dumps([imported - began, time.perf_counter() - imported]))
 
 def cold(case: Case, baseline: str | None, runs: int) -> dict[str, tuple[float, float]]:
     """Median seconds to import the capture module and to decide ``case``'s events in a fresh
-    interpreter (bytecode cached, as ``mcp-memory install`` leaves it), now and baseline; runs
+    interpreter (bytecode cached, as ``memcycle install`` leaves it), now and baseline; runs
     interleaved so a busy machine slows both alike."""
     with tempfile.TemporaryDirectory(prefix="capture-cold-") as tmp:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -428,7 +428,7 @@ def render(
         f"half: even line numbers ({len(cal)} episodes); held-out: odd ({len(held)}). An "
         "episode counts as kept when the real capture path (`capture.observe` over its events "
         "with a fresh session state, then `redact`, as `hook_events.post_tool_use` does) "
-        "stores anything (`mcp-memory install` routes only Bash, the edit tools and ExitPlanMode "
+        "stores anything (`memcycle install` routes only Bash, the edit tools and ExitPlanMode "
         "to these hooks; the other calls go through `observe` all the same). *Baseline* is "
         f"`capture.py` as of commit `{BASELINE}`, before this benchmark; *now* is the working "
         "tree.\n"

@@ -1,4 +1,4 @@
-"""How fast `mcp-memory graph` renders a 5,000-memory store, and how fast the page opens.
+"""How fast `memcycle graph` renders a 5,000-memory store, and how fast the page opens.
 
 Run: ``.venv/bin/python bench/graph.py`` (about a minute on 2 cores; needs Debian's
 ``chromium``). It rewrites the "graph" section of docs/benchmarks.md.

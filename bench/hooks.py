@@ -6,7 +6,7 @@ the 80 runs per hook). It rewrites the "hooks" section of docs/benchmarks.md.
 
 What it measures, as Claude Code runs hooks: a fresh ``<venv>/bin/python hooks/run.py EVENT``
 process per event, JSON on stdin, wall time from spawn to exit, with the bytecode precompiled as
-``mcp-memory install`` leaves it. Every hook and ``python -c pass`` run in the same rounds,
+``memcycle install`` leaves it. Every hook and ``python -c pass`` run in the same rounds,
 interleaved, so a noisy machine slows them alike; the report gives the load average.
 
 Setup: a database of 2,000 memories in one project (the 30 hand-written memories of
@@ -543,7 +543,7 @@ Written by `bench/hooks.py` on {stamp} in {seconds:.0f} s. Machine: {machine_lin
 
 ### 1. Wall time per hook, warm server up ({runs} interleaved rounds, 2,000 memories)
 
-Each run is a fresh `python hooks/run.py EVENT` process with the event's JSON on stdin, as Claude Code starts it; bytecode precompiled as `mcp-memory install` leaves it. While measuring, the script holds the spool worker's lock, so hooks that enqueue a job start no worker (section 3 measures that).
+Each run is a fresh `python hooks/run.py EVENT` process with the event's JSON on stdin, as Claude Code starts it; bytecode precompiled as `memcycle install` leaves it. While measuring, the script holds the spool worker's lock, so hooks that enqueue a job start no worker (section 3 measures that).
 
 {table(["hook", "median ms", "p95 ms", "p95 over `python -c pass`", "CPU ms median / p95", "target p95 ms", "met"], rows)}
 

@@ -177,7 +177,7 @@ def content_of(turn: Turn) -> str:
 
 
 def make_service(store: Store, embedder: Embedder, tuning: Tuning | None = None) -> MemoryService:
-    """The service as ``mcp-memory serve`` builds it for MiniLM (see ``app.py``)."""
+    """The service as ``memcycle serve`` builds it for MiniLM (see ``app.py``)."""
     options = Options(
         duplicate_threshold=MINILM.duplicate_threshold,
         link_threshold=MINILM.link_threshold,

@@ -1,6 +1,6 @@
 """Run the warm embedding server from a checkout: ``python embed_server``.
 
-Not a package and not installed: the installed commands are ``mcp-memory embed-server start``
+Not a package and not installed: the installed commands are ``memcycle embed-server start``
 and ``python -m mcp_memory.embed_server``. The server itself is :mod:`mcp_memory.embed_server`.
 """
 

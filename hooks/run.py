@@ -1,6 +1,6 @@
 """Run a Claude Code hook from a checkout: ``python hooks/run.py EVENT``.
 
-Not a package and not installed: the installed command is ``mcp-memory hook EVENT``. This file
+Not a package and not installed: the installed command is ``memcycle hook EVENT``. This file
 only lets a checkout run the same code (:mod:`mcp_memory.hooks.run`) without installing it.
 """
 

@@ -9,7 +9,6 @@ A bad value fails here, at startup, with the variable's name.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -22,12 +21,19 @@ DEFAULT_EMBED_PORT = 52525
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
+# The data directory keeps the project's first name: renaming it (or the MCP_MEMORY_ variables)
+# for the `memcycle` distribution would orphan every existing user's memories.
+APP_DIR = "mcp-memory"
+
+
 def default_home() -> Path:
-    """The per-user data directory (database, models, logs, pid files)."""
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "mcp-memory"
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "mcp-memory"
+    """The per-user data directory (database, models, logs, pid files) when ``MCP_MEMORY_HOME``
+    is unset: platformdirs' user data dir, the same place earlier versions computed by hand
+    (``$XDG_DATA_HOME/mcp-memory``, else ``~/.local/share/mcp-memory``; on macOS
+    ``~/Library/Application Support/mcp-memory``)."""
+    import platformdirs  # here, not at the top: hooks with MCP_MEMORY_HOME set never need it
+
+    return Path(platformdirs.user_data_dir(APP_DIR, appauthor=False))
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,11 @@ Shared by ``tests/test_concurrency.py`` / ``tests/test_crash.py`` (modest number
 
 - MCP servers: ``python -m mcp_memory.cli.main serve`` over stdio, driven by ``mcp.Client``, each
   remembering and recalling (one per Claude Code session);
-- CLI writers: ``mcp-memory remember --json`` (one process per memory);
+- CLI writers: ``memcycle remember --json`` (one process per memory);
 - hooks: ``hooks/run.py UserPromptSubmit`` with ``#remember`` prompts (the spool worker stores
   them);
-- ``mcp-memory maintain`` (embeds, links, ages; consolidates with the extractive provider);
-- ``mcp-memory consolidate IDS --provider extractive`` on seeded memories.
+- ``memcycle maintain`` (embeds, links, ages; consolidates with the extractive provider);
+- ``memcycle consolidate IDS --provider extractive`` on seeded memories.
 
 An *acknowledged* memory is one whose id was returned to its writer (for hooks, whose hook
 exited 0 after queueing it). :func:`verify` then audits the database (``integrity.audit``).

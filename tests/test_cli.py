@@ -1,4 +1,4 @@
-"""The `mcp-memory` command line, run as a subprocess the way a person or script runs it."""
+"""The `memcycle` command line, run as a subprocess the way a person or script runs it."""
 
 from __future__ import annotations
 
@@ -198,13 +198,13 @@ def test_doctor_reports_each_part_with_fixes(settings: Settings) -> None:
     # Nothing listens on the test's port: a warning (the in-process fallback covers it), so
     # doctor still passes when everything else does, and fails on anything that is broken.
     assert not checks["warm-server"]["ok"] and checks["warm-server"]["level"] == "warn"
-    assert checks["warm-server"]["fix"] == "mcp-memory embed-server start"
+    assert checks["warm-server"]["fix"] == "memcycle embed-server start"
     assert [c["name"] for c in checks.values() if c["level"] == "fail"] == []
     assert proc.returncode == 0
     text = run(settings, "doctor").stdout
     assert (
         text.splitlines()[3].startswith("WARN warm-server")
-        and "fix: mcp-memory embed-server start" in text
+        and "fix: memcycle embed-server start" in text
     )
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.home.chmod(0o755)  # readable by others: a real failure

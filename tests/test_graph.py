@@ -1,4 +1,4 @@
-"""`mcp-memory graph`: a scripted store rendered to HTML and opened in headless Chromium.
+"""`memcycle graph`: a scripted store rendered to HTML and opened in headless Chromium.
 
 The page must report the node, link, cluster and lineage counts of the store, keep hostile
 memory text inert, select and search from the URL, and draw (a screenshot is saved under the

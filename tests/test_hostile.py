@@ -357,4 +357,4 @@ def test_cli_answers_any_argument_with_a_message_not_a_traceback(
     assert done.returncode in (0, 1, 2), done.stderr[-1000:]
     assert b"Traceback" not in done.stderr, done.stderr[-2000:]
     if done.returncode == 1:
-        assert done.stderr.startswith(b"mcp-memory: error: ")
+        assert done.stderr.startswith(b"memcycle: error: ")

@@ -1,5 +1,5 @@
 """The MCP Inspector CLI (from npm, installed by `make test` into tests/inspector) as a real
-third-party client of `mcp-memory serve` over stdio and over streamable HTTP."""
+third-party client of `memcycle serve` over stdio and over streamable HTTP."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""``mcp-memory install`` / ``uninstall`` on temporary settings files that already hold other
-hooks and settings: merged, idempotent, backed up, uninstalled cleanly, services written (never
-enabled in tests), and the installed commands really run as Claude Code would run them."""
+"""``memcycle install`` / ``uninstall`` on temporary settings files that already hold other
+hooks and settings: merged, idempotent, backed up, uninstalled cleanly (the old
+``.../hooks/run.py`` form too), an ephemeral command refused, services written (never enabled in
+tests), and the installed commands really run as Claude Code would run them."""
 
 from __future__ import annotations
 
@@ -15,10 +16,17 @@ import hook_fixtures as fx
 import pytest
 from support import free_port
 
-from mcp_memory.cli.install import HOOK_EVENTS, InstallError, Target, install, is_our_hook
+from mcp_memory.cli.install import (
+    HOOK_EVENTS,
+    InstallError,
+    Target,
+    install,
+    is_our_hook,
+    is_our_server,
+)
 
 PYTHON = "/opt/venv/bin/python"
-RUNNER = Path("/opt/mcp-memory/hooks/run.py")
+COMMAND = "/opt/venv/bin/memcycle"  # the stable console script a venv / pipx / uv tool has
 OLD_RUNNER = "/home/me/old-checkout/hooks/run.py"
 
 EXISTING_SETTINGS: dict[str, Any] = {
@@ -76,7 +84,7 @@ def without_ours(settings: dict[str, Any]) -> dict[str, Any]:
 
 def test_install_merges_and_keeps_everything_else(user_home: Path) -> None:
     target = Target.user(user_home)
-    plan = install(target, python=PYTHON, runner=RUNNER, env={"MCP_MEMORY_HOME": "/data/mem"})
+    plan = install(target, command=[COMMAND], env={"MCP_MEMORY_HOME": "/data/mem"})
     settings = read(target.settings)
     assert {k: v for k, v in settings.items() if k != "hooks"} == {
         k: v for k, v in EXISTING_SETTINGS.items() if k != "hooks"
@@ -94,7 +102,7 @@ def test_install_merges_and_keeps_everything_else(user_home: Path) -> None:
             {
                 "type": "command",
                 "timeout": 5,
-                "command": f"MCP_MEMORY_HOME=/data/mem {PYTHON} {RUNNER} PostToolUse",
+                "command": f"MCP_MEMORY_HOME=/data/mem {COMMAND} hook PostToolUse",
             }
         ],
     }
@@ -109,7 +117,7 @@ def test_install_merges_and_keeps_everything_else(user_home: Path) -> None:
                 {
                     "type": "command",
                     "timeout": 15,
-                    "command": f"MCP_MEMORY_HOME=/data/mem {PYTHON} {RUNNER} SessionStart",
+                    "command": f"MCP_MEMORY_HOME=/data/mem {COMMAND} hook SessionStart",
                 }
             ]
         }
@@ -118,7 +126,8 @@ def test_install_merges_and_keeps_everything_else(user_home: Path) -> None:
     assert claude["numStartups"] == 42 and claude["projects"] == EXISTING_CLAUDE_JSON["projects"]
     assert claude["mcpServers"]["github"] == EXISTING_CLAUDE_JSON["mcpServers"]["github"]
     memory = claude["mcpServers"]["memory"]
-    assert memory["type"] == "stdio" and memory["args"][-1] == "serve"
+    assert memory["type"] == "stdio" and memory["command"] == COMMAND
+    assert memory["args"] == ["serve"]
     assert memory["env"] == {"MCP_MEMORY_HOME": "/data/mem"}
     backups = sorted(p.name for p in (user_home / ".claude").glob("settings.json.bak-*"))
     assert len(backups) == 1 and plan.changes[0].backup is not None
@@ -127,9 +136,9 @@ def test_install_merges_and_keeps_everything_else(user_home: Path) -> None:
 
 def test_install_is_idempotent_and_uninstall_removes_only_ours(user_home: Path) -> None:
     target = Target.user(user_home)
-    install(target, python=PYTHON, runner=RUNNER)
+    install(target, command=[COMMAND])
     first = (target.settings.read_bytes(), target.mcp.read_bytes())
-    again = install(target, python=PYTHON, runner=RUNNER)
+    again = install(target, command=[COMMAND])
     assert not any(c.changed for c in again.changes)
     assert (target.settings.read_bytes(), target.mcp.read_bytes()) == first
     assert len(list((user_home / ".claude").glob("settings.json.bak-*"))) == 1  # no new backup
@@ -144,11 +153,11 @@ def test_project_install_creates_files_and_dry_run_writes_nothing(tmp_path: Path
     root.mkdir()
     target = Target.project(root)
     assert target == Target(root / ".claude" / "settings.json", root / ".mcp.json")
-    plan = install(target, dry_run=True, python=PYTHON, runner=RUNNER)
+    plan = install(target, dry_run=True, command=[COMMAND])
     assert not target.settings.exists() and not target.mcp.exists()
     text = plan.describe(dry_run=True)
     assert f"would change {target.settings}" in text and '+    "SessionEnd": [' in text
-    install(target, python=PYTHON, runner=RUNNER)
+    install(target, command=[COMMAND])
     assert set(read(target.settings)["hooks"]) == set(HOOK_EVENTS)
     assert list(read(target.mcp)["mcpServers"]) == ["memory"]
 
@@ -157,7 +166,7 @@ def test_refuses_to_touch_broken_or_foreign_files(user_home: Path) -> None:
     target = Target.user(user_home)
     target.settings.write_text('{"hooks": {"Stop": [}')  # not JSON
     with pytest.raises(InstallError, match="not valid JSON"):
-        install(target, python=PYTHON, runner=RUNNER)
+        install(target, command=[COMMAND])
     assert target.settings.read_text() == '{"hooks": {"Stop": [}'
     target.settings.write_text("{}")
     foreign = {
@@ -166,10 +175,129 @@ def test_refuses_to_touch_broken_or_foreign_files(user_home: Path) -> None:
         }
     }
     target.mcp.write_text(json.dumps(foreign))
-    with pytest.raises(InstallError, match='named "memory" that is not mcp-memory'):
-        install(target, python=PYTHON, runner=RUNNER)
+    with pytest.raises(InstallError, match='named "memory" that is not memcycle'):
+        install(target, command=[COMMAND])
     install(target, remove=True)  # uninstall leaves someone else's "memory" alone
     assert read(target.mcp) == foreign
+
+
+def test_hooks_and_server_run_the_stable_command(tmp_path: Path) -> None:
+    """Each hook is `<abs>/memcycle hook EVENT` and the server `<abs>/memcycle serve`: no file
+    path inside site-packages, so an upgrade of the package keeps the settings valid."""
+    target = Target.project(tmp_path)
+    install(target, command=["/home/me/.local/share/uv/tools/memcycle/bin/memcycle"])
+    hooks = read(target.settings)["hooks"]
+    commands = {event: groups[0]["hooks"][0]["command"] for event, groups in hooks.items()}
+    assert commands == {
+        event: f"/home/me/.local/share/uv/tools/memcycle/bin/memcycle hook {event}"
+        for event in HOOK_EVENTS
+    }
+    assert read(target.mcp)["mcpServers"]["memory"] == {
+        "type": "stdio",
+        "command": "/home/me/.local/share/uv/tools/memcycle/bin/memcycle",
+        "args": ["serve"],
+    }
+    spaced = Target.project(tmp_path / "p2")
+    install(spaced, command=["/Users/Jo Doe/venv/bin/memcycle"], env={"MCP_MEMORY_HOME": "/d b"})
+    entry = read(spaced.settings)["hooks"]["SessionEnd"][0]["hooks"][0]
+    assert (
+        entry["command"]
+        == "MCP_MEMORY_HOME='/d b' '/Users/Jo Doe/venv/bin/memcycle' hook SessionEnd"
+    )
+    assert is_our_hook(entry)
+
+
+@pytest.mark.parametrize(
+    ("command", "environ", "why"),
+    [
+        ("/home/me/.cache/uv/archive-v0/Xk3/bin/memcycle", {"HOME": "/home/me"}, "uv's cache"),
+        ("/srv/uvc/builds-v0/.tmpA1/bin/memcycle", {"HOME": "/home/me"}, "uv's cache"),
+        (
+            "/data/uv-cache/env7/bin/memcycle",
+            {"HOME": "/x", "UV_CACHE_DIR": "/data/uv-cache"},
+            "UV_CACHE_DIR",
+        ),
+        ("/home/me/.cache/pipx/3f9a/bin/memcycle", {"HOME": "/home/me"}, "pipx's cache"),
+        ("/home/me/.local/pipx/.cache/3f9a/bin/memcycle", {"HOME": "/home/me"}, "pipx's cache"),
+        ("/scratch/tmp/venv/bin/memcycle", {"HOME": "/x", "TMPDIR": "/scratch/tmp"}, "temporary"),
+    ],
+)
+def test_install_refuses_a_command_from_an_ephemeral_cache(
+    user_home: Path, command: str, environ: dict[str, str], why: str
+) -> None:
+    """uvx / `uv tool run` / `pipx run` environments and temp dirs vanish: install refuses them
+    with the fix, and writes nothing. Uninstall still works from there."""
+    target = Target.user(user_home)
+    before = (target.settings.read_bytes(), target.mcp.read_bytes())
+    with pytest.raises(InstallError) as caught:
+        install(target, command=[command], environ=environ)
+    message = str(caught.value)
+    assert command in message and why in message
+    assert message.endswith(
+        "install with `uv tool install memcycle` or `pipx install memcycle`, "
+        "then run `memcycle install`"
+    )
+    assert (target.settings.read_bytes(), target.mcp.read_bytes()) == before
+    assert not list((user_home / ".claude").glob("*.bak-*"))
+    install(target, remove=True, command=[command], environ=environ)
+    assert read(target.settings) == without_ours(EXISTING_SETTINGS)
+
+
+def test_reinstall_replaces_and_uninstall_removes_the_old_run_py_form(tmp_path: Path) -> None:
+    """Settings written by earlier versions (`python .../hooks/run.py EVENT`, `mcp-memory
+    serve`) are ours: a new install replaces them in place, uninstall removes them."""
+    target = Target.project(tmp_path)
+    site = "/opt/venv/lib/python3.11/site-packages/mcp_memory/hooks/run.py"
+    old_settings = {
+        "hooks": {
+            event: [
+                {
+                    **({"matcher": matcher} if matcher else {}),
+                    "hooks": [
+                        {"type": "command", "command": f"/opt/venv/bin/python {site} {event}"}
+                    ],
+                }
+            ]
+            for event, (matcher, _) in HOOK_EVENTS.items()
+        }
+    }
+    old_server = {"type": "stdio", "command": "/opt/venv/bin/mcp-memory", "args": ["serve"]}
+    target.settings.parent.mkdir()
+    target.settings.write_text(json.dumps(old_settings))
+    target.mcp.write_text(json.dumps({"mcpServers": {"memory": old_server}}))
+    assert is_our_server(old_server)
+    install(target, command=[COMMAND])
+    hooks = read(target.settings)["hooks"]
+    assert {e: [h["command"] for g in gs for h in g["hooks"]] for e, gs in hooks.items()} == {
+        event: [f"{COMMAND} hook {event}"] for event in HOOK_EVENTS
+    }
+    assert read(target.mcp)["mcpServers"]["memory"]["command"] == COMMAND
+    target.settings.write_text(json.dumps(old_settings))
+    install(target, remove=True)
+    assert read(target.settings) == {}
+    assert read(target.mcp) == {}
+
+
+def test_hook_recognition_takes_every_form_of_ours_and_nothing_else() -> None:
+    ours = [
+        f"{COMMAND} hook PreCompact",
+        "MCP_MEMORY_HOME=/d memcycle hook SessionStart",
+        "'/a b/memcycle' hook UserPromptSubmit",
+        "/opt/venv/bin/mcp-memory hook SessionEnd",
+        "/opt/venv/bin/python -m mcp_memory.cli hook PostToolUse",
+        "C:\\venv\\Scripts\\memcycle.exe hook PostToolUseFailure",
+        f"python3 {OLD_RUNNER} SessionStart",
+        "/v/bin/python 'C:\\x y\\hooks\\run.py' PreCompact",
+    ]
+    theirs = [
+        "memcycle-notify hook SessionStart",
+        "my-memcycle-wrapper SessionStart",
+        "/opt/other/hooks/run.sh SessionStart",
+        f"{COMMAND} hook Stop",
+        "npx prettier --write",
+    ]
+    assert [c for c in ours if not is_our_hook({"type": "command", "command": c})] == []
+    assert [c for c in theirs if is_our_hook({"type": "command", "command": c})] == []
 
 
 def test_service_files_are_written_but_never_enabled_in_tests(tmp_path: Path) -> None:
@@ -181,7 +309,7 @@ def test_service_files_are_written_but_never_enabled_in_tests(tmp_path: Path) ->
     ]:
         kwargs: dict[str, Any] = dict(
             python=PYTHON,
-            runner=RUNNER,
+            command=[COMMAND],
             service=True,
             platform=platform,
             home=tmp_path,
@@ -195,7 +323,7 @@ def test_service_files_are_written_but_never_enabled_in_tests(tmp_path: Path) ->
         install(target, **kwargs)
         text = path.read_text()
         if platform == "linux":
-            assert f"ExecStart={PYTHON} -m embed_server --port 52600" in text
+            assert f"ExecStart={PYTHON} -m mcp_memory.embed_server --port 52600" in text
             assert "Environment=MCP_MEMORY_HOME=/data/mem" in text
             assert calls[-1] == [
                 "systemctl",

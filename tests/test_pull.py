@@ -331,7 +331,7 @@ def test_unreachable_hub_says_what_to_do(spec: ModelSpec, tmp_path: Path) -> Non
         pull(spec, tmp_path, endpoint=f"http://127.0.0.1:{port}", token=False, progress=False)
     message = str(caught.value)
     assert f"cannot reach the Hugging Face hub at http://127.0.0.1:{port}" in message
-    assert "No network? Run `mcp-memory model pull tiny-qwen` on a machine with internet" in message
+    assert "No network? Run `memcycle model pull tiny-qwen` on a machine with internet" in message
     assert str(tmp_path / spec.id) in message
     assert locate(spec, tmp_path) is None
 

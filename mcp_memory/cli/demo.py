@@ -1,4 +1,4 @@
-"""``mcp-memory demo`` (``make run``): the main job on the bundled model, end to end.
+"""``memcycle demo`` (``make run``): the main job on the bundled model, end to end.
 
 Starts the warm embedding server, stores a few sample memories, recalls one, prints how to
 connect Claude Code and the MCP Inspector, then serves MCP over streamable HTTP on loopback.
@@ -6,10 +6,10 @@ connect Claude Code and the MCP Inspector, then serves MCP over streamable HTTP 
 
 from __future__ import annotations
 
-import shutil
-import sys
+import shlex
 import time
 
+from mcp_memory.cli.launcher import stable_command
 from mcp_memory.cli.output import match_reasons, one_line
 from mcp_memory.config import Settings
 
@@ -49,7 +49,7 @@ def run_demo(settings: Settings, *, serve: bool = True, port: int = 0) -> int:
     import mcp_memory.embed_server.process as process
     from mcp_memory.app import open_app
 
-    say(f"mcp-memory demo  (data directory: {settings.home})")
+    say(f"memcycle demo  (data directory: {settings.home})")
     started = time.perf_counter()
     result = process.start(settings, wait=True)
     say(f"- warm embedding server: {result.get('message')} ({time.perf_counter() - started:.1f}s)")
@@ -67,7 +67,7 @@ def run_demo(settings: Settings, *, serve: bool = True, port: int = 0) -> int:
         for h in hits:
             say(f"  [{h.id}] {h.score:.2f}  {match_reasons(h.signals)}  {one_line(h.content, 70)}")
     http_port = port or settings.http_port
-    exe = shutil.which("mcp-memory") or f"{sys.executable} -m mcp_memory.cli.main"
+    exe = shlex.join(stable_command())
     say()
     say("Connect Claude Code (stdio, recommended):")
     say(f"  claude mcp add memory --env MCP_MEMORY_HOME={settings.home} -- {exe} serve")

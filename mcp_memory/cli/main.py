@@ -1,51 +1,75 @@
-"""The ``mcp-memory`` command line. An entry point: it reads settings and turns errors into
-messages (exit 1 for errors, 2 for usage)."""
+"""The ``memcycle`` command line (also installed as ``mcp-memory``). An entry point: it reads
+settings and turns errors into messages (exit 1 for errors, 2 for usage).
+
+The console script imports this module for every run, including each Claude Code hook
+(``memcycle hook EVENT``), so its top level imports nothing but :mod:`sys`: ``hook`` is
+dispatched before argparse, settings or any command module is loaded, and the hook path never
+imports numpy, apsw, onnxruntime or mcp.
+"""
 
 from __future__ import annotations
 
-import argparse
-import logging
 import sys
-from collections.abc import Callable, Sequence
 
-from mcp_memory import __version__
-from mcp_memory.cli.lifecycle import (
-    cmd_briefing,
-    cmd_consolidate,
-    cmd_maintain,
-    cmd_promote,
-    cmd_route,
-)
-from mcp_memory.cli.memory import (
-    cmd_forget,
-    cmd_graph,
-    cmd_links,
-    cmd_recall,
-    cmd_remember,
-    cmd_stats,
-)
-from mcp_memory.cli.ops import (
-    cmd_backup,
-    cmd_demo,
-    cmd_doctor,
-    cmd_embed_server,
-    cmd_export,
-    cmd_import,
-    cmd_model,
-    cmd_reindex,
-    cmd_serve,
-)
-from mcp_memory.config import load_settings
-from mcp_memory.errors import MCPMemoryError
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~4 ms per hook
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Sequence
+    from typing import NoReturn
 
-log = logging.getLogger("mcp_memory")
+PROG = "memcycle"
+
+
+def run_hook(event: str) -> NoReturn:
+    """``memcycle hook EVENT``: the Claude Code hook. Always exits 0, without the interpreter's
+    teardown (:func:`mcp_memory.hooks.run.exit_now`); not even an import error may fail a
+    session."""
+    import os
+
+    try:
+        from mcp_memory.hooks.run import exit_now, main
+
+        main(event)
+        exit_now()
+    except BaseException:
+        pass
+    os._exit(0)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="mcp-memory", description="Local long-term memory for Claude Code."
+    import argparse
+
+    from mcp_memory import __version__
+    from mcp_memory.cli.install import add_parsers  # install / uninstall
+    from mcp_memory.cli.lifecycle import (
+        cmd_briefing,
+        cmd_consolidate,
+        cmd_maintain,
+        cmd_promote,
+        cmd_route,
     )
-    p.add_argument("--version", action="version", version=f"mcp-memory {__version__}")
+    from mcp_memory.cli.memory import (
+        cmd_forget,
+        cmd_graph,
+        cmd_links,
+        cmd_recall,
+        cmd_remember,
+        cmd_stats,
+    )
+    from mcp_memory.cli.ops import (
+        cmd_backup,
+        cmd_demo,
+        cmd_doctor,
+        cmd_embed_server,
+        cmd_export,
+        cmd_import,
+        cmd_model,
+        cmd_reindex,
+        cmd_serve,
+    )
+
+    p = argparse.ArgumentParser(prog=PROG, description="Local long-term memory for Claude Code.")
+    p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -146,12 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--vectors", action="store_true", help="include the vectors (base64)")
     sp.add_argument("--project", action="append", help="only this project (repeatable)")
     sp = command("import", cmd_import, "store the memories of an export (re-embedded if needed)")
-    sp.add_argument("file", help="a file written by `mcp-memory export` ('-' reads stdin)")
+    sp.add_argument("file", help="a file written by `memcycle export` ('-' reads stdin)")
     sp = command("backup", cmd_backup, "copy the database safely while sessions write")
     sp.add_argument("destination", help="the backup file to write")
     sp.add_argument("--force", action="store_true", help="overwrite an existing file")
     sp = command("reindex", cmd_reindex, "re-embed every memory with another model, then switch")
-    sp.add_argument("--model", required=True, help="the new model (see `mcp-memory model list`)")
+    sp.add_argument("--model", required=True, help="the new model (see `memcycle model list`)")
     sp.add_argument("--dimension", type=int, default=0, help="Matryoshka truncation (0 = native)")
     sp.add_argument("--batch", type=int, default=32, help="texts per embedding call")
 
@@ -184,15 +208,32 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--no-serve", action="store_true", help="stop after the demo, do not serve")
     sp.add_argument("--port", type=int, default=0, help="MCP HTTP port (default from settings)")
 
-    from mcp_memory.cli.install import (
-        add_parsers,  # install / uninstall (Claude Code settings and hooks)
+    sp = command(
+        "hook",
+        cmd_hook,
+        "run a Claude Code hook (event JSON on stdin; what `memcycle install` registers)",
+        json_flag=False,
     )
+    sp.add_argument("event", help="SessionStart, UserPromptSubmit, PostToolUse, ...")
 
     add_parsers(command)
     return p
 
 
+def cmd_hook(args: argparse.Namespace, settings: object) -> int:
+    """Only reached through ``build_parser`` (``main`` dispatches ``hook`` before parsing)."""
+    run_hook(args.event)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else list(argv)
+    if words[:1] == ["hook"]:
+        run_hook(words[1] if len(words) > 1 else "")
+    import logging
+
+    from mcp_memory.config import load_settings
+    from mcp_memory.errors import MCPMemoryError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -208,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.getLogger().setLevel(settings.log_level)
         return int(args.func(args, settings))
     except MCPMemoryError as exc:
-        print(f"mcp-memory: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -1,4 +1,4 @@
-"""``mcp-memory`` commands on memories: remember, recall, forget, stats, links, graph."""
+"""``memcycle`` commands on memories: remember, recall, forget, stats, links, graph."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``mcp-memory`` operations: export, import, backup, reindex, serve, embed-server, model,
+"""``memcycle`` operations: export, import, backup, reindex, serve, embed-server, model,
 doctor and the first-run demo."""
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
         lambda r: (
             f"re-embedded {r.embedded} memories ({r.resumed} done by an earlier run) with "
             f"{r.new_model} ({r.dimension}-d) and switched from {r.old_model} in {r.seconds}s. "
-            f"Restart running sessions and the warm server (mcp-memory embed-server stop); if "
+            f"Restart running sessions and the warm server (memcycle embed-server stop); if "
             f"you set MCP_MEMORY_MODEL, set it to {r.new_model}"
         ),
     )

@@ -1,4 +1,4 @@
-"""Output helpers shared by the ``mcp-memory`` commands: ``--json`` or text, and short labels."""
+"""Output helpers shared by the ``memcycle`` commands: ``--json`` or text, and short labels."""
 
 from __future__ import annotations
 

@@ -75,7 +75,7 @@ def status(settings: Settings) -> dict[str, Any]:
         return {
             "status": "not running",
             "message": f"embedding server is not running at {url}; sessions embed in-process "
-            "(slower to start); start it with `mcp-memory embed-server start`",
+            "(slower to start); start it with `memcycle embed-server start`",
             "url": url,
         }
     return {

@@ -1,6 +1,6 @@
 """Download a model from the Hugging Face hub, verify it, and mark it installed.
 
-``mcp-memory model pull qwen3-0.6b`` calls :func:`pull`. For each file of the spec it asks the
+``memcycle model pull qwen3-0.6b`` calls :func:`pull`. For each file of the spec it asks the
 hub for the file's metadata (one HEAD request, which also tells a machine without network
 apart quickly), downloads it with ``huggingface_hub.hf_hub_download`` into
 ``<models_dir>/<spec.id>/`` (progress bar; each file lands atomically, and within a run an
@@ -232,7 +232,7 @@ def _check(spec: ModelSpec, root: Path, threads: int) -> None:
 def _unreachable(spec: ModelSpec, endpoint: str, root: Path, exc: BaseException) -> str:
     return (
         f"cannot reach the Hugging Face hub at {endpoint} ({type(exc).__name__}: {exc}). "
-        f"No network? Run `mcp-memory model pull {spec.id}` on a machine with internet, then "
+        f"No network? Run `memcycle model pull {spec.id}` on a machine with internet, then "
         f"copy {root} to the same place on this machine (or set HF_ENDPOINT to a mirror)"
     )
 

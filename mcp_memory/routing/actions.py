@@ -1,7 +1,7 @@
-"""What a routing request does, whoever sends it: the ``route`` MCP tool and ``mcp-memory route``
+"""What a routing request does, whoever sends it: the ``route`` MCP tool and ``memcycle route``
 both call :func:`route`, so the two entry points share one order of steps (promote, then plan or
 apply; or undo) and one set of validation errors. The entry points only parse arguments and
-format the :class:`RouteOutcome`. (``mcp-memory promote`` only promotes: it calls
+format the :class:`RouteOutcome`. (``memcycle promote`` only promotes: it calls
 :func:`~mcp_memory.routing.router.promote`, the function :func:`route` uses.)
 """
 

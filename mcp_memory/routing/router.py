@@ -215,7 +215,7 @@ class Router:
                 if m is None:
                     raise NotFoundError(f"no memory with id {mid}")
                 if m.state != "proven":
-                    hint = f"; promote it first (mcp-memory promote {mid})"
+                    hint = f"; promote it first (memcycle promote {mid})"
                     raise ValidationError(
                         f"memory {mid} is {m.state}, not proven{hint if m.state == 'buffer' else ''}"
                     )

@@ -209,12 +209,12 @@ def read_export(lines: Iterable[str]) -> tuple[dict[str, Any], list[dict[str, An
         if header is None:
             if record.get("kind") != "header" or record.get("format") != FORMAT:
                 raise ValidationError(
-                    f"line {n} is not an {FORMAT} header; export the file with `mcp-memory export`"
+                    f"line {n} is not an {FORMAT} header; export the file with `memcycle export`"
                 )
             if record.get("version") != VERSION:
                 raise ValidationError(
                     f"export version {record.get('version')!r} is not supported (this is "
-                    f"version {VERSION}); upgrade mcp-memory"
+                    f"version {VERSION}); upgrade memcycle"
                 )
             header = record
             continue

@@ -3,7 +3,7 @@ three ways it happens:
 
 - ``recall``: a buffer memory recalled strongly in ``promote_after`` distinct sessions (or days
   without one) (:func:`promote_recalled`, called by every counted recall);
-- ``by hand``: ``mcp-memory promote`` or the route tool, so a memory can be routed before any
+- ``by hand``: ``memcycle promote`` or the route tool, so a memory can be routed before any
   consolidation has run (:func:`mcp_memory.routing.router.promote`);
 - ``consolidation``: a merge's result that was already stored (same text in the project) is
   proven again by the merge, whatever state it was in.
@@ -46,7 +46,7 @@ def promote(store: Store, memory_id: int, reason: Reason) -> Memory:
             raise ValidationError(f"memory {memory_id} is superseded (merged{into}) instead")
         raise ValidationError(
             f"memory {memory_id} is {memory.state}; restore it first "
-            f"(mcp-memory forget {memory_id} --restore), then promote it"
+            f"(memcycle forget {memory_id} --restore), then promote it"
         )
     store.set_state(memory_id, "proven")
     log.info("memory %s promoted to proven (%s)", memory_id, reason)

@@ -1,5 +1,5 @@
 """A checked copy of a database file, taken with SQLite's online backup API while other
-processes keep writing (what ``mcp-memory backup`` runs; the file handling around it is in
+processes keep writing (what ``memcycle backup`` runs; the file handling around it is in
 :func:`mcp_memory.service.portability.backup`).
 """
 

@@ -241,7 +241,7 @@ class Store(
             return self.model
 
     def refresh_model(self) -> ModelInfo | None:
-        """Re-read the recorded model: ``mcp-memory reindex`` in another process may have
+        """Re-read the recorded model: ``memcycle reindex`` in another process may have
         switched it."""
         with self.lock:
             self.model = self._read_model()

@@ -1,5 +1,5 @@
 """What this machine's SQLite driver can do, asked of a throwaway in-memory connection: whether
-the bundled SQLite has FTS5 and whether sqlite-vec loads (``mcp-memory doctor`` reports both
+the bundled SQLite has FTS5 and whether sqlite-vec loads (``memcycle doctor`` reports both
 before it opens the real database)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The staging area of a re-embed (``mcp-memory reindex``): new vectors wait in their own table,
+"""The staging area of a re-embed (``memcycle reindex``): new vectors wait in their own table,
 ``reindex_vectors``, and the target model in ``meta`` (``reindex_*`` keys), until one
 transaction switches the database to them (:meth:`StoreReindex.switch_to_staged`). The steps
 and why they are safe while sessions run: :mod:`mcp_memory.lifecycle.reindex`.

@@ -38,7 +38,7 @@ class StoreVectors(StoreBase):
             return
         raise ModelMismatchError(
             f"database {self.path} now uses {model.model_id} ({model.dimension}-d), switched by "
-            f"`mcp-memory reindex` while this process ran with {mine[0]} ({mine[1]}-d); "
+            f"`memcycle reindex` while this process ran with {mine[0]} ({mine[1]}-d); "
             "restart it (in Claude Code: /mcp, then reconnect the memory server)"
         )
 
