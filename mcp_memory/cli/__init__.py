@@ -1,4 +1,4 @@
-"""The ``mcp-memory`` command line: an entry point that reads settings, opens the app and turns
+"""The ``memcycle`` command line: an entry point that reads settings, opens the app and turns
 project errors into messages.
 
 - ``main``: the parser and dispatch; ``__main__`` runs it as ``python -m mcp_memory.cli``
@@ -6,6 +6,8 @@ project errors into messages.
 - ``lifecycle``: consolidate, maintain, briefing, route, promote
 - ``ops``: export, import, backup, reindex, serve, embed-server, model, doctor, demo
 - ``install``: register the MCP server and the hooks with Claude Code, and undo it
+- ``launcher``: the stable command install writes, and the refusal of ephemeral caches (uvx)
+- ``edits``: merging our entries into Claude Code's JSON files, with backups
 - ``doctor``: each part of the stack checked, with a fix when it fails
 - ``security``: the security checks ``doctor`` and the tests share
 - ``demo``: the main job on the bundled model, end to end
