@@ -312,7 +312,7 @@ def test_import_redacts_text_tags_and_project_as_remember_does(
     tmp_path: Path, minilm: LocalEmbedder
 ) -> None:
     """Item 3 and 4: an imported text is stored as remember stores it; tags and project too."""
-    raw = f"Deploy keys: {AWS} and the bot token {GHP}."
+    raw = f"Deploy keys:\n{AWS}\nand the bot token {GHP}."
     svc = service_at(tmp_path / "t.db", minilm)
     record = memory_record(
         1, raw, tags=[f"token={GHP}", GHP, "deploy"], project=f"/work/leak-{GHP}"
@@ -323,7 +323,7 @@ def test_import_redacts_text_tags_and_project_as_remember_does(
     assert "[REDACTED:aws_secret_access_key]" in stored.content
     assert stored.tags == ("token=[redacted:github_token]", "deploy")  # the bare token dropped
     assert GHP not in stored.project and "[REDACTED:github_token]" in stored.project
-    assert report.redacted == 4
+    assert report.redacted == 5  # two in the text, two tags, the project
     # The same text remembered directly is the same memory: one redaction path.
     again = svc.remember(raw, project=stored.project)
     assert again.id == stored.id and again.status == "duplicate"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -61,6 +62,9 @@ __all__ = [
     "new_memory",
     "now",
     "parse_time",
+    "redact_content",
+    "redact_project",
+    "redact_tags",
     "validate_content",
     "validate_tags",
     "validate_text",
@@ -68,9 +72,49 @@ __all__ = [
 
 log = logging.getLogger("mcp_memory")
 
+_MARKERS = re.compile(r"\[(?:REDACTED:[^\]]*|private)\]", re.IGNORECASE)
+
 
 def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def redact_content(text: str) -> tuple[str, int]:
+    """``text`` (validated) as every writer stores it: secrets and ``<private>`` blocks
+    replaced by markers (:func:`redact`), stripped; and how many were removed."""
+    red = redact(text)
+    return red.text.strip() or "[redacted]", red.count
+
+
+def redact_tags(tags: Sequence[str] | None) -> tuple[tuple[str, ...], int]:
+    """Tags redacted, then validated (:func:`validate_tags`), and how many secrets they held.
+
+    Redaction comes first, before tags are lower-cased (token formats are case-sensitive) and
+    before a bad tag is quoted in an error. A tag that held nothing but a secret carries no
+    meaning once redacted and is dropped."""
+    if not tags:
+        return (), 0
+    if isinstance(tags, str):
+        tags = [tags]
+    kept: list[str] = []
+    count = 0
+    for tag in tags:
+        if not isinstance(tag, str):
+            raise ValidationError("tags must be strings")
+        red = redact(tag)
+        count += red.count
+        if red.count and not any(c.isalnum() for c in _MARKERS.sub("", red.text)):
+            continue
+        kept.append(red.text)
+    return validate_tags(kept), count
+
+
+def redact_project(project: str) -> tuple[str, int]:
+    """A project name redacted like a text (a name holding only a secret becomes its marker)."""
+    if not isinstance(project, str) or not project.strip():
+        raise ValidationError("project must be a non-empty string")
+    red = redact(project)
+    return (red.text.strip() or "[redacted]") if red.count else project, red.count
 
 
 def new_memory(
@@ -182,12 +226,13 @@ class MemoryService(RecallMixin):
         if type is not None:
             choice(type, TYPES, "type")
         choice(source, SOURCES, "source")
-        clean_tags = validate_tags(tags)
+        clean_tags, tag_secrets = redact_tags(tags)
+        project, project_secrets = redact_project(project)
         prepared: list[tuple[str, int]] = []
-        for content in contents:
-            text = validate_content(content, self.options.max_content_chars)
-            red = redact(text)
-            prepared.append((red.text.strip() or "[redacted]", red.count))
+        for n, content in enumerate(contents):
+            text, count = redact_content(validate_content(content, self.options.max_content_chars))
+            # The secrets of tags and project are counted with the first text's.
+            prepared.append((text, count + (tag_secrets + project_secrets if n == 0 else 0)))
         # Exact duplicates (same project, same redacted text) return the existing id.
         results: list[Remembered | None] = []
         todo: list[int] = []
