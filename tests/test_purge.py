@@ -34,7 +34,9 @@ TEXT = f"The staging database password is {SECRET} until the rotation on Friday.
 
 
 def service_at(home: Path, embedder: LocalEmbedder) -> MemoryService:
-    return MemoryService(Store.open(home / "memory.db"), embedder, Options(duplicate_threshold=1.01))
+    return MemoryService(
+        Store.open(home / "memory.db"), embedder, Options(duplicate_threshold=1.01)
+    )
 
 
 def files_holding(home: Path, needle: str) -> list[str]:
@@ -98,7 +100,9 @@ def test_purge_leaves_no_byte_of_the_text_under_the_data_dir(
     with pytest.raises(NotFoundError):
         store.get(secret)
     assert store.vectors([secret]) == {}
-    assert all(i != secret for i, _ in store.knn(minilm.embed([TEXT], "query")[0], 10, projects=None))
+    assert all(
+        i != secret for i, _ in store.knn(minilm.embed([TEXT], "query")[0], 10, projects=None)
+    )
     for table, column in (
         ("memory_tags", "memory_id"),
         ("recall_events", "memory_id"),
@@ -198,7 +202,7 @@ def test_cli_purge_needs_yes_without_a_terminal_and_reports_json(
     assert report["purged"] == [secret] and report["wal_checkpointed"] is True
     assert files_holding(home, SECRET) == []
 
-    help_text = cli(home, "purge", "--help").stdout
+    help_text = " ".join(cli(home, "purge", "--help").stdout.split())
     assert "not an MCP tool" in help_text
 
 

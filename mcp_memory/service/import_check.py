@@ -178,8 +178,7 @@ def _fail(problems: list[str]) -> None:
         shown.append(f"and {n - SHOWN} more")
     raise ValidationError(
         f"{n} bad line{'s' if n != 1 else ''} in the export; nothing was imported. Fix "
-        "them (or export again with `mcp-memory export`) and import again:\n  "
-        + "\n  ".join(shown)
+        "them (or export again with `mcp-memory export`) and import again:\n  " + "\n  ".join(shown)
     )
 
 
@@ -213,7 +212,7 @@ def _memory(r: dict[str, Any], max_content_chars: int) -> CheckedMemory:
     state = _choice(r.get("state", "buffer"), STATES, "state")
     session = r.get("session_id")
     if session is not None:
-        session = _name(session, "session_id")
+        session = _name(session, "session_id", empty=True)
     protected = r.get("protected", False)
     if not isinstance(protected, bool):
         raise Bad(f"protected must be true or false, not {_show(protected)}")
@@ -259,7 +258,7 @@ def _consolidation(r: dict[str, Any]) -> dict[str, Any]:
     return {
         "project": project,
         "provider": _name(provider, "provider"),
-        "model": model if model in (None, "") else _name(model, "model"),
+        "model": None if model is None else _name(model, "model", empty=True),
         "status": _choice(r.get("status"), ("applied", "undone"), "status"),
         "created_at": _time(r.get("created_at", time.time()), "created_at"),
         "undone_at": _time(r.get("undone_at"), "undone_at", optional=True),
@@ -301,16 +300,18 @@ def _choice(value: object, allowed: Sequence[str], name: str) -> str:
     return value
 
 
-def _name(value: object, name: str) -> str:
+def _name(value: object, name: str, *, empty: bool = False) -> str:
+    """A project, session id, provider or model: text of at most ``MAX_NAME_CHARS``, without
+    NUL (other characters are kept: what ``remember`` stored must import again)."""
     if (
         not isinstance(value, str)
-        or not value.strip()
+        or not (empty or value.strip())
         or len(value) > MAX_NAME_CHARS
-        or any(ord(c) < 32 for c in value)
+        or "\x00" in value
     ):
         raise Bad(
-            f"{name} must be text of 1-{MAX_NAME_CHARS} characters without control characters, "
-            f"not {_show(value)}"
+            f"{name} must be text of {0 if empty else 1}-{MAX_NAME_CHARS} characters without "
+            f"NUL, not {_show(value)}"
         )
     try:
         value.encode("utf-8")

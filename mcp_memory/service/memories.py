@@ -18,6 +18,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from mcp_memory.redaction.redact import redact
 from mcp_memory.service import boilerplate
 from mcp_memory.service.classify import PROTECTED_TYPES, TYPES, classify
 from mcp_memory.service.linking import CANDIDATES, Linker
+from mcp_memory.service.purge import PurgeReport, purge
 from mcp_memory.service.recall import RecallMixin, iso
 from mcp_memory.service.types import Hit, NearDuplicate, Options, RecallFilters, Remembered, Stats
 from mcp_memory.service.validation import (
@@ -342,6 +344,13 @@ class MemoryService(RecallMixin):
         self.store.get(memory_id)
         self.store.set_state(memory_id, "deleted")
         return self.store.get(memory_id)
+
+    def purge(
+        self, ids: Sequence[int], *, with_lineage: bool = False, data_dir: Path | None = None
+    ) -> PurgeReport:
+        """Hard delete: no byte of their text left in the database (see
+        :mod:`mcp_memory.service.purge`). Not an MCP tool: only a user at the CLI purges."""
+        return purge(self.store, ids, with_lineage=with_lineage, data_dir=data_dir)
 
     def restore(self, memory_id: int) -> Memory:
         m = self.store.get(memory_id)

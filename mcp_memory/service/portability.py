@@ -228,7 +228,8 @@ def import_records(
     a consolidation by its lineage) is mapped to, not stored again, and counted as skipped."""
     checked = check_records(records, service.options.max_content_chars)
     store = service.store
-    model = header.get("model") if isinstance(header.get("model"), dict) else {}
+    raw_model = header.get("model")
+    model: dict[str, Any] = raw_model if isinstance(raw_model, dict) else {}
     report = ImportReport(path, model=str(model.get("id") or ""))
     report.redacted = sum(m.redacted for m in checked.memories)
     same_model = (
