@@ -463,3 +463,11 @@ def test_cli_reimport_reports_what_was_added_and_skipped(
     assert second.returncode == 0, second.stderr
     assert "0 consolidations (1 already here)" in second.stdout, second.stdout
     assert "imported 0 memories" in second.stdout
+
+
+def test_remember_refuses_a_time_graph_and_recall_cannot_show(service: MemoryService) -> None:
+    """Item 10's range holds for remember too: an export of what remember stored imports."""
+    for bad in (float("inf"), 1e300, -5.0):
+        with pytest.raises(ValidationError, match="between 1970 and 2100"):
+            service.remember("a note from the far future", project="p", created_at=bad)
+    assert service.remember("a note from 2001", project="p", created_at=978_307_200.0).id

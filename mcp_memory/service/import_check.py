@@ -27,6 +27,8 @@ from mcp_memory.errors import ValidationError
 from mcp_memory.redaction.redact import redact
 from mcp_memory.service.classify import TYPES
 from mcp_memory.service.memories import (
+    MAX_TIME,
+    MIN_TIME,
     SOURCES,
     new_memory,
     redact_content,
@@ -41,9 +43,8 @@ VERSION = 1
 KINDS = ("memory", "link", "consolidation", "lineage")
 MAX_LINE_CHARS = 8 * 1024 * 1024  # a line longer than this is not something we wrote
 MAX_DEPTH = 32  # nesting of a record's metadata or detail
-MAX_NAME_CHARS = 4096  # projects, session ids, providers, models
+MAX_NAME_CHARS = 65_536  # projects, session ids, providers, models
 MAX_OBJECT_CHARS = 256 * 1024  # metadata or detail, as JSON
-MIN_TIME, MAX_TIME = 0.0, 4_102_444_800.0  # 1970-01-01 .. 2100-01-01 UTC
 MAX_COUNT = 2**31 - 1
 MAX_ID = 2**63 - 1
 SHOWN = 20  # bad lines named in the error; the rest are counted
@@ -301,17 +302,12 @@ def _choice(value: object, allowed: Sequence[str], name: str) -> str:
 
 
 def _name(value: object, name: str, *, empty: bool = False) -> str:
-    """A project, session id, provider or model: text of at most ``MAX_NAME_CHARS``, without
-    NUL (other characters are kept: what ``remember`` stored must import again)."""
-    if (
-        not isinstance(value, str)
-        or not (empty or value.strip())
-        or len(value) > MAX_NAME_CHARS
-        or "\x00" in value
-    ):
+    """A project, session id, provider or model: text of at most ``MAX_NAME_CHARS`` (any
+    characters: what ``remember`` stored must import again)."""
+    if not isinstance(value, str) or not (empty or value.strip()) or len(value) > MAX_NAME_CHARS:
         raise Bad(
-            f"{name} must be text of {0 if empty else 1}-{MAX_NAME_CHARS} characters without "
-            f"NUL, not {_show(value)}"
+            f"{name} must be text of {0 if empty else 1}-{MAX_NAME_CHARS} characters, "
+            f"not {_show(value)}"
         )
     try:
         value.encode("utf-8")

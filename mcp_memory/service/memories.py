@@ -51,6 +51,8 @@ __all__ = [
     "MAX_K",
     "MAX_TAGS",
     "MAX_TAG_CHARS",
+    "MAX_TIME",
+    "MIN_TIME",
     "SOURCES",
     "Hit",
     "MemoryService",
@@ -73,6 +75,10 @@ __all__ = [
 ]
 
 log = logging.getLogger("mcp_memory")
+
+# The times a memory may carry (1970-01-01 .. 2100-01-01 UTC): dates are shown and compared
+# (graph, recall's date windows), and a time far outside overflows them.
+MIN_TIME, MAX_TIME = 0.0, 4_102_444_800.0
 
 _MARKERS = re.compile(r"\[(?:REDACTED:[^\]]*|private)\]", re.IGNORECASE)
 
@@ -222,9 +228,13 @@ class MemoryService(RecallMixin):
         if len(contents) > MAX_BATCH:
             raise ValidationError(f"at most {MAX_BATCH} memories per call")
         if created_at is not None and not (
-            isinstance(created_at, int | float) and math.isfinite(created_at) and created_at >= 0
+            isinstance(created_at, int | float)
+            and math.isfinite(created_at)
+            and MIN_TIME <= created_at <= MAX_TIME
         ):
-            raise ValidationError(f"created_at must be a timestamp, not {created_at!r}")
+            raise ValidationError(
+                f"created_at must be a timestamp between 1970 and 2100, not {created_at!r}"
+            )
         if type is not None:
             choice(type, TYPES, "type")
         choice(source, SOURCES, "source")
