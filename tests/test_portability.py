@@ -286,3 +286,190 @@ def test_backup_while_processes_write_is_complete_consistent_and_private(
             copy.close()
     with pytest.raises(ValidationError, match="exists"):
         backup(db, Path(copies[0].destination))
+
+
+# -- issue 14: redaction on every write path, a whole-file check, idempotent relations ------------
+
+AWS = "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+GHP = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+HEAD = {"kind": "header", "format": "mcp-memory-export", "version": 1, "vectors": False}
+
+
+def memory_record(n: int, content: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "kind": "memory",
+        "id": n,
+        "content": content,
+        "project": "p",
+        "type": "note",
+        "tags": [],
+        "source": "tool",
+        "state": "buffer",
+        "created_at": 1_700_000_000.0 + n,
+        **extra,
+    }
+
+
+def test_import_redacts_text_tags_and_project_as_remember_does(
+    tmp_path: Path, minilm: LocalEmbedder
+) -> None:
+    """Item 3 and 4: an imported text is stored as remember stores it; tags and project too."""
+    raw = f"Deploy keys:\n{AWS}\nand the bot token {GHP}."
+    svc = service_at(tmp_path / "t.db", minilm)
+    record = memory_record(
+        1, raw, tags=[f"token={GHP}", GHP, "deploy"], project=f"/work/leak-{GHP}"
+    )
+    report = import_records(svc, HEAD, [record])
+    stored = svc.store.get(report.ids[1])
+    assert "wJalrXUtnFEMI" not in stored.content and GHP not in stored.content
+    assert "[REDACTED:aws_secret_access_key]" in stored.content
+    assert stored.tags == ("token=[redacted:github_token]", "deploy")  # the bare token dropped
+    assert GHP not in stored.project and "[REDACTED:github_token]" in stored.project
+    assert report.redacted == 5  # two in the text, two tags, the project
+    # The same text remembered directly is the same memory: one redaction path.
+    again = svc.remember(raw, project=stored.project)
+    assert again.id == stored.id and again.status == "duplicate"
+
+
+def test_remember_redacts_tags_and_project(service: MemoryService) -> None:
+    """Item 4: a token in a tag or project name is not stored; a tag of only a token is dropped."""
+    r = service.remember(
+        "The CI bot pushes release tags.", project=f"/src/{GHP}", tags=[GHP, f"key={GHP}", "ci"]
+    )
+    m = service.store.get(r.id)
+    assert GHP not in m.project and GHP not in " ".join(m.tags)
+    assert m.tags == ("key=[redacted:github_token]", "ci")
+    assert r.project == m.project
+    rows = service.store.execute("SELECT tag FROM memory_tags WHERE memory_id = ?", [r.id])
+    assert all(GHP.lower() not in str(t).lower() for (t,) in rows)
+
+
+def bad_file() -> list[str]:
+    deep = "[" * 5000 + "]" * 5000
+    good = [memory_record(1, "a good note about deploys"), memory_record(2, "another good note")]
+    lines = [json.dumps(HEAD)] + [json.dumps(r) for r in good]
+    lines += [
+        json.dumps(memory_record(3, "infinite time")).replace('"created_at":', '"x":')[:-1]
+        + ',"created_at":Infinity}',  # line 4
+        json.dumps(memory_record(4, "huge count", recall_count=2**63)),  # line 5
+        '{"kind":"memory","id":5,"content":"deep","project":"p","type":"note","metadata":'
+        + deep
+        + "}",  # line 6
+        json.dumps({"kind": "link", "source": 1, "target": 77, "similarity": 0.9}),  # line 7
+        json.dumps({"kind": "link", "source": 1, "target": 2, "similarity": "high"}),  # line 8
+        json.dumps({"kind": "consolidation", "id": 1, "project": "p", "status": "merged"}),  # 9
+        json.dumps(
+            {
+                "kind": "lineage",
+                "consolidation": 9,
+                "result": 1,
+                "source": 2,
+                "source_prev_state": "buffer",
+            }
+        ),  # line 10
+        json.dumps(memory_record(6, "fine again")),  # line 11
+    ]
+    return lines
+
+
+def test_a_bad_file_is_refused_whole_naming_every_bad_line(
+    tmp_path: Path, minilm: LocalEmbedder
+) -> None:
+    """Item 10: every line is checked before anything is stored; one error names them all."""
+    svc = service_at(tmp_path / "t.db", minilm)
+    before = svc.store.table_counts()
+    with pytest.raises(ValidationError) as caught:
+        header, records = read_export(bad_file())
+        import_records(svc, header, records)
+    message = str(caught.value)
+    for n, words in (
+        (4, "created_at must be a finite timestamp"),
+        (5, "recall_count"),
+        (6, "nested"),
+        (7, "77"),
+        (8, "similarity"),
+        (9, "status"),
+        (10, "consolidation 9"),
+    ):
+        assert f"line {n}: " in message and words in message, (n, message)
+    for n in (2, 3, 11):
+        assert f"line {n}:" not in message
+    assert svc.store.table_counts() == before
+
+
+def test_records_handed_to_import_are_checked_before_anything_is_stored(
+    tmp_path: Path, minilm: LocalEmbedder
+) -> None:
+    svc = service_at(tmp_path / "t.db", minilm)
+    before = svc.store.table_counts()
+    records = [
+        memory_record(1, "a good note"),
+        memory_record(2, "a time that never ends", created_at=float("inf")),
+        {"kind": "consolidation", "id": "x", "project": "p", "status": "applied"},
+        {"kind": "lineage", "consolidation": 1, "result": 1, "source": 2},
+    ]
+    with pytest.raises(ValidationError, match="created_at must be a finite timestamp"):
+        import_records(svc, HEAD, records)
+    assert svc.store.table_counts() == before
+    assert svc.store.every_consolidation() == []
+
+
+def test_many_bad_lines_are_summarised() -> None:
+    lines = [json.dumps(HEAD)] + [
+        json.dumps(memory_record(n, "x", state="gone")) for n in range(1, 31)
+    ]
+    with pytest.raises(ValidationError) as caught:
+        read_export(lines)
+    message = str(caught.value)
+    assert message.count("line ") == 20 and "and 10 more" in message
+    assert message.startswith("30 bad lines")
+
+
+def test_reimport_adds_nothing_and_says_so(
+    source: MemoryService, tmp_path: Path, minilm: LocalEmbedder
+) -> None:
+    """Item 10: re-importing a file adds no consolidation, lineage or link; the report is true."""
+    header, records = read_export(dump(source, vectors=True).splitlines())
+    target = service_at(tmp_path / "copy.db", minilm)
+    first = import_records(target, header, records)
+    assert first.consolidations == 1 and first.lineage == 3 and first.links > 0
+    tables = target.store.table_counts()
+    second = import_records(target, header, records)
+    assert (second.memories, second.links, second.consolidations, second.lineage) == (0, 0, 0, 0)
+    assert second.duplicates == first.memories
+    assert second.links_skipped == first.links
+    assert second.consolidations_skipped == 1 and second.lineage_skipped == 3
+    assert len(target.store.every_consolidation()) == 1
+    assert target.store.table_counts() == tables
+    # Importing the source's own export back into it adds nothing either.
+    self_import = import_records(source, header, records)
+    assert (self_import.memories, self_import.consolidations, self_import.lineage) == (0, 0, 0)
+    assert len(source.store.every_consolidation()) == 1
+
+
+def test_cli_reimport_reports_what_was_added_and_skipped(
+    source: MemoryService, tmp_path: Path
+) -> None:
+    out = tmp_path / "memories.jsonl"
+    with out.open("w", encoding="utf-8") as handle:
+        export(source.store, handle)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_MEMORY_")}
+    env.update(
+        MCP_MEMORY_HOME=str(tmp_path / "h"), MCP_MEMORY_MODEL="minilm", MCP_MEMORY_EMBED_PORT="9"
+    )
+    run = [sys.executable, "-m", "mcp_memory.cli", "import", str(out)]
+    first = subprocess.run(run, env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert "1 consolidations" in first.stdout
+    second = subprocess.run(run, env=env, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert "0 consolidations (1 already here)" in second.stdout, second.stdout
+    assert "imported 0 memories" in second.stdout
+
+
+def test_remember_refuses_a_time_graph_and_recall_cannot_show(service: MemoryService) -> None:
+    """Item 10's range holds for remember too: an export of what remember stored imports."""
+    for bad in (float("inf"), 1e300, -5.0):
+        with pytest.raises(ValidationError, match="between 1970 and 2100"):
+            service.remember("a note from the far future", project="p", created_at=bad)
+    assert service.remember("a note from 2001", project="p", created_at=978_307_200.0).id

@@ -49,9 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_route,
     )
     from mcp_memory.cli.memory import (
+        PURGE_HELP,
         cmd_forget,
         cmd_graph,
         cmd_links,
+        cmd_purge,
         cmd_recall,
         cmd_remember,
         cmd_stats,
@@ -105,6 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp = command("forget", cmd_forget, "soft-delete a memory (restorable)")
     sp.add_argument("id", type=int)
     sp.add_argument("--restore", action="store_true", help="bring a forgotten memory back")
+
+    sp = command("purge", cmd_purge, PURGE_HELP)
+    sp.add_argument("ids", nargs="+", type=int, metavar="ID", help="memories to delete for good")
+    sp.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
+    sp.add_argument(
+        "--with-lineage",
+        action="store_true",
+        help="also purge every memory merged from or into them (consolidations copy text)",
+    )
 
     command("stats", cmd_stats, "counts by state, project and type")
 

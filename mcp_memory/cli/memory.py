@@ -1,4 +1,4 @@
-"""``memcycle`` commands on memories: remember, recall, forget, stats, links, graph."""
+"""``memcycle`` commands on memories: remember, recall, forget, purge, stats, links, graph."""
 
 from __future__ import annotations
 
@@ -101,6 +101,66 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
     verb = "restored" if args.restore else "forgotten (restore with --restore)"
     emit(args, {"id": m.id, "state": m.state}, lambda d: f"memory {d['id']} {verb}")
     return 0
+
+
+PURGE_HELP = (
+    "delete memories for good: text, vectors, index entries, tags, links, recall events and "
+    "lineage rows, with the freed bytes zeroed and the -wal emptied, so a leaked secret leaves "
+    "no trace in the database; lists backups and other files it cannot reach. Asks first on a "
+    "terminal (--yes skips). A CLI command only, not an MCP tool: a model cannot hard-delete"
+)
+
+
+def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
+    from mcp_memory.service.purge import purge
+    from mcp_memory.store.database import Store
+
+    store = Store.open(settings.db)
+    try:
+        if not args.yes:
+            _confirm_purge(store, args.ids, args.with_lineage)
+        report = purge(store, args.ids, with_lineage=args.with_lineage, data_dir=settings.home)
+    finally:
+        store.close()
+    emit(args, report, _purge_text)
+    return 0
+
+
+def _confirm_purge(store: Any, ids: list[int], with_lineage: bool) -> None:
+    """Show what goes and ask; without a terminal to ask on, refuse (``--yes`` to script it)."""
+    if not sys.stdin.isatty():
+        raise MCPMemoryError(
+            "purge deletes for good and asks first; run it on a terminal, or pass --yes"
+        )
+    found = store.get_many(ids)
+    for mid in ids:
+        print(f"  [{mid}] {one_line(found[mid].content, 70)}" if mid in found else f"  [{mid}] ?")
+    extra = " and every memory merged from or into them" if with_lineage else ""
+    answer = input(
+        f"purge {len(ids)} memor{'y' if len(ids) == 1 else 'ies'}{extra} for good? [y/N] "
+    )
+    if answer.strip().lower() not in ("y", "yes"):
+        raise MCPMemoryError("nothing was purged")
+
+
+def _purge_text(r: Any) -> str:
+    lines = [
+        f"purged {len(r.purged)} memor{'y' if len(r.purged) == 1 else 'ies'}: "
+        f"{', '.join(map(str, r.purged))}"
+        + ("" if r.wal_checkpointed else " (the -wal could not be emptied yet)")
+    ]
+    if r.restored:
+        lines.append(f"merge sources back in their earlier state: {r.restored}")
+    if r.lineage_note:
+        lines.append(r.lineage_note)
+    for title, paths in (
+        ("backups", r.backups),
+        ("files still containing the text", r.other_files),
+        ("files routing wrote it into", r.routed_files),
+    ):
+        lines += [f"{title}:", *(f"  {p}" for p in paths)] if paths else []
+    lines.append(f"not reached: {r.unreachable}")
+    return "\n".join(lines)
 
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:

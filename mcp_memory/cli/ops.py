@@ -51,11 +51,11 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_memory.service.portability import import_records, read_export
 
     if args.file == "-":
-        header, records = read_export(sys.stdin)
+        header, records = read_export(sys.stdin, settings.max_content_chars)
     else:
         try:
             with open(args.file, encoding="utf-8") as handle:
-                header, records = read_export(handle)
+                header, records = read_export(handle, settings.max_content_chars)
         except (OSError, UnicodeDecodeError) as exc:
             raise MCPMemoryError(f"cannot read {args.file}: {exc}") from exc
     with open_app(settings) as app:
@@ -66,9 +66,12 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         args,
         report,
         lambda r: (
-            f"imported {r.memories} memories ({r.duplicates} already here), {r.links} links, "
-            f"{r.consolidations} consolidations; vectors reused {r.vectors_reused}, "
-            f"re-embedded {r.reembedded} (file model: {r.model or 'none'})"
+            f"imported {r.memories} memories ({r.duplicates} already here), {r.links} links "
+            f"({r.links_skipped} already here), {r.consolidations} consolidations "
+            f"({r.consolidations_skipped} already here), {r.lineage} lineage rows "
+            f"({r.lineage_skipped} already here); {r.redacted} secret(s) redacted; vectors "
+            f"reused {r.vectors_reused}, re-embedded {r.reembedded} (file model: "
+            f"{r.model or 'none'})"
         ),
     )
     return 0

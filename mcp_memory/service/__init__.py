@@ -12,6 +12,8 @@ environment. It gets a Store and an Embedder and is the one write path for every
 - ``classify``: memory types, classified at write time
 - ``briefing``: the few memories that matter most for a project now, within a budget
 - ``portability``: export, import and backup
+- ``import_check``: every line of an import file checked before anything is stored
+- ``purge``: the hard delete that leaves no byte of a memory's text behind
 - ``types``: the dataclasses the service takes and returns
 - ``validation``: checks of what callers send, and the limits on it
 

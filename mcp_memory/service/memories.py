@@ -13,9 +13,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
@@ -27,6 +29,7 @@ from mcp_memory.redaction.redact import redact
 from mcp_memory.service import boilerplate
 from mcp_memory.service.classify import PROTECTED_TYPES, TYPES, classify
 from mcp_memory.service.linking import CANDIDATES, Linker
+from mcp_memory.service.purge import PurgeReport, purge
 from mcp_memory.service.recall import RecallMixin
 from mcp_memory.service.types import NearDuplicate, Options, Remembered, Stats
 from mcp_memory.service.validation import (
@@ -41,9 +44,53 @@ from mcp_memory.store.database import Store
 
 log = logging.getLogger("mcp_memory")
 
+# The times a memory may carry (1970-01-01 .. 2100-01-01 UTC): dates are shown and compared
+# (graph, recall's date windows), and a time far outside overflows them.
+MIN_TIME, MAX_TIME = 0.0, 4_102_444_800.0
+
+_MARKERS = re.compile(r"\[(?:REDACTED:[^\]]*|private)\]", re.IGNORECASE)
+
 
 def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def redact_content(text: str) -> tuple[str, int]:
+    """``text`` (validated) as every writer stores it: secrets and ``<private>`` blocks
+    replaced by markers (:func:`redact`), stripped; and how many were removed."""
+    red = redact(text)
+    return red.text.strip() or "[redacted]", red.count
+
+
+def redact_tags(tags: Sequence[str] | None) -> tuple[tuple[str, ...], int]:
+    """Tags redacted, then validated (:func:`validate_tags`), and how many secrets they held.
+
+    Redaction comes first, before tags are lower-cased (token formats are case-sensitive) and
+    before a bad tag is quoted in an error. A tag that held nothing but a secret carries no
+    meaning once redacted and is dropped."""
+    if not tags:
+        return (), 0
+    if isinstance(tags, str):
+        tags = [tags]
+    kept: list[str] = []
+    count = 0
+    for tag in tags:
+        if not isinstance(tag, str):
+            raise ValidationError("tags must be strings")
+        red = redact(tag)
+        count += red.count
+        if red.count and not any(c.isalnum() for c in _MARKERS.sub("", red.text)):
+            continue
+        kept.append(red.text)
+    return validate_tags(kept), count
+
+
+def redact_project(project: str) -> tuple[str, int]:
+    """A project name redacted like a text (a name holding only a secret becomes its marker)."""
+    if not isinstance(project, str) or not project.strip():
+        raise ValidationError("project must be a non-empty string")
+    red = redact(project)
+    return (red.text.strip() or "[redacted]") if red.count else project, red.count
 
 
 def new_memory(
@@ -149,18 +196,23 @@ class MemoryService(RecallMixin):
         if len(contents) > MAX_BATCH:
             raise ValidationError(f"at most {MAX_BATCH} memories per call")
         if created_at is not None and not (
-            isinstance(created_at, int | float) and math.isfinite(created_at) and created_at >= 0
+            isinstance(created_at, int | float)
+            and math.isfinite(created_at)
+            and MIN_TIME <= created_at <= MAX_TIME
         ):
-            raise ValidationError(f"created_at must be a timestamp, not {created_at!r}")
+            raise ValidationError(
+                f"created_at must be a timestamp between 1970 and 2100, not {created_at!r}"
+            )
         if type is not None:
             choice(type, TYPES, "type")
         choice(source, SOURCES, "source")
-        clean_tags = validate_tags(tags)
+        clean_tags, tag_secrets = redact_tags(tags)
+        project, project_secrets = redact_project(project)
         prepared: list[tuple[str, int]] = []
-        for content in contents:
-            text = validate_content(content, self.options.max_content_chars)
-            red = redact(text)
-            prepared.append((red.text.strip() or "[redacted]", red.count))
+        for n, content in enumerate(contents):
+            text, count = redact_content(validate_content(content, self.options.max_content_chars))
+            # The secrets of tags and project are counted with the first text's.
+            prepared.append((text, count + (tag_secrets + project_secrets if n == 0 else 0)))
         # Exact duplicates (same project, same redacted text) return the existing id.
         results: list[Remembered | None] = []
         todo: list[int] = []
@@ -270,6 +322,13 @@ class MemoryService(RecallMixin):
         self.store.get(memory_id)
         self.store.set_state(memory_id, "deleted")
         return self.store.get(memory_id)
+
+    def purge(
+        self, ids: Sequence[int], *, with_lineage: bool = False, data_dir: Path | None = None
+    ) -> PurgeReport:
+        """Hard delete: no byte of their text left in the database (see
+        :mod:`mcp_memory.service.purge`). Not an MCP tool: only a user at the CLI purges."""
+        return purge(self.store, ids, with_lineage=with_lineage, data_dir=data_dir)
 
     def restore(self, memory_id: int) -> Memory:
         m = self.store.get(memory_id)

@@ -12,8 +12,12 @@ Export format (JSONL, UTF-8, one JSON object per line, ``kind`` says which):
 - ``consolidation`` and ``lineage``: which memories a consolidation merged into which (so
   ``consolidate --undo`` keeps working after an import).
 
-Import maps each source id to the id it gets (an exact duplicate already present in the same
-project maps to the existing memory and is not stored twice), so links and lineage follow.
+Import checks every line first and stores nothing when one is bad (one error names them all,
+see :mod:`~mcp_memory.service.import_check`); texts, tags and projects are redacted exactly as
+``remember`` redacts them; everything is stored in one transaction. It maps each source id to
+the id it gets (an exact duplicate already present in the same project maps to the existing
+memory and is not stored twice), so links and lineage follow; importing a file twice adds
+nothing the second time (links, lineage and consolidations are matched by their ends).
 Vectors are used as they are only when the file's model and dimension are the database's;
 otherwise every text is re-embedded with the database's model (a file from another model
 never mixes vector spaces). A vector that does not decode to a finite unit vector of the right
@@ -39,18 +43,21 @@ from typing import Any, TextIO
 import numpy as np
 
 from mcp_memory.errors import StoreError, ValidationError
-from mcp_memory.service.classify import TYPES
-from mcp_memory.service.memories import MemoryService, new_memory
-from mcp_memory.service.validation import SOURCES, validate_content, validate_tags
+from mcp_memory.service.import_check import (
+    FORMAT,
+    VERSION,
+    Checked,
+    CheckedMemory,
+    check_records,
+    parse_lines,
+)
+from mcp_memory.service.memories import MemoryService
+from mcp_memory.service.types import Options
 from mcp_memory.store.backup import copy_database
 from mcp_memory.store.base import Memory
 from mcp_memory.store.database import Store
-from mcp_memory.store.schema import STATES
 
-FORMAT = "mcp-memory-export"
-VERSION = 1
 BATCH = 64  # memories embedded per call on import
-MAX_LINE_CHARS = 8 * 1024 * 1024  # a line longer than this is not something we wrote
 
 
 @dataclass
@@ -65,12 +72,18 @@ class ExportReport:
 
 @dataclass
 class ImportReport:
+    """What an import added, and what it skipped because it was here already."""
+
     path: str
     memories: int = 0  # stored now
-    duplicates: int = 0  # already present (same project and text)
+    duplicates: int = 0  # already present (same project and text), or repeated in the file
     links: int = 0
+    links_skipped: int = 0
     consolidations: int = 0
+    consolidations_skipped: int = 0
     lineage: int = 0
+    lineage_skipped: int = 0
+    redacted: int = 0  # secrets removed from texts, tags and projects on the way in
     vectors_reused: int = 0
     reembedded: int = 0
     model: str = ""  # the file's model
@@ -189,41 +202,14 @@ def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
 # -- import ----------------------------------------------------------------------------------
 
 
-def read_export(lines: Iterable[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The header and the records of an export, validated line by line (errors name the line)."""
-    header: dict[str, Any] | None = None
-    records: list[dict[str, Any]] = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        if len(line) > MAX_LINE_CHARS:
-            raise ValidationError(f"line {n} is {len(line)} characters; not an mcp-memory export")
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(
-                f"line {n} is not JSON ({exc}); not an mcp-memory export"
-            ) from None
-        if not isinstance(record, dict):
-            raise ValidationError(f"line {n} is not a JSON object; not an mcp-memory export")
-        if header is None:
-            if record.get("kind") != "header" or record.get("format") != FORMAT:
-                raise ValidationError(
-                    f"line {n} is not an {FORMAT} header; export the file with `memcycle export`"
-                )
-            if record.get("version") != VERSION:
-                raise ValidationError(
-                    f"export version {record.get('version')!r} is not supported (this is "
-                    f"version {VERSION}); upgrade memcycle"
-                )
-            header = record
-            continue
-        if record.get("kind") not in ("memory", "link", "consolidation", "lineage"):
-            raise ValidationError(f"line {n} has unknown kind {record.get('kind')!r}")
-        records.append(record)
-    if header is None:
-        raise ValidationError("the file is empty; nothing to import")
-    return header, records
+def read_export(
+    lines: Iterable[str], max_content_chars: int = Options().max_content_chars
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The header and the records of an export, every line checked (see
+    :mod:`~mcp_memory.service.import_check`): one error names every bad line."""
+    header, records, errors = parse_lines(lines)
+    check_records(records, max_content_chars, errors)
+    return header, list(records)
 
 
 def import_records(
@@ -234,144 +220,123 @@ def import_records(
     path: str = "-",
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
-    """Store the records of an export through ``service`` (see the module docstring)."""
+    """Store the records of an export through ``service`` (see the module docstring).
+
+    Every record is checked first and nothing is stored if one is bad; the texts that need a
+    vector are embedded next (before the write, so a failure stores nothing either); then one
+    transaction stores memories, links, consolidations and lineage. Idempotent: what is already
+    here (a memory by project and text, a link by its two ends, lineage by result and source,
+    a consolidation by its lineage) is mapped to, not stored again, and counted as skipped."""
+    checked = check_records(records, service.options.max_content_chars)
     store = service.store
-    model = header.get("model") or {}
+    raw_model = header.get("model")
+    model: dict[str, Any] = raw_model if isinstance(raw_model, dict) else {}
     report = ImportReport(path, model=str(model.get("id") or ""))
+    report.redacted = sum(m.redacted for m in checked.memories)
     same_model = (
         bool(header.get("vectors"))
         and model.get("id") == service.embedder.model_id
         and model.get("dimension") == service.embedder.dimension
     )
-    memories = [_check_memory(r, service) for r in records if r["kind"] == "memory"]
-    todo: list[tuple[dict[str, Any], np.ndarray | None]] = []
-    for r in memories:
-        existing = store.find_hash(r["memory"].project, r["memory"].content_hash)
+    todo: list[CheckedMemory] = []
+    first: dict[tuple[str, str], int] = {}  # (project, hash) -> file id stored for it
+    twins: list[CheckedMemory] = []  # repeats within the file
+    for m in checked.memories:
+        key = (m.memory.project, m.memory.content_hash)
+        existing = store.find_hash(*key)
         if existing is not None:
-            report.ids[r["id"]] = existing.id
+            report.ids[m.id] = existing.id
             report.duplicates += 1
-            continue
-        todo.append((r, _vector(r, service.embedder.dimension) if same_model else None))
-    done = 0
-    for start in range(0, len(todo), BATCH):
-        batch = todo[start : start + BATCH]
-        missing = [n for n, (_, v) in enumerate(batch) if v is None]
-        if missing:
-            fresh = service.embedder.embed(
-                [batch[n][0]["memory"].content for n in missing], "document"
-            )
-            for n, vector in zip(missing, fresh, strict=True):
-                batch[n] = (batch[n][0], vector)
-            report.reembedded += len(missing)
-        report.vectors_reused += len(batch) - len(missing)
-        service.ensure_model()
-        with store.transaction():
-            for r, vector in batch:
-                existing = store.find_hash(r["memory"].project, r["memory"].content_hash)
-                if existing is not None:  # stored by someone else meanwhile
-                    report.ids[r["id"]] = existing.id
-                    report.duplicates += 1
-                    continue
-                mid = store.insert(r["memory"], vector)
-                report.ids[r["id"]] = mid
-                report.memories += 1
-        done += len(batch)
-        if progress is not None:
-            progress(done, len(todo))
-    _import_relations(store, records, report)
+        elif key in first:
+            twins.append(m)
+        else:
+            first[key] = m.id
+            todo.append(m)
+    vectors = _vectors(service, todo, same_model, report, progress)
+    service.ensure_model()
+    with store.transaction():
+        for m, vector in zip(todo, vectors, strict=True):
+            existing = store.find_hash(m.memory.project, m.memory.content_hash)
+            if existing is not None:  # stored by someone else meanwhile
+                report.ids[m.id] = existing.id
+                report.duplicates += 1
+                continue
+            report.ids[m.id] = store.insert(m.memory, vector)
+            report.memories += 1
+        for m in twins:
+            report.ids[m.id] = report.ids[first[m.memory.project, m.memory.content_hash]]
+            report.duplicates += 1
+        _import_relations(store, checked, report)
     return report
 
 
-def _import_relations(store: Store, records: list[dict[str, Any]], report: ImportReport) -> None:
+def _vectors(
+    service: MemoryService,
+    todo: list[CheckedMemory],
+    same_model: bool,
+    report: ImportReport,
+    progress: Callable[[int, int], None] | None,
+) -> list[np.ndarray]:
+    """A vector for each of ``todo``: the file's when it fits this database's model, else a
+    fresh one (embedded in batches of ``BATCH``)."""
+    dimension = service.embedder.dimension
+    vectors = [_vector(m.vector, dimension) if same_model else None for m in todo]
+    missing = [n for n, v in enumerate(vectors) if v is None]
+    report.vectors_reused = len(todo) - len(missing)
+    for start in range(0, len(missing), BATCH):
+        batch = missing[start : start + BATCH]
+        fresh = service.embedder.embed([todo[n].memory.content for n in batch], "document")
+        for n, vector in zip(batch, fresh, strict=True):
+            vectors[n] = vector
+        report.reembedded += len(batch)
+        if progress is not None:
+            progress(start + len(batch), len(missing))
+    return [v for v in vectors if v is not None]
+
+
+def _import_relations(store: Store, checked: Checked, report: ImportReport) -> None:
+    """Links, consolidations and lineage of the file, mapped to the ids here (inside the
+    import's transaction). What is already here is skipped and counted as skipped."""
     ids = report.ids
-    with store.transaction():
-        links = [
-            (ids[r["source"]], ids[r["target"]], float(r["similarity"]))
-            for r in records
-            if r["kind"] == "link" and r.get("source") in ids and r.get("target") in ids
-        ]
-        for a, b, sim in links:
-            if a != b and not store.link_exists(a, b):
-                store.add_links(a, [(b, sim)])
-                report.links += 1
-        consolidations: dict[int, int] = {}
-        for r in records:
-            if r["kind"] != "consolidation" or not isinstance(r.get("id"), int):
-                continue
-            if r.get("status") not in ("applied", "undone"):
-                raise ValidationError(f"consolidation {r['id']} has unknown status")
-            consolidations[r["id"]] = store.add_consolidation(
-                str(r.get("project", "")),
-                str(r.get("provider") or "import"),
-                r.get("model"),
-                r.get("detail") or {},
-                status=r["status"],
-                created_at=float(r.get("created_at") or time.time()),
-                undone_at=r.get("undone_at"),
+    for a, b, sim in checked.links:
+        x, y = ids[a], ids[b]
+        if x == y or store.link_exists(x, y) or store.link_exists(y, x):
+            report.links_skipped += 1
+            continue
+        store.add_links(x, [(y, sim)])
+        report.links += 1
+    rows: dict[int, list[tuple[int, int, str]]] = {cid: [] for cid in checked.consolidations}
+    for cid, result, source, prev in checked.lineage:
+        rows[cid].append((ids[result], ids[source], prev))
+    for cid, fields in checked.consolidations.items():
+        pairs = [(r, s, p) for r, s, p in rows[cid] if r != s]
+        owners = [o for r, s, _ in pairs if (o := store.lineage_owner(r, s)) is not None]
+        if not pairs or owners:  # nothing to record, or this merge is here already
+            report.consolidations_skipped += 1
+            here = owners[0] if owners else None
+        else:
+            detail = dict(fields["detail"])
+            if isinstance(detail.get("sources"), list):  # the file's ids, as ids here
+                detail["sources"] = [ids.get(i, i) for i in detail["sources"]]
+            here = store.add_consolidation(
+                fields["project"],
+                fields["provider"],
+                fields["model"],
+                detail,
+                status=fields["status"],
+                created_at=fields["created_at"],
+                undone_at=fields["undone_at"],
             )
             report.consolidations += 1
-        for r in records:
-            if r["kind"] != "lineage":
-                continue
-            cid, rid, sid = r.get("consolidation"), r.get("result"), r.get("source")
-            prev = r.get("source_prev_state")
-            if cid in consolidations and rid in ids and sid in ids and prev in STATES:
-                store.add_lineage(consolidations[cid], ids[rid], ids[sid], prev)
+        for r, s, prev in rows[cid]:
+            if here is not None and r != s and store.add_lineage(here, r, s, prev):
                 report.lineage += 1
+            else:
+                report.lineage_skipped += 1
 
 
-def _check_memory(r: dict[str, Any], service: MemoryService) -> dict[str, Any]:
-    """A memory record checked field by field, as ``{"id": its id in the file, "memory": the
-    NewMemory to store, "vector": the file's vector text}``: the text is re-validated and
-    its hash recomputed (by :func:`new_memory`), so a hand-edited file cannot plant a wrong
-    hash."""
-    where = f"memory {r.get('id')!r}"
-    if not isinstance(r.get("id"), int):
-        raise ValidationError(f"{where}: id must be an integer")
-    content = validate_content(r.get("content"), service.options.max_content_chars)
-    project = r.get("project")
-    if not isinstance(project, str) or not project:
-        raise ValidationError(f"{where}: project must be a non-empty string")
-    tags = validate_tags(r.get("tags") or ())
-    kind, source, state = r.get("type"), r.get("source", "import"), r.get("state", "buffer")
-    if kind not in TYPES or source not in SOURCES or state not in STATES:
-        raise ValidationError(f"{where}: type, source or state is not one mcp-memory knows")
-    session = r.get("session_id")
-    metadata = r.get("metadata") or {}
-    if (session is not None and not isinstance(session, str)) or not isinstance(metadata, dict):
-        raise ValidationError(f"{where}: session_id must be text and metadata an object")
-
-    def number(name: str, default: float | None) -> float | None:
-        value = r.get(name, default)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-            raise ValidationError(f"{where}: {name} must be a non-negative number")
-        return float(value)
-
-    now = time.time()
-    memory = new_memory(
-        content,
-        project=project,
-        type=kind,
-        tags=tags,
-        source=source,
-        session_id=session,
-        protected=bool(r.get("protected")),
-        state=state,
-        metadata=metadata,
-        created_at=number("created_at", now),
-        updated_at=number("updated_at", now),
-        last_recalled_at=number("last_recalled_at", None),
-        recall_count=int(number("recall_count", 0) or 0),
-        reprieves=int(number("reprieves", 0) or 0),
-    )
-    return {"id": r["id"], "memory": memory, "vector": r.get("vector")}
-
-
-def _vector(r: dict[str, Any], dimension: int) -> np.ndarray | None:
-    """The record's vector when it decodes to ``dimension`` finite values of unit length."""
-    text = r.get("vector")
+def _vector(text: object, dimension: int) -> np.ndarray | None:
+    """A file's vector text when it decodes to ``dimension`` finite values of unit length."""
     if not isinstance(text, str):
         return None
     try:

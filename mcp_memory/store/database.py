@@ -23,6 +23,7 @@ Layout. This module opens the database, runs its transactions and keeps its reco
 - ``store_links.py``: links, line statistics, the ``connected`` mark;
 - ``store_search.py``: full-text matches and the other reads of recall (and the briefing);
 - ``lineage.py``: consolidations and their lineage;
+- ``purge.py``: hard delete, leaving no byte of a memory's text in the file (``purge``);
 - ``recall_events.py``: strong recalls, counted for promotion;
 - ``routes.py``: the route ledger (``route_writes``, ``routes``) and the target-vector cache;
 - ``reindex.py``: the staging vectors of a re-embed and the switch to them;
@@ -56,6 +57,7 @@ from mcp_memory.store.lineage import StoreLineage
 from mcp_memory.store.links import StoreLinks
 from mcp_memory.store.memories import StoreMemories
 from mcp_memory.store.migrations import scalar
+from mcp_memory.store.purge import StorePurge
 from mcp_memory.store.recall_events import StoreRecallEvents
 from mcp_memory.store.reindex import StoreReindex
 from mcp_memory.store.routes import StoreRoutes
@@ -73,6 +75,7 @@ BUSY_TIMEOUT_MS = 10_000
 
 
 class Store(
+    StorePurge,
     StoreMemories,
     StoreLinks,
     StoreSearch,

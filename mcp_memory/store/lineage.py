@@ -51,15 +51,26 @@ class StoreLineage(StoreBase):
 
     def add_lineage(
         self, consolidation_id: int, result_id: int, source_id: int, source_prev_state: str
-    ) -> None:
+    ) -> bool:
         """Record that ``source_id`` (then in ``source_prev_state``) went into ``result_id``;
-        a row already there is kept."""
+        a row already there is kept (and False returned)."""
         with self.transaction():
             self.db.execute(
                 "INSERT OR IGNORE INTO lineage (consolidation_id, result_id, source_id, "
                 "source_prev_state) VALUES (?, ?, ?, ?)",
                 (consolidation_id, result_id, source_id, source_prev_state),
             )
+            return bool(self.db.changes())
+
+    def lineage_owner(self, result_id: int, source_id: int) -> int | None:
+        """The consolidation that recorded ``source_id`` going into ``result_id``, if any (an
+        import matches a file's consolidation to one already here by it)."""
+        with self.lock:
+            row = self._row(
+                "SELECT consolidation_id FROM lineage WHERE result_id = ? AND source_id = ?",
+                (result_id, source_id),
+            )
+        return None if row is None else int(row[0])
 
     def applied_merges_touching(
         self, source_ids: Sequence[int]
