@@ -29,11 +29,15 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from mcp_memory.redaction.assignments import ASSIGNMENT_RULE
-from mcp_memory.redaction.rules import FORMAT_RULES, GENERIC_RULES, Rule
+from mcp_memory.redaction.base import Rule
+from mcp_memory.redaction.commands import COMMAND_RULES
+from mcp_memory.redaction.context import CONTEXT_RULES
+from mcp_memory.redaction.keys import KEY_RULES
+from mcp_memory.redaction.rules import FORMAT_RULES, GENERIC_RULES
 
 __all__ = ["PRIVATE_MARKER", "Redaction", "marker", "redact", "strip_private"]
 
@@ -97,7 +101,7 @@ def strip_private(text: str) -> str:
 # --- rules -------------------------------------------------------------------------------------
 
 # Specific formats first: a GitHub token is reported as github_token, not as a NAME=value secret.
-_RULES = [*FORMAT_RULES, *GENERIC_RULES, ASSIGNMENT_RULE]
+_RULES = [*KEY_RULES, *FORMAT_RULES, *GENERIC_RULES, *COMMAND_RULES, ASSIGNMENT_RULE, *CONTEXT_RULES]
 
 
 # --- the engine --------------------------------------------------------------------------------
@@ -135,6 +139,16 @@ class _Views:
         self.text = text
         self._lower: str | None = None
         self._runs: str | None = None
+        self._spans: list[tuple[int, int]] = []
+        self._found: dict[tuple[bool, str], list[int]] = {}
+
+    def find(self, needle: str, lower: bool) -> list[int]:
+        """Where ``needle`` occurs; rules that share an anchor share the search."""
+        key = (lower, needle)
+        found = self._found.get(key)
+        if found is None:
+            found = self._found[key] = list(_find_all(self.lower if lower else self.text, needle))
+        return found
 
     @property
     def lower(self) -> str:
@@ -149,15 +163,22 @@ class _Views:
         ``bytes.translate`` and ``find`` find them at C speed."""
         if self._runs is None:
             marks = self.text.encode("ascii", "replace").translate(_RUN_TABLE)
-            runs = []
+            spans = []
             i = marks.find(_RUN)
             while i != -1:
                 j = marks.find(b" ", i)
                 j = len(marks) if j == -1 else j
-                runs.append(self.text[i:j])
+                spans.append((i, j))
                 i = marks.find(_RUN, j)
-            self._runs = " ".join(runs)
+            self._spans = spans
+            self._runs = " ".join(self.text[i:j] for i, j in spans)
         return self._runs
+
+    @property
+    def spans(self) -> list[tuple[int, int]]:
+        """Where the runs are."""
+        _ = self.runs
+        return self._spans
 
 
 def _matches(rule: Rule, views: _Views) -> Iterator[re.Match[str]]:
@@ -170,8 +191,12 @@ def _matches(rule: Rule, views: _Views) -> Iterator[re.Match[str]]:
         if any(_literal(a).search(haystack) for a in anchors):
             yield from rule.pattern.finditer(text)
         return
+    if rule.at_runs:
+        starts: Iterable[int] = [i for i, _ in views.spans]
+    else:
+        starts = sorted({i for a in anchors for i in views.find(a, rule.lower)})
     end = 0
-    for i in sorted({i for a in anchors for i in _find_all(haystack, a)}):
+    for i in starts:
         if i >= end and (m := rule.pattern.match(text, i)):
             yield m
             end = max(m.end(), i + 1)
