@@ -218,7 +218,7 @@ def _assignment_decide(m: re.Match[str]) -> Iterable[Span]:
 
 ASSIGNMENT_RULE = Rule(
     _ASSIGNMENT,
-    ("pass", "pwd", "psk", "secret", "token", "cred", "key", "auth"),
+    ("pass", "pw", "psk", "secret", "token", "cred", "key", "auth"),
     _assignment_decide,
     lower=True,
 )

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 __all__ = [
     "NO_MARKER",
@@ -45,7 +46,8 @@ class Rule:
     lower: bool = False  # anchors are lowercase and looked up in text.lower()
     search: bool = False
     in_runs: bool = False  # every match lies in a run of 20+ token characters
-    at_runs: bool = False  # no anchors: matches start where a run of 20+ token characters does
+    # No anchors: matches start where a run of 20+ token characters of one of these lengths does
+    at_runs: tuple[int, ...] = ()
 
     @cached_property
     def pattern(self) -> re.Pattern[str]:
@@ -63,7 +65,7 @@ def whole(kind: str, check: Callable[[str], bool] | None = None) -> Decide:
     return decide
 
 
-def rule(how: str | Decide, pattern: str, anchors: str, **options: bool) -> Rule:
+def rule(how: str | Decide, pattern: str, anchors: str, **options: Any) -> Rule:
     """A rule replacing matches with ``how`` (a kind, or a decide function); ``anchors`` are
     separated by spaces."""
     decide = whole(how) if isinstance(how, str) else how

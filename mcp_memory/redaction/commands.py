@@ -37,7 +37,6 @@ _FLAG_TABLE: dict[str, tuple[str, ...]] = {
     "redis-cli": ("-a",),
     "ssh-keygen": ("-N", "-P"),
     "keytool": tuple(_KEYTOOL.split()),
-    **dict.fromkeys("sqlcmd osql bcp".split(), ("-P",)),
     **dict.fromkeys("zip unzip".split(), ("-P",)),
     "smbmap": ("-p",),
     "openssl": ("-k",),
@@ -45,19 +44,21 @@ _FLAG_TABLE: dict[str, tuple[str, ...]] = {
 # Tools whose password is glued to -p only (a bare -p prompts for it).
 _GLUED = frozenset(
     "mysql mysqldump mysqladmin mysqlimport mysqlshow mysqlcheck mysqlpump mariadb mariadb-dump "
-    "mariadb-admin 7z 7za".split()
+    "mariadb-admin".split()
 )
 _WORD_FLAGS = frozenset(("openssl", "keytool"))  # -kfile is not -k file
 _PASS_ARG = frozenset(("-passin", "-passout", "-pass"))  # openssl: pass:VALUE
 _USER_PERCENT = frozenset("smbclient rpcclient smbget smbcacls smbtree".split())  # -U user%VALUE
 
+# The match starts at an anchor, which may sit inside the tool's name (ssh|pass, ht|passwd,
+# ssh-|keygen): anchors that other rules search for too cost nothing more.
 _TOOL = (
-    r"(?i)(?<![\w.-])(?P<tool>sshpass|htpasswd|ldap[a-z]{2,10}|redis-cli|mongo[a-z]{0,8}|openssl|"
-    r"ssh-keygen|keytool|smb[a-z]{3,8}|sqlcmd|unzip|zip|7za?|mysql[a-z]{0,6}|mariadb[a-z-]{0,6})"
+    r"(?i)(?P<name>(?<=ssh)pass|(?<=ht)passwd|(?<=ldap)passwd|ldap[a-z]{2,10}|redis-cli"
+    r"|mongo[a-z]{0,8}|openssl|(?<=ssh-)keygen|keytool|smb[a-z]{3,8}|zip"
+    r"|mysql[a-z]{0,6}|mariadb[a-z-]{0,6})"
     r"(?=[ \t'\",])(?P<rest>[^\n]{0,2000})"
 )
-_TOOL_ANCHORS = "sshpass htpasswd ldap redis-cli mongo openssl ssh-keygen keytool smb sqlcmd zip 7z"
-_TOOL_ANCHORS += " mysql mariadb"
+_TOOL_ANCHORS = "pass ldap redis-cli mongo openssl key smb zip mysql mariadb"
 # A word: quoted ('...' or "..."), or bare; a stop ends the command (a pipe, ;, &&, a newline).
 _WORD = re.compile(
     r"'(?P<sq>[^'\n]*)'|\"(?P<dq>(?:[^\"\\\n]|\\.)*)\"|(?P<bare>[^\s'\",\[\]|;&()]+)"
@@ -123,7 +124,12 @@ def _htpasswd(words: list[_Word]) -> Iterator[Span]:
 
 
 def _tool_decide(m: re.Match[str]) -> Iterable[Span]:
-    tool = m.group("tool").lower()
+    text, start = m.string, m.start()
+    while start and (text[start - 1].isalnum() or text[start - 1] in "_-"):
+        start -= 1
+    if start and text[start - 1] in "_.-":
+        return  # part of a longer name: my.mysql_host, x-zip
+    tool = text[start : m.end("name")].lower()
     words = list(_words(m.string, m.start("rest"), m.end("rest")))
     if tool == "htpasswd":
         yield from _htpasswd(words)
@@ -137,7 +143,7 @@ _PRINTS_SECRET = (
     r"(?i)(?:(?<=auth:)token|(?<=auth )token|(?<=print )token|(?<=create )token"
     r"|token(?=[ \t]+create\b)|token_(?:hex|urlsafe|bytes)\b|(?<=get-authorization-)token"
     r"|(?<=get-login-)password|(?<=rails )secret|(?<=rake )secret|openssl[ \t]+rand\b"
-    r"|\.key(?=[ \t]*(?:\r?\n|$)))"
+    r"|(?<=\.)key(?=[ \t]*(?:\r?\n|$)))"
     r"[^\n]{0,300}(?P<out>(?:\n[^\n]{0,4000}){1,8})"
 )
 _SHOW_FILE = re.compile(r"(?i)(?:^|[\s$>#])(?:cat|type|head|tail|more|less|bat|get-content)\s")
@@ -147,7 +153,7 @@ _BARE_VALUE = re.compile(r"[ \t]*(?P<v>[A-Za-z0-9+/._~-]{12,4000}={0,2})[ \t\r]*
 
 def _printed_decide(m: re.Match[str]) -> Iterable[Span]:
     text = m.string
-    if m.group().startswith(".") and not _SHOW_FILE.search(text, text.rfind("\n", 0, m.start()) + 1, m.start()):
+    if m.group()[:3].lower() == "key" and not _SHOW_FILE.search(text, text.rfind("\n", 0, m.start()) + 1, m.start()):
         return  # a .key that is only named, not shown
     pos = m.start("out")
     for line in m.group("out").split("\n")[1:]:
@@ -173,6 +179,6 @@ def _pgpass_decide(m: re.Match[str]) -> Iterable[Span]:
 
 COMMAND_RULES = [
     rule(_tool_decide, _TOOL, _TOOL_ANCHORS, lower=True),
-    rule(_printed_decide, _PRINTS_SECRET, "token pass secret openssl .key", lower=True),
+    rule(_printed_decide, _PRINTS_SECRET, "token pass secret openssl key", lower=True),
     rule(_pgpass_decide, _PGPASS, "pgpass", lower=True, search=True),
 ]

@@ -122,16 +122,18 @@ def _prose_decide(m: re.Match[str]) -> Iterable[Span]:
 
 # --- prompts: "AWS Secret Access Key [None]: VALUE" ---------------------------------------------
 
-_PROMPT_LABEL = re.compile(r"[ \t]*(?:[$>] )?(?P<label>[A-Za-z][\w .-]{0,60}?)[ \t]*\[[^\]\n]{0,80}$")
+# The match starts at the label's last word, which says what is asked for.
+_PROMPT = (
+    r"(?i)(?P<word>pass(?:word|phrase)|secret|token|key|credentials?)[ \t]*\[[^\]\n]{0,80}\]:[ \t]*"
+    r"(?P<secret>(?!\[REDACTED:)\S{4,4000})"
+)
+_PROMPT_LABEL = re.compile(r"[ \t]*(?:[$>] )?(?P<label>[A-Za-z][\w .-]{0,60})$")
 
 
 def _prompt_decide(m: re.Match[str]) -> Iterable[Span]:
     line_start, _ = line_bounds(m.string, m.start())
-    label = _PROMPT_LABEL.match(m.string, line_start, m.start())
-    if label is None:
-        return
-    words = [w.lower() for w in WORDS.findall(label.group("label"))]
-    if words and words[-1] in _STRONG | {"key"} and _value_ok(m.group("secret"), words[-1] != "key"):
+    label = _PROMPT_LABEL.match(m.string, line_start, m.end("word"))
+    if label is not None and _value_ok(m.group("secret"), m.group("word").lower() != "key"):
         yield kind_for(label.group("label")), m.start("secret"), m.end("secret")
 
 
@@ -190,7 +192,7 @@ def _variable_decide(m: re.Match[str]) -> Iterable[Span]:
 
 CONTEXT_RULES = [
     rule(_prose_decide, _PROSE, "pass pw token secret cred login rotat key", lower=True),
-    rule(_prompt_decide, r"\]:[ \t]*(?P<secret>(?!\[REDACTED:)\S{4,4000})", "]:"),
+    rule(_prompt_decide, _PROMPT, "pass secret token key cred", lower=True),
     rule(_field_decide, _VALUE_FIELD, "value", lower=True),
     rule(_variable_decide, _VARIABLE, "variable", lower=True),
 ]

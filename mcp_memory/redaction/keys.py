@@ -91,5 +91,5 @@ def _body_decide(m: re.Match[str]) -> Iterable[Span]:
 KEY_RULES = [
     rule(_pem_decide, _PEM, "-----BEGIN"),
     rule(_encoded_pem_decide, r"LS0tLS1CRUdJTi[A-Za-z0-9+/]{40,}={0,2}", "LS0tLS1CRUdJTi", in_runs=True),
-    rule(_body_decide, _BODY, "", at_runs=True),
+    rule(_body_decide, _BODY, "", at_runs=(64, 65, 70, 71)),  # 65, 71: after a \n escape
 ]

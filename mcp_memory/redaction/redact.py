@@ -27,6 +27,7 @@ them, the ``<private>`` stripping and the public API.
 
 from __future__ import annotations
 
+import bisect
 import re
 import string
 from collections.abc import Iterable, Iterator
@@ -112,10 +113,12 @@ _RUN_TABLE = bytes(
     for i in range(256)
 )
 _RUN = b"a" * 20  # no token format is shorter
+_LONG = 8
 
 
 def _literal(needle: str) -> re.Pattern[str]:
-    """A compiled literal: it searches about twice as fast as ``str.find`` for short needles."""
+    """A compiled literal: for needles shorter than ``_LONG`` it searches about twice as fast as
+    ``str.find``; for longer ones ``str.find`` (which skips ahead by the needle's length) wins."""
     literal = _LITERALS.get(needle)
     if literal is None:
         literal = _LITERALS[needle] = re.compile(re.escape(needle))
@@ -123,10 +126,20 @@ def _literal(needle: str) -> re.Pattern[str]:
 
 
 def _find_all(haystack: str, needle: str) -> Iterator[int]:
+    if len(needle) >= _LONG:
+        i = haystack.find(needle)
+        while i != -1:
+            yield i
+            i = haystack.find(needle, i + 1)
+        return
     literal, i = _literal(needle), 0
     while m := literal.search(haystack, i):
         yield m.start()
         i = m.start() + 1
+
+
+def _contains(haystack: str, needle: str) -> bool:
+    return needle in haystack if len(needle) >= _LONG else bool(_literal(needle).search(haystack))
 
 
 class _Views:
@@ -140,6 +153,7 @@ class _Views:
         self._lower: str | None = None
         self._runs: str | None = None
         self._spans: list[tuple[int, int]] = []
+        self._offsets: list[int] | None = None  # where each run starts in the joined runs
         self._found: dict[tuple[bool, str], list[int]] = {}
 
     def find(self, needle: str, lower: bool) -> list[int]:
@@ -180,6 +194,19 @@ class _Views:
         _ = self.runs
         return self._spans
 
+    def find_in_runs(self, needle: str) -> Iterator[int]:
+        """Where ``needle`` occurs inside a run: found in the joined runs, a few hundred
+        characters, and mapped back to the text."""
+        if self._offsets is None:
+            offsets, k = [], 0
+            for i, j in self.spans:
+                offsets.append(k)
+                k += j - i + 1
+            self._offsets = offsets
+        for k in _find_all(self.runs, needle):
+            run = bisect.bisect_right(self._offsets, k) - 1
+            yield self._spans[run][0] + k - self._offsets[run]
+
 
 def _matches(rule: Rule, views: _Views) -> Iterator[re.Match[str]]:
     text = views.text
@@ -188,11 +215,13 @@ def _matches(rule: Rule, views: _Views) -> Iterator[re.Match[str]]:
     if rule.in_runs:
         anchors = tuple(a for a in anchors if a in views.runs)
     if rule.search or len(haystack) != len(text):  # lower() changed the length: search
-        if any(_literal(a).search(haystack) for a in anchors):
+        if any(_contains(haystack, a) for a in anchors):
             yield from rule.pattern.finditer(text)
         return
     if rule.at_runs:
-        starts: Iterable[int] = [i for i, _ in views.spans]
+        starts: Iterable[int] = [i for i, j in views.spans if j - i in rule.at_runs]
+    elif rule.in_runs and not rule.lower:  # look in the runs only, not the whole text
+        starts = sorted({i for a in anchors for i in views.find_in_runs(a)})
     else:
         starts = sorted({i for a in anchors for i in views.find(a, rule.lower)})
     end = 0

@@ -140,9 +140,9 @@ FORMAT_RULES = [
     ),
     rule(
         _unprefixed_decide,
-        r"(?:(?P<vault>s\.[A-Za-z0-9]{24})|(?P<kubeadm>[a-z0-9]{6}\.[a-z0-9]{16}))(?![\w.-]|\[REDACTED:)",
+        r"(?:(?P<vault>s\.[A-Za-z0-9]{24})|(?P<kubeadm>[a-z0-9]{6}\.[a-z0-9]{16}))(?![\w.+/-]|\[REDACTED:)",
         "",
-        at_runs=True,
+        at_runs=(26, 23),  # the token is the whole run
     ),
     rule(_discord_decide, r"\.[\w-]{6,7}\.[\w-]{27,40}(?![\w-]|\[REDACTED:)", ".", search=True),
 ]
@@ -313,7 +313,7 @@ GENERIC_RULES = [
         r"(?i)(?<![^;\"'\s])(?:password|pwd)[ \t]*=[ \t]*(?P<secret>"
         + NO_MARKER
         + r"[^;\"'\r\n]{1,256}?)[ \t]*(?=(?P<term>;|[\"'\r\n]|\Z))",
-        "password pwd",
+        "password pw",
         lower=True,
     ),
     rule(
