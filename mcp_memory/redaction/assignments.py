@@ -154,7 +154,11 @@ def _unquoted_span(m: re.Match[str], name_start: int, name: str) -> tuple[int, i
     quote = lead[-1:]
     own_line = _LINE_LEAD.fullmatch(lead) and (not rest.strip() or rest.lstrip()[0] in "#;")
     # A quoted line: echo "NAME = value" >> file, curl -H "Api-Key: value", -e 'TOKEN=value'
-    if own_line or (quote in ("'", '"') and rest.startswith(quote)):
+    # ... but not "passwd:dir", a name with a colon in it: a quoted "name: value" has a space
+    quoted = (
+        quote in ("'", '"') and rest.startswith(quote) and (op.strip() != ":" or op[-1] in " \t")
+    )
+    if own_line or quoted:
         if is_ident and (trailing_comma or closer):
             return None  # a keyword argument or a dict entry on its own line
         if spaced and (code_like or (is_ident and "." in value)):
@@ -166,7 +170,11 @@ def _unquoted_span(m: re.Match[str], name_start: int, name: str) -> tuple[int, i
         if trailing_comma or closer or code_like or (is_ident and "." in value):
             return None  # f(a, password=pw)
         return span  # host=db password=s3cret (libpq)
-    if before == "=" and not spaced and _FLAG_BEFORE.search(text, max(0, name_start - 80), name_start - 1):
+    if (
+        before == "="
+        and not spaced
+        and _FLAG_BEFORE.search(text, max(0, name_start - 80), name_start - 1)
+    ):
         return span  # kubectl --from-literal=password=value, --build-arg=TOKEN=value
     return None
 

@@ -133,7 +133,8 @@ def path_like(value: str) -> bool:
     segments = value.strip("/").split("/")
     return (
         len(segments) >= 2
-        and all(_PATH_SEGMENT.fullmatch(s) and not _random_word(s) for s in segments)
+        and all(_PATH_SEGMENT.fullmatch(s) for s in segments)
+        and not any(_random_word(part) for part in re.split(r"[/._-]", value))
         and ("." in segments[-1] or all(s.islower() or s.isdigit() for s in segments))
     )
 

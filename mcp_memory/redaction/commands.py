@@ -19,12 +19,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
-from mcp_memory.redaction.base import Span, has_digit, placeholder, rule
+from mcp_memory.redaction.base import Span, has_digit, names_secret, placeholder, rule, wordset
 
 __all__ = ["COMMAND_RULES"]
 
 # Tool -> the flags whose next word (or ``--flag=word``, or a glued ``-fword``) is a password.
-_MONGO = "mongo mongosh mongodump mongorestore mongoexport mongoimport mongostat mongotop mongofiles"
+_MONGO = (
+    "mongo mongosh mongodump mongorestore mongoexport mongoimport mongostat mongotop mongofiles"
+)
 _LDAP = (
     "ldapsearch ldapadd ldapmodify ldapdelete ldapwhoami ldapcompare ldapmodrdn ldapexop ldapurl"
 )
@@ -37,18 +39,18 @@ _FLAG_TABLE: dict[str, tuple[str, ...]] = {
     "redis-cli": ("-a",),
     "ssh-keygen": ("-N", "-P"),
     "keytool": tuple(_KEYTOOL.split()),
-    **dict.fromkeys("zip unzip".split(), ("-P",)),
+    **dict.fromkeys(("zip", "unzip"), ("-P",)),
     "smbmap": ("-p",),
     "openssl": ("-k",),
 }
 # Tools whose password is glued to -p only (a bare -p prompts for it).
-_GLUED = frozenset(
+_GLUED = wordset(
     "mysql mysqldump mysqladmin mysqlimport mysqlshow mysqlcheck mysqlpump mariadb mariadb-dump "
-    "mariadb-admin".split()
+    "mariadb-admin"
 )
 _WORD_FLAGS = frozenset(("openssl", "keytool"))  # -kfile is not -k file
 _PASS_ARG = frozenset(("-passin", "-passout", "-pass"))  # openssl: pass:VALUE
-_USER_PERCENT = frozenset("smbclient rpcclient smbget smbcacls smbtree".split())  # -U user%VALUE
+_USER_PERCENT = wordset("smbclient rpcclient smbget smbcacls smbtree")  # -U user%VALUE
 
 # The match starts at an anchor, which may sit inside the tool's name (ssh|pass, ht|passwd,
 # ssh-|keygen): anchors that other rules search for too cost nothing more.
@@ -56,7 +58,8 @@ _TOOL = (
     r"(?i)(?P<name>(?<=ssh)pass|(?<=ht)passwd|(?<=ldap)passwd|ldap[a-z]{2,10}|redis-cli"
     r"|mongo[a-z]{0,8}|openssl|(?<=ssh-)keygen|keytool|smb[a-z]{3,8}|zip"
     r"|mysql[a-z]{0,6}|mariadb[a-z-]{0,6})"
-    r"(?=[ \t'\",])(?P<rest>[^\n]{0,2000})"
+    r"(?=[ \t'\",])(?=(?P<rest>[^\n]{0,2000}))"  # looked at, not consumed: a later tool on the
+    # same line is tried too
 )
 _TOOL_ANCHORS = "pass ldap redis-cli mongo openssl key smb zip mysql mariadb"
 # A word: quoted ('...' or "..."), or bare; a stop ends the command (a pipe, ;, &&, a newline).
@@ -77,7 +80,8 @@ def _words(text: str, start: int, end: int) -> Iterator[_Word]:
 
 
 def _secret(value: str, start: int, kind: str = "password") -> Iterator[Span]:
-    if len(value) >= 3 and not placeholder(value) and not value.startswith("-"):
+    named = not has_digit(value) and (names_secret(value) or value.lower() in ("value", "secret"))
+    if len(value) >= 3 and not placeholder(value) and not value.startswith("-") and not named:
         yield kind, start, start + len(value)
 
 
@@ -112,15 +116,15 @@ def _flag_values(tool: str, words: list[_Word]) -> Iterator[Span]:
 
 
 def _htpasswd(words: list[_Word]) -> Iterator[Span]:
-    """``htpasswd -b[c] file user password`` and ``htpasswd -nb user password``."""
-    options = "".join(w[1:] for w, _ in words if w.startswith("-") and w[1:2] not in ("C", "r"))
-    if "b" not in options:
-        return
-    skip = {i + 1 for i, (w, _) in enumerate(words) if w in ("-C", "-r")}  # take a number
-    positional = [w for i, w in enumerate(words) if not w[0].startswith("-") and i not in skip]
-    index = 1 if "n" in options else 2
-    if len(positional) > index:
-        yield from _secret(*positional[index])
+    """``htpasswd -b[c] file user password`` and ``htpasswd -nb user password``: options come
+    first, then the positional arguments."""
+    options, i = "", 0
+    while i < len(words) and re.fullmatch(r"-[A-Za-z0-9]{1,8}", words[i][0]):
+        options += words[i][0][1:]
+        i += 2 if words[i][0] in ("-C", "-r") else 1  # these take a number
+    index = i + (1 if "n" in options else 2)
+    if "b" in options and index < len(words):
+        yield from _secret(*words[index])
 
 
 def _tool_decide(m: re.Match[str]) -> Iterable[Span]:
@@ -144,7 +148,7 @@ _PRINTS_SECRET = (
     r"|token(?=[ \t]+create\b)|token_(?:hex|urlsafe|bytes)\b|(?<=get-authorization-)token"
     r"|(?<=get-login-)password|(?<=rails )secret|(?<=rake )secret|openssl[ \t]+rand\b"
     r"|(?<=\.)key(?=[ \t]*(?:\r?\n|$)))"
-    r"[^\n]{0,300}(?P<out>(?:\n[^\n]{0,4000}){1,8})"
+    r"(?=[^\n]{0,300}(?P<out>(?:\n[^\n]{0,4000}){1,8}))"
 )
 _SHOW_FILE = re.compile(r"(?i)(?:^|[\s$>#])(?:cat|type|head|tail|more|less|bat|get-content)\s")
 _PROMPT = re.compile(r"[ \t]*(?:[$#%>]|PS\b)")
@@ -153,7 +157,9 @@ _BARE_VALUE = re.compile(r"[ \t]*(?P<v>[A-Za-z0-9+/._~-]{12,4000}={0,2})[ \t\r]*
 
 def _printed_decide(m: re.Match[str]) -> Iterable[Span]:
     text = m.string
-    if m.group()[:3].lower() == "key" and not _SHOW_FILE.search(text, text.rfind("\n", 0, m.start()) + 1, m.start()):
+    if m.group()[:3].lower() == "key" and not _SHOW_FILE.search(
+        text, text.rfind("\n", 0, m.start()) + 1, m.start()
+    ):
         return  # a .key that is only named, not shown
     pos = m.start("out")
     for line in m.group("out").split("\n")[1:]:

@@ -37,10 +37,12 @@ __all__ = ["CONTEXT_RULES"]
 # Words whose value is a secret on its own ("password"), and the qualifiers that make a "key"
 # one ("API key", "access key").
 _STRONG = wordset("password passwd passphrase pwd pw secret token credential credentials psk")
-_KEY_QUALIFIERS = (
-    "api access secret private master license signing encryption deploy app ssh account admin "
-    "service"
-).split()
+_KEY_QUALIFIERS = sorted(
+    wordset(
+        "api access secret private master license signing encryption deploy app ssh account "
+        "admin service"
+    )
+)
 
 
 def _strong(name: str) -> bool:
@@ -61,21 +63,33 @@ def _value_ok(value: str, strong: bool) -> bool:
 
 # --- prose ------------------------------------------------------------------------------------
 
-_KEY_CUE = "|".join(f"(?<={q}[ _-])" for q in _KEY_QUALIFIERS)
+_KEY_CUE = "|".join(f"(?<={q} )" for q in _KEY_QUALIFIERS)
 _PROSE = (
-    r"(?i)(?P<cue>(?:(?<![\w.$/\\-])|(?<=[A-Za-z0-9][_-]))"
+    r"(?i)(?P<cue>(?<![\w.$/\\-])"
     r"(?:pass(?:word|wd|phrase)s?|pwd?|token|secret|credentials?|login|rotat(?:ed?|ion|ing))"
     rf"|(?:{_KEY_CUE}|(?<=api))key)"
-    r"(?![\w(\[.-]|\.\w)(?P<window>[^\n]{1,160})"
+    r"(?![\w(\[.-]|\.\w)(?=(?P<window>[^\n]{1,160}))"  # not consumed: a later cue is tried too
 )
-_CUE_KINDS = (("pass", "password"), ("pw", "password"), ("login", "password"), ("token", "token"))
-_CUE_KINDS += (("secret", "secret"), ("key", "api_key"))
+_CUE_KINDS = (
+    ("pass", "password"),
+    ("pw", "password"),
+    ("login", "password"),
+    ("token", "token"),
+    ("secret", "secret"),
+    ("key", "api_key"),
+)
 
 
 def _cue_kind(cue: str) -> str:
     cue = cue.lower()
     return next((kind for start, kind in _CUE_KINDS if cue.startswith(start)), "credential")
+
+
 _SENTENCE_END = re.compile(r"[.!?;](?:\s|$)|\n")
+# Between the cue and the value: "the password is X", "set the pw on host to X", "token: X",
+# "admin / X". Without one of these, only the word right after the cue can be the value ("use
+# token X"), so "FLOPs per token of all-MiniLM-L6-v2" keeps the model's name.
+_LINKS = wordset("is was are be now to as : / -> =>")
 _WORD = re.compile(r"\S+")
 _CODE = re.compile(r"[=(){}\[\]<>;|`]")
 _NOT_CREDENTIAL = re.compile(
@@ -83,20 +97,34 @@ _NOT_CREDENTIAL = re.compile(
     r"|\d{4}-\d{2}-\d{2}\S*"  # dates
     r"|[0-9a-f]{7,12}|[0-9a-f]{40}|[0-9a-f]{64}"  # git SHAs and digests
     r"|0x[0-9a-f]{1,40}"  # numbers and addresses in hex
-    r"|\S*@\S+\.\w+",  # e-mail addresses
+    r"|\S*@\S+\.\w+"  # e-mail addresses
+    r"|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+",  # dotted names: module.Class.attr
     re.IGNORECASE,
 )
+
+_CAMEL_CASE = re.compile(r"(?:[A-Z][a-z]+|[A-Z]+(?![a-z])|\d+)+")
+_CAMEL_WORD = re.compile(r"[A-Z][a-z]{2,}")
 
 
 def _credential_word(word: str) -> bool:
     """A word shaped like a password or a token: letters and digits, with both cases or a
     symbol, or random-looking; not a path, URL, version, date, hash or e-mail address."""
-    if not 8 <= len(word) <= 200 or ":" in word or word.startswith(("/", "~", "$", "[", "%")):
+    if (
+        not 8 <= len(word) <= 200
+        or ":" in word
+        or "," in word
+        or word.startswith(("/", "~", "$", "[", "%"))
+    ):
         return False
     if not has_digit(word) or not any(c.isalpha() for c in word) or _NOT_CREDENTIAL.fullmatch(word):
         return False
-    if "/" in word and path_like(word):
-        return False
+    if (
+        "/" in word
+        and path_like(word)
+        or _CAMEL_CASE.fullmatch(word)
+        and len(_CAMEL_WORD.findall(word)) > 1
+    ):
+        return False  # a path, or a class name such as Ed25519PrivateKey
     lower = any(c.islower() for c in word)
     upper = any(c.isupper() for c in word)
     symbol = any(c in "!@#$%^&*+=?~" for c in word)
@@ -110,14 +138,16 @@ def _prose_decide(m: re.Match[str]) -> Iterable[Span]:
     end = _SENTENCE_END.search(window)
     window = window[: end.start() if end else len(window)]
     base = m.start("window")
+    linked = window[:1] == ":"  # "rotation: X"
     for count, word in enumerate(_WORD.finditer(window)):
         if count >= 8 or _CODE.search(word.group().strip("\"'")):
             return
         value = word.group().strip("\"'(").rstrip(".,;:!?)\"'")
-        if _credential_word(value):
+        if (linked or count == 0) and _credential_word(value):
             start = base + word.start() + word.group().index(value)
             yield _cue_kind(m.group("cue")), start, start + len(value)
             return
+        linked = word.group().lower() in _LINKS or word.group().endswith(":")  # "new one: X"
 
 
 # --- prompts: "AWS Secret Access Key [None]: VALUE" ---------------------------------------------
@@ -172,9 +202,7 @@ def _field_decide(m: re.Match[str]) -> Iterable[Span]:
 
 # --- Terraform variables -------------------------------------------------------------------------
 
-_VARIABLE = (
-    r"variable[ \t]+\"(?P<name>[^\"\n]{1,100})\"[ \t]*\{(?P<body>(?:[^{}]|\{[^{}]{0,2000}\}){0,4000})\}"
-)
+_VARIABLE = r"variable[ \t]+\"(?P<name>[^\"\n]{1,100})\"[ \t]*\{(?P<body>(?:[^{}]|\{[^{}]{0,2000}\}){0,4000})\}"
 _DEFAULT = re.compile(r"(?m)^[ \t]*default[ \t]*=[ \t]*\"(?P<value>[^\"\n]*)\"")
 _SENSITIVE = re.compile(r"(?m)^[ \t]*sensitive[ \t]*=[ \t]*true\b")
 

@@ -24,7 +24,8 @@ __all__ = ["KEY_RULES"]
 
 def _pem_decide(m: re.Match[str]) -> Iterable[Span]:
     body = m.group("body") if m.group("body") is not None else m.group("open")
-    if re.search(r"[A-Za-z0-9+/]{16}", body):  # key material, not just the marker line
+    # key material, not just the marker line; a body holding a marker was redacted inside
+    if re.search(r"[A-Za-z0-9+/]{16}", body) and "[REDACTED:" not in body:
         yield "private_key", m.start(), m.end()
 
 
@@ -52,10 +53,10 @@ def _encoded_pem_decide(m: re.Match[str]) -> Iterable[Span]:
 # newline or a \n escape, and may be indented (YAML).
 _NL = r"(?:\r?\n|\\r?\\n)[ \t]*"
 _BODY = (
-    r"(?:(?<=\\)n)?(?P<body>"  # a run after a \n escape starts with its n
+    r"(?<!\])(?:(?<=\\)n)?(?P<body>"  # a run after a \n escape starts with its n
     rf"[A-Za-z0-9+/]{{64}}(?:{_NL}[A-Za-z0-9+/]{{64}}){{1,3000}}(?:{_NL}[A-Za-z0-9+/]{{1,63}}=*)?"
     rf"|[A-Za-z0-9+/]{{70}}(?:{_NL}[A-Za-z0-9+/]{{70}}){{1,3000}}(?:{_NL}[A-Za-z0-9+/]{{1,69}}=*)?"
-    r")(?![A-Za-z0-9+/])"
+    r")(?![A-Za-z0-9+/]|\[REDACTED:)"  # a marker next to it counts as part of it
 )
 _LINES = re.compile(r"\r?\n|\\r?\\n")
 _ARMOR = re.compile(r"-----(BEGIN|END) ([A-Z0-9 ]{1,40})-----")
@@ -66,8 +67,8 @@ _BODY_LINE = re.compile(r"[ \t]*[A-Za-z0-9+/]{64}|[ \t]*[A-Za-z0-9+/]{70}")
 def _armor_before(text: str, start: int) -> re.Match[str] | None:
     """The armor line above a body, past PEM headers (``Proc-Type: ...``), blank lines and
     lines of the same body."""
-    lines = _LINES.split(text[max(0, start - 8000) : start])[:-1]
-    for line in reversed(lines[-120:]):
+    lines = _LINES.split(text[max(0, start - 800) : start])[:-1]  # a few PEM header lines
+    for line in reversed(lines):
         if not line.strip() or _PEM_HEADER.match(line) or _BODY_LINE.fullmatch(line):
             continue
         return _ARMOR.search(line)
@@ -90,6 +91,11 @@ def _body_decide(m: re.Match[str]) -> Iterable[Span]:
 
 KEY_RULES = [
     rule(_pem_decide, _PEM, "-----BEGIN"),
-    rule(_encoded_pem_decide, r"LS0tLS1CRUdJTi[A-Za-z0-9+/]{40,}={0,2}", "LS0tLS1CRUdJTi", in_runs=True),
+    rule(
+        _encoded_pem_decide,
+        r"LS0tLS1CRUdJTi[A-Za-z0-9+/]{40,}={0,2}",
+        "LS0tLS1CRUdJTi",
+        in_runs=True,
+    ),
     rule(_body_decide, _BODY, "", at_runs=(64, 65, 70, 71)),  # 65, 71: after a \n escape
 ]

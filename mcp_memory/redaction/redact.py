@@ -2,10 +2,12 @@
 
 Hooks call :func:`redact` on every tool result, so ordinary text must cost little. Each rule
 names anchors, literal strings where its matches start (``"ghp_"``, ``"://"``, ``"password"``);
-they are found by a literal search and the rule's regex is only tried there. Token formats
-are first looked for among the few runs of 20+ token characters (see ``_Views.runs``). No regex
-nests quantifiers and every repeat is bounded or stops at a character its successor cannot match,
-so the work stays linear in the input.
+they are found by a literal search, shared by the rules that name the same anchor, and the rule's
+regex is only tried there. Token formats are looked for only inside the few runs of 20+ token
+characters (see ``_Views.runs``), and formats with no literal prefix (a kubeadm token, a key body
+without its BEGIN line) only where such a run of the right length starts. No regex nests
+quantifiers and every repeat is bounded or stops at a character its successor cannot match, so
+the work stays linear in the input.
 
 Rules run in order, specific formats first: a GitHub token is reported as ``github_token``, not as
 the value of ``GITHUB_TOKEN=``. A secret becomes ``[REDACTED:<kind>]``; a value that already is a
@@ -20,9 +22,17 @@ get_token()``, ``password=password``, ``password: str``, ``token = Name``, ``PAS
 ``"AWS_SESSION_TOKEN"``, ``user:password@host``); unquoted values of several words (docstrings:
 ``token: The API token.``); numbers of fewer than six digits; comparisons (``token == "with"``).
 
-The rules live in ``secret_rules.py`` (token formats, keys, webhooks, headers, URLs, command
-lines) and ``secret_assignments.py`` (``NAME=value``); this module holds the engine that runs
-them, the ``<private>`` stripping and the public API.
+Also kept: certificates (a PEM body under ``BEGIN CERTIFICATE`` or above ``END CERTIFICATE``),
+paths in ``*_KEY=`` (``S3_KEY=exports/2024/users.csv``), and prose about secrets with no secret
+in it ("rotate the API key every 90 days"). A value cut short by a summary (``sk-ant-api03-Qx…``)
+is not a placeholder: what is left of it is still secret.
+
+The rules live in ``rules.py`` (token formats, webhooks, headers, URLs), ``keys.py`` (private
+keys), ``commands.py`` (password flags by tool, commands that print a secret, ``.pgpass``),
+``assignments.py`` (``NAME=value``) and ``context.py`` (prose, prompts, name/value fields,
+Terraform variables), on the :class:`~mcp_memory.redaction.base.Rule` type and value checks of
+``base.py``; this module holds the engine that runs them, the ``<private>`` stripping and the
+public API.
 """
 
 from __future__ import annotations
@@ -102,7 +112,14 @@ def strip_private(text: str) -> str:
 # --- rules -------------------------------------------------------------------------------------
 
 # Specific formats first: a GitHub token is reported as github_token, not as a NAME=value secret.
-_RULES = [*KEY_RULES, *FORMAT_RULES, *GENERIC_RULES, *COMMAND_RULES, ASSIGNMENT_RULE, *CONTEXT_RULES]
+_RULES = [
+    *KEY_RULES,
+    *FORMAT_RULES,
+    *GENERIC_RULES,
+    *COMMAND_RULES,
+    ASSIGNMENT_RULE,
+    *CONTEXT_RULES,
+]
 
 
 # --- the engine --------------------------------------------------------------------------------
@@ -238,18 +255,24 @@ def _in_marker(text: str, i: int) -> bool:
 
 
 def _apply(rule: Rule, views: _Views, kinds: set[str]) -> int:
-    """Redact what ``rule`` finds in ``views.text``; return how many secrets it replaced."""
+    """Redact what ``rule`` finds in ``views.text``; return how many secrets it replaced.
+
+    The spans of all matches are sorted first: one match may name a secret further on than the
+    next match does (a command's password flag after a later tool's argument)."""
     text = views.text
+    spans = sorted(
+        ((start, -end, kind) for m in _matches(rule, views) for kind, start, end in rule.decide(m)),
+    )
     pieces: list[str] = []
     pos = count = 0
-    for m in _matches(rule, views):
-        for kind, start, end in rule.decide(m):
-            if start < pos or start >= end or _in_marker(text, start) or _in_marker(text, end - 1):
-                continue
-            pieces += (text[pos:start], marker(kind))
-            pos = end
-            count += 1
-            kinds.add(kind)
+    for start, neg_end, kind in spans:
+        end = -neg_end
+        if start < pos or start >= end or _in_marker(text, start) or _in_marker(text, end - 1):
+            continue
+        pieces += (text[pos:start], marker(kind))
+        pos = end
+        count += 1
+        kinds.add(kind)
     if count:
         pieces.append(text[pos:])
         views.set("".join(pieces))

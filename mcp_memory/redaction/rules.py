@@ -83,7 +83,13 @@ _TOKENS = [line.split() for line in _TOKEN_TABLE.strip().splitlines()]
 # that a second pass would accept.
 TOKEN_START = r"(?:(?<![A-Za-z0-9_\]])|(?<=\\[nrt]))"
 TOKEN_END = r"(?![A-Za-z0-9_]|\[REDACTED:)"
-_TOKEN = TOKEN_START + "(?:" + "|".join(f"(?P<t{i}>{rx})" for i, (_, _, rx) in enumerate(_TOKENS)) + ")" + TOKEN_END
+_TOKEN = (
+    TOKEN_START
+    + "(?:"
+    + "|".join(f"(?P<t{i}>{rx})" for i, (_, _, rx) in enumerate(_TOKENS))
+    + ")"
+    + TOKEN_END
+)
 
 
 def _token_decide(m: re.Match[str]) -> Iterable[Span]:
@@ -140,7 +146,7 @@ FORMAT_RULES = [
     ),
     rule(
         _unprefixed_decide,
-        r"(?:(?P<vault>s\.[A-Za-z0-9]{24})|(?P<kubeadm>[a-z0-9]{6}\.[a-z0-9]{16}))(?![\w.+/-]|\[REDACTED:)",
+        r"(?<!\])(?:(?P<vault>s\.[A-Za-z0-9]{24})|(?P<kubeadm>[a-z0-9]{6}\.[a-z0-9]{16}))(?![\w.+/-]|\[REDACTED:)",
         "",
         at_runs=(26, 23),  # the token is the whole run
     ),
@@ -154,7 +160,6 @@ FORMAT_RULES = [
 def _tokenish(value: str) -> bool:
     """Long enough, with a digit or a length that an ordinary word does not have."""
     return len(value) >= 8 and (has_digit(value) or len(value) >= 20)
-
 
 
 def _basic_credentials(value: str) -> bool:
@@ -214,7 +219,8 @@ def _registry_login_decide(m: re.Match[str]) -> Iterable[Span]:
 
 
 def _xml_decide(m: re.Match[str]) -> Iterable[Span]:
-    if not placeholder(m.group("secret").strip()):
+    content = m.group("secret").strip()
+    if not placeholder(content) and "[REDACTED:" not in content:
         yield kind_for(m.group("tag")), m.start("secret"), m.end("secret")
 
 
@@ -250,7 +256,7 @@ GENERIC_RULES = [
     ),
     rule(
         whole("bearer_token", has_digit),
-        r"(?i)\bbearer[ \t]+(?P<secret>[\w~+/-][\w.~+/-]{15,}=*)(?![\w.~+/=-])",
+        r"(?i)\bbearer[ \t]+(?P<secret>[\w~+/-][\w.~+/-]{15,}=*)(?![\w.~+/=-]|\[REDACTED:)",
         "bearer",
         lower=True,
     ),
