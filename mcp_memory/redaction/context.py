@@ -45,17 +45,25 @@ _KEY_QUALIFIERS = sorted(
 )
 
 
-def _strong(name: str) -> bool:
-    words = [w.lower() for w in WORDS.findall(name)]
-    return any(w in _STRONG or w.startswith(("password", "secret", "token")) for w in words) or (
-        "key" in words and any(q in words for q in _KEY_QUALIFIERS)
-    )
+def _strength(name: str) -> str | None:
+    """Whether a field or variable name names a secret, by its last word as ``NAME=value`` does:
+    "strong" (DB_PASSWORD, api_token, the API key), "weak" (a bare *_KEY: only a random value
+    is one) or None (TOKEN_TTL, PASSWORD_MIN_LENGTH, API_KEY_HEADER)."""
+    words = [w.lower() for w in WORDS.findall(re.sub(r"\d", "", name))]
+    last = words[-1] if words else ""
+    if last in _STRONG or last in ("apikey", "apitoken", "accesstoken", "authtoken", "secretkey"):
+        return "strong"
+    if last == "key" and len(words) > 1 and words[-2] in _KEY_QUALIFIERS:
+        return "strong"
+    return "weak" if last in ("key", "auth") else None
 
 
 def _value_ok(value: str, strong: bool) -> bool:
     """A literal that is a secret under a name that is ``strong`` (or only when random)."""
     if len(value) < 4 or placeholder(value) or value.lower() in ("true", "false", "null", "none"):
         return False
+    if value.isdigit() and len(value) < 6:
+        return False  # a count, a port, a duration
     if not has_digit(value) and names_secret(value):
         return False  # a name, not a value
     return strong or looks_random(value)
@@ -190,13 +198,11 @@ def _field_decide(m: re.Match[str]) -> Iterable[Span]:
         return
     field, name = names[-1].group("field").lower(), names[-1].group("name").strip()
     group = next(g for g in ("dq", "sq", "uv") if m.group(g) is not None)
-    if field == "keyname":  # Azure: {"keyName": "key1", "value": "..."}
-        strong, kind = False, "api_key"
-    elif names_secret(re.sub(r"\d", "", name)):
-        strong, kind = _strong(name), kind_for(name)
-    else:
+    strength = "weak" if field == "keyname" else _strength(name)  # Azure: "keyName": "key1"
+    if strength is None:
         return
-    if _value_ok(m.group(group), strong):
+    kind = "api_key" if field == "keyname" else kind_for(name)
+    if _value_ok(m.group(group), strength == "strong"):
         yield kind, m.start(group), m.end(group)
 
 
@@ -212,8 +218,8 @@ def _variable_decide(m: re.Match[str]) -> Iterable[Span]:
     if default is None:
         return
     name, value = m.group("name"), default.group("value")
-    strong = _strong(name) or _SENSITIVE.search(m.group("body")) is not None
-    if (strong or names_secret(name)) and _value_ok(value, strong):
+    strength = "strong" if _SENSITIVE.search(m.group("body")) else _strength(name)
+    if strength is not None and _value_ok(value, strength == "strong"):
         start = m.start("body") + default.start("value")
         yield kind_for(name), start, start + len(value)
 
