@@ -114,6 +114,16 @@ _CAMEL_CASE = re.compile(r"(?:[A-Z][a-z]+|[A-Z]+(?![a-z])|\d+)+")
 _CAMEL_WORD = re.compile(r"[A-Z][a-z]{2,}")
 
 
+def _class_name(word: str) -> bool:
+    """CamelCase names of two or more words, alone or joined to lowercase words and numbers."""
+    parts = re.split(r"[-_]", word)
+    camel = [bool(_CAMEL_CASE.fullmatch(p) and len(_CAMEL_WORD.findall(p)) > 1) for p in parts]
+    return any(camel) and all(
+        c or not p or p.isdigit() or (p.isalpha() and p.islower())
+        for c, p in zip(camel, parts, strict=True)
+    )
+
+
 def _credential_word(word: str) -> bool:
     """A word shaped like a password or a token: letters and digits, with both cases or a
     symbol, or random-looking; not a path, URL, version, date, hash or e-mail address."""
@@ -126,13 +136,8 @@ def _credential_word(word: str) -> bool:
         return False
     if not has_digit(word) or not any(c.isalpha() for c in word) or _NOT_CREDENTIAL.fullmatch(word):
         return False
-    if (
-        "/" in word
-        and path_like(word)
-        or _CAMEL_CASE.fullmatch(word)
-        and len(_CAMEL_WORD.findall(word)) > 1
-    ):
-        return False  # a path, or a class name such as Ed25519PrivateKey
+    if ("/" in word and path_like(word)) or _class_name(word):
+        return False  # a path, or a class name such as Ed25519PrivateKey or Ed25519Key-based
     lower = any(c.islower() for c in word)
     upper = any(c.isupper() for c in word)
     symbol = any(c in "!@#$%^&*+=?~" for c in word)
