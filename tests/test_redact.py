@@ -866,6 +866,8 @@ def test_prose_about_tokens_and_keys_is_kept() -> None:
         "passwords will be encrypted using the MD5-based scheme\n"
         "the login for user alice2@example.com failed at 2024-05-01T12:00:00Z\n"
         "def sign(token: str, private key: Ed25519PrivateKey, type: pb2.ModelProto.Type2):\n"
+        "9b8c7d6 Rotate signing key to Ed25519PrivateKey-based impl\n"
+        "- name: TOKEN_TTL\n  value: '3600'\n- name: API_KEY_HEADER\n  value: X-Api-Key-v2\n"
     )
     assert redact(text) == Redaction(text, 0, ())
 
