@@ -737,6 +737,176 @@ def test_basic_in_prose_is_not_basic_auth() -> None:
     assert redact(text).text == text
 
 
+def test_a_secret_cut_short_by_an_ellipsis_is_still_redacted() -> None:
+    """A summary that truncates a key with '…' or '...' leaves a real secret in front of it;
+    only a value with nothing secret left ('sk-...', 'abc…') is a placeholder."""
+    key = p("sk", "-ant-api03-", fake(30, URLSAFE, "cut"))
+    password = fake(14, seed="cut-pw")
+    text = f"set ANTHROPIC_API_KEY={key}\u2026 and DB_PASSWORD={password}... in the profile"
+    result = redact(text)
+    assert key not in result.text and password not in result.text
+    kept = 'OPENAI_API_KEY=sk-... token="abc\u2026" PASSWORD=...'
+    assert redact(kept).text == kept
+
+
+def test_whole_value_placeholders_are_kept() -> None:
+    text = (
+        "ADMIN_PASSWORD=changeme\nAPI_TOKEN=<your-token>\nDB_PASSWORD=${DB_PASSWORD}\n"
+        + "GITHUB_TOKEN="
+        + p("gh", "p_", "x" * 36)
+        + "\nSTRIPE_KEY="
+        + p("sk", "_live_", "X" * 24)
+        + "\n"
+    )
+    assert redact(text) == Redaction(text, 0, ())
+
+
+def test_a_key_body_without_its_begin_line_is_redacted() -> None:
+    """An error tail can cut off a key's BEGIN line; the base64 lines that remain are key."""
+    block, body = pem("RSA PRIVATE KEY", "headless", lines=8)
+    tail = "\n".join(block.split("\n")[3:])
+    result = redact(f"Error: could not parse key, last lines:\n{tail}\nexit 1")
+    assert all(line not in result.text for line in body[2:])
+    assert result.text.startswith("Error: could not parse key, last lines:\n[REDACTED:private_key]")
+    assert result.text.endswith("exit 1")
+
+
+def test_a_certificate_body_stays_with_or_without_its_armor_lines() -> None:
+    """Base64 lines under a BEGIN CERTIFICATE line, or above an END CERTIFICATE line, are a
+    certificate: public."""
+    cert, _ = pem("CERTIFICATE", "cert", lines=8)
+    assert redact(cert).text == cert
+    tail = "\n".join(cert.split("\n")[3:])
+    assert redact(tail).text == tail
+
+
+def test_a_json_escaped_key_body_without_begin_is_redacted() -> None:
+    """A service-account key in a JSON string (\\n escapes), cut before its BEGIN line."""
+    block, body = pem("PRIVATE KEY", "sa-cut", sep="\\n")
+    text = '{"private_key": "' + block.split("\\n", 2)[2] + '\\n", "client_email": "ci@x.iam"}'
+    result = redact(text)
+    assert all(line not in result.text for line in body[1:])
+    assert '"client_email": "ci@x.iam"' in result.text
+
+
+def test_base64_pem_in_kubeconfig_private_key_only() -> None:
+    """client-key-data holds a PEM private key in base64; certificate-authority-data is public."""
+    key, _ = pem("RSA PRIVATE KEY", "kube-key")
+    cert, _ = pem("CERTIFICATE", "kube-ca")
+    key64 = base64.b64encode(key.encode()).decode()
+    cert64 = base64.b64encode(cert.encode()).decode()
+    text = f"certificate-authority-data: {cert64}\nclient-key-data: {key64}\n"
+    assert redact(text).text == (
+        f"certificate-authority-data: {cert64}\nclient-key-data: [REDACTED:private_key]\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("template", "secret"),
+    [
+        ("sshpass -p {s} ssh ops@10.0.0.5 uptime", "Kq7-Lm2-Wz9"),
+        ("sshpass -p{s} rsync -a dist/ web:/srv", "Kq7Lm2Wz9x"),
+        ("redis-cli -h cache -a {s} PING", "r3dis-Pass-7"),
+        ("ldapwhoami -x -D 'cn=ci,dc=x' -w '{s}'", "Ld4p!pass"),
+        ("mongodump -u backup -p {s} --out /backups", "M0ngo-Backup"),
+        ("openssl pkcs12 -in a.p12 -nodes -passin pass:{s}", "P12-expOrt-9"),
+        ("ssh-keygen -p -f id_ed25519 -P {s} -N ''", "0ld-Phrase-1"),
+        ("keytool -list -keystore app.jks -storepass {s}", "st0re-Pass"),
+        ("htpasswd -nb alice {s}", "Al1ce-Pw-22"),
+        ("smbclient -L files -U 'CORP\\bob%{s}'", "B0b-Smb-Pw"),
+        ("unzip -P {s} backup.zip", "Z1p-Secret"),
+        ("Command '['mysqldump', '-uroot', '-p{s}', 'shop']' failed", "My5ql-Dump"),
+        ("kubectl create secret generic x --from-literal=db-password={s}", "Kube-L1teral"),
+    ],
+)
+def test_password_flags_by_tool(template: str, secret: str) -> None:
+    """Tools whose password flag says nothing (-p, -a, -w, -N, -P, pass:, user%pw, -b)."""
+    text = template.replace("{s}", secret)
+    out = redact(text).text
+    assert secret not in out
+    assert out.split("[REDACTED:")[0] == template.split("{s}")[0]
+
+
+def test_port_and_other_short_flags_stay() -> None:
+    text = (
+        "redis-cli -h cache -p 6380 PING\nmongosh --port 27017 -u app -p\n"
+        "ssh-keygen -t ed25519 -N '' -f key\nopenssl enc -d -in x -passin env:PASSPHRASE\n"
+        "openssl rsa -in key.pem -passin file:/run/secrets/pw\nhtpasswd -c /etc/htpasswd alice\n"
+        "zip -r out.zip dist/\nssh -p 2222 host\n"
+    )
+    assert redact(text) == Redaction(text, 0, ())
+
+
+def test_output_of_commands_that_print_a_secret() -> None:
+    token = fake(32, HEX, "printed")
+    text = f"$ openssl rand -hex 16\n{token}\n$ ls\nREADME.md\n"
+    assert redact(text).text == "$ openssl rand -hex 16\n[REDACTED:secret]\n$ ls\nREADME.md\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the deploy password is Orchid-Lantern-58, don't share it",
+        "I set the staging token to Zq8rT2mK9pL4wX7nV3 this morning",
+        "rotated the key, new one: Hb7Tq2Lm9Xw4Rz8Kp1Ns",
+        "wifi: CorpNet / passphrase Gr33n-Tea-Pot!",
+    ],
+)
+def test_secrets_in_prose(text: str) -> None:
+    out = redact(text).text
+    assert "[REDACTED:" in out
+    assert not any(c.isdigit() for c in out.split("[REDACTED:")[1].split("]", 1)[1][:20])
+
+
+def test_prose_about_tokens_and_keys_is_kept() -> None:
+    text = (
+        "FLOPs per token of all-MiniLM-L6-v2 vs measured peak.\n"
+        "The token count was 4096 and the password must have 12+ characters.\n"
+        "Rotate the API key every 90 days; see RFC-6749 for the token endpoint.\n"
+        "passwords will be encrypted using the MD5-based scheme\n"
+        "the login for user alice2@example.com failed at 2024-05-01T12:00:00Z\n"
+        "def sign(token: str, private key: Ed25519PrivateKey, type: pb2.ModelProto.Type2):\n"
+        "9b8c7d6 Rotate signing key to Ed25519PrivateKey-based impl\n"
+        "- name: TOKEN_TTL\n  value: '3600'\n- name: API_KEY_HEADER\n  value: X-Api-Key-v2\n"
+    )
+    assert redact(text) == Redaction(text, 0, ())
+
+
+def test_name_value_fields_and_prompts() -> None:
+    secret, key = "Env-Secret-42", fake(86, B64, "azure-key") + "=="
+    text = (
+        f"- name: DB_PASSWORD\n  value: {secret}\n- name: DB_HOST\n  value: db.internal\n"
+        f'{{"keyName": "key1", "permissions": "FULL", "value": "{key}"}}\n'
+        f"Enter the vault password [none]: {secret}2\n"
+    )
+    out = redact(text).text
+    assert secret not in out and key not in out
+    assert "value: db.internal" in out and '"keyName": "key1"' in out
+
+
+def test_terraform_variable_defaults() -> None:
+    text = (
+        'variable "api_token" {\n  default = "tf-T0ken-Value"\n}\n'
+        'variable "region" {\n  default = "eu-west-1"\n}\n'
+        'variable "conn" {\n  sensitive = true\n  default   = "Server=db;Pwd=x1y2z3"\n}\n'
+    )
+    out = redact(text).text
+    assert "tf-T0ken-Value" not in out and "x1y2z3" not in out
+    assert 'default = "eu-west-1"' in out
+
+
+def test_pgpass_lines() -> None:
+    text = "$ cat ~/.pgpass\ndb:5432:app:app:Pg-Pass-31\n*:*:*:postgres:S3cond-One\n"
+    out = redact(text).text
+    assert "Pg-Pass-31" not in out and "S3cond-One" not in out
+    assert "db:5432:app:app:" in out
+
+
+def test_path_in_a_key_variable_is_not_a_secret() -> None:
+    text = "S3_KEY=exports/2024/users.csv\nOBJECT_KEY=raw/2025/03/01/events-0001.json.gz\n"
+    assert redact(text) == Redaction(text, 0, ())
+
+
 # --- negative corpus: ordinary developer text comes through unchanged ---------------------------
 
 NEGATIVES = {
@@ -968,6 +1138,27 @@ FRAGMENTS = [
     "curl -u ",
     "Pwd=",
     "sig=",
+    "sshpass -p ",
+    "mysql -u root -p",
+    "htpasswd -b f u ",
+    "-passin pass:",
+    "smbclient -U d\\u%",
+    "the password is ",
+    "use token ",
+    " / ",
+    "- name: DB_PASSWORD\n  value: ",
+    '"keyName": "key1", "value": "',
+    "Secret Access Key [None]: ",
+    'variable "db_password" {\n  default = "',
+    "$ cat ~/.pgpass\nh:5432:d:u:",
+    "$ openssl rand -hex 16\n",
+    fake(64, B64, "frag1") + "\n",
+    fake(64, B64, "frag2") + "\\n",
+    "-----END RSA PRIVATE KEY-----",
+    "s." + fake(24, seed="vault-frag"),
+    "abc123." + fake(16, string.ascii_lowercase + string.digits, "kubeadm-frag"),
+    "\u2026",
+    "...",
 ]
 
 

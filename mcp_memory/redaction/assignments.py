@@ -13,7 +13,7 @@ import re
 import string
 from collections.abc import Iterable
 
-from mcp_memory.redaction.rules import (
+from mcp_memory.redaction.base import (
     WORDS,
     Rule,
     Span,
@@ -31,10 +31,11 @@ __all__ = ["ASSIGNMENT_RULE"]
 # --- assignments: NAME=value, "name": "value", name: value, --name value ------------------------
 
 _ASSIGNMENT = (
-    r"(?i)(?P<kw>password|passwd|passphrase|pass|pwd|secret|token|credentials?|key|auth)"
+    r"(?i)(?P<kw>password|passwd|passphrase|pass|pwd|psk|secret|token|credentials?|key|auth)"
     r"(?P<digits>\d{0,3})(?:\\?[\"']\]?)?"
     r"(?P<op>[ \t]*(?::[ \t]*[A-Za-z_][\w\[\].,| ]{0,40}?[ \t]*(?==))?(?:=>|=|:=|:)[ \t]*"
     r"|[ \t]+)"  # whitespace: only after a command-line flag, --password s3cret
+    r"(?:[bBrR]{1,2}(?=[\"']))?"  # Python bytes and raw strings: b'...'
     r"(?:\\\"(?P<eq>(?:[^\"\\\n]|\\[^\"\n]){0,2000})\\\""
     r"|\"(?P<dq>(?:[^\"\\\n]|\\.){0,2000})\""
     r"|'(?P<sq>(?:[^'\\\n]|\\.){0,2000})'"
@@ -47,12 +48,13 @@ _LINE_LEAD = re.compile(
     r"[ \t]*(?:[<>*+][ \t]*)?(?:-[ \t]+)?"
     r"(?:(?:export|set|setenv|ENV|readonly|declare[ \t]+-x)[ \t]+)?[\"']?"
 )
+_FLAG_BEFORE = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*$")
 _EOL = re.compile(r"\r?\n|\\[nr]")
 # A *_KEY name is a secret when the word before KEY says so; otherwise only a random value is.
 _KEY_PREFIXES = wordset(
     "api secret access private master encryption enc signing sign auth app client account "
     "service license consumer session jwt hmac crypt crypto aes ssh gpg pgp deploy admin write "
-    "storage shared subscription webhook sas ingest"
+    "storage shared subscription webhook sas ingest application fernet"
 )
 # Words in a name that make it name something public: eos_token, sort_key, publicKeyToken...
 _NOT_SECRET = wordset(
@@ -90,6 +92,8 @@ def _strength(name: str, offset: int, kw: str) -> str | None:
     if kw in ("password", "passwd", "passphrase", "secret", "token") or kw.startswith("cred"):
         return "strong"
     if kw == "pass":
+        return None if joined else "strong"
+    if kw == "psk":  # a Wi-Fi or IPsec pre-shared key
         return None if joined else "strong"
     if kw == "pwd":  # PWD and OLDPWD are the shell's working directory
         return "strong" if prefix and not joined else None
@@ -147,7 +151,14 @@ def _unquoted_span(m: re.Match[str], name_start: int, name: str) -> tuple[int, i
     code_like = is_ident and not has_digit(value)  # token = Name, password=passphrase
     span = (start, start + len(value))
     lead, rest = _line_around(text, name_start, end)
-    if _LINE_LEAD.fullmatch(lead) and (not rest.strip() or rest.lstrip()[0] in "#;"):
+    quote = lead[-1:]
+    own_line = _LINE_LEAD.fullmatch(lead) and (not rest.strip() or rest.lstrip()[0] in "#;")
+    # A quoted line: echo "NAME = value" >> file, curl -H "Api-Key: value", -e 'TOKEN=value'
+    # ... but not "passwd:dir", a name with a colon in it: a quoted "name: value" has a space
+    quoted = (
+        quote in ("'", '"') and rest.startswith(quote) and (op.strip() != ":" or op[-1] in " \t")
+    )
+    if own_line or quoted:
         if is_ident and (trailing_comma or closer):
             return None  # a keyword argument or a dict entry on its own line
         if spaced and (code_like or (is_ident and "." in value)):
@@ -159,6 +170,12 @@ def _unquoted_span(m: re.Match[str], name_start: int, name: str) -> tuple[int, i
         if trailing_comma or closer or code_like or (is_ident and "." in value):
             return None  # f(a, password=pw)
         return span  # host=db password=s3cret (libpq)
+    if (
+        before == "="
+        and not spaced
+        and _FLAG_BEFORE.search(text, max(0, name_start - 80), name_start - 1)
+    ):
+        return span  # kubectl --from-literal=password=value, --build-arg=TOKEN=value
     return None
 
 
@@ -209,7 +226,7 @@ def _assignment_decide(m: re.Match[str]) -> Iterable[Span]:
 
 ASSIGNMENT_RULE = Rule(
     _ASSIGNMENT,
-    ("pass", "pwd", "secret", "token", "cred", "key", "auth"),
+    ("pass", "pw", "psk", "secret", "token", "cred", "key", "auth"),
     _assignment_decide,
     lower=True,
 )

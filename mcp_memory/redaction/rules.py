@@ -1,11 +1,9 @@
 """The rules that find secrets by their form or their place, for :func:`mcp_memory.redaction.redact.redact`.
 
-A :class:`Rule` is a regex, the anchors where its matches start, and a decide function that says
-which part of a match is a secret of which kind. Here: token formats by prefix (the table),
-private keys, webhook URLs and the other fixed formats (``FORMAT_RULES``); passwords in URLs,
-``Authorization`` headers, ``curl -u``, ``.netrc``, XML elements, cookies, connection strings and
-signed URLs (``GENERIC_RULES``); and the checks on what a value or a name looks like that these
-rules and the ``NAME=value`` rule (:mod:`mcp_memory.redaction.assignments`) share.
+Token formats by prefix (the table), webhook URLs and the other fixed formats
+(``FORMAT_RULES``); passwords in URLs, ``Authorization`` headers, ``curl -u``, ``.netrc``, XML
+elements, cookies, connection strings and signed URLs (``GENERIC_RULES``). Private keys are in
+:mod:`mcp_memory.redaction.keys`, command-line flags in :mod:`mcp_memory.redaction.commands`.
 """
 
 from __future__ import annotations
@@ -13,62 +11,21 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from functools import cached_property
+from collections.abc import Iterable
 
-__all__ = [
-    "FORMAT_RULES",
-    "GENERIC_RULES",
-    "WORDS",
-    "Decide",
-    "Rule",
-    "Span",
-    "has_digit",
-    "kind_for",
-    "looks_random",
-    "names_secret",
-    "placeholder",
-    "wordset",
-]
+from mcp_memory.redaction.base import (
+    NO_MARKER,
+    Span,
+    has_digit,
+    kind_for,
+    names_secret,
+    placeholder,
+    rule,
+    whole,
+    wordset,
+)
 
-
-# --- the rule type -----------------------------------------------------------------------------
-
-Span = tuple[str, int, int]  # kind, start and end of the text to replace
-Decide = Callable[[re.Match[str]], Iterable[Span]]
-
-
-@dataclass(frozen=True)
-class Rule:
-    source: str  # the regex, compiled on first use: a hook is a fresh process
-    anchors: tuple[str, ...]  # where matches start; with search=True, what the text must hold
-    decide: Decide
-    lower: bool = False  # anchors are lowercase and looked up in text.lower()
-    search: bool = False
-    in_runs: bool = False  # every match lies in a run of 20+ token characters
-
-    @cached_property
-    def pattern(self) -> re.Pattern[str]:
-        return re.compile(self.source, re.ASCII)
-
-
-def _whole(kind: str, check: Callable[[str], bool] | None = None) -> Decide:
-    """Replace group ``secret`` (else the whole match) with ``kind`` if ``check`` accepts it."""
-
-    def decide(m: re.Match[str]) -> Iterable[Span]:
-        group = "secret" if "secret" in m.re.groupindex else 0
-        if check is None or check(m.group(group)):
-            yield kind, m.start(group), m.end(group)
-
-    return decide
-
-
-def _rule(how: str | Decide, pattern: str, anchors: str, **options: bool) -> Rule:
-    """A rule replacing matches with ``how`` (a kind, or a decide function); ``anchors`` are
-    separated by spaces."""
-    decide = _whole(how) if isinstance(how, str) else how
-    return Rule(pattern, tuple(anchors.split()), decide, **options)
+__all__ = ["FORMAT_RULES", "GENERIC_RULES", "TOKEN_END", "TOKEN_START"]
 
 
 # --- fixed formats -----------------------------------------------------------------------------
@@ -95,6 +52,7 @@ stripe_webhook_secret whsec_     whsec_[A-Za-z0-9+/=]{24,}
 twilio_api_key        SK         SK[0-9a-fA-F]{32}
 sendgrid_api_key      SG.        SG\.[\w-]{20,24}\.[\w-]{40,46}
 npm_token             npm_       npm_[A-Za-z0-9]{36}
+docker_hub_token      dckr_      dckr_(?:pat|oat)_[\w-]{24,}
 pypi_token            pypi-      pypi-AgE[\w-]{50,}
 huggingface_token     hf_        hf_[A-Za-z0-9]{34,}
 jwt                   eyJ        eyJ[\w-]{10,}\.eyJ[\w-]{10,}\.[\w-]*
@@ -123,20 +81,20 @@ _TOKENS = [line.split() for line in _TOKEN_TABLE.strip().splitlines()]
 # A token starts and ends where its alphabet does (also right after a \n escape). A marker next
 # to it counts as part of a word: so a redacted neighbour cannot turn a refused match into one
 # that a second pass would accept.
-_B = r"(?:(?<![A-Za-z0-9_\]])|(?<=\\[nrt]))"
-_E = r"(?![A-Za-z0-9_]|\[REDACTED:)"
-_TOKEN = _B + "(?:" + "|".join(f"(?P<t{i}>{rx})" for i, (_, _, rx) in enumerate(_TOKENS)) + ")" + _E
+TOKEN_START = r"(?:(?<![A-Za-z0-9_\]])|(?<=\\[nrt]))"
+TOKEN_END = r"(?![A-Za-z0-9_]|\[REDACTED:)"
+_TOKEN = (
+    TOKEN_START
+    + "(?:"
+    + "|".join(f"(?P<t{i}>{rx})" for i, (_, _, rx) in enumerate(_TOKENS))
+    + ")"
+    + TOKEN_END
+)
 
 
 def _token_decide(m: re.Match[str]) -> Iterable[Span]:
-    if len(set(m.group())) > 6:  # not a placeholder such as ghp_xxxxxxxx...
+    if len(set(m.group())) > 6 and not placeholder(m.group()):  # not ghp_xxxxxxxx...
         yield _TOKENS[int(str(m.lastgroup)[1:])][0], m.start(), m.end()
-
-
-def _pem_decide(m: re.Match[str]) -> Iterable[Span]:
-    body = m.group("body") if m.group("body") is not None else m.group("open")
-    if re.search(r"[A-Za-z0-9+/]{16}", body):  # key material, not just the marker line
-        yield "private_key", m.start(), m.end()
 
 
 def _discord_decide(m: re.Match[str]) -> Iterable[Span]:
@@ -149,95 +107,59 @@ def _discord_decide(m: re.Match[str]) -> Iterable[Span]:
         yield "discord_bot_token", start, m.end()
 
 
-_PEM = (
-    r"-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----"
-    r"(?:(?P<body>(?:[^-]|-(?!----BEGIN)){0,60000}?)"
-    r"-----END[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----"
-    # unclosed (a truncated file): the base64 and header lines that follow
-    r"|(?P<open>(?:(?:\r?\n|\\r?\\n)(?:[A-Za-z0-9+/=]{1,200}|[A-Za-z-]{1,40}: ?[^\r\n\\]{0,200})?)"
-    r"{1,3000}))"
-)
+def _unprefixed_decide(m: re.Match[str]) -> Iterable[Span]:
+    """Formats with no literal prefix, tried where a run of token characters starts: a Vault
+    service token of the old form (``s.`` and 24 letters and digits of both cases) and a
+    kubeadm bootstrap token (``abcdef.0123456789abcdef``; not ``vendor.<hex>``, a hashed file)."""
+    value = m.group()
+    if m.group("vault") and not (value.lower() != value != value.upper() and has_digit(value)):
+        return
+    if m.group("kubeadm") and (not has_digit(value) or re.fullmatch(r"[0-9a-f]{16}", value[7:])):
+        return
+    yield ("vault_token" if m.group("vault") else "kubeadm_token"), m.start(), m.end()
+
+
 FORMAT_RULES = [
-    _rule(_pem_decide, _PEM, "-----BEGIN"),
-    _rule(
+    rule(
         _token_decide, _TOKEN, " ".join(a for t in _TOKENS for a in t[1].split(",")), in_runs=True
     ),
-    _rule("slack_webhook", r"hooks\.slack\.com/\w+/(?P<secret>[\w/+-]{20,})", "hooks.slack.com/"),
-    _rule(
+    rule("slack_webhook", r"hooks\.slack\.com/\w+/(?P<secret>[\w/+-]{20,})", "hooks.slack.com/"),
+    rule(
         "discord_webhook",
         r"discord(?:app)?\.com/api/webhooks/(?P<secret>\d{5,}/[\w-]{20,})",
         "discord",
     ),
-    _rule("npm_token", r":_(?:authToken|auth|password)=(?P<secret>(?![$\[])[^\s\"']+)", ":_"),
+    rule("npm_token", r":_(?:authToken|auth|password)=(?P<secret>(?![$\[])[^\s\"']+)", ":_"),
     # Search rules: the anchor sits inside the match, so the regex searches (if the text has it).
-    _rule(
+    rule(
         "azure_client_secret",
         r"(?<![\w~.\]-])[\w~.]{3}\dQ~[\w~.-]{31,34}(?![\w~.-]|\[REDACTED:)",
         "Q~",
         search=True,
     ),
-    _rule("telegram_bot_token", r"(?<![\d\]])\d{8,10}:AA[\w-]{33}" + _E, ":AA", search=True),
-    _rule(
+    rule("telegram_bot_token", r"(?<![\d\]])\d{8,10}:AA[\w-]{33}" + TOKEN_END, ":AA", search=True),
+    rule(
         "terraform_token",
         r"(?<![\w\]])[A-Za-z0-9]{14}\.atlasv1\.[\w=-]{60,}",
         ".atlasv1.",
         search=True,
     ),
-    _rule(_discord_decide, r"\.[\w-]{6,7}\.[\w-]{27,40}(?![\w-]|\[REDACTED:)", ".", search=True),
+    rule(
+        _unprefixed_decide,
+        r"(?<!\])(?:(?P<vault>s\.[A-Za-z0-9]{24})|(?P<kubeadm>[a-z0-9]{6}\.[a-z0-9]{16}))(?![\w.+/-]|\[REDACTED:)",
+        "",
+        at_runs=(26, 23),  # the token is the whole run
+    ),
+    rule(_discord_decide, r"\.[\w-]{6,7}\.[\w-]{27,40}(?![\w-]|\[REDACTED:)", ".", search=True),
 ]
 
 
 # --- what a value looks like ---------------------------------------------------------------------
 
 
-def wordset(words: str) -> frozenset[str]:
-    return frozenset(words.split())
-
-
-WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z0-9]+(?![a-z])")  # snake, kebab and camel parts
-_SECRET_WORDS = wordset(
-    "password passwd passphrase pass pwd secret secrets token tok key cred creds credential "
-    "credentials auth api apikey apitoken accesstoken authtoken secretkey"
-)
-_PLACEHOLDER_START = ("$", "{", "<", "%", "[", "(", "*", "&", "!", "|", ">", "@", "#", "\\")
-
-
-def has_digit(value: str) -> bool:
-    return any(c.isdigit() for c in value)
-
-
-def names_secret(value: str) -> bool:
-    """True for a name that mentions a secret (``new_token``, ``test-api-key``)."""
-    return any(w.lower() in _SECRET_WORDS for w in WORDS.findall(value))
-
-
-def placeholder(value: str) -> bool:
-    """A reference or template, not a literal: ``$X``, ``${X}``, ``{{ x }}``, ``<x>``, ``x...``."""
-    return (
-        not value
-        or value.startswith(_PLACEHOLDER_START)
-        or value.endswith(("...", "\u2026"))
-        or "***" in value
-        or not any(c.isalnum() for c in value)
-    )
-
-
 def _tokenish(value: str) -> bool:
     """Long enough, with a digit or a length that an ordinary word does not have."""
     return len(value) >= 8 and (has_digit(value) or len(value) >= 20)
-
-
-def looks_random(value: str) -> bool:
-    """A credential-shaped word: 16+ characters, no spaces, letters with two digits (hex) or
-    with a digit and both cases."""
-    digits = sum(c.isdigit() for c in value)
-    mixed = any(c.isupper() for c in value) and any(c.islower() for c in value)
-    return (
-        len(value) >= 16
-        and not any(c.isspace() for c in value)
-        and any(c.isalpha() for c in value)
-        and (digits >= 2 or (digits == 1 and mixed))
-    )
 
 
 def _basic_credentials(value: str) -> bool:
@@ -247,39 +169,6 @@ def _basic_credentials(value: str) -> bool:
     except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
         return False
     return ":" in decoded and decoded.isprintable()
-
-
-# --- the kind a name gives a secret ---------------------------------------------------------------
-
-_KIND_BY_ENDING = (
-    ("password", "password"),
-    ("passwd", "password"),
-    ("passphrase", "password"),
-    ("pass", "password"),
-    ("pwd", "password"),
-    ("token", "token"),
-    ("credentials", "credential"),
-    ("credential", "credential"),
-    ("auth", "auth"),
-)
-_NAMED_KINDS = {
-    "awssecretaccesskey": "aws_secret_access_key",
-    "awssecretkey": "aws_secret_access_key",
-    "secretaccesskey": "aws_secret_access_key",
-    "accountkey": "azure_storage_key",
-    "sharedaccesskey": "azure_shared_access_key",
-}
-
-
-def kind_for(name: str) -> str:
-    """The kind of a secret found by its name: DB_PASSWORD -> password, API_KEY -> api_key."""
-    name = name.lower().rstrip("0123456789")
-    squashed = name.replace("_", "").replace("-", "").rsplit(".", 1)[-1]
-    if squashed in _NAMED_KINDS:
-        return _NAMED_KINDS[squashed]
-    if "secret" in name:
-        return "secret"
-    return next((kind for end, kind in _KIND_BY_ENDING if name.endswith(end)), "api_key")
 
 
 # --- headers, URLs, command lines ----------------------------------------------------------------
@@ -293,7 +182,6 @@ _MULTI_PART = frozenset({"digest", "aws4-hmac-sha256", "hmac-sha256", "negotiate
 _TOKEN68 = re.compile(r"[A-Za-z0-9._~+/-]+=*")
 _COOKIE_PAIR = re.compile(r"(?:^|;)[ \t]*([^=;\s]+)=([^;]*)")
 _COOKIE_ATTRS = wordset("path domain expires max-age samesite priority")
-_NO_MARKER = r"(?!\[REDACTED:)"
 
 
 def _authorization_decide(m: re.Match[str]) -> Iterable[Span]:
@@ -331,7 +219,8 @@ def _registry_login_decide(m: re.Match[str]) -> Iterable[Span]:
 
 
 def _xml_decide(m: re.Match[str]) -> Iterable[Span]:
-    if not placeholder(m.group("secret").strip()):
+    content = m.group("secret").strip()
+    if not placeholder(content) and "[REDACTED:" not in content:
         yield kind_for(m.group("tag")), m.start("secret"), m.end("secret")
 
 
@@ -351,75 +240,67 @@ def _conn_password_decide(m: re.Match[str]) -> Iterable[Span]:
 
 
 GENERIC_RULES = [
-    _rule(
-        _whole("url_password", lambda v: has_digit(v) or not names_secret(v)),
-        r"://[^\s:@/?#\"'<>\[\]]{0,128}:(?P<secret>" + _NO_MARKER + r"[^\s/?#\"'<>\\]{1,256})"
+    rule(
+        whole("url_password", lambda v: has_digit(v) or not names_secret(v)),
+        r"://[^\s:@/?#\"'<>\[\]]{0,128}:(?P<secret>" + NO_MARKER + r"[^\s/?#\"'<>\\]{1,256})"
         r"@(?=[A-Za-z0-9\[])",
         "://",
     ),
-    _rule(
+    rule(
         _authorization_decide,
         r"(?i)\bauthorization(?:\\?[\"'])?\]?[ \t]*[:=][ \t]*(?P<q>\\?[\"'])?[ \t]*"
-        rf"(?:(?P<scheme>{_SCHEMES})[ \t]+)?(?P<secret>{_NO_MARKER}(?![$<{{%])"
+        rf"(?:(?P<scheme>{_SCHEMES})[ \t]+)?(?P<secret>{NO_MARKER}(?![$<{{%])"
         r"[^\s\"'\\]{1,4000})(?P<rest>[^\r\n\"'\\]{0,4000})",
         "authorization",
         lower=True,
     ),
-    _rule(
-        _whole("bearer_token", has_digit),
-        r"(?i)\bbearer[ \t]+(?P<secret>[\w~+/-][\w.~+/-]{15,}=*)(?![\w.~+/=-])",
+    rule(
+        whole("bearer_token", has_digit),
+        r"(?i)\bbearer[ \t]+(?P<secret>[\w~+/-][\w.~+/-]{15,}=*)(?![\w.~+/=-]|\[REDACTED:)",
         "bearer",
         lower=True,
     ),
-    _rule(
-        _whole("basic_auth", _basic_credentials),
+    rule(
+        whole("basic_auth", _basic_credentials),
         r"(?i)\bbasic[ \t]+(?P<secret>[A-Za-z0-9+/]{6,}={0,2})(?![A-Za-z0-9+/=])",
         "basic",
         lower=True,
     ),
-    _rule(
+    rule(
         _curl_user_decide,
         r"(?<!\w)-u(?:ser)?[ \t]+[\"']?[^\s:\"'$\[\]]{1,128}:(?P<secret>(?![$\[])[^\s\"']{1,256})",
         "-u",
     ),
-    _rule(  # docker / podman / helm registry login -p VALUE (the short flag has no name to see)
+    rule(  # docker / podman / helm registry login -p VALUE (the short flag has no name to see)
         _registry_login_decide,
         r"(?i)(?<![\w-])login\b[^\n]{0,200}?[ \t]-p[ \t]+[\"']?(?P<secret>"
-        + _NO_MARKER
+        + NO_MARKER
         + r"(?![$<{%])[^\s\"']{4,256})",
         "login",
         lower=True,
     ),
-    _rule(  # mysql -pVALUE: the password glued to the flag
-        "password",
-        r"(?i)(?<![\w-])(?:mysql|mysqldump|mysqladmin|mariadb)\b[^\n]{0,200}?[ \t]-p(?P<secret>"
-        + _NO_MARKER
-        + r"(?![$<{%])[^\s\"']{3,256})",
-        "mysql mariadb",
-        lower=True,
-    ),
-    _rule(  # aws configure set aws_secret_access_key VALUE; npm config set //host/:_authToken VALUE
+    rule(  # aws configure set aws_secret_access_key VALUE; npm config set //host/:_authToken VALUE
         "secret",
         r"(?i)\bconfig(?:ure)?[ \t]+set[ \t]+\S*(?:secret|token|password|passwd|auth|api[_-]?key)"
-        r"\S*[ \t]+[\"']?(?P<secret>" + _NO_MARKER + r"(?![$<{%])[^\s\"']{4,1000})",
+        r"\S*[ \t]+[\"']?(?P<secret>" + NO_MARKER + r"(?![$<{%])[^\s\"']{4,1000})",
         "config",
         lower=True,
     ),
-    _rule(  # custom auth headers: X-Api-Key: VALUE, X-Auth-Token: VALUE
-        _whole("api_key", has_digit),
+    rule(  # custom auth headers: X-Api-Key: VALUE, X-Auth-Token: VALUE
+        whole("api_key", has_digit),
         r"(?i)(?<![\w-])x-[\w-]{0,40}(?:key|token|secret|auth)[\w-]{0,20}(?:\\?[\"'])?[ \t]*[:=]"
-        r"[ \t]*(?:\\?[\"'])?(?P<secret>" + _NO_MARKER + r"[A-Za-z0-9._~+/=-]{12,4000})",
+        r"[ \t]*(?:\\?[\"'])?(?P<secret>" + NO_MARKER + r"[A-Za-z0-9._~+/=-]{12,4000})",
         "x-",
         lower=True,
     ),
-    _rule(  # .netrc: machine example.com login me password s3cret
+    rule(  # .netrc: machine example.com login me password s3cret
         "password",
         r"(?i)(?<![\w-])login[ \t\r\n]+\S{1,256}[ \t\r\n]+password[ \t]+"
-        r"(?P<secret>" + _NO_MARKER + r"\S{1,1000})",
+        r"(?P<secret>" + NO_MARKER + r"\S{1,1000})",
         "login",
         lower=True,
     ),
-    _rule(
+    rule(
         _xml_decide,
         r"(?i)<(?P<tag>[\w.:-]{0,40}?(?:password|passwd|secret|token|apikey|api_key|api-key|"
         r"accesskey|access_key|secretkey|secret_key|credentials?))>(?P<secret>[^<]{1,1000})"
@@ -427,24 +308,24 @@ GENERIC_RULES = [
         "</",
         search=True,
     ),
-    _rule(
+    rule(
         _cookie_decide,
         r"(?i)\bcookie(?:\\?[\"'])?[ \t]*:[ \t]*[\"']?(?P<secret>[^\r\n\"'\\]{1,4000})",
         "cookie",
         lower=True,
     ),
-    _rule(
+    rule(
         _conn_password_decide,
         r"(?i)(?<![^;\"'\s])(?:password|pwd)[ \t]*=[ \t]*(?P<secret>"
-        + _NO_MARKER
+        + NO_MARKER
         + r"[^;\"'\r\n]{1,256}?)[ \t]*(?=(?P<term>;|[\"'\r\n]|\Z))",
-        "password pwd",
+        "password pw",
         lower=True,
     ),
-    _rule(
+    rule(
         "url_signature",
         r"(?i)(?<=[?&-])(?:sig|signature|security-token)=(?P<secret>"
-        + _NO_MARKER
+        + NO_MARKER
         + r"[^&#\s\"'<>]{8,})",
         "sig security-token",
         lower=True,
