@@ -125,8 +125,6 @@ PENDING: dict[tuple[str, str], str] = {
     ("mcp_memory.service.memories", "mcp_memory.embedding.specs"): "imports-embedding-engine",
     # embedding.warm_client takes Settings; the base gets its values passed in.
     ("mcp_memory.embedding.warm_client", "mcp_memory.config"): "settings-only-at-entry",
-    # llm.extractive borrows missing_facts from lifecycle.merge_check (llm may use redaction only).
-    ("mcp_memory.llm.extractive", "mcp_memory.lifecycle.merge_check"): "domain-imports-sideways",
     # The spool worker is an entry point living in capture/: it opens the App, reads settings and
     # probes the warm server (its worker half belongs with the entry points).
     ("mcp_memory.capture.spool", "mcp_memory.app"): "domain-imports-entry-point",
