@@ -345,6 +345,10 @@ class AutoEmbedder:
     def dimension(self) -> int:
         return self.local.dimension
 
+    @property
+    def pooling(self) -> str:
+        return self.local.pooling
+
     def close(self) -> None:
         """Close the connections to the warm server (the local model stays loaded)."""
         self.client.close()
