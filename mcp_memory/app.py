@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mcp_memory.config import Settings
+from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.embedding.specs import ModelSpec, choose_model, get_spec
-from mcp_memory.embedding.warm_client import AutoEmbedder, make_embedder
+from mcp_memory.embedding.warm_client import AutoEmbedder, WarmClient
 from mcp_memory.errors import LLMError, ModelMismatchError
 from mcp_memory.lifecycle.aging import AgePolicy, Judge
 from mcp_memory.lifecycle.consolidate import Consolidator
@@ -73,6 +74,23 @@ def resolve_model(settings: Settings, store: Store) -> tuple[ModelSpec, int, str
         return spec, store.model.dimension, f"recorded in the database {store.path}"
     spec, why = choose_model(settings.model, settings.models_dir)
     return spec, spec.dimension_for(settings.dimension), why
+
+
+def make_embedder(settings: Settings, spec: ModelSpec, dimension: int = 0) -> AutoEmbedder:
+    """The embedder entry points hand to the service: warm server first, in-process fallback,
+    both with the configured address, timeouts, model directory and threads."""
+    local = LocalEmbedder(
+        spec, settings.models_dir, threads=settings.intra_threads, dimension=dimension
+    )
+    client = WarmClient(
+        settings.embed_host,
+        settings.embed_port,
+        model_id=spec.id,
+        dimension=local.dimension,
+        connect_timeout=settings.embed_connect_timeout,
+        timeout=settings.embed_timeout,
+    )
+    return AutoEmbedder(local, client)
 
 
 def open_app(settings: Settings, cwd: Path | None = None) -> App:

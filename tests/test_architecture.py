@@ -122,8 +122,6 @@ PENDING: dict[tuple[str, str], str] = {
     # errors.py must import nothing: Usage under TYPE_CHECKING (making errors.py import-free).
     # store/ reaches up into service/ for label_of and CONTEXT_WEIGHT (moving SQL into store/).
     # The Embedder protocol still lives in embedding.local (splitting embedding/protocol.py).
-    # embedding.warm_client takes Settings; the base gets its values passed in.
-    ("mcp_memory.embedding.warm_client", "mcp_memory.config"): "settings-only-at-entry",
     # The spool worker is an entry point living in capture/: it opens the App, reads settings and
     # probes the warm server (its worker half belongs with the entry points).
     ("mcp_memory.capture.spool", "mcp_memory.app"): "domain-imports-entry-point",

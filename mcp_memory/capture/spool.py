@@ -178,7 +178,14 @@ def build_briefing_text(app: App, project: str, branch: str | None) -> tuple[str
     from mcp_memory.service.briefing import BriefingContext, build_briefing
 
     context = None
-    if branch and server_available(app.settings, app.spec.id, app.embedder.dimension):
+    s = app.settings
+    if branch and server_available(
+        s.embed_host,
+        s.embed_port,
+        app.spec.id,
+        app.embedder.dimension,
+        timeout=s.embed_connect_timeout,
+    ):
         context = BriefingContext(branch=branch)
     brief = build_briefing(
         app.service, project, context, budget_tokens=app.settings.briefing_tokens

@@ -75,7 +75,9 @@ def _warm_server(settings: Settings) -> tuple[bool, str, str]:
     from mcp_memory.errors import WarmServerError
 
     try:
-        health = fetch_health(settings)
+        health = fetch_health(
+            settings.embed_host, settings.embed_port, timeout=settings.embed_connect_timeout
+        )
     except WarmServerError as exc:
         return (
             False,

@@ -92,9 +92,9 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    from mcp_memory.app import make_embedder
     from mcp_memory.cli.progress import Bar
     from mcp_memory.embedding.specs import get_spec
-    from mcp_memory.embedding.warm_client import make_embedder
     from mcp_memory.lifecycle.reindex import run
     from mcp_memory.store.database import Store
 
