@@ -122,11 +122,6 @@ PENDING: dict[tuple[str, str], str] = {
     # errors.py must import nothing: Usage under TYPE_CHECKING (making errors.py import-free).
     # store/ reaches up into service/ for label_of and CONTEXT_WEIGHT (moving SQL into store/).
     # The Embedder protocol still lives in embedding.local (splitting embedding/protocol.py).
-    # The spool worker is an entry point living in capture/: it opens the App, reads settings and
-    # probes the warm server (its worker half belongs with the entry points).
-    ("mcp_memory.capture.spool", "mcp_memory.app"): "domain-imports-entry-point",
-    ("mcp_memory.capture.spool", "mcp_memory.config"): "settings-only-at-entry",
-    ("mcp_memory.capture.spool", "mcp_memory.embedding.warm_client"): "imports-embedding-engine",
     # Entry points that open the Store or take constants from store.database instead of app.py
     # (GLOBAL belongs to projects; STATES/ACTIVE_STATES and Store via app).
     ("mcp_memory.cli.doctor", "mcp_memory.store.database"): "entry-imports-store",
