@@ -14,8 +14,8 @@ The layers, highest first (docs/architecture.md draws them):
 
 The checks walk every module with :mod:`ast` (module- and function-level imports, relative forms,
 and ``if TYPE_CHECKING:`` blocks too: a type-only import is still a dependency of the design).
-Known violations that are being fixed on other branches are listed in :data:`PENDING`; each entry
-must still be a real violation, so the list can only shrink.
+A violation tolerated while a branch fixes it goes into :data:`PENDING`; each entry must still be
+a real violation (a fixed one fails the check until it is removed), so the list can only shrink.
 """
 
 from __future__ import annotations
@@ -115,23 +115,11 @@ IMPORT_RULES = frozenset(RULES) - {
     "sql-outside-store",
 }
 
-# Known violations, fixed on other branches: (module, offender) -> rule. An offender is the module
-# imported, ``import X`` for a third-party import, ``os.environ``, or for SQL one of ``SQL text``,
-# ``.execute()`` (and the other calls) or ``import apsw``. Every entry must still be a violation.
-PENDING: dict[tuple[str, str], str] = {
-    # errors.py must import nothing: Usage under TYPE_CHECKING (making errors.py import-free).
-    # store/ reaches up into service/ for label_of and CONTEXT_WEIGHT (moving SQL into store/).
-    # The Embedder protocol still lives in embedding.local (splitting embedding/protocol.py).
-    # Entry points that open the Store or take constants from store.database instead of app.py
-    # (GLOBAL belongs to projects; STATES/ACTIVE_STATES and Store via app).
-    ("mcp_memory.cli.doctor", "mcp_memory.store.database"): "entry-imports-store",
-    ("mcp_memory.cli.memory", "mcp_memory.store.database"): "entry-imports-store",
-    ("mcp_memory.cli.ops", "mcp_memory.store.database"): "entry-imports-store",
-    ("mcp_memory.cli.doctor", "mcp_memory.store.driver"): "entry-imports-store",
-    ("mcp_memory.cli.memory", "mcp_memory.store.schema"): "entry-imports-store",
-    # SQL outside store/ (moving SQL into store/).
-    ("mcp_memory.cli.doctor", "import apsw"): "sql-outside-store",
-}
+# Violations tolerated while a branch fixes them: (module, offender) -> rule, each with a comment
+# saying which change removes it. An offender is the module imported, ``import X`` for a
+# third-party import, ``os.environ``, or for SQL one of ``SQL text``, ``.execute()`` (and the
+# other calls) or ``import apsw``. Every entry must still be a violation.
+PENDING: dict[tuple[str, str], str] = {}
 
 
 # -- the walk ----------------------------------------------------------------------------------------
@@ -542,9 +530,6 @@ def test_importing_a_package_imports_none_of_its_modules() -> None:
     )
 
 
-@pytest.mark.skipif(
-    not is_module(EMBEDDING_PROTOCOL), reason="embedding/protocol.py not merged yet"
-)
 def test_the_embedding_protocol_comes_without_the_engine() -> None:
     """The domain imports the protocol; that must not load ONNX Runtime or the engine."""
     loaded = loaded_after(EMBEDDING_PROTOCOL)
