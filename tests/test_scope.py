@@ -9,7 +9,7 @@ import pytest
 from mcp_memory.errors import ValidationError
 from mcp_memory.projects import GLOBAL, project_or_all, scope, search_scope
 from mcp_memory.service.types import RecallFilters
-from mcp_memory.store.base import ACTIVE_STATES
+from mcp_memory.store.schema import ACTIVE_STATES
 
 
 def test_a_project_reads_itself_plus_global_and_global_reads_itself() -> None:
