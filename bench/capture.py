@@ -300,7 +300,7 @@ def through_hooks(cases: Sequence[Case]) -> dict[int, list[Stored]]:
         env["MCP_MEMORY_HOME"] = str(home)
         run_dir = home / "run"
         run_dir.mkdir(parents=True)
-        with spool._locked(run_dir, 10) as held:  # no worker may drain what we read
+        with spool.locked(run_dir, 10) as held:  # no worker may drain what we read
             if not held:
                 raise RuntimeError("could not take the spool worker's lock")
             for case in cases:

@@ -445,7 +445,7 @@ def main() -> int:
         cold = measure_cold_briefing(fx.session_start(project), env, run_dir, project, 5)
         fx.settle(run_dir, 120)
         print(f"measuring {args.runs} rounds...", file=sys.stderr)
-        with spool._locked(run_dir, 60) as held:  # no workers while hooks are measured
+        with spool.locked(run_dir, 60) as held:  # no workers while hooks are measured
             assert held
             times = measure_hooks(
                 args.runs, hook_cases(project, transcript, prompts), env, down_env
@@ -557,7 +557,7 @@ SessionStart builds the briefing in the hook, importing the service: median {sta
 
 ### 3. What a write costs: spawning the worker, and the worker in the background
 
-PostToolUse capturing a fix with no worker running, so it starts one (fork/exec of a detached `python -m mcp_memory.capture.spool`): median {statistics.median(spawn_hook):.0f} ms, max {max(spawn_hook):.0f} ms ({len(spawn_hook)} runs). The worker then stores the memory through the service and refreshes the briefing, off the critical path: median {statistics.median(spawn_worker):.0f} ms from the hook's start to the worker's exit.
+PostToolUse capturing a fix with no worker running, so it starts one (fork/exec of a detached `python -m mcp_memory.hooks.worker`): median {statistics.median(spawn_hook):.0f} ms, max {max(spawn_hook):.0f} ms ({len(spawn_hook)} runs). The worker then stores the memory through the service and refreshes the briefing, off the critical path: median {statistics.median(spawn_worker):.0f} ms from the hook's start to the worker's exit.
 
 ### 4. HTTP hooks from the warm server: not used
 

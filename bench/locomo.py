@@ -254,6 +254,10 @@ class Wrapped:
     def dimension(self) -> int:
         return self.inner.dimension
 
+    @property
+    def pooling(self) -> str:
+        return self.inner.pooling
+
 
 class QueryCache(Wrapped):
     """An embedder that remembers query vectors (documents pass through): the ablation runs

@@ -574,8 +574,9 @@ class PrecomputedEmbedder:
     Texts it was not given (topic texts the linker may embed) get a deterministic toy vector.
     """
 
-    def __init__(self, model_id: str, vectors: dict[str, np.ndarray]) -> None:
+    def __init__(self, model_id: str, pooling: str, vectors: dict[str, np.ndarray]) -> None:
         self.model_id = model_id
+        self.pooling = pooling
         self.vectors = vectors
         self.dimension = len(next(iter(vectors.values())))
 
@@ -638,9 +639,11 @@ def measure_remember(ds: Dataset, store_path: Path) -> tuple[dict[str, Runs], di
         memory = NewMemory(text, content_hash(text), PROJECT)
         wall, cpu, _ = timed(lambda m=memory, v=vector: store.insert(m, v))
         out["Store.insert"].add(wall, cpu, 1.0, "")
+    model = store.model
+    assert model is not None  # the store holds vectors by now
     service = MemoryService(
         store,
-        PrecomputedEmbedder(store.model.model_id, dict(ds.fresh[inserts:])),  # type: ignore[arg-type]
+        PrecomputedEmbedder(model.model_id, model.pooling, dict(ds.fresh[inserts:])),  # type: ignore[arg-type]
     )
     knn_ms = [0.0, 0.0]
     original = store.knn

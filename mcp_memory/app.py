@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mcp_memory.config import Settings
+from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.embedding.specs import ModelSpec, choose_model, get_spec
-from mcp_memory.embedding.warm_client import AutoEmbedder, make_embedder
+from mcp_memory.embedding.warm_client import AutoEmbedder, WarmClient
 from mcp_memory.errors import LLMError, ModelMismatchError
 from mcp_memory.lifecycle.aging import AgePolicy, Judge
 from mcp_memory.lifecycle.consolidate import Consolidator
@@ -28,6 +29,8 @@ from mcp_memory.routing.router import RouteConfig, Router
 from mcp_memory.routing.verdict import LLMVerdict
 from mcp_memory.service.memories import MemoryService
 from mcp_memory.service.types import Options
+from mcp_memory.store import driver
+from mcp_memory.store.base import ModelInfo
 from mcp_memory.store.database import Store
 
 
@@ -75,6 +78,23 @@ def resolve_model(settings: Settings, store: Store) -> tuple[ModelSpec, int, str
     return spec, spec.dimension_for(settings.dimension), why
 
 
+def make_embedder(settings: Settings, spec: ModelSpec, dimension: int = 0) -> AutoEmbedder:
+    """The embedder entry points hand to the service: warm server first, in-process fallback,
+    both with the configured address, timeouts, model directory and threads."""
+    local = LocalEmbedder(
+        spec, settings.models_dir, threads=settings.intra_threads, dimension=dimension
+    )
+    client = WarmClient(
+        settings.embed_host,
+        settings.embed_port,
+        model_id=spec.id,
+        dimension=local.dimension,
+        connect_timeout=settings.embed_connect_timeout,
+        timeout=settings.embed_timeout,
+    )
+    return AutoEmbedder(local, client)
+
+
 def open_app(settings: Settings, cwd: Path | None = None) -> App:
     """The store, embedder and service for ``settings``; use it as ``with open_app(s) as app:``
     so the database and the warm-server connections are closed whatever happens."""
@@ -97,6 +117,55 @@ def open_app(settings: Settings, cwd: Path | None = None) -> App:
         store.close()
         raise
     return App(settings, store, embedder, service, spec, why, (cwd or Path.cwd()).resolve())
+
+
+# -- the database without a model (entry points reach the store through these) ------------
+
+
+def open_store(settings: Settings) -> Store:
+    """The configured database alone (opened and migrated), for commands that embed nothing
+    (export, the graph) or bring their own model (reindex); the caller closes it."""
+    return Store.open(settings.db)
+
+
+@dataclass(frozen=True)
+class DriverCheck:
+    """What the SQLite driver offers: apsw's version, its SQLite's, and whether it has FTS5."""
+
+    apsw: str
+    sqlite: str
+    fts5: bool
+
+
+def check_driver() -> DriverCheck:
+    """The SQLite driver, asked of a throwaway in-memory connection (for doctor)."""
+    apsw_version, sqlite_version = driver.versions()
+    return DriverCheck(apsw_version, sqlite_version, driver.has_fts5())
+
+
+def check_sqlite_vec() -> str:
+    """The sqlite-vec version, loaded into a fresh connection; raises when it does not load."""
+    return driver.sqlite_vec_version()
+
+
+@dataclass(frozen=True)
+class DatabaseCheck:
+    """The configured database as doctor reports it."""
+
+    schema_version: int
+    model: ModelInfo | None  # None until the first vectors are stored
+    quick_check: str  # SQLite's ``PRAGMA quick_check``: ``ok`` or the first problem
+
+
+def check_database(settings: Settings) -> DatabaseCheck:
+    """Open the configured database (which migrates it, as every open does), run SQLite's
+    quick check and read its schema version and model; the database is closed again."""
+    store = Store.open(settings.db)
+    try:
+        result = store.quick_check()
+        return DatabaseCheck(store.schema_version, store.model, result)
+    finally:
+        store.close()
 
 
 # -- lifecycle wiring (entry points call these; the lifecycle modules read no settings) -----

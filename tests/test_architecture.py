@@ -14,8 +14,8 @@ The layers, highest first (docs/architecture.md draws them):
 
 The checks walk every module with :mod:`ast` (module- and function-level imports, relative forms,
 and ``if TYPE_CHECKING:`` blocks too: a type-only import is still a dependency of the design).
-Known violations that are being fixed on other branches are listed in :data:`PENDING`; each entry
-must still be a real violation, so the list can only shrink.
+A violation tolerated while a branch fixes it goes into :data:`PENDING`; each entry must still be
+a real violation (a fixed one fails the check until it is removed), so the list can only shrink.
 """
 
 from __future__ import annotations
@@ -115,33 +115,11 @@ IMPORT_RULES = frozenset(RULES) - {
     "sql-outside-store",
 }
 
-# Known violations, fixed on other branches: (module, offender) -> rule. An offender is the module
-# imported, ``import X`` for a third-party import, ``os.environ``, or for SQL one of ``SQL text``,
-# ``.execute()`` (and the other calls) or ``import apsw``. Every entry must still be a violation.
-PENDING: dict[tuple[str, str], str] = {
-    # errors.py must import nothing: Usage under TYPE_CHECKING (making errors.py import-free).
-    # store/ reaches up into service/ for label_of and CONTEXT_WEIGHT (moving SQL into store/).
-    # The Embedder protocol still lives in embedding.local (splitting embedding/protocol.py).
-    ("mcp_memory.service.memories", "mcp_memory.embedding.specs"): "imports-embedding-engine",
-    # embedding.warm_client takes Settings; the base gets its values passed in.
-    ("mcp_memory.embedding.warm_client", "mcp_memory.config"): "settings-only-at-entry",
-    # llm.extractive borrows missing_facts from lifecycle.merge_check (llm may use redaction only).
-    ("mcp_memory.llm.extractive", "mcp_memory.lifecycle.merge_check"): "domain-imports-sideways",
-    # The spool worker is an entry point living in capture/: it opens the App, reads settings and
-    # probes the warm server (its worker half belongs with the entry points).
-    ("mcp_memory.capture.spool", "mcp_memory.app"): "domain-imports-entry-point",
-    ("mcp_memory.capture.spool", "mcp_memory.config"): "settings-only-at-entry",
-    ("mcp_memory.capture.spool", "mcp_memory.embedding.warm_client"): "imports-embedding-engine",
-    # Entry points that open the Store or take constants from store.database instead of app.py
-    # (GLOBAL belongs to projects; STATES/ACTIVE_STATES and Store via app).
-    ("mcp_memory.cli.doctor", "mcp_memory.store.database"): "entry-imports-store",
-    ("mcp_memory.cli.memory", "mcp_memory.store.database"): "entry-imports-store",
-    ("mcp_memory.cli.ops", "mcp_memory.store.database"): "entry-imports-store",
-    ("mcp_memory.cli.doctor", "mcp_memory.store.driver"): "entry-imports-store",
-    ("mcp_memory.cli.memory", "mcp_memory.store.schema"): "entry-imports-store",
-    # SQL outside store/ (moving SQL into store/).
-    ("mcp_memory.cli.doctor", "import apsw"): "sql-outside-store",
-}
+# Violations tolerated while a branch fixes them: (module, offender) -> rule, each with a comment
+# saying which change removes it. An offender is the module imported, ``import X`` for a
+# third-party import, ``os.environ``, or for SQL one of ``SQL text``, ``.execute()`` (and the
+# other calls) or ``import apsw``. Every entry must still be a violation.
+PENDING: dict[tuple[str, str], str] = {}
 
 
 # -- the walk ----------------------------------------------------------------------------------------
@@ -552,9 +530,6 @@ def test_importing_a_package_imports_none_of_its_modules() -> None:
     )
 
 
-@pytest.mark.skipif(
-    not is_module(EMBEDDING_PROTOCOL), reason="embedding/protocol.py not merged yet"
-)
 def test_the_embedding_protocol_comes_without_the_engine() -> None:
     """The domain imports the protocol; that must not load ONNX Runtime or the engine."""
     loaded = loaded_after(EMBEDDING_PROTOCOL)

@@ -258,6 +258,7 @@ class Vectors:
 
     model_id = "t"
     dimension = DIM
+    pooling = "unknown"
 
     def __init__(self, vectors: dict[str, np.ndarray]) -> None:
         self.vectors = vectors

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 from warm_helpers import free_port, serving, serving_handler, spawn_server, wait_healthy
 
+from mcp_memory.app import make_embedder
 from mcp_memory.config import Settings, load_settings
 from mcp_memory.embed_server.app import EmbedServer
 from mcp_memory.embedding.local import LocalEmbedder
@@ -32,7 +33,6 @@ from mcp_memory.embedding.warm_client import (
     FALLBACK_HINT,
     AutoEmbedder,
     WarmClient,
-    make_embedder,
     server_available,
 )
 from mcp_memory.errors import WarmServerError
@@ -422,16 +422,27 @@ def test_make_embedder_wires_settings_into_client_and_local_model(settings: Sett
     assert not auto.local.loaded  # lazy: no model until the first fallback
 
 
+def available(settings: Settings, model_id: str, dimension: int | None = None) -> bool:
+    """The probe at the configured address, as the hooks' worker asks it."""
+    return server_available(
+        settings.embed_host,
+        settings.embed_port,
+        model_id,
+        dimension,
+        timeout=settings.embed_connect_timeout,
+    )
+
+
 def test_server_available_is_a_cheap_honest_probe(settings: Settings, local: LocalEmbedder) -> None:
-    assert not server_available(settings, "minilm")
+    assert not available(settings, "minilm")
     server = EmbedServer("127.0.0.1", settings.embed_port)
     server.server_close()  # bound and released: still nothing listening
-    assert not server_available(settings, "minilm")
+    assert not available(settings, "minilm")
     with serving(local.engine(), settings.embed_port):
-        assert server_available(settings, "minilm")
-        assert server_available(settings, "minilm", DIM)
-        assert not server_available(settings, "minilm", 128)
-        assert not server_available(settings, "qwen3-0.6b")
+        assert available(settings, "minilm")
+        assert available(settings, "minilm", DIM)
+        assert not available(settings, "minilm", 128)
+        assert not available(settings, "qwen3-0.6b")
     with foreign_server(lambda: as_json({"service": "other"}), lambda t: as_json({})) as port:
         foreign = load_settings({"MCP_MEMORY_HOME": str(settings.home)}, embed_port=port)
-        assert not server_available(foreign, "minilm")
+        assert not available(foreign, "minilm")

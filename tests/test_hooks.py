@@ -35,6 +35,7 @@ from mcp_memory.embedding.protocol import SERVICE
 from mcp_memory.embedding.specs import MINILM
 from mcp_memory.hooks import reader as hook_recall
 from mcp_memory.hooks.events import EVENTS, remember_notes
+from mcp_memory.hooks.worker import run_worker
 from mcp_memory.projects import GLOBAL
 from mcp_memory.service.memories import MemoryService
 from mcp_memory.service.types import Options
@@ -548,7 +549,7 @@ def test_worker_stores_good_jobs_and_sets_bad_ones_aside(
         },
     )
     spool.enqueue(run, {**note, "type": "no-such-type"})
-    worker = spool.run_worker(settings)
+    worker = run_worker(settings)
     assert len(worker.stored) == 1 and not spool.pending_jobs(run)
     assert len(list((run / "spool" / "failed").glob("*.json"))) == 3
     (stored,) = memories(home)

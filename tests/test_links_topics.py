@@ -25,6 +25,7 @@ TEXTS = [
 class NoEmbedder:
     model_id = "t"
     dimension = 8
+    pooling = "unknown"
 
     def embed(self, texts: object, kind: str = "document") -> np.ndarray:
         raise AssertionError("topic_texts must not embed")

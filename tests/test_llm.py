@@ -30,12 +30,13 @@ from hypothesis import strategies as st
 from support import free_port
 
 from mcp_memory.errors import BudgetExceeded, ConfigError, LLMError, MergeRejected
-from mcp_memory.lifecycle.merge_check import check_merge, hard_facts, missing_facts
+from mcp_memory.lifecycle.merge_check import check_merge
 from mcp_memory.llm.budget import BudgetLedger, BudgetLimits, estimate_tokens
 from mcp_memory.llm.extractive import ExtractiveProvider, split_sentences, substance_heuristic
 from mcp_memory.llm.factory import NoProvider, make_provider
 from mcp_memory.llm.http import GeminiProvider, OpenAICompatProvider
 from mcp_memory.llm.provider import Usage
+from mcp_memory.text.facts import hard_facts, missing_facts
 
 CLUSTER = [
     "The test database runs on Postgres 15 at port 5433.",

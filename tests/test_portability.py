@@ -134,6 +134,7 @@ class Shifted:
 
     model_id = "other-model"
     dimension = 384
+    pooling = "unknown"
 
     def __init__(self, base: LocalEmbedder) -> None:
         self.base = base

@@ -240,6 +240,7 @@ class _Unused:
 
     model_id = "unused"
     dimension = 8
+    pooling = "unknown"
 
     def embed(self, texts, kind="document"):  # type: ignore[no-untyped-def]
         raise AssertionError("embedding was not expected")

@@ -100,6 +100,10 @@ class CountingEmbedder:
     def dimension(self) -> int:
         return self.inner.dimension
 
+    @property
+    def pooling(self) -> str:
+        return self.inner.pooling
+
     def embed(self, texts: Sequence[str], kind: Kind = "document") -> np.ndarray:
         self.texts += len(texts)
         return self.inner.embed(texts, kind)

@@ -192,6 +192,7 @@ class BrokenEmbedder:
 
     model_id = "minilm"
     dimension = 384
+    pooling = "mean"
 
     def embed(self, texts: Sequence[str], kind: Kind = "document") -> np.ndarray:
         raise EmbeddingError("model crashed")
@@ -210,6 +211,7 @@ def test_other_model_on_existing_database_is_refused(service: MemoryService, sto
     class Other(BrokenEmbedder):
         model_id = "qwen3-0.6b"
         dimension = 1024
+        pooling = "last_token"
 
         def embed(self, texts: Sequence[str], kind: Kind = "document") -> np.ndarray:
             return np.eye(len(texts), 1024, dtype=np.float32)

@@ -5,7 +5,8 @@ path, so every module here imports only the standard library at import time.
 - ``shell_commands``: what a shell command is: routine, inert, a re-run, a lint or install run
 - ``transcript``: session summaries from Claude Code transcripts
 - ``session_state``: per-session state shared by a session's hook runs
-- ``spool``: hook writes as job files, stored by a detached worker through the service
+- ``spool``: hook writes as job files, the worker's lock and the briefing cache (the detached
+  worker that stores the jobs is an entry point: ``mcp_memory.hooks.worker``)
 
 Public names are imported on first use (PEP 562), so importing one module never imports another.
 ``observe`` and ``session_state`` are not re-exported: they would shadow their modules.

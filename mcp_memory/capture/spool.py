@@ -4,21 +4,20 @@ Why: storing goes through :class:`~mcp_memory.service.memories.MemoryService` (v
 deduplication, classification), and importing it costs numpy + ONNX Runtime, ~0.5 s, far over a
 hook's budget. A hook instead writes one small JSON job (text already redacted, so no secret
 touches the disk here) into ``$MCP_MEMORY_HOME/run/spool/`` and, unless a worker is already
-draining the spool, starts ``python -m mcp_memory.capture.spool`` detached. A locked or busy database
-only delays the worker; a job that cannot be stored stays in the spool for the next worker (or
-moves to ``spool/failed/`` when it is invalid).
+draining the spool, starts the worker detached (:mod:`mcp_memory.hooks.worker`, an entry point:
+it opens the App and reads the settings, which this module never does). A locked or busy
+database only delays the worker; a job that cannot be stored stays in the spool for the next
+worker (or moves to ``spool/failed/`` when it is invalid).
 
 Job kinds: ``remember`` (content, project, type, tags, source, session_id), ``session`` (a
 transcript to summarize, then maintenance), ``briefing`` (refresh a project's cached briefing).
 
-The worker: takes ``run/hook-worker.lock``, stores every job in name (time) order through the
-service with ``embed=False``, replaces an earlier summary of the same session, refreshes the
-cached briefings of the projects it touched, releases the lock, looks once more for jobs that
-arrived meanwhile (a hook that saw the lock held did not start a worker), and finally runs
-maintenance (``maintain`` embeds what hooks stored) when a session ended or was compacted.
-
-The briefing cache (``run/briefings/<project digest>.json``) is what SessionStart injects: the
-hook reads it in a millisecond instead of importing the service; the worker keeps it fresh.
+This module holds the files both sides share: the job files (:func:`enqueue`,
+:func:`pending_jobs`), the worker's lock ``run/hook-worker.lock`` (:func:`locked`, held by a
+running worker; :func:`worker_running` asks without waiting), the detached start
+(:func:`spawn_detached`) and the briefing cache (``run/briefings/<project digest>.json``), what
+SessionStart injects: the hook reads it in a millisecond instead of importing the service; the
+worker keeps it fresh. Standard library only: every hook run imports it.
 """
 
 from __future__ import annotations
@@ -27,31 +26,12 @@ import contextlib
 import fcntl
 import json
 import os
-import sys
 import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from mcp_memory.app import App
-    from mcp_memory.config import Settings
-
-
-class _Log:
-    """``logging.getLogger("mcp_memory.hooks")``, imported on first use: hooks that only
-    enqueue never log, and the import is not free."""
-
-    def __getattr__(self, name: str) -> Any:
-        import logging
-
-        return getattr(logging.getLogger("mcp_memory.hooks"), name)
-
-
-log = _Log()
-
-LOCK_WAIT = 120.0  # seconds a worker waits for another one before leaving the jobs to it
 MAX_JOB_BYTES = 256 * 1024
 MAX_LOG_BYTES = 5 * 1024 * 1024
 
@@ -68,7 +48,7 @@ def log_path(logs_dir: Path) -> Path:
     return logs_dir / "hooks.log"
 
 
-# -- hook side: enqueue and wake a worker --------------------------------------------------------
+# -- hook side: enqueue and start a worker --------------------------------------------------------
 
 
 def enqueue(run_dir: Path, job: dict[str, Any]) -> Path:
@@ -128,18 +108,6 @@ def spawn_detached(argv: list[str], log_file: Path, cwd: Path) -> int:
     return pid
 
 
-def wake_worker(settings: Settings) -> int | None:
-    """Start a worker unless one is draining the spool already; its pid, or None."""
-    if worker_running(settings.run_dir):
-        return None
-    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return spawn_detached(
-        [sys.executable, "-m", "mcp_memory.capture.spool"],
-        log_path(settings.logs_dir),
-        settings.home,
-    )
-
-
 # -- briefing cache ------------------------------------------------------------------------------
 
 
@@ -171,26 +139,11 @@ def write_briefing(run_dir: Path, project: str, text: str, ids: list[int]) -> Pa
     return path
 
 
-def build_briefing_text(app: App, project: str, branch: str | None) -> tuple[str, list[int]]:
-    """The project's briefing, with "relevant now" searched by branch only when the warm server
-    can embed the query (a background worker need not load a model for a briefing)."""
-    from mcp_memory.embedding.warm_client import server_available
-    from mcp_memory.service.briefing import BriefingContext, build_briefing
-
-    context = None
-    if branch and server_available(app.settings, app.spec.id, app.embedder.dimension):
-        context = BriefingContext(branch=branch)
-    brief = build_briefing(
-        app.service, project, context, budget_tokens=app.settings.briefing_tokens
-    )
-    return brief.text, brief.ids
-
-
-# -- worker side ---------------------------------------------------------------------------------
+# -- the worker's side: its lock and its queue ------------------------------------------------------
 
 
 @contextlib.contextmanager
-def _locked(run_dir: Path, wait: float) -> Iterator[bool]:
+def locked(run_dir: Path, wait: float) -> Iterator[bool]:
     path = lock_path(run_dir)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -215,191 +168,3 @@ def pending_jobs(run_dir: Path) -> list[Path]:
     if not directory.is_dir():
         return []
     return sorted(p for p in directory.glob("*.json") if not p.name.startswith("."))
-
-
-class Worker:
-    """Drains the spool into the database (see the module docstring)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.app: App | None = None
-        self.projects: dict[str, str | None] = {}  # briefings to refresh -> branch
-        self.maintain = False
-        self.blocked = False  # the database could not be used; jobs stay for the next worker
-        self.stored: list[int] = []
-
-    def open(self) -> App:
-        if self.app is None:
-            from mcp_memory.app import open_app
-
-            self.app = open_app(self.settings, cwd=self.settings.home)
-        return self.app
-
-    def close(self) -> None:
-        if self.app is not None:
-            self.app.close()
-            self.app = None
-
-    def drain(self) -> int:
-        """Store every pending job; return how many were handled."""
-        from mcp_memory.errors import MCPMemoryError, StoreError
-
-        handled = 0
-        jobs = pending_jobs(self.settings.run_dir)
-        if not jobs:
-            return 0
-        try:
-            self.open()
-        except MCPMemoryError as exc:  # corrupted, locked, another model: not the jobs' fault
-            log.warning("cannot open the database, jobs stay in the spool: %s", exc)
-            self.blocked = True
-            return 0
-        for path in jobs:
-            try:
-                if path.stat().st_size > MAX_JOB_BYTES:
-                    raise ValueError(f"job {path.name} is larger than {MAX_JOB_BYTES} bytes")
-                job = json.loads(path.read_text(encoding="utf-8"))
-                if not isinstance(job, dict):
-                    raise ValueError("a job must be a JSON object")
-                self.handle(job)
-            except FileNotFoundError:
-                continue  # another worker took it
-            except (StoreError, OSError) as exc:  # busy, locked, disk: retry on the next run
-                log.warning("job %s left in the spool: %s", path.name, exc)
-                self.blocked = True
-                break
-            except (MCPMemoryError, ValueError, KeyError, TypeError) as exc:
-                log.warning("job %s rejected: %s", path.name, exc)
-                failed = path.parent / "failed"
-                failed.mkdir(exist_ok=True, mode=0o700)
-                with contextlib.suppress(OSError):
-                    os.replace(path, failed / path.name)
-                continue
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-            handled += 1
-        return handled
-
-    def handle(self, job: dict[str, Any]) -> None:
-        kind = job.get("kind")
-        project = str(job["project"])
-        branch = job.get("branch") if isinstance(job.get("branch"), str) else None
-        if kind == "remember":
-            result = self.open().service.remember(
-                str(job["content"]),
-                project=project,
-                type=job.get("type"),
-                tags=job.get("tags") or None,
-                source=str(job.get("source") or "hook"),
-                session_id=job.get("session_id"),
-                embed=False,
-            )
-            self.stored.append(result.id)
-            log.info("stored memory %s (%s, %s) from a hook", result.id, result.type, result.status)
-        elif kind == "session":
-            self.summarize(job, project)
-            self.maintain = True
-        elif kind != "briefing":
-            raise ValueError(f"unknown job kind {kind!r}")
-        self.projects[project] = branch or self.projects.get(project)
-
-    def summarize(self, job: dict[str, Any], project: str) -> None:
-        from mcp_memory.capture import transcript
-
-        path = Path(str(job["transcript_path"])).expanduser()
-        if not path.is_file():  # not an OSError: a missing transcript will not come back
-            raise ValueError(f"no transcript at {path}")
-        session = transcript.read(path, Path(project))
-        text = transcript.summarize(session)
-        if not text:
-            log.info("session %s did nothing worth a summary", job.get("session_id"))
-            return
-        app = self.open()
-        session_id = job.get("session_id") or session.session_id
-        result = app.service.remember(
-            text,
-            project=project,
-            type="session_summary",
-            tags=["session"],
-            source="hook",
-            session_id=session_id,
-            embed=False,
-        )
-        self.stored.append(result.id)
-        if session_id and result.status == "created":  # one summary per session: the latest
-            earlier = app.store.session_memory_ids(
-                session_id, type="session_summary", source="hook", exclude=result.id
-            )
-            for old in earlier:
-                app.service.forget(old)
-        log.info("stored session summary %s for session %s", result.id, session_id)
-        if job.get("event") == "SessionEnd" and session_id:
-            from mcp_memory.capture.session_state import state_path
-
-            with contextlib.suppress(OSError):
-                state_path(self.settings.run_dir, str(session_id)).unlink()
-
-    def refresh_briefings(self) -> None:
-        if not self.projects:
-            return
-        from mcp_memory.errors import MCPMemoryError
-
-        app = self.open()
-        for project, branch in self.projects.items():
-            try:
-                text, ids = build_briefing_text(app, project, branch)
-            except MCPMemoryError as exc:
-                log.warning("briefing for %s not refreshed: %s", project, exc)
-                continue
-            write_briefing(self.settings.run_dir, project, text, ids)
-        self.projects = {}
-
-
-def run_worker(settings: Settings, *, wait: float = LOCK_WAIT) -> Worker:
-    """One worker run (the body of ``python -m mcp_memory.capture.spool``)."""
-    from mcp_memory.capture.session_state import remove_stale_states
-
-    worker = Worker(settings)
-    try:
-        for _ in range(5):  # jobs that arrived while we held the lock get one more look
-            with _locked(settings.run_dir, wait) as got:
-                if not got:
-                    log.info("another worker holds the spool; leaving the jobs to it")
-                    break
-                worker.drain()
-                if not worker.blocked:
-                    worker.refresh_briefings()
-            if worker.blocked or not pending_jobs(settings.run_dir):
-                break
-        if worker.maintain:
-            from mcp_memory.app import run_maintenance
-
-            report = run_maintenance(worker.open())
-            log.info("maintenance after a session: %s", report.message or "done")
-        remove_stale_states(settings.run_dir)
-    finally:
-        worker.close()
-    return worker
-
-
-def main() -> int:
-    import logging
-
-    from mcp_memory.config import load_settings
-
-    settings = load_settings()
-    logging.basicConfig(
-        level=settings.log_level if settings.log_level != "WARNING" else "INFO",
-        format="%(asctime)s %(name)s worker[%(process)d]: %(message)s",
-        stream=sys.stderr,  # the spawner points stderr at logs/hooks.log
-    )
-    try:
-        run_worker(settings)
-    except Exception:
-        log.exception("hook worker failed")
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

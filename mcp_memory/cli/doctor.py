@@ -40,19 +40,17 @@ def run_checks(settings: Settings) -> list[Check]:
 
 
 def _driver() -> tuple[bool, str, str]:
-    import apsw
+    from mcp_memory.app import check_driver
 
-    from mcp_memory.store.driver import has_fts5
-
-    fts5 = has_fts5()
-    detail = f"apsw {apsw.apsw_version()}, SQLite {apsw.sqlite_lib_version()}, FTS5 {'yes' if fts5 else 'no'}"
-    return fts5, detail, "pip install --upgrade apsw"
+    found = check_driver()
+    detail = f"apsw {found.apsw}, SQLite {found.sqlite}, FTS5 {'yes' if found.fts5 else 'no'}"
+    return found.fts5, detail, "pip install --upgrade apsw"
 
 
 def _sqlite_vec() -> tuple[bool, str, str]:
-    from mcp_memory.store.driver import sqlite_vec_version
+    from mcp_memory.app import check_sqlite_vec
 
-    version = sqlite_vec_version()
+    version = check_sqlite_vec()
     return True, f"sqlite-vec {version} loads", "pip install --upgrade sqlite-vec"
 
 
@@ -75,7 +73,9 @@ def _warm_server(settings: Settings) -> tuple[bool, str, str]:
     from mcp_memory.errors import WarmServerError
 
     try:
-        health = fetch_health(settings)
+        health = fetch_health(
+            settings.embed_host, settings.embed_port, timeout=settings.embed_connect_timeout
+        )
     except WarmServerError as exc:
         return (
             False,
@@ -91,24 +91,20 @@ def _warm_server(settings: Settings) -> tuple[bool, str, str]:
 
 
 def _database(settings: Settings) -> tuple[bool, str, str]:
-    from mcp_memory.store.database import Store
+    from mcp_memory.app import check_database
 
     path = settings.db
     if not path.exists():
         return True, f"{path} does not exist yet; it is created on first use", ""
-    store = Store.open(path)
-    try:
-        result = store.quick_check()
-        model = store.model
-        mode = stat.S_IMODE(path.stat().st_mode)
-        detail = (
-            f"{path}: schema v{store.schema_version}, "
-            f"model {model.model_id + f' ({model.dimension}-d)' if model else 'not recorded yet'}, "
-            f"quick_check {result}, mode {mode:o}"
-        )
-    finally:
-        store.close()
-    ok = result == "ok"
+    found = check_database(settings)
+    model = found.model
+    mode = stat.S_IMODE(path.stat().st_mode)
+    detail = (
+        f"{path}: schema v{found.schema_version}, "
+        f"model {model.model_id + f' ({model.dimension}-d)' if model else 'not recorded yet'}, "
+        f"quick_check {found.quick_check}, mode {mode:o}"
+    )
+    ok = found.quick_check == "ok"
     return ok, detail, "restore a backup, or move the file aside to start fresh"
 
 

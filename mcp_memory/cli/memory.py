@@ -112,10 +112,10 @@ PURGE_HELP = (
 
 
 def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
+    from mcp_memory.app import open_store
     from mcp_memory.service.purge import purge
-    from mcp_memory.store.database import Store
 
-    store = Store.open(settings.db)
+    store = open_store(settings)
     try:
         if not args.yes:
             _confirm_purge(store, args.ids, args.with_lineage)
@@ -289,16 +289,13 @@ def cmd_links(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
+    from mcp_memory.app import open_store
     from mcp_memory.graph.page import DEFAULT_STATES, write_graph
-    from mcp_memory.store.database import Store
-    from mcp_memory.store.schema import STATES
+    from mcp_memory.service.validation import validate_states
 
-    states = tuple(args.state) if args.state else DEFAULT_STATES
-    unknown = sorted(set(states) - set(STATES))
-    if unknown:
-        raise MCPMemoryError(f"unknown state(s) {unknown}; states are {', '.join(STATES)}")
+    states = validate_states(args.state) if args.state else DEFAULT_STATES
     out = Path(args.out).expanduser() if args.out else settings.home / "graph.html"
-    store = Store.open(settings.db)
+    store = open_store(settings)
     try:
         projects = _graph_projects(store, args.project) if args.project else None
         summary = write_graph(

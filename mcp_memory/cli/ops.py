@@ -20,11 +20,11 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     import os
     from pathlib import Path
 
+    from mcp_memory.app import open_store
     from mcp_memory.projects import normalize_project
     from mcp_memory.service.portability import export
-    from mcp_memory.store.database import Store
 
-    store = Store.open(settings.db)
+    store = open_store(settings)
     try:
         projects = None
         if args.project:
@@ -95,15 +95,14 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    from mcp_memory.app import make_embedder, open_store
     from mcp_memory.cli.progress import Bar
     from mcp_memory.embedding.specs import get_spec
-    from mcp_memory.embedding.warm_client import make_embedder
     from mcp_memory.lifecycle.reindex import run
-    from mcp_memory.store.database import Store
 
     spec = get_spec(args.model)
     embedder = make_embedder(settings, spec, args.dimension)
-    store = Store.open(settings.db)
+    store = open_store(settings)
     try:
         bar = None if args.json else Bar(f"reindex -> {spec.id}")
         report = run(store, embedder, spec.pooling, batch=args.batch, progress=bar)

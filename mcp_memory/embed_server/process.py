@@ -59,7 +59,11 @@ def status(settings: Settings) -> dict[str, Any]:
     """Whether the server answers on the configured address, with its health when it does."""
     url = settings.embed_url
     try:
-        health = fetch_health(settings, timeout=max(1.0, settings.embed_connect_timeout))
+        health = fetch_health(
+            settings.embed_host,
+            settings.embed_port,
+            timeout=max(1.0, settings.embed_connect_timeout),
+        )
     except ForeignServer as exc:
         return {"status": "foreign", "message": str(exc), "url": url}
     except WarmServerError:
@@ -169,7 +173,9 @@ def stop(settings: Settings, timeout: float = 10.0) -> dict[str, Any]:
     pid: int | None = info["pid"] if info is not None else None
     if pid is None or not _alive(pid):
         try:
-            health = fetch_health(settings)
+            health = fetch_health(
+                settings.embed_host, settings.embed_port, timeout=settings.embed_connect_timeout
+            )
         except WarmServerError:
             health = None
         pid = health.get("pid") if health is not None else None

@@ -9,7 +9,8 @@
 - ``pull``: download a model from the Hugging Face hub, verify it, mark it installed
 
 The domain imports only the protocol (``embedding.protocol``), never the engine; the engine, the
-warm client and ``pull`` are for entry points and ``app.py``. Names are imported on first use
+warm client and ``pull`` are for entry points and ``app.py`` (which wires the settings into
+them: nothing here reads settings). Names are imported on first use
 (PEP 562), so importing the protocol never loads ONNX Runtime.
 """
 
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
         AutoEmbedder,
         ForeignServer,
         fetch_health,
-        make_embedder,
         server_available,
     )
 
@@ -52,7 +52,6 @@ __all__ = [
     "get_spec",
     "load_engine",
     "locate",
-    "make_embedder",
     "require",
     "server_available",
 ]
@@ -74,7 +73,6 @@ _HOMES = {
     "get_spec": "specs",
     "load_engine": "engine",
     "locate": "specs",
-    "make_embedder": "warm_client",
     "require": "specs",
     "server_available": "warm_client",
 }

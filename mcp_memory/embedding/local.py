@@ -38,6 +38,10 @@ class LocalEmbedder:
         return self._dimension
 
     @property
+    def pooling(self) -> str:
+        return self.spec.pooling
+
+    @property
     def loaded(self) -> bool:
         return self._engine is not None
 

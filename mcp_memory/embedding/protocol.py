@@ -26,6 +26,12 @@ class Embedder(Protocol):
     @property
     def dimension(self) -> int: ...
 
+    @property
+    def pooling(self) -> str:
+        """How the model pools token vectors into one (``mean``, ``last_token``): recorded
+        with the model id and dimension when a database gets its first vectors."""
+        ...
+
     def embed(self, texts: Sequence[str], kind: Kind = "document") -> np.ndarray: ...
 
 

@@ -8,6 +8,9 @@ another model, or a truncated reply can never put wrong vectors into the databas
 ``AutoEmbedder`` implements the :class:`~mcp_memory.embedding.protocol.Embedder` protocol: it asks the
 warm server first and falls back to :class:`~mcp_memory.embedding.local.LocalEmbedder` (logging one
 line), then retries the server after an exponential backoff.
+
+Nothing here reads settings: the address, timeouts and model directory come in as plain values
+(:func:`mcp_memory.app.make_embedder` wires them from the configuration).
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mcp_memory.config import Settings
 from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.embedding.protocol import (
     MAX_BATCH,
@@ -33,7 +35,6 @@ from mcp_memory.embedding.protocol import (
     SERVICE,
     Kind,
 )
-from mcp_memory.embedding.specs import ModelSpec
 from mcp_memory.errors import WarmServerError
 
 log = logging.getLogger("mcp_memory")
@@ -82,17 +83,6 @@ class WarmClient:
         self._local = threading.local()
         self._connections: set[http.client.HTTPConnection] = set()  # all threads', for close
         self._connections_lock = threading.Lock()
-
-    @classmethod
-    def from_settings(cls, settings: Settings, model_id: str, dimension: int) -> WarmClient:
-        return cls(
-            settings.embed_host,
-            settings.embed_port,
-            model_id=model_id,
-            dimension=dimension,
-            connect_timeout=settings.embed_connect_timeout,
-            timeout=settings.embed_timeout,
-        )
 
     @property
     def address(self) -> str:
@@ -345,6 +335,10 @@ class AutoEmbedder:
     def dimension(self) -> int:
         return self.local.dimension
 
+    @property
+    def pooling(self) -> str:
+        return self.local.pooling
+
     def close(self) -> None:
         """Close the connections to the warm server (the local model stays loaded)."""
         self.client.close()
@@ -408,24 +402,15 @@ def _fallback_reason(exc: BaseException, auto: AutoEmbedder) -> str:
     return f"embedding server not reachable at {auto.client.address} ({_describe(exc)})"
 
 
-def make_embedder(settings: Settings, spec: ModelSpec, dimension: int = 0) -> AutoEmbedder:
-    """The embedder entry points hand to the service: warm server first, in-process fallback."""
-    local = LocalEmbedder(
-        spec, settings.models_dir, threads=settings.intra_threads, dimension=dimension
-    )
-    client = WarmClient.from_settings(settings, spec.id, local.dimension)
-    return AutoEmbedder(local, client)
-
-
-def fetch_health(settings: Settings, *, timeout: float | None = None) -> dict[str, Any]:
-    """``GET /health`` from the configured address; raises WarmServerError unless it is ours.
+def fetch_health(host: str, port: int, *, timeout: float) -> dict[str, Any]:
+    """``GET /health`` from ``host:port``; raises WarmServerError unless it is ours.
 
     Checks only that the program on the port is the mcp-memory embedding server, not which
-    model it serves (status and doctor report that).
+    model it serves (status and doctor report that). Entry points pass the configured address
+    and the connect timeout (``MCP_MEMORY_EMBED_CONNECT_TIMEOUT``) from their settings.
     """
-    wait = settings.embed_connect_timeout if timeout is None else timeout
-    address = f"{_host_literal(settings.embed_host)}:{settings.embed_port}"
-    conn = http.client.HTTPConnection(settings.embed_host, settings.embed_port, timeout=wait)
+    address = f"{_host_literal(host)}:{port}"
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.request("GET", "/health", headers={"Accept": "application/json"})
         response = conn.getresponse()
@@ -448,13 +433,15 @@ def fetch_health(settings: Settings, *, timeout: float | None = None) -> dict[st
     return reply
 
 
-def server_available(settings: Settings, model_id: str, dimension: int | None = None) -> bool:
+def server_available(
+    host: str, port: int, model_id: str, dimension: int | None = None, *, timeout: float
+) -> bool:
     """True when our warm server answers health quickly and serves ``model_id`` (and dimension).
 
     Cheap: one loopback request with the connect timeout, no model loaded. For hooks.
     """
     try:
-        health = fetch_health(settings)
+        health = fetch_health(host, port, timeout=timeout)
     except WarmServerError:
         return False
     if health.get("model") != model_id or health.get("status") != "ok":

@@ -4,6 +4,9 @@
 - ``events``: what each event does, behind one fail-open runner
 - ``reader``: hook-time recall: read-only SQL without the Store, numpy or a model (the one
   documented SQL exception outside ``store/``)
+- ``worker``: the detached process (``python -m mcp_memory.hooks.worker``) that stores the jobs
+  hooks leave in the spool (:mod:`mcp_memory.capture.spool`), then refreshes briefings and runs
+  maintenance
 
 This ``__init__`` imports nothing and exports nothing: the hook path pays only for the modules it
 imports (no numpy, apsw, ONNX Runtime or mcp; tests/test_hooks.py checks).

@@ -9,10 +9,13 @@ timeout would.
 
 Speed: a hook is a fresh interpreter on Claude Code's critical path. This module and what it
 imports are the standard library and project modules that import nothing heavier
-(:mod:`~mcp_memory.config`, :mod:`~mcp_memory.hooks.reader`, :mod:`~mcp_memory.capture.session_state`,
-:mod:`~mcp_memory.capture.spool`; :mod:`~mcp_memory.capture.observe` and ``apsw`` only for the events that use
-them); no numpy, no ONNX Runtime, no MCP SDK, and never a model. Writes go through the spool (see :mod:`mcp_memory.capture.spool`); redaction (~50 ms of
-regex compilation) is imported only by the runs that write.
+(:mod:`~mcp_memory.config`, :mod:`~mcp_memory.hooks.reader`,
+:mod:`~mcp_memory.capture.session_state`, :mod:`~mcp_memory.capture.spool`,
+:mod:`~mcp_memory.hooks.worker`; :mod:`~mcp_memory.capture.observe` and ``apsw`` only for the
+events that use them); no numpy, no ONNX Runtime, no MCP SDK, and never a model. Writes go
+through the spool (see :mod:`mcp_memory.capture.spool`) and the detached worker a hook starts
+(:mod:`mcp_memory.hooks.worker`); redaction (~50 ms of regex compilation) is imported only by the
+runs that write.
 
 Events:
 
@@ -48,6 +51,7 @@ from mcp_memory.capture import spool
 from mcp_memory.capture.session_state import session_state
 from mcp_memory.config import Settings, load_settings
 from mcp_memory.hooks import reader as hook_recall
+from mcp_memory.hooks import worker
 
 EVENTS = (
     "SessionStart",
@@ -194,7 +198,7 @@ def session_start(hook: Hook) -> dict[str, Any] | None:
     if cached is not None:
         text = str(cached.get("text") or "")
         spool.enqueue(settings.run_dir, {"kind": "briefing", "project": project, "branch": branch})
-        spool.wake_worker(settings)
+        worker.wake_worker(settings)
     else:
         text = first_briefing(settings, project, branch)
     return hook.context(text)
@@ -215,7 +219,7 @@ def first_briefing(settings: Settings, project: str, branch: str | None) -> str:
     from mcp_memory.app import open_app
 
     with open_app(settings, cwd=Path(project)) as app:
-        text, ids = spool.build_briefing_text(app, project, branch)
+        text, ids = worker.build_briefing_text(app, project, branch)
     spool.write_briefing(settings.run_dir, project, text, ids)
     return text
 
@@ -243,7 +247,7 @@ def user_prompt_submit(hook: Hook) -> dict[str, Any] | None:
     if notes:
         for note in notes:
             _enqueue_memory(hook, note, type="user_note", tags=("note",), source="user")
-        spool.wake_worker(hook.settings)
+        worker.wake_worker(hook.settings)
         parts.append(
             f"mcp-memory: saved {len(notes)} #remember note(s) to long-term memory as protected "
             "user notes (stored in the background); there is no need to store them again."
@@ -317,7 +321,7 @@ def post_tool_use(hook: Hook) -> dict[str, Any] | None:
     for capture in captures:
         _enqueue_memory(hook, capture.content, type=capture.type, tags=capture.tags, source="hook")
     if captures:
-        spool.wake_worker(hook.settings)
+        worker.wake_worker(hook.settings)
     if hook.event == "PostToolUseFailure" and tool == "Bash":
         return hook.context(earlier_fixes(hook))
     return None
@@ -400,7 +404,7 @@ def session_end(hook: Hook) -> None:
             "reason": hook.payload.get("reason") or hook.payload.get("trigger"),
         },
     )
-    spool.wake_worker(hook.settings)
+    worker.wake_worker(hook.settings)
 
 
 # -- failures -----------------------------------------------------------------------------------

@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from mcp_memory.lifecycle.merge_check import missing_facts
 from mcp_memory.llm.provider import MergeOutput, Usage
+from mcp_memory.text.facts import missing_facts
 
 __all__ = ["SUBSTANCE_THRESHOLD", "ExtractiveProvider", "split_sentences", "substance_heuristic"]
 

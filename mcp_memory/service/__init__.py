@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from mcp_memory.service.memories import MemoryService, content_hash
     from mcp_memory.service.portability import backup, export, import_records, read_export
     from mcp_memory.service.types import Hit, Options, RecallFilters, Remembered
-    from mcp_memory.service.validation import parse_time
+    from mcp_memory.service.validation import parse_time, validate_states
 
 __all__ = [
     "BriefingContext",
@@ -46,6 +46,7 @@ __all__ = [
     "import_records",
     "parse_time",
     "read_export",
+    "validate_states",
 ]
 
 # Each public name and the module that defines it, imported on first use.
@@ -63,6 +64,7 @@ _HOMES = {
     "import_records": "portability",
     "parse_time": "validation",
     "read_export": "portability",
+    "validate_states": "validation",
 }
 
 

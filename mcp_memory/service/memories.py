@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 from mcp_memory.embedding.protocol import Embedder
-from mcp_memory.embedding.specs import SPECS
 from mcp_memory.errors import EmbeddingError, ValidationError
 from mcp_memory.projects import GLOBAL
 from mcp_memory.redaction.redact import redact
@@ -289,9 +288,8 @@ class MemoryService(RecallMixin):
 
     def ensure_model(self) -> None:
         if self.store.model is None:
-            spec = SPECS.get(self.embedder.model_id)
-            pooling = spec.pooling if spec is not None else "unknown"
-            self.store.init_model(self.embedder.model_id, self.embedder.dimension, pooling)
+            embedder = self.embedder
+            self.store.init_model(embedder.model_id, embedder.dimension, embedder.pooling)
         self.store.check_model(self.embedder.model_id, self.embedder.dimension)
 
     def _near_duplicates(

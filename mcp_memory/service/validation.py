@@ -1,4 +1,5 @@
-"""Checks of what callers send the service: text, tags, choices, times, and the limits on them.
+"""Checks of what callers send the service: text, tags, choices, states, times, and the limits
+on them.
 
 Each check returns the clean value or raises :class:`~mcp_memory.errors.ValidationError` with a
 message that says what to send instead.
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from mcp_memory.errors import ValidationError
+from mcp_memory.store.schema import STATES
 
 SOURCES = ("tool", "hook", "user", "cli", "lifecycle", "import")
 MAX_TAGS = 20
@@ -82,6 +84,14 @@ def validate_tags(tags: Sequence[str] | None) -> tuple[str, ...]:
     if len(out) > MAX_TAGS:
         raise ValidationError(f"at most {MAX_TAGS} tags per memory")
     return tuple(out)
+
+
+def validate_states(states: Sequence[str]) -> tuple[str, ...]:
+    """States a caller names (the graph's filter), each one a memory can be in (``STATES``)."""
+    unknown = sorted(set(states) - set(STATES))
+    if unknown:
+        raise ValidationError(f"unknown state(s) {unknown}; states are {', '.join(STATES)}")
+    return tuple(states)
 
 
 def choice(value: str, allowed: Sequence[str], name: str) -> str:

@@ -1,12 +1,17 @@
-"""What this machine's SQLite driver can do, asked of a throwaway in-memory connection: whether
-the bundled SQLite has FTS5 and whether sqlite-vec loads (``memcycle doctor`` reports both
-before it opens the real database)."""
+"""What this machine's SQLite driver can do, asked of a throwaway in-memory connection: its
+versions, whether the bundled SQLite has FTS5 and whether sqlite-vec loads (``memcycle doctor``
+reports them, through ``app.py``, before it opens the real database)."""
 
 from __future__ import annotations
 
 import apsw
 
 from mcp_memory.store.migrations import scalar
+
+
+def versions() -> tuple[str, str]:
+    """apsw's version and the version of the SQLite library it bundles."""
+    return apsw.apsw_version(), apsw.sqlite_lib_version()
 
 
 def has_fts5() -> bool:
