@@ -41,7 +41,7 @@ PACKAGE = ROOT / "mcp_memory"
 ENTRY_POINTS = frozenset({"cli", "server", "hooks", "embed_server"})
 COMPOSITION_ROOT = "app"
 BASE = frozenset({"store", "embedding"})
-LEAVES = frozenset({"errors", "config", "projects", "text"})
+LEAVES = frozenset({"errors", "config", "projects", "text", "lazy"})
 
 # Which domain packages each domain package may import (besides itself, the base and the leaves).
 # redaction is pure text work; llm (the LLM client layer) redacts prompts; the service redacts

@@ -42,6 +42,6 @@ def test_schema_module_imports_nothing() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = set(ast.literal_eval(done.stdout.strip()))
     ours = sorted(m for m in loaded if m.split(".")[0] == "mcp_memory")
-    assert ours == ["mcp_memory", "mcp_memory.store", "mcp_memory.store.schema"]
+    assert ours == ["mcp_memory", "mcp_memory.lazy", "mcp_memory.store", "mcp_memory.store.schema"]
     heavy = {"numpy", "apsw", "sqlite_vec", "onnxruntime", "tokenizers", "mcp"}
     assert not heavy & {m.split(".")[0] for m in loaded}

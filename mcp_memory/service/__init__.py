@@ -22,8 +22,9 @@ Public names are imported on first use (PEP 562), never their siblings.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mcp_memory.lazy import exports
 
 if TYPE_CHECKING:
     from mcp_memory.service.briefing import BriefingContext, build_briefing
@@ -68,11 +69,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """PEP 562: import a public name's module on first use, never its siblings."""
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = exports(__name__, _HOMES)
