@@ -286,6 +286,7 @@ from mcp_memory.store.database import Store
 from mcp_memory.lifecycle.maintenance import embed_pending, connect_pending
 svc = MemoryService(Store.open(sys.argv[1]), LocalEmbedder(MINILM, Path('.'), threads=1))
 tag, n = sys.argv[2], 0
+ready = Path(sys.argv[1] + '.' + tag + '.ready')
 while True:
     if n % 7 == 6:
         embed_pending(svc, 8)
@@ -294,6 +295,8 @@ while True:
     batch = [f"{tag} crash note {n}-{j}: keep value {n * 31 + j} for the {tag} service" for j in range(1 + n % 3)]
     for r in svc.remember_many(batch, project="crash", session_id=tag, embed=n % 4 != 3):
         print(r.id, flush=True)
+    if n == 0:
+        ready.touch()  # imports and the model load are done: it is writing now
     if n % 5 == 4:
         svc.forget(r.id)
     n += 1
@@ -339,7 +342,16 @@ def crash_cycles(
             )
             for n in range(writers)
         ]
-        time.sleep(warm + rng.uniform(min_wait, max_wait))  # imports take ~1 s, then writes
+        # Kill at a random moment of the writing, counted from when every writer has finished
+        # its imports and first write (~1 s on an idle machine, many more on a loaded one), so a busy machine
+        # shifts the window instead of leaving no time to write.
+        ready = [Path(f"{db}.w{cycle}-{n}.ready") for n in range(writers)]
+        deadline = time.monotonic() + 60
+        while not all(r.exists() for r in ready) and time.monotonic() < deadline:
+            if any(p.poll() is not None for p in procs):
+                break
+            time.sleep(0.02)
+        time.sleep(max(0.0, warm - 1.0) + rng.uniform(min_wait, max_wait))
         for p in procs:
             os.kill(p.pid, signal.SIGKILL)
             time.sleep(rng.uniform(0, 0.05))
