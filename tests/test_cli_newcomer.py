@@ -266,3 +266,18 @@ def test_warm_server_down_is_said_once_an_hour(settings: Settings) -> None:
     assert "embedding server not reachable" in first.stderr and said == [False, False]
     verbose = run(settings, "-v", "recall", "note warm server")
     assert "embedding server not reachable" in verbose.stderr
+
+
+# -- item 2: doctor right after `make run` -----------------------------------------------------
+
+
+def test_doctor_passes_right_after_make_runs_steps(settings: Settings) -> None:
+    """`make run` is `memcycle demo`: it starts the warm server (which creates the data folder)
+    and stores samples. doctor right after must pass (no `.data is 755`)."""
+    try:
+        proc = run(settings, "demo", "--no-serve")
+        assert proc.returncode == 0, proc.stderr
+        doctor = run(settings, "doctor")
+        assert doctor.returncode == 0, doctor.stdout
+    finally:
+        run(settings, "embed-server", "stop")

@@ -73,7 +73,7 @@ def run_demo(settings: Settings, *, serve: bool = True, port: int = 0) -> int:
     say(f"  claude mcp add memory --env MCP_MEMORY_HOME={settings.home} -- {exe} serve")
     say("Or over HTTP while this demo runs:")
     say(f"  claude mcp add --transport http memory http://127.0.0.1:{http_port}/mcp")
-    say("Inspect with the MCP Inspector CLI:")
+    say("Inspect with the MCP Inspector CLI (npx fetches it first: ~20 s the first time):")
     say(
         f"  npx @modelcontextprotocol/inspector --cli http://127.0.0.1:{http_port}/mcp "
         "--transport http --method tools/list"
@@ -84,5 +84,11 @@ def run_demo(settings: Settings, *, serve: bool = True, port: int = 0) -> int:
     say(f"Serving MCP on http://127.0.0.1:{http_port}/mcp  (Ctrl-C to stop)")
     from mcp_memory.server.tools import build_server
 
-    build_server(settings).run("streamable-http", host="127.0.0.1", port=http_port)
+    try:
+        build_server(settings).run("streamable-http", host="127.0.0.1", port=http_port)
+    except KeyboardInterrupt:  # Ctrl-C is how a person ends the demo: no error for make
+        pass
+    if result.get("status") == "started":  # stop what the demo started, keep what it found
+        process.stop(settings)
+    say("demo stopped")
     return 0
