@@ -6,6 +6,7 @@ connect Claude Code and the MCP Inspector, then serves MCP over streamable HTTP 
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import time
 
@@ -84,10 +85,8 @@ def run_demo(settings: Settings, *, serve: bool = True, port: int = 0) -> int:
     say(f"Serving MCP on http://127.0.0.1:{http_port}/mcp  (Ctrl-C to stop)")
     from mcp_memory.server.tools import build_server
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the demo: no error for make
         build_server(settings).run("streamable-http", host="127.0.0.1", port=http_port)
-    except KeyboardInterrupt:  # Ctrl-C is how a person ends the demo: no error for make
-        pass
     if result.get("status") == "started":  # stop what the demo started, keep what it found
         process.stop(settings)
     say("demo stopped")
