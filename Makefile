@@ -11,8 +11,13 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-setup: $(BIN)/python
+# Reinstall only when pyproject.toml changed (the stamp), so `make run` does not print
+# setuptools' editable-install banner every time.
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
 
 run: setup
 	MCP_MEMORY_HOME=$(HOME_DIR) $(BIN)/memcycle demo

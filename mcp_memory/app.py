@@ -23,7 +23,7 @@ from mcp_memory.llm.extractive import substance_heuristic
 from mcp_memory.llm.factory import make_provider
 from mcp_memory.llm.provider import Provider
 from mcp_memory.llm.spending import Spending
-from mcp_memory.projects import project_for_dir
+from mcp_memory.projects import project_for_dir, resolve
 from mcp_memory.routing.plan import FALLBACK, THRESHOLDS, Thresholds
 from mcp_memory.routing.router import RouteConfig, Router
 from mcp_memory.routing.verdict import LLMVerdict
@@ -47,6 +47,11 @@ class App:
     @property
     def current_project(self) -> str:
         return project_for_dir(self.cwd)
+
+    def project(self, name: str | None, *, create: bool = False) -> str:
+        """The project key ``name`` means (see :func:`mcp_memory.projects.resolve`), checked
+        against the projects this database knows."""
+        return resolve(name, self.cwd, self.store.project_keys(), create=create)
 
     def close(self) -> None:
         self.embedder.close()  # connections to the warm server

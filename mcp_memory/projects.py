@@ -8,6 +8,7 @@ git repository is its own project: a memory never becomes global by accident.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from pathlib import Path
 
 from mcp_memory.errors import ValidationError
@@ -33,8 +34,16 @@ def project_for_dir(cwd: Path) -> str:
     return str(root if root is not None else cwd.resolve())
 
 
-def normalize_project(name: str | None, cwd: Path) -> str:
-    """The project key for an explicit name (or ``global``), else the one of ``cwd``."""
+def resolve(name: str | None, cwd: Path, known: Collection[str], *, create: bool = False) -> str:
+    """The project key ``name`` means, for every command and tool that takes a project.
+
+    ``name`` may be nothing (the project of ``cwd``), ``global``, ``.`` or another directory
+    (its git root, resolved against ``cwd``), a key in ``known``, or the short name the
+    tables show (``ingest`` for ``/home/u/src/ingest``) when exactly one known project has it.
+    Anything else is an error listing the known projects: a typo must not silently search
+    nothing, nor start a second project. A new project comes only from a directory; ``create``
+    (remember) adds that hint to the error.
+    """
     if name is None or name.strip() == "":
         return project_for_dir(cwd)
     name = name.strip()
@@ -44,7 +53,36 @@ def normalize_project(name: str | None, cwd: Path) -> str:
         raise ValidationError(
             "project must be 1-300 characters without control characters, or 'global'"
         )
-    return name
+    if name in known:
+        return name
+    if _looks_like_path(name):
+        path = (cwd / Path(name).expanduser()).resolve()
+        if path.is_dir():  # a directory names its project unambiguously, known or new
+            return project_for_dir(path)
+        raise ValidationError(f"no directory {path}; {_known_list(known)}")
+    named = sorted(k for k in known if k != GLOBAL and display_name(k) == name)
+    if len(named) == 1:
+        return named[0]
+    if named:
+        raise ValidationError(
+            f"project name {name!r} is ambiguous: {', '.join(named)}; pass the key or path"
+        )
+    hint = "; to start a new project pass its directory (a path or '.')" if create else ""
+    raise ValidationError(f"no project named {name!r}; {_known_list(known)}{hint}")
+
+
+def _looks_like_path(name: str) -> bool:
+    return name in (".", "..") or "/" in name or name.startswith("~") or "\\" in name
+
+
+def _known_list(known: Collection[str]) -> str:
+    """``known: ingest (/home/u/src/ingest), webshop (...)``: short name, then the key."""
+    shown = [
+        f"{display_name(k)} ({k})" if display_name(k) != k else k
+        for k in sorted(known, key=lambda k: (display_name(k), k))
+        if k != GLOBAL
+    ]
+    return "known: " + (", ".join(shown) if shown else "none yet")
 
 
 def scope(project: str, *, include_global: bool = True) -> list[str]:
@@ -55,21 +93,28 @@ def scope(project: str, *, include_global: bool = True) -> list[str]:
     return [project, GLOBAL]
 
 
-def project_or_all(name: str | None, cwd: Path, *, all_projects: bool = False) -> str | None:
+def project_or_all(
+    name: str | None, cwd: Path, known: Collection[str], *, all_projects: bool = False
+) -> str | None:
     """The project a caller named (or the one of ``cwd``), or None for every project."""
     if all_projects:
         if name:
             raise ValidationError("give either project or all_projects, not both")
         return None
-    return normalize_project(name, cwd)
+    return resolve(name, cwd, known)
 
 
 def search_scope(
-    name: str | None, cwd: Path, *, all_projects: bool = False, include_global: bool = True
+    name: str | None,
+    cwd: Path,
+    known: Collection[str],
+    *,
+    all_projects: bool = False,
+    include_global: bool = True,
 ) -> list[str] | None:
     """The projects a recall searches, from what a caller asked: ``name`` (or the project of
     ``cwd``) plus global, or None for every project."""
-    key = project_or_all(name, cwd, all_projects=all_projects)
+    key = project_or_all(name, cwd, known, all_projects=all_projects)
     return None if key is None else scope(key, include_global=include_global)
 
 

@@ -45,13 +45,15 @@ def ok_json(proc: subprocess.CompletedProcess[str]) -> Any:
 
 
 def test_remember_recall_forget_stats_json(settings: Settings, tmp_path: Path) -> None:
+    ops = tmp_path / "ops"
+    ops.mkdir()
     r = ok_json(
         run(
             settings,
             "remember",
             "Staging deploys need VPN access first",
             "--project",
-            "ops",
+            str(ops),
             "--tag",
             "deploy",
             "--tag",
@@ -59,7 +61,7 @@ def test_remember_recall_forget_stats_json(settings: Settings, tmp_path: Path) -
             "--json",
         )
     )
-    assert r["status"] == "created" and r["project"] == "ops"
+    assert r["status"] == "created" and r["project"] == str(ops)
     again = ok_json(
         run(
             settings,
@@ -73,13 +75,13 @@ def test_remember_recall_forget_stats_json(settings: Settings, tmp_path: Path) -
     assert (again["id"], again["status"]) == (r["id"], "duplicate")
     hits = ok_json(run(settings, "recall", "vpn deploy", "--project", "ops", "-k", "3", "--json"))
     assert hits[0]["id"] == r["id"] and hits[0]["tags"] == ["deploy", "vpn"]
-    assert ok_json(run(settings, "recall", "vpn", "--project", "other", "--json")) == []
+    assert ok_json(run(settings, "recall", "vpn", "--project", "global", "--json")) == []
     stats = ok_json(run(settings, "stats", "--json"))
     assert stats["counts"]["total"] == 1 and stats["model"] == "minilm"
-    assert stats["counts"]["by_project"] == {"ops": 1}
+    assert stats["counts"]["by_project"] == {str(ops): 1}
     ok_json(run(settings, "forget", str(r["id"]), "--json"))
     assert ok_json(run(settings, "recall", "vpn", "--project", "ops", "--json")) == []
-    restored = ok_json(run(settings, "forget", str(r["id"]), "--restore", "--json"))
+    restored = ok_json(run(settings, "restore", str(r["id"]), "--json"))
     assert restored["state"] == "buffer"
 
 
@@ -101,7 +103,7 @@ def test_project_defaults_to_git_root_and_global_is_shared(
     assert {h["id"] for h in inside} == {here["id"], g["id"]}
 
 
-def test_remember_reads_stdin_and_redacts_secrets(settings: Settings) -> None:
+def test_remember_reads_stdin_and_redacts_secrets(settings: Settings, tmp_path: Path) -> None:
     token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
     r = ok_json(
         run(
@@ -109,18 +111,22 @@ def test_remember_reads_stdin_and_redacts_secrets(settings: Settings) -> None:
             "remember",
             "-",
             "--project",
-            "p",
+            ".",
             "--json",
             stdin=f"CI uses the token {token} for releases",
+            cwd=tmp_path,
         )
     )
     assert r["redactions"] == 1
-    hits = ok_json(run(settings, "recall", "CI releases token", "--project", "p", "--json"))
+    hits = ok_json(run(settings, "recall", "CI releases token", "--json", cwd=tmp_path))
     assert token not in hits[0]["content"] and "[REDACTED" in hits[0]["content"]
 
 
-def test_human_output_is_readable(settings: Settings) -> None:
-    proc = run(settings, "remember", "Use make test before pushing", "--project", "p")
+def test_human_output_is_readable(settings: Settings, tmp_path: Path) -> None:
+    (tmp_path / "p").mkdir()
+    proc = run(
+        settings, "remember", "Use make test before pushing", "--project", "p/", cwd=tmp_path
+    )
     assert proc.returncode == 0 and proc.stdout.startswith("created memory 1 (note) in p")
     proc = run(settings, "recall", "before pushing", "--project", "p")
     assert "[1]" in proc.stdout and "Use make test before pushing" in proc.stdout

@@ -297,8 +297,9 @@ def test_consolidate_cli_lists_and_merges(settings: Any, tmp_path: Path) -> None
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout)
 
-    for text in CLUSTER:
-        cli("remember", text, "--project", "app")
+    (tmp_path / "app").mkdir()
+    for text in CLUSTER:  # a new project comes from its directory; later its short name
+        cli("remember", text, "--project", str(tmp_path / "app"))
     (cluster,) = cli("consolidate", "--project", "app")
     assert len(cluster["members"]) == 3
     (outcome,) = cli("consolidate", "--project", "app", "--run")

@@ -270,7 +270,7 @@ def test_cli_graph_writes_the_file_and_reports_it(settings: Settings, tmp_path: 
     bad = subprocess.run(
         [*run, "--project", "nope"], env=env, capture_output=True, text=True, timeout=60
     )
-    assert bad.returncode == 1 and "no project called 'nope'; projects: p" in bad.stderr
+    assert bad.returncode == 1 and "no project named 'nope'; known: p (/src/p)" in bad.stderr
 
 
 @pytest.mark.parametrize("exact_max", [700, 50])

@@ -153,7 +153,9 @@ def server_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def test_stdio_subprocess_handshake_is_fast_and_tools_work(settings: Settings) -> None:
+def test_stdio_subprocess_handshake_is_fast_and_tools_work(
+    settings: Settings, tmp_path: Path
+) -> None:
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "mcp_memory.cli", "serve"],
@@ -166,9 +168,13 @@ def test_stdio_subprocess_handshake_is_fast_and_tools_work(settings: Settings) -
             handshake = time.perf_counter() - started
             tools = {t.name for t in (await client.list_tools()).tools}
             r = structured(
-                await client.call_tool("remember", {"content": "stdio works", "project": "p"})
+                await client.call_tool(
+                    "remember", {"content": "stdio works", "project": str(tmp_path)}
+                )
             )
-            hits = structured(await client.call_tool("recall", {"query": "stdio", "project": "p"}))
+            hits = structured(
+                await client.call_tool("recall", {"query": "stdio", "project": tmp_path.name})
+            )
         return handshake, tools, r, hits
 
     handshake, tools, r, hits = anyio.run(main)
@@ -201,7 +207,7 @@ def test_stdio_server_writes_only_protocol_to_stdout(settings: Settings) -> None
             "method": "tools/call",
             "params": {
                 "name": "remember",
-                "arguments": {"content": "raw stdio memory", "project": "p"},
+                "arguments": {"content": "raw stdio memory", "project": "global"},
             },
         },
     ]

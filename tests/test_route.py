@@ -539,14 +539,19 @@ def test_route_tool_plans_applies_promotes_and_undoes(
         undone = data(await client.call_tool("route", {"undo_file": "CLAUDE.md"}))
         bad = await client.call_tool("route", {"undo_file": "../x.md"})
         both = await client.call_tool("route", {"apply": True, "undo_memory": mid})
-        named = data(await client.call_tool("remember", {"content": REBASE, "project": "ops"}))
-        ops = data(await client.call_tool("route", {"promote": named["id"]}))
+        ops = data(await client.call_tool("route", {"promote": named}))
         return mid, nothing, plan, applied, undone, bad, both, ops
 
     async def main() -> Any:
         async with Client(build_server(settings, cwd=env.root)) as client:
             return await steps(client)
 
+    # A project named by a bare name (from an older version or an import: the tools create new
+    # projects only from directories now) cannot be routed.
+    from mcp_memory.app import open_app
+
+    with open_app(settings) as app:
+        named = app.service.remember(REBASE, project="ops").id
     before = (env.root / "CLAUDE.md").read_bytes()
     mid, nothing, plan, applied, undone, bad, both, ops = anyio.run(main)
     assert nothing["counts"]["write"] == 0 and "nothing to route" in nothing["message"]

@@ -65,14 +65,15 @@ def test_stats_and_recall_render_as_tables(
     monkeypatch.setenv("MCP_MEMORY_EMBED_PORT", str(settings.embed_port))
     monkeypatch.setenv("COLUMNS", "100")
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "ops").mkdir()
     for text in ("Use make test before pushing", "CI runs make test on every push"):
-        assert cli.main(["remember", text, "--project", "ops"]) == 0
+        assert cli.main(["remember", text, "--project", "./ops"]) == 0
     capsys.readouterr()
     assert cli.main(["stats"]) == 0
     stats = capsys.readouterr().out
     assert "memories  2 in all, 2 embedded (0 waiting for `maintain`)" in stats
     assert re.search(r"^buffer\s+2  ████████████████████ 100%$", stats, re.M)
-    assert re.search(r"^ops\s+2  █+ 100%  ops$", stats, re.M)
+    assert re.search(r"^ops\s+2  █+ 100%  /\S+$", stats, re.M)  # the key, clipped to fit
     assert cli.main(["recall", "make test before pushing", "--project", "ops", "-k", "2"]) == 0
     out = capsys.readouterr().out.split("\n")
     assert out[0] == "2 memories for 'make test before pushing'"

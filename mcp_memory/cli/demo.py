@@ -6,6 +6,7 @@ connect Claude Code and the MCP Inspector, then serves MCP over streamable HTTP 
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import time
 
@@ -73,7 +74,7 @@ def run_demo(settings: Settings, *, serve: bool = True, port: int = 0) -> int:
     say(f"  claude mcp add memory --env MCP_MEMORY_HOME={settings.home} -- {exe} serve")
     say("Or over HTTP while this demo runs:")
     say(f"  claude mcp add --transport http memory http://127.0.0.1:{http_port}/mcp")
-    say("Inspect with the MCP Inspector CLI:")
+    say("Inspect with the MCP Inspector CLI (npx fetches it first: ~20 s the first time):")
     say(
         f"  npx @modelcontextprotocol/inspector --cli http://127.0.0.1:{http_port}/mcp "
         "--transport http --method tools/list"
@@ -84,5 +85,9 @@ def run_demo(settings: Settings, *, serve: bool = True, port: int = 0) -> int:
     say(f"Serving MCP on http://127.0.0.1:{http_port}/mcp  (Ctrl-C to stop)")
     from mcp_memory.server.tools import build_server
 
-    build_server(settings).run("streamable-http", host="127.0.0.1", port=http_port)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the demo: no error for make
+        build_server(settings).run("streamable-http", host="127.0.0.1", port=http_port)
+    if result.get("status") == "started":  # stop what the demo started, keep what it found
+        process.stop(settings)
+    say("demo stopped")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from mcp_memory.cli.output import emit, one_line, project_label
@@ -14,10 +15,17 @@ def cmd_consolidate(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_memory.lifecycle.actions import consolidate
     from mcp_memory.projects import project_or_all
 
+    if args.undo is not None and args.command == "consolidate":
+        print(
+            "memcycle: note: `consolidate --undo N` is now `memcycle unconsolidate N`",
+            file=sys.stderr,
+        )
     with open_app(settings) as app:
         done = consolidate(
             consolidator(app, args.provider),
-            project=project_or_all(args.project, app.cwd, all_projects=args.all_projects),
+            project=project_or_all(
+                args.project, app.cwd, app.store.project_keys(), all_projects=args.all_projects
+            ),
             run=args.run,
             dry_run=args.dry_run,
             ids=args.ids or (),
@@ -62,7 +70,7 @@ def cmd_consolidate(args: argparse.Namespace, settings: Settings) -> int:
             if o.consolidation_id is not None:
                 lines.append(
                     f"  consolidation {o.consolidation_id} -> memories {o.results} "
-                    f"(undo: memcycle consolidate --undo {o.consolidation_id})"
+                    f"(undo: memcycle unconsolidate {o.consolidation_id})"
                 )
         return "\n".join(lines)
 
@@ -104,7 +112,6 @@ def cmd_maintain(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_briefing(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_memory.app import open_app
-    from mcp_memory.projects import normalize_project
     from mcp_memory.service.briefing import BriefingContext, build_briefing
 
     with open_app(settings) as app:
@@ -113,7 +120,7 @@ def cmd_briefing(args: argparse.Namespace, settings: Settings) -> int:
         )
         brief = build_briefing(
             app.service,
-            normalize_project(args.project, app.cwd),
+            app.project(args.project),
             context,
             budget_tokens=args.tokens or settings.briefing_tokens,
         )
@@ -123,13 +130,12 @@ def cmd_briefing(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_route(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_memory.app import open_app, router
-    from mcp_memory.projects import normalize_project
     from mcp_memory.routing.actions import route
 
     with open_app(settings) as app:
         done = route(
             router(app),
-            project=normalize_project("global" if args.global_ else args.project, app.cwd),
+            project=app.project("global" if args.global_ else args.project),
             apply=args.apply,
             force=args.force,
             ids=args.id or (),

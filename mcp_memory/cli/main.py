@@ -1,5 +1,7 @@
 """The ``memcycle`` command line (also installed as ``mcp-memory``). An entry point: it reads
-settings and turns errors into messages (exit 1 for errors, 2 for usage).
+settings and turns errors into messages (exit 1 for errors, 2 for usage, 3 from
+``embed-server status`` when the server is not running, 130 on Ctrl-C, 141 when the reader of
+a pipe went away, as ``memcycle stats | head -3`` does: quietly, like a tool killed by SIGPIPE).
 
 The console script imports this module for every run, including each Claude Code hook
 (``memcycle hook EVENT``), so its top level imports nothing but :mod:`sys`: ``hook`` is
@@ -56,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_purge,
         cmd_recall,
         cmd_remember,
+        cmd_restore,
         cmd_stats,
     )
     from mcp_memory.cli.ops import (
@@ -72,16 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog=PROG, description="Local long-term memory for Claude Code.")
     p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    global_flags(p, False)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(
         name: str, fn: Callable[..., int], help: str, json_flag: bool = True
     ) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, description=help)
         sp.set_defaults(func=fn)
-        if json_flag:
-            sp.add_argument("--json", action="store_true", help="print JSON for scripts")
+        global_flags(sp, argparse.SUPPRESS, json_flag=json_flag)
         return sp
 
     sp = command("remember", cmd_remember, "store a memory")
@@ -106,7 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = command("forget", cmd_forget, "soft-delete a memory (restorable)")
     sp.add_argument("id", type=int)
-    sp.add_argument("--restore", action="store_true", help="bring a forgotten memory back")
+    sp.add_argument("--restore", action="store_true", help=argparse.SUPPRESS)  # old spelling
+    command("restore", cmd_restore, "bring a forgotten or expired memory back").add_argument(
+        "id", type=int
+    )
 
     sp = command("purge", cmd_purge, PURGE_HELP)
     sp.add_argument("ids", nargs="+", type=int, metavar="ID", help="memories to delete for good")
@@ -140,13 +145,19 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("ids", nargs="*", type=int, help="merge exactly these buffer memories")
     sp.add_argument("--run", action="store_true", help="consolidate the clusters found")
     sp.add_argument("--dry-run", action="store_true", help="show what would happen, change nothing")
-    sp.add_argument("--undo", type=int, metavar="ID", help="undo a consolidation")
+    sp.add_argument("--undo", type=int, metavar="ID", help=argparse.SUPPRESS)  # old spelling
     sp.add_argument("--project", help="project (default: current)")
     sp.add_argument("--all-projects", action="store_true")
     sp.add_argument(
         "--provider",
         choices=["auto", "gemini", "openai", "extractive"],
         help="override MCP_MEMORY_LLM_PROVIDER",
+    )
+
+    sp = command("unconsolidate", cmd_consolidate, "undo a consolidation: its sources back")
+    sp.add_argument("undo", type=int, metavar="ID", help="the consolidation to undo")
+    sp.set_defaults(
+        ids=[], run=False, dry_run=False, project=None, all_projects=False, provider=None
     )
 
     sp = command("maintain", cmd_maintain, "embed, connect, age and (if configured) consolidate")
@@ -189,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--model", required=True, help="the new model (see `memcycle model list`)")
     sp.add_argument("--dimension", type=int, default=0, help="Matryoshka truncation (0 = native)")
     sp.add_argument("--batch", type=int, default=32, help="texts per embedding call")
+    sp.add_argument("--force", action="store_true", help="re-embed even on the same model")
 
     sp = command("serve", cmd_serve, "run the MCP server (stdio by default)", json_flag=False)
     sp.add_argument("--http", action="store_true", help="streamable HTTP instead of stdio")
@@ -202,13 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = command("model", cmd_model, "list or download embedding models")
     msub = sp.add_subparsers(dest="action", required=True, metavar="ACTION")
-    msub.add_parser("list", help="models and which one new databases get").add_argument(
-        "--json", action="store_true"
-    )
+    global_flags(msub.add_parser("list", help="models and which one new databases get"))
     pull_p = msub.add_parser("pull", help="download a model (needs internet)")
     pull_p.add_argument("name")
     pull_p.add_argument("--endpoint", help="Hugging Face endpoint (default: the public hub)")
-    pull_p.add_argument("--json", action="store_true")
+    global_flags(pull_p)
 
     sp = command(
         "demo",
@@ -228,7 +238,35 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("event", help="SessionStart, UserPromptSubmit, PostToolUse, ...")
 
     add_parsers(command)
+    sp = command("completion", cmd_completion, "print a shell completion script", json_flag=False)
+    sp.add_argument("shell", choices=["bash", "zsh", "fish"])
     return p
+
+
+def cmd_completion(args: argparse.Namespace, settings: object) -> int:
+    """``eval "$(memcycle completion bash)"``; zsh alike; ``memcycle completion fish | source``."""
+    from mcp_memory.cli.completion import script
+
+    print(script(build_parser(), args.shell), end="")
+    return 0
+
+
+def global_flags(
+    parser: argparse.ArgumentParser, default: object = None, *, json_flag: bool = True
+) -> None:
+    """``-v`` and ``--json`` on the top parser and on every subcommand, so they work before or
+    after it (``memcycle --json stats``, ``memcycle model --json list``). Below the top, the
+    default is SUPPRESS: a subparser's default would otherwise overwrite a flag given earlier."""
+    import argparse
+
+    default = argparse.SUPPRESS if default is None else default
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=default, help="log progress to stderr"
+    )
+    if json_flag:
+        parser.add_argument(
+            "--json", action="store_true", default=default, help="print JSON for scripts"
+        )
 
 
 def cmd_hook(args: argparse.Namespace, settings: object) -> int:
@@ -247,6 +285,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # bare `memcycle`: the help, not an error
+        parser.print_help()
+        return 0
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(name)s: %(message)s",
@@ -258,12 +299,62 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.getLogger().setLevel(logging.INFO)
         else:
             logging.getLogger().setLevel(settings.log_level)
+            for handler in logging.getLogger().handlers:
+                handler.addFilter(OncePerHour(settings.run_dir / "said-fallback"))
         return int(args.func(args, settings))
     except MCPMemoryError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+class OncePerHour:
+    """A logging filter: the "embedding server not reachable" line once an hour, not on every
+    command while the warm server is down (``-v`` shows it every time). The stamp file's
+    modification time, in the state directory, remembers when it was last said."""
+
+    PREFIX = "embedding server not reachable"
+
+    def __init__(self, stamp: object) -> None:
+        from pathlib import Path
+
+        self.stamp = Path(str(stamp))
+
+    def filter(self, record: object) -> bool:
+        import logging
+        import time
+
+        assert isinstance(record, logging.LogRecord)
+        if not record.getMessage().startswith(self.PREFIX):
+            return True
+        try:
+            if time.time() - self.stamp.stat().st_mtime < 3600:
+                return False
+        except OSError:
+            pass
+        try:
+            self.stamp.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.stamp.touch()
+        except OSError:
+            pass
+        return True
+
+
+def _reader_gone() -> int:
+    """The reader of our stdout closed it (``| head``): stop quietly with 141 (128 + SIGPIPE,
+    what ``cat`` or ``git log`` end with there), and point stdout at /dev/null so that the
+    interpreter's last flush does not print a second traceback."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 141
 
 
 if __name__ == "__main__":

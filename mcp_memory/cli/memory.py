@@ -16,14 +16,13 @@ from mcp_memory.errors import MCPMemoryError
 
 def cmd_remember(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_memory.app import open_app
-    from mcp_memory.projects import normalize_project
 
     text = sys.stdin.read() if args.text == "-" else args.text
     with open_app(settings) as app:
         project = "global" if args.global_ else args.project
         result = app.service.remember(
             text,
-            project=normalize_project(project, app.cwd),
+            project=app.project(project, create=True),
             tags=args.tag,
             type=args.type,
             source="cli",
@@ -49,7 +48,9 @@ def cmd_recall(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_memory.service.types import RecallFilters
 
     with open_app(settings) as app:
-        scope = search_scope(args.project, app.cwd, all_projects=args.all_projects)
+        scope = search_scope(
+            args.project, app.cwd, app.store.project_keys(), all_projects=args.all_projects
+        )
         filters = RecallFilters.build(
             tags=args.tag, types=args.type, states=args.state, since=args.since, until=args.until
         )
@@ -96,10 +97,23 @@ def _recall_text(query: str, hits: list[Any]) -> str:
 def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_memory.app import open_app
 
+    if args.restore:  # the old spelling; `memcycle restore ID` is the command
+        print("memcycle: note: `forget --restore` is now `memcycle restore ID`", file=sys.stderr)
+        return cmd_restore(args, settings)
     with open_app(settings) as app:
-        m = app.service.restore(args.id) if args.restore else app.service.forget(args.id)
-    verb = "restored" if args.restore else "forgotten (restore with --restore)"
-    emit(args, {"id": m.id, "state": m.state}, lambda d: f"memory {d['id']} {verb}")
+        already = app.store.get(args.id).state == "deleted"
+        m = app.service.forget(args.id) if not already else app.store.get(args.id)
+    said = "is already forgotten" if already else "forgotten (memcycle restore brings it back)"
+    emit(args, {"id": m.id, "state": m.state}, lambda d: f"memory {d['id']} {said}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from mcp_memory.app import open_app
+
+    with open_app(settings) as app:
+        m = app.service.restore(args.id)
+    emit(args, {"id": m.id, "state": m.state}, lambda d: f"memory {d['id']} restored")
     return 0
 
 
@@ -291,13 +305,16 @@ def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:
 
     from mcp_memory.app import open_store
     from mcp_memory.graph.page import DEFAULT_STATES, write_graph
+    from mcp_memory.projects import resolve, scope
     from mcp_memory.service.validation import validate_states
 
     states = validate_states(args.state) if args.state else DEFAULT_STATES
     out = Path(args.out).expanduser() if args.out else settings.home / "graph.html"
     store = open_store(settings)
     try:
-        projects = _graph_projects(store, args.project) if args.project else None
+        projects = None
+        if args.project:
+            projects = scope(resolve(args.project, Path.cwd(), store.project_keys()))
         summary = write_graph(
             store, out.resolve(), projects=projects, states=states, age_after=settings.age_after
         )
@@ -318,25 +335,3 @@ def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:
 
         webbrowser.open(uri)
     return 0
-
-
-def _graph_projects(store: Any, name: str) -> list[str]:
-    """The project keys ``name`` means (a key, a directory, or a display name), plus global."""
-    from pathlib import Path
-
-    from mcp_memory.projects import GLOBAL, GLOBAL_NAMES, display_name, project_for_dir
-
-    if name.lower() in GLOBAL_NAMES:
-        return [GLOBAL]
-    keys = store.project_keys()
-    if name in keys:
-        return [name, GLOBAL]
-    if Path(name).expanduser().is_dir():
-        key = project_for_dir(Path(name).expanduser())
-        if key in keys:
-            return [key, GLOBAL]
-    named = [k for k in keys if display_name(k) == name]
-    if not named:
-        shown = ", ".join(sorted({display_name(k) for k in keys})) or "none yet"
-        raise MCPMemoryError(f"no project called {name!r}; projects: {shown}")
-    return [*named, GLOBAL]

@@ -21,14 +21,15 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
     from mcp_memory.app import open_store
-    from mcp_memory.projects import normalize_project
+    from mcp_memory.projects import resolve
     from mcp_memory.service.portability import export
 
     store = open_store(settings)
     try:
         projects = None
         if args.project:
-            projects = [normalize_project(p, Path.cwd()) for p in args.project]
+            known = store.project_keys()
+            projects = [resolve(p, Path.cwd(), known) for p in args.project]
         if args.file == "-":
             report = export(store, sys.stdout, vectors=args.vectors, projects=projects)
         else:
@@ -97,12 +98,37 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_memory.app import make_embedder, open_store
     from mcp_memory.cli.progress import Bar
-    from mcp_memory.embedding.specs import get_spec
+    from mcp_memory.embedding.specs import get_spec, locate
     from mcp_memory.lifecycle.reindex import run
 
     spec = get_spec(args.model)
-    embedder = make_embedder(settings, spec, args.dimension)
+    if locate(spec, settings.models_dir) is None:  # before the warm client says otherwise
+        raise MCPMemoryError(
+            f"model {spec.id} is not installed; download it first: memcycle model pull {spec.id}"
+        )
     store = open_store(settings)
+    current = store.model
+    if (
+        not args.force
+        and current is not None
+        and current.model_id == spec.id
+        and current.dimension == spec.dimension_for(args.dimension)
+    ):
+        store.close()
+        emit(
+            args,
+            {"model": spec.id, "dimension": current.dimension, "embedded": 0},
+            lambda d: (
+                f"already on {d['model']} ({d['dimension']}-d); nothing to do "
+                "(--force re-embeds anyway)"
+            ),
+        )
+        return 0
+    try:
+        embedder = make_embedder(settings, spec, args.dimension)
+    except BaseException:
+        store.close()
+        raise
     try:
         bar = None if args.json else Bar(f"reindex -> {spec.id}")
         report = run(store, embedder, spec.pooling, batch=args.batch, progress=bar)
@@ -152,7 +178,11 @@ def cmd_embed_server(args: argparse.Namespace, settings: Settings) -> int:
     action: Callable[..., dict[str, Any]] = getattr(process, args.action)
     result = action(settings, wait=args.wait) if args.action == "start" else action(settings)
     emit(args, result, lambda r: str(r.get("message") or r.get("status")))
-    return 0 if result.get("status") not in ("error", "failed") else 1
+    if result.get("status") in ("error", "failed"):
+        return 1
+    if args.action == "status" and result.get("status") != "running":
+        return 3  # LSB and systemctl: "program is not running" (also while it starts)
+    return 0
 
 
 def cmd_model(args: argparse.Namespace, settings: Settings) -> int:

@@ -6,21 +6,19 @@ only shapes the human output, so it may change without breaking anyone.
 
 from __future__ import annotations
 
-import os
 import shutil
 import textwrap
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-MIN_FLEX = 12  # a shrinking column keeps at least this many characters
+MIN_FLEX = 12  # the flexible column keeps at least this many characters
+MIN_OTHER = 6  # any other column, shortened only when the flexible one is not enough
 
 
 def width() -> int:
-    """The terminal's width (``COLUMNS`` wins; 100 when not a terminal)."""
-    try:
-        return max(40, int(os.environ.get("COLUMNS", "")))
-    except ValueError:
-        return max(40, shutil.get_terminal_size((100, 24)).columns)
+    """The terminal's width: ``COLUMNS`` wins (``shutil.get_terminal_size`` reads it first),
+    then the terminal's own, 100 when output is not a terminal; never under 40."""
+    return max(40, shutil.get_terminal_size((100, 24)).columns)
 
 
 def table(
@@ -34,13 +32,11 @@ def table(
 ) -> str:
     """Columns aligned on the longest cell (``right``: indexes aligned right, for numbers).
     When the table is wider than ``max_width`` (default: the terminal), column ``flex`` is
-    shortened with an ellipsis."""
+    shortened with an ellipsis first, then the widest of the others, one character at a
+    time, until the table fits (or every column is at its minimum)."""
     cells = [[str(c) for c in headers]] + [[_flat(c) for c in row] for row in rows]
     widths = [max(len(row[k]) for row in cells) for k in range(len(headers))]
-    limit = (max_width or width()) - len(indent)
-    total = sum(widths) + 2 * (len(widths) - 1)
-    if flex is not None and total > limit:
-        widths[flex] = max(MIN_FLEX, widths[flex] - (total - limit))
+    _fit(widths, (max_width or width()) - len(indent), flex)
     lines = []
     for n, row in enumerate(cells):
         parts = []
@@ -51,6 +47,23 @@ def table(
         if n == 0:
             lines.append(indent + "  ".join("─" * w for w in widths))
     return "\n".join(lines)
+
+
+def _fit(widths: list[int], limit: int, flex: int | None) -> None:
+    """Shrink ``widths`` in place until the columns and their gaps fit in ``limit``."""
+    excess = sum(widths) + 2 * (len(widths) - 1) - limit
+    if excess <= 0:
+        return
+    if flex is not None and widths[flex] > MIN_FLEX:
+        cut = min(excess, widths[flex] - MIN_FLEX)
+        widths[flex] -= cut
+        excess -= cut
+    while excess > 0:
+        k = max(range(len(widths)), key=lambda i: widths[i])
+        if widths[k] <= MIN_OTHER:
+            return
+        widths[k] -= 1
+        excess -= 1
 
 
 def clip(text: str, limit: int) -> str:
@@ -96,7 +109,7 @@ def wrapped(text: str, indent: str, lines: int = 3, limit: int | None = None) ->
     room = max(20, (limit or width()) - len(indent))
     flat = " ".join(text.split())
     parts = textwrap.wrap(flat, room) or [""]
-    if len(parts) > lines:
+    if len(parts) > lines:  # one ellipsis, even where the cut line ends in "." or "…"
         parts = parts[:lines]
-        parts[-1] = clip(parts[-1], room - 2) + " …"
+        parts[-1] = parts[-1][: room - 2].rstrip(" .…") + " …"
     return "\n".join(indent + p for p in parts)

@@ -225,7 +225,8 @@ def stop(settings: Settings, timeout: float = 10.0) -> dict[str, Any]:
 def _start_lock(settings: Settings) -> Iterator[None]:
     import fcntl
 
-    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)  # first: parents get 0o755
+    settings.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = lock_path(settings.run_dir, settings.embed_port).with_suffix(".start-lock")
     with open(path, "ab") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # held for milliseconds by another start
@@ -233,8 +234,8 @@ def _start_lock(settings: Settings) -> Iterator[None]:
 
 
 def _launch(settings: Settings) -> int:
-    settings.logs_dir.mkdir(parents=True, exist_ok=True)
-    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    settings.logs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     argv = [sys.executable, "-m", "mcp_memory.embed_server", "--port", str(settings.embed_port)]
     spec = {"argv": argv, "log": str(log_file(settings)), "cwd": str(settings.home)}
     launcher = subprocess.run(

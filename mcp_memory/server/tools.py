@@ -27,7 +27,7 @@ from mcp_memory.app import App, consolidator, open_app, router
 from mcp_memory.config import Settings
 from mcp_memory.errors import MCPMemoryError, ValidationError
 from mcp_memory.lifecycle import actions as consolidation
-from mcp_memory.projects import GLOBAL, normalize_project, search_scope
+from mcp_memory.projects import GLOBAL, search_scope
 from mcp_memory.routing import actions as routing
 from mcp_memory.routing.ledger import UndoResult
 from mcp_memory.routing.plan import FileChange, RouteItem
@@ -170,7 +170,7 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         contents = [content] if isinstance(content, str) else content
 
         def call(app: App) -> RememberResult:
-            key = normalize_project(project, app.cwd)
+            key = app.project(project, create=True)
             results = app.service.remember_many(
                 contents, project=key, tags=tags, type=type, source="tool"
             )
@@ -204,7 +204,11 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
 
         def call(app: App) -> RecallResult:
             scope = search_scope(
-                project, app.cwd, all_projects=all_projects, include_global=include_global
+                project,
+                app.cwd,
+                app.store.project_keys(),
+                all_projects=all_projects,
+                include_global=include_global,
             )
             filters = RecallFilters.build(
                 tags=tags, types=types, states=states, since=since, until=until
@@ -278,7 +282,7 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         def call(app: App) -> ConsolidateResult:
             done = consolidation.consolidate(
                 consolidator(app),
-                project=normalize_project(project, app.cwd),
+                project=app.project(project),
                 run=run,
                 dry_run=dry_run,
                 ids=ids or (),
@@ -313,7 +317,7 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
                 raise ValidationError("max_tokens must be from 50 to 8000")
             brief = build_briefing(
                 app.service,
-                normalize_project(project, app.cwd),
+                app.project(project),
                 BriefingContext(branch, tuple(recent_files or ()), prompt),
                 budget_tokens=max_tokens or app.settings.briefing_tokens,
             )
@@ -356,7 +360,7 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         def call(app: App) -> RouteResult:
             done = routing.route(
                 router(app),
-                project=normalize_project(project, app.cwd),
+                project=app.project(project),
                 apply=apply,
                 force=force,
                 ids=ids or (),
