@@ -7,6 +7,7 @@ project errors into messages.
 - ``ops``: export, import, backup, reindex, serve, embed-server, model, doctor, demo
 - ``install``: register the MCP server and the hooks with Claude Code, and undo it
 - ``launcher``: the stable command install writes, and the refusal of ephemeral caches (uvx)
+- ``completion``: shell completion scripts (bash, zsh, fish) generated from the parser
 - ``edits``: merging our entries into Claude Code's JSON files, with backups
 - ``doctor``: each part of the stack checked, with a fix when it fails
 - ``security``: the security checks ``doctor`` and the tests share
