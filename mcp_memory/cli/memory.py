@@ -200,16 +200,19 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
 def _stats_text(d: dict[str, Any]) -> str:
     """Stats as a header and tables: states, projects, types, recent LLM usage."""
-    from mcp_memory.cli.terminal import number, share_bar, table
+    from mcp_memory.cli.terminal import field, number, share_bar, table
 
     c = d["counts"]
     total = int(c["total"])
     active = sum(int(n) for n in c["by_project"].values())
     out = [
-        f"database  {d['database']} (schema v{d['schema_version']})",
-        f"model     {d['model']} ({d['dimension']}-d): {d['model_reason']}",
-        f"memories  {number(total)} in all, {number(c['vectors'])} embedded "
-        f"({number(c['unembedded'])} waiting for `maintain`), {number(c['links'])} links",
+        field("database", f"{d['database']} (schema v{d['schema_version']})"),
+        field("model", f"{d['model']} ({d['dimension']}-d): {d['model_reason']}"),
+        field(
+            "memories",
+            f"{number(total)} in all, {number(c['vectors'])} embedded "
+            f"({number(c['unembedded'])} waiting for `maintain`), {number(c['links'])} links",
+        ),
         "",
         table(
             ["state", "memories", "share"],

@@ -66,6 +66,20 @@ def _fit(widths: list[int], limit: int, flex: int | None) -> None:
         excess -= 1
 
 
+def field(label: str, text: str, limit: int | None = None) -> str:
+    """``label`` then ``text`` folded to the terminal's width, continuation lines under the text
+    (a long path breaks across lines rather than running past the edge)."""
+    import textwrap
+
+    indent = " " * 10
+    return textwrap.fill(
+        f"{label:<9} {text}",
+        width=max(30, limit or width()),
+        subsequent_indent=indent,
+        break_on_hyphens=False,
+    )
+
+
 def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
 
