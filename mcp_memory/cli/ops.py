@@ -142,7 +142,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"MCP server on http://{host}:{port}/mcp (streamable HTTP)", file=sys.stderr)
         server.run("streamable-http", host=host, port=port)
     else:
-        server.run()
+        from mcp_memory.server.stdio import serve
+
+        serve(server)  # the SDK's stdio transport, answering lines it would drop
     return 0
 
 
