@@ -198,8 +198,10 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
-    from mcp_memory.cli.doctor import run_checks
+    from mcp_memory.cli.doctor import repair, run_checks
 
+    if getattr(args, "repair", False):
+        return repair(settings)
     checks = run_checks(settings)
     ok = all(c["level"] != "fail" for c in checks)  # a warning costs speed, not function
 
