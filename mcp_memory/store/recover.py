@@ -23,6 +23,7 @@ import apsw
 
 from mcp_memory.errors import StoreError
 from mcp_memory.store.database import Store
+from mcp_memory.store.migrations import scalar
 from mcp_memory.store.schema import DIMENSION_KEY, MEMORY_INDEX, MODEL_ID_KEY, POOLING_KEY
 
 # Plain tables, parents before children (foreign keys); the FTS and vec0 tables are derived.
@@ -159,7 +160,7 @@ def _read_rows(src: apsw.Connection, table: str, result: Recovery) -> tuple[list
     rows: list[Any] = []
     lost = 0
     try:
-        top = src.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0]
+        top = scalar(src, f"SELECT max(rowid) FROM {table}")
     except apsw.Error:
         top = None
     rowid, misses, pending = 0, 0, 0
@@ -188,10 +189,10 @@ def _columns(db: apsw.Connection, table: str) -> list[str]:
 
 def _count(db: apsw.Connection, table: str) -> int:
     try:
-        return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        return int(scalar(db, f"SELECT count(*) FROM {table}"))
     except apsw.Error:
         return 0
 
 
 def _integrity(db: apsw.Connection) -> str:
-    return str(db.execute("PRAGMA integrity_check").fetchone()[0])
+    return str(scalar(db, "PRAGMA integrity_check"))
