@@ -81,7 +81,7 @@ BUSY_TIMEOUT_MS = 10_000
 REPAIR_HINT = (
     "the readable data is still in the file: do not delete it or move it aside to start over. "
     "Run `memcycle doctor --repair` to copy everything readable into a new file next to it (the "
-    "original is kept), then switch to it as it says"
+    "original is kept), then switch to it as it says, or restore a backup"
 )
 
 
