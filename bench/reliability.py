@@ -3,6 +3,7 @@ reindex. Writes the figures into docs/reliability.md (section ``reliability``).
 
     .venv/bin/python bench/reliability.py                # the documented run (~5 min on 2 cores)
     .venv/bin/python bench/reliability.py --quick        # smaller, to try it
+    .venv/bin/python bench/reliability.py --hostile-only # only import attacks and corruption
 
 Every number is measured here; the same drivers (tests/storm.py) run with smaller numbers in
 tests/test_concurrency.py and tests/test_crash.py.
@@ -176,12 +177,102 @@ def backups(minilm: LocalEmbedder, root: Path, memories: int) -> list[list[objec
     ]
 
 
+def hostile_imports(minilm: LocalEmbedder, root: Path) -> list[list[object]]:
+    """Hostile export files: each must be refused whole (nothing half-stored)."""
+    from mcp_memory.errors import MCPMemoryError
+    from mcp_memory.service.portability import import_records
+
+    good = {"kind": "memory", "id": 1, "content": "a good fact", "project": "i", "type": "fact"}
+    attacks = {
+        "created_at Infinity": [
+            good,
+            {**good, "id": 2, "content": "x", "created_at": float("inf")},
+        ],
+        "recall_count 2^63": [good, {**good, "id": 2, "content": "y", "recall_count": 2**63}],
+        "link to a missing id": [
+            good,
+            {"kind": "link", "source": 1, "target": 99, "similarity": 0.5},
+        ],
+        "NUL in content": [good, {**good, "id": 2, "content": "bad\x00text"}],
+        "5,000-deep tags": [good, {**good, "id": 2, "content": "z", "tags": [[]] * 1}],
+    }
+    deep: object = []
+    for _ in range(5000):
+        deep = [deep]
+    attacks["5,000-deep tags"][1]["tags"] = deep  # type: ignore[index]
+    rows = []
+    for name, records in attacks.items():
+        store = Store.open(root / f"imp-{len(rows)}.db")
+        svc = MemoryService(store, minilm)
+        try:
+            import_records(svc, {"kind": "header"}, records)
+            outcome = "stored (NOT refused)"
+        except (MCPMemoryError, ValueError, TypeError, RecursionError) as exc:
+            outcome = f"refused ({type(exc).__name__})"
+        count = len(store.get_many(list(range(1, 5))))
+        store.close()
+        rows.append([name, outcome, f"{count} memories stored"])
+    return rows
+
+
+def corruption(minilm: LocalEmbedder, root: Path) -> list[list[object]]:
+    """A page of the memories table overwritten with garbage: recovery salvages N of M."""
+    import hashlib
+
+    from test_recover import damage_page, filled, leaf_pages
+
+    from mcp_memory.store.recover import recover
+
+    rows = []
+    for where in ("first", "middle", "last", "header"):
+        db = root / f"corrupt-{where}.db"
+        ids = filled(db, minilm, n=300)
+        pages = leaf_pages(db, "memories")
+        page = {"first": pages[0], "middle": pages[len(pages) // 2], "last": pages[-1]}.get(
+            where, 1
+        )
+        damage_page(db, page)
+        before = hashlib.sha256(db.read_bytes()).hexdigest()
+        try:
+            result = recover(db, root / f"recovered-{where}.db")
+            kept, how, check = result.memories, result.method, result.check
+        except Exception as exc:  # the header case: nothing SQLite can read
+            kept, how, check = 0, f"failed: {type(exc).__name__}", "-"
+        same = hashlib.sha256(db.read_bytes()).hexdigest() == before
+        rows.append(
+            [f"{where} page ({page})", how, f"{kept} of {len(ids)}", check, "yes" if same else "NO"]
+        )
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--hostile-only", action="store_true")
     args = parser.parse_args()
     quick = args.quick
     minilm = LocalEmbedder(MINILM, Path(tempfile.gettempdir()), threads=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        print("hostile imports and corruption ...", file=sys.stderr)
+        imports = hostile_imports(minilm, Path(tmp))
+        damaged = corruption(minilm, Path(tmp))
+    hostile = "\n\n".join(
+        [
+            "Measured by `bench/reliability.py` (`--hostile-only` runs just this part).",
+            "**Hostile import files** (each must be refused whole; nothing half-stored):\n\n"
+            + table(["file", "outcome", "left in the database"], imports),
+            "**A damaged database** (300 memories, one 4 KiB page overwritten with random bytes; "
+            "`memcycle doctor --repair` = `store.recover` into a new file):\n\n"
+            + table(
+                ["damage", "method", "memories salvaged", "integrity", "original unchanged"],
+                damaged,
+            ),
+        ]
+    )
+    write_section("hostile", hostile, DOC)
+    print(hostile)
+    if args.hostile_only:
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         print("concurrency ...", file=sys.stderr)

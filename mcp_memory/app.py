@@ -32,6 +32,7 @@ from mcp_memory.service.types import Options
 from mcp_memory.store import driver
 from mcp_memory.store.base import ModelInfo
 from mcp_memory.store.database import Store
+from mcp_memory.store.recover import Recovery, recover
 
 
 @dataclass
@@ -171,6 +172,12 @@ def check_database(settings: Settings) -> DatabaseCheck:
         return DatabaseCheck(store.schema_version, store.model, result)
     finally:
         store.close()
+
+
+def recover_database(settings: Settings, destination: Path) -> Recovery:
+    """Copy everything readable of the configured database into ``destination`` (a new file;
+    the original is only read): ``memcycle doctor --repair``."""
+    return recover(settings.db, destination)
 
 
 # -- lifecycle wiring (entry points call these; the lifecycle modules read no settings) -----

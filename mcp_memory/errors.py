@@ -7,6 +7,9 @@ MCPMemoryError
 ├── EmbeddingError         the engine or the warm server failed to produce valid vectors
 │   └── WarmServerError    the warm server is unreachable, foreign, or replied badly
 ├── StoreError             the database cannot be opened, migrated or written
+│   ├── CorruptDatabaseError   the file is damaged or not a database (doctor --repair salvages)
+│   ├── ReadOnlyDatabaseError  the file or its directory cannot be written (reads still work)
+│   └── DiskFullError          the disk (or a size limit) is full; nothing was written
 ├── ValidationError        a caller's input is invalid (what to change is in the message)
 │   └── UnsafePathError    a routing target escapes its root, is a link, or is not a .md file
 ├── NotFoundError          no memory with that id
@@ -63,6 +66,18 @@ class WarmServerError(EmbeddingError):
 
 class StoreError(MCPMemoryError):
     """The database could not be opened, migrated or written."""
+
+
+class CorruptDatabaseError(StoreError):
+    """SQLite found a damaged page or header: the good data is still in the file."""
+
+
+class ReadOnlyDatabaseError(StoreError):
+    """The database cannot be written here (read-only file, directory or file system)."""
+
+
+class DiskFullError(StoreError):
+    """A write needed space the disk (or SQLite's page limit) does not have."""
 
 
 class ValidationError(MCPMemoryError):

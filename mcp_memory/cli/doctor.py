@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,30 @@ def run_checks(settings: Settings) -> list[Check]:
         _check("redaction", _redaction),
         _check("code", _code),
     ]
+
+
+def repair(settings: Settings) -> int:
+    """``memcycle doctor --repair``: salvage the database into a new file next to it and say
+    how to switch; the original is only read (never written, moved or deleted)."""
+    from mcp_memory.app import recover_database
+
+    db = settings.db
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    destination = db.with_name(f"{db.stem}.recovered-{stamp}{db.suffix}")
+    result = recover_database(settings, destination)
+    how = "a full copy (VACUUM INTO)" if result.method == "vacuum" else "row by row"
+    print(f"recovered {destination} ({how}); integrity check: {result.check}")
+    for table, n in result.rows.items():
+        lost = result.lost.get(table, 0)
+        if n or lost:
+            print(f"  {table:<18} {n} rows" + (f", {lost} unreadable" if lost else ""))
+    print(f"the original {db} is unchanged. To switch, stop Claude Code sessions, then either")
+    print(f"  export MCP_MEMORY_DB={destination}")
+    print("or set the original aside (with its -wal and -shm files) and put the copy in its place:")
+    print(f'  for f in {db} {db}-wal {db}-shm; do [ -e "$f" ] && mv "$f" "$f.damaged"; done')
+    print(f"  mv {destination} {db}")
+    print("Delete the damaged file only once the recovered one holds what you need.")
+    return 0 if result.check == "ok" else 1
 
 
 def _driver() -> tuple[bool, str, str]:

@@ -185,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     undo.add_argument("--undo-file", metavar="PATH", help="revert the last routing of a file")
     sp = command("promote", cmd_promote, "mark a memory as proven by hand (buffer -> proven)")
     sp.add_argument("id", type=int)
-    command("doctor", cmd_doctor, "check driver, sqlite-vec, model, warm server and database")
+    sp = command("doctor", cmd_doctor, "check driver, sqlite-vec, model, warm server and database")
+    sp.add_argument("--repair", action="store_true", help="salvage a damaged database (new file)")
 
     sp = command("export", cmd_export, "write memories, links and lineage as JSONL")
     sp.add_argument("file", nargs="?", default="-", help="output file (default: stdout)")

@@ -168,7 +168,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"MCP server on http://{host}:{port}/mcp (streamable HTTP)", file=sys.stderr)
         server.run("streamable-http", host=host, port=port)
     else:
-        server.run()
+        from mcp_memory.server.stdio import serve
+
+        serve(server)  # the SDK's stdio transport, answering lines it would drop
     return 0
 
 
@@ -226,8 +228,10 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
-    from mcp_memory.cli.doctor import run_checks
+    from mcp_memory.cli.doctor import repair, run_checks
 
+    if getattr(args, "repair", False):
+        return repair(settings)
     checks = run_checks(settings)
     ok = all(c["level"] != "fail" for c in checks)  # a warning costs speed, not function
 

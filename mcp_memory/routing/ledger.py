@@ -180,6 +180,11 @@ class RouteLedger:
 
     def undo_file(self, path: str, *, project: str | None, force: bool = False) -> UndoResult:
         """Revert the last write routing made to a file, restoring its backup exactly."""
+        if "\x00" in path:
+            raise ValidationError(
+                "undo_file contains a NUL byte, which no file path can hold; pass the path of "
+                "a routed file as plain text (e.g. CLAUDE.md)"
+            )
         full = self._resolve(path, project)
         last = self.store.last_applied_write(str(full))
         if last is None:

@@ -9,8 +9,10 @@ ending with one.
 
 Routed text is made inert (:func:`bullet`): one line, no control or format characters (so no
 hidden bidi overrides or escape sequences), nothing that opens or closes an HTML comment (so it
-cannot forge or end a marker), no leading ``#``, ``>`` or code fence (so it cannot start a
-heading or a block), secrets redacted again, and at most ``MAX_LINE_CHARS`` characters.
+cannot forge or end a marker, and no ``mcp-memory:begin``/``end`` look-alike either), no
+``@path`` at the start of a word (Claude Code reads that as an import of the file, e.g.
+``@~/.ssh/id_rsa``: a backslash escapes it, which Markdown does not show), no leading ``#``,
+``>`` or code fence (so it cannot start a heading or a block), secrets redacted again, and at most ``MAX_LINE_CHARS`` characters.
 
 Files are replaced atomically: a temporary file in the same directory, fsynced, given the old
 file's permission bits, then ``os.replace`` (which swaps the directory entry and never follows a
@@ -36,6 +38,8 @@ from mcp_memory.routing.targets import END_LINE, Block, Document, read_bytes, sh
 MAX_LINE_CHARS = 500
 NEW_FILE_HEADING = "Memory"
 _INVISIBLE = {"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"}
+_IMPORT = re.compile(r"(^|\s)@(?=\S)")
+_MARKER = re.compile(r"mcp-memory\s*:\s*(begin|end)", re.IGNORECASE)
 _LEADING = re.compile(r"^(?:#|>|`{3,}|~{3,}|=+$|-{3,}$)")
 
 
@@ -45,6 +49,8 @@ def bullet(text: str) -> str:
     text = "".join(" " if unicodedata.category(c) in _INVISIBLE else c for c in text)
     text = " ".join(text.split())
     text = text.replace("<!--", "<! --").replace("--!>", "-- !>").replace("-->", "-- >")
+    text = _MARKER.sub(lambda m: f"mcp-memory {m.group(1)}", text)
+    text = _IMPORT.sub(lambda m: m.group(1) + "\\@", text)
     if _LEADING.match(text):
         text = "\\" + text
     if len(text) > MAX_LINE_CHARS:

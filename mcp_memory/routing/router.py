@@ -48,7 +48,7 @@ unchanged files embeds nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +82,16 @@ from mcp_memory.service import promotion
 from mcp_memory.store.base import Memory
 from mcp_memory.store.database import Store
 
-__all__ = ["RouteConfig", "Router", "Verdict", "promote"]
+__all__ = ["CAPTURED_SOURCES", "RouteConfig", "Router", "Verdict", "promote"]
+
+# Sources of memories captured from what tools printed or files held (the hooks), not said by
+# the user nor merged from several memories: text an attacker can plant in a README or a
+# command's output. Routing holds them for review (action ``review``).
+CAPTURED_SOURCES = frozenset({"hook"})
+CAPTURED_REASON = (
+    "captured from tool output or files, not said by the user: review it, then route it from "
+    "a terminal with `memcycle route --apply --force` (an MCP call cannot release it)"
+)
 
 # (memory, existing line) -> "conflict" (or "contradicts") | "same" | "compatible". Only
 # "conflict" and "same" change anything: they hold a memory the offline rules would write.
@@ -128,17 +137,31 @@ class Router:
     # -- plan / apply ------------------------------------------------------------------------
 
     def plan(
-        self, projects: Sequence[str], *, ids: Sequence[int] | None = None, force: bool = False
+        self,
+        projects: Sequence[str],
+        *,
+        ids: Sequence[int] | None = None,
+        force: bool = False,
+        release_captured: bool = False,
     ) -> RoutePlan:
         """What routing would do now; writes nothing (the embedding cache aside)."""
-        plan, _ = self._plan(projects, ids, force)
+        plan, _ = self._plan(projects, ids, force, release_captured)
         return plan
 
     def apply(
-        self, projects: Sequence[str], *, ids: Sequence[int] | None = None, force: bool = False
+        self,
+        projects: Sequence[str],
+        *,
+        ids: Sequence[int] | None = None,
+        force: bool = False,
+        release_captured: bool = False,
     ) -> RoutePlan:
-        """Plan, then write every changed file (with a backup) and record where memories went."""
-        plan, edited = self._plan(projects, ids, force)
+        """Plan, then write every changed file (with a backup) and record where memories went.
+
+        Captured memories (:data:`CAPTURED_SOURCES`: text from tool output or files) are held
+        for review unless ``release_captured``: only the CLI, a user at a terminal who saw the
+        plan, passes it (``memcycle route --apply --force``); an MCP call never does."""
+        plan, edited = self._plan(projects, ids, force, release_captured)
         plan.applied = True
         written: list[Document] = []  # put back if a later step fails
         files: list[FileChange] = []
@@ -163,7 +186,11 @@ class Router:
         return plan
 
     def _plan(
-        self, projects: Sequence[str], ids: Sequence[int] | None, force: bool
+        self,
+        projects: Sequence[str],
+        ids: Sequence[int] | None,
+        force: bool,
+        release_captured: bool = False,
     ) -> tuple[RoutePlan, dict[str, tuple[Document, str]]]:
         memories = self._candidates(projects, ids)
         plan = RoutePlan(applied=False)
@@ -178,6 +205,8 @@ class Router:
         for m in memories:
             scope = scopes["global" if m.project == GLOBAL else "project"]
             item = self._decide(m, vectors[m.id], scope, force, plan)
+            if item.action == "write" and m.source in CAPTURED_SOURCES and not release_captured:
+                item = replace(item, action="review", line=None, reason=CAPTURED_REASON)
             plan.items.append(item)
             if item.action != "write":
                 continue

@@ -1,6 +1,8 @@
 """The MCP server: the tools Claude Code calls, each a thin call into the memory service.
 
 - ``tools``: :func:`build_server`: the server, its lifespan (one App) and every tool and resource
+- ``stdio``: :func:`serve`: the stdio transport with a guard that answers every line (a JSON-RPC
+  error for the malformed ones the SDK would drop)
 
 Public names are imported on first use (PEP 562), so importing the package loads no ``mcp``.
 """

@@ -84,6 +84,7 @@ class RouteResult(BaseModel):
     unchecked: int = 0  # memories the configured LLM could not check (the offline rules decided)
     undone: UndoResult | None = None
     promoted: dict[str, Any] | None = None
+    confirm: str | None = None  # apply with confirm=<this> writes the user-global files shown
 
 
 class StatsResult(BaseModel):
@@ -342,6 +343,7 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         undo_file: str | None = None,
         promote: int | None = None,
         project: str | None = None,
+        confirm: str | None = None,
     ) -> RouteResult:
         """Put proven memories into the CLAUDE.md / .claude/rules/*.md section they fit best.
 
@@ -353,7 +355,9 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         conflicts. `undo_memory=<id>` removes one memory's line again; `undo_file=<path>`
         restores a file to its content before the last routing (refused if it was edited
         since, unless `force=true`). Project memories go only to the project's files, global
-        ones only to ~/.claude. Show the user the diff before applying.
+        ones only to ~/.claude. Show the user the diff before applying. Writes only into this
+        session's project; user-global files (~/.claude) need a second call with the
+        `confirm` token the first apply returns, after the user agreed to the diff.
         Not for: storing new memories (use remember) or editing CLAUDE.md by hand.
         """
 
@@ -367,6 +371,8 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
                 undo_memory=undo_memory,
                 undo_file=undo_file,
                 promote=promote,
+                serving=app.current_project,
+                confirm=confirm,
             )
             plan, promoted = done.plan, done.promoted
             return RouteResult(
@@ -379,6 +385,7 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
                 unchecked=plan.unchecked if plan else 0,
                 undone=done.undone,
                 promoted={"id": promoted.id, "state": promoted.state} if promoted else None,
+                confirm=done.confirm,
             )
 
         return await run_tool(ctx, call)

@@ -19,6 +19,7 @@ connection; the rest of the package calls its methods and never writes SQL.
 - ``reindex``: the staging vectors of a re-embed and the switch to them
 - ``backup``: an online copy of the database file, checked
 - ``purge``: removing a memory's text from every table, FTS index and free page
+- ``recover``: salvaging a damaged database into a new file (``memcycle doctor --repair``)
 - ``driver``: what the SQLite build offers (FTS5, the sqlite-vec version), for doctor
 
 Public names are imported on first use (PEP 562): importing one module never imports the others.

@@ -49,7 +49,13 @@ from typing import Any
 import apsw
 import sqlite_vec
 
-from mcp_memory.errors import ModelMismatchError, StoreError
+from mcp_memory.errors import (
+    CorruptDatabaseError,
+    DiskFullError,
+    ModelMismatchError,
+    ReadOnlyDatabaseError,
+    StoreError,
+)
 from mcp_memory.store import migrations
 from mcp_memory.store.base import ModelInfo
 from mcp_memory.store.bit_index import BitIndex
@@ -72,6 +78,64 @@ from mcp_memory.store.usage import StoreUsage
 from mcp_memory.store.vectors import index_sql
 
 BUSY_TIMEOUT_MS = 10_000
+REPAIR_HINT = (
+    "the readable data is still in the file: do not delete it or move it aside to start over. "
+    "Run `memcycle doctor --repair` to copy everything readable into a new file next to it (the "
+    "original is kept), then switch to it as it says, or restore a backup"
+)
+
+
+def translate(exc: BaseException, path: str | Path) -> BaseException:
+    """The project error for a SQLite failure a user can act on (damaged file, read-only file
+    or file system, full disk), with what to do next; any other exception unchanged."""
+    if isinstance(exc, apsw.CorruptError | apsw.NotADBError):
+        return CorruptDatabaseError(f"database {path} is damaged ({exc}); {REPAIR_HINT}")
+    if isinstance(exc, apsw.ReadOnlyError):
+        return ReadOnlyDatabaseError(
+            f"cannot write to {path}: it is read-only here ({exc}). Nothing was written and "
+            "nothing is lost; reads still work. Make the file and its directory writable, or "
+            "point MCP_MEMORY_HOME at a writable directory"
+        )
+    if isinstance(exc, apsw.FullError):
+        return DiskFullError(
+            f"cannot write to {path}: the disk is full ({exc}). Nothing was written and the "
+            "database is unchanged. Free some disk space and retry"
+        )
+    return exc
+
+
+class _Cursor(apsw.Cursor):
+    """Every statement the store runs goes through here (``cursor_factory``), so a damaged,
+    read-only or full database surfaces as a project error wherever it is met. Plain row
+    iteration is left to apsw (a Python ``__next__`` would triple its cost); ``fetchall`` and
+    ``fetchone``, which the store's reads use, are covered."""
+
+    def _fail(self, exc: apsw.Error) -> BaseException:
+        return translate(exc, self.connection.filename or ":memory:")
+
+    def execute(self, *args: Any, **kwargs: Any) -> apsw.Cursor:
+        try:
+            return super().execute(*args, **kwargs)
+        except apsw.Error as exc:
+            raise self._fail(exc) from exc
+
+    def executemany(self, *args: Any, **kwargs: Any) -> apsw.Cursor:
+        try:
+            return super().executemany(*args, **kwargs)
+        except apsw.Error as exc:
+            raise self._fail(exc) from exc
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return super().fetchall()
+        except apsw.Error as exc:
+            raise self._fail(exc) from exc
+
+    def fetchone(self) -> Any:
+        try:
+            return super().fetchone()
+        except apsw.Error as exc:
+            raise self._fail(exc) from exc
 
 
 class Store(
@@ -103,12 +167,34 @@ class Store(
     # -- opening ------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path | str) -> Store:
+    def open(cls, path: Path | str, *, read_only: bool = False) -> Store:
+        """Open (creating and migrating) the database at ``path``. A file that cannot be
+        written (read-only file, directory or file system) is opened read-only instead, so
+        reads keep working and writes fail with :class:`ReadOnlyDatabaseError`; ``read_only``
+        asks for that mode directly."""
         path = Path(path)
+        if not read_only:
+            try:
+                return cls._open(path, read_only=False)
+            except ReadOnlyDatabaseError:
+                if not path.exists():
+                    raise
+        return cls._open(path, read_only=True)
+
+    @classmethod
+    def _open(cls, path: Path, *, read_only: bool) -> Store:
+        flags = (
+            apsw.SQLITE_OPEN_READONLY
+            if read_only
+            else apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
+        )
         try:
-            if str(path) != ":memory:":
+            if str(path) != ":memory:" and not read_only:
                 path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            db = apsw.Connection(str(path))
+            db = apsw.Connection(str(path), flags=flags)
+            db.cursor_factory = _Cursor
+        except PermissionError as exc:
+            raise translate(apsw.ReadOnlyError(str(exc)), path) from exc
         except (apsw.Error, OSError) as exc:
             raise StoreError(
                 f"cannot open database {path}: {exc}; check the path and permissions"
@@ -118,23 +204,23 @@ class Store(
             db.enable_load_extension(True)
             db.load_extension(sqlite_vec.loadable_path())
             db.enable_load_extension(False)
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
+            if not read_only:
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute("PRAGMA synchronous = NORMAL")
             db.execute("PRAGMA foreign_keys = ON")
-            migrations.apply(db)
-        except apsw.Error as exc:
+            migrations.apply(db)  # reads user_version only when the schema is current
+        except (apsw.Error, StoreError) as exc:
             db.close()
+            if isinstance(exc, StoreError):
+                raise
             if isinstance(exc, apsw.BusyError):
                 raise StoreError(
                     f"cannot open database {path}: another process kept it locked for more "
                     f"than {BUSY_TIMEOUT_MS / 1000:g} s (the busy timeout). Retry in a moment; if "
                     f"it persists, find the process holding it (`fuser {path}`) and end it"
                 ) from exc
-            raise StoreError(
-                f"cannot open database {path}: {exc}; if it is corrupted, restore a backup "
-                "or move it aside to start fresh"
-            ) from exc
-        if str(path) != ":memory:":
+            raise StoreError(f"cannot open database {path}: {exc}") from exc
+        if str(path) != ":memory:" and not read_only:
             for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
                 if p.exists():
                     p.chmod(0o600)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from mcp_memory.errors import NotFoundError, StoreError
+from mcp_memory.errors import NotFoundError, StoreError, ValidationError
 from mcp_memory.store.base import (
     MEMORY_COLUMNS,
     Memory,
@@ -27,6 +27,7 @@ from mcp_memory.store.schema import ACTIVE_STATES, STATES
 from mcp_memory.store.vectors import StoreVectors
 from mcp_memory.text.labels import label_of
 
+MAX_ID = 2**63 - 1  # the largest id SQLite can store
 CONTEXT_CHARS = 1000  # of each neighbour's text kept in a memory's ``context``
 
 
@@ -283,6 +284,9 @@ class StoreMemories(StoreVectors):
     def get_many(self, ids: Sequence[int]) -> dict[int, Memory]:
         if not ids:
             return {}
+        for memory_id in ids:  # SQLite's integers end at 2^63-1; past it apsw overflows
+            if not 1 <= memory_id <= MAX_ID:
+                raise ValidationError(f"memory ids run from 1 to {MAX_ID}; got {memory_id}")
         with self.lock:
             rows = self._rows(
                 f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id IN ({placeholders(len(ids))})",
