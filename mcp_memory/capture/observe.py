@@ -125,8 +125,12 @@ _BANNER_LINE = (
 
 
 # npm's trailer after a failed script (``npm error code 1``, ``npm error path ...``): the same
-# for every failure, so it is dropped when the output holds anything else.
-_NPM_TRAILER = r"^\s*npm (?:ERR!|error) (?!Test failed)"
+# for every failed script, so it is dropped when the output holds anything else. Other npm
+# error lines (``code E401``, the lockfile message) are the error and stay.
+_NPM_TRAILER = (
+    r"^\s*npm (?:ERR!|error)(?:\s*$| (?:code \d+$|path |command |workspace |location |errno "
+    r"|A complete log|Lifecycle script |\s+))"
+)
 
 
 def _lines(text: str) -> list[str]:
