@@ -702,3 +702,25 @@ def test_session_summaries_are_history_not_knowledge(
         assert summaries[1] not in [item.memory_id for item in router.plan([p]).items]
     finally:
         s.close()
+
+
+def test_prompt_hook_injects_knowledge_not_session_history(
+    home: Path, project: Path, env: dict[str, str], minilm: LocalEmbedder
+) -> None:
+    """A session summary matches the next session's prompt by its wording ("Fix the failing
+    ... test"), not by what it knows: the prompt hook injects knowledge only."""
+    s = Store.open(home / "memory.db")
+    try:
+        MemoryService(s, minilm).remember(
+            "Session summary 2026-12-07 (1 request(s), 4 tool call(s))\nRequests:\n- Fix the "
+            "failing invoice rounding test.\nFiles touched: src/invoices.py",
+            project=str(project),
+            type="session_summary",
+            tags=["session"],
+            source="hook",
+            session_id="earlier",
+        )
+    finally:
+        s.close()
+    prompt = fx.prompt(project, "Fix the failing invoice rounding test.")
+    assert run_ok("UserPromptSubmit", prompt, env) is None

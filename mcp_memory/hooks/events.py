@@ -24,7 +24,8 @@ Events:
 - ``UserPromptSubmit``: prompts Claude Code generated itself (a background job's
   ``<task-notification>``, slash-command plumbing, system reminders) are ignored. ``#remember
   <note>`` lines become protected user notes (confirmed in the context); then up to 3 memories
-  (1,200 characters) relevant to the prompt are injected, each at most once per session: vector
+  (1,200 characters) relevant to the prompt are injected (knowledge, never session summaries),
+  each at most once per session: vector
   similarity through the warm server when it serves the database's model, else strong keyword
   matches only. Nothing qualifies: nothing is printed.
 - ``PostToolUse`` / ``PostToolUseFailure``: :func:`mcp_memory.capture.observe.observe`; a failed
@@ -69,6 +70,7 @@ DEFAULT_DEADLINE = 3.0
 SERVER_TIMEOUT = 1.5  # seconds for one loopback request to the warm server
 CANDIDATES = 10
 MAX_SHOWN = 200  # ids remembered as shown in one session
+HISTORY_TYPES = frozenset({"session_summary"})  # never injected for a prompt
 _REMEMBER = r"(?im)^[ \t]*#remember\b[ \t:]*(.*)$"  # compiled (and cached) by re on use
 
 
@@ -286,6 +288,9 @@ def relevant_memories(hook: Hook, query: str) -> str:
         threshold = hook_recall.relevance_threshold(reader.model_id or "")
     finally:
         reader.close()
+    # Session summaries are history, not knowledge: they match a prompt by its wording ("Fix
+    # the failing ... test"), and the briefing already shows the newest ones.
+    candidates = [c for c in candidates if c.type not in HISTORY_TYPES]
     if not candidates:
         return ""
     with session_state(settings.run_dir, hook.session_id) as state:
