@@ -44,7 +44,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 import hook_fixtures as fx  # noqa: E402
 
-from mcp_memory.capture import spool  # noqa: E402
 from mcp_memory.hooks import reader as hook_recall  # noqa: E402
 
 DATA = REPO / "bench" / "data" / "sessions.jsonl"
@@ -54,6 +53,7 @@ PORT = 52711
 # budget the briefing of these small projects lists every note and decision, so the prompt hook
 # (which never repeats what the briefing showed) would have nothing left to inject.
 BRIEFING_TOKENS = 120
+DEFAULT_BRIEFING = 800  # the settings' default: the summary share is measured at it
 _ID = re.compile(r"^- \[(\d+)\]", re.M)
 
 
@@ -216,6 +216,7 @@ def after(sessions: list[dict[str, Any]], root: Path, env: dict[str, str], out: 
     from mcp_memory.app import open_app
     from mcp_memory.config import load_settings
     from mcp_memory.routing.router import RouteConfig, Router
+    from mcp_memory.service.briefing import build_briefing
 
     settings = load_settings(env)
     questions = [
@@ -224,7 +225,7 @@ def after(sessions: list[dict[str, Any]], root: Path, env: dict[str, str], out: 
     with open_app(settings) as app:
         for name in sorted({s["project"] for s in sessions}):
             project = str(root / name)
-            text, ids = spool.build_briefing_text(app, project, None)
+            ids = build_briefing(app.service, project, None, budget_tokens=DEFAULT_BRIEFING).ids
             found = app.store.get_many(ids)
             out.briefing_items[name] = len(ids)
             out.briefing_summaries[name] = sum(1 for i in ids if found[i].type == "session_summary")
@@ -313,7 +314,8 @@ def render(sessions: list[dict[str, Any]], out: Result, seconds: float) -> str:
                     "0",
                 ],
                 [
-                    "session summaries in the briefing (max over projects)",
+                    f"session summaries in the final {DEFAULT_BRIEFING}-token briefing "
+                    "(max over projects, of items)",
                     f"{summaries} of "
                     + "/".join(str(out.briefing_items[p]) for p in sorted(out.briefing_items)),
                     "<= 2",

@@ -25,7 +25,7 @@ from typing import Any
 
 from mcp_memory.capture.observe import EDIT_TOOLS, error_line
 from mcp_memory.capture.prompts import is_note, is_system_generated
-from mcp_memory.capture.shell_commands import is_routine
+from mcp_memory.capture.shell_commands import is_routine, parts
 
 MAX_REQUESTS = 8
 MAX_REQUEST_CHARS = 240
@@ -186,7 +186,8 @@ def _tool_use(
         command = tool_input.get("command")
         if isinstance(command, str) and command.strip():
             target = _flat(command, MAX_COMMAND_CHARS)
-            fresh = not is_routine(command) and target not in session.commands
+            routine = all(is_routine(part) for part in parts(command))  # `sleep 1; make`
+            fresh = not routine and target not in session.commands
             if fresh and len(session.commands) < MAX_COMMANDS:
                 session.commands.append(target)
     else:

@@ -202,7 +202,8 @@ def session_start(hook: Hook) -> dict[str, Any] | None:
     cached = spool.read_briefing(settings.run_dir, project)
     if cached is not None:
         text = str(cached.get("text") or "")
-        ids = cached.get("ids") if isinstance(cached.get("ids"), list) else []
+        listed = cached.get("ids")
+        ids = listed if isinstance(listed, list) else []
         spool.enqueue(settings.run_dir, {"kind": "briefing", "project": project, "branch": branch})
         spool.wake_worker(settings)
     else:
