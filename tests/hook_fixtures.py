@@ -1,6 +1,12 @@
 """Realistic Claude Code hook inputs and a realistic session transcript (JSONL), for the hook
-tests and bench/hooks.py. Shapes follow the Claude Code hooks reference (stdin JSON per event)
-and the transcript format Claude Code writes to ``~/.claude/projects/<slug>/<session>.jsonl``.
+tests and bench/hooks.py and bench/sessions.py. Shapes are those of the real payloads captured
+from Claude Code 2.1.x in tests/fixtures/claude_payloads/ (test_hooks pins that every builder
+here has the keys of its captured counterpart): a Bash ``tool_response`` has ``stdout``,
+``stderr``, ``interrupted``, ``isImage`` and ``noOutputExpected`` and never an exit code; a
+non-zero exit arrives as ``PostToolUseFailure`` with ``error: "Exit code N\n<output>"``; an MCP
+tool's ``tool_response`` is a JSON string; ``PreCompact.custom_instructions`` is null and
+``SessionEnd.reason`` is ``"other"`` under ``-p``. The transcript follows the format Claude Code
+writes to ``~/.claude/projects/<slug>/<session>.jsonl``.
 """
 
 from __future__ import annotations
@@ -22,42 +28,76 @@ GITHUB_TOKEN = "ghp_" + "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7c"
 PRIVATE = "my home address is 12 Elm Street"
 
 
+PROMPT_ID = "c215de88-a900-43ec-a830-275ac5b8300a"
+
+
 def base(event: str, cwd: Path, transcript: Path | None = None) -> dict[str, Any]:
-    return {
+    """The envelope: SessionStart, PreCompact and SessionEnd carry no ``permission_mode``."""
+    envelope: dict[str, Any] = {
         "session_id": SESSION,
         "transcript_path": str(transcript or cwd / "transcript.jsonl"),
         "cwd": str(cwd),
-        "permission_mode": "default",
-        "hook_event_name": event,
     }
+    if event in ("UserPromptSubmit", "PostToolUse", "PostToolUseFailure"):
+        envelope["prompt_id"] = PROMPT_ID
+        envelope["permission_mode"] = "default"
+    return {**envelope, "hook_event_name": event}
 
 
 def session_start(cwd: Path, source: str = "startup") -> dict[str, Any]:
-    return {**base("SessionStart", cwd), "source": source, "model": "claude-sonnet-4-5"}
+    """``startup`` carries only ``source``; ``compact`` adds ``prompt_id`` and ``model``."""
+    payload = {**base("SessionStart", cwd), "source": source}
+    if source == "compact":
+        payload = {**payload, "prompt_id": PROMPT_ID, "model": "claude-sonnet-4-5"}
+    return payload
 
 
 def prompt(cwd: Path, text: str) -> dict[str, Any]:
     return {**base("UserPromptSubmit", cwd), "prompt": text}
 
 
-def bash_failure(cwd: Path, command: str, error: str) -> dict[str, Any]:
+def bash_failure(cwd: Path, command: str, error: str, code: int = 1) -> dict[str, Any]:
+    """A non-zero exit: ``error`` is ``Exit code N`` and the output (added when missing)."""
+    text = error if error.startswith("Exit code ") else f"Exit code {code}\n{error}"
     return {
         **base("PostToolUseFailure", cwd),
         "tool_name": "Bash",
         "tool_input": {"command": command, "description": "Run the tests"},
         "tool_use_id": "toolu_01FailXyZ",
-        "error": error,
+        "error": text,
         "is_interrupt": False,
+        "duration_ms": 745,
     }
 
 
 def bash_success(cwd: Path, command: str, stdout: str = "") -> dict[str, Any]:
+    """Exit 0 (or a pipeline whose last stage exited 0): no exit code anywhere."""
     return {
         **base("PostToolUse", cwd),
         "tool_name": "Bash",
         "tool_input": {"command": command, "description": "Run it"},
-        "tool_response": {"stdout": stdout, "stderr": "", "interrupted": False, "isImage": False},
+        "tool_response": {
+            "stdout": stdout,
+            "stderr": "",
+            "interrupted": False,
+            "isImage": False,
+            "noOutputExpected": False,
+        },
         "tool_use_id": "toolu_01OkAbC",
+        "duration_ms": 861,
+    }
+
+
+def mcp_call(cwd: Path, tool: str, tool_input: dict[str, Any], result: Any) -> dict[str, Any]:
+    """An MCP tool call: its ``tool_response`` is the result as a JSON string."""
+    return {
+        **base("PostToolUse", cwd),
+        "tool_name": tool,
+        "tool_input": tool_input,
+        "tool_response": json.dumps(result, separators=(",", ":")),
+        "tool_use_id": "toolu_01McpDef",
+        "duration_ms": 262,
+        "mcp_server": {"name": tool.split("__")[1], "source": "project"},
     }
 
 
@@ -66,15 +106,23 @@ def edit(cwd: Path, path: str, old: str = "timeout=5", new: str = "timeout=30") 
     return {
         **base("PostToolUse", cwd),
         "tool_name": "Edit",
-        "tool_input": {"file_path": file_path, "old_string": old, "new_string": new},
+        "tool_input": {
+            "file_path": file_path,
+            "old_string": old,
+            "new_string": new,
+            "replace_all": False,
+        },
         "tool_response": {
             "filePath": file_path,
             "oldString": old,
             "newString": new,
+            "originalFile": None,
             "structuredPatch": [],
             "userModified": False,
+            "replaceAll": False,
         },
         "tool_use_id": "toolu_01EditQrs",
+        "duration_ms": 7,
     }
 
 
@@ -86,6 +134,7 @@ def write(cwd: Path, path: str, content: str) -> dict[str, Any]:
         "tool_input": {"file_path": file_path, "content": content},
         "tool_response": {"type": "create", "filePath": file_path, "content": content},
         "tool_use_id": "toolu_01WriteTuv",
+        "duration_ms": 9,
     }
 
 
@@ -106,15 +155,21 @@ def read(cwd: Path, path: str) -> dict[str, Any]:
             },
         },
         "tool_use_id": "toolu_01ReadWxy",
+        "duration_ms": 14,
     }
 
 
-def pre_compact(cwd: Path, transcript: Path) -> dict[str, Any]:
-    return {**base("PreCompact", cwd, transcript), "trigger": "auto", "custom_instructions": ""}
+def pre_compact(cwd: Path, transcript: Path, trigger: str = "manual") -> dict[str, Any]:
+    return {
+        **base("PreCompact", cwd, transcript),
+        "prompt_id": PROMPT_ID,
+        "trigger": trigger,
+        "custom_instructions": None,
+    }
 
 
-def session_end(cwd: Path, transcript: Path) -> dict[str, Any]:
-    return {**base("SessionEnd", cwd, transcript), "reason": "prompt_input_exit"}
+def session_end(cwd: Path, transcript: Path, reason: str = "other") -> dict[str, Any]:
+    return {**base("SessionEnd", cwd, transcript), "prompt_id": PROMPT_ID, "reason": reason}
 
 
 PYTEST_ERROR = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from mcp_memory.capture.shell_commands import (
     same_run,
     scrub,
     shows_failure,
+    shows_pass,
 )
 from mcp_memory.redaction.redact import redact
 
@@ -440,11 +442,12 @@ def test_decision_scaffolding_and_one_line_plans_are_not_kept() -> None:
 
 # -- the precision floor on the benchmark's held-out half ------------------------------------
 
-# bench/capture.py measured held-out precision 0.78 (14 of 18 episodes kept were labelled keep)
-# and recall 0.88 (14 of 16). The floors leave room for one more stored noise episode (14/19 =
-# 0.74) or two fewer true captures, not more: precision matters more than recall.
-MIN_HELD_OUT_PRECISION = 0.72
-MIN_HELD_OUT_RECALL = 0.75
+# bench/capture.py measured held-out precision 0.86 (24 of 28 episodes kept were labelled keep)
+# and recall 0.92 (24 of 26) after issue 13's runner episodes. The floors leave room for one
+# more stored noise episode (24/29 = 0.83) or two fewer true captures (22/26 = 0.85), not more.
+MIN_HELD_OUT_PRECISION = 0.82
+MIN_HELD_OUT_RECALL = 0.84
+RUNNER_TARGET = 0.9  # issue 13: test-fix loops of every common runner
 
 
 def test_held_out_precision_floor() -> None:
@@ -461,3 +464,253 @@ def test_held_out_precision_floor() -> None:
     assert score.precision >= MIN_HELD_OUT_PRECISION, bench.mistakes(held)
     assert score.recall >= MIN_HELD_OUT_RECALL, bench.mistakes(held)
     assert [o.case.line for o in outcomes if o.leaked] == []
+    runs = [o for o in held if bench.runner_of(o.case) is not None]
+    runner_score = bench.score(runs)
+    assert runner_score.precision >= RUNNER_TARGET, bench.mistakes(runs)
+    assert runner_score.recall >= RUNNER_TARGET, bench.mistakes(runs)
+
+
+# -- issue 13: the common runners' real output --------------------------------------------------
+
+PAYLOADS = Path(__file__).parent / "fixtures" / "claude_payloads"
+ANSI = "\x1b"
+# (runner, command, failing output of a run that exits 0 through a pipe, passing output)
+RUNNER_LOOPS = [
+    (
+        "pytest -q | tail",
+        "pytest -q tests/test_calc.py 2>&1 | tail -5",
+        "FAILED tests/test_calc.py::test_add - assert -1 == 5\n1 failed, 1 passed in 0.94s\n",
+        "..                                                                       [100%]\n"
+        "2 passed in 0.02s\n",
+    ),
+    (
+        "pytest colour",
+        "pytest -q --color=yes | tail -2",
+        f"{ANSI}[31m{ANSI}[1m1 failed{ANSI}[0m, {ANSI}[32m1 passed{ANSI}[0m{ANSI}[31m in "
+        f"0.94s{ANSI}[0m\n",
+        f"{ANSI}[32m{ANSI}[1m3 passed{ANSI}[0m{ANSI}[32m in 0.12s{ANSI}[0m\n",
+    ),
+    (
+        "pytest | head",
+        "pytest -q 2>&1 | head -8",
+        "F..                                                                      [100%]\n"
+        "=================================== FAILURES ===================================\n"
+        "___________________________________ test_add ___________________________________\n",
+        "...                                                                      [100%]\n",
+    ),
+    (
+        "pytest; echo",
+        'pytest -q; echo "exit=$?"',
+        "FAILED tests/x.py::test_t - assert 1 == 2\n1 failed in 0.31s\nexit=1\n",
+        ".\n1 passed in 0.30s\nexit=0\n",
+    ),
+    (
+        "jest",
+        "npx jest 2>&1 | tail -4",
+        "Test Suites: 1 failed, 1 total\nTests:       1 failed, 3 passed, 4 total\n",
+        "Test Suites: 1 passed, 1 total\nTests:       4 passed, 4 total\n",
+    ),
+    (
+        "vitest",
+        "npx vitest run | tail -6",
+        " FAIL  src/a.test.ts > a > adds\n Test Files  1 failed (1)\n      Tests  1 failed | 3 passed "
+        "(4)\n",
+        " Test Files  1 passed (1)\n      Tests  4 passed (4)\n",
+    ),
+    (
+        "go test",
+        "go test ./... 2>&1 | tail -5",
+        "--- FAIL: TestAdd (0.00s)\n    add_test.go:9: got -1, want 5\nFAIL\n"
+        "FAIL\tgithub.com/acme/calc\t0.004s\n",
+        "ok  \tgithub.com/acme/calc\t0.004s\n",
+    ),
+    (
+        "cargo test",
+        "cargo test 2>&1 | tail -4",
+        "test result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out\n\n"
+        "error: test failed, to rerun pass `--lib`\n",
+        "test result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out\n",
+    ),
+    (
+        "npm test (mocha)",
+        "npm test | tail -6",
+        "  3 passing (12ms)\n  1 failing\n\n  1) adds:\n     AssertionError: expected -1 to equal 5\n",
+        "  4 passing (11ms)\n",
+    ),
+    (
+        "npm 6",
+        "npm test | tail -3",
+        "     AssertionError: expected -1 to equal 5\nnpm ERR! Test failed.  See above for more "
+        "details.\n",
+        "  4 passing (11ms)\n",
+    ),
+    (
+        "tsc",
+        "npx tsc --noEmit 2>&1 | head -5",
+        "src/api.ts(4,3): error TS2322: Type 'string | undefined' is not assignable to type "
+        "'string'.\n\nFound 2 errors in 1 file.\n",
+        "",
+    ),
+    (
+        "mypy",
+        "mypy src | tail -2",
+        'src/db.py:41: error: Item "None" of "Optional[Session]" has no attribute "commit"  '
+        "[union-attr]\nFound 3 errors in 1 file (checked 23 source files)\n",
+        "Success: no issues found in 23 source files\n",
+    ),
+]
+
+
+def test_each_runners_piped_fail_edit_pass_loop_is_one_error_fix() -> None:
+    """Issue 13 item 1: a run that exits 0 through a pipe (``| tail``, ``| head``, ``; echo``)
+    while its output ends a failed run, an edit, the same command passing: one error_fix, for
+    every common runner, with colour codes stripped from what is stored."""
+    for runner, command, failing, passing in RUNNER_LOOPS:
+        (fix,) = feed(
+            [
+                fx.bash_success(CWD, command, failing),
+                fx.edit(CWD, "src/calc.py", "a - b", "a + b"),
+                fx.bash_success(CWD, command, passing),
+            ]
+        ) or [None]
+        assert fix is not None, runner
+        assert fix.type == "error_fix" and f"`{command}`" in fix.content, runner
+        assert "editing src/calc.py" in fix.content and ANSI not in fix.content, runner
+
+
+def test_runners_real_failure_and_pass_lines_are_recognised() -> None:
+    failures = [
+        "1 failed in 0.94s",
+        "1 failed, 1 passed in 2.10s",
+        "2 failed, 10 passed, 1 warning in 3.01s (0:00:03)",
+        "1 error in 0.30s",
+        "FAILED tests/x.py::t - AssertionError",
+        f"{ANSI}[31m{ANSI}[1m1 failed{ANSI}[0m, {ANSI}[32m1 passed{ANSI}[0m{ANSI}[31m in 0.9s",
+        "Tests:       1 failed, 3 passed, 4 total",
+        " Test Files  1 failed (1)",
+        " FAIL  src/a.test.ts > a > adds",
+        "--- FAIL: TestAdd (0.00s)",
+        "FAIL\tgithub.com/acme/calc\t0.004s",
+        "test result: FAILED. 1 passed; 1 failed; 0 ignored",
+        "  1 failing",
+        "npm ERR! Test failed.  See above for more details.",
+        "npm error Lifecycle script `test` failed with error:",
+        "src/a.ts(4,3): error TS2322: Type 'string' is not assignable to type 'number'.",
+        "Found 2 errors in 2 files.",
+        "Found 3 errors in 1 file (checked 5 source files)",
+        "Found 2 errors.",
+    ]
+    for line in failures:
+        assert shows_failure(f"some output\n{line}\n"), line
+    passes = [
+        "3 passed in 0.12s",
+        "Tests:       4 passed, 4 total",
+        " Test Files  1 passed (1)",
+        "ok  \tgithub.com/acme/calc\t0.004s",
+        "test result: ok. 2 passed; 0 failed; 0 ignored",
+        "  4 passing (11ms)",
+        "Success: no issues found in 1 source file",
+        "All checks passed!",
+        "Found 2 errors (2 fixed, 0 remaining).",
+    ]
+    for line in passes:
+        assert not shows_failure(line), line
+        assert shows_pass(line), line
+    assert masks_exit('pytest -q; echo "exit=$?"') and masks_exit("pytest -q || true")
+    assert not masks_exit("pip install -e . && pytest -q")
+
+
+def test_real_bash_payloads_are_read_as_claude_code_sends_them() -> None:
+    """The captured 2.1.x shapes: a PostToolUse Bash has no exit code (a success), a failure is
+    PostToolUseFailure with ``Exit code N`` first; the real fix loop stores one error_fix."""
+
+    failure = json.loads((PAYLOADS / "posttoolusefailure-bash.json").read_text())
+    edit = json.loads((PAYLOADS / "posttooluse-edit.json").read_text())
+    passed = json.loads((PAYLOADS / "posttooluse-bash.json").read_text())
+    assert bash_outcome(passed) == (False, passed["tool_response"]["stdout"])
+    assert bash_outcome(failure) is not None and bash_outcome(failure)[0] is True  # type: ignore[index]
+    cwd = Path(failure["cwd"])
+    state: dict[str, Any] = {}
+    out = []
+    for event in (failure, edit, {**passed, "tool_input": failure["tool_input"]}):
+        out += observe(event, state, cwd)
+    (fix,) = out
+    assert "`pytest -x tests/test_calc.py` failed with:" in fix.content
+    assert "assert -1 == 5" in fix.content and "editing calc/__init__.py" in fix.content
+
+
+def test_npm_trailer_is_not_the_error_kept() -> None:
+    output = (
+        'Exit code 1\n  ● query › escapes percent signs\n    Expected: "50\\\\%"\n'
+        "Tests:       1 failed, 7 passed, 8 total\n"
+        + "".join(f"npm error {w}\n" for w in ("code 1", "path /p", "command failed", "x"))
+    )
+    tail = error_tail(output)
+    assert "escapes percent signs" in tail and "npm error path" not in tail
+
+
+# -- issue 13: session summaries only for sessions worth keeping ------------------------------
+
+
+def _user(text: str, **extra: Any) -> str:
+
+    return json.dumps({"type": "user", "message": {"role": "user", "content": text}, **extra})
+
+
+def test_real_transcript_counts_only_typed_requests() -> None:
+    """The captured transcript: one typed request; the background job's <task-notification>,
+    the /compact plumbing, its caveat and the continuation preamble are not requests."""
+    lines = (PAYLOADS / "transcript-fix-loop.jsonl").read_text().splitlines()
+    session = transcript.parse(lines)
+    assert session.requests == ["Fix the failing calc tests, then build in the background."]
+    assert session.request_count == 1
+    assert "calc/__init__.py" in session.files
+    text = transcript.summarize(session)
+    assert "task-notification" not in text and "1 request(s)" in text
+
+
+def test_sessions_with_nothing_worth_keeping_give_no_summary() -> None:
+    assistant = json.dumps(
+        {
+            "type": "assistant",
+            "message": {
+                "role": "assistant",
+                "content": [{"type": "text", "text": "With Decimal."}],
+            },
+        }
+    )
+    one_shot = [_user("How does calc round money amounts?"), assistant]
+    remember = [_user("#remember the calc tests run from the project root"), assistant]
+    system = [
+        _user(
+            "<task-notification>\n<task-id>b1</task-id>\n<status>completed</status>\n"
+            "</task-notification>"
+        ),
+        _user("<system-reminder>Plan mode is active.</system-reminder>"),
+        _user("<local-command-caveat>Caveat: The messages below were generated by the user"),
+        assistant,
+    ]
+    reads_only = [
+        _user("Explain the calc module."),
+        json.dumps(
+            {
+                "type": "assistant",
+                "message": {
+                    "role": "assistant",
+                    "content": [
+                        {
+                            "type": "tool_use",
+                            "id": "t1",
+                            "name": "Read",
+                            "input": {"file_path": "/work/proj/calc.py"},
+                        }
+                    ],
+                },
+            }
+        ),
+        assistant,
+    ]
+    for lines in (one_shot, remember, system, reads_only):
+        assert transcript.summarize(transcript.parse(lines)) == "", lines
+    assert transcript.parse(remember).request_count == 0
+    assert transcript.parse(system).request_count == 0

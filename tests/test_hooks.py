@@ -560,3 +560,168 @@ def test_worker_stores_good_jobs_and_sets_bad_ones_aside(
     )
     briefing = spool.read_briefing(run, str(project))
     assert briefing is not None and f"[{stored.id}] CI runs on Node 20" in briefing["text"]
+
+
+# -- issue 13 ---------------------------------------------------------------------------------
+
+PAYLOADS = Path(__file__).parent / "fixtures" / "claude_payloads"
+
+
+def _real(name: str) -> dict[str, Any]:
+    return dict(json.loads((PAYLOADS / f"{name}.json").read_text(encoding="utf-8")))
+
+
+def test_fixture_builders_have_the_real_payloads_shapes(project: Path, tmp_path: Path) -> None:
+    """Every builder in hook_fixtures has the keys (and nested tool_response keys) of the
+    payload Claude Code 2.1.x really sent (tests/fixtures/claude_payloads)."""
+    t = tmp_path / "t.jsonl"
+    pairs = {
+        "sessionstart-startup": fx.session_start(project),
+        "sessionstart-compact": fx.session_start(project, "compact"),
+        "userpromptsubmit": fx.prompt(project, "Fix the tests"),
+        "posttooluse-bash": fx.bash_success(project, "pytest -q", "2 passed in 0.02s"),
+        "posttoolusefailure-bash": fx.bash_failure(project, "pytest -x", "1 failed in 0.07s"),
+        "posttooluse-edit": fx.edit(project, "src/client.py"),
+        "posttooluse-read": fx.read(project, "src/client.py"),
+        "posttooluse-mcp": fx.mcp_call(
+            project, "mcp__memory__remember", {"content": "x"}, {"id": 2, "status": "created"}
+        ),
+        "precompact-manual": fx.pre_compact(project, t),
+        "sessionend": fx.session_end(project, t),
+    }
+    for name, built in pairs.items():
+        real = _real(name)
+        assert set(built) == set(real), (name, set(built) ^ set(real))
+        response = real.get("tool_response")
+        if isinstance(response, dict):
+            assert set(built["tool_response"]) >= set(response) - {"originalFile"}, name
+        else:
+            assert type(built.get("tool_response")) is type(response), name
+    failure = pairs["posttoolusefailure-bash"]
+    assert failure["error"].startswith("Exit code 1\n")
+    assert pairs["precompact-manual"]["custom_instructions"] is None
+    assert pairs["sessionend"]["reason"] == "other"
+    assert "exit_code" not in pairs["posttooluse-bash"]["tool_response"]
+
+
+def test_a_memory_in_the_briefing_is_not_injected_again_by_the_prompt(
+    home: Path, project: Path, env: dict[str, str], port: int, minilm: LocalEmbedder
+) -> None:
+    """Issue 13 item 2: one "shown this session" set for SessionStart and UserPromptSubmit."""
+    seed(home, project, minilm)
+    pretend_server_starting(home, port)
+    briefing = run_ok("SessionStart", fx.session_start(project), env)
+    assert briefing is not None and MEMORIES[0] in briefing
+    assert run_ok("UserPromptSubmit", fx.prompt(project, "Why is the login test flaky?"), env) is (
+        None
+    )
+    # after /compact the model's context is new: the briefing is given (and marked) again
+    again = run_ok("SessionStart", fx.session_start(project, "compact"), env)
+    assert again is not None and MEMORIES[0] in again
+    assert run_ok("UserPromptSubmit", fx.prompt(project, "Why is the login test flaky?"), env) is (
+        None
+    )
+    fx.settle(home / "run")
+
+
+def test_system_generated_prompts_are_ignored(
+    home: Path, project: Path, env: dict[str, str], minilm: LocalEmbedder
+) -> None:
+    """Issue 13 item 4: task notifications, slash-command plumbing and system reminders get no
+    memory search and no injection, even when they mention what a memory is about."""
+    seed(home, project, minilm)
+    notification = _real("userpromptsubmit-task-notification")
+    notification["cwd"] = str(project)
+    notification["prompt"] = notification["prompt"].replace(
+        "Build in the background", "login test flaky timezone"
+    )
+    assert run_ok("UserPromptSubmit", notification, env) is None
+    for text in (
+        "<command-name>/login-test</command-name>\n<command-message>login test flaky</command-"
+        "message>\n<command-args></command-args>",
+        "<local-command-stdout>login test flaky</local-command-stdout>",
+        "<local-command-caveat>Caveat: login test flaky</local-command-caveat>",
+        "<system-reminder>The login test is flaky</system-reminder>",
+    ):
+        assert run_ok("UserPromptSubmit", fx.prompt(project, text), env) is None, text
+    assert not (home / "run" / "sessions" / f"{fx.SESSION}.json").exists()
+    # a real prompt still gets its memory
+    context = run_ok("UserPromptSubmit", fx.prompt(project, "Why is the login test flaky?"), env)
+    assert context is not None and MEMORIES[0] in context
+
+
+def test_session_end_without_a_transcript_queues_nothing(
+    home: Path, project: Path, env: dict[str, str]
+) -> None:
+    """Issue 13 item 5: `claude mcp list` fires SessionEnd with a transcript that never exists."""
+    listing = _real("sessionend-mcp-list")
+    listing["cwd"] = str(project)
+    assert run_ok("SessionEnd", listing, env) is None
+    assert run_ok("PreCompact", fx.pre_compact(project, home / "gone.jsonl"), env) is None
+    assert spool.pending_jobs(home / "run") == []
+    assert not (home / "run" / "spool" / "failed").exists()
+
+
+def test_session_summaries_are_history_not_knowledge(
+    tmp_path: Path, project: Path, minilm: LocalEmbedder
+) -> None:
+    """Issue 13 item 3: never promoted by recall counts, never routed, at most two in the
+    briefing, newest first."""
+    from mcp_memory.routing.router import RouteConfig, Router
+    from mcp_memory.service.briefing import build_briefing
+    from mcp_memory.service.promotion import promote_recalled
+
+    s = Store.open(tmp_path / "m.db")
+    try:
+        service = MemoryService(s, minilm, Options(duplicate_threshold=MINILM.duplicate_threshold))
+        p = str(project)
+        facts = [service.remember(m, project=p).id for m in MEMORIES]
+        summaries = [
+            service.remember(
+                f"Session summary 2026-11-2{n} (3 request(s)): worked on module {n}",
+                project=p,
+                type="session_summary",
+                tags=["session"],
+                source="hook",
+                session_id=f"s{n}",
+                created_at=1_800_000_000.0 + n,
+            ).id
+            for n in range(5)
+        ]
+        hits = [(summaries[0], {"vector_similarity": 0.99, "vector_rank": 1.0})]
+        for session in ("a", "b", "c", "d"):
+            assert promote_recalled(s, hits, session, strong_recall=0.5, promote_after=3) == []
+        assert s.get(summaries[0]).state == "buffer"
+        brief = build_briefing(service, p, budget_tokens=4000)
+        shown = [i for i in brief.ids if i in summaries]
+        assert shown == [summaries[4], summaries[3]], brief.text
+        assert set(facts) <= set(brief.ids)
+        s.set_state(summaries[1], "proven")  # however it got there, route leaves it alone
+        router = Router(
+            s, minilm, RouteConfig(claude_home=tmp_path / "claude", backup_dir=tmp_path / "b")
+        )
+        assert summaries[1] not in [item.memory_id for item in router.plan([p]).items]
+    finally:
+        s.close()
+
+
+def test_prompt_hook_injects_knowledge_not_session_history(
+    home: Path, project: Path, env: dict[str, str], minilm: LocalEmbedder
+) -> None:
+    """A session summary matches the next session's prompt by its wording ("Fix the failing
+    ... test"), not by what it knows: the prompt hook injects knowledge only."""
+    s = Store.open(home / "memory.db")
+    try:
+        MemoryService(s, minilm).remember(
+            "Session summary 2026-12-07 (1 request(s), 4 tool call(s))\nRequests:\n- Fix the "
+            "failing invoice rounding test.\nFiles touched: src/invoices.py",
+            project=str(project),
+            type="session_summary",
+            tags=["session"],
+            source="hook",
+            session_id="earlier",
+        )
+    finally:
+        s.close()
+    prompt = fx.prompt(project, "Fix the failing invoice rounding test.")
+    assert run_ok("UserPromptSubmit", prompt, env) is None

@@ -3,6 +3,7 @@ path, so every module here imports only the standard library at import time.
 
 - ``observe``: passive capture from tool results: failures with their fixes, recorded decisions
 - ``shell_commands``: what a shell command is: routine, inert, a re-run, a lint or install run
+- ``prompts``: which prompts are the user's (not task notifications or command plumbing)
 - ``transcript``: session summaries from Claude Code transcripts
 - ``session_state``: per-session state shared by a session's hook runs
 - ``spool``: hook writes as job files, the worker's lock and the briefing cache (the detached

@@ -12,8 +12,10 @@ What is kept:
 - a failed shell command, once it later succeeds *after something changed* (files edited,
   other commands run): one ``error_fix`` memory with the command, the tail of its error and what
   changed. "Later succeeds" is the same command, a narrower or wider run of it once something
-  changed, or ``setup && command`` (the setup is the change). A ``cmd | tail`` pipeline that
-  exits 0 while its output ends a failed test run or build counts as failed. A failure is only
+  changed, or ``setup && command`` (the setup is the change). A ``cmd | tail`` pipeline (or
+  ``cmd; echo $?``) that exits 0 while its output holds a failed test run, type check or build
+  counts as failed: the common runners' real lines, bare ``pytest -q`` summaries and colour
+  codes included (:func:`~mcp_memory.capture.shell_commands.shows_failure`). A failure is only
   remembered in the session state until then; one that is never fixed reaches memory through the
   session summary instead (its errors list);
 - a failed package install followed by another install with the same manager that works (``pip
@@ -60,6 +62,7 @@ from mcp_memory.capture.shell_commands import (
     same_run,
     scrub,
     shows_failure,
+    strip_ansi,
 )
 
 __all__ = ["EDIT_TOOLS", "Capture", "bash_outcome", "error_line", "error_tail", "observe"]
@@ -121,12 +124,23 @@ _BANNER_LINE = (
 )
 
 
+# npm's trailer after a failed script (``npm error code 1``, ``npm error path ...``): the same
+# for every failed script, so it is dropped when the output holds anything else. Other npm
+# error lines (``code E401``, the lockfile message) are the error and stay.
+_NPM_TRAILER = (
+    r"^\s*npm (?:ERR!|error)(?:\s*$| (?:code \d+$|path |command |workspace |location |errno "
+    r"|A complete log|Lifecycle script |\s+))"
+)
+
+
 def _lines(text: str) -> list[str]:
-    return [
+    lines = [
         ln.rstrip()
-        for ln in text.strip().splitlines()
+        for ln in strip_ansi(text).strip().splitlines()
         if ln.strip() and not _STATUS_LINE.match(ln) and not re.match(_BANNER_LINE, ln)
     ]
+    useful = [ln for ln in lines if not re.match(_NPM_TRAILER, ln)]
+    return useful or lines
 
 
 def error_tail(text: str) -> str:
@@ -169,7 +183,7 @@ def bash_outcome(event: Mapping[str, Any]) -> tuple[bool, str] | None:
     if event.get("hook_event_name") == "PostToolUseFailure":
         if event.get("is_interrupt"):
             return None
-        return True, _text(event.get("error"))
+        return True, strip_ansi(_text(event.get("error")))
     response = event.get("tool_response")
     if isinstance(response, Mapping):
         if response.get("interrupted"):
@@ -177,11 +191,11 @@ def bash_outcome(event: Mapping[str, Any]) -> tuple[bool, str] | None:
         for name in ("exit_code", "exitCode", "returncode", "return_code", "code"):
             code = response.get(name)
             if isinstance(code, int) and not isinstance(code, bool) and code != 0:
-                return True, _text(response)
+                return True, strip_ansi(_text(response))
         if response.get("is_error") is True or response.get("isError") is True:
-            return True, _text(response)
-        return False, _text(response)
-    text = _text(response)
+            return True, strip_ansi(_text(response))
+        return False, strip_ansi(_text(response))
+    text = strip_ansi(_text(response))
     failed = bool(re.match(r"^\s*(Error\b|Exit code [1-9]|Command (failed|exited))", text))
     return failed, text
 

@@ -8,8 +8,10 @@ with them; :mod:`mcp_memory.capture.transcript` and the hook's earlier-fix looku
   failure (``grep`` exits 1 on no match) and whose output is not knowledge;
 - *inert*: a command that neither breaks nor fixes anything (version and package queries, probes
   such as ``curl``, ``git add``): it is not "what changed" between a failure and its fix;
-- *masked*: a pipeline (``pytest | tail -20``) whose exit status is the last stage's, so a failure
-  has to be read from the output.
+- *masked*: a pipeline (``pytest | tail -20``) or ``cmd; echo $?`` whose exit status is not the
+  run's, so a failure has to be read from the output: :func:`shows_failure` knows the common
+  runners' real failure lines (pytest, jest, vitest, go, cargo, npm, tsc, mypy, ruff), colour
+  codes and all, and :func:`shows_pass` their pass lines.
 """
 
 from __future__ import annotations
@@ -110,14 +112,33 @@ _GIT_SETTINGS = (
     r"|config\s+(?:--(?:global|local|system|unset|add|replace-all)\s+)*\w[\w.-]*\s+\S)"
 )
 _FILE_REDIRECT = r"(?<![<>&\d=-])\d?>>?\s*(?!&|/dev/null\b)[^\s&|;<>]"
-# Summary lines of a failed test run or build, as the tools print them.
+# Lines of a failed test run, type check or build, as the common runners really print them
+# (issue 13: `pytest -q` ends with a bare `1 failed, 1 passed in 2.10s`, no `=` rule).
 _FAILURE_SUMMARY = (
+    # pytest: the `=` summary, the bare -q summary, a FAILED/ERROR line, the FAILURES header
     r"(?m)^\s*(?:=+ .*\b\d+ (?:failed|errors?)\b.* =+|!+ Interrupted: \d+ errors? during"
-    r"|Tests?:\s+\d+ failed\b|Test Suites:\s+\d+ failed\b|Test Files\s+\d+ failed\b"
-    r"|test result: FAILED\b|FAIL(?:\s+\S+.*)?$|--- FAIL: |error(?:\[E\d{4}\])?: could not compile"
-    r"|npm (?:ERR!|error) code |make: \*\*\* .*\bError \d+"
-    r"|Found \d+ errors? in \d+ files? \(checked)"
+    r"|(?:\d+ [a-z]+, )*\d+ (?:failed|errors?)(?:, \d+ [a-z]+)* in [\d.]+s\b"
+    r"|FAILED \S+::\S+|ERROR \S+\.py\b|=+ (?:FAILURES|ERRORS) =+$"
+    # jest (`Tests: 1 failed`), vitest (`Test Files  1 failed (1)`, `Tests  1 failed | ...`,
+    # ` FAIL  file > test`), go (`FAIL`, `FAIL\tpkg`, `--- FAIL:`), mocha (`1 failing`)
+    r"|Tests?:?\s+\d+ failed\b|Test Suites:\s+\d+ failed\b|Test Files\s+\d+ failed\b"
+    r"|FAIL(?:\s+\S+.*)?$|--- FAIL: |\d+ failing\b"
+    # cargo, npm (6 and 10), make
+    r"|test result: FAILED\b|error: test failed, to rerun|error(?:\[E\d{4}\])?: could not compile"
+    r"|npm (?:ERR!|error) code |npm ERR! Test failed|npm error Lifecycle script .* failed"
+    r"|make: \*\*\* .*\bError \d+"
+    # tsc (`error TS2322:`, `Found 2 errors in 2 files.`), mypy, ruff (`Found 2 errors.`; not
+    # `Found 2 errors (2 fixed, 0 remaining).`, which is ruff --fix succeeding)
+    r"|.*\berror TS\d+:|Found \d+ errors?\b(?! \(\d+ fixed, 0 remaining\)))"
 )
+# Lines of a passing run: pytest, jest, vitest, go, cargo, mocha, mypy, ruff.
+_PASS_SUMMARY = (
+    r"(?m)^\s*(?:=+ )?(?:(?:\d+ [a-z]+, )*\d+ passed\b.* in [\d.]+s\b"
+    r"|Tests:\s+(?:\d+ [a-z]+, )*\d+ passed, \d+ total|Test Files\s+\d+ passed\b"
+    r"|ok\s+\S+|test result: ok\.|\d+ passing\b|Success: no issues found"
+    r"|All checks passed!|Found \d+ errors? \(\d+ fixed, 0 remaining\))"
+)
+_ANSI = r"\x1b\[[0-9;?]*[ -/]*[@-~]"
 _SECRET_FLAG = (
     r"(?i)(--(?:password|passwd|token|auth-token|api-key|apikey|secret|client-secret)(?:=|\s+))"
     r"([^\s\"']+|\"[^\"]*\"|'[^']*')"
@@ -265,14 +286,28 @@ def is_probe(command: str) -> bool:
 
 
 def masks_exit(command: str) -> bool:
-    """A pipeline without ``pipefail``: its exit status is the last stage's."""
-    return "pipefail" not in command and any(sep == "|" for _, sep in _split(command))
+    """The line's exit status need not be the run's: a pipeline without ``pipefail`` (``pytest
+    | tail -5`` exits with tail's status), or a command followed by another after ``;`` or
+    ``||`` (``pytest; echo "exit=$?"``, ``pytest || true``)."""
+    return "pipefail" not in command and any(sep in ("|", ";", "||") for _, sep in _split(command))
+
+
+def strip_ansi(text: str) -> str:
+    """The text without terminal colour and cursor codes (``--color=yes``, ``FORCE_COLOR``)."""
+    return re.sub(_ANSI, "", text) if "\x1b" in text else text
 
 
 def shows_failure(output: str) -> bool:
-    """The output ends a failed test run or build (pytest's ``= 1 failed ... =``, jest's
-    ``Tests: 1 failed``, ``test result: FAILED``, ``could not compile``, ``npm error code``)."""
-    return bool(re.search(_FAILURE_SUMMARY, output))
+    """The output holds a failed test run, type check or build as the common runners print
+    it: pytest (``1 failed in 0.94s``, ``FAILED tests/x.py::t``), jest and vitest, ``go test``,
+    ``cargo test``, mocha and npm, tsc, mypy, ruff, make. Colour codes are ignored."""
+    return bool(re.search(_FAILURE_SUMMARY, strip_ansi(output)))
+
+
+def shows_pass(output: str) -> bool:
+    """The output holds a passing run's summary (``3 passed in 0.12s``, ``ok  pkg``,
+    ``test result: ok.``, ``Success: no issues found``, ``All checks passed!``)."""
+    return bool(re.search(_PASS_SUMMARY, strip_ansi(output)))
 
 
 def is_lint(command: str, output: str) -> bool:

@@ -7,9 +7,11 @@ A transcript (``transcript_path`` in every hook's input) is JSONL, one entry per
 assistant entries, ``tool_result`` (``tool_use_id``, ``content``, ``is_error``) in user entries.
 
 :func:`parse` reads what a summary needs: the user's requests (typed prompts, not tool results,
-slash-command plumbing, system reminders or compaction preambles), the files edited, the shell
-commands run (routine ones left out) and the tool calls that failed, each with the first line of
-its error. :func:`summarize` renders that compactly as a ``session_summary`` memory. Bad lines are
+task notifications, slash-command plumbing, system reminders, compaction preambles or
+``#remember`` notes: :mod:`mcp_memory.capture.prompts`), the files edited, the shell commands run
+(routine ones left out) and the tool calls that failed, each with the first line of its error.
+:func:`summarize` renders that compactly as a ``session_summary`` memory, and nothing for a
+session that edited nothing, ran nothing but routine commands and hit no error. Bad lines are
 skipped: a transcript being written while it is read ends in a partial line.
 """
 
@@ -22,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from mcp_memory.capture.observe import EDIT_TOOLS, error_line
-from mcp_memory.capture.shell_commands import is_routine
+from mcp_memory.capture.prompts import is_note, is_system_generated
+from mcp_memory.capture.shell_commands import is_routine, parts
 
 MAX_REQUESTS = 8
 MAX_REQUEST_CHARS = 240
@@ -32,18 +35,6 @@ MAX_COMMAND_CHARS = 140
 MAX_ERRORS = 8
 MAX_ERROR_CHARS = 200
 MAX_SUMMARY_CHARS = 4000
-_SKIP_PREFIXES = (
-    "<command-name>",
-    "<command-message>",
-    "<command-args>",
-    "<local-command-stdout>",
-    "<local-command-stderr>",
-    "<system-reminder>",
-    "<user-memory-input>",
-    "Caveat: The messages below",
-    "This session is being continued from a previous conversation",
-    "[Request interrupted",
-)
 
 
 @dataclass
@@ -63,6 +54,13 @@ class Session:
     @property
     def empty(self) -> bool:
         return not (self.requests or self.files or self.commands or self.errors)
+
+    @property
+    def worth_keeping(self) -> bool:
+        """The session did something: edited files, ran commands that are not routine, or hit
+        errors. A one-shot question, a ``#remember`` prompt, a look around (reads, searches)
+        leaves nothing a summary would add to what is already stored."""
+        return bool(self.files or self.commands or self.errors)
 
 
 def _flat(text: str, limit: int) -> str:
@@ -96,8 +94,7 @@ def _entries(lines: Iterable[str]) -> Iterable[Mapping[str, Any]]:
 
 
 def _is_request(text: str) -> bool:
-    stripped = text.lstrip()
-    return bool(stripped) and not stripped.startswith(_SKIP_PREFIXES)
+    return bool(text.strip()) and not is_system_generated(text) and not is_note(text)
 
 
 def parse(lines: Iterable[str], cwd: Path | None = None) -> Session:
@@ -189,7 +186,8 @@ def _tool_use(
         command = tool_input.get("command")
         if isinstance(command, str) and command.strip():
             target = _flat(command, MAX_COMMAND_CHARS)
-            fresh = not is_routine(command) and target not in session.commands
+            routine = all(is_routine(part) for part in parts(command))  # `sleep 1; make`
+            fresh = not routine and target not in session.commands
             if fresh and len(session.commands) < MAX_COMMANDS:
                 session.commands.append(target)
     else:
@@ -214,8 +212,9 @@ def read(path: Path, cwd: Path | None = None) -> Session:
 
 
 def summarize(session: Session) -> str:
-    """A compact, LLM-free session summary (empty when the session did nothing)."""
-    if session.empty:
+    """A compact, LLM-free session summary; empty when the session did nothing worth keeping
+    (see :attr:`Session.worth_keeping`): summaries are episodic history, not knowledge."""
+    if not session.worth_keeping:
         return ""
     day = (session.started or "")[:10]
     facts = [f"{session.request_count} request(s)", f"{session.tool_calls} tool call(s)"]

@@ -21,15 +21,21 @@ Events:
 
 - ``SessionStart``: starts the warm server when it is neither up nor starting (detached, returns
   at once), injects the project's cached briefing and asks the worker to refresh it. Only the
-  first session of a project builds the briefing in the hook (slow, once).
-- ``UserPromptSubmit``: ``#remember <note>`` lines become protected user notes (confirmed in the
-  context); then up to 3 memories (1,200 characters) relevant to the prompt are injected, each at
-  most once per session: vector similarity through the warm server when it serves the database's
-  model, else strong keyword matches only. Nothing qualifies: nothing is printed.
+  first session of a project builds the briefing in the hook (slow, once). The briefing's ids
+  start the session's one "shown" set (kept in the session state), which every injection below
+  reads and extends: nothing is put in front of the model twice in a session.
+- ``UserPromptSubmit``: prompts Claude Code generated itself (a background job's
+  ``<task-notification>``, slash-command plumbing, system reminders) are ignored. ``#remember
+  <note>`` lines become protected user notes (confirmed in the context); then up to 3 memories
+  (1,200 characters) relevant to the prompt are injected (knowledge, never session summaries),
+  each at most once per session: vector
+  similarity through the warm server when it serves the database's model, else strong keyword
+  matches only. Nothing qualifies: nothing is printed.
 - ``PostToolUse`` / ``PostToolUseFailure``: :func:`mcp_memory.capture.observe.observe`; a failed
   command that matches an earlier ``error_fix`` memory gets that fix as context.
-- ``PreCompact`` / ``SessionEnd``: a ``session`` job: the worker summarizes the transcript,
-  stores it, then runs maintenance.
+- ``PreCompact`` / ``SessionEnd``: a ``session`` job when the transcript exists: the worker
+  summarizes the transcript (when the session did something worth a summary), stores it, then
+  runs maintenance.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from typing import IO, Any
 
 from mcp_memory import projects
 from mcp_memory.capture import spool
+from mcp_memory.capture.prompts import is_system_generated
 from mcp_memory.capture.session_state import session_state
 from mcp_memory.config import Settings, load_settings
 from mcp_memory.hooks import reader as hook_recall
@@ -66,6 +73,8 @@ DEADLINES = {"SessionStart": 8.0, "UserPromptSubmit": 4.0}
 DEFAULT_DEADLINE = 3.0
 SERVER_TIMEOUT = 1.5  # seconds for one loopback request to the warm server
 CANDIDATES = 10
+MAX_SHOWN = 200  # ids remembered as shown in one session
+HISTORY_TYPES = frozenset({"session_summary"})  # never injected for a prompt
 _REMEMBER = r"(?im)^[ \t]*#remember\b[ \t:]*(.*)$"  # compiled (and cached) by re on use
 
 
@@ -197,23 +206,38 @@ def session_start(hook: Hook) -> dict[str, Any] | None:
     cached = spool.read_briefing(settings.run_dir, project)
     if cached is not None:
         text = str(cached.get("text") or "")
+        listed = cached.get("ids")
+        ids = listed if isinstance(listed, list) else []
         spool.enqueue(settings.run_dir, {"kind": "briefing", "project": project, "branch": branch})
         worker.wake_worker(settings)
     else:
-        text = first_briefing(settings, project, branch)
+        text, ids = first_briefing(settings, project, branch)
+    mark_shown(hook, [i for i in ids if isinstance(i, int)] if text.strip() else [])
     return hook.context(text)
 
 
-def first_briefing(settings: Settings, project: str, branch: str | None) -> str:
+def mark_shown(hook: Hook, ids: list[int]) -> None:
+    """The briefing's memories join the session's one "shown" set, so the prompt hook does not
+    inject them again. A new context (``startup``, ``clear``, ``compact``: the model no longer
+    sees what was shown before) starts the set afresh; ``resume`` keeps it."""
+    fresh = hook.payload.get("source") != "resume"
+    with session_state(hook.settings.run_dir, hook.session_id) as state:
+        before = _shown(state)
+        if fresh and not before and not ids:
+            return  # nothing to forget, nothing to note: no state file for an empty session
+        state["injected"] = [*([] if fresh else before), *ids][-MAX_SHOWN:]
+
+
+def first_briefing(settings: Settings, project: str, branch: str | None) -> tuple[str, list[int]]:
     """No cached briefing yet: build it here (imports the service: slow, once per project),
     but only when the database holds memories for this project."""
     try:
         reader = hook_recall.Reader(settings.db)
     except hook_recall.Unavailable:
-        return ""
+        return "", []
     try:
         if not reader.count_active(projects.scope(project)):
-            return ""
+            return "", []
     finally:
         reader.close()
     from mcp_memory.app import open_app
@@ -221,7 +245,7 @@ def first_briefing(settings: Settings, project: str, branch: str | None) -> str:
     with open_app(settings, cwd=Path(project)) as app:
         text, ids = worker.build_briefing_text(app, project, branch)
     spool.write_briefing(settings.run_dir, project, text, ids)
-    return text
+    return text, ids
 
 
 # -- UserPromptSubmit -----------------------------------------------------------------------------
@@ -240,8 +264,8 @@ def remember_notes(prompt: str) -> tuple[list[str], str]:
 
 def user_prompt_submit(hook: Hook) -> dict[str, Any] | None:
     prompt = hook.payload.get("prompt")
-    if not isinstance(prompt, str):
-        return None
+    if not isinstance(prompt, str) or is_system_generated(prompt):
+        return None  # a task notification or command plumbing: nothing the user asked
     notes, query = remember_notes(prompt)
     parts = []
     if notes:
@@ -269,17 +293,23 @@ def relevant_memories(hook: Hook, query: str) -> str:
         threshold = hook_recall.relevance_threshold(reader.model_id or "")
     finally:
         reader.close()
+    # Session summaries are history, not knowledge: they match a prompt by its wording ("Fix
+    # the failing ... test"), and the briefing already shows the newest ones.
+    candidates = [c for c in candidates if c.type not in HISTORY_TYPES]
     if not candidates:
         return ""
     with session_state(settings.run_dir, hook.session_id) as state:
-        injected = state.get("injected")
-        shown: list[int] = (
-            [i for i in injected if isinstance(i, int)] if isinstance(injected, list) else []
-        )
+        shown = _shown(state)
         chosen = hook_recall.select(candidates, threshold, exclude=set(shown))
         if chosen:
-            state["injected"] = [*shown, *(c.id for c, _ in chosen)][-200:]
+            state["injected"] = [*shown, *(c.id for c, _ in chosen)][-MAX_SHOWN:]
     return hook_recall.render(chosen) if chosen else ""
+
+
+def _shown(state: dict[str, Any]) -> list[int]:
+    """The ids shown to the model this session: briefing, prompt injections, earlier fixes."""
+    injected = state.get("injected")
+    return [i for i in injected if isinstance(i, int)] if isinstance(injected, list) else []
 
 
 def _candidates(
@@ -352,11 +382,10 @@ def earlier_fixes(hook: Hook) -> str:
     if not fixes:
         return ""
     with session_state(hook.settings.run_dir, hook.session_id) as state:
-        injected = state.get("injected")
-        shown = [i for i in injected if isinstance(i, int)] if isinstance(injected, list) else []
+        shown = _shown(state)
         chosen = hook_recall.select(fixes, 1.0, exclude=set(shown), max_items=2, max_chars=800)
         if chosen:
-            state["injected"] = [*shown, *(c.id for c, _ in chosen)][-200:]
+            state["injected"] = [*shown, *(c.id for c, _ in chosen)][-MAX_SHOWN:]
     header = "mcp-memory: this failure looks like one fixed before in this project:"
     return hook_recall.render(chosen, header) if chosen else ""
 
@@ -388,8 +417,10 @@ def _enqueue_memory(
 
 
 def session_end(hook: Hook) -> None:
+    """Queue the summary job, only for a transcript that exists: ``claude mcp list`` fires
+    SessionEnd with a transcript path that never does (nothing to summarize, nothing to fail)."""
     path = hook.payload.get("transcript_path")
-    if not isinstance(path, str) or not path:
+    if not isinstance(path, str) or not path or not Path(path).expanduser().is_file():
         return
     project = hook.project
     spool.enqueue(

@@ -4,6 +4,8 @@
 files that would change, shows a unified diff. ``apply`` does the same and writes. ``undo_memory``
 takes one memory's line out again; ``undo_file`` reverts the last write to a file from its backup.
 
+Session summaries are history, not knowledge: never routed, whatever their state.
+
 Decisions, per memory, against the targets of its own scope only (a project's files for project
 memories, ``~/.claude`` for global ones; see :mod:`mcp_memory.routing.targets`):
 
@@ -252,10 +254,15 @@ class Router:
                     raise ValidationError(
                         f"memory {mid} belongs to {m.project}, not to the project being routed"
                     )
+                if m.type in promotion.EPISODIC_TYPES:
+                    raise ValidationError(
+                        f"memory {mid} is a {m.type}: session history is never routed into "
+                        "CLAUDE.md or rules files; remember the lasting fact on its own instead"
+                    )
                 out.append(m)
             return out
         found = self.store.get_many(self.store.unrouted_proven_ids(projects))
-        return [found[i] for i in sorted(found)]
+        return [found[i] for i in sorted(found) if found[i].type not in promotion.EPISODIC_TYPES]
 
     def _scope(self, name: str, project: str) -> Scope:
         c = self.config

@@ -3,8 +3,11 @@
 Sections, in order of priority, each memory shown once: the project's protected memories
 (decisions, the user's notes, and global ones), proven knowledge, memories relevant to the
 current context (branch, recently touched files, the first prompt: searched with the real
-recall path, without counting as recalls), and the most recent activity. The token budget is
-estimated at four characters per token; long memories are shortened.
+recall path, without counting as recalls), the most recent activity, and last the newest
+session summaries. Summaries are episodic history: at most ``MAX_SUMMARIES`` of them, newest
+first, whichever section found them, so they never crowd out knowledge (issue 13: six of twelve
+items were summaries). The token budget is estimated at four characters per token; long
+memories are shortened.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from mcp_memory.service.memories import MemoryService
 from mcp_memory.store.base import Memory
 
 ITEM_CHARS = 320
+MAX_SUMMARIES = 2
+RECENT_ITEMS = 6
+SUMMARY = "session_summary"
 
 
 @dataclass(frozen=True)
@@ -70,9 +76,13 @@ def build_briefing(
         hits = service.recall(query, projects=scope, k=8, count_recall=False)
         relevant = store.get_many([h.id for h in hits])
         sections.append(("Relevant now", [relevant[h.id] for h in hits if h.id in relevant]))
-    sections.append(
-        ("Recently", fetch(store.recent_buffer_ids(scope, 6))),
-    )
+    recent = fetch(store.recent_buffer_ids(scope, RECENT_ITEMS + MAX_SUMMARIES + 4))
+    sections.append(("Recently", [m for m in recent if m.type != SUMMARY][:RECENT_ITEMS]))
+    found = {m.id: m for _, memories in sections for m in memories if m.type == SUMMARY}
+    found.update({m.id: m for m in recent if m.type == SUMMARY})
+    newest = sorted(found.values(), key=lambda m: (m.created_at, m.id), reverse=True)
+    sections = [(title, [m for m in ms if m.type != SUMMARY]) for title, ms in sections]
+    sections.append(("Recent sessions", newest[:MAX_SUMMARIES]))
     header = f"## Memory briefing: {display_name(project)}"
     lines = [header]
     used = _tokens(header)

@@ -2,7 +2,8 @@
 three ways it happens:
 
 - ``recall``: a buffer memory recalled strongly in ``promote_after`` distinct sessions (or days
-  without one) (:func:`promote_recalled`, called by every counted recall);
+  without one) (:func:`promote_recalled`, called by every counted recall); never a session
+  summary (``EPISODIC_TYPES``), which is history, not knowledge;
 - ``by hand``: ``memcycle promote`` or the route tool, so a memory can be routed before any
   consolidation has run (:func:`mcp_memory.routing.router.promote`);
 - ``consolidation``: a merge's result that was already stored (same text in the project) is
@@ -28,6 +29,9 @@ log = logging.getLogger("mcp_memory")
 
 Reason = Literal["recall", "by hand", "consolidation"]
 STRONG_HITS = 3  # only the top of a search can count as a strong recall
+# Episodic history, not knowledge: recalled often (a session summary matches many queries about
+# its project) but never proven by recall counts (issue 13: one was, then offered for routing).
+EPISODIC_TYPES = frozenset({"session_summary"})
 
 
 def promote(store: Store, memory_id: int, reason: Reason) -> Memory:
@@ -88,6 +92,8 @@ def promote_recalled(
     with store.transaction():
         store.add_recall_events(strong, ctx, time.time())
         ready = store.buffer_recalled_in(strong, promote_after)
+        found = store.get_many(ready)
+        ready = [mid for mid in ready if mid in found and found[mid].type not in EPISODIC_TYPES]
         for mid in ready:
             promote(store, mid, "recall")
     return ready
