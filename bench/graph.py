@@ -149,33 +149,81 @@ TYPES = [
 ]
 
 
-def sentence(rng: random.Random, topic: list[str]) -> str:
-    words = [
-        rng.choice(topic) if rng.random() < 0.45 else rng.choice(COMMON)
-        for _ in range(rng.randint(9, 40))
-    ]
-    text = " ".join(words).capitalize()
+TEMPLATES = {
+    "note": (
+        "{S} uses {d} for {o}; keep {k} in sync with it.",
+        "The {s} module reads its {d} settings from config/{s}.toml at startup.",
+        "{S}: {o} goes through the {d} client, never directly.",
+    ),
+    "error_fix": (
+        "Fixed: {s} {o} failed with a {d} timeout after {n} s; raised the {k} limit.",
+        "{S} tests were flaky because the {d} mock kept state; the fixture resets it now.",
+        "Error in {s}: KeyError '{k}' when the {d} response had no {o}; guarded it.",
+    ),
+    "decision": (
+        "Decision: {s} keeps {o} in {d}, not in {k}, because of {reason}.",
+        "We decided {s} retries {o} {n} times with backoff; {k} handles the rest.",
+    ),
+    "session_summary": ("Session summary: worked on {s} {o}.",),
+    "insight": (
+        "{S} is slow when {d} {k} is cold: warm it before {o}.",
+        "Most {s} bugs come from {d} {k} being shared between workers.",
+    ),
+    "preference": (
+        "The user prefers {d} over {k} for {s} work, and small commits.",
+        "User wants {s} changes explained before they are made.",
+    ),
+    "fact": (
+        "{S} runs on {d} {n}, port {p}.",
+        "The {s} {o} job runs every {n} minutes from cron.",
+    ),
+    "todo": (
+        "TODO: add an index for {s} {o}; the {d} query scans the table.",
+        "TODO: move {s} {k} handling out of the request path.",
+    ),
+}
+OBJECTS = ("invoices", "refunds", "sessions", "uploads", "reports", "events", "tokens", "users")
+REASONS = ("transactions", "latency", "cost", "auditability", "simpler deploys")
+
+
+def sentence(rng: random.Random, topic: list[str], kind: str = "note") -> str:
+    """A memory that reads like one: a template of its type around its topic's words."""
+    subject = topic[0]
+    fields = {
+        "s": subject,
+        "S": subject.capitalize(),
+        "d": rng.choice(topic[1:]),
+        "k": rng.choice(topic[1:]),
+        "o": rng.choice(OBJECTS),
+        "n": rng.randint(2, 90),
+        "p": rng.randint(3000, 9999),
+        "reason": rng.choice(REASONS),
+    }
+    text = rng.choice(TEMPLATES.get(kind, TEMPLATES["note"])).format(**fields)
     if rng.random() < 0.3:
-        text += f"; see `{rng.choice(topic)}/{rng.choice(DETAILS)}.py` line {rng.randint(1, 400)}"
-    return text + "."
+        text += f" See `{subject}/{rng.choice(DETAILS)}.py` line {rng.randint(1, 400)}."
+    return text
 
 
-def build_store(path: Path, seed: int = 5) -> Store:
+def build_store(path: Path, seed: int = 5, total: int = 5000) -> Store:
+    """A store of about ``total`` memories shaped as the module docstring says."""
     rng = random.Random(seed)
     store = Store.open(path)
     now = time.time()
     types = [t for t, w in TYPES for _ in range(w)]
+    scale = total / sum(c for _, c in PROJECTS)
     with store.transaction():
-        for project, count in PROJECTS:
+        for project, full in PROJECTS:
+            count = max(3, round(full * scale))
             topics = [[s, *rng.sample(DETAILS, 5)] for s in rng.sample(SUBJECTS, 12)]
             ids: list[int] = []
             topic_of: list[int] = []
             for n in range(count):
                 k = min(int(rng.paretovariate(1.2)) - 1, len(topics) - 1)
                 kind = rng.choice(types)
-                text = sentence(rng, topics[k])
+                text = sentence(rng, topics[k], kind)
                 if kind == "session_summary":  # long: requests, files, commands (1-2 KB)
-                    text = "## Session summary\n" + "\n".join(
+                    text += "\n" + "\n".join(
                         f"- {sentence(rng, topics[k])}" for _ in range(rng.randint(5, 12))
                     )
                 mid = store.insert(
@@ -210,9 +258,9 @@ def build_store(path: Path, seed: int = 5) -> Store:
                     ids[rng.choice(g1)], [(ids[rng.choice(g2)], rng.uniform(0.44, 0.6))]
                 )
             # states: consolidations of some groups, proven, expired, deleted
-            for group in [g for g in groups if len(g) >= 3][: count // 60]:
+            for group in [g for g in groups if len(g) >= 3][: max(1, count // 60)]:
                 consolidate(store, project, [ids[i] for i in group], rng, now)
-            for mid in rng.sample(ids, count // 10):
+            for mid in rng.sample(ids, max(1, count // 10)):
                 store.execute(
                     "UPDATE memories SET state = 'proven' WHERE id = ? AND state = 'buffer'", (mid,)
                 )
@@ -294,11 +342,22 @@ def main() -> int:
     parser.add_argument("--loads", type=int, default=5)
     parser.add_argument("--screenshot", type=Path, help="save a screenshot of the page here")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    parser.add_argument(
+        "--screenshots",
+        type=Path,
+        metavar="DIR",
+        help="only save graph-40.png, graph-500.png and graph-5000.png of stores that size here",
+    )
     args = parser.parse_args()
     chromium = find_chromium()
     if chromium is None:
         print("bench/graph.py needs Chromium: apt-get install chromium", file=sys.stderr)
         return 1
+    if args.screenshots:
+        for total in SIZES:
+            shot = screenshot(chromium, total, args.screenshots / f"graph-{total}.png")
+            print(f"screenshot: {shot} ({shot.stat().st_size // 1000} KB)")
+        return 0
     with tempfile.TemporaryDirectory(prefix="mcp-memory-graph-") as tmp:
         started = time.perf_counter()
         store = build_store(Path(tmp) / "memory.db")
@@ -393,6 +452,21 @@ def main() -> int:
     if not args.no_write:
         write_section("graph", body)
     return 0
+
+
+SIZES = (40, 500, 5000)
+
+
+def screenshot(chromium: str, total: int, out: Path, fragment: str = "") -> Path:
+    """The page of a ``total``-memory store as it first opens (1400x900), saved to ``out``."""
+    with tempfile.TemporaryDirectory(prefix="mcp-memory-graph-") as tmp:
+        store = build_store(Path(tmp) / "memory.db", total=total)
+        write_graph(store, Path(tmp) / "graph.html")
+        store.close()
+        with Browser(chromium) as browser:
+            browser.open((Path(tmp) / "graph.html").as_uri() + fragment, READY)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            return browser.screenshot(out)
 
 
 def ms(seconds: float) -> str:
