@@ -38,6 +38,9 @@ SAMPLES = 64
 # Pull towards a component's centre, per unit of distance: repulsion from n members balances it
 # at a radius of about EDGE_LENGTH * sqrt(n / GRAVITY), a compact disc rather than a long tree.
 GRAVITY = 1.5
+# Width of a row of project blocks, as sqrt(area * ROW_SHAPE): rows of unequal blocks leave
+# gaps, so this is wider than the screen's 1.6 to end up about that shape.
+ROW_SHAPE = 2.6
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,7 @@ def layout(
     # the whole so that it still fits when everything is in view.
     gap = max(PROJECT_GAP, 0.04 * math.sqrt(area))
     total = sum((w + gap) * (h + gap) for _, w, h in sized)
-    row_width = max(max(w for _, w, _ in sized), math.sqrt(total * 1.7))  # a screen's shape
+    row_width = max(max(w for _, w, _ in sized), math.sqrt(total * ROW_SHAPE))
     x = y = row_height = 0.0
     for g, w, h in sized:
         if x > 0 and x + w > row_width:

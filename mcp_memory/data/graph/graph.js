@@ -151,9 +151,10 @@
     if (!isFinite(x0)) { x0 = y0 = -100; x1 = y1 = 100; }
     const legendBox = $("legend").getBoundingClientRect();
     const left = view.w > 900 && legendBox.width ? legendBox.right + 16 : 40;  // room for the legend
-    const pad = 40, top = 30;
+    const panel = $("detail");
+    const pad = panel.hidden ? 40 : view.w - panel.getBoundingClientRect().left + 16, top = 30;  // and the open panel
     const w = Math.max(x1 - x0, 80), h = Math.max(y1 - y0, 80);
-    view.s = Math.min(3, Math.min((view.w - pad - left) / w, (view.h - 2 * pad - top) / h));
+    view.s = Math.min(3, Math.min((view.w - pad - left) / w, (view.h - 2 * 40 - top) / h));
     view.tx = left + (view.w - pad - left - w * view.s) / 2 - x0 * view.s;
     view.ty = top + (view.h - top - h * view.s) / 2 - y0 * view.s;
     body.dataset.fit = [x0, y0, x1, y1].map((v, k) => (v * view.s + (k % 2 ? view.ty : view.tx)).toFixed(0)).join(",");
@@ -356,14 +357,18 @@
       const boxOf = new Map(D.blocks.map((b) => [b.project, [
         (b.x - 14) * s + tx + 2, (b.y - 14) * s + ty + 2, (b.x + b.w + 14) * s + tx - 2, (b.y + b.h + 14) * s + ty - 2]]));
       const longest = s > 3 ? 70 : 42;
-      for (const i of labelled) {
+      // first every label to the right of its memory, then the rest to the left if they fit
+      const done = new Uint8Array(labelled.length);
+      const passes = [...labelled.map((i, k) => [k, i, 1]), ...labelled.map((i, k) => [k, i, -1])];
+      for (const [k, i, side] of passes) {
         if (placed >= 250) break;
+        if (done[k]) continue;
         const cx = X[i] * s + tx, cy = Y[i] * s + ty, r = R[i] * s;
         const [bx0, by0, bx1, by1] = boxOf.get(PROJ[i]);
         if (cy - 8 < by0 || cy + 8 > by1) continue;
-        // the longest text that fits the room to the right or the left, inside the box
+        // the longest text that fits the room on this side, inside the box
         let spot = null;
-        for (const side of [1, -1]) {
+        {
           const room = side > 0 ? bx1 - (cx + r + 4) : cx - r - 4 - bx0;
           for (let n = longest; n >= 12 && !spot; n = Math.floor(n * 0.75)) {
             const label = shortText(i, n);
@@ -373,9 +378,9 @@
             // on the left, keep clear of whatever sits just before the text: it would read as its label
             if (free(sx - (side > 0 ? 1 : 24), cy - 8, sx + width + 1, cy + 8)) spot = [sx, cy, label, width];
           }
-          if (spot) break;
         }
         if (!spot) continue;
+        done[k] = 1;
         const [sx, sy, label, width] = spot;
         take([sx - 1, sy - 8, sx + width + 1, sy + 8]);
         if (sx < bx0 - 0.5 || sx + width > bx1 + 0.5) outside++;
