@@ -40,7 +40,8 @@
   const R_LINKS = Float64Array.from(D.nodes.links, radius);
   const R_RECALLS = Float64Array.from(D.nodes.recalls, radius);
   let R = R_LINKS;
-  const MIN_PX = 1.6;  // the smallest radius a memory is drawn with, in screen pixels
+  const MIN_PX = 1.6;
+  const MAX_FIT = 3;  // fitting a handful of memories stops at this zoom  // the smallest radius a memory is drawn with, in screen pixels
 
   // -- neighbours (for the detail panel and hover highlight) ----------------------------
   const adj = Array.from({ length: N }, () => []);
@@ -154,9 +155,10 @@
     const panel = $("detail");
     const pad = panel.hidden ? 40 : view.w - panel.getBoundingClientRect().left + 16, top = 30;  // and the open panel
     const w = Math.max(x1 - x0, 80), h = Math.max(y1 - y0, 80);
-    view.s = Math.min(3, Math.min((view.w - pad - left) / w, (view.h - 2 * 40 - top) / h));
+    view.s = Math.min(MAX_FIT, Math.min((view.w - pad - left) / w, (view.h - 2 * 40 - top) / h));
     view.tx = left + (view.w - pad - left - w * view.s) / 2 - x0 * view.s;
     view.ty = top + (view.h - top - h * view.s) / 2 - y0 * view.s;
+    body.dataset.scale = view.s.toFixed(3);
     body.dataset.fit = [x0, y0, x1, y1].map((v, k) => (v * view.s + (k % 2 ? view.ty : view.tx)).toFixed(0)).join(",");
   }
   function panelRects() {
