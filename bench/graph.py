@@ -490,7 +490,9 @@ def unfilter(data: bytes, width: int, height: int, bpp: int) -> np.ndarray:
             for i in range(bpp, stride):
                 line[i] = (line[i] + line[i - bpp]) & 255
         elif kind == 2:
-            line = bytearray((np.frombuffer(line, np.uint8) + np.frombuffer(prev, np.uint8)).tobytes())
+            line = bytearray(
+                (np.frombuffer(line, np.uint8) + np.frombuffer(prev, np.uint8)).tobytes()
+            )
         elif kind == 3:
             for i in range(stride):
                 left = line[i - bpp] if i >= bpp else 0
@@ -533,7 +535,9 @@ def palette_png(png: bytes) -> bytes:
     body = np.concatenate([np.zeros((height, 1), np.uint8), index], 1).tobytes()
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     return (
         png[:8]

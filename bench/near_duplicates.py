@@ -125,7 +125,9 @@ def measure(pairs: Sequence[Pair], embedder: LocalEmbedder) -> list[Measured]:
                 # Missing only when the cosine is below 0 (the threshold): far from any choice.
                 reported = near.get(first.id, cosine)
                 if abs(reported - cosine) > 1e-3:
-                    raise RuntimeError(f"line {pair.line}: service reports {reported}, not {cosine}")
+                    raise RuntimeError(
+                        f"line {pair.line}: service reports {reported}, not {cosine}"
+                    )
                 out.append(Measured(pair, reported, numbers(pair.a) == numbers(pair.b)))
             finally:
                 store.close()
@@ -170,7 +172,9 @@ def render(ms: Sequence[Measured], seconds: float) -> tuple[str, float]:
     held = [m for m in ms if not m.pair.calibration]
     chosen = choose(cal, with_numbers)
     if chosen is None:
-        raise RuntimeError(f"no threshold reaches precision {MIN_PRECISION} on the calibration half")
+        raise RuntimeError(
+            f"no threshold reaches precision {MIN_PRECISION} on the calibration half"
+        )
     t = chosen.threshold
     alone = choose(cal, cosine_only)
     old = 0.95  # the value before this calibration

@@ -312,13 +312,19 @@ def test_date_filter_from_the_url(scripted: dict[str, object], tmp_path: Path) -
     assert isinstance(html, Path) and isinstance(expected, dict)
     today = date.today()
     around = f"#from={today - timedelta(days=1)}&to={today + timedelta(days=1)}"
-    data = body_data(browse(html, tmp_path, "--dump-dom", "--virtual-time-budget=3000", fragment=around))
+    data = body_data(
+        browse(html, tmp_path, "--dump-dom", "--virtual-time-budget=3000", fragment=around)
+    )
     assert data["visible-nodes"] == str(expected["nodes"])
     before = f"#to={today - timedelta(days=1)}"
-    data = body_data(browse(html, tmp_path, "--dump-dom", "--virtual-time-budget=3000", fragment=before))
+    data = body_data(
+        browse(html, tmp_path, "--dump-dom", "--virtual-time-budget=3000", fragment=before)
+    )
     assert data["visible-nodes"] == "0"
     after = f"#from={today + timedelta(days=1)}&project=api"
-    data = body_data(browse(html, tmp_path, "--dump-dom", "--virtual-time-budget=3000", fragment=after))
+    data = body_data(
+        browse(html, tmp_path, "--dump-dom", "--virtual-time-budget=3000", fragment=after)
+    )
     assert data["visible-nodes"] == "0"
 
 
@@ -349,7 +355,9 @@ def test_merged_memory_panel_shows_its_lineage(scripted: dict[str, object], tmp_
     meta = re.search(r'<dl id="d-meta">(.*?)</dl>', dom, re.S)
     assert meta is not None
     assert "<dt>links</dt><dd>0 (a merged memory: its sources are below)</dd>" in meta.group(1)
-    assert f"merged from {len(sources)} memories by consolidation {cid} (extractive," in meta.group(1)
+    assert f"merged from {len(sources)} memories by consolidation {cid} (extractive," in meta.group(
+        1
+    )
     rel = re.search(r'<div id="d-rel">(.*?)</div>', dom, re.S)
     assert rel is not None and "<h3>merged from</h3>" in rel.group(1)
     assert sorted(int(i) for i in re.findall(r"#(\d+) ", rel.group(1))) == sources
@@ -379,7 +387,9 @@ def test_project_filter_zooms_to_fit(scripted: dict[str, object], tmp_path: Path
         x0, y0, x1, y1 = (int(v) for v in data["fit"].split(","))
         assert 0 <= x0 < x1 <= 1200 and 0 <= y0 < y1 <= 800, (project, x0, y0, x1, y1)
         # fills one side, unless a handful of memories reached the largest fitting zoom
-        filled = x1 - x0 >= 0.55 * 1200 or y1 - y0 >= 0.55 * 800  # the bar and margins take the rest
+        filled = (
+            x1 - x0 >= 0.55 * 1200 or y1 - y0 >= 0.55 * 800
+        )  # the bar and margins take the rest
         assert filled or data["scale"] == "3.000", (project, x0, y0, x1, y1, data["scale"])
         assert x0 >= 1200 - x1 - 300  # centred in what the legend leaves (about 260 px)
         assert float(data["scale"]) > float(everything["scale"])
@@ -390,7 +400,9 @@ def test_labels_stay_inside_their_project_box(scripted: dict[str, object], tmp_p
     memories of this small store get one (linked or not)."""
     html, expected = scripted["html"], scripted["expected"]
     assert isinstance(html, Path) and isinstance(expected, dict)
-    dom = browse(html, tmp_path, "--dump-dom", "--virtual-time-budget=3000", "--window-size=1400,900")
+    dom = browse(
+        html, tmp_path, "--dump-dom", "--virtual-time-budget=3000", "--window-size=1400,900"
+    )
     data = body_data(dom)
     assert data["labels-outside"] == "0"
     assert int(data["labels"]) >= expected["nodes"] // 2, data
@@ -416,3 +428,38 @@ def test_unlinked_memories_form_a_grid_not_a_speck() -> None:
     rows = np.diff(np.sort(loners[loners[:, 0] == loners[0, 0], 1]))
     assert rows.min() >= 2 * 4.0 + 2.5  # dots apart, none on another
     assert block.width >= lw  # the label room of the last column is inside the box
+
+
+def test_copy_and_show_lineage_buttons_work_when_clicked(
+    scripted: dict[str, object], tmp_path: Path
+) -> None:
+    """Clicked in a live page (driven over the DevTools protocol): a copy button hands its
+    command to the clipboard and says so; "show lineage" rings and fits the merged memory and
+    its sources."""
+    import importlib.util
+
+    chromium()  # skips without Chromium
+    spec = importlib.util.spec_from_file_location(
+        "bench_browser", Path(__file__).resolve().parents[1] / "bench" / "_browser.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    html = scripted["html"]
+    assert isinstance(html, Path)
+    rid, cid, sources = merged_result(scripted)
+    ready = "document.body && document.body.dataset.paintedMs"
+    with module.Browser(chromium()) as browser:
+        browser.open(html.as_uri() + f"#id={rid}", ready)
+        before = browser.evaluate("document.body.dataset.fit")
+        browser.evaluate(
+            "document.querySelector('#d-actions button[data-command^=\"memcycle consolidate\"]')"
+            ".click()"
+        )
+        assert (
+            browser.evaluate("document.body.dataset.copied") == f"memcycle consolidate --undo {cid}"
+        )
+        browser.evaluate("document.querySelector('#d-actions .show-lineage').click()")
+        assert browser.evaluate("document.body.dataset.focus") == str(len(sources) + 1)
+        assert browser.evaluate("document.body.dataset.fit") != before
+        assert "show lineage" in browser.evaluate("document.getElementById('d-actions').innerText")
