@@ -4,13 +4,18 @@ Run: ``.venv/bin/python bench/graph.py`` (about a minute on 2 cores; needs Debia
 ``chromium``). It rewrites the "graph" section of docs/benchmarks.md.
 
 The store is synthetic but shaped like a real one: six projects of unequal size (one of them
-the global memories), texts drawn from per-topic vocabularies around shared coding words,
+the global memories), texts written from a template per memory type around a topic's words
+("Fixed: billing refunds failed with a redis timeout after 12 s; ..."),
 memories of one topic densely linked (similarities 0.44-0.95, as MiniLM links them), a few
 links across topics of a project (so some components grow to hundreds of memories), about a
 third of the memories never linked, consolidations (3-6 sources superseded into one proven
 result, with lineage), expired and deleted tombstones, recall counts with a long tail. It is
 written through ``Store.insert`` and ``Store.add_links`` in one transaction (no embeddings:
 the graph never reads vectors).
+
+``--screenshots DIR`` only saves the page as it first opens for stores of 40, 500 and 5,000
+memories (the same shape, scaled), as docs/graph/graph-*.png; past 300 KB an image is
+re-encoded with 256 colours.
 
 Measured:
 
