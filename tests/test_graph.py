@@ -340,6 +340,9 @@ def test_panel_offers_the_cli_commands_to_copy(scripted: dict[str, object], tmp_
     assert f"memcycle promote {mid}" in commands
     assert f"memcycle links {mid}" in commands
     assert f"<code>memcycle forget {mid}</code>" in dom
+    old = ids["An old note about the office coffee machine"]  # expired
+    dom = browse(html, tmp_path, "--dump-dom", "--virtual-time-budget=3000", fragment=f"#id={old}")
+    assert f'data-command="memcycle restore {old}"' in dom
     glob = ids["global"]
     dom = browse(html, tmp_path, "--dump-dom", "--virtual-time-budget=3000", fragment=f"#id={glob}")
     assert f'data-command="memcycle forget {glob}"' in dom
@@ -361,7 +364,7 @@ def test_merged_memory_panel_shows_its_lineage(scripted: dict[str, object], tmp_
     rel = re.search(r'<div id="d-rel">(.*?)</div>', dom, re.S)
     assert rel is not None and "<h3>merged from</h3>" in rel.group(1)
     assert sorted(int(i) for i in re.findall(r"#(\d+) ", rel.group(1))) == sources
-    assert f'data-command="memcycle consolidate --undo {cid}"' in dom
+    assert f'data-command="memcycle unconsolidate {cid}"' in dom
     assert 'class="show-lineage"' in dom
 
 
@@ -453,12 +456,10 @@ def test_copy_and_show_lineage_buttons_work_when_clicked(
         browser.open(html.as_uri() + f"#id={rid}", ready)
         before = browser.evaluate("document.body.dataset.fit")
         browser.evaluate(
-            "document.querySelector('#d-actions button[data-command^=\"memcycle consolidate\"]')"
+            "document.querySelector('#d-actions button[data-command^=\"memcycle unconsolidate\"]')"
             ".click()"
         )
-        assert (
-            browser.evaluate("document.body.dataset.copied") == f"memcycle consolidate --undo {cid}"
-        )
+        assert browser.evaluate("document.body.dataset.copied") == f"memcycle unconsolidate {cid}"
         browser.evaluate("document.querySelector('#d-actions .show-lineage').click()")
         assert browser.evaluate("document.body.dataset.focus") == str(len(sources) + 1)
         assert browser.evaluate("document.body.dataset.fit") != before

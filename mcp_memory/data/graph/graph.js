@@ -591,16 +591,17 @@
     const id = IDS[i], state = D.states[STATE[i]], key = D.projects[PROJ[i]].key;
     const where = key === "@global" ? "--global" : "--project " + shellWord(key);
     const list = [];
-    if (state === "deleted") list.push(["restore", `memcycle forget --restore ${id}`]);
-    else list.push(["forget (restorable)", `memcycle forget ${id}`]);
+    // the verbs of main's CLI: `restore` and `unconsolidate` (the old flags still work there)
+    if (state === "deleted" || state === "expired") list.push(["restore", `memcycle restore ${id}`]);
+    if (state !== "deleted") list.push(["forget (restorable)", `memcycle forget ${id}`]);
     if (state === "buffer") list.push(["promote to proven", `memcycle promote ${id}`]);
     if (state === "proven") list.push(["route into CLAUDE.md (a plan; add --apply)", `memcycle route --id ${id} ${where}`]);
     if (clusterOf[i] >= 0) {
       const ids = D.clusters[clusterOf[i]].map((j) => IDS[j]).sort((a, b) => a - b);
       list.push([`consolidate its cluster of ${ids.length}`, `memcycle consolidate ${ids.join(" ")}`]);
     }
-    for (const [, c] of mergedFrom.get(i) || []) { list.push([`undo consolidation ${c}`, `memcycle consolidate --undo ${c}`]); break; }
-    for (const [, c] of mergedInto.get(i) || []) list.push([`undo consolidation ${c} (restores this memory)`, `memcycle consolidate --undo ${c}`]);
+    for (const [, c] of mergedFrom.get(i) || []) { list.push([`undo consolidation ${c}`, `memcycle unconsolidate ${c}`]); break; }
+    for (const [, c] of mergedInto.get(i) || []) list.push([`undo consolidation ${c} (restores this memory)`, `memcycle unconsolidate ${c}`]);
     list.push(["show its links", `memcycle links ${id}`]);
     const h = document.createElement("h3"); h.textContent = "actions (copy the command)"; box.append(h);
     if (mergedFrom.has(i) || mergedInto.has(i)) {
