@@ -4,13 +4,18 @@ Run: ``.venv/bin/python bench/graph.py`` (about a minute on 2 cores; needs Debia
 ``chromium``). It rewrites the "graph" section of docs/benchmarks.md.
 
 The store is synthetic but shaped like a real one: six projects of unequal size (one of them
-the global memories), texts drawn from per-topic vocabularies around shared coding words,
+the global memories), texts written from a template per memory type around a topic's words
+("Fixed: billing refunds failed with a redis timeout after 12 s; ..."),
 memories of one topic densely linked (similarities 0.44-0.95, as MiniLM links them), a few
 links across topics of a project (so some components grow to hundreds of memories), about a
 third of the memories never linked, consolidations (3-6 sources superseded into one proven
 result, with lineage), expired and deleted tombstones, recall counts with a long tail. It is
 written through ``Store.insert`` and ``Store.add_links`` in one transaction (no embeddings:
 the graph never reads vectors).
+
+``--screenshots DIR`` only saves the page as it first opens for stores of 40, 500 and 5,000
+memories (the same shape, scaled), as docs/graph/graph-*.png; past 300 KB an image is
+re-encoded with 256 colours.
 
 Measured:
 
@@ -28,10 +33,15 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+import struct
+import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
@@ -149,33 +159,81 @@ TYPES = [
 ]
 
 
-def sentence(rng: random.Random, topic: list[str]) -> str:
-    words = [
-        rng.choice(topic) if rng.random() < 0.45 else rng.choice(COMMON)
-        for _ in range(rng.randint(9, 40))
-    ]
-    text = " ".join(words).capitalize()
+TEMPLATES = {
+    "note": (
+        "{S} uses {d} for {o}; keep {k} in sync with it.",
+        "The {s} module reads its {d} settings from config/{s}.toml at startup.",
+        "{S}: {o} goes through the {d} client, never directly.",
+    ),
+    "error_fix": (
+        "Fixed: {s} {o} failed with a {d} timeout after {n} s; raised the {k} limit.",
+        "{S} tests were flaky because the {d} mock kept state; the fixture resets it now.",
+        "Error in {s}: KeyError '{k}' when the {d} response had no {o}; guarded it.",
+    ),
+    "decision": (
+        "Decision: {s} keeps {o} in {d}, not in {k}, because of {reason}.",
+        "We decided {s} retries {o} {n} times with backoff; {k} handles the rest.",
+    ),
+    "session_summary": ("Session summary: worked on {s} {o}.",),
+    "insight": (
+        "{S} is slow when {d} {k} is cold: warm it before {o}.",
+        "Most {s} bugs come from {d} {k} being shared between workers.",
+    ),
+    "preference": (
+        "The user prefers {d} over {k} for {s} work, and small commits.",
+        "User wants {s} changes explained before they are made.",
+    ),
+    "fact": (
+        "{S} runs on {d} {n}, port {p}.",
+        "The {s} {o} job runs every {n} minutes from cron.",
+    ),
+    "todo": (
+        "TODO: add an index for {s} {o}; the {d} query scans the table.",
+        "TODO: move {s} {k} handling out of the request path.",
+    ),
+}
+OBJECTS = ("invoices", "refunds", "sessions", "uploads", "reports", "events", "tokens", "users")
+REASONS = ("transactions", "latency", "cost", "auditability", "simpler deploys")
+
+
+def sentence(rng: random.Random, topic: list[str], kind: str = "note") -> str:
+    """A memory that reads like one: a template of its type around its topic's words."""
+    subject = topic[0]
+    fields = {
+        "s": subject,
+        "S": subject.capitalize(),
+        "d": rng.choice(topic[1:]),
+        "k": rng.choice(topic[1:]),
+        "o": rng.choice(OBJECTS),
+        "n": rng.randint(2, 90),
+        "p": rng.randint(3000, 9999),
+        "reason": rng.choice(REASONS),
+    }
+    text = rng.choice(TEMPLATES.get(kind, TEMPLATES["note"])).format(**fields)
     if rng.random() < 0.3:
-        text += f"; see `{rng.choice(topic)}/{rng.choice(DETAILS)}.py` line {rng.randint(1, 400)}"
-    return text + "."
+        text += f" See `{subject}/{rng.choice(DETAILS)}.py` line {rng.randint(1, 400)}."
+    return text
 
 
-def build_store(path: Path, seed: int = 5) -> Store:
+def build_store(path: Path, seed: int = 5, total: int = 5000) -> Store:
+    """A store of about ``total`` memories shaped as the module docstring says."""
     rng = random.Random(seed)
     store = Store.open(path)
     now = time.time()
     types = [t for t, w in TYPES for _ in range(w)]
+    scale = total / sum(c for _, c in PROJECTS)
     with store.transaction():
-        for project, count in PROJECTS:
+        for project, full in PROJECTS:
+            count = max(3, round(full * scale))
             topics = [[s, *rng.sample(DETAILS, 5)] for s in rng.sample(SUBJECTS, 12)]
             ids: list[int] = []
             topic_of: list[int] = []
             for n in range(count):
                 k = min(int(rng.paretovariate(1.2)) - 1, len(topics) - 1)
                 kind = rng.choice(types)
-                text = sentence(rng, topics[k])
+                text = sentence(rng, topics[k], kind)
                 if kind == "session_summary":  # long: requests, files, commands (1-2 KB)
-                    text = "## Session summary\n" + "\n".join(
+                    text += "\n" + "\n".join(
                         f"- {sentence(rng, topics[k])}" for _ in range(rng.randint(5, 12))
                     )
                 mid = store.insert(
@@ -210,9 +268,9 @@ def build_store(path: Path, seed: int = 5) -> Store:
                     ids[rng.choice(g1)], [(ids[rng.choice(g2)], rng.uniform(0.44, 0.6))]
                 )
             # states: consolidations of some groups, proven, expired, deleted
-            for group in [g for g in groups if len(g) >= 3][: count // 60]:
+            for group in [g for g in groups if len(g) >= 3][: max(1, count // 60)]:
                 consolidate(store, project, [ids[i] for i in group], rng, now)
-            for mid in rng.sample(ids, count // 10):
+            for mid in rng.sample(ids, max(1, count // 10)):
                 store.execute(
                     "UPDATE memories SET state = 'proven' WHERE id = ? AND state = 'buffer'", (mid,)
                 )
@@ -294,11 +352,22 @@ def main() -> int:
     parser.add_argument("--loads", type=int, default=5)
     parser.add_argument("--screenshot", type=Path, help="save a screenshot of the page here")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    parser.add_argument(
+        "--screenshots",
+        type=Path,
+        metavar="DIR",
+        help="only save graph-40.png, graph-500.png and graph-5000.png of stores that size here",
+    )
     args = parser.parse_args()
     chromium = find_chromium()
     if chromium is None:
         print("bench/graph.py needs Chromium: apt-get install chromium", file=sys.stderr)
         return 1
+    if args.screenshots:
+        for total in SIZES:
+            shot = screenshot(chromium, total, args.screenshots / f"graph-{total}.png")
+            print(f"screenshot: {shot} ({shot.stat().st_size // 1000} KB)")
+        return 0
     with tempfile.TemporaryDirectory(prefix="mcp-memory-graph-") as tmp:
         started = time.perf_counter()
         store = build_store(Path(tmp) / "memory.db")
@@ -395,13 +464,100 @@ def main() -> int:
     return 0
 
 
+SIZES = (40, 500, 5000)
+MAX_SHOT_BYTES = 300_000
+
+
+def screenshot(chromium: str, total: int, out: Path, fragment: str = "") -> Path:
+    """The page of a ``total``-memory store as it first opens (1400x900), saved to ``out``."""
+    with tempfile.TemporaryDirectory(prefix="mcp-memory-graph-") as tmp:
+        store = build_store(Path(tmp) / "memory.db", total=total)
+        write_graph(store, Path(tmp) / "graph.html")
+        store.close()
+        with Browser(chromium) as browser:
+            browser.open((Path(tmp) / "graph.html").as_uri() + fragment, READY)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            browser.screenshot(out)
+    if out.stat().st_size > MAX_SHOT_BYTES:
+        out.write_bytes(palette_png(out.read_bytes()))
+    return out
+
+
+def unfilter(data: bytes, width: int, height: int, bpp: int) -> np.ndarray:
+    """PNG scanlines (each with its filter byte) back to a height x width x bpp array."""
+    stride = width * bpp
+    out = np.zeros((height, stride), np.uint8)
+    prev = bytearray(stride)
+    for y in range(height):
+        kind = data[y * (stride + 1)]
+        line = bytearray(data[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
+        if kind == 1:
+            for i in range(bpp, stride):
+                line[i] = (line[i] + line[i - bpp]) & 255
+        elif kind == 2:
+            line = bytearray(
+                (np.frombuffer(line, np.uint8) + np.frombuffer(prev, np.uint8)).tobytes()
+            )
+        elif kind == 3:
+            for i in range(stride):
+                left = line[i - bpp] if i >= bpp else 0
+                line[i] = (line[i] + ((left + prev[i]) >> 1)) & 255
+        elif kind == 4:
+            for i in range(stride):
+                a = line[i - bpp] if i >= bpp else 0
+                b, c = prev[i], prev[i - bpp] if i >= bpp else 0
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        out[y] = np.frombuffer(line, np.uint8)
+        prev = line
+    return out.reshape(height, width, bpp)
+
+
+def palette_png(png: bytes) -> bytes:
+    """The screenshot as a 256-colour PNG: the page is a few flat colours on a dark ground,
+    so the most common colours (at 5 bits a channel) keep it readable at about a third of the
+    bytes. Reads only what Chromium writes: 8-bit RGB or RGBA, not interlaced."""
+    chunks: dict[bytes, bytes] = {}
+    pos = 8
+    while pos < len(png):
+        (size,) = struct.unpack(">I", png[pos : pos + 4])
+        kind = png[pos + 4 : pos + 8]
+        chunks[kind] = chunks.get(kind, b"") + png[pos + 8 : pos + 8 + size]
+        pos += 12 + size
+    width, height, depth, colour = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
+    channels = {2: 3, 6: 4}[colour]
+    if depth != 8:
+        return png  # not what Chromium writes: keep it as it is
+    pixels = unfilter(zlib.decompress(chunks[b"IDAT"]), width, height, channels)
+    pixels = pixels[..., :3].astype(np.int32)
+    key = ((pixels >> 3) << np.array([10, 5, 0])).sum(-1)  # 5 bits a channel
+    keys, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    colours = np.stack([(keys >> 10) & 31, (keys >> 5) & 31, keys & 31], -1) * 8 + 4
+    palette = colours[np.argsort(-counts)[:256]]
+    nearest = ((colours[:, None, :] - palette[None, :, :]) ** 2).sum(-1).argmin(1)
+    index = nearest[inverse.reshape(height, width)].astype(np.uint8)
+    body = np.concatenate([np.zeros((height, 1), np.uint8), index], 1).tobytes()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    return (
+        png[:8]
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0))
+        + chunk(b"PLTE", palette.astype(np.uint8).tobytes())
+        + chunk(b"IDAT", zlib.compress(body, 9))
+        + chunk(b"IEND", b"")
+    )
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
 
 def browser_version(binary: str) -> str:
-    import subprocess
-
     out = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
     return out.split()[1] if len(out.split()) > 1 else "?"
 

@@ -290,3 +290,177 @@ def test_a_large_component_stays_compact(monkeypatch: pytest.MonkeyPatch, exact_
     assert np.isfinite(pos).all()
     linked = np.median([np.hypot(*(pos[a] - pos[b])) for a, b, _ in edges if a != b])
     assert linked < 0.25 * max(block.width, block.height)
+
+
+def merged_result(scripted: dict[str, object]) -> tuple[int, int, list[int]]:
+    """The merged memory of the fixture's consolidation: its id, the consolidation's id and
+    the ids of its sources."""
+    data = scripted["data"]
+    ids = data.nodes["id"]  # type: ignore[attr-defined]
+    lineage = data.lineage  # type: ignore[attr-defined]
+    (result,) = {r for _, r, _ in lineage}
+    (cid,) = {c for _, _, c in lineage}
+    return int(ids[result]), int(cid), sorted(int(ids[s]) for s, _, _ in lineage)
+
+
+def test_date_filter_from_the_url(scripted: dict[str, object], tmp_path: Path) -> None:
+    """#from= and #to= keep the memories created on those days (inclusive); the fixture's
+    memories are all from today."""
+    from datetime import date, timedelta
+
+    html, expected = scripted["html"], scripted["expected"]
+    assert isinstance(html, Path) and isinstance(expected, dict)
+    today = date.today()
+    around = f"#from={today - timedelta(days=1)}&to={today + timedelta(days=1)}"
+    data = body_data(
+        browse(html, tmp_path, "--dump-dom", "--virtual-time-budget=3000", fragment=around)
+    )
+    assert data["visible-nodes"] == str(expected["nodes"])
+    before = f"#to={today - timedelta(days=1)}"
+    data = body_data(
+        browse(html, tmp_path, "--dump-dom", "--virtual-time-budget=3000", fragment=before)
+    )
+    assert data["visible-nodes"] == "0"
+    after = f"#from={today + timedelta(days=1)}&project=api"
+    data = body_data(
+        browse(html, tmp_path, "--dump-dom", "--virtual-time-budget=3000", fragment=after)
+    )
+    assert data["visible-nodes"] == "0"
+
+
+def test_panel_offers_the_cli_commands_to_copy(scripted: dict[str, object], tmp_path: Path) -> None:
+    """The page has no server: each action in a memory's panel is its `memcycle` command, on
+    a copy button and shown as text."""
+    html, ids = scripted["html"], scripted["ids"]
+    assert isinstance(html, Path) and isinstance(ids, dict)
+    mid = ids["Staging deploys need the VPN; run make deploy-staging"]
+    dom = browse(html, tmp_path, "--dump-dom", "--virtual-time-budget=3000", fragment=f"#id={mid}")
+    commands = re.findall(r'data-command="([^"]*)"', dom)
+    assert f"memcycle forget {mid}" in commands
+    assert f"memcycle promote {mid}" in commands
+    assert f"memcycle links {mid}" in commands
+    assert f"<code>memcycle forget {mid}</code>" in dom
+    old = ids["An old note about the office coffee machine"]  # expired
+    dom = browse(html, tmp_path, "--dump-dom", "--virtual-time-budget=3000", fragment=f"#id={old}")
+    assert f'data-command="memcycle restore {old}"' in dom
+    glob = ids["global"]
+    dom = browse(html, tmp_path, "--dump-dom", "--virtual-time-budget=3000", fragment=f"#id={glob}")
+    assert f'data-command="memcycle forget {glob}"' in dom
+
+
+def test_merged_memory_panel_shows_its_lineage(scripted: dict[str, object], tmp_path: Path) -> None:
+    """A consolidation result has no links of its own: its panel says where it came from,
+    lists the sources and offers the undo command and a "show lineage" button."""
+    html = scripted["html"]
+    assert isinstance(html, Path)
+    rid, cid, sources = merged_result(scripted)
+    dom = browse(html, tmp_path, "--dump-dom", "--virtual-time-budget=3000", fragment=f"#id={rid}")
+    meta = re.search(r'<dl id="d-meta">(.*?)</dl>', dom, re.S)
+    assert meta is not None
+    assert "<dt>links</dt><dd>0 (a merged memory: its sources are below)</dd>" in meta.group(1)
+    assert f"merged from {len(sources)} memories by consolidation {cid} (extractive," in meta.group(
+        1
+    )
+    rel = re.search(r'<div id="d-rel">(.*?)</div>', dom, re.S)
+    assert rel is not None and "<h3>merged from</h3>" in rel.group(1)
+    assert sorted(int(i) for i in re.findall(r"#(\d+) ", rel.group(1))) == sources
+    assert f'data-command="memcycle unconsolidate {cid}"' in dom
+    assert 'class="show-lineage"' in dom
+
+
+def test_project_filter_zooms_to_fit(scripted: dict[str, object], tmp_path: Path) -> None:
+    """Filtering to one project fits its box to the view: on screen, inside the canvas, and
+    filling most of it along one side (or at the largest fitting zoom), with the whole store
+    zoomed out further."""
+    html = scripted["html"]
+    assert isinstance(html, Path)
+    everything = body_data(
+        browse(html, tmp_path, "--dump-dom", "--virtual-time-budget=3000", "--window-size=1200,800")
+    )
+    for project in ("api", "web"):
+        dom = browse(
+            html,
+            tmp_path,
+            "--dump-dom",
+            "--virtual-time-budget=3000",
+            "--window-size=1200,800",
+            fragment=f"#project={project}",
+        )
+        data = body_data(dom)
+        x0, y0, x1, y1 = (int(v) for v in data["fit"].split(","))
+        assert 0 <= x0 < x1 <= 1200 and 0 <= y0 < y1 <= 800, (project, x0, y0, x1, y1)
+        # fills one side, unless a handful of memories reached the largest fitting zoom
+        filled = (
+            x1 - x0 >= 0.55 * 1200 or y1 - y0 >= 0.55 * 800
+        )  # the bar and margins take the rest
+        assert filled or data["scale"] == "3.000", (project, x0, y0, x1, y1, data["scale"])
+        assert x0 >= 1200 - x1 - 300  # centred in what the legend leaves (about 260 px)
+        assert float(data["scale"]) > float(everything["scale"])
+
+
+def test_labels_stay_inside_their_project_box(scripted: dict[str, object], tmp_path: Path) -> None:
+    """Memory labels are placed inside their project's box, clear of the legend, and most
+    memories of this small store get one (linked or not)."""
+    html, expected = scripted["html"], scripted["expected"]
+    assert isinstance(html, Path) and isinstance(expected, dict)
+    dom = browse(
+        html, tmp_path, "--dump-dom", "--virtual-time-budget=3000", "--window-size=1400,900"
+    )
+    data = body_data(dom)
+    assert data["labels-outside"] == "0"
+    assert int(data["labels"]) >= expected["nodes"] // 2, data
+
+
+def test_unlinked_memories_form_a_grid_not_a_speck() -> None:
+    """Memories without links are laid out in columns with room for a label, recorded as the
+    block's loose rectangle (which the page captions)."""
+    import numpy as np
+
+    from mcp_memory.graph.layout import LOOSE_COLUMN
+
+    n = 40
+    edges = [(0, 1, 0.8), (1, 2, 0.7)]
+    pos, (block,) = layout(n, edges, [0] * n, [4.0] * n)
+    assert block.loose is not None
+    lx, ly, lw, lh = block.loose
+    loners = pos[3:]
+    assert (loners[:, 0] >= lx).all() and (loners[:, 0] <= lx + lw).all()
+    assert (loners[:, 1] >= ly).all() and (loners[:, 1] <= ly + lh).all()
+    columns = np.unique(np.round(loners[:, 0], 3))
+    assert len(columns) >= 2 and np.diff(columns).min() >= LOOSE_COLUMN - 1e-6
+    rows = np.diff(np.sort(loners[loners[:, 0] == loners[0, 0], 1]))
+    assert rows.min() >= 2 * 4.0 + 2.5  # dots apart, none on another
+    assert block.width >= lw  # the label room of the last column is inside the box
+
+
+def test_copy_and_show_lineage_buttons_work_when_clicked(
+    scripted: dict[str, object], tmp_path: Path
+) -> None:
+    """Clicked in a live page (driven over the DevTools protocol): a copy button hands its
+    command to the clipboard and says so; "show lineage" rings and fits the merged memory and
+    its sources."""
+    import importlib.util
+
+    chromium()  # skips without Chromium
+    spec = importlib.util.spec_from_file_location(
+        "bench_browser", Path(__file__).resolve().parents[1] / "bench" / "_browser.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    html = scripted["html"]
+    assert isinstance(html, Path)
+    rid, cid, sources = merged_result(scripted)
+    ready = "document.body && document.body.dataset.paintedMs"
+    with module.Browser(chromium()) as browser:
+        browser.open(html.as_uri() + f"#id={rid}", ready)
+        before = browser.evaluate("document.body.dataset.fit")
+        browser.evaluate(
+            "document.querySelector('#d-actions button[data-command^=\"memcycle unconsolidate\"]')"
+            ".click()"
+        )
+        assert browser.evaluate("document.body.dataset.copied") == f"memcycle unconsolidate {cid}"
+        browser.evaluate("document.querySelector('#d-actions .show-lineage').click()")
+        assert browser.evaluate("document.body.dataset.focus") == str(len(sources) + 1)
+        assert browser.evaluate("document.body.dataset.fit") != before
+        assert "show lineage" in browser.evaluate("document.getElementById('d-actions').innerText")

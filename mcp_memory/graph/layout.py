@@ -3,8 +3,10 @@
 Each project gets a block of its own. Inside it, every connected component (memories joined
 by links or by consolidation lineage) is laid out by a small force simulation (springs on the
 edges, repulsion between every pair of its members), and the components are packed side by
-side, largest first; memories with no edge at all fill a sunflower disc next to them. The
-blocks of the projects are then packed in rows.
+side, largest first; memories with no edge at all are listed in a grid next to them, newest
+first, down one column then the next: each stays a dot of its own with room for its label to
+the right (a dense disc of them read as one speck). The grid is the block's ``loose``
+rectangle, which the page captions. The blocks of the projects are then packed in rows.
 
 Many small components are simulated together: a component of up to ``BATCH_MAX`` members is
 padded to the size of its bucket (a power of two) and all components of a bucket move as one
@@ -25,6 +27,8 @@ from mcp_memory.lifecycle.clusters import connected
 
 EDGE_LENGTH = 26.0  # world units between two linked memories at rest
 NODE_GAP = 2.5  # between the discs of two neighbouring memories
+LOOSE_COLUMN = 110.0  # unlinked memories: a grid column's width, a dot and its label
+LOOSE_ROW_GAP = 5.0  # between two rows of the grid, on top of NODE_GAP
 COMPONENT_GAP = 30.0
 PROJECT_GAP = 90.0
 ITERATIONS = 160
@@ -34,6 +38,9 @@ SAMPLES = 64
 # Pull towards a component's centre, per unit of distance: repulsion from n members balances it
 # at a radius of about EDGE_LENGTH * sqrt(n / GRAVITY), a compact disc rather than a long tree.
 GRAVITY = 1.5
+# Width of a row of project blocks, as sqrt(area * ROW_SHAPE): rows of unequal blocks leave
+# gaps, so this is wider than the screen's 1.6 to end up about that shape.
+ROW_SHAPE = 2.6
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class Block:
     y: float
     width: float
     height: float
+    loose: tuple[float, float, float, float] | None = None  # x, y, w, h of the unlinked disc
 
 
 def layout(
@@ -76,50 +84,63 @@ def layout(
     for i, g in enumerate(groups):
         members[g].append(i)
 
-    pieces: dict[int, list[tuple[list[int], np.ndarray]]] = defaultdict(list)
+    # (members, local positions, room to the right of the rightmost disc: labels)
+    pieces: dict[int, list[tuple[list[int], np.ndarray, float]]] = defaultdict(list)
+    loose_of: dict[int, list[int]] = {}
     comps: list[list[int]] = []
     for g, nodes in members.items():
         loners = [i for i in nodes if i not in adjacency]
         if loners:
             loners.sort(key=lambda i: keys[i])
-            pieces[g].append((loners, _sunflower(radius[loners])))
+            pieces[g].append((loners, _grid(radius[loners]), LOOSE_COLUMN - 2 * radius.max()))
+            loose_of[g] = loners
         linked = [n for n in nodes if n in adjacency]
         comps.extend(connected(linked, lambda n: (other for other, _ in adjacency[n])))
     for comp, local in _simulate_all(comps, adjacency, radius, rng):
-        pieces[groups[comp[0]]].append((comp, local))
+        pieces[groups[comp[0]]].append((comp, local, 0.0))
 
     blocks: list[Block] = []
     sized: list[tuple[int, float, float]] = []
     for g, parts in pieces.items():
         boxes = _pack(pos, parts, radius)
         sized.append((g, *boxes))
+    loose: dict[int, tuple[float, float, float, float]] = {}
+    for g, loners in loose_of.items():  # in block coordinates until the blocks are placed
+        r = radius[loners][:, None]
+        lo, hi = (pos[loners] - r).min(0), (pos[loners] + r).max(0)
+        wide = float(hi[0] - lo[0]) + LOOSE_COLUMN - 2 * float(radius.max())
+        loose[g] = (float(lo[0]), float(lo[1]), wide, float(hi[1] - lo[1]))
     sized.sort(key=lambda t: (-(t[1] * t[2]), t[0]))
     area = sum(w * h for _, w, h in sized)
     # The project's name is drawn above its block at a fixed screen size: the gap grows with
     # the whole so that it still fits when everything is in view.
     gap = max(PROJECT_GAP, 0.04 * math.sqrt(area))
     total = sum((w + gap) * (h + gap) for _, w, h in sized)
-    row_width = max(max(w for _, w, _ in sized), math.sqrt(total * 1.7))  # a screen's shape
+    row_width = max(max(w for _, w, _ in sized), math.sqrt(total * ROW_SHAPE))
     x = y = row_height = 0.0
     for g, w, h in sized:
         if x > 0 and x + w > row_width:
             x, y, row_height = 0.0, y + row_height + gap, 0.0
         idx = np.fromiter((i for i in members[g]), dtype=np.int64)
         pos[idx] += (x, y)
-        blocks.append(Block(g, x, y, w, h))
+        box = loose.get(g)
+        blocks.append(
+            Block(g, x, y, w, h, None if box is None else (box[0] + x, box[1] + y, box[2], box[3]))
+        )
         x += w + gap
         row_height = max(row_height, h)
     return pos, blocks
 
 
-def _sunflower(radius: np.ndarray) -> np.ndarray:
-    """A compact disc of ``len(radius)`` nodes (Vogel's spiral), the first at the centre."""
+def _grid(radius: np.ndarray) -> np.ndarray:
+    """``len(radius)`` nodes in columns of ``LOOSE_COLUMN`` (a dot, then room for its label),
+    filled top to bottom, as many columns as make the grid about as tall as it is wide."""
     count = len(radius)
-    step = 2 * float(radius.max()) + NODE_GAP
-    k = np.arange(count, dtype=np.float64)
-    r = step * 0.55 * np.sqrt(k + 0.5)
-    theta = k * math.pi * (3 - math.sqrt(5))
-    return np.column_stack([r * np.cos(theta), r * np.sin(theta)])
+    row = 2 * float(radius.max()) + NODE_GAP + LOOSE_ROW_GAP
+    columns = max(1, round(math.sqrt(count * row / LOOSE_COLUMN)))
+    rows = math.ceil(count / columns)
+    k = np.arange(count)
+    return np.column_stack([(k // rows) * LOOSE_COLUMN, (k % rows) * row]).astype(np.float64)
 
 
 def _simulate_all(
@@ -278,14 +299,14 @@ def _spread(local: np.ndarray, radius: np.ndarray) -> np.ndarray:
 
 
 def _pack(
-    pos: np.ndarray, parts: list[tuple[list[int], np.ndarray]], radius: np.ndarray
+    pos: np.ndarray, parts: list[tuple[list[int], np.ndarray, float]], radius: np.ndarray
 ) -> tuple[float, float]:
     """Place a group's pieces in rows (largest first) at the origin; returns width, height."""
     boxes = []
-    for nodes, local in parts:
+    for nodes, local, room in parts:
         r = radius[nodes][:, None]
         lo = (local - r).min(0)
-        hi = (local + r).max(0)
+        hi = (local + r).max(0) + (room, 0.0)
         boxes.append((nodes, local - lo, float(hi[0] - lo[0]), float(hi[1] - lo[1])))
     boxes.sort(key=lambda b: -(b[2] * b[3]))
     area = sum((w + COMPONENT_GAP) * (h + COMPONENT_GAP) for _, _, w, h in boxes)

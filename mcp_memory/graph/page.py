@@ -199,6 +199,7 @@ def collect(
                 "y": round(b.y, 1),
                 "w": round(b.width, 1),
                 "h": round(b.height, 1),
+                "loose": None if b.loose is None else [round(v, 1) for v in b.loose],
             }
             for b in blocks
         ],

@@ -8,10 +8,15 @@ session summaries. Summaries are episodic history: at most ``MAX_SUMMARIES`` of 
 first, whichever section found them, so they never crowd out knowledge (issue 13: six of twelve
 items were summaries). The token budget is estimated at four characters per token; long
 memories are shortened.
+
+Near-duplicates (the same fact said again: cosine at least the model's duplicate threshold and
+the same numbers) are shown once, as the first of their group in section order; a statement
+with another value (a timeout of 30 vs 60 minutes) is a different fact and stays.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from mcp_memory import projects
@@ -23,6 +28,7 @@ ITEM_CHARS = 320
 MAX_SUMMARIES = 2
 RECENT_ITEMS = 6
 SUMMARY = "session_summary"
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,29 @@ def _tokens(text: str) -> int:
 def _short(text: str) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= ITEM_CHARS else flat[: ITEM_CHARS - 1] + "…"
+
+
+def numbers(text: str) -> set[str]:
+    """The numbers written in a text: two texts that differ in one state different values."""
+    return {n.replace(",", ".") for n in _NUMBER.findall(text)}
+
+
+def near_duplicate_ids(service: MemoryService, memories: list[Memory]) -> set[int]:
+    """Ids of ``memories`` that repeat an earlier one of the list (same fact, other words)."""
+    threshold = service.options.duplicate_threshold
+    vectors = service.store.vectors([m.id for m in memories])
+    kept: list[tuple[Memory, set[str]]] = []
+    repeats: set[int] = set()
+    for m in memories:
+        vector, digits = vectors.get(m.id), numbers(m.content)
+        if vector is not None and any(
+            digits == d and k.id in vectors and float(vector @ vectors[k.id]) >= threshold
+            for k, d in kept
+        ):
+            repeats.add(m.id)
+        else:
+            kept.append((m, digits))
+    return repeats
 
 
 def build_briefing(
@@ -83,12 +112,14 @@ def build_briefing(
     newest = sorted(found.values(), key=lambda m: (m.created_at, m.id), reverse=True)
     sections = [(title, [m for m in ms if m.type != SUMMARY]) for title, ms in sections]
     sections.append(("Recent sessions", newest[:MAX_SUMMARIES]))
+    ordered = list({m.id: m for _, ms in sections for m in ms}.values())
+    repeats = near_duplicate_ids(service, ordered)
     header = f"## Memory briefing: {display_name(project)}"
     lines = [header]
     used = _tokens(header)
     shown: list[int] = []
     for title, memories in sections:
-        items = [m for m in memories if m.id not in shown]
+        items = [m for m in memories if m.id not in shown and m.id not in repeats]
         if not items:
             continue
         title_line = f"{title}:"

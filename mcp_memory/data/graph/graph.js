@@ -40,6 +40,8 @@
   const R_LINKS = Float64Array.from(D.nodes.links, radius);
   const R_RECALLS = Float64Array.from(D.nodes.recalls, radius);
   let R = R_LINKS;
+  const MIN_PX = 1.6;
+  const MAX_FIT = 3;  // fitting a handful of memories stops at this zoom  // the smallest radius a memory is drawn with, in screen pixels
 
   // -- neighbours (for the detail panel and hover highlight) ----------------------------
   const adj = Array.from({ length: N }, () => []);
@@ -51,6 +53,8 @@
     if (!mergedFrom.has(r)) mergedFrom.set(r, []);
     mergedFrom.get(r).push([s, c]);
   }
+  const looseMembers = D.projects.map(() => []);
+  for (let i = 0; i < N; i++) if (!adj[i].length && !mergedInto.has(i) && !mergedFrom.has(i)) looseMembers[PROJ[i]].push(i);
   const clusterOf = new Int32Array(N).fill(-1);
   D.clusters.forEach((members, k) => members.forEach((i) => { clusterOf[i] = k; }));
 
@@ -70,8 +74,11 @@
   const ui = {
     project: -1, statesOn: D.states.map(() => true), typesOn: D.types.map(() => true),
     colour: "type", size: "links", showLinks: true, showClusters: true, fadingOnly: false,
-    query: "", hover: -1, selected: -1, cursor: 0,
+    query: "", hover: -1, selected: -1, cursor: 0, from: "", to: "",
   };
+  let focus = new Set();  // the lineage shown with "show lineage"
+  const DAY = 86400;
+  const dayStart = (value) => (value ? new Date(value + "T00:00:00").getTime() / 1000 : null);
   const visible = new Uint8Array(N);
   const match = new Uint8Array(N);
   let matches = [];
@@ -79,9 +86,12 @@
 
   function updateVisible() {
     let count = 0;
+    const from = dayStart(ui.from), until = ui.to ? dayStart(ui.to) + DAY : null;
+    const CREATED = D.nodes.created;
     for (let i = 0; i < N; i++) {
       const v = ui.statesOn[STATE[i]] && ui.typesOn[TYPE[i]] &&
         (ui.project < 0 || PROJ[i] === ui.project) &&
+        (from === null || CREATED[i] >= from) && (until === null || CREATED[i] < until) &&
         (!ui.fadingOnly || (FADE[i] !== null && FADE[i] <= FADE_SOON));
       visible[i] = v ? 1 : 0;
       count += visible[i];
@@ -122,18 +132,42 @@
     canvas.height = Math.round(view.h * view.dpr);
   }
 
-  function fit(indexes) {
+  function fit(indexes, boxes = true) {
+    // zoom so that ``indexes`` fill the view; with ``boxes``, their projects' boxes too (the
+    // labels live inside them)
     let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    const projects = new Set();
     for (const i of indexes) {
       x0 = Math.min(x0, X[i] - R[i]); x1 = Math.max(x1, X[i] + R[i]);
       y0 = Math.min(y0, Y[i] - R[i]); y1 = Math.max(y1, Y[i] + R[i]);
+      projects.add(PROJ[i]);
+    }
+    if (boxes) {
+      for (const b of D.blocks) {
+        if (!projects.has(b.project)) continue;
+        x0 = Math.min(x0, b.x - 14); x1 = Math.max(x1, b.x + b.w + 14);
+        y0 = Math.min(y0, b.y - 14); y1 = Math.max(y1, b.y + b.h + 14);
+      }
     }
     if (!isFinite(x0)) { x0 = y0 = -100; x1 = y1 = 100; }
-    const pad = 40, top = 30, left = view.w > 900 ? 230 : 40;  // room for the legend
+    const legendBox = $("legend").getBoundingClientRect();
+    const left = view.w > 900 && legendBox.width ? legendBox.right + 16 : 40;  // room for the legend
+    const panel = $("detail");
+    const pad = panel.hidden ? 40 : view.w - panel.getBoundingClientRect().left + 16, top = 30;  // and the open panel
     const w = Math.max(x1 - x0, 80), h = Math.max(y1 - y0, 80);
-    view.s = Math.min(3, Math.min((view.w - pad - left) / w, (view.h - 2 * pad - top) / h));
+    view.s = Math.min(MAX_FIT, Math.min((view.w - pad - left) / w, (view.h - 2 * 40 - top) / h));
     view.tx = left + (view.w - pad - left - w * view.s) / 2 - x0 * view.s;
     view.ty = top + (view.h - top - h * view.s) / 2 - y0 * view.s;
+    body.dataset.scale = view.s.toFixed(3);
+    body.dataset.fit = [x0, y0, x1, y1].map((v, k) => (v * view.s + (k % 2 ? view.ty : view.tx)).toFixed(0)).join(",");
+  }
+  function panelRects() {
+    // the legend and the open panel in canvas pixels: labels keep out of them
+    const top = canvas.getBoundingClientRect().top;
+    return [$("legend"), $("detail")].filter((el) => !el.hidden).map((el) => {
+      const r = el.getBoundingClientRect();
+      return [r.left - 6, r.top - top - 6, r.right + 6, r.bottom - top + 6];
+    });
   }
   function visibleIndexes() {
     const out = [];
@@ -169,16 +203,24 @@
 
     // cluster halos
     if (ui.showClusters) {
-      ctx.fillStyle = "rgba(163,113,247,0.13)";
-      ctx.strokeStyle = "rgba(163,113,247,0.65)";
-      ctx.lineWidth = 1.2 / s;
+      // an outline with a faint fill: neighbouring halos stay apart instead of one purple mass
+      ctx.fillStyle = "rgba(163,113,247,0.07)";
+      ctx.strokeStyle = "rgba(163,113,247,0.7)";
+      ctx.lineWidth = 1.1 / s;
       ctx.setLineDash([4 / s, 3 / s]);
+      const blockOf = new Map(D.blocks.map((b) => [b.project, b]));
       for (const c of halos) {
         if (!c.members.some((i) => visible[i])) continue;
+        const b = blockOf.get(PROJ[c.members[0]]);
+        ctx.save();  // a halo stays inside its project's box
+        ctx.beginPath();
+        ctx.rect(b.x - 13, b.y - 13, b.w + 26, b.h + 26);
+        ctx.clip();
         ctx.beginPath();
         ctx.arc(c.x, c.y, c.r, 0, 2 * Math.PI);
-        ctx.fill();
+        if (c.r * s >= 14) ctx.fill();
         ctx.stroke();
+        ctx.restore();
       }
       ctx.setLineDash([]);
     }
@@ -252,7 +294,8 @@
       ctx.fillStyle = palette[Math.floor(g / 3)];
       ctx.globalAlpha = [1, 0.42, 0.12][g % 3];
       ctx.beginPath();
-      for (const i of list) { ctx.moveTo(X[i] + R[i], Y[i]); ctx.arc(X[i], Y[i], R[i], 0, 2 * Math.PI); }
+      const least = MIN_PX / s;  // far out, every memory stays a visible dot
+      for (const i of list) { const r = Math.max(R[i], least); ctx.moveTo(X[i] + r, Y[i]); ctx.arc(X[i], Y[i], r, 0, 2 * Math.PI); }
       ctx.fill();
     }
     ctx.globalAlpha = 1;
@@ -261,6 +304,7 @@
     ring(fading, "#ff9f43", 1.4, 3);
     ctx.setLineDash([]);
     ring(matches.filter((i) => visible[i]), "#f2cc60", 2.2, 3.2);
+    ring([...focus].filter((i) => visible[i]), "#f2cc60", 2, 3);
 
     // the hovered or selected memory and its links
     for (const i of [ui.selected, ui.hover]) {
@@ -278,9 +322,13 @@
     ctx.textBaseline = "middle";
     ctx.lineJoin = "round";
     // labels that would overlap an earlier (more important) one are left out
-    const labelled = shown.filter((i) => R[i] * s >= 5.5 || i === ui.selected || match[i]);
-    if (labelled.length <= 600) {
-      labelled.sort((a, b) => (b === ui.selected) - (a === ui.selected) || match[b] - match[a] || R[b] - R[a] || a - b);
+    // every memory big enough on screen is a candidate, the most important first; a label
+    // that finds no free spot inside its own project's box is left out
+    let labelled = shown.filter((i) => R[i] * s >= 3 || i === ui.selected || match[i]);
+    let placed = 0, outside = 0;
+    if (labelled.length <= 3000) {
+      labelled.sort((a, b) => (b === ui.selected) - (a === ui.selected) || match[b] - match[a] || focus.has(b) - focus.has(a) || R[b] - R[a] || a - b);
+      labelled = labelled.slice(0, 600);
       ctx.font = "12px system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif";
       const taken = new Map();
       const BOX = 64;
@@ -307,24 +355,37 @@
         const r = R[i] * s, cx = X[i] * s + tx, cy = Y[i] * s + ty;
         if (r >= 2) take([cx - r, cy - r, cx + r, cy + r]);
       }
-      // a label may leave its project's box, but never into another project's
-      const blockRects = D.blocks.filter((b) => ui.project < 0 || b.project === ui.project).map((b) => [
-        b.project, (b.x - 14) * s + tx, (b.y - 14) * s + ty - 22, (b.x + b.w + 14) * s + tx, (b.y + b.h + 14) * s + ty]);
-      let placed = 0;
-      for (const i of labelled) {
+      for (const box of panelRects()) take(box);  // nor does the legend or the open panel hide one
+      const boxOf = new Map(D.blocks.map((b) => [b.project, [
+        (b.x - 14) * s + tx + 2, (b.y - 14) * s + ty + 2, (b.x + b.w + 14) * s + tx - 2, (b.y + b.h + 14) * s + ty - 2]]));
+      const longest = s > 3 ? 70 : 42;
+      // first every label to the right of its memory, then the rest to the left if they fit
+      const done = new Uint8Array(labelled.length);
+      const passes = [...labelled.map((i, k) => [k, i, 1]), ...labelled.map((i, k) => [k, i, -1])];
+      for (const [k, i, side] of passes) {
         if (placed >= 250) break;
-        const label = shortText(i, s > 3 ? 70 : 42);
+        if (done[k]) continue;
         const cx = X[i] * s + tx, cy = Y[i] * s + ty, r = R[i] * s;
-        const width = ctx.measureText(label).width;
-        const spots = [  // right, left, below, above
-          [cx + r + 4, cy], [cx - r - 4 - width, cy], [cx - width / 2, cy + r + 11], [cx - width / 2, cy - r - 11],
-        ];
-        const inOther = (x0, y0, x1, y1) => blockRects.some(([p, bx0, by0, bx1, by1]) =>
-          p !== PROJ[i] && x0 < bx1 && x1 > bx0 && y0 < by1 && y1 > by0);
-        let spot = spots.find(([x, y]) => free(x - 1, y - 8, x + width + 1, y + 8) && !inOther(x - 1, y - 8, x + width + 1, y + 8));
-        if (!spot) { if (i !== ui.selected) continue; spot = spots[0]; }
-        const [sx, sy] = spot;
+        const [bx0, by0, bx1, by1] = boxOf.get(PROJ[i]);
+        if (cy - 8 < by0 || cy + 8 > by1) continue;
+        // the longest text that fits the room on this side, inside the box
+        let spot = null;
+        {
+          const room = side > 0 ? bx1 - (cx + r + 4) : cx - r - 4 - bx0;
+          for (let n = longest; n >= 12 && !spot; n = Math.floor(n * 0.75)) {
+            const label = shortText(i, n);
+            const width = ctx.measureText(label).width;
+            if (width > room) continue;
+            const sx = side > 0 ? cx + r + 4 : cx - r - 4 - width;
+            // on the left, keep clear of whatever sits just before the text: it would read as its label
+            if (free(sx - (side > 0 ? 1 : 24), cy - 8, sx + width + 1, cy + 8)) spot = [sx, cy, label, width];
+          }
+        }
+        if (!spot) continue;
+        done[k] = 1;
+        const [sx, sy, label, width] = spot;
         take([sx - 1, sy - 8, sx + width + 1, sy + 8]);
+        if (sx < bx0 - 0.5 || sx + width > bx1 + 0.5) outside++;
         placed++;
         ctx.lineWidth = 3.5;
         ctx.strokeStyle = "rgba(13,17,23,0.92)";
@@ -332,15 +393,19 @@
         ctx.fillStyle = searching && !match[i] ? "rgba(230,237,243,0.35)" : "#e6edf3";
         ctx.fillText(label, sx, sy);
       }
-      body.dataset.labels = placed;
     }
+    body.dataset.labels = placed;
+    body.dataset.labelsOutside = outside;
+    looseCaptions(s, tx, ty, w, h);
     ctx.font = "600 15px system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif";
     ctx.textBaseline = "bottom";
     for (const b of D.blocks) {
       if (ui.project >= 0 && b.project !== ui.project) continue;
       const p = D.projects[b.project];
       const n = projectCounts[b.project];
-      const label = `${p.name}  ·  ${n.toLocaleString("en-US")} ${n === 1 ? "memory" : "memories"}`;
+      const loose = looseMembers[b.project].length;
+      const label = `${p.name}  ·  ${n.toLocaleString("en-US")} ${n === 1 ? "memory" : "memories"}` +
+        (loose ? `  ·  ${loose.toLocaleString("en-US")} unlinked` : "");
       // sticky: a block whose top left is off screen keeps its name at the edge
       const bottom = (b.y + b.h) * s + ty, right = (b.x + b.w) * s + tx;
       if (bottom < 24 || right < 8 || (b.x - 14) * s + tx > w || (b.y - 14) * s + ty > h) continue;
@@ -384,6 +449,28 @@
     ctx.closePath();
   }
 
+  function looseCaptions(s, tx, ty, w, h) {
+    // "unlinked · N": the sunflower disc of a project's memories without links
+    ctx.font = "11px system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif";
+    ctx.textBaseline = "bottom";
+    for (const b of D.blocks) {
+      if (!b.loose || (ui.project >= 0 && b.project !== ui.project)) continue;
+      const [lx, ly, lw] = b.loose;
+      const sx = lx * s + tx, sy = ly * s + ty - 3;
+      // only where it fits between the box's top and the first row; the title counts them too
+      if (lw * s < 36 || sy - ((b.y - 14) * s + ty) < 14 || sx > w || sy < 0 || sy > h) continue;
+      let n = 0;
+      for (const i of looseMembers[b.project]) n += visible[i];
+      if (!n) continue;
+      const text = `unlinked · ${n}`;
+      ctx.lineWidth = 3;
+      ctx.strokeStyle = "rgba(13,17,23,0.95)";
+      ctx.strokeText(text, sx, sy);
+      ctx.fillStyle = "#8b949e";
+      ctx.fillText(text, sx, sy);
+    }
+  }
+
   function shortText(i, width) {
     const flat = TEXT[i].slice(0, width * 4).replace(/\s+/g, " ").trim();  // a memory may be 20k characters
     return flat.length <= width ? flat : flat.slice(0, width - 1) + "…";
@@ -400,7 +487,7 @@
       cx /= members.length; cy /= members.length;
       let r = 0;
       for (const i of members) r = Math.max(r, Math.hypot(X[i] - cx, Y[i] - cy) + R[i]);
-      return { members, x: cx, y: cy, r: r + 4 };
+      return { members, x: cx, y: cy, r: r + 2.5 };
     });
   }
 
@@ -422,7 +509,7 @@
         for (const i of cell) {
           if (!visible[i]) continue;
           const d = Math.hypot(X[i] - wx, Y[i] - wy);
-          if (d <= R[i] + slack && d < bestD) { best = i; bestD = d; }
+          if (d <= Math.max(R[i], MIN_PX / view.s) + slack && d < bestD) { best = i; bestD = d; }
         }
       }
     }
@@ -458,8 +545,94 @@
     return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
   }
 
+  const consolidationById = new Map(D.consolidations.map((c) => [c.id, c]));
+  function consolidationText(cid) {
+    const c = consolidationById.get(cid);
+    return c ? `consolidation ${cid} (${c.provider}, ${date(c.at)})` : `consolidation ${cid}`;
+  }
+
+  function shellWord(text) {
+    return /^[A-Za-z0-9_@%+=:,./-]+$/.test(text) ? text : "'" + text.replace(/'/g, "'\\''") + "'";
+  }
+
+  function lineageOf(i) {
+    // every memory connected to i by consolidation lineage, in both directions
+    const seen = new Set([i]), todo = [i];
+    while (todo.length) {
+      const j = todo.pop();
+      for (const [k] of [...(mergedFrom.get(j) || []), ...(mergedInto.get(j) || [])]) {
+        if (!seen.has(k)) { seen.add(k); todo.push(k); }
+      }
+    }
+    return seen;
+  }
+
+  function copy(command, button) {
+    // the page has no server: an action is the CLI command, copied for the user to run
+    body.dataset.copied = command;
+    const done = () => { button.textContent = "copied"; setTimeout(() => { button.textContent = "copy"; }, 1500); };
+    const fallback = () => {
+      const area = document.createElement("textarea");
+      area.value = command;
+      area.setAttribute("readonly", "");
+      area.style.position = "fixed"; area.style.opacity = "0";
+      body.append(area);
+      area.select();
+      try { document.execCommand("copy"); done(); } catch (e) { /* the command stays visible to copy by hand */ }
+      area.remove();
+    };
+    if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(command).then(done, fallback);
+    else fallback();
+  }
+
+  function actions(i) {
+    const box = $("d-actions");
+    box.replaceChildren();
+    const id = IDS[i], state = D.states[STATE[i]], key = D.projects[PROJ[i]].key;
+    const where = key === "@global" ? "--global" : "--project " + shellWord(key);
+    const list = [];
+    // the verbs of main's CLI: `restore` and `unconsolidate` (the old flags still work there)
+    if (state === "deleted" || state === "expired") list.push(["restore", `memcycle restore ${id}`]);
+    if (state !== "deleted") list.push(["forget (restorable)", `memcycle forget ${id}`]);
+    if (state === "buffer") list.push(["promote to proven", `memcycle promote ${id}`]);
+    if (state === "proven") list.push(["route into CLAUDE.md (a plan; add --apply)", `memcycle route --id ${id} ${where}`]);
+    if (clusterOf[i] >= 0) {
+      const ids = D.clusters[clusterOf[i]].map((j) => IDS[j]).sort((a, b) => a - b);
+      list.push([`consolidate its cluster of ${ids.length}`, `memcycle consolidate ${ids.join(" ")}`]);
+    }
+    for (const [, c] of mergedFrom.get(i) || []) { list.push([`undo consolidation ${c}`, `memcycle unconsolidate ${c}`]); break; }
+    for (const [, c] of mergedInto.get(i) || []) list.push([`undo consolidation ${c} (restores this memory)`, `memcycle unconsolidate ${c}`]);
+    list.push(["show its links", `memcycle links ${id}`]);
+    const h = document.createElement("h3"); h.textContent = "actions (copy the command)"; box.append(h);
+    if (mergedFrom.has(i) || mergedInto.has(i)) {
+      const b = document.createElement("button");
+      b.type = "button"; b.className = "show-lineage"; b.textContent = "show lineage";
+      b.addEventListener("click", () => showLineage(i));
+      box.append(b);
+    }
+    for (const [label, command] of list) {
+      const row = document.createElement("div"); row.className = "action";
+      const b = document.createElement("button"); b.type = "button"; b.textContent = "copy";
+      b.dataset.command = command;
+      b.title = label;
+      b.addEventListener("click", () => copy(command, b));
+      const what = document.createElement("span"); what.className = "what"; what.textContent = label;
+      const code = document.createElement("code"); code.textContent = command;
+      row.append(b, what, code);
+      box.append(row);
+    }
+  }
+
+  function showLineage(i) {
+    focus = lineageOf(i);
+    body.dataset.focus = focus.size;
+    fit([...focus].filter((j) => visible[j]), false);
+    redraw();
+  }
+
   function select(i, centre) {
     ui.selected = i;
+    if (i < 0 || !focus.has(i)) { focus = new Set(); body.dataset.focus = 0; }
     const panel = $("detail");
     if (i < 0) { panel.hidden = true; redraw(); writeHash(); return; }
     $("d-title").textContent = `Memory #${IDS[i]}`;
@@ -472,9 +645,12 @@
       ["project", D.projects[PROJ[i]].name],
       ["created", date(D.nodes.created[i])],
       ["recalls", `${D.nodes.recalls[i]} (last ${date(D.nodes.recalled[i])})`],
-      ["links", String(D.nodes.links[i])],
+      ["links", String(D.nodes.links[i]) + (!D.nodes.links[i] && mergedFrom.has(i) ? " (a merged memory: its sources are below)" : "")],
       ["tags", TAGS[i] || "—"],
     ];
+    const from = mergedFrom.get(i) || [], into = mergedInto.get(i) || [];
+    if (from.length) rows.push(["lineage", `merged from ${from.length} ${from.length === 1 ? "memory" : "memories"} by ${consolidationText(from[0][1])}`]);
+    for (const [r, c] of into) rows.push(["lineage", `merged into #${IDS[r]} by ${consolidationText(c)}`]);
     if (clusterOf[i] >= 0) rows.push(["cluster", `${D.clusters[clusterOf[i]].length} memories ready to consolidate`]);
     if (fade !== null) rows.push(["fading", fade === 0 ? "unlinked: an expiry candidate at the next maintain" : `unlinked: an expiry candidate after ${fade} more memories in this project`]);
     for (const [k, v] of rows) {
@@ -483,6 +659,7 @@
       meta.append(dt, dd);
     }
     $("d-text").textContent = TEXT[i];
+    actions(i);
     const rel = $("d-rel");
     rel.replaceChildren();
     const section = (title, items) => {
@@ -599,6 +776,16 @@
   $("show-clusters").addEventListener("change", (ev) => { ui.showClusters = ev.target.checked; refresh(false); });
   $("fading").addEventListener("change", (ev) => { ui.fadingOnly = ev.target.checked; refresh(true); });
   $("fit").addEventListener("click", () => { fit(visibleIndexes()); redraw(); });
+  // dates: the inputs offer the range of the memories' creation days
+  const isoDay = (ts) => { const d = new Date(ts * 1000); const p = (n) => String(n).padStart(2, "0"); return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`; };
+  if (N) {
+    let lo = Infinity, hi = -Infinity;
+    for (const t of D.nodes.created) { lo = Math.min(lo, t); hi = Math.max(hi, t); }
+    for (const input of [$("from"), $("to")]) { input.min = isoDay(lo); input.max = isoDay(hi); }
+  }
+  for (const name of ["from", "to"]) {
+    $(name).addEventListener("change", (ev) => { ui[name] = ev.target.value; refresh(true); });
+  }
   $("close").addEventListener("click", () => select(-1, false));
   window.addEventListener("keydown", (ev) => {
     if (ev.target === search) return;
@@ -608,9 +795,17 @@
   });
   window.addEventListener("resize", () => { resize(); redraw(); });
 
+  let legendOpen = true;
   function legend() {
     const box = $("legend");
     box.replaceChildren();
+    const toggle = document.createElement("button");
+    toggle.type = "button"; toggle.id = "legend-toggle";
+    toggle.textContent = legendOpen ? "hide legend" : "legend";
+    toggle.addEventListener("click", () => { legendOpen = !legendOpen; legend(); fit(visibleIndexes()); redraw(); });
+    box.append(toggle);
+    box.classList.toggle("closed", !legendOpen);
+    if (!legendOpen) return;
     const head = (t) => { const h = document.createElement("h3"); h.textContent = t; box.append(h); };
     const row = (colour, label, n, off, onclick) => {
       const r = document.createElement("div");
@@ -667,6 +862,8 @@
     if (ui.colour !== "type") p.set("colour", ui.colour);
     if (ui.size !== "links") p.set("size", ui.size);
     if (ui.fadingOnly) p.set("fading", "1");
+    if (ui.from) p.set("from", ui.from);
+    if (ui.to) p.set("to", ui.to);
     if (ui.selected >= 0) p.set("id", String(IDS[ui.selected]));
     const hash = p.toString();
     try { history.replaceState(null, "", hash ? "#" + hash : location.pathname + location.search); } catch (e) { /* file: URLs in some browsers */ }
@@ -689,14 +886,18 @@
     if (p.get("colour") === "state") { ui.colour = "state"; $("colour").value = "state"; }
     if (p.get("size") === "recalls") { ui.size = "recalls"; $("size").value = "recalls"; R = R_RECALLS; }
     if (p.get("fading") === "1") { ui.fadingOnly = true; $("fading").checked = true; }
+    for (const name of ["from", "to"]) {
+      const value = p.get(name);
+      if (value && /^\d{4}-\d{2}-\d{2}$/.test(value)) { ui[name] = value; $(name).value = value; }
+    }
     return p.get("id");
   }
 
   function refresh(refit) {
     updateVisible();
     updateSearch();
-    if (refit) fit(visibleIndexes());
     legend();
+    if (refit) fit(visibleIndexes());
     status();
     writeHash();
     redraw();
@@ -708,8 +909,8 @@
   computeHalos();
   updateVisible();
   updateSearch();
-  fit(visibleIndexes());
   legend();
+  fit(visibleIndexes());
   status();
   draw();
   if (wanted && byId.has(Number(wanted))) select(byId.get(Number(wanted)), true);
