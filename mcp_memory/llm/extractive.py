@@ -1,5 +1,6 @@
-"""Working without a model: :class:`ExtractiveProvider` merges by dropping repeated sentences
-(:func:`split_sentences` cuts a text into them), and :func:`substance_heuristic` judges whether
+"""Working without a model: :class:`ExtractiveProvider` merges a cluster by letting its most
+representative member stand for it (or says the cluster needs a model), :func:`split_sentences`
+cuts a text into sentences, and :func:`substance_heuristic` judges whether
 a memory is worth keeping from what it mentions. Both are offline: no network, no cost.
 """
 
@@ -8,10 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from mcp_memory.lifecycle.merge_check import missing_facts
+from mcp_memory.errors import MergeRejected, NeedsModel
+from mcp_memory.lifecycle.merge_check import check_merge, missing_facts
 from mcp_memory.llm.provider import MergeOutput, Usage
 
-__all__ = ["SUBSTANCE_THRESHOLD", "ExtractiveProvider", "split_sentences", "substance_heuristic"]
+__all__ = [
+    "MAX_MERGED_CHARS",
+    "SUBSTANCE_THRESHOLD",
+    "ExtractiveProvider", "split_sentences", "substance_heuristic"]
 
 
 # --- sentences ------------------------------------------------------------------------------------
@@ -96,29 +101,37 @@ def split_sentences(text: str) -> list[str]:
     return units
 
 
-def _normal(sentence: str) -> str:
-    return " ".join(sentence.lower().split()).strip(_EDGE_PUNCT + " ")
+def _words(text: str) -> frozenset[str]:
+    """The words of ``text`` that carry meaning (three letters or more), lower case."""
+    words = (t.strip(_EDGE_PUNCT) for t in text.lower().split())
+    return frozenset(w for w in words if len(w) >= 3)
 
 
-def _tokens(sentence: str) -> frozenset[str]:
-    return frozenset(t.strip(_EDGE_PUNCT) for t in sentence.lower().split()) - {""}
+def _similarity(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
 
 
-def _covers(kept: tuple[str, frozenset[str]], other: tuple[str, frozenset[str]]) -> bool:
-    """``kept`` may stand for ``other``: near-identical words, and every hard fact of ``other``."""
-    a, b = kept[1], other[1]
-    if not b <= a or (a and len(b) / len(a) < 0.8):  # b within a: Jaccard is |b| / |a|
-        return False
-    return not missing_facts([other[0]], [kept[0]])
+def _join(first: str, second: str) -> str:
+    """Two statements as one text: a full stop between them unless the first has one."""
+    first = first.rstrip()
+    ends = first.rstrip(_CLOSERS).endswith((".", "!", "?"))
+    return f"{first} {second}" if ends else f"{first}. {second}"
+
+
+MAX_MERGED_CHARS = 400  # a merge may add a sentence only while it stays a memory's usual length
 
 
 class ExtractiveProvider:
-    """Merging without a model: sentences of all texts in order of first appearance, repeats out.
+    """Merging without a model: the cluster's most representative memory stands for all of it.
 
-    A sentence is a repeat when its normalised text equals an earlier one's, or when their word
-    sets overlap by Jaccard >= 0.8, one's words contain the other's and every hard fact of the
-    smaller is in the larger; the larger one then stands at the earlier one's place. The result
-    is never longer than the inputs and keeps all their hard facts.
+    The members are ranked by how many hard facts of the others they lack (fewest first), then
+    by their mean word overlap with the others (the medoid first). The first member that keeps
+    every hard fact is the merge, as written: a real memory, never a concatenation. Failing
+    that, one sentence of another member may be added when it brings every missing fact and
+    the result stays within ``MAX_MERGED_CHARS`` (or the longest member's length). When no
+    member can stand for the cluster that way, the memories say different things: merging them
+    needs a model, and :class:`~mcp_memory.errors.NeedsModel` says so (the cluster stays in the
+    buffer, waiting for an LLM).
     """
 
     name = "extractive"
@@ -126,30 +139,40 @@ class ExtractiveProvider:
     offline = True
 
     def merge(self, texts: Sequence[str], *, max_output_tokens: int = 0) -> MergeOutput:
-        kept: list[tuple[str, frozenset[str]]] = []  # sentence, its words
-        seen: set[str] = set()
-        for text in texts:
-            for sentence in split_sentences(text):
-                normal = _normal(sentence)
-                if normal in seen:
-                    continue
-                seen.add(normal)
-                new = (sentence, _tokens(sentence))
-                for i, earlier in enumerate(kept):
-                    if _covers(earlier, new):
-                        break
-                    if _covers(new, earlier):
-                        kept[i] = new
-                        break
-                else:
-                    kept.append(new)
-        merged = ""
-        for sentence, _ in kept:
-            if merged:  # a sentence without a full stop, a list item or code gets its own line
-                ends = merged.rstrip(_CLOSERS).endswith((".", "!", "?"))
-                merged += " " if ends and not sentence.startswith("```") else "\n"
-            merged += sentence
-        return MergeOutput([merged] if merged else [], Usage(), self.name, None)
+        members = list(dict.fromkeys(t.strip() for t in texts if t.strip()))
+        if not members:
+            return MergeOutput([], Usage(), self.name, None)
+        words = [_words(t) for t in members]
+
+        def rank(i: int) -> tuple[int, float, int]:
+            others = [t for j, t in enumerate(members) if j != i]
+            overlap = sum(_similarity(words[i], words[j]) for j in range(len(members)) if j != i)
+            return (len(missing_facts(others, [members[i]])), -overlap, i)
+
+        limit = max(MAX_MERGED_CHARS, max(map(len, members)))
+        missing: list[str] = []
+        for i in sorted(range(len(members)), key=rank):
+            best = members[i]
+            missing = missing_facts(members, [best])
+            if not missing:
+                return MergeOutput([best], Usage(), self.name, None)
+            additions = [
+                _join(best, sentence)
+                for j, text in enumerate(members)
+                if j != i
+                for sentence in split_sentences(text)
+            ]
+            fitting = sorted(
+                (a for a in additions if len(a) <= limit and _acceptable(members, a)), key=len
+            )
+            if fitting:
+                return MergeOutput([fitting[0]], Usage(), self.name, None)
+        shown = ", ".join(repr(f) for f in missing[:3]) + (", ..." if len(missing) > 3 else "")
+        raise NeedsModel(
+            f"the {len(members)} memories hold different facts (the most representative one "
+            f"lacks {shown}); the offline merge does not glue them together. They wait for an "
+            "LLM: set GEMINI_API_KEY or MCP_MEMORY_LLM_PROVIDER"
+        )
 
     def judge_substance(self, text: str) -> tuple[bool, Usage]:
         return substance_heuristic(text)[0], Usage()
@@ -157,6 +180,14 @@ class ExtractiveProvider:
     def judge_conflict(self, memory: str, existing: str) -> tuple[str, str, Usage]:
         """No model, no opinion: the offline text rule (``conflicts.py``) already ran."""
         return "compatible", "no model to ask", Usage()
+
+
+def _acceptable(members: Sequence[str], merged: str) -> bool:
+    try:
+        check_merge(members, [merged])
+    except MergeRejected:
+        return False
+    return True
 
 
 # --- substance without a model --------------------------------------------------------------------
