@@ -57,8 +57,10 @@ def cmd_consolidate(args: argparse.Namespace, settings: Settings) -> int:
         lines = []
         for o in items:
             lines.append(f"{o.status:<8} {o.sources} via {o.provider}: {o.reason}".rstrip(": "))
+            if o.merged:  # in full: a merge is judged by its text (never cut with "...")
+                lines.append("  would merge into:" if o.status == "dry_run" else "  merged into:")
             for text in o.merged:
-                lines.append(f"  => {one_line(text)}")
+                lines.append(f"  => {' '.join(text.split())}")
             if o.consolidation_id is not None:
                 lines.append(
                     f"  consolidation {o.consolidation_id} -> memories {o.results} "
@@ -151,6 +153,8 @@ def cmd_route(args: argparse.Namespace, settings: Settings) -> int:
                 )
             elif i.action == "routed":
                 lines.append(f"routed    [{i.memory_id}] already in {where}")
+            elif i.action == "held":
+                lines.append(f"held      [{i.memory_id}] {i.reason}")
             else:
                 lines.append(f"{i.action:<9} [{i.memory_id}] {where} ({i.similarity:.2f})")
                 lines.append(f"    memory:   {one_line(i.content)}")

@@ -10,7 +10,8 @@ ending with one.
 Routed text is made inert (:func:`bullet`): one line, no control or format characters (so no
 hidden bidi overrides or escape sequences), nothing that opens or closes an HTML comment (so it
 cannot forge or end a marker), no leading ``#``, ``>`` or code fence (so it cannot start a
-heading or a block), secrets redacted again, and at most ``MAX_LINE_CHARS`` characters.
+heading or a block), secrets redacted again. It is never shortened: a memory longer than
+``MAX_LINE_CHARS`` is held by the router ("too long to route"), not cut mid-word.
 
 Files are replaced atomically: a temporary file in the same directory, fsynced, given the old
 file's permission bits, then ``os.replace`` (which swaps the directory entry and never follows a
@@ -47,9 +48,13 @@ def bullet(text: str) -> str:
     text = text.replace("<!--", "<! --").replace("--!>", "-- !>").replace("-->", "-- >")
     if _LEADING.match(text):
         text = "\\" + text
-    if len(text) > MAX_LINE_CHARS:
-        text = text[: MAX_LINE_CHARS - 1].rstrip() + "…"
     return "- " + (text or "(empty)")
+
+
+def too_long(line: str) -> bool:
+    """True when a bullet is longer than a rules line may be: such a memory is held, never
+    cut (a line cut mid-word would be read as an instruction)."""
+    return len(line) > MAX_LINE_CHARS + 2
 
 
 def section_attr(name: str) -> str:
