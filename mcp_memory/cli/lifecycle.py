@@ -105,7 +105,7 @@ def cmd_maintain(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_briefing(args: argparse.Namespace, settings: Settings) -> int:
-    from mcp_memory.app import open_app
+    from mcp_memory.app import llm_waiting_note, open_app
     from mcp_memory.projects import normalize_project
     from mcp_memory.service.briefing import BriefingContext, build_briefing
 
@@ -113,11 +113,13 @@ def cmd_briefing(args: argparse.Namespace, settings: Settings) -> int:
         context = BriefingContext(
             branch=args.branch, recent_files=tuple(args.file or ()), prompt=args.prompt
         )
+        project = normalize_project(args.project, app.cwd)
         brief = build_briefing(
             app.service,
-            normalize_project(args.project, app.cwd),
+            project,
             context,
             budget_tokens=args.tokens or settings.briefing_tokens,
+            footer=llm_waiting_note(app, project),
         )
     emit(args, brief, lambda b: b.text or "nothing to brief yet")
     return 0

@@ -1,6 +1,8 @@
 """The MCP server: the tools Claude Code calls, each a thin call into the memory service.
 
 - ``tools``: :func:`build_server`: the server, its lifespan (one App) and every tool and resource
+- ``results``: the tools' parameter types (described, bounded, enumerated), result models and
+  :func:`reply` (structured content once, with a one-line text summary)
 
 Public names are imported on first use (PEP 562), so importing the package loads no ``mcp``.
 """

@@ -11,6 +11,7 @@ environment. It gets a Store and an Embedder and is the one write path for every
 - ``boilerplate``: structural noise (shared format is not a shared topic)
 - ``classify``: memory types, classified at write time
 - ``briefing``: the few memories that matter most for a project now, within a budget
+- ``detail``: one memory in full, with its links and lineage (the ``get`` tool, ``show``)
 - ``portability``: export, import and backup
 - ``types``: the dataclasses the service takes and returns
 - ``validation``: checks of what callers send, and the limits on it
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mcp_memory.service.briefing import BriefingContext, build_briefing
+    from mcp_memory.service.detail import MemoryDetail, memory_detail
     from mcp_memory.service.memories import MemoryService, content_hash
     from mcp_memory.service.portability import backup, export, import_records, read_export
     from mcp_memory.service.types import Hit, Options, RecallFilters, Remembered
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BriefingContext",
     "Hit",
+    "MemoryDetail",
     "MemoryService",
     "Options",
     "RecallFilters",
@@ -42,6 +45,7 @@ __all__ = [
     "content_hash",
     "export",
     "import_records",
+    "memory_detail",
     "parse_time",
     "read_export",
 ]
@@ -50,6 +54,7 @@ __all__ = [
 _HOMES = {
     "BriefingContext": "briefing",
     "Hit": "types",
+    "MemoryDetail": "detail",
     "MemoryService": "memories",
     "Options": "types",
     "RecallFilters": "types",
@@ -59,6 +64,7 @@ _HOMES = {
     "content_hash": "memories",
     "export": "portability",
     "import_records": "portability",
+    "memory_detail": "detail",
     "parse_time": "validation",
     "read_export": "portability",
 }

@@ -17,6 +17,7 @@ TYPES = (
     "insight",
     "error_fix",
     "preference",
+    "convention",
     "fact",
     "todo",
 )
