@@ -387,15 +387,18 @@ def test_offline_merge_of_near_identical_memories_is_one_of_them(service: Memory
     assert [service.store.get(i).state for i in ids] == ["buffer"] * 4
 
 
+API_TESTS = [
+    "Run the API tests with `make test-api`; they need Postgres on port 5433",
+    "The API tests in tests/api/ need Postgres 16 listening on port 5433",
+    "API test fixtures load tests/api/seed.sql into Postgres on port 5433 first",
+]
+
+
 def test_offline_merge_of_different_facts_waits_for_an_llm(service: MemoryService) -> None:
     """Memories that say different things are not glued together without a model: the
     cluster stays in the buffer, the outcome says it needs an LLM (not a rejection), and
     ``waiting_for_llm`` counts it for doctor and the briefing."""
-    texts = [
-        "Run the API tests with `make test-api`; they need Postgres on port 5433",
-        "The API tests in tests/api/ need Postgres 16 listening on port 5433",
-        "API test fixtures load tests/api/seed.sql into Postgres on port 5433 first",
-    ]
+    texts = API_TESTS
     ids = [service.remember(t, project="api").id for t in texts]
     worker = Consolidator(service, ExtractiveProvider(), BudgetLimits())
     assert [sorted(c.members) for c in worker.clusters("api")] == [ids]
@@ -410,6 +413,9 @@ def test_offline_merge_of_different_facts_waits_for_an_llm(service: MemoryServic
 
 
 def test_consolidate_cli_dry_run_shows_the_merged_text(settings: Any) -> None:
+    """Through the CLI: the dry run prints the merged text whole, `show` reads the result with
+    its lineage, and a cluster left for an LLM is named by the briefing and by doctor."""
+    import json
     import os
     import subprocess
     import sys
@@ -439,3 +445,28 @@ def test_consolidate_cli_dry_run_shows_the_merged_text(settings: Any) -> None:
     assert shown.startswith("dry_run") and "would merge into:" in shown
     (merged,) = [line for line in shown.splitlines() if line.startswith("  => ")]
     assert merged[5:] in WEBHOOK
+    applied = json.loads(cli("consolidate", "--project", "pay", "--run", "--json"))
+    (rid,) = applied[0]["results"]
+    detail = cli("show", str(rid))
+    assert f"[{rid}] " in detail and "proven" in detail and merged[5:] in detail.splitlines()
+    assert f"made by consolidation {applied[0]['consolidation_id']} from:" in detail
+    # different facts: left for an LLM, and the briefing and doctor say so
+    for text in API_TESTS:
+        cli("remember", text, "--project", "api")
+    waiting = cli("consolidate", "--project", "api", "--run")
+    assert waiting.startswith("needs_llm") and "GEMINI_API_KEY" in waiting
+    brief = cli("briefing", "--project", "api")
+    assert brief.rstrip().endswith(
+        "(1 cluster(s) wait for an LLM to be consolidated "
+        "(set GEMINI_API_KEY / MCP_MEMORY_LLM_PROVIDER))"
+    )
+    doctor = subprocess.run(
+        [sys.executable, "-m", "mcp_memory.cli", "doctor", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )  # its exit code depends on this machine (network, code checks); the check is ours
+    checks = {c["name"]: c for c in json.loads(doctor.stdout)}
+    assert checks["consolidation"]["level"] == "warn"
+    assert checks["consolidation"]["detail"].startswith("1 cluster(s) wait for an LLM")

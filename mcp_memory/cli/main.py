@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_links,
         cmd_recall,
         cmd_remember,
+        cmd_show,
         cmd_stats,
     )
     from mcp_memory.cli.ops import (
@@ -101,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--state", action="append", help="states to search (default buffer, proven)")
     sp.add_argument("--since", help="only memories created on or after this ISO date")
     sp.add_argument("--until", help="only memories created on or before this ISO date")
+
+    sp = command("show", cmd_show, "one memory in full, with its links and lineage")
+    sp.add_argument("id", type=int)
 
     sp = command("forget", cmd_forget, "soft-delete a memory (restorable)")
     sp.add_argument("id", type=int)
