@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -348,6 +349,47 @@ def test_stdio_server_writes_only_protocol_to_stdout(settings: Settings) -> None
         proc.stderr.close()
     result = replies[-1]["result"]
     assert result["structuredContent"]["status"] == "created", result
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_stdio_server_exits_promptly_on_a_signal(settings: Settings, signum: int) -> None:
+    """Claude Code stops its MCP servers with SIGINT (then SIGTERM) while their stdin stays
+    open: the server must exit within a second, not wait for stdin to close."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mcp_memory.cli", "serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=server_env(settings),
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        hello = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "0"},
+            },
+        }
+        proc.stdin.write(json.dumps(hello) + "\n")
+        proc.stdin.flush()
+        assert json.loads(proc.stdout.readline())["id"] == 1  # serving, stdin still open
+        started = time.perf_counter()
+        proc.send_signal(signum)
+        proc.wait(timeout=10)
+        elapsed = time.perf_counter() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    assert elapsed < 1.0, elapsed
 
 
 @pytest.fixture(autouse=True)
