@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--global", dest="global_", action="store_true", help="store as global")
     sp.add_argument("--tag", action="append", help="a tag (repeatable)")
     sp.add_argument(
-        "--type", help="memory type (note, decision, user_note, ...; default: classified)"
+        "--type",
+        help="memory type (note, decision, convention, preference, ...; default: classified)",
     )
 
     sp = command("recall", cmd_recall, "search memories")

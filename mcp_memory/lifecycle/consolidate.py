@@ -302,7 +302,7 @@ def waiting_note(count: int) -> str:
 
 def _result_type(sources: list[Memory]) -> str:
     kinds = {m.type for m in sources}
-    for kind in ("decision", "user_note", "error_fix", "preference"):
+    for kind in ("decision", "user_note", "convention", "preference", "error_fix"):
         if kind in kinds:
             return kind
     return "insight"
