@@ -58,9 +58,7 @@ def main() -> int:
     def rate(n: int, d: int) -> str:
         return f"{n}/{d} ({n / d:.0%})" if d else "-"
 
-    rows = [
-        [kind, *(rate(right[kind, s], total[kind, s]) for s in SPLITS)] for kind in types
-    ]
+    rows = [[kind, *(rate(right[kind, s], total[kind, s]) for s in SPLITS)] for kind in types]
     rows.append(
         [
             "**all**",

@@ -134,7 +134,7 @@ def consolidator(app: App, kind: str | None = None) -> Consolidator:
 
 
 def llm_waiting_note(app: App, project: str | None) -> str:
-    """"N cluster(s) wait for an LLM ..." when the offline merge leaves clusters of ``project``
+    """ "N cluster(s) wait for an LLM ..." when the offline merge leaves clusters of ``project``
     (None: every project) for a model, else "" (shown by the briefing and ``doctor``)."""
     return waiting_note(consolidator(app).waiting_for_llm(project))
 

@@ -355,8 +355,7 @@ def test_one_consolidate_request_lists_merges_previews_and_undoes(service: Memor
 
 
 WEBHOOK = [
-    "Keep app/webhooks.py fast and push heavy work onto the Celery queue; Stripe retries "
-    "after 10s",
+    "Keep app/webhooks.py fast and push heavy work onto the Celery queue; Stripe retries after 10s",
     "app/webhooks.py must stay fast: push heavy work onto the Celery queue, Stripe retries "
     "after 10s",
     "Keep the handler in app/webhooks.py fast and push heavy work to the Celery queue "

@@ -132,12 +132,15 @@ def test_get_returns_a_memory_whole_with_links_and_lineage(settings: Settings) -
     async def steps(client: Client) -> Any:
         long_id = structured(await client.call_tool("remember", {"content": long_text}))["id"]
         whole = structured(await client.call_tool("get", {"id": long_id}))
-        ids = [m["id"] for m in structured(
-            await client.call_tool("remember", {"content": cluster, "project": "p"})
-        )["memories"]]
-        merged = structured(
-            await client.call_tool("consolidate", {"ids": ids, "project": "p"})
-        )["outcomes"][0]
+        ids = [
+            m["id"]
+            for m in structured(
+                await client.call_tool("remember", {"content": cluster, "project": "p"})
+            )["memories"]
+        ]
+        merged = structured(await client.call_tool("consolidate", {"ids": ids, "project": "p"}))[
+            "outcomes"
+        ][0]
         details = [structured(await client.call_tool("get", {"id": i})) for i in ids]
         return long_id, whole, ids, merged, details
 

@@ -16,7 +16,10 @@ from mcp_memory.llm.provider import MergeOutput, Usage
 __all__ = [
     "MAX_MERGED_CHARS",
     "SUBSTANCE_THRESHOLD",
-    "ExtractiveProvider", "split_sentences", "substance_heuristic"]
+    "ExtractiveProvider",
+    "split_sentences",
+    "substance_heuristic",
+]
 
 
 # --- sentences ------------------------------------------------------------------------------------

@@ -40,7 +40,9 @@ MAX_K = 50
 MAX_IDS = 100
 MAX_QUERY_CHARS = 4000
 
-MemoryId = Annotated[int, Field(description="A memory id (as shown by recall or the briefing)", ge=1)]
+MemoryId = Annotated[
+    int, Field(description="A memory id (as shown by recall or the briefing)", ge=1)
+]
 Project = Annotated[
     str | None,
     Field(

@@ -294,9 +294,7 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
             bool, Field(description="Show what merging would do, including the merged text")
         ] = False,
         ids: Ids = None,
-        undo: Annotated[
-            int | None, Field(description="A consolidation id to revert", ge=1)
-        ] = None,
+        undo: Annotated[int | None, Field(description="A consolidation id to revert", ge=1)] = None,
         project: Project = None,
     ) -> Annotated[CallToolResult, ConsolidateResult]:
         """Merge clusters of related memories into proven knowledge (originals kept as lineage).
