@@ -134,8 +134,8 @@ def consolidator(app: App, kind: str | None = None) -> Consolidator:
 
 
 def llm_waiting_note(app: App, project: str | None) -> str:
-    """ "N cluster(s) wait for an LLM ..." when the offline merge leaves clusters of ``project``
-    (None: every project) for a model, else "" (shown by the briefing and ``doctor``)."""
+    """The note "N cluster(s) wait for an LLM ..." when the offline merge leaves clusters of
+    ``project`` (None: every project) for a model, else "" (for the briefing and ``doctor``)."""
     return waiting_note(consolidator(app).waiting_for_llm(project))
 
 
