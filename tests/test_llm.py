@@ -303,6 +303,18 @@ def test_extractive_merge_never_glues_memories_that_say_different_things() -> No
     assert provider.offline
 
 
+def test_extractive_merge_never_drops_what_other_memories_say_in_words() -> None:
+    """Three memories on one topic with one hard fact between them: the one holding the fact
+    must not stand for the others (polling, the signing secret would be lost)."""
+    texts = [
+        "Decision: the billing service talks to Stripe through webhooks only, never by polling.",
+        "Stripe webhooks for the billing service are verified with the signing secret first.",
+        "Billing webhooks from Stripe are retried 5 times, so billing handlers are idempotent.",
+    ]
+    with pytest.raises(NeedsModel, match="say different things"):
+        ExtractiveProvider().merge(texts, max_output_tokens=0)
+
+
 def test_extractive_merge_is_the_most_representative_member() -> None:
     """Near-identical memories merge into one of them as written (the one that keeps every
     fact and overlaps the others most), at no cost."""

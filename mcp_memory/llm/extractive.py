@@ -15,6 +15,7 @@ from mcp_memory.llm.provider import MergeOutput, Usage
 
 __all__ = [
     "MAX_MERGED_CHARS",
+    "MIN_COVERAGE",
     "SUBSTANCE_THRESHOLD",
     "ExtractiveProvider",
     "split_sentences",
@@ -104,14 +105,28 @@ def split_sentences(text: str) -> list[str]:
     return units
 
 
+_STOPWORD_TEXT = """the and for with from that this are was were have has had into onto when then
+than but not its our you your they them their there which what will would should can could been
+being also only just"""
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+_WORD = re.compile(r"[a-z0-9][a-z0-9_./:-]*")
+
+
 def _words(text: str) -> frozenset[str]:
-    """The words of ``text`` that carry meaning (three letters or more), lower case."""
-    words = (t.strip(_EDGE_PUNCT) for t in text.lower().split())
-    return frozenset(w for w in words if len(w) >= 3)
+    """The words of ``text`` that carry meaning: three letters or more, no stopwords, lower
+    case, a plural ``s`` dropped (``deploys`` is ``deploy``)."""
+    out = set()
+    for word in _WORD.findall(text.lower()):
+        word = word.strip("./:-")
+        if len(word) < 3 or word in _STOPWORDS:
+            continue
+        out.add(word[:-1] if word.endswith("s") and len(word) > 3 else word)
+    return frozenset(out)
 
 
-def _similarity(a: frozenset[str], b: frozenset[str]) -> float:
-    return len(a & b) / len(a | b) if a or b else 1.0
+def _coverage(member: frozenset[str], merged: frozenset[str]) -> float:
+    """The share of a member's words that the merged text says too."""
+    return len(member & merged) / len(member) if member else 1.0
 
 
 def _join(first: str, second: str) -> str:
@@ -122,19 +137,22 @@ def _join(first: str, second: str) -> str:
 
 
 MAX_MERGED_CHARS = 400  # a merge may add a sentence only while it stays a memory's usual length
+MIN_COVERAGE = 0.6  # each member's words the merge must say; below, they say different things
 
 
 class ExtractiveProvider:
     """Merging without a model: the cluster's most representative memory stands for all of it.
 
-    The members are ranked by how many hard facts of the others they lack (fewest first), then
-    by their mean word overlap with the others (the medoid first). The first member that keeps
-    every hard fact is the merge, as written: a real memory, never a concatenation. Failing
-    that, one sentence of another member may be added when it brings every missing fact and
-    the result stays within ``MAX_MERGED_CHARS`` (or the longest member's length). When no
-    member can stand for the cluster that way, the memories say different things: merging them
-    needs a model, and :class:`~mcp_memory.errors.NeedsModel` says so (the cluster stays in the
-    buffer, waiting for an LLM).
+    A member may stand for the cluster when it keeps every hard fact of the others
+    (:func:`~mcp_memory.lifecycle.merge_check.missing_facts`) and says at least
+    ``MIN_COVERAGE`` of each other member's meaningful words: then they are near-identical and
+    it is the merge, as written (a real memory, never a concatenation). Failing that, one
+    sentence of another member may be added when that brings every missing fact and coverage,
+    and the result stays within ``MAX_MERGED_CHARS`` (or the longest member's length).
+    Candidates are tried best first: fewest missing facts, then the highest lowest coverage.
+    When no member can stand for the cluster, its memories say different things: merging them
+    needs a model, and :class:`~mcp_memory.errors.NeedsModel` says so (the cluster stays in
+    the buffer, waiting for an LLM).
     """
 
     name = "extractive"
@@ -147,33 +165,45 @@ class ExtractiveProvider:
             return MergeOutput([], Usage(), self.name, None)
         words = [_words(t) for t in members]
 
+        def stands_for_all(text: str) -> bool:
+            said = _words(text)
+            return all(_coverage(w, said) >= MIN_COVERAGE for w in words)
+
         def rank(i: int) -> tuple[int, float, int]:
-            others = [t for j, t in enumerate(members) if j != i]
-            overlap = sum(_similarity(words[i], words[j]) for j in range(len(members)) if j != i)
-            return (len(missing_facts(others, [members[i]])), -overlap, i)
+            others = [j for j in range(len(members)) if j != i]
+            lowest = min((_coverage(words[j], words[i]) for j in others), default=1.0)
+            return (len(missing_facts([members[j] for j in others], [members[i]])), -lowest, i)
 
         limit = max(MAX_MERGED_CHARS, max(map(len, members)))
-        missing: list[str] = []
-        for i in sorted(range(len(members)), key=rank):
-            best = members[i]
-            missing = missing_facts(members, [best])
-            if not missing:
-                return MergeOutput([best], Usage(), self.name, None)
-            additions = [
-                _join(best, sentence)
-                for j, text in enumerate(members)
-                if j != i
-                for sentence in split_sentences(text)
-            ]
-            fitting = sorted(
-                (a for a in additions if len(a) <= limit and _acceptable(members, a)), key=len
+        order = sorted(range(len(members)), key=rank)
+        for i in order:
+            if not missing_facts(members, [members[i]]) and stands_for_all(members[i]):
+                return MergeOutput([members[i]], Usage(), self.name, None)
+        for i in order:
+            additions = sorted(
+                (
+                    _join(members[i], sentence)
+                    for j, text in enumerate(members)
+                    if j != i
+                    for sentence in split_sentences(text)
+                ),
+                key=len,
             )
-            if fitting:
-                return MergeOutput([fitting[0]], Usage(), self.name, None)
-        shown = ", ".join(repr(f) for f in missing[:3]) + (", ..." if len(missing) > 3 else "")
+            for merged in additions:
+                if len(merged) <= limit and stands_for_all(merged) and _acceptable(members, merged):
+                    return MergeOutput([merged], Usage(), self.name, None)
+        best = members[order[0]]
+        missing = missing_facts(members, [best])
+        lacks = (
+            "lacks "
+            + ", ".join(repr(f) for f in missing[:3])
+            + (", ..." if len(missing) > 3 else "")
+            if missing
+            else "leaves out what the others say"
+        )
         raise NeedsModel(
-            f"the {len(members)} memories hold different facts (the most representative one "
-            f"lacks {shown}); the offline merge does not glue them together. They wait for an "
+            f"the {len(members)} memories say different things (the most representative one "
+            f"{lacks}); the offline merge does not glue them together. They wait for an "
             "LLM: set GEMINI_API_KEY or MCP_MEMORY_LLM_PROVIDER"
         )
 
