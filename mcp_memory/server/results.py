@@ -1,5 +1,6 @@
 """What the MCP tools take and return: bounded, described parameter types, the result models
-(their JSON schemas become each tool's output schema), and :func:`reply`, which sends a result
+(their JSON schemas become each tool's output schema), :func:`finish_tools` (strict arguments,
+dedented descriptions) and :func:`reply`, which sends a result
 once as structured content with a one-line text summary beside it.
 
 Why not the SDK's default (the whole JSON as text *and* as structured content): a recall of
@@ -10,10 +11,12 @@ still tells a client that reads only text what came back (ids and the start of e
 
 from __future__ import annotations
 
+import inspect
 from typing import Annotated, Any, Literal
 
+from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from mcp_memory.routing.ledger import UndoResult
 from mcp_memory.routing.plan import FileChange, RouteItem
@@ -118,6 +121,21 @@ class StatsResult(BaseModel):
     current_project: str
     counts: dict[str, Any]
     llm_usage: list[dict[str, Any]]
+
+
+def finish_tools(server: MCPServer[Any]) -> None:
+    """Unknown tool arguments (a misspelt filter) must be an error, not silently ignored; and
+    descriptions are the docstrings dedented (the model reads them: no 8-space indents)."""
+    for tool in server._tool_manager.list_tools():
+        tool.description = inspect.cleandoc(tool.description or "")
+        base = tool.fn_metadata.arg_model
+        strict = type(
+            base.__name__,
+            (base,),
+            {"model_config": ConfigDict(**{**base.model_config, "extra": "forbid"})},
+        )
+        tool.fn_metadata.arg_model = strict
+        tool.parameters = {**tool.parameters, "additionalProperties": False}
 
 
 # -- replies ---------------------------------------------------------------------------------

@@ -8,20 +8,19 @@ whose message says what to do. Nothing here writes to stdout: over stdio, stdout
 
 from __future__ import annotations
 
-import inspect
 import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, cast
+from typing import Annotated, TypeVar, cast
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from mcp_memory import __version__
 from mcp_memory.app import App, consolidator, llm_waiting_note, open_app, router
@@ -46,6 +45,7 @@ from mcp_memory.server.results import (
     State,
     StatsResult,
     Tags,
+    finish_tools,
     preview,
     recall_summary,
     remember_summary,
@@ -62,21 +62,6 @@ Call `recall` before answering questions about past work, decisions, preferences
 this project; call `remember` when the user states a decision, preference or fact worth keeping,
 or when you solved a problem that may recur. Memories belong to the current project unless
 stored with project="global"."""
-
-
-def _finish_tools(server: MCPServer[Any]) -> None:
-    """Unknown tool arguments (a misspelt filter) must be an error, not silently ignored; and
-    descriptions are the docstrings dedented (the model reads them: no 8-space indents)."""
-    for tool in server._tool_manager.list_tools():
-        tool.description = inspect.cleandoc(tool.description or "")
-        base = tool.fn_metadata.arg_model
-        strict = type(
-            base.__name__,
-            (base,),
-            {"model_config": ConfigDict(**{**base.model_config, "extra": "forbid"})},
-        )
-        tool.fn_metadata.arg_model = strict
-        tool.parameters = {**tool.parameters, "additionalProperties": False}
 
 
 def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
@@ -485,7 +470,7 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         except MCPMemoryError as exc:
             raise ResourceError(str(exc)) from exc
 
-    _finish_tools(server)
+    finish_tools(server)
     return server
 
 
