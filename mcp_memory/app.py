@@ -16,7 +16,7 @@ from mcp_memory.embedding.specs import ModelSpec, choose_model, get_spec
 from mcp_memory.embedding.warm_client import AutoEmbedder, WarmClient
 from mcp_memory.errors import LLMError, ModelMismatchError
 from mcp_memory.lifecycle.aging import AgePolicy, Judge
-from mcp_memory.lifecycle.consolidate import Consolidator
+from mcp_memory.lifecycle.consolidate import Consolidator, waiting_note
 from mcp_memory.lifecycle.maintenance import MaintainReport, maintain
 from mcp_memory.llm.budget import BudgetLimits, estimate_tokens
 from mcp_memory.llm.extractive import substance_heuristic
@@ -212,6 +212,12 @@ def budget_limits(settings: Settings) -> BudgetLimits:
 
 def consolidator(app: App, kind: str | None = None) -> Consolidator:
     return Consolidator(app.service, llm_provider(app.settings, kind), budget_limits(app.settings))
+
+
+def llm_waiting_note(app: App, project: str | None) -> str:
+    """The note "N cluster(s) wait for an LLM ..." when the offline merge leaves clusters of
+    ``project`` (None: every project) for a model, else "" (for the briefing and ``doctor``)."""
+    return waiting_note(consolidator(app).waiting_for_llm(project))
 
 
 def age_policy(settings: Settings) -> AgePolicy:

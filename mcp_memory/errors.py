@@ -15,7 +15,8 @@ MCPMemoryError
 ├── NotFoundError          no memory with that id
 └── LLMError               the language model failed, refused, or answered unusably
     ├── BudgetExceeded     a per-run or per-day call/token limit would be passed
-    └── MergeRejected      a merged answer failed the checks (empty, refusal, longer, facts lost)
+    ├── MergeRejected      a merged answer failed the checks (empty, refusal, longer, facts lost)
+    └── NeedsModel         the offline merge cannot make one memory of these; an LLM could
 """
 
 from __future__ import annotations
@@ -121,3 +122,8 @@ class MergeRejected(LLMError):
     ) -> None:
         super().__init__(message, usage=usage)
         self.dropped = dropped
+
+
+class NeedsModel(LLMError):
+    """The offline (extractive) merge cannot write these memories as one statement without
+    gluing them together; the cluster waits for a configured LLM."""

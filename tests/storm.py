@@ -38,10 +38,12 @@ sys.path.insert(0, str(REPO / "tests"))
 import hook_fixtures as fx  # noqa: E402
 
 CLI = [sys.executable, "-m", "mcp_memory.cli"]
+# One fact stated three ways: a cluster the offline merge can consolidate (memories that say
+# different things wait for an LLM instead, see llm.extractive).
 SEED = [
-    "Decision: the billing service talks to Stripe through webhooks only, never by polling.",
-    "Stripe webhooks for the billing service are verified with the signing secret first.",
-    "Billing webhooks from Stripe are retried 5 times, so billing handlers are idempotent.",
+    "Decision: the billing service receives Stripe events through webhooks only, never by polling.",
+    "The billing service receives Stripe events through webhooks only; it never polls Stripe.",
+    "Billing receives Stripe events through webhooks only, never by polling the Stripe API.",
 ]
 
 

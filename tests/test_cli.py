@@ -192,6 +192,7 @@ def test_doctor_reports_each_part_with_fixes(settings: Settings) -> None:
         "sqlite-vec",
         "model",
         "warm-server",
+        "consolidation",
         "database",
         "permissions",
         "network",

@@ -54,6 +54,7 @@ def test_tools_list_over_stdio(settings: Settings) -> None:
     assert set(tools) == {
         "remember",
         "recall",
+        "get",
         "forget",
         "stats",
         "consolidate",

@@ -29,12 +29,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import free_port
 
-from mcp_memory.errors import BudgetExceeded, ConfigError, LLMError, MergeRejected
-from mcp_memory.lifecycle.merge_check import check_merge
+from mcp_memory.errors import BudgetExceeded, ConfigError, LLMError, MergeRejected, NeedsModel
 from mcp_memory.llm.budget import BudgetLedger, BudgetLimits, estimate_tokens
-from mcp_memory.llm.extractive import ExtractiveProvider, split_sentences, substance_heuristic
+from mcp_memory.llm.extractive import (
+    MAX_MERGED_CHARS,
+    ExtractiveProvider,
+    split_sentences,
+    substance_heuristic,
+)
 from mcp_memory.llm.factory import NoProvider, make_provider
 from mcp_memory.llm.http import GeminiProvider, OpenAICompatProvider
+from mcp_memory.llm.merge_check import check_merge
 from mcp_memory.llm.provider import Usage
 from mcp_memory.text.facts import hard_facts, missing_facts
 
@@ -284,7 +289,9 @@ def test_openai_compat_failures(standin: GeminiStandin) -> None:
 # --- offline providers ----------------------------------------------------------------------------
 
 
-def test_extractive_merge_dedupes_and_keeps_first_appearance_order() -> None:
+def test_extractive_merge_never_glues_memories_that_say_different_things() -> None:
+    """Four memories with different facts (a command, a log path, a linter) are not one
+    statement without a model: the offline merge declines instead of concatenating them."""
     texts = [
         "Run tests with `make test`. The API listens on port 8080.",
         "- The API listens on port 8080\n- Logs go to /var/log/app.log",
@@ -292,14 +299,47 @@ def test_extractive_merge_dedupes_and_keeps_first_appearance_order() -> None:
         "Use ruff for linting. The api listens on port 8080 (API_PORT).",
     ]
     provider = ExtractiveProvider()
-    out = provider.merge(texts, max_output_tokens=0)
-    assert out.memories == [
-        "Run tests with `make test`. The api listens on port 8080 (API_PORT). "
-        "Logs go to /var/log/app.log\nUse ruff for linting."
-    ]
-    assert out.usage == Usage(0, 0, 0) and (out.provider, out.model) == ("extractive", None)
+    with pytest.raises(NeedsModel, match="wait for an LLM: set GEMINI_API_KEY"):
+        provider.merge(texts, max_output_tokens=0)
     assert provider.offline
+
+
+def test_extractive_merge_never_drops_what_other_memories_say_in_words() -> None:
+    """Three memories on one topic with one hard fact between them: the one holding the fact
+    must not stand for the others (polling, the signing secret would be lost)."""
+    texts = [
+        "Decision: the billing service talks to Stripe through webhooks only, never by polling.",
+        "Stripe webhooks for the billing service are verified with the signing secret first.",
+        "Billing webhooks from Stripe are retried 5 times, so billing handlers are idempotent.",
+    ]
+    with pytest.raises(NeedsModel, match="say different things"):
+        ExtractiveProvider().merge(texts, max_output_tokens=0)
+
+
+def test_extractive_merge_is_the_most_representative_member() -> None:
+    """Near-identical memories merge into one of them as written (the one that keeps every
+    fact and overlaps the others most), at no cost."""
+    texts = [
+        "Decided to use uv instead of pip because installs are 10x faster.",
+        "We use uv, not pip, because installs are 10x faster.",
+        "Decided to use uv instead of pip because installs are 10x faster!",
+    ]
+    out = ExtractiveProvider().merge(texts, max_output_tokens=0)
+    assert out.memories == ["Decided to use uv instead of pip because installs are 10x faster."]
+    assert out.usage == Usage(0, 0, 0) and (out.provider, out.model) == ("extractive", None)
     check_merge(texts, out.memories)
+
+
+def test_extractive_merge_adds_at_most_one_sentence_with_the_missing_fact() -> None:
+    texts = [
+        "The dev server runs on port 3000 with hot reload enabled by default.",
+        "Dev server: port 3000, hot reload is enabled by default.",
+        "The dev server runs on port 3000 with hot reload. Set VITE_HMR=0 to turn it off.",
+    ]
+    out = ExtractiveProvider().merge(texts, max_output_tokens=0)
+    assert out.memories == [
+        "The dev server runs on port 3000 with hot reload. Set VITE_HMR=0 to turn it off."
+    ]
 
 
 @pytest.mark.parametrize(
@@ -322,11 +362,17 @@ def test_extractive_merge_dedupes_and_keeps_first_appearance_order() -> None:
     ],
 )
 def test_extractive_output_passes_check_merge_on_realistic_clusters(cluster: list[str]) -> None:
-    out = ExtractiveProvider().merge(cluster, max_output_tokens=0)
+    """One memory that keeps every fact and is no longer than the longest member plus one of
+    its sentences, or a plain "needs an LLM" (CLUSTER's three notes each add a fact)."""
+    try:
+        out = ExtractiveProvider().merge(cluster, max_output_tokens=0)
+    except NeedsModel:
+        assert cluster is CLUSTER
+        return
+    assert cluster is not CLUSTER
     assert len(out.memories) == 1
-    assert len(out.memories[0]) <= len(" ".join(cluster))  # never longer, even with no repeats
-    if cluster is not CLUSTER:  # these have repeated sentences
-        assert len(out.memories[0]) < sum(len(t) for t in cluster)
+    assert len(out.memories[0]) <= max(MAX_MERGED_CHARS, *map(len, cluster))
+    assert len(out.memories[0]) < sum(len(t) for t in cluster)
     check_merge(cluster, out.memories)
 
 
@@ -570,9 +616,13 @@ def test_property_inputs_joined_always_pass(inputs: list[str]) -> None:
 
 @settings(max_examples=100, deadline=None)
 @given(clusters())
-def test_property_extractive_merge_always_passes_check_merge(inputs: list[str]) -> None:
-    out = ExtractiveProvider().merge(inputs, max_output_tokens=0)
+def test_property_extractive_merge_passes_check_merge_or_declines(inputs: list[str]) -> None:
+    try:
+        out = ExtractiveProvider().merge(inputs, max_output_tokens=0)
+    except NeedsModel:
+        return
     check_merge(inputs, out.memories)
+    assert len(out.memories) <= 1
 
 
 @settings(max_examples=100, deadline=None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -16,9 +17,11 @@ from mcp import Client, StdioServerParameters
 
 from mcp_memory.config import Settings
 from mcp_memory.server.tools import build_server
+from mcp_memory.service.classify import TYPES
 from mcp_memory.store.database import Store
+from mcp_memory.store.schema import STATES
 
-TOOLS = {"remember", "recall", "forget", "stats", "consolidate", "briefing", "route"}
+TOOLS = {"remember", "recall", "get", "forget", "stats", "consolidate", "briefing", "route"}
 
 
 def call(settings: Settings, steps: Any, cwd: Path | None = None) -> Any:
@@ -56,6 +59,108 @@ def test_tools_listed_with_schemas_and_hints(settings: Settings) -> None:
     assert recall.input_schema["additionalProperties"] is False
     assert "hits" in recall.output_schema["properties"]
     assert "Use when" in recall.description and "Not for" in recall.description
+
+
+def test_every_parameter_is_described_bounded_and_enumerated(settings: Settings) -> None:
+    """Tool schemas tell the model what each parameter is, its bounds and its values; the
+    descriptions are clean text (the docstrings' indentation is gone)."""
+
+    async def steps(client: Client) -> Any:
+        return (await client.list_tools()).tools
+
+    tools = {t.name: t for t in call(settings, steps)}
+    for tool in tools.values():
+        assert tool.description and not any(
+            line.startswith(" ") for line in tool.description.splitlines()
+        ), tool.name
+        for name, schema in tool.input_schema["properties"].items():
+            assert schema.get("description"), (tool.name, name)
+
+    def arm(schema: dict[str, Any]) -> dict[str, Any]:  # the non-null arm of an Optional
+        return next((a for a in schema.get("anyOf", [schema]) if a.get("type") != "null"), schema)
+
+    recall = tools["recall"].input_schema["properties"]
+    assert (recall["k"]["minimum"], recall["k"]["maximum"]) == (1, 50)
+    assert recall["query"]["maxLength"] == 4000
+    assert tuple(arm(recall["types"])["items"]["enum"]) == TYPES
+    assert tuple(arm(recall["states"])["items"]["enum"]) == STATES
+    remember = tools["remember"].input_schema["properties"]
+    assert tuple(arm(remember["type"])["enum"]) == TYPES
+    brief = arm(tools["briefing"].input_schema["properties"]["max_tokens"])
+    assert (brief["minimum"], brief["maximum"]) == (50, 8000)
+    for name in ("consolidate", "route"):
+        assert arm(tools[name].input_schema["properties"]["ids"])["maxItems"] == 100
+    assert tools["get"].input_schema["required"] == ["id"]
+    assert tools["get"].annotations.read_only_hint is True
+    assert {"content", "links", "merged_from", "merged_into"} <= set(
+        tools["get"].output_schema["properties"]
+    )
+
+
+def test_recall_sends_its_payload_once(settings: Settings, tmp_path: Path) -> None:
+    """The hits come back as structured content with a one-line summary as text, not the
+    whole JSON a second time (Claude Code hands the model the structured content)."""
+    texts = [
+        "The billing service retries webhooks 5 times with exponential backoff, from 2s",
+        "Stripe webhooks are verified with STRIPE_WEBHOOK_SECRET before they are parsed",
+        "Webhook handlers return 200 within 10s; slow work goes to the Celery queue",
+    ]
+
+    async def steps(client: Client) -> Any:
+        structured(await client.call_tool("remember", {"content": texts}))
+        return await client.call_tool("recall", {"query": "webhook retries", "k": 3})
+
+    result = call(settings, steps, cwd=tmp_path)
+    hits = structured(result)["hits"]
+    assert len(hits) == 3
+    (text,) = result.content
+    assert text.text.startswith("3 memories for 'webhook retries': [")
+    assert all(f"[{h['id']}]" in text.text for h in hits)
+    wire = json.dumps(result.model_dump(mode="json", by_alias=True, exclude_none=True))
+    payload = json.dumps(result.structured_content)
+    assert len(text.text) < 300 and len(wire) < len(payload) + 500
+
+
+def test_get_returns_a_memory_whole_with_links_and_lineage(settings: Settings) -> None:
+    long_text = "Webhook handlers must answer within 10s. " + "Detail " * 120
+    cluster = [
+        "Keep app/webhooks.py fast and push heavy work onto the Celery queue (10s limit)",
+        "app/webhooks.py must stay fast: push heavy work onto the Celery queue, 10s limit",
+        "Keep app/webhooks.py fast, push heavy work onto the Celery queue: the 10s limit",
+    ]
+
+    async def steps(client: Client) -> Any:
+        long_id = structured(await client.call_tool("remember", {"content": long_text}))["id"]
+        whole = structured(await client.call_tool("get", {"id": long_id}))
+        ids = [
+            m["id"]
+            for m in structured(
+                await client.call_tool("remember", {"content": cluster, "project": "p"})
+            )["memories"]
+        ]
+        merged = structured(await client.call_tool("consolidate", {"ids": ids, "project": "p"}))[
+            "outcomes"
+        ][0]
+        details = [structured(await client.call_tool("get", {"id": i})) for i in ids]
+        return long_id, whole, ids, merged, details
+
+    long_id, whole, ids, merged, details = call(settings, steps)
+    assert whole["id"] == long_id and whole["content"] == long_text.strip()
+    assert whole["state"] == "buffer" and whole["merged_from"] is None
+    assert merged["status"] == "applied", merged
+    (result,) = merged["results"]
+    by_id = dict(zip(ids, details, strict=True))
+    kept = by_id[result]
+    assert kept["state"] == "proven"
+    assert kept["merged_from"]["consolidation_id"] == merged["consolidation_id"]
+    assert sorted(m["id"] for m in kept["merged_from"]["memories"]) == sorted(
+        i for i in ids if i != result
+    )
+    for i in ids:
+        if i != result:
+            assert by_id[i]["state"] == "superseded"
+            assert [m["id"] for m in by_id[i]["merged_into"]["memories"]] == [result]
+            assert {link["id"] for link in by_id[i]["links"]} & set(ids)
 
 
 def test_remember_then_recall_in_memory(settings: Settings, tmp_path: Path) -> None:
@@ -111,10 +216,18 @@ BAD_CALLS = [
     ("remember", {"content": "ok", "tags": ["two words"]}, "without spaces"),
     ("remember", {"content": "ok", "type": "bogus"}, "type"),
     ("remember", {"content": "ok", "colour": "red"}, "colour"),
-    ("recall", {"query": "x", "k": 0}, "k must be"),
-    ("recall", {"query": "x", "k": 1000}, "k must be"),
+    ("recall", {"query": "x", "k": 0}, "greater than or equal to 1"),
+    ("recall", {"query": "x", "k": 51}, "less than or equal to 50"),
+    ("recall", {"query": "x" * 4001}, "at most 4000 characters"),
+    ("recall", {"query": "x", "ids": [1]}, "ids"),
+    ("briefing", {"max_tokens": 49}, "greater than or equal to 50"),
+    ("briefing", {"max_tokens": 8001}, "less than or equal to 8000"),
+    ("consolidate", {"ids": list(range(1, 102))}, "at most 100 items"),
+    ("get", {"id": 0}, "greater than or equal to 1"),
+    ("get", {"id": 99999}, "no memory with id 99999"),
     ("recall", {"query": "x", "since": "last tuesday"}, "ISO 8601"),
-    ("recall", {"query": "x", "states": ["nope"]}, "state must be"),
+    ("recall", {"query": "x", "states": ["nope"]}, "Input should be 'buffer'"),
+    ("recall", {"query": "x", "types": ["nope"]}, "Input should be 'note'"),
     ("recall", {"query": "x", "tgas": ["typo"]}, "tgas"),
     ("recall", {"query": ""}, "empty"),
     ("recall", {"query": "x", "project": "p", "all_projects": True}, "either project"),
@@ -245,6 +358,47 @@ def test_stdio_server_writes_only_protocol_to_stdout(settings: Settings) -> None
         proc.stderr.close()
     result = replies[-1]["result"]
     assert result["structuredContent"]["status"] == "created", result
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_stdio_server_exits_promptly_on_a_signal(settings: Settings, signum: int) -> None:
+    """Claude Code stops its MCP servers with SIGINT (then SIGTERM) while their stdin stays
+    open: the server must exit within a second, not wait for stdin to close."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mcp_memory.cli", "serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=server_env(settings),
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        hello = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "0"},
+            },
+        }
+        proc.stdin.write(json.dumps(hello) + "\n")
+        proc.stdin.flush()
+        assert json.loads(proc.stdout.readline())["id"] == 1  # serving, stdin still open
+        started = time.perf_counter()
+        proc.send_signal(signum)
+        proc.wait(timeout=10)
+        elapsed = time.perf_counter() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    assert elapsed < 1.0, elapsed
 
 
 @pytest.fixture(autouse=True)

@@ -37,9 +37,10 @@ from mcp_memory.store.integrity import audit
 REPO = Path(__file__).resolve().parents[1]
 
 NOTES = [
-    "Decision: the billing service talks to Stripe through webhooks only, never by polling.",
-    "Stripe webhooks for billing are verified with the signing secret before processing.",
-    "Billing webhooks from Stripe are retried 5 times; handlers must be idempotent.",
+    # one fact stated three ways: a cluster the offline merge consolidates
+    "Decision: the billing service receives Stripe events through webhooks only, never by polling.",
+    "The billing service receives Stripe events through webhooks only; it never polls Stripe.",
+    "Billing receives Stripe events through webhooks only, never by polling the Stripe API.",
     "We use uv, not pip, because its lock files are reproducible across machines.",
     "Café menu: naïve Ünïcödé text survives 👍 and so do tabs\tand newlines\nok.",
 ]
@@ -58,7 +59,8 @@ def source(tmp_path: Path, minilm: LocalEmbedder) -> MemoryService:
     svc.remember("hook text stored without a vector", project="/work/app", embed=False)
     gone = svc.remember("an obsolete note about the old deploy script", project="/work/app").id
     svc.forget(gone)
-    Consolidator(svc, make_provider("extractive"), BudgetLimits()).run(members=ids)
+    (merged,) = Consolidator(svc, make_provider("extractive"), BudgetLimits()).run(members=ids)
+    assert merged.status == "applied", merged.reason
     return svc
 
 

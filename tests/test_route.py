@@ -310,7 +310,27 @@ def test_routed_text_cannot_forge_markers_headings_or_control_characters(env: En
     assert not any(c in line for c in "\x1b\x07\u202e\u202c")
     assert "Injected heading" not in [s.name for s in sections]
     assert bullet("# Heading") == "- \\# Heading"
-    assert len(bullet("x" * 5000)) <= 502
+    assert bullet("x" * 5000) == "- " + "x" * 5000  # never cut: the router holds it instead
+
+
+def test_a_memory_too_long_for_a_rules_line_is_held_never_cut(env: Env) -> None:
+    """A long merged memory is not written cut off mid-word (``... webhooks.py fast and pus``):
+    the plan holds it with a reason that says what to do, and nothing is written."""
+    sentence = "Keep app/webhooks.py fast and push heavy work onto the Celery queue. "
+    long_id = env.proven(sentence * 9)
+    short_id = env.proven(MIGRATE)
+    before = env.snapshot()
+    plan = env.router.apply(env.scope)
+    items = {i.memory_id: i for i in plan.items}
+    held = items[long_id]
+    assert held.action == "held" and held.line is None
+    n = len((sentence * 9).strip())
+    assert held.reason == f"too long to route ({n} > 500 characters); shorten it or consolidate"
+    assert items[short_id].action == "write"
+    assert plan.counts["held"] == 1 and "1 too long to route" in plan.summary()
+    after = env.snapshot()
+    changed = [k for k in after if after[k] != before.get(k)]
+    assert changed and all(b"webhooks.py" not in after[k] for k in changed)
 
 
 # -- undo ---------------------------------------------------------------------------------------

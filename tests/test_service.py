@@ -233,3 +233,34 @@ def test_keyword_only_recall_needs_no_model(store: Store) -> None:
     assert store.get(mid).embedded is False
     hits = service.recall("TLS certificate", projects=["app"], use_vectors=False)
     assert [h.id for h in hits] == [mid] and set(hits[0].signals) == {"keyword_rank"}
+
+
+EXPLICIT = [
+    ("We use uv, not pip, because installs are 10x faster.", "decision"),  # the README's example
+    ("We chose Postgres over MySQL for the JSONB support.", "decision"),
+    ("Always run `make lint` before pushing.", "convention"),
+    ("Don't use print for logging in library code; use the module logger.", "convention"),
+    ("Commit messages must follow Conventional Commits.", "convention"),
+    ("Prefer pathlib over os.path in new code.", "preference"),
+    ("I prefer short answers without a summary at the end.", "preference"),
+    ("The API listens on port 8080 in development.", "note"),
+]
+
+
+def test_explicit_decisions_conventions_and_preferences_are_protected(
+    service: MemoryService,
+) -> None:
+    """What a user states on purpose (a choice and its reason, a standing rule, a liking) is
+    typed so, and protected: aging never expires it however isolated it stays."""
+    from mcp_memory.lifecycle.aging import AgePolicy, age
+
+    ids = {text: service.remember(text, project="app").id for text, _ in EXPLICIT}
+    for text, kind in EXPLICIT:
+        memory = service.store.get(ids[text])
+        assert (memory.type, memory.protected) == (kind, kind != "note"), text
+    for n in range(12):  # unrelated newer memories age the loners
+        service.remember(f"Filler fact number {n}: the office plant {n} is watered", project="app")
+    report = age(service.store, AgePolicy(age_after=5), lambda _: (False, "noise"))
+    fact = ids["The API listens on port 8080 in development."]
+    assert fact in report.expired
+    assert not set(report.expired) & {ids[t] for t, k in EXPLICIT if k != "note"}

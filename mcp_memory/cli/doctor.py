@@ -14,7 +14,7 @@ Check = dict[str, Any]
 
 # Parts whose failure only costs speed: everything still works without them (the warm server
 # has the in-process fallback). Their failures are warnings and do not fail ``doctor``.
-OPTIONAL = frozenset({"warm-server"})
+OPTIONAL = frozenset({"warm-server", "consolidation"})
 
 
 def _check(name: str, fn: Callable[[], tuple[bool, str, str]]) -> Check:
@@ -35,6 +35,7 @@ def run_checks(settings: Settings) -> list[Check]:
         _check("database", lambda: _database(settings)),
         _check("permissions", lambda: _permissions(settings)),
         _check("network", lambda: _network(settings)),
+        _check("consolidation", lambda: _consolidation(settings)),
         _check("redaction", _redaction),
         _check("code", _code),
     ]
@@ -131,6 +132,18 @@ def _database(settings: Settings) -> tuple[bool, str, str]:
     )
     ok = found.quick_check == "ok"
     return ok, detail, "restore a backup, or move the file aside to start fresh"
+
+
+def _consolidation(settings: Settings) -> tuple[bool, str, str]:
+    """Clusters the offline merge leaves for an LLM (a warning: nothing breaks meanwhile)."""
+    from mcp_memory.app import llm_waiting_note, open_app
+
+    if not settings.db.exists():
+        return True, "no memories yet", ""
+    with open_app(settings) as app:
+        note = llm_waiting_note(app, None)
+    fix = "set GEMINI_API_KEY, or MCP_MEMORY_LLM_PROVIDER=openai with a local server"
+    return not note, note or f"no cluster waits for an LLM (provider {settings.llm_provider})", fix
 
 
 def _permissions(settings: Settings) -> tuple[bool, str, str]:

@@ -65,8 +65,10 @@ def cmd_consolidate(args: argparse.Namespace, settings: Settings) -> int:
         lines = []
         for o in items:
             lines.append(f"{o.status:<8} {o.sources} via {o.provider}: {o.reason}".rstrip(": "))
+            if o.merged:  # in full: a merge is judged by its text (never cut with "...")
+                lines.append("  would merge into:" if o.status == "dry_run" else "  merged into:")
             for text in o.merged:
-                lines.append(f"  => {one_line(text)}")
+                lines.append(f"  => {' '.join(text.split())}")
             if o.consolidation_id is not None:
                 lines.append(
                     f"  consolidation {o.consolidation_id} -> memories {o.results} "
@@ -111,18 +113,20 @@ def cmd_maintain(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_briefing(args: argparse.Namespace, settings: Settings) -> int:
-    from mcp_memory.app import open_app
+    from mcp_memory.app import llm_waiting_note, open_app
     from mcp_memory.service.briefing import BriefingContext, build_briefing
 
     with open_app(settings) as app:
         context = BriefingContext(
             branch=args.branch, recent_files=tuple(args.file or ()), prompt=args.prompt
         )
+        project = app.project(args.project)
         brief = build_briefing(
             app.service,
-            app.project(args.project),
+            project,
             context,
             budget_tokens=args.tokens or settings.briefing_tokens,
+            footer=llm_waiting_note(app, project),
         )
     emit(args, brief, lambda b: b.text or "nothing to brief yet")
     return 0
@@ -157,6 +161,8 @@ def cmd_route(args: argparse.Namespace, settings: Settings) -> int:
                 )
             elif i.action == "routed":
                 lines.append(f"routed    [{i.memory_id}] already in {where}")
+            elif i.action == "held":
+                lines.append(f"held      [{i.memory_id}] {i.reason}")
             else:
                 lines.append(f"{i.action:<9} [{i.memory_id}] {where} ({i.similarity:.2f})")
                 lines.append(f"    memory:   {one_line(i.content)}")

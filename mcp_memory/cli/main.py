@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_recall,
         cmd_remember,
         cmd_restore,
+        cmd_show,
         cmd_stats,
     )
     from mcp_memory.cli.ops import (
@@ -92,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--global", dest="global_", action="store_true", help="store as global")
     sp.add_argument("--tag", action="append", help="a tag (repeatable)")
     sp.add_argument(
-        "--type", help="memory type (note, decision, user_note, ...; default: classified)"
+        "--type",
+        help="memory type (note, decision, convention, preference, ...; default: classified)",
     )
 
     sp = command("recall", cmd_recall, "search memories")
@@ -105,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--state", action="append", help="states to search (default buffer, proven)")
     sp.add_argument("--since", help="only memories created on or after this ISO date")
     sp.add_argument("--until", help="only memories created on or before this ISO date")
+
+    sp = command("show", cmd_show, "one memory in full, with its links and lineage")
+    sp.add_argument("id", type=int)
 
     sp = command("forget", cmd_forget, "soft-delete a memory (restorable)")
     sp.add_argument("id", type=int)

@@ -1,4 +1,5 @@
-"""``memcycle`` commands on memories: remember, recall, forget, purge, stats, links, graph."""
+"""``memcycle`` commands on memories: remember, recall, show, forget, restore, purge, stats, links,
+graph."""
 
 from __future__ import annotations
 
@@ -269,6 +270,39 @@ def _stats_text(d: dict[str, Any]) -> str:
             ),
         ]
     return "\n".join(out)
+
+
+def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
+    from mcp_memory.app import open_app
+    from mcp_memory.service.detail import memory_detail
+
+    with open_app(settings) as app:
+        detail = memory_detail(app.store, args.id)
+
+    def show(d: Any) -> str:
+        protected = ", protected" if d.protected else ""
+        lines = [
+            f"[{d.id}] {d.type}, {d.state}{protected}, {project_label(d.project)}",
+            f"created {d.created_at} by {d.source}, recalled {d.recall_count} time(s)"
+            + (f", tags {', '.join(d.tags)}" if d.tags else ""),
+            "",
+            d.content,
+            "",
+        ]
+        if d.routed_to:
+            lines.append(f"routed to {d.routed_to}")
+        if d.merged_from:
+            lines.append(f"made by consolidation {d.merged_from.consolidation_id} from:")
+            lines += [f"  [{m.id}] {m.state:<10} {m.preview}" for m in d.merged_from.memories]
+        if d.merged_into:
+            lines.append(f"merged by consolidation {d.merged_into.consolidation_id} into:")
+            lines += [f"  [{m.id}] {m.state:<10} {m.preview}" for m in d.merged_into.memories]
+        lines.append("links:" if d.links else "no links")
+        lines += [f"  [{m.id}] {m.similarity:.3f} {m.state:<10} {m.preview}" for m in d.links]
+        return "\n".join(lines)
+
+    emit(args, detail, show)
+    return 0
 
 
 def cmd_links(args: argparse.Namespace, settings: Settings) -> int:

@@ -63,6 +63,7 @@ def wake_worker(settings: Settings) -> int | None:
 def build_briefing_text(app: App, project: str, branch: str | None) -> tuple[str, list[int]]:
     """The project's briefing, with "relevant now" searched by branch only when the warm server
     can embed the query (a background worker need not load a model for a briefing)."""
+    from mcp_memory.app import llm_waiting_note
     from mcp_memory.embedding.warm_client import server_available
     from mcp_memory.service.briefing import BriefingContext, build_briefing
 
@@ -77,7 +78,11 @@ def build_briefing_text(app: App, project: str, branch: str | None) -> tuple[str
     ):
         context = BriefingContext(branch=branch)
     brief = build_briefing(
-        app.service, project, context, budget_tokens=app.settings.briefing_tokens
+        app.service,
+        project,
+        context,
+        budget_tokens=app.settings.briefing_tokens,
+        footer=llm_waiting_note(app, project),
     )
     return brief.text, brief.ids
 

@@ -2,7 +2,6 @@
 
 - ``clusters``: groups of 3+ connected buffer memories that are about one thing
 - ``consolidate``: :class:`Consolidator`: merge a cluster into proven knowledge, and undo it
-- ``merge_check``: checks on a merged answer before it replaces its sources
 - ``aging``: isolated memories fade (:class:`AgePolicy`, :class:`Judge`); what matters stays
 - ``maintenance``: :func:`maintain`: embed, link, consolidate and age in the background
 - ``reindex``: re-embed every memory with another model, then switch

@@ -4,8 +4,8 @@ Expiry is by isolation, not by time. Age is counted per project in memories: a b
 that is still unlinked after ``age_after`` newer memories of its own project is a candidate
 (a busy project ages faster than a quiet one, and a week off ages nothing). A substance check
 (the LLM when configured, else ``substance_heuristic``) reprieves valuable loners, at most
-``max_reprieves`` times; a reprieve restarts the count. Protected memories (decisions and the
-user's own notes) never expire. Expired memories are tombstones: out of recall, restorable
+``max_reprieves`` times; a reprieve restarts the count. Protected memories (decisions, conventions,
+preferences and the user's own notes: ``service.classify.PROTECTED_TYPES``) never expire. Expired memories are tombstones: out of recall, restorable
 with ``forget --restore``, purged for good after ``retention_days``.
 """
 

@@ -9,8 +9,12 @@ transaction: the merged memories are stored as ``proven``, the originals become
 it so :meth:`Consolidator.undo` can restore exactly the previous states. Originals are never
 deleted. A cluster containing a decision or a user note yields a protected result.
 
-A dry run shows the clusters and, for the offline provider (free), the merged text; it never
-calls a paid API. A budget caps LLM calls and tokens per run and per day; the day's usage is
+The offline provider never glues texts together: its merge is the cluster's most representative
+member (which then becomes the proven result itself, its siblings superseded), or nothing: a
+cluster whose members say different things gets status ``needs_llm`` and stays in the buffer
+until an LLM is configured (:func:`waiting_for_llm` counts them for ``doctor`` and the
+briefing). A dry run shows the clusters and, for the offline provider (free), the merged text;
+it never calls a paid API. A budget caps LLM calls and tokens per run and per day; the day's usage is
 kept in ``llm_usage`` and shown by ``stats``.
 """
 
@@ -19,10 +23,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from mcp_memory.errors import LLMError, NotFoundError, ValidationError
+from mcp_memory.errors import LLMError, NeedsModel, NotFoundError, ValidationError
 from mcp_memory.lifecycle.clusters import Cluster, find_clusters, projects_with_links
-from mcp_memory.lifecycle.merge_check import check_merge
 from mcp_memory.llm.budget import BudgetLimits, estimate_tokens
+from mcp_memory.llm.merge_check import check_merge
 from mcp_memory.llm.provider import Provider, Usage
 from mcp_memory.llm.spending import Spending, day_usage
 from mcp_memory.redaction.redact import redact
@@ -37,7 +41,7 @@ log = logging.getLogger("mcp_memory")
 class Outcome:
     project: str
     sources: list[int]
-    status: str  # applied | already | dry_run | rejected | skipped
+    status: str  # applied | already | dry_run | rejected | needs_llm | skipped
     merged: list[str] = field(default_factory=list)
     results: list[int] = field(default_factory=list)
     consolidation_id: int | None = None
@@ -57,6 +61,21 @@ class Consolidator:
     def clusters(self, project: str | None = None) -> list[Cluster]:
         projects = [project] if project is not None else projects_with_links(self.store)
         return [c for p in projects for c in find_clusters(self.store, p)]
+
+    def waiting_for_llm(self, project: str | None = None) -> int:
+        """How many clusters of ``project`` (None: every project) only an LLM can merge: those
+        the offline merge declines, or every cluster when merging is off. 0 with a model."""
+        if not self.provider.offline:
+            return 0
+        waiting = 0
+        for cluster in self.clusters(project):
+            found = self.store.get_many(list(cluster.members))
+            texts = [redact(found[i].content).text for i in cluster.members if i in found]
+            try:
+                self.provider.merge(texts, max_output_tokens=0)
+            except LLMError:
+                waiting += 1
+        return waiting
 
     # -- running ------------------------------------------------------------------------
 
@@ -171,6 +190,10 @@ class Consolidator:
             spending.record(answer.usage)
             merged = [t.strip() for t in answer.memories]
             check_merge(texts, merged)
+        except NeedsModel as exc:  # the offline merge would glue: leave it for an LLM
+            outcome.status = "needs_llm"
+            outcome.reason = str(exc)
+            return outcome
         except LLMError as exc:
             spending.record_failure(exc)  # a bad answer still cost tokens
             outcome.status = "rejected"
@@ -189,6 +212,8 @@ class Consolidator:
         kind = _result_type(sources)
         protected = any(m.protected for m in sources)
         tags = tuple(dict.fromkeys(t for m in sources for t in m.tags))[:20]
+        by_id = {m.id for m in sources}
+        kept: set[int] = set()
         with self.store.transaction():
             if any(self.store.get(m.id).state != "buffer" for m in sources):
                 outcome.status = "skipped"
@@ -211,13 +236,21 @@ class Consolidator:
                 existing = self.store.find_hash(project, memory.content_hash)
                 if existing is not None:
                     rid = promote(self.store, existing.id, "consolidation").id
+                    if existing.id in by_id:  # a member stands for the cluster: it is the result
+                        kept.add(rid)
+                        self.store.update_memory(
+                            rid,
+                            type=existing.type if kind == "insight" else kind,
+                            protected=protected or existing.protected,
+                        )
                 else:
                     rid = self.store.insert(memory, vector)
                 outcome.results.append(rid)
                 for m in sources:
                     self.store.add_lineage(cid, rid, m.id, m.state)
             for m in sources:
-                self.store.set_state(m.id, "superseded")
+                if m.id not in kept:
+                    self.store.set_state(m.id, "superseded")
         for rid in outcome.results:
             self.service.linker.connect(rid)
         outcome.consolidation_id = cid
@@ -239,6 +272,8 @@ class Consolidator:
             for source, state in restored.items():
                 self.store.set_state(source, state)
             for rid in results:
+                if rid in restored:  # a member that stood for its cluster is back in the buffer
+                    continue
                 if not self.store.is_result_of_other_merge(rid, consolidation_id):
                     self.store.set_state(rid, "deleted")
             self.store.mark_undone(consolidation_id)
@@ -255,9 +290,19 @@ class Consolidator:
         return day_usage(self.store)
 
 
+def waiting_note(count: int) -> str:
+    """The line ``doctor`` and the briefing show while clusters wait for an LLM ("" for none)."""
+    if not count:
+        return ""
+    return (
+        f"{count} cluster(s) wait for an LLM to be consolidated "
+        "(set GEMINI_API_KEY / MCP_MEMORY_LLM_PROVIDER)"
+    )
+
+
 def _result_type(sources: list[Memory]) -> str:
     kinds = {m.type for m in sources}
-    for kind in ("decision", "user_note", "error_fix", "preference"):
+    for kind in ("decision", "user_note", "convention", "preference", "error_fix"):
         if kind in kinds:
             return kind
     return "insight"

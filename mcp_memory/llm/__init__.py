@@ -4,7 +4,10 @@ The only domain package that talks HTTP (httpx, google-genai), and it redacts ev
 - ``provider``: the :class:`Provider` protocol and what providers share (:class:`Usage`, prompts,
   answer parsing)
 - ``http``: :class:`GeminiProvider` and :class:`OpenAICompatProvider`, models over HTTP
-- ``extractive``: working without a model: merges by dropping repeats; the substance heuristic
+- ``extractive``: working without a model: a cluster's most representative member stands for it
+  (or the cluster waits for an LLM); the substance heuristic
+- ``merge_check``: checks on a merged answer (empty, a refusal, dropped facts) before it may
+  replace its sources, whichever provider made it
 - ``budget``: :class:`BudgetLimits` per run and per day, and the ledger that enforces them
 - ``spending``: the day's usage, kept in the database
 - ``factory``: :func:`make_provider`: the provider the settings name, inside its budget

@@ -1,5 +1,6 @@
-"""Working without a model: :class:`ExtractiveProvider` merges by dropping repeated sentences
-(:func:`split_sentences` cuts a text into them), and :func:`substance_heuristic` judges whether
+"""Working without a model: :class:`ExtractiveProvider` merges a cluster by letting its most
+representative member stand for it (or says the cluster needs a model), :func:`split_sentences`
+cuts a text into sentences, and :func:`substance_heuristic` judges whether
 a memory is worth keeping from what it mentions. Both are offline: no network, no cost.
 """
 
@@ -8,10 +9,19 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from mcp_memory.errors import MergeRejected, NeedsModel
+from mcp_memory.llm.merge_check import check_merge
 from mcp_memory.llm.provider import MergeOutput, Usage
 from mcp_memory.text.facts import missing_facts
 
-__all__ = ["SUBSTANCE_THRESHOLD", "ExtractiveProvider", "split_sentences", "substance_heuristic"]
+__all__ = [
+    "MAX_MERGED_CHARS",
+    "MIN_COVERAGE",
+    "SUBSTANCE_THRESHOLD",
+    "ExtractiveProvider",
+    "split_sentences",
+    "substance_heuristic",
+]
 
 
 # --- sentences ------------------------------------------------------------------------------------
@@ -96,29 +106,54 @@ def split_sentences(text: str) -> list[str]:
     return units
 
 
-def _normal(sentence: str) -> str:
-    return " ".join(sentence.lower().split()).strip(_EDGE_PUNCT + " ")
+_STOPWORD_TEXT = """the and for with from that this are was were have has had into onto when then
+than but not its our you your they them their there which what will would should can could been
+being also only just"""
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+_WORD = re.compile(r"[a-z0-9][a-z0-9_./:-]*")
 
 
-def _tokens(sentence: str) -> frozenset[str]:
-    return frozenset(t.strip(_EDGE_PUNCT) for t in sentence.lower().split()) - {""}
+def _words(text: str) -> frozenset[str]:
+    """The words of ``text`` that carry meaning: three letters or more, no stopwords, lower
+    case, a plural ``s`` dropped (``deploys`` is ``deploy``)."""
+    out = set()
+    for word in _WORD.findall(text.lower()):
+        word = word.strip("./:-")
+        if len(word) < 3 or word in _STOPWORDS:
+            continue
+        out.add(word[:-1] if word.endswith("s") and len(word) > 3 else word)
+    return frozenset(out)
 
 
-def _covers(kept: tuple[str, frozenset[str]], other: tuple[str, frozenset[str]]) -> bool:
-    """``kept`` may stand for ``other``: near-identical words, and every hard fact of ``other``."""
-    a, b = kept[1], other[1]
-    if not b <= a or (a and len(b) / len(a) < 0.8):  # b within a: Jaccard is |b| / |a|
-        return False
-    return not missing_facts([other[0]], [kept[0]])
+def _coverage(member: frozenset[str], merged: frozenset[str]) -> float:
+    """The share of a member's words that the merged text says too."""
+    return len(member & merged) / len(member) if member else 1.0
+
+
+def _join(first: str, second: str) -> str:
+    """Two statements as one text: a full stop between them unless the first has one."""
+    first = first.rstrip()
+    ends = first.rstrip(_CLOSERS).endswith((".", "!", "?"))
+    return f"{first} {second}" if ends else f"{first}. {second}"
+
+
+MAX_MERGED_CHARS = 400  # a merge may add a sentence only while it stays a memory's usual length
+MIN_COVERAGE = 0.6  # each member's words the merge must say; below, they say different things
 
 
 class ExtractiveProvider:
-    """Merging without a model: sentences of all texts in order of first appearance, repeats out.
+    """Merging without a model: the cluster's most representative memory stands for all of it.
 
-    A sentence is a repeat when its normalised text equals an earlier one's, or when their word
-    sets overlap by Jaccard >= 0.8, one's words contain the other's and every hard fact of the
-    smaller is in the larger; the larger one then stands at the earlier one's place. The result
-    is never longer than the inputs and keeps all their hard facts.
+    A member may stand for the cluster when it keeps every hard fact of the others
+    (:func:`~mcp_memory.lifecycle.merge_check.missing_facts`) and says at least
+    ``MIN_COVERAGE`` of each other member's meaningful words: then they are near-identical and
+    it is the merge, as written (a real memory, never a concatenation). Failing that, one
+    sentence of another member may be added when that brings every missing fact and coverage,
+    and the result stays within ``MAX_MERGED_CHARS`` (or the longest member's length).
+    Candidates are tried best first: fewest missing facts, then the highest lowest coverage.
+    When no member can stand for the cluster, its memories say different things: merging them
+    needs a model, and :class:`~mcp_memory.errors.NeedsModel` says so (the cluster stays in
+    the buffer, waiting for an LLM).
     """
 
     name = "extractive"
@@ -126,30 +161,52 @@ class ExtractiveProvider:
     offline = True
 
     def merge(self, texts: Sequence[str], *, max_output_tokens: int = 0) -> MergeOutput:
-        kept: list[tuple[str, frozenset[str]]] = []  # sentence, its words
-        seen: set[str] = set()
-        for text in texts:
-            for sentence in split_sentences(text):
-                normal = _normal(sentence)
-                if normal in seen:
-                    continue
-                seen.add(normal)
-                new = (sentence, _tokens(sentence))
-                for i, earlier in enumerate(kept):
-                    if _covers(earlier, new):
-                        break
-                    if _covers(new, earlier):
-                        kept[i] = new
-                        break
-                else:
-                    kept.append(new)
-        merged = ""
-        for sentence, _ in kept:
-            if merged:  # a sentence without a full stop, a list item or code gets its own line
-                ends = merged.rstrip(_CLOSERS).endswith((".", "!", "?"))
-                merged += " " if ends and not sentence.startswith("```") else "\n"
-            merged += sentence
-        return MergeOutput([merged] if merged else [], Usage(), self.name, None)
+        members = list(dict.fromkeys(t.strip() for t in texts if t.strip()))
+        if not members:
+            return MergeOutput([], Usage(), self.name, None)
+        words = [_words(t) for t in members]
+
+        def stands_for_all(text: str) -> bool:
+            said = _words(text)
+            return all(_coverage(w, said) >= MIN_COVERAGE for w in words)
+
+        def rank(i: int) -> tuple[int, float, int]:
+            others = [j for j in range(len(members)) if j != i]
+            lowest = min((_coverage(words[j], words[i]) for j in others), default=1.0)
+            return (len(missing_facts([members[j] for j in others], [members[i]])), -lowest, i)
+
+        limit = max(MAX_MERGED_CHARS, max(map(len, members)))
+        order = sorted(range(len(members)), key=rank)
+        for i in order:
+            if not missing_facts(members, [members[i]]) and stands_for_all(members[i]):
+                return MergeOutput([members[i]], Usage(), self.name, None)
+        for i in order:
+            additions = sorted(
+                (
+                    _join(members[i], sentence)
+                    for j, text in enumerate(members)
+                    if j != i
+                    for sentence in split_sentences(text)
+                ),
+                key=len,
+            )
+            for merged in additions:
+                if len(merged) <= limit and stands_for_all(merged) and _acceptable(members, merged):
+                    return MergeOutput([merged], Usage(), self.name, None)
+        best = members[order[0]]
+        missing = missing_facts(members, [best])
+        lacks = (
+            "lacks "
+            + ", ".join(repr(f) for f in missing[:3])
+            + (", ..." if len(missing) > 3 else "")
+            if missing
+            else "leaves out what the others say"
+        )
+        raise NeedsModel(
+            f"the {len(members)} memories say different things (the most representative one "
+            f"{lacks}); the offline merge does not glue them together. They wait for an "
+            "LLM: set GEMINI_API_KEY or MCP_MEMORY_LLM_PROVIDER"
+        )
 
     def judge_substance(self, text: str) -> tuple[bool, Usage]:
         return substance_heuristic(text)[0], Usage()
@@ -157,6 +214,14 @@ class ExtractiveProvider:
     def judge_conflict(self, memory: str, existing: str) -> tuple[str, str, Usage]:
         """No model, no opinion: the offline text rule (``conflicts.py``) already ran."""
         return "compatible", "no model to ask", Usage()
+
+
+def _acceptable(members: Sequence[str], merged: str) -> bool:
+    try:
+        check_merge(members, [merged])
+    except MergeRejected:
+        return False
+    return True
 
 
 # --- substance without a model --------------------------------------------------------------------

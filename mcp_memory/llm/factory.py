@@ -4,7 +4,7 @@ Every provider satisfies :class:`~mcp_memory.llm.provider.Provider`:
 
 - :class:`GeminiProvider` (``google-genai``, JSON output under a schema),
 - :class:`OpenAICompatProvider` (``POST {base_url}/chat/completions``: llama.cpp, Ollama, vLLM...),
-- :class:`ExtractiveProvider` (offline, no model: drops repeated sentences),
+- :class:`ExtractiveProvider` (offline, no model: the most representative member, or nothing),
 - :class:`NoProvider` (``none``: merging disabled).
 
 Texts are redacted before they leave the process. Providers never retry: a failure raises

@@ -12,7 +12,8 @@ hidden bidi overrides or escape sequences), nothing that opens or closes an HTML
 cannot forge or end a marker, and no ``mcp-memory:begin``/``end`` look-alike either), no
 ``@path`` at the start of a word (Claude Code reads that as an import of the file, e.g.
 ``@~/.ssh/id_rsa``: a backslash escapes it, which Markdown does not show), no leading ``#``,
-``>`` or code fence (so it cannot start a heading or a block), secrets redacted again, and at most ``MAX_LINE_CHARS`` characters.
+``>`` or code fence (so it cannot start a heading or a block), secrets redacted again. It is never shortened: a memory longer than
+``MAX_LINE_CHARS`` is held by the router ("too long to route"), not cut mid-word.
 
 Files are replaced atomically: a temporary file in the same directory, fsynced, given the old
 file's permission bits, then ``os.replace`` (which swaps the directory entry and never follows a
@@ -53,9 +54,13 @@ def bullet(text: str) -> str:
     text = _IMPORT.sub(lambda m: m.group(1) + "\\@", text)
     if _LEADING.match(text):
         text = "\\" + text
-    if len(text) > MAX_LINE_CHARS:
-        text = text[: MAX_LINE_CHARS - 1].rstrip() + "…"
     return "- " + (text or "(empty)")
+
+
+def too_long(line: str) -> bool:
+    """True when a bullet is longer than a rules line may be: such a memory is held, never
+    cut (a line cut mid-word would be read as an instruction)."""
+    return len(line) > MAX_LINE_CHARS + 2
 
 
 def section_attr(name: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-ACTIONS = ("write", "duplicate", "conflict", "review", "routed")
+ACTIONS = ("write", "duplicate", "conflict", "review", "held", "routed")
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class RouteItem:
     memory_id: int
     content: str
     scope: str  # project | global
-    action: str  # write | duplicate | conflict | review | routed
+    action: str  # write | duplicate | conflict | review | held | routed
     target: str  # label of the file it goes to (write) or was found in
     path: str
     section: str
@@ -130,6 +130,8 @@ class RoutePlan:
             parts.append(f"{counts['conflict']} possible conflict(s) held (force writes them)")
         if counts["review"]:
             parts.append(f"{counts['review']} captured from tool output or files held for review")
+        if counts["held"]:
+            parts.append(f"{counts['held']} too long to route (shorten or consolidate)")
         if counts["routed"]:
             parts.append(f"{counts['routed']} already routed")
         if self.unchecked:

@@ -9,7 +9,9 @@ Session summaries are history, not knowledge: never routed, whatever their state
 Decisions, per memory, against the targets of its own scope only (a project's files for project
 memories, ``~/.claude`` for global ones; see :mod:`mcp_memory.routing.targets`):
 
-1. ``routed``: its id is already in a managed block (re-running is idempotent).
+1. ``routed``: its id is already in a managed block (re-running is idempotent). ``held``: it is
+   longer than a rules line may be (``managed.MAX_LINE_CHARS``); it is never cut, the reason
+   says to shorten it or consolidate.
 2. ``duplicate``: an existing item (a line, paragraph or routed bullet) already says it: the same
    text, or cosine >= ``duplicate`` with no number in the memory missing from that item and no
    disagreement the text rule below finds. Nothing is written; ``apply`` records it as present.
@@ -305,6 +307,12 @@ class Router:
         if m.id in scope.routed:
             d, s = scope.routed[m.id]
             return _item(m, scope, "routed", d, s, 1.0, "already in this file's mcp-memory block")
+        if managed.too_long(line):
+            reason = (
+                f"too long to route ({len(line) - 2} > {managed.MAX_LINE_CHARS} characters); "
+                "shorten it or consolidate"
+            )
+            return _item(m, scope, "held", scope.default_doc, -1, 0.0, reason)
         sig, match, against = evidence(m.content, vec, scope)
         kind = classify(sig, self.thresholds)
         if match is None:

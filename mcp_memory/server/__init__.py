@@ -3,6 +3,8 @@
 - ``tools``: :func:`build_server`: the server, its lifespan (one App) and every tool and resource
 - ``stdio``: :func:`serve`: the stdio transport with a guard that answers every line (a JSON-RPC
   error for the malformed ones the SDK would drop)
+- ``results``: the tools' parameter types (described, bounded, enumerated), result models and
+  :func:`reply` (structured content once, with a one-line text summary)
 
 Public names are imported on first use (PEP 562), so importing the package loads no ``mcp``.
 """

@@ -14,25 +14,46 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal, TypeVar, cast
+from typing import Annotated, TypeVar, cast
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
-from mcp_types import ToolAnnotations
-from pydantic import BaseModel, ConfigDict
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field
 
 from mcp_memory import __version__
-from mcp_memory.app import App, consolidator, open_app, router
+from mcp_memory.app import App, consolidator, llm_waiting_note, open_app, router
 from mcp_memory.config import Settings
-from mcp_memory.errors import MCPMemoryError, ValidationError
+from mcp_memory.errors import MCPMemoryError
 from mcp_memory.lifecycle import actions as consolidation
 from mcp_memory.projects import GLOBAL, search_scope
 from mcp_memory.routing import actions as routing
-from mcp_memory.routing.ledger import UndoResult
-from mcp_memory.routing.plan import FileChange, RouteItem
+from mcp_memory.server.results import (
+    MAX_K,
+    MAX_QUERY_CHARS,
+    BriefingResult,
+    ConsolidateResult,
+    ForgetResult,
+    Ids,
+    MemoryId,
+    MemoryType,
+    Project,
+    RecallResult,
+    RememberResult,
+    RouteResult,
+    State,
+    StatsResult,
+    Tags,
+    finish_tools,
+    preview,
+    recall_summary,
+    remember_summary,
+    reply,
+)
 from mcp_memory.service.briefing import BriefingContext, build_briefing
-from mcp_memory.service.types import Hit, RecallFilters, Remembered
+from mcp_memory.service.detail import MemoryDetail, memory_detail
+from mcp_memory.service.types import RecallFilters
 
 T = TypeVar("T")
 
@@ -41,76 +62,6 @@ Call `recall` before answering questions about past work, decisions, preferences
 this project; call `remember` when the user states a decision, preference or fact worth keeping,
 or when you solved a problem that may recur. Memories belong to the current project unless
 stored with project="global"."""
-
-
-class RememberResult(BaseModel):
-    id: int
-    status: str
-    memories: list[Remembered]
-
-
-class RecallResult(BaseModel):
-    query: str
-    projects: list[str] | None
-    count: int
-    hits: list[Hit]
-
-
-class ForgetResult(BaseModel):
-    id: int
-    state: str
-    message: str
-
-
-class ConsolidateResult(BaseModel):
-    clusters: list[dict[str, Any]] = []
-    outcomes: list[dict[str, Any]] = []
-    undone: dict[str, Any] | None = None
-
-
-class BriefingResult(BaseModel):
-    text: str
-    ids: list[int]
-    tokens: int
-
-
-class RouteResult(BaseModel):
-    action: str  # plan | apply | undo | promote
-    message: str
-    counts: dict[str, int] = {}
-    items: list[RouteItem] = []
-    files: list[FileChange] = []
-    embedded: int = 0
-    unchecked: int = 0  # memories the configured LLM could not check (the offline rules decided)
-    undone: UndoResult | None = None
-    promoted: dict[str, Any] | None = None
-    confirm: str | None = None  # apply with confirm=<this> writes the user-global files shown
-
-
-class StatsResult(BaseModel):
-    version: str
-    database: str
-    schema_version: int
-    model: str
-    dimension: int
-    model_reason: str
-    embedder: str
-    current_project: str
-    counts: dict[str, Any]
-    llm_usage: list[dict[str, Any]]
-
-
-def _forbid_unknown_arguments(server: MCPServer[Any]) -> None:
-    """Unknown tool arguments (a misspelt filter) must be an error, not silently ignored."""
-    for tool in server._tool_manager.list_tools():
-        base = tool.fn_metadata.arg_model
-        strict = type(
-            base.__name__,
-            (base,),
-            {"model_config": ConfigDict(**{**base.model_config, "extra": "forbid"})},
-        )
-        tool.fn_metadata.arg_model = strict
-        tool.parameters = {**tool.parameters, "additionalProperties": False}
 
 
 def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
@@ -147,15 +98,21 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         )
     )
     async def remember(
-        content: str | list[str],
+        content: Annotated[
+            str | list[str],
+            Field(
+                description="The memory: one self-contained statement with its why (at most "
+                "20,000 characters), or a list of up to 100 such statements"
+            ),
+        ],
         ctx: Context,
-        tags: list[str] | None = None,
-        type: Literal[
-            "note", "decision", "user_note", "insight", "error_fix", "preference", "fact", "todo"
-        ]
-        | None = None,
-        project: str | None = None,
-    ) -> RememberResult:
+        tags: Tags = None,
+        type: Annotated[
+            MemoryType | None,
+            Field(description="The memory's type; classified from the text when omitted"),
+        ] = None,
+        project: Project = None,
+    ) -> Annotated[CallToolResult, RememberResult]:
         """Store a memory (or several) for later recall; returns its id.
 
         Use when: the user states a decision, preference, convention or fact worth keeping;
@@ -164,35 +121,57 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         Not for: secrets (they are redacted anyway), transient chatter, whole files.
         `project` defaults to the current project; use "global" for knowledge that applies
         everywhere (e.g. the user's personal preferences). `type` is inferred when omitted;
-        decisions and user notes are protected from expiry. Exact repeats return the existing
-        id; near-duplicates are reported in `near_duplicates`; `links` lists the related
-        memories it was connected to.
+        decisions, conventions, preferences and user notes are protected from expiry. Exact
+        repeats return the existing id; near-duplicates are reported in `near_duplicates`;
+        `links` lists the related memories it was connected to.
         """
         contents = [content] if isinstance(content, str) else content
 
-        def call(app: App) -> RememberResult:
+        def call(app: App) -> CallToolResult:
             key = app.project(project, create=True)
             results = app.service.remember_many(
                 contents, project=key, tags=tags, type=type, source="tool"
             )
-            return RememberResult(id=results[0].id, status=results[0].status, memories=results)
+            done = RememberResult(id=results[0].id, status=results[0].status, memories=results)
+            return reply(done, remember_summary(done))
 
         return await run_tool(ctx, call)
 
     @server.tool(annotations=ToolAnnotations(title="Recall", read_only_hint=True))
     async def recall(
-        query: str,
+        query: Annotated[
+            str,
+            Field(
+                description="What to look for, in words (a question or keywords)",
+                max_length=MAX_QUERY_CHARS,
+            ),
+        ],
         ctx: Context,
-        k: int = 10,
-        project: str | None = None,
-        all_projects: bool = False,
-        include_global: bool = True,
-        tags: list[str] | None = None,
-        types: list[str] | None = None,
-        states: list[str] | None = None,
-        since: str | None = None,
-        until: str | None = None,
-    ) -> RecallResult:
+        k: Annotated[int, Field(description="How many memories to return", ge=1, le=MAX_K)] = 10,
+        project: Project = None,
+        all_projects: Annotated[
+            bool, Field(description="Search every project (not with `project`)")
+        ] = False,
+        include_global: Annotated[
+            bool, Field(description="Also search the global memories")
+        ] = True,
+        tags: Tags = None,
+        types: Annotated[
+            list[MemoryType] | None, Field(description="Only these types", max_length=10)
+        ] = None,
+        states: Annotated[
+            list[State] | None,
+            Field(description="Only these states (default: buffer and proven)", max_length=5),
+        ] = None,
+        since: Annotated[
+            str | None,
+            Field(description="Only memories created on or after this ISO date", max_length=40),
+        ] = None,
+        until: Annotated[
+            str | None,
+            Field(description="Only memories created on or before this ISO date", max_length=40),
+        ] = None,
+    ) -> Annotated[CallToolResult, RecallResult]:
         """Search memories by meaning and keywords; returns the best matches with scores.
 
         Use when: the user asks about past work, decisions, preferences, errors and their
@@ -200,10 +179,11 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         Not for: reading current files (read them) or general knowledge.
         Searches the current project plus global memories unless `project` names another
         project or `all_projects` is true. Filters: `tags` (all must match), `types`,
-        `states` (default buffer and proven), `since`/`until` (ISO dates). `k` is 1-100.
+        `states`, `since`/`until` (ISO dates). Long memories come back whole; `get` adds a
+        memory's links and lineage.
         """
 
-        def call(app: App) -> RecallResult:
+        def call(app: App) -> CallToolResult:
             scope = search_scope(
                 project,
                 app.cwd,
@@ -218,7 +198,28 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
                 query, projects=scope, k=k, filters=filters, context=session_context
             )
             shown = None if scope is None else [_shown(p) for p in scope]
-            return RecallResult(query=query, projects=shown, count=len(hits), hits=hits)
+            found = RecallResult(query=query, projects=shown, count=len(hits), hits=hits)
+            return reply(found, recall_summary(found))
+
+        return await run_tool(ctx, call)
+
+    @server.tool(annotations=ToolAnnotations(title="Get a memory", read_only_hint=True))
+    async def get(id: MemoryId, ctx: Context) -> Annotated[CallToolResult, MemoryDetail]:
+        """One memory in full by id: its whole text, type, state, protection, dates, where it
+        was routed, the memories it is linked to, and its lineage (the consolidation that
+        made it from other memories, or merged it into others).
+
+        Use when: the briefing or a recall shortened a memory ("...") and you need all of it,
+        or you want to know where a memory came from or what it relates to.
+        Not for: searching (use recall).
+        """
+
+        def call(app: App) -> CallToolResult:
+            detail = memory_detail(app.store, id)
+            text = f"[{detail.id}] {detail.state} {detail.type}: {preview(detail.content)}"
+            return CallToolResult(
+                content=[TextContent(type="text", text=text)], structured_content=asdict(detail)
+            )
 
         return await run_tool(ctx, call)
 
@@ -227,7 +228,13 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
             title="Forget", read_only_hint=False, destructive_hint=True, idempotent_hint=True
         )
     )
-    async def forget(id: int, ctx: Context, restore: bool = False) -> ForgetResult:
+    async def forget(
+        id: MemoryId,
+        ctx: Context,
+        restore: Annotated[
+            bool, Field(description="Bring a forgotten memory back instead")
+        ] = False,
+    ) -> Annotated[CallToolResult, ForgetResult]:
         """Soft-delete a memory by id (it leaves recall but can be restored).
 
         Use when: the user says a memory is wrong or obsolete. Not for: correcting a memory
@@ -235,27 +242,34 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         With `restore=true`, brings a forgotten memory back.
         """
 
-        def call(app: App) -> ForgetResult:
+        def call(app: App) -> CallToolResult:
             if restore:
                 m = app.service.restore(id)
-                return ForgetResult(id=id, state=m.state, message=f"memory {id} restored")
-            m = app.service.forget(id)
-            return ForgetResult(
-                id=id,
-                state=m.state,
-                message=f"memory {id} forgotten; restore with forget(id={id}, restore=true)",
-            )
+                done = ForgetResult(id=id, state=m.state, message=f"memory {id} restored")
+            else:
+                m = app.service.forget(id)
+                done = ForgetResult(
+                    id=id,
+                    state=m.state,
+                    message=f"memory {id} forgotten; restore with forget(id={id}, restore=true)",
+                )
+            return reply(done, done.message)
 
         return await run_tool(ctx, call)
 
     @server.tool(annotations=ToolAnnotations(title="Memory stats", read_only_hint=True))
-    async def stats(ctx: Context) -> StatsResult:
+    async def stats(ctx: Context) -> Annotated[CallToolResult, StatsResult]:
         """Counts of memories by state, project and type, plus the model and database in use.
 
         Use when: the user asks what is remembered or whether memory works. Not for: search.
         """
 
-        return await run_tool(ctx, stats_result)
+        def call(app: App) -> CallToolResult:
+            done = stats_result(app)
+            total = done.counts.get("total", 0)
+            return reply(done, f"{total} memories; model {done.model}; database {done.database}")
+
+        return await run_tool(ctx, call)
 
     @server.tool(
         annotations=ToolAnnotations(
@@ -264,23 +278,26 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
     )
     async def consolidate(
         ctx: Context,
-        run: bool = False,
-        dry_run: bool = False,
-        ids: list[int] | None = None,
-        undo: int | None = None,
-        project: str | None = None,
-    ) -> ConsolidateResult:
+        run: Annotated[bool, Field(description="Merge the clusters ready to merge")] = False,
+        dry_run: Annotated[
+            bool, Field(description="Show what merging would do, including the merged text")
+        ] = False,
+        ids: Ids = None,
+        undo: Annotated[int | None, Field(description="A consolidation id to revert", ge=1)] = None,
+        project: Project = None,
+    ) -> Annotated[CallToolResult, ConsolidateResult]:
         """Merge clusters of related memories into proven knowledge (originals kept as lineage).
 
         Use when: the user asks to tidy up, merge or consolidate memories, or `stats` shows
         many buffer memories. With no arguments it only lists the clusters ready to merge;
-        `run=true` merges them (`dry_run=true` shows what would happen first); `ids` merges
+        `run=true` merges them (`dry_run=true` shows the merged text first); `ids` merges
         exactly those buffer memories (asking again for a merge already done answers with it,
-        status `already`); `undo=<consolidation id>` reverts one.
+        status `already`); `undo=<consolidation id>` reverts one. Without an LLM, a cluster
+        whose memories say different things is left as it is (status `needs_llm`).
         Not for: deleting memories (use forget).
         """
 
-        def call(app: App) -> ConsolidateResult:
+        def call(app: App) -> CallToolResult:
             done = consolidation.consolidate(
                 consolidator(app),
                 project=app.project(project),
@@ -289,23 +306,43 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
                 ids=ids or (),
                 undo=undo,
             )
-            return ConsolidateResult(
+            result = ConsolidateResult(
                 clusters=[asdict(c) for c in done.clusters],
                 outcomes=[asdict(o) for o in done.outcomes],
                 undone=done.undone,
             )
+            if done.action == "list":
+                summary = f"{len(done.clusters)} cluster(s) ready to consolidate"
+            elif done.action == "undo":
+                summary = "consolidation undone"
+            else:
+                summary = "; ".join(f"{o.status} {o.sources}" for o in done.outcomes) or (
+                    "no clusters to consolidate"
+                )
+            return reply(result, summary)
 
         return await run_tool(ctx, call)
 
     @server.tool(annotations=ToolAnnotations(title="Briefing", read_only_hint=True))
     async def briefing(
         ctx: Context,
-        prompt: str | None = None,
-        branch: str | None = None,
-        recent_files: list[str] | None = None,
-        max_tokens: int | None = None,
-        project: str | None = None,
-    ) -> BriefingResult:
+        prompt: Annotated[
+            str | None,
+            Field(description="What the session is about", max_length=MAX_QUERY_CHARS),
+        ] = None,
+        branch: Annotated[
+            str | None, Field(description="The current git branch", max_length=200)
+        ] = None,
+        recent_files: Annotated[
+            list[Annotated[str, Field(max_length=1000)]] | None,
+            Field(description="Files touched recently", max_length=50),
+        ] = None,
+        max_tokens: Annotated[
+            int | None,
+            Field(description="Token budget (default: the configured one)", ge=50, le=8000),
+        ] = None,
+        project: Project = None,
+    ) -> Annotated[CallToolResult, BriefingResult]:
         """The few memories that matter most for this project now (decisions, proven
         knowledge, what relates to the current task, recent activity), within a token budget.
 
@@ -313,16 +350,17 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         project. Not for: searching a specific question (use recall).
         """
 
-        def call(app: App) -> BriefingResult:
-            if max_tokens is not None and not 50 <= max_tokens <= 8000:
-                raise ValidationError("max_tokens must be from 50 to 8000")
+        def call(app: App) -> CallToolResult:
+            key = app.project(project)
             brief = build_briefing(
                 app.service,
-                app.project(project),
+                key,
                 BriefingContext(branch, tuple(recent_files or ()), prompt),
                 budget_tokens=max_tokens or app.settings.briefing_tokens,
+                footer=llm_waiting_note(app, key),
             )
-            return BriefingResult(text=brief.text, ids=brief.ids, tokens=brief.tokens)
+            done = BriefingResult(text=brief.text, ids=brief.ids, tokens=brief.tokens)
+            return reply(done, f"briefing: {len(done.ids)} memories, ~{done.tokens} tokens")
 
         return await run_tool(ctx, call)
 
@@ -336,32 +374,50 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
     )
     async def route(
         ctx: Context,
-        apply: bool = False,
-        force: bool = False,
-        ids: list[int] | None = None,
-        undo_memory: int | None = None,
-        undo_file: str | None = None,
-        promote: int | None = None,
-        project: str | None = None,
-        confirm: str | None = None,
-    ) -> RouteResult:
+        apply: Annotated[bool, Field(description="Write the planned changes")] = False,
+        force: Annotated[
+            bool,
+            Field(description="Write possible conflicts too; undo a file edited since"),
+        ] = False,
+        ids: Ids = None,
+        undo_memory: Annotated[
+            int | None, Field(description="Take this memory's routed line out again", ge=1)
+        ] = None,
+        undo_file: Annotated[
+            str | None,
+            Field(description="Restore this file to before the last routing", max_length=1000),
+        ] = None,
+        promote: Annotated[
+            int | None, Field(description="Mark this buffer memory as proven", ge=1)
+        ] = None,
+        project: Project = None,
+        confirm: Annotated[
+            str | None,
+            Field(
+                description="The token a first apply returned: writes the user-global files "
+                "it showed (only after the user agreed to that diff)",
+                max_length=200,
+            ),
+        ] = None,
+    ) -> Annotated[CallToolResult, RouteResult]:
         """Put proven memories into the CLAUDE.md / .claude/rules/*.md section they fit best.
 
         Use when: the user asks to write what was learned into CLAUDE.md or the rules files,
         to promote a memory ("this is proven", `promote=<id>`), or to take a routed memory
         back out. By default it only plans: each memory's target file and section, duplicates
-        already there, possible conflicts shown next to the existing line, and a unified diff
-        per file; nothing is written until `apply=true`. `force=true` also writes possible
-        conflicts. `undo_memory=<id>` removes one memory's line again; `undo_file=<path>`
-        restores a file to its content before the last routing (refused if it was edited
-        since, unless `force=true`). Project memories go only to the project's files, global
-        ones only to ~/.claude. Show the user the diff before applying. Writes only into this
+        already there, possible conflicts shown next to the existing line, memories too long
+        for a rules line (held), and a unified diff per file; nothing is written until
+        `apply=true`. `force=true` also writes possible conflicts. `undo_memory=<id>` removes
+        one memory's line again; `undo_file=<path>` restores a file to its content before the
+        last routing (refused if it was edited since, unless `force=true`). Project memories
+        go only to the project's files, global ones only to ~/.claude. Show the user the diff
+        before applying. Writes only into this
         session's project; user-global files (~/.claude) need a second call with the
         `confirm` token the first apply returns, after the user agreed to the diff.
         Not for: storing new memories (use remember) or editing CLAUDE.md by hand.
         """
 
-        def call(app: App) -> RouteResult:
+        def call(app: App) -> CallToolResult:
             done = routing.route(
                 router(app),
                 project=app.project(project),
@@ -375,7 +431,7 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
                 confirm=confirm,
             )
             plan, promoted = done.plan, done.promoted
-            return RouteResult(
+            result = RouteResult(
                 action=done.action,
                 message=done.message,
                 counts=plan.counts if plan else {},
@@ -387,6 +443,7 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
                 promoted={"id": promoted.id, "state": promoted.state} if promoted else None,
                 confirm=done.confirm,
             )
+            return reply(result, done.message)
 
         return await run_tool(ctx, call)
 
@@ -430,7 +487,7 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         except MCPMemoryError as exc:
             raise ResourceError(str(exc)) from exc
 
-    _forbid_unknown_arguments(server)
+    finish_tools(server)
     return server
 
 

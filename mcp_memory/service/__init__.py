@@ -11,6 +11,7 @@ environment. It gets a Store and an Embedder and is the one write path for every
 - ``boilerplate``: structural noise (shared format is not a shared topic)
 - ``classify``: memory types, classified at write time
 - ``briefing``: the few memories that matter most for a project now, within a budget
+- ``detail``: one memory in full, with its links and lineage (the ``get`` tool, ``show``)
 - ``portability``: export, import and backup
 - ``import_check``: every line of an import file checked before anything is stored
 - ``purge``: the hard delete that leaves no byte of a memory's text behind
@@ -28,6 +29,7 @@ from mcp_memory.lazy import exports
 
 if TYPE_CHECKING:
     from mcp_memory.service.briefing import BriefingContext, build_briefing
+    from mcp_memory.service.detail import MemoryDetail, memory_detail
     from mcp_memory.service.memories import MemoryService, content_hash
     from mcp_memory.service.portability import backup, export, import_records, read_export
     from mcp_memory.service.types import Hit, Options, RecallFilters, Remembered
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BriefingContext",
     "Hit",
+    "MemoryDetail",
     "MemoryService",
     "Options",
     "RecallFilters",
@@ -45,6 +48,7 @@ __all__ = [
     "content_hash",
     "export",
     "import_records",
+    "memory_detail",
     "parse_time",
     "read_export",
     "validate_states",
@@ -54,6 +58,7 @@ __all__ = [
 _HOMES = {
     "BriefingContext": "briefing",
     "Hit": "types",
+    "MemoryDetail": "detail",
     "MemoryService": "memories",
     "Options": "types",
     "RecallFilters": "types",
@@ -63,6 +68,7 @@ _HOMES = {
     "content_hash": "memories",
     "export": "portability",
     "import_records": "portability",
+    "memory_detail": "detail",
     "parse_time": "validation",
     "read_export": "portability",
     "validate_states": "validation",

@@ -88,7 +88,10 @@ def build_briefing(
     context: BriefingContext | None = None,
     *,
     budget_tokens: int = 800,
+    footer: str = "",
 ) -> Briefing:
+    """``footer``: a closing line about the memory itself (clusters waiting for an LLM), shown
+    when there is anything to brief."""
     store = service.store
     scope = projects.scope(project)
 
@@ -140,5 +143,7 @@ def build_briefing(
             used += cost
     if not shown:
         return Briefing(project, "", [], 0)
+    if footer:
+        lines.append(f"({footer})")
     text = "\n".join(lines)
     return Briefing(project, text, shown, _tokens(text))

@@ -104,6 +104,21 @@ class StoreLineage(StoreBase):
         cid = int(rows[0][0])
         return cid, sorted({int(r[1]) for r in rows if int(r[0]) == cid})
 
+    def merged_from(self, memory_id: int) -> tuple[int, list[int]] | None:
+        """The latest applied consolidation that produced ``memory_id`` and its sources
+        (ascending), or None when no applied merge made it."""
+        with self.lock:
+            rows = self._rows(
+                "SELECT l.consolidation_id, l.source_id FROM lineage l JOIN consolidations c "
+                "ON c.id = l.consolidation_id WHERE l.result_id = ? AND c.status = 'applied' "
+                "ORDER BY l.consolidation_id DESC",
+                (memory_id,),
+            )
+        if not rows:
+            return None
+        cid = int(rows[0][0])
+        return cid, sorted({int(r[1]) for r in rows if int(r[0]) == cid and r[1] != memory_id})
+
     def consolidation_status(self, consolidation_id: int) -> str | None:
         """``applied`` or ``undone``; None when there is no such consolidation."""
         with self.lock:
