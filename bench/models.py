@@ -437,8 +437,8 @@ def render(
     return "\n".join(out) + "\n"
 
 
-def locomo_figures(spec: ModelSpec, log: Any) -> dict[str, float]:
-    result = locomo.run(locomo.DEFAULT_DATA, log=log, spec=spec, ablation=False)
+def locomo_figures(spec: ModelSpec, path: Path, log: Any) -> dict[str, float]:
+    result = locomo.run(path, log=log, spec=spec, ablation=False)
     knn = result.sides[0][1]
     held = locomo._split(result.shipped, locomo.HELD_OUT)
     knn_held = locomo._split(knn, locomo.HELD_OUT)
@@ -492,7 +492,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--no-write", action="store_true", help="print; do not touch docs/")
     parser.add_argument("--skip-locomo", action="store_true", help="the quick part only")
+    parser.add_argument(
+        "--locomo", type=Path, default=locomo.DEFAULT_DATA, help="path of locomo10.json"
+    )
     args = parser.parse_args(argv)
+    if not args.skip_locomo and not args.locomo.exists():
+        parser.error(f"LoCoMo data not found at {args.locomo}; pass --locomo PATH")
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -524,7 +529,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     loco: dict[str, dict[str, float]] = {}
     if not args.skip_locomo:
         for model, spec in run_specs.items():
-            loco[model] = locomo_figures(spec, log)
+            loco[model] = locomo_figures(spec, args.locomo, log)
             log(f"{model} locomo {loco[model]}")
         wins, verdict = decide(coding, loco, lat)
     else:

@@ -29,7 +29,7 @@ TEXTS = [
     "",
     "emoji 🙂 and accents: café, naïve, Zürich",
     "The flaky test in test_sync.py depends on wall-clock time; freeze it with a fixture.",
-    " ".join(["This sentence is long and repeats itself to make a long input."] * 30),
+    " ".join(["This sentence is long and repeats itself to make a long input."] * 8),
 ]
 
 
