@@ -2,7 +2,8 @@
 
 Run: ``.venv/bin/python bench/locomo.py [PATH]`` (a few minutes on 2 cores; PATH defaults to
 ``../shared/data/locomo/locomo10.json`` beside the repository). It rewrites the "locomo" section
-of docs/benchmarks.md and ``docs/locomo.svg``; ``--no-write`` only prints.
+of docs/benchmarks.md and ``docs/locomo.svg``; ``--no-write`` only prints. ``--model e5-small``
+(or any spec) runs the same with that model and its thresholds, printing only.
 
 Data (CC BY-NC 4.0: benchmark input only, never copied into this repository): 10 conversations,
 5,882 turns; questions of categories 1-4 (1: multi-hop, 2: temporal, 3: open-domain, 4:
@@ -49,7 +50,7 @@ from _report import table, write_section
 
 from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.embedding.protocol import Embedder, Kind
-from mcp_memory.embedding.specs import MINILM
+from mcp_memory.embedding.specs import MINILM, SPECS, ModelSpec
 from mcp_memory.service.fusion import Tuning
 from mcp_memory.service.memories import MemoryService
 from mcp_memory.service.types import Options
@@ -176,12 +177,14 @@ def content_of(turn: Turn) -> str:
 # -- ingest and ask --------------------------------------------------------------------------
 
 
-def make_service(store: Store, embedder: Embedder, tuning: Tuning | None = None) -> MemoryService:
-    """The service as ``memcycle serve`` builds it for MiniLM (see ``app.py``)."""
+def make_service(
+    store: Store, embedder: Embedder, tuning: Tuning | None = None, spec: ModelSpec = MINILM
+) -> MemoryService:
+    """The service as ``memcycle serve`` builds it for ``spec`` (see ``app.py``)."""
     options = Options(
-        duplicate_threshold=MINILM.duplicate_threshold,
-        link_threshold=MINILM.link_threshold,
-        strong_recall=MINILM.strong_recall,
+        duplicate_threshold=spec.duplicate_threshold,
+        link_threshold=spec.link_threshold,
+        strong_recall=spec.strong_recall,
         tuning=tuning or Tuning(),
     )
     return MemoryService(store, embedder, options)
@@ -306,18 +309,27 @@ class Run:
     total_seconds: float = 0.0
 
 
-def run(path: Path, only: Sequence[int] | None = None, log: Callable[[str], None] = print) -> Run:
+def run(
+    path: Path,
+    only: Sequence[int] | None = None,
+    log: Callable[[str], None] = print,
+    *,
+    spec: ModelSpec = MINILM,
+    ablation: bool = True,
+) -> Run:
+    """Ingest and ask with ``spec``'s model and thresholds; ``ablation=False`` skips the
+    cumulative steps (the shipped run and the two plain sides only)."""
     began = time.perf_counter()
     conversations = load(path)
     if only is not None:
         conversations = [c for c in conversations if c.index in only]
-    embedder = LocalEmbedder(MINILM, Path(tempfile.gettempdir()) / "mcp-memory-models", threads=2)
+    embedder = LocalEmbedder(spec, Path(tempfile.gettempdir()) / "mcp-memory-models", threads=2)
     embedder.engine()
     with tempfile.TemporaryDirectory(prefix="locomo-") as tmp:
         store = Store.open(Path(tmp) / "memory.db")
         try:
             timed = TimedEmbedder(embedder)
-            service = make_service(store, timed)
+            service = make_service(store, timed, spec=spec)
             ids: dict[int, dict[str, int]] = {}
             start = time.perf_counter()
             for conv in conversations:
@@ -329,8 +341,8 @@ def run(path: Path, only: Sequence[int] | None = None, log: Callable[[str], None
             log(f"shipped: R@5 {recall_at(shipped, 5):.1f} R@10 {recall_at(shipped, 10):.1f}")
             result = Run(conversations, ids, ingest_seconds, shipped, list(timed.query_seconds))
             cached = QueryCache(embedder)
-            for name, tuning in STEPS:
-                svc = make_service(store, cached, tuning)
+            for name, tuning in STEPS if ablation else []:
+                svc = make_service(store, cached, tuning, spec)
                 answers = [a for conv in conversations for a in ask(svc, conv, ids[conv.index])]
                 result.ablation.append((name, answers))
                 log(f"{name}: R@5 {recall_at(answers, 5):.1f} R@10 {recall_at(answers, 10):.1f}")
@@ -338,7 +350,7 @@ def run(path: Path, only: Sequence[int] | None = None, log: Callable[[str], None
                 ("vector only, plain (cosine KNN)", replace(PLAIN, keyword_weight=0.0), True),
                 ("keyword only, plain (FTS5 BM25)", PLAIN, False),
             ]:
-                svc = make_service(store, cached, tuning)
+                svc = make_service(store, cached, tuning, spec)
                 answers = [
                     a
                     for conv in conversations
@@ -581,15 +593,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--only", help="comma-separated conversation numbers (a quick look; implies --no-write)"
     )
+    parser.add_argument(
+        "--model",
+        choices=sorted(SPECS),
+        default=MINILM.id,
+        help="the model and its thresholds (default minilm; any other implies --no-write: "
+        "docs/benchmarks.md reports the bundled model, bench/models.py compares models)",
+    )
     args = parser.parse_args(argv)
     only = None if args.only is None else [int(n) for n in args.only.split(",")]
+    spec = SPECS[args.model]
     if not args.path.exists():
         print(f"LoCoMo data not found at {args.path}; pass its path", file=sys.stderr)
         return 0 if args.path == DEFAULT_DATA else 2  # `make bench` goes on without it
-    result = run(args.path, only, log=lambda m: print(m, file=sys.stderr, flush=True))
+    result = run(args.path, only, log=lambda m: print(m, file=sys.stderr, flush=True), spec=spec)
     body, chart = report(result)
     print(body)
-    if not args.no_write and only is None:
+    if not args.no_write and only is None and spec is MINILM:
         (ROOT / "docs" / "locomo.svg").write_text(chart, encoding="utf-8")
         write_section("locomo", body)
     return 0

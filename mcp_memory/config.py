@@ -42,7 +42,7 @@ class Settings:
 
     home: Path
     db: Path
-    model: str = "auto"  # auto | qwen3-0.6b | minilm
+    model: str = "auto"  # auto | qwen3-0.6b | minilm | e5-small
     dimension: int = 0  # 0 = the model's native dimension; else Matryoshka truncation
     threads: int = 0  # ONNX intra-op threads; 0 = min(4, cores)
     embed_host: str = "127.0.0.1"
@@ -187,7 +187,7 @@ def _route_default(text: str) -> str:
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "home": lambda t: Path(t).expanduser(),
     "db": lambda t: Path(t).expanduser(),
-    "model": _choice("auto", "qwen3-0.6b", "minilm"),
+    "model": _choice("auto", "qwen3-0.6b", "minilm", "e5-small"),
     "dimension": _non_negative_int,
     "threads": _non_negative_int,
     "embed_host": str,

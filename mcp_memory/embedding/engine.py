@@ -1,17 +1,15 @@
-"""The embedding engine: ONNX Runtime + tokenizers + numpy, no torch.
+"""The ONNX embedding engine: ONNX Runtime + tokenizers + numpy, no torch.
 
-One class, :class:`Engine`, used both by the warm server and by the in-process fallback, so
-both produce identical vectors. It reads the graph's declared inputs and feeds what is asked:
-``input_ids``, ``attention_mask``, ``token_type_ids`` (zeros), ``position_ids`` (from the
+One class, :class:`Engine`, used both by the warm server and by the in-process fallback
+(through :func:`~mcp_memory.embedding.loader.load_engine`), so both produce identical vectors.
+It reads the graph's declared inputs and feeds what is asked: ``input_ids``, ``attention_mask``, ``token_type_ids`` (zeros), ``position_ids`` (from the
 mask, so left padding keeps positions right) and empty ``past_key_values.*`` tensors.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -20,8 +18,6 @@ from tokenizers import Tokenizer
 from mcp_memory.embedding.protocol import Kind
 from mcp_memory.embedding.specs import ModelPaths, ModelSpec
 from mcp_memory.errors import EmbeddingError, ModelError
-
-log = logging.getLogger("mcp_memory")
 
 # Rows x padded length per ONNX run. Bounds memory and keeps padding waste low after sorting.
 TOKEN_BUDGET = 8192
@@ -97,7 +93,7 @@ class Engine:
             raise EmbeddingError(f"kind must be 'query' or 'document', not {kind!r}")
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        prefix = self.spec.query_prefix if kind == "query" else ""
+        prefix = self.spec.query_prefix if kind == "query" else self.spec.document_prefix
         with self._lock:
             encodings = self.tokenizer.encode_batch([prefix + t for t in texts])
         ids = [np.asarray(e.ids, dtype=np.int64) for e in encodings]
@@ -208,19 +204,3 @@ def _pad_id(tokenizer: Tokenizer) -> int:
         if token_id is not None:
             return int(token_id)
     return 0
-
-
-def load_engine(spec: ModelSpec, paths: ModelPaths, threads: int, dimension: int = 0) -> Engine:
-    """Load a model, logging how long it took (one line)."""
-    import time
-
-    started = time.perf_counter()
-    engine = Engine(spec, paths, threads=threads, dimension=dimension)
-    log.info(
-        "loaded %s (%d-d) from %s in %.2fs",
-        spec.id,
-        engine.dimension,
-        Path(paths.model).name,
-        time.perf_counter() - started,
-    )
-    return engine

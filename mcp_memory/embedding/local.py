@@ -1,4 +1,4 @@
-"""``LocalEmbedder``: the engine in this process (loaded lazily, once), one implementation of
+"""``LocalEmbedder``: the spec's engine in this process (loaded lazily, once), one implementation of
 the :class:`~mcp_memory.embedding.protocol.Embedder` protocol. The warm-server client and the
 automatic fallback between the two live in :mod:`mcp_memory.embedding.warm_client`.
 """
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mcp_memory.embedding.engine import Engine, load_engine
-from mcp_memory.embedding.protocol import Kind
+from mcp_memory.embedding.loader import load_engine
+from mcp_memory.embedding.protocol import Kind, ModelEngine
 from mcp_memory.embedding.specs import ModelSpec, require
 
 
@@ -26,7 +26,7 @@ class LocalEmbedder:
         self.models_dir = models_dir
         self.threads = threads
         self._dimension = spec.dimension_for(dimension)
-        self._engine: Engine | None = None
+        self._engine: ModelEngine | None = None
         self._lock = threading.Lock()
 
     @property
@@ -45,7 +45,7 @@ class LocalEmbedder:
     def loaded(self) -> bool:
         return self._engine is not None
 
-    def engine(self) -> Engine:
+    def engine(self) -> ModelEngine:
         if self._engine is None:
             with self._lock:
                 if self._engine is None:

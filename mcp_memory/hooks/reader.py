@@ -57,7 +57,8 @@ NORM_TOLERANCE = 1e-3
 # Calibrated by bench/hooks.py on bench/data/prompt_relevance.jsonl (the highest-recall
 # threshold with precision >= 0.9; see docs/benchmarks.md, section "hooks"). Models without a
 # calibration fall back to their link threshold (a memory-to-memory calibration, stricter).
-RELEVANCE_THRESHOLDS = {"minilm": 0.40}
+# e5-small: the same rule on the even prompts by bench/models.py (docs/models.md).
+RELEVANCE_THRESHOLDS = {"minilm": 0.40, "e5-small": 0.87}
 # Keyword-only fallback (warm server not up): a memory qualifies when it contains at least
 # KEYWORD_MIN_TERMS of the prompt's content words and they carry KEYWORD_MIN_COVERAGE of the
 # prompt's total IDF weight (words absent from every memory count, with the highest weight).
