@@ -241,8 +241,12 @@ def test_session_summary_redacts_each_piece_before_flattening_and_truncating() -
                 "message": {
                     "role": "user",
                     "content": [
-                        {"type": "tool_result", "tool_use_id": "t1", "is_error": True,
-                         "content": "Error: exit 1\n" + text},
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": "t1",
+                            "is_error": True,
+                            "content": "Error: exit 1\n" + text,
+                        },
                     ],
                 },
             },
@@ -255,8 +259,11 @@ def test_session_summary_redacts_each_piece_before_flattening_and_truncating() -
 
 
 def _hook_env(home: Path) -> dict[str, str]:
-    return {"MCP_MEMORY_HOME": str(home), "MCP_MEMORY_MODEL": "minilm",
-            "MCP_MEMORY_EMBED_PORT": str(free_port())}
+    return {
+        "MCP_MEMORY_HOME": str(home),
+        "MCP_MEMORY_MODEL": "minilm",
+        "MCP_MEMORY_EMBED_PORT": str(free_port()),
+    }
 
 
 def _run_hook(event: str, payload: dict[str, Any], home: Path) -> str:
@@ -283,9 +290,13 @@ def test_session_state_holds_no_secret_of_a_failed_command(tmp_path: Path) -> No
     cases = [c for c in _corpus() if len(c["text"]) < 1500][:40]
     for i, case in enumerate(cases):
         payload = {
-            "session_id": f"s{i}", "cwd": str(cwd), "hook_event_name": "PostToolUseFailure",
-            "tool_name": "Bash", "tool_input": {"command": case["text"].splitlines()[0]},
-            "error": "Exit code 1\n" + case["text"], "is_interrupt": False,
+            "session_id": f"s{i}",
+            "cwd": str(cwd),
+            "hook_event_name": "PostToolUseFailure",
+            "tool_name": "Bash",
+            "tool_input": {"command": case["text"].splitlines()[0]},
+            "error": "Exit code 1\n" + case["text"],
+            "is_interrupt": False,
         }
         _run_hook("PostToolUseFailure", payload, home)
     states = list((home / "run" / "sessions").glob("*.json"))
@@ -340,20 +351,44 @@ def test_every_entry_point_creates_a_private_home_whatever_the_umask(tmp_path: P
         cwd = tmp_path / "project"
         cwd.mkdir()
         hook_env = env("hook")
-        prompt = {"session_id": "s1", "cwd": str(cwd), "hook_event_name": "UserPromptSubmit",
-                  "prompt": "#remember deploys go through the staging branch first"}
-        subprocess.run([sys.executable, str(RUNNER), "UserPromptSubmit"],
-                       input=json.dumps(prompt).encode(), env=hook_env, check=True, timeout=60)
+        prompt = {
+            "session_id": "s1",
+            "cwd": str(cwd),
+            "hook_event_name": "UserPromptSubmit",
+            "prompt": "#remember deploys go through the staging branch first",
+        }
+        subprocess.run(
+            [sys.executable, str(RUNNER), "UserPromptSubmit"],
+            input=json.dumps(prompt).encode(),
+            env=hook_env,
+            check=True,
+            timeout=60,
+        )
         from hook_fixtures import settle
 
         settle(homes["hook"] / "run")
-        subprocess.run([*CLI, "remember", "the CLI was here"], env=env("cli"), check=True,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            [*CLI, "remember", "the CLI was here"],
+            env=env("cli"),
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         server_env = env("server")
-        subprocess.run([*CLI, "embed-server", "start"], env=server_env, capture_output=True,
-                       timeout=120, check=False)
-        subprocess.run([*CLI, "embed-server", "stop"], env=server_env, capture_output=True,
-                       timeout=60, check=False)
+        subprocess.run(
+            [*CLI, "embed-server", "start"],
+            env=server_env,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        subprocess.run(
+            [*CLI, "embed-server", "stop"],
+            env=server_env,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
         loose = {name: _modes(home) for name, home in homes.items()}
     finally:
         os.umask(old)

@@ -50,6 +50,7 @@ from mcp_memory import projects
 from mcp_memory.capture import spool
 from mcp_memory.capture.session_state import session_state
 from mcp_memory.config import Settings, load_settings
+from mcp_memory.files import open_private
 from mcp_memory.hooks import reader as hook_recall
 from mcp_memory.hooks import worker
 
@@ -444,9 +445,8 @@ def _log_failure(settings: Settings | None, event: str, exc: BaseException) -> N
             import traceback
 
             detail += "\n" + "".join(traceback.format_exception(exc)).rstrip()
-        logs.mkdir(parents=True, exist_ok=True, mode=0o700)
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        with open(logs / "hooks.log", "a", encoding="utf-8") as handle:
+        with open_private(logs / "hooks.log", "a") as handle:
             handle.write(f"{stamp} hook {event}[{os.getpid()}]: {detail}\n")
     except BaseException:
         pass

@@ -50,6 +50,7 @@ import apsw
 import sqlite_vec
 
 from mcp_memory.errors import ModelMismatchError, StoreError
+from mcp_memory.files import private_dir
 from mcp_memory.store import migrations
 from mcp_memory.store.base import ModelInfo
 from mcp_memory.store.bit_index import BitIndex
@@ -107,7 +108,7 @@ class Store(
         path = Path(path)
         try:
             if str(path) != ":memory:":
-                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                private_dir(path.parent)
             db = apsw.Connection(str(path))
         except (apsw.Error, OSError) as exc:
             raise StoreError(
