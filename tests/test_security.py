@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+import pytest
 from support import free_port
 from warm_helpers import serving, serving_handler
 
@@ -334,8 +335,9 @@ def _modes(home: Path) -> dict[str, str]:
     return loose
 
 
+@pytest.mark.slow
 def test_every_entry_point_creates_a_private_home_whatever_the_umask(tmp_path: Path) -> None:
-    """Issue 14 item 11: a hook, its worker, the CLI, ``embed-server start`` and ``demo``
+    """Issue 14 item 11: a hook, its worker, the CLI, ``serve``, ``embed-server start`` and ``demo``
     (each the first to touch a fresh home, under umask 022) leave folders 0700, files 0600."""
     from hook_fixtures import RUNNER
 
@@ -385,6 +387,30 @@ def test_every_entry_point_creates_a_private_home_whatever_the_umask(tmp_path: P
         subprocess.run(
             [*CLI, "embed-server", "stop"],
             env=server_env,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        subprocess.run(
+            [*CLI, "serve"],
+            env=env("serve"),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        demo_env = env("demo")
+        subprocess.run(
+            [*CLI, "demo", "--no-serve"],
+            env=demo_env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+        subprocess.run(
+            [*CLI, "embed-server", "stop"],
+            env=demo_env,
             capture_output=True,
             timeout=60,
             check=False,
