@@ -17,7 +17,7 @@ import contextlib
 import os
 import secrets
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -42,7 +42,7 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def open_private(path: Path, mode: str = "a", *, encoding: str | None = "utf-8") -> IO[str]:
+def open_private(path: Path, mode: str = "a", *, encoding: str | None = "utf-8") -> IO[Any]:
     """Open ``path`` for appending or writing, created 0600 (its folder created 0700).
 
     An existing file keeps its content; a symlink in its place is refused (``O_NOFOLLOW``).
