@@ -181,7 +181,8 @@ def test_transcript_parse_extracts_requests_files_commands_errors(tmp_path: Path
     assert session.requests == [
         "The HTTP client in src/client.py should retry on timeouts; "
         "tests/test_client.py::test_retry_on_timeout fails.",
-        f"Push it with the token {fx.GITHUB_TOKEN} and note that <private>{fx.PRIVATE}</private> "
+        # redacted before it is cut to length (issue 14): the secret never reaches the summary
+        "Push it with the token [REDACTED:github_token] and note that [private] "
         "should never be stored.",
     ]  # slash-command plumbing, caveats, tool results, compaction preambles are not requests
     assert session.files == ["src/client.py", "docs/adr/0007-retry-policy.md"]  # no sidechain

@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+import pytest
 from support import free_port
 from warm_helpers import serving, serving_handler
 
@@ -199,3 +200,244 @@ def test_serve_http_refuses_foreign_host_and_origin_and_remote_binding(settings:
         assert proc.stderr is not None
         proc.stderr.close()
     assert proc.returncode is not None
+
+
+# -- issue 14: secrets in session files, hook acknowledgements, private modes, atomic writes ------
+
+SECRET_DATA = Path(__file__).parent / "data" / "secrets"
+
+
+def _corpus() -> list[dict[str, Any]]:
+    lines = (SECRET_DATA / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def _survivors(case: dict[str, Any], text: str) -> list[str]:
+    return [s for s in [case["secret"], *case.get("fragments", ())] if s in text]
+
+
+def test_session_summary_redacts_each_piece_before_flattening_and_truncating() -> None:
+    """Issue 14 item 1: a request, a command and an error tail are redacted whole, then cut to
+    their summary lengths, so no part of a key or credentials file is kept (a cut value ending
+    in "…" once passed as a placeholder)."""
+    from mcp_memory.capture import transcript
+    from mcp_memory.redaction.redact import redact
+
+    leaked = {}
+    for case in _corpus():
+        text = case["text"]
+        entries = [
+            {"type": "user", "message": {"role": "user", "content": "please look: " + text}},
+            {
+                "type": "assistant",
+                "message": {
+                    "role": "assistant",
+                    "content": [
+                        {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": text}}
+                    ],
+                },
+            },
+            {
+                "type": "user",
+                "message": {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": "t1",
+                            "is_error": True,
+                            "content": "Error: exit 1\n" + text,
+                        },
+                    ],
+                },
+            },
+        ]
+        summary = transcript.summarize(transcript.parse(json.dumps(e) for e in entries))
+        found = _survivors(case, summary) + _survivors(case, redact(summary).text)
+        if found:
+            leaked[case["id"]] = found
+    assert leaked == {}
+
+
+def _hook_env(home: Path) -> dict[str, str]:
+    return {
+        "MCP_MEMORY_HOME": str(home),
+        "MCP_MEMORY_MODEL": "minilm",
+        "MCP_MEMORY_EMBED_PORT": str(free_port()),
+    }
+
+
+def _run_hook(event: str, payload: dict[str, Any], home: Path) -> str:
+    import io
+
+    from mcp_memory.hooks.events import run
+
+    out = io.StringIO()
+    assert run(event, io.StringIO(json.dumps(payload)), out, _hook_env(home)) == 0
+    return out.getvalue()
+
+
+def _all_bytes(root: Path) -> str:
+    return "\n".join(
+        p.read_bytes().decode("utf-8", "replace") for p in root.rglob("*") if p.is_file()
+    )
+
+
+def test_session_state_holds_no_secret_of_a_failed_command(tmp_path: Path) -> None:
+    """Issue 14 item 2: the failed command and its error tail are redacted before
+    ``run/sessions/<id>.json`` is written (it lives until SessionEnd, or 7 days)."""
+    home, cwd = tmp_path / "home", tmp_path / "project"
+    cwd.mkdir()
+    cases = [c for c in _corpus() if len(c["text"]) < 1500][:40]
+    for i, case in enumerate(cases):
+        payload = {
+            "session_id": f"s{i}",
+            "cwd": str(cwd),
+            "hook_event_name": "PostToolUseFailure",
+            "tool_name": "Bash",
+            "tool_input": {"command": case["text"].splitlines()[0]},
+            "error": "Exit code 1\n" + case["text"],
+            "is_interrupt": False,
+        }
+        _run_hook("PostToolUseFailure", payload, home)
+    states = list((home / "run" / "sessions").glob("*.json"))
+    assert len(states) == len(cases)
+    disk = _all_bytes(home)
+    leaked = {c["id"]: _survivors(c, disk) for c in cases if _survivors(c, disk)}
+    assert leaked == {}
+
+
+def test_remember_note_the_worker_would_reject_is_not_acknowledged(tmp_path: Path) -> None:
+    """Issue 14 item 9: a note over the content limit or holding a NUL byte is refused in the
+    hook, with a message saying so, and never spooled; a good note is still acknowledged."""
+    home, cwd = tmp_path / "home", tmp_path / "project"
+    cwd.mkdir()
+    base = {"session_id": "s1", "cwd": str(cwd), "hook_event_name": "UserPromptSubmit"}
+    for bad in ["#remember " + "x" * 25_000, "#remember the build needs\x00 a NUL"]:
+        out = _run_hook("UserPromptSubmit", {**base, "prompt": bad}, home)
+        context = json.loads(out)["hookSpecificOutput"]["additionalContext"]
+        assert "not saved" in context and "saved 1" not in context, context
+    from mcp_memory.capture import spool
+
+    assert spool.pending_jobs(home / "run") == []
+    assert not (home / "run" / "spool" / "failed").exists()
+
+
+def _modes(home: Path) -> dict[str, str]:
+    loose = {}
+    for path in [home, *home.rglob("*")]:
+        if path.is_symlink():
+            continue
+        mode = stat.S_IMODE(path.stat().st_mode)
+        want = 0o700 if path.is_dir() else 0o600
+        if mode != want:
+            loose[str(path.relative_to(home.parent))] = oct(mode)
+    return loose
+
+
+@pytest.mark.slow
+def test_every_entry_point_creates_a_private_home_whatever_the_umask(tmp_path: Path) -> None:
+    """Issue 14 item 11: a hook, its worker, the CLI, ``serve``, ``embed-server start`` and ``demo``
+    (each the first to touch a fresh home, under umask 022) leave folders 0700, files 0600."""
+    from hook_fixtures import RUNNER
+
+    old = os.umask(0o022)
+    try:
+        homes: dict[str, Path] = {}
+
+        def env(name: str) -> dict[str, str]:
+            homes[name] = tmp_path / name / "data" / "home"
+            base = {k: v for k, v in os.environ.items() if not k.startswith("MCP_MEMORY_")}
+            return {**base, **_hook_env(homes[name]), "MCP_MEMORY_THREADS": "1"}
+
+        cwd = tmp_path / "project"
+        cwd.mkdir()
+        hook_env = env("hook")
+        prompt = {
+            "session_id": "s1",
+            "cwd": str(cwd),
+            "hook_event_name": "UserPromptSubmit",
+            "prompt": "#remember deploys go through the staging branch first",
+        }
+        subprocess.run(
+            [sys.executable, str(RUNNER), "UserPromptSubmit"],
+            input=json.dumps(prompt).encode(),
+            env=hook_env,
+            check=True,
+            timeout=60,
+        )
+        from hook_fixtures import settle
+
+        settle(homes["hook"] / "run")
+        subprocess.run(
+            [*CLI, "remember", "the CLI was here"],
+            env=env("cli"),
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        server_env = env("server")
+        subprocess.run(
+            [*CLI, "embed-server", "start"],
+            env=server_env,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        subprocess.run(
+            [*CLI, "embed-server", "stop"],
+            env=server_env,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        subprocess.run(
+            [*CLI, "serve"],
+            env=env("serve"),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        demo_env = env("demo")
+        subprocess.run(
+            [*CLI, "demo", "--no-serve"],
+            env=demo_env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+        subprocess.run(
+            [*CLI, "embed-server", "stop"],
+            env=demo_env,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        loose = {name: _modes(home) for name, home in homes.items()}
+    finally:
+        os.umask(old)
+    assert all(home.is_dir() for home in homes.values())
+    assert {k: v for k, v in loose.items() if v} == {}
+
+
+def test_graph_out_never_follows_a_planted_temporary_symlink(tmp_path: Path) -> None:
+    """Issue 14 item 12: ``graph --out`` writes a fresh O_EXCL temporary (never a guessed
+    ``.NAME.tmp``), so a symlink planted there leaves its target alone; the page is 0600."""
+    from mcp_memory.graph.page import write_graph
+    from mcp_memory.store import Store
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("do not touch", encoding="utf-8")
+    out = tmp_path / "site" / "graph.html"
+    out.parent.mkdir()
+    (out.parent / ".graph.html.tmp").symlink_to(victim)
+    store = Store.open(tmp_path / "memory.db")
+    try:
+        write_graph(store, out)
+    finally:
+        store.close()
+    assert victim.read_text(encoding="utf-8") == "do not touch"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert "<html" in out.read_text(encoding="utf-8").lower()

@@ -145,8 +145,11 @@ def _lines(text: str) -> list[str]:
 
 def error_tail(text: str) -> str:
     """The last lines of an error output (where the actual error usually is), without the
-    ``Exit code N`` status line Claude Code puts first."""
-    lines = _lines(text)
+    ``Exit code N`` status line Claude Code puts first. Redacted whole before it is cut: a
+    tail that starts inside a key or a token would hide it from the redactor."""
+    from mcp_memory.redaction.redact import redact
+
+    lines = _lines(redact(text).text)
     tail = "\n".join(lines[-ERROR_TAIL_LINES:])
     return tail if len(tail) <= MAX_ERROR_CHARS else "…" + tail[-(MAX_ERROR_CHARS - 1) :]
 

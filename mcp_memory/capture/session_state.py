@@ -4,6 +4,10 @@ One small JSON file per session in ``$MCP_MEMORY_HOME/run/sessions/<session>.jso
 ``flock`` while it is read and updated (Claude Code may run the hooks of parallel tool calls at
 the same time) and written back only when it changed. The worker deletes a session's file when
 the session ends, and files untouched for a week (sessions that never ended cleanly).
+
+What a hook keeps here is redacted before it is written: the open failures hold a command and
+its error tail for as long as the session lasts, so a secret in them would sit on disk for days.
+The redactor (~0.1 s to import) is loaded only by the runs whose failures changed.
 """
 
 from __future__ import annotations
@@ -18,7 +22,24 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from mcp_memory.files import FILE_MODE, private_dir
+
 _SESSION_SAFE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_REDACTED = "failures"  # the key whose strings come from commands and their output
+
+
+def redact_strings(value: Any) -> Any:
+    """``value`` with every string in it (in lists and dicts, at any depth) redacted."""
+    from mcp_memory.redaction.redact import redact
+
+    if isinstance(value, str):
+        return redact(value).text
+    if isinstance(value, list):
+        return [redact_strings(v) for v in value]
+    if isinstance(value, dict):
+        return {k: redact_strings(v) for k, v in value.items()}
+    return value
 
 
 def state_path(run_dir: Path, session_id: str) -> Path:
@@ -36,9 +57,10 @@ def _digest(text: str) -> str:
 def session_state(run_dir: Path, session_id: str) -> Iterator[dict[str, Any]]:
     """The session's state dict, locked; written back (atomically) if the caller changed it."""
     path = state_path(run_dir, session_id)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    private_dir(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, FILE_MODE)
     with os.fdopen(fd, "r+", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), FILE_MODE)
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         text = handle.read()
         try:
@@ -48,9 +70,12 @@ def session_state(run_dir: Path, session_id: str) -> Iterator[dict[str, Any]]:
         if not isinstance(state, dict):
             state = {}
         before = json.dumps(state, sort_keys=True)
+        before_redacted = json.dumps(state.get(_REDACTED), sort_keys=True)
         yield state
         after = json.dumps(state, sort_keys=True)
         if after != before:
+            if json.dumps(state.get(_REDACTED), sort_keys=True) != before_redacted:
+                state[_REDACTED] = redact_strings(state.get(_REDACTED))
             state["updated_at"] = time.time()
             handle.seek(0)
             handle.truncate()

@@ -32,6 +32,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from mcp_memory.files import FILE_MODE, atomic_write, open_private, private_dir
+
 MAX_JOB_BYTES = 256 * 1024
 MAX_LOG_BYTES = 5 * 1024 * 1024
 
@@ -54,22 +56,13 @@ def log_path(logs_dir: Path) -> Path:
 def enqueue(run_dir: Path, job: dict[str, Any]) -> Path:
     """Write one job atomically (``.tmp`` then rename); names sort in arrival order."""
     directory = spool_dir(run_dir)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     name = f"{time.time_ns():020d}-{os.getpid()}-{job.get('kind', 'job')}.json"
-    temporary = directory / f".{name}.tmp"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(job, handle, ensure_ascii=False)
-    final = directory / name
-    os.replace(temporary, final)
-    return final
+    return atomic_write(directory / name, json.dumps(job, ensure_ascii=False))
 
 
 def worker_running(run_dir: Path) -> bool:
     """True while a worker holds the lock (it will look at the spool again before it exits)."""
-    path = lock_path(run_dir)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = _open_lock(lock_path(run_dir))
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -87,11 +80,11 @@ def spawn_detached(argv: list[str], log_file: Path, cwd: Path) -> int:
     """
     import subprocess  # not at import time: most hook runs never spawn
 
-    log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(log_file.parent)
     with contextlib.suppress(OSError):  # keep one old log, never more than 2 x MAX_LOG_BYTES
         if log_file.stat().st_size > MAX_LOG_BYTES:
             os.replace(log_file, log_file.with_name(log_file.name + ".1"))
-    with open(log_file, "ab") as log_handle:
+    with open_private(log_file, "ab") as log_handle:
         process = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
@@ -129,14 +122,8 @@ def read_briefing(run_dir: Path, project: str) -> dict[str, Any] | None:
 
 
 def write_briefing(run_dir: Path, project: str, text: str, ids: list[int]) -> Path:
-    path = briefing_path(run_dir, project)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump({"project": project, "text": text, "ids": ids, "built_at": time.time()}, handle)
-    os.replace(temporary, path)
-    return path
+    record = {"project": project, "text": text, "ids": ids, "built_at": time.time()}
+    return atomic_write(briefing_path(run_dir, project), json.dumps(record))
 
 
 # -- the worker's side: its lock and its queue ------------------------------------------------------
@@ -144,9 +131,7 @@ def write_briefing(run_dir: Path, project: str, text: str, ids: list[int]) -> Pa
 
 @contextlib.contextmanager
 def locked(run_dir: Path, wait: float) -> Iterator[bool]:
-    path = lock_path(run_dir)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = _open_lock(lock_path(run_dir))
     deadline = time.monotonic() + wait
     try:
         while True:
@@ -161,6 +146,13 @@ def locked(run_dir: Path, wait: float) -> Iterator[bool]:
         yield True
     finally:
         os.close(fd)
+
+
+def _open_lock(path: Path) -> int:
+    private_dir(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), FILE_MODE)
+    os.fchmod(fd, FILE_MODE)
+    return fd
 
 
 def pending_jobs(run_dir: Path) -> list[Path]:

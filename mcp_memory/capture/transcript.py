@@ -26,6 +26,7 @@ from typing import Any
 from mcp_memory.capture.observe import EDIT_TOOLS, error_line
 from mcp_memory.capture.prompts import is_note, is_system_generated
 from mcp_memory.capture.shell_commands import is_routine, parts
+from mcp_memory.redaction.redact import redact
 
 MAX_REQUESTS = 8
 MAX_REQUEST_CHARS = 240
@@ -64,7 +65,9 @@ class Session:
 
 
 def _flat(text: str, limit: int) -> str:
-    flat = " ".join(text.split())
+    """``text`` redacted whole, then on one line and cut to ``limit``: redacting after the cut
+    would see a key without its BEGIN line or a credentials file without its names."""
+    flat = " ".join(redact(text).text.split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
@@ -140,7 +143,7 @@ def _user(
             tool = pending.pop(str(block.get("tool_use_id")), None)
             if block.get("is_error") and tool is not None and len(session.errors) < MAX_ERRORS:
                 name, target = tool
-                first = error_line(_result_text(block.get("content")))
+                first = error_line(redact(_result_text(block.get("content"))).text)
                 where = f" `{target}`" if target else ""
                 error = f"{name}{where}: {first}" if first else f"{name}{where} failed"
                 session.errors.append(_flat(error, MAX_ERROR_CHARS))
@@ -179,7 +182,7 @@ def _tool_use(
     if name in EDIT_TOOLS:
         path = tool_input.get("file_path") or tool_input.get("notebook_path")
         if isinstance(path, str) and path:
-            target = _relative(path, root)
+            target = _flat(_relative(path, root), MAX_COMMAND_CHARS)
             if target not in session.files and len(session.files) < MAX_FILES:
                 session.files.append(target)
     elif name == "Bash":

@@ -19,6 +19,7 @@ from mcp_memory.config import load_settings
 from mcp_memory.embed_server.app import run
 from mcp_memory.embedding.specs import SPECS, choose_model
 from mcp_memory.errors import MCPMemoryError
+from mcp_memory.files import touch_private
 
 log = logging.getLogger("mcp_memory.embed_server")
 
@@ -60,7 +61,7 @@ def _configure_logging(log_file: Path | None) -> None:
     if log_file is None:
         handler = logging.StreamHandler(sys.stderr)
     else:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
+        touch_private(log_file)  # FileHandler would create it with the umask's 0644
         handler = logging.FileHandler(log_file, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("mcp_memory")

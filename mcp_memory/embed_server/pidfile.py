@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import IO, Any
 
+from mcp_memory.files import atomic_write, open_private
+
 
 def pid_path(run_dir: Path, port: int) -> Path:
     """Where the server listening on ``port`` records its pid."""
@@ -30,10 +32,7 @@ def read_pid_file(path: Path) -> dict[str, Any] | None:
 
 
 def write_pid_file(path: Path, info: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(info), encoding="utf-8")
-    os.replace(temporary, path)
+    atomic_write(path, json.dumps(info))
 
 
 def remove_pid_file(path: Path) -> None:
@@ -52,8 +51,7 @@ def acquire_lock(path: Path) -> IO[bytes] | None:
     """An exclusive lock on ``path`` held until the file is closed, or None if taken."""
     import fcntl
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "ab")  # noqa: SIM115  # held for the life of the server
+    handle = open_private(path, "ab")  # held for the life of the server
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

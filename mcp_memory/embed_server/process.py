@@ -30,6 +30,7 @@ from mcp_memory.config import PREFIX, Settings
 from mcp_memory.embed_server.pidfile import lock_path, pid_path, read_pid_file, write_pid_file
 from mcp_memory.embedding.warm_client import ForeignServer, fetch_health
 from mcp_memory.errors import WarmServerError
+from mcp_memory.files import open_private, private_dir, touch_private
 
 POLL_INTERVAL = 0.05
 
@@ -225,17 +226,15 @@ def stop(settings: Settings, timeout: float = 10.0) -> dict[str, Any]:
 def _start_lock(settings: Settings) -> Iterator[None]:
     import fcntl
 
-    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)  # first: parents get 0o755
-    settings.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = lock_path(settings.run_dir, settings.embed_port).with_suffix(".start-lock")
-    with open(path, "ab") as handle:
+    with open_private(path, "ab") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # held for milliseconds by another start
         yield
 
 
 def _launch(settings: Settings) -> int:
-    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    settings.logs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(settings.home)
+    touch_private(log_file(settings))  # the launcher appends to it: created 0600 here
     argv = [sys.executable, "-m", "mcp_memory.embed_server", "--port", str(settings.embed_port)]
     spec = {"argv": argv, "log": str(log_file(settings)), "cwd": str(settings.home)}
     launcher = subprocess.run(

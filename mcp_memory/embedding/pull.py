@@ -26,6 +26,7 @@ import numpy as np
 
 from mcp_memory.embedding.specs import ModelFile, ModelPaths, ModelSpec, model_dir, require
 from mcp_memory.errors import ModelError
+from mcp_memory.files import private_dir
 
 log = logging.getLogger("mcp_memory")
 
@@ -73,7 +74,7 @@ def pull(
             f"with internet and copy {root} to the same place here"
         )
     marker.unlink(missing_ok=True)  # from here on, the directory is a partial download
-    root.mkdir(parents=True, exist_ok=True)
+    private_dir(root)
 
     where = endpoint or huggingface_hub.constants.ENDPOINT
     revision = spec.revision or "main"

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from mcp_memory.files import atomic_write
 from mcp_memory.lifecycle.clusters import find_clusters
 from mcp_memory.projects import display_name
 from mcp_memory.store.database import Store
@@ -253,10 +254,7 @@ def write_graph(
     data = collect(store, projects=projects, states=states, age_after=age_after)
     names = [p["name"] for p in data.projects]
     title = "mcp-memory: " + (", ".join(names[:3]) + (" …" if len(names) > 3 else "") or "empty")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(f".{out.name}.tmp")
-    temporary.write_text(render_html(data, title), encoding="utf-8")
-    temporary.replace(out)
+    atomic_write(out, render_html(data, title))  # fresh O_EXCL temporary, 0600, then rename
     return GraphSummary(
         path=str(out),
         nodes=len(data.nodes["id"]),

@@ -57,6 +57,7 @@ from mcp_memory.capture import spool
 from mcp_memory.capture.prompts import is_system_generated
 from mcp_memory.capture.session_state import session_state
 from mcp_memory.config import Settings, load_settings
+from mcp_memory.files import open_private
 from mcp_memory.hooks import reader as hook_recall
 from mcp_memory.hooks import worker
 
@@ -269,13 +270,24 @@ def user_prompt_submit(hook: Hook) -> dict[str, Any] | None:
     notes, query = remember_notes(prompt)
     parts = []
     if notes:
-        for note in notes:
-            _enqueue_memory(hook, note, type="user_note", tags=("note",), source="user")
-        worker.wake_worker(hook.settings)
-        parts.append(
-            f"mcp-memory: saved {len(notes)} #remember note(s) to long-term memory as protected "
-            "user notes (stored in the background); there is no need to store them again."
-        )
+        refused = [
+            why
+            for note in notes
+            if (why := _enqueue_memory(hook, note, type="user_note", tags=("note",), source="user"))
+        ]
+        saved = len(notes) - len(refused)
+        if saved:
+            worker.wake_worker(hook.settings)
+            parts.append(
+                f"mcp-memory: saved {saved} #remember note(s) to long-term memory as protected "
+                "user notes (stored in the background); there is no need to store them again."
+            )
+        if refused:
+            parts.append(
+                f"mcp-memory: {len(refused)} #remember note(s) not saved: "
+                + "; ".join(refused)
+                + ". Tell the user, so they can fix the note and send it again."
+            )
     if len(query) >= 3 and not query.startswith("/"):
         parts.append(relevant_memories(hook, query))
     return hook.context("\n\n".join(p for p in parts if p))
@@ -392,13 +404,19 @@ def earlier_fixes(hook: Hook) -> str:
 
 def _enqueue_memory(
     hook: Hook, text: str, *, type: str, tags: tuple[str, ...], source: str
-) -> None:
-    """Redact here, before the text touches the disk; the service redacts again (a no-op)."""
+) -> str | None:
+    """Validate and redact here, before the text touches the disk; the service does both again
+    (a no-op). None when the job is spooled, else why the worker would refuse it: a hook must
+    never acknowledge a note the worker then moves to ``spool/failed/``."""
+    from mcp_memory.errors import ValidationError
     from mcp_memory.redaction.redact import redact
+    from mcp_memory.service.validation import validate_content
 
-    clean = redact(text).text.strip()
-    if not clean:
-        return
+    limit = hook.settings.max_content_chars
+    try:
+        clean = validate_content(redact(validate_content(text, limit)).text, limit)
+    except ValidationError as exc:
+        return str(exc)
     spool.enqueue(
         hook.settings.run_dir,
         {
@@ -411,6 +429,7 @@ def _enqueue_memory(
             "session_id": hook.session_id,
         },
     )
+    return None
 
 
 # -- PreCompact / SessionEnd --------------------------------------------------------------------
@@ -457,9 +476,8 @@ def _log_failure(settings: Settings | None, event: str, exc: BaseException) -> N
             import traceback
 
             detail += "\n" + "".join(traceback.format_exception(exc)).rstrip()
-        logs.mkdir(parents=True, exist_ok=True, mode=0o700)
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        with open(logs / "hooks.log", "a", encoding="utf-8") as handle:
+        with open_private(logs / "hooks.log", "a") as handle:
             handle.write(f"{stamp} hook {event}[{os.getpid()}]: {detail}\n")
     except BaseException:
         pass

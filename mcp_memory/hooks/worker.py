@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mcp_memory.capture import spool
+from mcp_memory.files import private_dir
 
 if TYPE_CHECKING:
     from mcp_memory.app import App
@@ -52,7 +53,7 @@ def wake_worker(settings: Settings) -> int | None:
     """Start a worker unless one is draining the spool already; its pid, or None."""
     if spool.worker_running(settings.run_dir):
         return None
-    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(settings.home)
     return spool.spawn_detached(
         [sys.executable, "-m", "mcp_memory.hooks.worker"],
         spool.log_path(settings.logs_dir),
@@ -144,7 +145,7 @@ class Worker:
             except (MCPMemoryError, ValueError, KeyError, TypeError) as exc:
                 log.warning("job %s rejected: %s", path.name, exc)
                 failed = path.parent / "failed"
-                failed.mkdir(exist_ok=True, mode=0o700)
+                private_dir(failed)
                 with contextlib.suppress(OSError):
                     os.replace(path, failed / path.name)
                 continue

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mcp_memory.errors import MCPMemoryError, NotFoundError, StoreError
+from mcp_memory.files import private_dir
 from mcp_memory.lifecycle.aging import AgePolicy, Judge, age
 from mcp_memory.lifecycle.consolidate import Consolidator
 from mcp_memory.service.memories import MemoryService
@@ -45,7 +46,7 @@ class MaintainReport:
 @contextmanager
 def exclusive(lock_path: Path) -> Iterator[bool]:
     """True when this process holds the maintain lock (non-blocking)."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(lock_path.parent)
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:

@@ -24,6 +24,7 @@ import numpy as np
 from mcp_memory.embedding.protocol import Embedder
 from mcp_memory.errors import EmbeddingError, ValidationError
 from mcp_memory.projects import GLOBAL
+from mcp_memory.redaction.base import looks_random
 from mcp_memory.redaction.redact import redact
 from mcp_memory.service import boilerplate
 from mcp_memory.service.classify import PROTECTED_TYPES, TYPES, classify
@@ -61,6 +62,9 @@ def redact_content(text: str) -> tuple[str, int]:
     return red.text.strip() or "[redacted]", red.count
 
 
+_HEX = re.compile(r"[0-9a-fA-F-]+")  # hashes, SHAs, UUIDs: tags a user may well give
+
+
 def redact_tags(tags: Sequence[str] | None) -> tuple[tuple[str, ...], int]:
     """Tags redacted, then validated (:func:`validate_tags`), and how many secrets they held.
 
@@ -78,6 +82,9 @@ def redact_tags(tags: Sequence[str] | None) -> tuple[tuple[str, ...], int]:
             raise ValidationError("tags must be strings")
         red = redact(tag)
         count += red.count
+        if not red.count and looks_random(tag) and not _HEX.fullmatch(tag):
+            count += 1  # a bare credential-shaped word (hashes kept): nothing else marks it
+            continue
         if red.count and not any(c.isalnum() for c in _MARKERS.sub("", red.text)):
             continue
         kept.append(red.text)

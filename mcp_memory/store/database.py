@@ -56,6 +56,7 @@ from mcp_memory.errors import (
     ReadOnlyDatabaseError,
     StoreError,
 )
+from mcp_memory.files import private_dir
 from mcp_memory.store import migrations
 from mcp_memory.store.base import ModelInfo
 from mcp_memory.store.bit_index import BitIndex
@@ -190,7 +191,7 @@ class Store(
         )
         try:
             if str(path) != ":memory:" and not read_only:
-                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                private_dir(path.parent)
             db = apsw.Connection(str(path), flags=flags)
             db.cursor_factory = _Cursor
         except PermissionError as exc:
