@@ -439,8 +439,10 @@ def test_consolidate_cli_dry_run_shows_the_merged_text(settings: Any) -> None:
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
 
+    pay = settings.home.parent / "pay"  # a new project is named by its directory
+    pay.mkdir(exist_ok=True)
     for text in WEBHOOK:
-        cli("remember", text, "--project", "pay")
+        cli("remember", text, "--project", str(pay))
     shown = cli("consolidate", "--project", "pay", "--dry-run")
     assert shown.startswith("dry_run") and "would merge into:" in shown
     (merged,) = [line for line in shown.splitlines() if line.startswith("  => ")]
@@ -451,8 +453,10 @@ def test_consolidate_cli_dry_run_shows_the_merged_text(settings: Any) -> None:
     assert f"[{rid}] " in detail and "proven" in detail and merged[5:] in detail.splitlines()
     assert f"made by consolidation {applied[0]['consolidation_id']} from:" in detail
     # different facts: left for an LLM, and the briefing and doctor say so
+    api = settings.home.parent / "api"
+    api.mkdir(exist_ok=True)
     for text in API_TESTS:
-        cli("remember", text, "--project", "api")
+        cli("remember", text, "--project", str(api))
     waiting = cli("consolidate", "--project", "api", "--run")
     assert waiting.startswith("needs_llm") and "GEMINI_API_KEY" in waiting
     brief = cli("briefing", "--project", "api")

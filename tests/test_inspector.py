@@ -117,6 +117,8 @@ def test_tools_call_over_streamable_http(settings: Settings) -> None:
                 time.sleep(0.1)
                 continue
             break
+        web = settings.home.parent / "web"  # a project is named by its directory
+        web.mkdir(exist_ok=True)
         inspector(
             settings,
             [url],
@@ -129,7 +131,7 @@ def test_tools_call_over_streamable_http(settings: Settings) -> None:
             "--tool-arg",
             "content=HTTP transport memory",
             "--tool-arg",
-            "project=web",
+            f"project={web}",
         )
         found = inspector(
             settings,
@@ -143,7 +145,7 @@ def test_tools_call_over_streamable_http(settings: Settings) -> None:
             "--tool-arg",
             "query=HTTP transport",
             "--tool-arg",
-            "project=web",
+            f"project={web}",
         )
         assert found["structuredContent"]["hits"][0]["content"] == "HTTP transport memory"
     finally:

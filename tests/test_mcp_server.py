@@ -135,12 +135,12 @@ def test_get_returns_a_memory_whole_with_links_and_lineage(settings: Settings) -
         ids = [
             m["id"]
             for m in structured(
-                await client.call_tool("remember", {"content": cluster, "project": "p"})
+                await client.call_tool("remember", {"content": cluster, "project": "global"})
             )["memories"]
         ]
-        merged = structured(await client.call_tool("consolidate", {"ids": ids, "project": "p"}))[
-            "outcomes"
-        ][0]
+        merged = structured(
+            await client.call_tool("consolidate", {"ids": ids, "project": "global"})
+        )["outcomes"][0]
         details = [structured(await client.call_tool("get", {"id": i})) for i in ids]
         return long_id, whole, ids, merged, details
 
