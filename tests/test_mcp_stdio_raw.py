@@ -129,3 +129,32 @@ def test_out_of_range_ids_and_nul_paths_are_validation_errors(settings: Settings
         assert any(words in text for words in in_range), text
     nul = answers[4]["result"]
     assert nul["isError"] and "NUL byte" in nul["content"][0]["text"]
+
+
+def test_a_damaged_database_keeps_the_session_and_every_tool_says_how_to_repair(
+    settings: Settings,
+) -> None:
+    """A damaged header must not end the stdio server at start-up (Claude Code would show the
+    memory server as failed with no reason): it answers, and each tool names the repair."""
+    from mcp_memory.store.database import Store
+
+    Store.open(settings.db).close()
+    data = bytearray(settings.db.read_bytes())
+    data[:16] = b"not a database!!"
+    settings.db.write_bytes(bytes(data))
+    answers = {
+        a["id"]: a
+        for a in run_raw(
+            settings,
+            [
+                json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).encode() + b"\n",
+                call(3, "recall", {"query": "anything"}),
+            ],
+            want=3,
+        )
+    }
+    assert len(answers[2]["result"]["tools"]) == 8
+    result = answers[3]["result"]
+    assert result["isError"]
+    assert "memcycle doctor --repair" in result["content"][0]["text"]
+    assert settings.db.read_bytes()[:16] == b"not a database!!"  # the original is left alone

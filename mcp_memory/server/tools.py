@@ -25,7 +25,7 @@ from pydantic import Field
 from mcp_memory import __version__
 from mcp_memory.app import App, consolidator, llm_waiting_note, open_app, router
 from mcp_memory.config import Settings
-from mcp_memory.errors import MCPMemoryError
+from mcp_memory.errors import MCPMemoryError, StoreError
 from mcp_memory.lifecycle import actions as consolidation
 from mcp_memory.projects import GLOBAL, search_scope
 from mcp_memory.routing import actions as routing
@@ -64,13 +64,28 @@ or when you solved a problem that may recur. Memories belong to the current proj
 stored with project="global"."""
 
 
+class Unavailable:
+    """The lifespan state when the database could not be opened: the error every tool reports."""
+
+    def __init__(self, error: StoreError) -> None:
+        self.error = error
+
+
 def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
     # The lifespan's app, for the resources: the SDK gives a static resource no Context.
     opened: list[App] = []
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[App]) -> AsyncIterator[App]:
-        with await anyio.to_thread.run_sync(lambda: open_app(settings, cwd)) as app:
+        try:
+            app = await anyio.to_thread.run_sync(lambda: open_app(settings, cwd))
+        except StoreError as exc:
+            # A damaged or unreadable database must not end the session at start-up (Claude
+            # Code would only show the server as failed): every tool answers with the diagnosis
+            # and the repair (``memcycle doctor --repair``), and nothing touches the file.
+            yield cast(App, Unavailable(exc))
+            return
+        with app:
             opened.append(app)
             try:
                 yield app
@@ -87,6 +102,8 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
 
     async def run_tool(ctx: Context, fn: Callable[[App], T]) -> T:
         app = cast(App, ctx.request_context.lifespan_context)
+        if isinstance(app, Unavailable):
+            raise ToolError(str(app.error))
         try:
             return await anyio.to_thread.run_sync(lambda: fn(app))
         except MCPMemoryError as exc:  # expected failures: the message says what to do next
