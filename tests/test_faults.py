@@ -304,7 +304,7 @@ def test_a_full_disk_is_a_clear_error_and_never_a_partial_write(
         lines = done.stdout.splitlines()
         assert done.returncode == 0, done.stderr[-2000:]
         assert lines and lines[-1].startswith("ERROR"), (lines[-3:], done.stderr[-1000:])
-        assert "disk full or I/O error" in lines[-1] and "Free disk space" in lines[-1]
+        assert "the disk is full" in lines[-1] and "Free some disk space" in lines[-1]
         acknowledged = [int(x) for x in lines[:-1]]
         assert len(acknowledged) >= 3
         if mounted:

@@ -346,8 +346,11 @@ class OncePerHour:
         except OSError:
             pass
         try:
-            self.stamp.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self.stamp.touch()
+            import os
+
+            from mcp_memory.files import touch_private
+
+            os.utime(touch_private(self.stamp))  # created 0600; its time is when it was said
         except OSError:
             pass
         return True

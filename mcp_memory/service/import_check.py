@@ -93,7 +93,7 @@ def parse_lines(lines: Iterable[str]) -> tuple[dict[str, Any], list[Record], lis
             record = _parse(line)
         except Bad as exc:
             if header is None:
-                raise ValidationError(f"line {n}: {exc}; not an mcp-memory export") from None
+                raise ValidationError(f"line {n}: {exc}; not a memcycle export") from None
             errors.append(f"line {n}: {exc}")
             continue
         if header is None:
@@ -127,7 +127,7 @@ def _parse(line: str) -> dict[str, Any]:
 def _header(record: dict[str, Any], n: int) -> dict[str, Any]:
     if record.get("kind") != "header" or record.get("format") != FORMAT:
         raise ValidationError(
-            f"line {n} is not an {FORMAT} header; export the file with `mcp-memory export`"
+            f"line {n} is not an {FORMAT} header; export the file with `memcycle export`"
         )
     if record.get("version") != VERSION:
         raise ValidationError(
@@ -180,7 +180,7 @@ def _fail(problems: list[str]) -> None:
         shown.append(f"and {n - SHOWN} more")
     raise ValidationError(
         f"{n} bad line{'s' if n != 1 else ''} in the export; nothing was imported. Fix "
-        "them (or export again with `mcp-memory export`) and import again:\n  " + "\n  ".join(shown)
+        "them (or export again with `memcycle export`) and import again:\n  " + "\n  ".join(shown)
     )
 
 
@@ -276,8 +276,8 @@ def _lineage(
         raise Bad(f"consolidation {_show(cid)} is not a consolidation in this file")
     result = _ref(r.get("result"), "result", memories)
     source = _ref(r.get("source"), "source", memories)
-    if result == source:
-        raise Bad(f"memory {result} cannot be its own source")
+    # result == source is the member an offline merge kept as the cluster's statement
+    # (lifecycle/consolidate.py): a real lineage row, which undo reads to restore its state.
     return cid, result, source, _choice(r.get("source_prev_state"), STATES, "source_prev_state")
 
 

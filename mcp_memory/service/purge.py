@@ -153,7 +153,7 @@ def _unreachable(report: PurgeReport, home: Path) -> str:
             "(`mcp-memory route --undo-memory ID` before purging does it)"
         )
     parts.append(
-        "exports (`mcp-memory export` files) cannot be known here; delete or edit any that "
+        "exports (`memcycle export` files) cannot be known here; delete or edit any that "
         "hold the text"
     )
     if not report.wal_checkpointed:

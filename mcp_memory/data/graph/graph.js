@@ -48,8 +48,11 @@
   for (const [a, b, s] of LINKS) { adj[a].push([b, s]); adj[b].push([a, s]); }
   const mergedInto = new Map(), mergedFrom = new Map();
   for (const [s, r, c] of LIN) {
-    if (!mergedInto.has(s)) mergedInto.set(s, []);
-    mergedInto.get(s).push([r, c]);
+    // s === r: the member an offline merge kept as the statement: merged from, not into itself
+    if (s !== r) {
+      if (!mergedInto.has(s)) mergedInto.set(s, []);
+      mergedInto.get(s).push([r, c]);
+    }
     if (!mergedFrom.has(r)) mergedFrom.set(r, []);
     mergedFrom.get(r).push([s, c]);
   }
