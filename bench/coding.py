@@ -31,7 +31,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +41,9 @@ from _report import machine_line, table, write_section
 from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.embedding.specs import MINILM
 from mcp_memory.projects import GLOBAL, scope
+from mcp_memory.service import relevance
 from mcp_memory.service.memories import MemoryService
+from mcp_memory.service.query import has_identifier
 from mcp_memory.service.types import Hit, Options, Remembered
 from mcp_memory.store.database import Store
 
@@ -73,6 +74,7 @@ class Outcome:
     ours: list[str]  # bench memory ids, best first
     relevant: list[bool]  # per hit of ours
     plain: list[str]  # cosine kNN
+    top_cosine: float | None  # the best cosine of the query in scope
     seconds: float
     hits: list[Hit]
 
@@ -120,7 +122,11 @@ def remember(service: MemoryService, m: dict[str, object]) -> int:
 
 
 def run_queries(
-    service: MemoryService, store: Store, embedder: LocalEmbedder, queries: Sequence[Query], ids: dict[int, str]
+    service: MemoryService,
+    store: Store,
+    embedder: LocalEmbedder,
+    queries: Sequence[Query],
+    ids: dict[int, str],
 ) -> list[Outcome]:
     out: list[Outcome] = []
     for q in queries[:3]:  # warm-up: first-call costs are not what a user waits for each time
@@ -131,13 +137,15 @@ def run_queries(
         hits = service.recall(q.text, projects=where, k=K, count_recall=False)
         seconds = time.perf_counter() - began
         qvec = embedder.embed([q.text], "query")[0]
-        plain = [ids[i] for i, _ in store.knn(qvec, K, projects=where)]
+        knn = store.knn(qvec, K, projects=where)
+        plain = [ids[i] for i, _ in knn]
         out.append(
             Outcome(
                 q,
                 [ids[h.id] for h in hits],
                 [bool(getattr(h, "relevant", True)) for h in hits],
                 plain,
+                knn[0][1] if knn else None,
                 seconds,
                 hits,
             )
@@ -183,9 +191,71 @@ def recall_rows(outcomes: Sequence[Outcome]) -> list[list[str]]:
             )
         un = [o for o in mine if not o.query.answers]
         rows.append(
-            [half, "unanswerable", str(len(un)), "", "", "", "", pct(sum(map(abstains, un)), len(un))]
+            [
+                half,
+                "unanswerable",
+                str(len(un)),
+                "",
+                "",
+                "",
+                "",
+                pct(sum(map(abstains, un)), len(un)),
+            ]
         )
     return rows
+
+
+# -- relevance: fitting the calibration ---------------------------------------------------------
+
+
+def hit_features(o: Outcome, h: Hit) -> tuple[float, ...]:
+    """:func:`relevance.features` of a hit, from what recall reported of it."""
+    cos = h.signals.get("vector_similarity")
+    margin = h.signals.get("margin")
+    rank = h.signals.get("keyword_rank")
+    return relevance.features(
+        cos,
+        None if cos is None or margin is None else cos - margin,
+        o.top_cosine,
+        None if rank is None else int(rank),
+        has_identifier(o.query.text),
+    )
+
+
+def fit(outcomes: Sequence[Outcome], l2: float = 1.0) -> relevance.Calibration:
+    """L2-regularised logistic regression (Newton steps) over every hit of the calibration
+    queries, then the highest cut that keeps >= 95% of answerable queries' answers relevant."""
+    cal = [o for o in outcomes if o.query.half == "calibration"]
+    x = np.array([hit_features(o, h) for o in cal for h in o.hits])
+    y = np.array([float(ids in o.query.answers) for o in cal for ids in o.ours])
+    w = np.zeros(x.shape[1])
+    penalty = np.full(x.shape[1], l2)
+    penalty[0] = 0.0  # the bias is not shrunk
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-(x @ w)))
+        grad = x.T @ (p - y) + penalty * w
+        hess = (x * (p * (1 - p))[:, None]).T @ x + np.diag(penalty + 1e-9)
+        w -= np.linalg.solve(hess, grad)
+    weights = tuple(round(float(v), 4) for v in w)
+    answerable = [o for o in cal if o.query.answers]
+    best = 0.0
+    for cut in np.arange(0.01, 0.99, 0.005):
+        trial = relevance.Calibration(weights, float(cut))
+        kept_n = sum(
+            any(
+                mid in o.query.answers and probability_of(trial, o, h) >= cut
+                for mid, h in zip(o.ours, o.hits, strict=True)
+            )
+            for o in answerable
+        )
+        if kept_n >= 0.95 * len(answerable):
+            best = round(float(cut), 3)
+    return relevance.Calibration(weights, best)
+
+
+def probability_of(c: relevance.Calibration, o: Outcome, h: Hit) -> float:
+    z = sum(wi * xi for wi, xi in zip(c.weights, hit_features(o, h), strict=True))
+    return 1 / (1 + float(np.exp(-z)))
 
 
 # -- linking ----------------------------------------------------------------------------------
@@ -199,7 +269,9 @@ class PairResult:
     linked: bool
 
 
-def pairs_of(groups: Sequence[dict[str, object]], link_half: dict[str, str]) -> list[tuple[str, str, str, str, bool]]:
+def pairs_of(
+    groups: Sequence[dict[str, object]], link_half: dict[str, str]
+) -> list[tuple[str, str, str, str, bool]]:
     out = []
     for g in groups:
         for label in ("related", "unrelated_same_format"):
@@ -230,7 +302,9 @@ def pairs_alone(
     return out
 
 
-def families(memories: Sequence[dict[str, object]], groups: Sequence[dict[str, object]]) -> dict[str, set[str]]:
+def families(
+    memories: Sequence[dict[str, object]], groups: Sequence[dict[str, object]]
+) -> dict[str, set[str]]:
     """Each project's same-format family: the memories sharing the opening of its labelled
     same-format texts."""
     out: dict[str, set[str]] = {}
@@ -289,6 +363,11 @@ def link_rows(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-write", action="store_true", help="print; do not touch docs/")
+    parser.add_argument(
+        "--fit",
+        action="store_true",
+        help="fit the relevance calibration on the calibration half and print it (no docs)",
+    )
     args = parser.parse_args(argv)
     began = time.perf_counter()
     memories, queries, groups, link_half = load()
@@ -301,6 +380,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             service = make_service(store, embedder)
             ids = {remember(service, m): str(m["id"]) for m in memories}
             outcomes = run_queries(service, store, embedder, queries, ids)
+            if args.fit:
+                print(f"{MINILM.id!r}: {fit(outcomes)!r}")
+                return 0
             together = linked_pairs(store, ids)
         finally:
             store.close()

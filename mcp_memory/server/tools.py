@@ -191,6 +191,7 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         states: list[str] | None = None,
         since: str | None = None,
         until: str | None = None,
+        include_irrelevant: bool = False,
     ) -> RecallResult:
         """Search memories by meaning and keywords; returns the best matches with scores.
 
@@ -200,6 +201,8 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         Searches the current project plus global memories unless `project` names another
         project or `all_projects` is true. Filters: `tags` (all must match), `types`,
         `states` (default buffer and proven), `since`/`until` (ISO dates). `k` is 1-100.
+        Returns only hits judged relevant (`relevance` is a calibrated probability); none
+        means nothing stored answers it. `include_irrelevant` returns the rest too.
         """
 
         def call(app: App) -> RecallResult:
@@ -212,6 +215,8 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
             hits = app.service.recall(
                 query, projects=scope, k=k, filters=filters, context=session_context
             )
+            if not include_irrelevant:
+                hits = [h for h in hits if h.relevant]
             shown = None if scope is None else [_shown(p) for p in scope]
             return RecallResult(query=query, projects=shown, count=len(hits), hits=hits)
 

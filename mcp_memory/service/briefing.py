@@ -69,7 +69,10 @@ def build_briefing(
     if query:
         hits = service.recall(query, projects=scope, k=8, count_recall=False)
         relevant = store.get_many([h.id for h in hits])
-        sections.append(("Relevant now", [relevant[h.id] for h in hits if h.id in relevant]))
+        # Only hits judged relevant (service/relevance.py): an off-topic prompt lists nothing.
+        sections.append(
+            ("Relevant now", [relevant[h.id] for h in hits if h.relevant and h.id in relevant])
+        )
     sections.append(
         ("Recently", fetch(store.recent_buffer_ids(scope, 6))),
     )
