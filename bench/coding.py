@@ -31,7 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,6 +203,57 @@ def recall_rows(outcomes: Sequence[Outcome]) -> list[list[str]]:
             ]
         )
     return rows
+
+
+def target_lines(outcomes: Sequence[Outcome], median_ms: float) -> list[str]:
+    """The issue's targets on the held-out half, each with its figure and whether it is met."""
+    held = [o for o in outcomes if o.query.half == "held_out"]
+    answerable = [o for o in held if o.query.answers]
+    unanswerable = [o for o in held if not o.query.answers]
+    para = [o for o in answerable if o.query.kind == "paraphrase"]
+
+    def share(sel: Sequence[Outcome], ok: Callable[[Outcome], bool]) -> float:
+        return sum(map(ok, sel)) / len(sel) if sel else 0.0
+
+    floor = all(
+        sum(at(o.ours, o.query.answers, n) for o in answerable if o.query.kind == kind)
+        >= sum(at(o.plain, o.query.answers, n) for o in answerable if o.query.kind == kind)
+        for kind in KINDS
+        for n in (1, 3)
+    )
+    rows = [
+        ("never below plain cosine kNN, any kind (R@1, R@3)", floor, None),
+        (
+            "R@1 >= 0.90",
+            share(answerable, lambda o: at(o.ours, o.query.answers, 1)) >= 0.9,
+            share(answerable, lambda o: at(o.ours, o.query.answers, 1)),
+        ),
+        (
+            "R@3 >= 0.97",
+            share(answerable, lambda o: at(o.ours, o.query.answers, 3)) >= 0.97,
+            share(answerable, lambda o: at(o.ours, o.query.answers, 3)),
+        ),
+        (
+            "paraphrase R@1 >= 0.85",
+            share(para, lambda o: at(o.ours, o.query.answers, 1)) >= 0.85,
+            share(para, lambda o: at(o.ours, o.query.answers, 1)),
+        ),
+        (
+            "unanswerable: nothing relevant >= 0.80",
+            share(unanswerable, abstains) >= 0.8,
+            share(unanswerable, abstains),
+        ),
+        (
+            "answerable: answer kept relevant >= 0.95",
+            share(answerable, kept) >= 0.95,
+            share(answerable, kept),
+        ),
+        ("median latency <= 15 ms", median_ms <= 15.0, None),
+    ]
+    return [
+        f"- {name}: {'' if value is None else f'{value:.2f}, '}{'met' if ok else '**not met**'}"
+        for name, ok, value in rows
+    ]
 
 
 # -- relevance: fitting the calibration ---------------------------------------------------------
@@ -391,6 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     seconds = [o.seconds * 1000 for o in outcomes]
     median = statistics.median(seconds)
     p90 = float(np.percentile(seconds, 90))
+    targets = target_lines(outcomes, median)
     link_table, fam_table = link_rows(alone, together, pairs, families(memories, groups), groups)
     doc = "\n\n".join(
         [
@@ -407,6 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 recall_rows(outcomes),
             ),
             f"Recall latency (query embedding included): median {median:.1f} ms, p90 {p90:.1f} ms.",
+            "Targets (held-out half):\n\n" + "\n".join(targets),
             "### Linking: related pairs and same-format pairs",
             "*alone*: each pair in a fresh store (the first two of a format); *together*: all "
             "178 memories in one store, links made as they arrive.",

@@ -36,9 +36,15 @@ from mcp_memory.service.validation import MAX_K, choice, validate_text
 from mcp_memory.store.base import Memory
 from mcp_memory.store.database import Store
 from mcp_memory.store.schema import STATES
-from mcp_memory.text.keywords import keyword_query
+from mcp_memory.text.keywords import STOPWORDS, WORD, keyword_query
 
 log = logging.getLogger("mcp_memory")
+
+QUOTE_MIN_WORDS = 4
+
+
+def content_words(text: str) -> set[str]:
+    return {w for w in WORD.findall(text.lower()) if w not in STOPWORDS}
 
 
 def iso(ts: float) -> str:
@@ -124,9 +130,10 @@ class RecallMixin:
         boost = tune.name_bm25
         keyword_hits = ranked({i: s * (boost if i in named else 1.0) for i, s in bm25.items()})
         keyword_hits = keyword_hits[:pool]
-        # Exact spellings (identifiers, error texts, or a name that labels memories) make shared
-        # words strong evidence; a plain-language question is judged more by meaning.
-        spelled = bool(labelled) or has_identifier(query)
+        # Exact spellings (identifiers, error texts, a name that labels memories, or a query
+        # whose every content word the best keyword hit holds: it quotes that memory) make
+        # shared words strong evidence; a plain-language question is judged more by meaning.
+        spelled = bool(labelled) or has_identifier(query) or self._quotes(query, keyword_hits)
         weights = (
             tune.vector_weight,
             tune.identifier_keyword_weight if spelled else tune.keyword_weight,
@@ -208,6 +215,15 @@ class RecallMixin:
             sims = np.stack([vectors[i] for i in ids]) @ qvec
             cosines = {**cosines, **{i: float(s) for i, s in zip(ids, sims, strict=True)}}
         return cosines, neighbours
+
+    def _quotes(self, query: str, keyword_hits: list[tuple[int, float]]) -> bool:
+        """Whether the best keyword hit holds every content word of ``query`` (at least
+        ``QUOTE_MIN_WORDS`` of them): the query quotes a memory."""
+        words = content_words(query)
+        if len(words) < QUOTE_MIN_WORDS or not keyword_hits:
+            return False
+        best = keyword_hits[0][0]
+        return words <= content_words(self.store.contents([best]).get(best, ""))
 
     @staticmethod
     def _passes(m: Memory, f: RecallFilters, tag_ids: set[int] | None) -> bool:
