@@ -68,6 +68,7 @@ TARGET_R5, TARGET_R10, TARGET_MS = 65.0, 75.0, 20.0
 PLAIN = Tuning(
     rrf_k=60,
     keyword_weight=1.0,
+    identifier_keyword_weight=1.0,
     context_weight=0.0,
     neighbour_weight=0.0,
     name_cosine=0.0,
@@ -77,14 +78,17 @@ PLAIN = Tuning(
     when_factor=1.0,
     session_weight=0.0,
 )
-BEFORE_SESSION = replace(Tuning(), session_weight=0.0)
+# Before the query-dependent keyword weight: the keyword list counted twice for every query.
+FLAT_KEYWORDS = replace(Tuning(), keyword_weight=2.0)
+BEFORE_SESSION = replace(FLAT_KEYWORDS, session_weight=0.0)
+KW2 = {"keyword_weight": 2.0, "identifier_keyword_weight": 2.0}
 STEPS: list[tuple[str, Tuning]] = [
     ("RRF of both, k=60 (plain)", PLAIN),
     ("+ neighbours' text in BM25 (weight 0.5)", replace(PLAIN, context_weight=0.5)),
-    ("+ RRF k=5, keyword list x2", replace(PLAIN, context_weight=0.5, rrf_k=5, keyword_weight=2)),
+    ("+ RRF k=5, keyword list x2", replace(PLAIN, context_weight=0.5, rrf_k=5, **KW2)),
     (
         "+ neighbours' cosine (0.5 x mean)",
-        replace(PLAIN, context_weight=0.5, rrf_k=5, keyword_weight=2, neighbour_weight=0.5),
+        replace(PLAIN, context_weight=0.5, rrf_k=5, neighbour_weight=0.5, **KW2),
     ),
     (
         "+ names: label match lifts, out of BM25",
@@ -92,7 +96,8 @@ STEPS: list[tuple[str, Tuning]] = [
     ),
     ("+ date in query matches time", replace(BEFORE_SESSION, when_factor=1.0)),
     ("+ 'when' questions prefer 'when' answers", BEFORE_SESSION),
-    ("+ session's best other candidate lends 0.3 (shipped)", Tuning()),
+    ("+ session's best other candidate lends 0.3", FLAT_KEYWORDS),
+    ("+ keyword list x0.3 for plain-language questions naming no label (shipped)", Tuning()),
 ]
 
 
@@ -347,7 +352,11 @@ def run(
                 result.ablation.append((name, answers))
                 log(f"{name}: R@5 {recall_at(answers, 5):.1f} R@10 {recall_at(answers, 10):.1f}")
             for name, tuning, vectors in [
-                ("vector only, plain (cosine KNN)", replace(PLAIN, keyword_weight=0.0), True),
+                (
+                    "vector only, plain (cosine KNN)",
+                    replace(PLAIN, keyword_weight=0.0, identifier_keyword_weight=0.0),
+                    True,
+                ),
                 ("keyword only, plain (FTS5 BM25)", PLAIN, False),
             ]:
                 svc = make_service(store, cached, tuning, spec)

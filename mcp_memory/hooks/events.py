@@ -343,7 +343,7 @@ def _candidates(
         )
     except hook_recall.Unavailable:
         return keyword
-    hits = reader.vector(vector, scope, CANDIDATES)
+    hits = reader.vector(vector, scope, CANDIDATES, text=query, keyword=keyword)
     fresh = reader.unembedded([c.id for c in keyword])
     return hits + [c for c in keyword if c.id in fresh]
 

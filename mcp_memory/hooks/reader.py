@@ -9,7 +9,8 @@ share with the store (states, tables, ``meta`` keys, the KNN limit) comes from t
 ``tests/test_hooks.py`` pins the results to the store's own (``Reader.knn`` = ``Store.knn``).
 
 A hook is a fresh Python process on Claude Code's critical path, so this module imports only the
-standard library, ``apsw``, the pure-Python :mod:`mcp_memory.service.fusion` and the name-only
+standard library, ``apsw``, the pure-Python :mod:`mcp_memory.service.relevance` (the calibrated
+relevance decision recall makes too) and :mod:`mcp_memory.service.query`, and the name-only
 :mod:`mcp_memory.store.schema` (importing :mod:`mcp_memory.store.database` would pull numpy and
 sqlite-vec's Python wrapper, which imports numpy too: ~200 ms before any work). It reads the
 database the service writes, with the same queries:
@@ -36,6 +37,8 @@ from typing import Any, NamedTuple
 
 from mcp_memory.embedding.protocol import SERVICE
 from mcp_memory.projects import GLOBAL
+from mcp_memory.service import relevance
+from mcp_memory.service.query import has_identifier
 from mcp_memory.store.schema import (
     ACTIVE_STATES,
     DIMENSION_KEY,
@@ -80,6 +83,9 @@ class Candidate(NamedTuple):
     created_at: float
     similarity: float | None  # cosine to the prompt (vector mode)
     coverage: float | None  # IDF-weighted share of the prompt's words it contains (keyword)
+    # The calibrated decision of :mod:`mcp_memory.service.relevance` (vector mode, calibrated
+    # models): the same one the recall tool and the briefing make. None: not judged.
+    relevant: bool | None = None
 
 
 def vec_extension_path() -> str:
@@ -236,11 +242,24 @@ class Reader:
         scored = sorted(((int(i), float(s)) for i, s in rows), key=lambda r: -r[1])
         return scored[:k]
 
-    def vector(self, query: bytes, projects: Sequence[str], k: int) -> list[Candidate]:
+    def vector(
+        self,
+        query: bytes,
+        projects: Sequence[str],
+        k: int,
+        *,
+        text: str = "",
+        keyword: Sequence[Candidate] = (),
+    ) -> list[Candidate]:
+        """KNN hits, each judged relevant or not like recall judges it (:func:`judge`) from the
+        prompt ``text`` and the ``keyword`` hits (:meth:`keyword`, best first)."""
         hits = self.knn(query, k, projects)
         found = self._memories([i for i, _ in hits])
+        verdicts = judge(self.model_id or "", hits, [c.id for c in keyword], text)
         return [
-            Candidate(*found[i], similarity=sim, coverage=None) for i, sim in hits if i in found
+            Candidate(*found[i], similarity=sim, coverage=None, relevant=verdicts.get(i))
+            for i, sim in hits
+            if i in found
         ]
 
     def unembedded(self, ids: Sequence[int]) -> set[int]:
@@ -262,6 +281,25 @@ class Reader:
             tuple(ids),
         )
         return {int(r[0]): (int(r[0]), str(r[1]), str(r[2]), str(r[3]), float(r[4])) for r in rows}
+
+
+def judge(
+    model_id: str, knn: Sequence[tuple[int, float]], keyword_ids: Sequence[int], text: str
+) -> dict[int, bool]:
+    """Each KNN hit's relevance, decided as :meth:`MemoryService.recall` decides it (the same
+    features and coefficients, :mod:`mcp_memory.service.relevance`); empty for a model without
+    a calibration (the hook then falls back to its cosine threshold)."""
+    if model_id not in relevance.CALIBRATIONS or not knn:
+        return {}
+    spelled = has_identifier(text)
+    ranks = {i: r for r, i in enumerate(keyword_ids, start=1)}
+    top = knn[0][1]
+    out: dict[int, bool] = {}
+    for r, (mid, cos) in enumerate(knn):
+        after = knn[r + 1][1] if r + 1 < len(knn) else None
+        values = relevance.features(cos, after, top, ranks.get(mid), spelled)
+        out[mid] = relevance.is_relevant(model_id, relevance.probability(model_id, values))
+    return out
 
 
 # -- the warm server, without numpy or http.client ---------------------------------------------
@@ -399,6 +437,8 @@ MIN_ITEM_CHARS = 120  # a memory is shortened to fit the budget, but not below t
 
 
 def qualifies(c: Candidate, threshold: float) -> bool:
+    if c.relevant is not None:
+        return c.relevant
     if c.similarity is not None:
         return c.similarity >= threshold
     return c.coverage is not None and c.coverage >= KEYWORD_MIN_COVERAGE

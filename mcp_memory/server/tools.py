@@ -188,6 +188,10 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
             str | None,
             Field(description="Only memories created on or before this ISO date", max_length=40),
         ] = None,
+        include_irrelevant: Annotated[
+            bool,
+            Field(description="Also return hits judged not relevant (default: only relevant ones)"),
+        ] = False,
     ) -> Annotated[CallToolResult, RecallResult]:
         """Search memories by meaning and keywords; returns the best matches with scores.
 
@@ -196,8 +200,10 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         Not for: reading current files (read them) or general knowledge.
         Searches the current project plus global memories unless `project` names another
         project or `all_projects` is true. Filters: `tags` (all must match), `types`,
-        `states`, `since`/`until` (ISO dates). Long memories come back whole; `get` adds a
-        memory's links and lineage.
+        `states` (default buffer and proven), `since`/`until` (ISO dates). Long memories come
+        back whole; `get` adds a memory's links and lineage. Returns only hits judged relevant
+        (`relevance` is a calibrated probability); none means nothing stored answers it.
+        `include_irrelevant` returns the rest too.
         """
 
         def call(app: App) -> CallToolResult:
@@ -214,6 +220,8 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
             hits = app.service.recall(
                 query, projects=scope, k=k, filters=filters, context=session_context
             )
+            if not include_irrelevant:
+                hits = [h for h in hits if h.relevant]
             shown = None if scope is None else [_shown(p) for p in scope]
             found = RecallResult(query=query, projects=shown, count=len(hits), hits=hits)
             return reply(found, recall_summary(found))

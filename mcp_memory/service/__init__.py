@@ -5,7 +5,8 @@ environment. It gets a Store and an Embedder and is the one write path for every
   forget, restore, stats
 - ``recall``: the recall path: vector and keyword search fused, filters, session lift
 - ``fusion``: how recall weighs its signals (:class:`Tuning`) and their rank fusion
-- ``query``: what a query says besides its words: the dates and names it mentions
+- ``query``: what a query says besides its words: the dates and names it mentions, identifiers
+- ``relevance``: the calibrated relevant / not-relevant decision per hit (pure Python)
 - ``linking``: link each new memory to the existing memories it is about
 - ``promotion``: the one buffer -> proven path (by hand, by recalls, by consolidation)
 - ``boilerplate``: structural noise (shared format is not a shared topic)

@@ -107,7 +107,10 @@ def build_briefing(
     if query:
         hits = service.recall(query, projects=scope, k=8, count_recall=False)
         relevant = store.get_many([h.id for h in hits])
-        sections.append(("Relevant now", [relevant[h.id] for h in hits if h.id in relevant]))
+        # Only hits judged relevant (service/relevance.py): an off-topic prompt lists nothing.
+        sections.append(
+            ("Relevant now", [relevant[h.id] for h in hits if h.relevant and h.id in relevant])
+        )
     recent = fetch(store.recent_buffer_ids(scope, RECENT_ITEMS + MAX_SUMMARIES + 4))
     sections.append(("Recently", [m for m in recent if m.type != SUMMARY][:RECENT_ITEMS]))
     found = {m.id: m for _, memories in sections for m in memories if m.type == SUMMARY}

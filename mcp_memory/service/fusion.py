@@ -20,11 +20,19 @@ class Tuning:
     parts off to measure what each adds."""
 
     # Reciprocal-rank fusion (Cormack et al. 2009) adds weight / (rrf_k + rank) per list. A
-    # small k trusts the top of each list more than the usual 60; BM25 over a memory's text
-    # and its neighbours' is the stronger signal on conversational memories, so it counts twice.
+    # small k trusts the top of each list more than the usual 60.
     rrf_k: int = RRF_K
     vector_weight: float = 1.0
-    keyword_weight: float = 2.0
+    # The keyword list's weight depends on the query. One that names something by its spelling
+    # (an identifier, error text, file name, code or quoted text: :func:`query.has_identifier`;
+    # or a name that labels memories, "Caroline") counts it twice: shared spellings are strong
+    # evidence, and on conversations (LoCoMo) BM25 over a memory's text and its neighbours' is
+    # the stronger signal. A plain-language question counts it 0.3: on coding memories
+    # (bench/coding.py, calibration half) a shared ordinary word ("price", "exported") lifted
+    # the wrong memory over the meaning (paraphrase R@1 4/15 at 2.0, 10/15 at 0.3; 0.0-0.3
+    # measured the same, 0.5 8/15, 1.0 7/15).
+    keyword_weight: float = 0.3
+    identifier_keyword_weight: float = 2.0
     # BM25 weight of the session neighbours' text (``recall_fts.context``); a memory's own
     # text and tags weigh 1.
     context_weight: float = CONTEXT_WEIGHT

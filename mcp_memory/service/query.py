@@ -126,3 +126,31 @@ def in_windows(ts: float, windows: list[tuple[float, float]]) -> bool:
 def names_in(query: str) -> frozenset[str]:
     """The lower-cased words of ``query`` a memory label can match."""
     return frozenset(w.lower() for w in WORD.findall(query))
+
+
+# What an identifier, error text or file name looks like, by shape alone: snake_case, CamelCase
+# (a lower-case letter before an upper-case one, or an upper-case run then a word), dotted paths
+# and file names (a word character on both sides of the dot), paths with a slash, flags,
+# ALL-CAPS codes with a digit or underscore, words with digits inside (TS2307, 0x1f, v1.2), and
+# quoted text (backticks, or quotes around a token with no space).
+_IDENTIFIER = re.compile(
+    r"[A-Za-z0-9]_[A-Za-z0-9]"  # snake_case, SCREAMING_CASE
+    r"|\b[a-z]+[A-Z]\w*"  # camelCase
+    r"|\b[A-Z][a-z0-9]+[A-Z]\w*"  # CamelCase (MissingGreenlet, TooManyConnectionsError)
+    r"|\w\.(?:[a-z_]\w|\d)"  # dotted paths, file names, versions (sqlalchemy.exc, reserve.go)
+    r"|\w/\w+/\w|(?:^|\s)/\w"  # paths (src/lib/x, /account); "and/or" is not one
+    r"|(?:^|\s)--?\w"  # flags (-n, --dry-run)
+    r"|\b[A-Za-z]+\d+\b|\b[A-Z]{2,}[_-][A-Z]"  # codes (TS2307, E0308, ERR_PNPM...)
+    r"|\b\w+::\w+"  # Rust/C++ paths (DB::ParsingException)
+    r"|`[^`]+`"  # backticked text
+    r"|[\"'][^\s\"']+[\"']"  # a quoted token ('404', \"version\")
+    r"|\b\w*(?:Error|Exception)\b"  # NameError, ParsingException
+    r"|\b\d{3}\b|\b\d{5,}\b"  # status codes, sizes (409, 5242880); not years
+)
+
+
+def has_identifier(query: str) -> bool:
+    """Whether ``query`` names something by its exact spelling (an identifier, error text, file
+    name, code or quoted text): then shared words are strong evidence and the keyword list
+    counts more; a plain-language question is better judged by meaning."""
+    return _IDENTIFIER.search(query) is not None

@@ -19,18 +19,32 @@ import numpy as np
 from mcp_memory.embedding.protocol import Embedder
 from mcp_memory.errors import ValidationError
 from mcp_memory.projects import GLOBAL
+from mcp_memory.service import relevance
 from mcp_memory.service.classify import TYPES
 from mcp_memory.service.fusion import Tuning, ranked, rrf_fuse
 from mcp_memory.service.promotion import promote_recalled
-from mcp_memory.service.query import asks_when, in_windows, names_in, says_when, time_windows
+from mcp_memory.service.query import (
+    asks_when,
+    has_identifier,
+    in_windows,
+    names_in,
+    says_when,
+    time_windows,
+)
 from mcp_memory.service.types import Hit, Options, RecallFilters
 from mcp_memory.service.validation import MAX_K, choice, validate_text
 from mcp_memory.store.base import Memory
 from mcp_memory.store.database import Store
 from mcp_memory.store.schema import STATES
-from mcp_memory.text.keywords import keyword_query
+from mcp_memory.text.keywords import STOPWORDS, WORD, keyword_query
 
 log = logging.getLogger("mcp_memory")
+
+QUOTE_MIN_WORDS = 4
+
+
+def content_words(text: str) -> set[str]:
+    return {w for w in WORD.findall(text.lower()) if w not in STOPWORDS}
 
 
 def iso(ts: float) -> str:
@@ -90,6 +104,7 @@ class RecallMixin:
         labelled = self.store.labels(names_in(query), projects)  # names the query mentions
         cosines: dict[int, float] = {}
         neighbours: dict[int, list[int]] = {}
+        knn: list[tuple[int, float]] = []
         if use_vectors and self.store.model is not None:
             self.store.check_model(self.embedder.model_id, self.embedder.dimension)
             qvec = self.embedder.embed([query], "query")[0]
@@ -115,7 +130,14 @@ class RecallMixin:
         boost = tune.name_bm25
         keyword_hits = ranked({i: s * (boost if i in named else 1.0) for i, s in bm25.items()})
         keyword_hits = keyword_hits[:pool]
-        weights = (tune.vector_weight, tune.keyword_weight)
+        # Exact spellings (identifiers, error texts, a name that labels memories, or a query
+        # whose every content word the best keyword hit holds: it quotes that memory) make
+        # shared words strong evidence; a plain-language question is judged more by meaning.
+        spelled = bool(labelled) or has_identifier(query) or self._quotes(query, keyword_hits)
+        weights = (
+            tune.vector_weight,
+            tune.identifier_keyword_weight if spelled else tune.keyword_weight,
+        )
         fused = dict(rrf_fuse(vector_hits, keyword_hits, k=tune.rrf_k, weights=weights))
         windows = time_windows(query)
         timely = {i for i in fused if i in heads and in_windows(heads[i][1], windows)}
@@ -133,6 +155,7 @@ class RecallMixin:
             sessions = {i: heads[i][2] for i in fused if i in heads}
             fused = _session_lift(fused, sessions, factor, tune.session_weight)
         tag_ids = self.store.ids_with_tags(filters.tags) if filters.tags else None
+        judge = _Judge(self.embedder.model_id, knn, has_identifier(query))
         vec_rank = {i: r + 1 for r, (i, _) in enumerate(vector_hits)}
         kw_rank = {i: r + 1 for r, (i, _) in enumerate(keyword_hits)}
         order = ranked(fused)
@@ -149,6 +172,7 @@ class RecallMixin:
                 if mid in vec_rank:
                     signals["vector_similarity"] = round(cosines[mid], 4)
                     signals["vector_rank"] = vec_rank[mid]
+                    signals.update(judge.signals(mid, cosines[mid]))
                 if mid in kw_rank:
                     signals["keyword_rank"] = kw_rank[mid]
                 if mid in named:
@@ -157,7 +181,8 @@ class RecallMixin:
                     signals["time_match"] = 1
                 if mid in telling:
                     signals["says_when"] = 1
-                hits.append(_hit(m, score, signals))
+                p = judge.probability(mid, cosines.get(mid), kw_rank.get(mid))
+                hits.append(_hit(m, score, signals, p, relevance.is_relevant(judge.model_id, p)))
                 if len(hits) == k:
                     break
             if len(hits) == k:
@@ -190,6 +215,15 @@ class RecallMixin:
             sims = np.stack([vectors[i] for i in ids]) @ qvec
             cosines = {**cosines, **{i: float(s) for i, s in zip(ids, sims, strict=True)}}
         return cosines, neighbours
+
+    def _quotes(self, query: str, keyword_hits: list[tuple[int, float]]) -> bool:
+        """Whether the best keyword hit holds every content word of ``query`` (at least
+        ``QUOTE_MIN_WORDS`` of them): the query quotes a memory."""
+        words = content_words(query)
+        if len(words) < QUOTE_MIN_WORDS or not keyword_hits:
+            return False
+        best = keyword_hits[0][0]
+        return words <= content_words(self.store.contents([best]).get(best, ""))
 
     @staticmethod
     def _passes(m: Memory, f: RecallFilters, tag_ids: set[int] | None) -> bool:
@@ -243,11 +277,38 @@ def _session_lift(
     return out
 
 
-def _hit(m: Memory, score: float, signals: dict[str, float]) -> Hit:
+class _Judge:
+    """The relevance of one recall's hits (:mod:`relevance`): each hit's cosine against the next
+    vector candidate's and the best one's (the KNN list, in its order), its keyword rank, and
+    whether the query spells an identifier."""
+
+    def __init__(self, model_id: str, knn: Sequence[tuple[int, float]], spelled: bool) -> None:
+        self.model_id = model_id
+        self.spelled = spelled
+        self.top = knn[0][1] if knn else None
+        self.next = {i: knn[r + 1][1] for r, (i, _) in enumerate(knn[:-1])}
+
+    def signals(self, mid: int, cosine: float) -> dict[str, float]:
+        """The margin over the next vector candidate, for the hit's ``signals``."""
+        return {"margin": round(cosine - self.next[mid], 4)} if mid in self.next else {}
+
+    def probability(self, mid: int, cosine: float | None, keyword_rank: int | None) -> float | None:
+        values = relevance.features(
+            cosine, self.next.get(mid), self.top, keyword_rank, self.spelled
+        )
+        p = relevance.probability(self.model_id, values)
+        return None if p is None else round(p, 4)
+
+
+def _hit(
+    m: Memory, score: float, signals: dict[str, float], p: float | None, relevant: bool
+) -> Hit:
     return Hit(
         id=m.id,
         content=m.content,
         score=round(score, 6) if math.isfinite(score) else 0.0,
+        relevance=p,
+        relevant=relevant,
         signals=signals,
         project="global" if m.project == GLOBAL else m.project,
         type=m.type,

@@ -46,8 +46,12 @@ class Remembered:
 class Hit:
     id: int
     content: str
-    score: float
-    signals: dict[str, float]  # vector_similarity, vector_rank, keyword_rank
+    score: float  # the rank-fusion score that orders one recall's hits (not comparable across)
+    # The calibrated probability that the hit is relevant (service/relevance.py; None for a
+    # model without a calibration), and whether it clears the model's cut.
+    relevance: float | None
+    relevant: bool
+    signals: dict[str, float]  # vector_similarity, vector_rank, margin, keyword_rank
     project: str
     type: str
     tags: tuple[str, ...]

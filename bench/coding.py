@@ -1,0 +1,488 @@
+"""Recall, relevance and linking on coding memories (``bench/data/coding/``), with the bundled MiniLM.
+
+Run: ``PYTHONPATH=. .venv/bin/python bench/coding.py`` (about a minute on 2 cores). It rewrites the
+"coding" section of docs/benchmarks.md and prints it (``--no-write``: print only).
+
+Method: the 178 memories go, in file order, through the real ``MemoryService.remember`` into one
+fresh store (real SQLite, real sqlite-vec, the bundled model), with their project, type and tags;
+links are made as they arrive. Every query then runs through ``MemoryService.recall`` exactly as
+the MCP ``recall`` tool calls it (its project plus global, k 10; ``count_recall`` off so one
+query cannot promote a memory for the next). Beside it, plain cosine kNN over the same stored
+vectors (``Store.knn``, same scope): the row any fusion must not fall below.
+
+Figures, per query kind and per half (``split.json``; tune on calibration, report held-out):
+
+- R@1 / R@3: the share of answerable queries with one of their answers in the first 1 / 3 hits;
+- relevance: for answerable queries, the share whose answer is in the hits and marked relevant;
+  for unanswerable ones, the share with no hit marked relevant (abstention);
+- latency: median and p90 wall time of one recall, query embedding included.
+
+Linking (``link_groups.jsonl``): each labelled pair alone in a fresh store (the first pair of a
+format a project sees), and all memories together (as formats accumulate): related pairs linked,
+same-format pairs falsely linked, and false links per same-format text (links between two texts
+of one project's format family that are not a labelled related pair).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from _report import machine_line, table, write_section
+
+from mcp_memory.embedding.local import LocalEmbedder
+from mcp_memory.embedding.specs import MINILM
+from mcp_memory.projects import GLOBAL, scope
+from mcp_memory.service import relevance
+from mcp_memory.service.memories import MemoryService
+from mcp_memory.service.query import has_identifier
+from mcp_memory.service.types import Hit, Options, Remembered
+from mcp_memory.store.database import Store
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "bench" / "data" / "coding"
+SECTION = "coding"
+KINDS = ("identifier", "paraphrase", "task", "concept")
+HALVES = ("calibration", "held_out")
+K = 10
+# The set's types that the service has no name for, as the service's nearest type.
+TYPE_OF = {"convention": "preference", "command": "fact", "gotcha": "insight"}
+FORMAT_PREFIX = 8  # characters that name a same-format family ("Session ", "chore(de", "Test run")
+
+
+@dataclass(frozen=True)
+class Query:
+    id: str
+    project: str
+    kind: str
+    text: str
+    answers: tuple[str, ...]
+    half: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    query: Query
+    ours: list[str]  # bench memory ids, best first
+    relevant: list[bool]  # per hit of ours
+    plain: list[str]  # cosine kNN
+    top_cosine: float | None  # the best cosine of the query in scope
+    seconds: float
+    hits: list[Hit]
+
+
+def project_key(name: str) -> str:
+    return GLOBAL if name == "global" else name
+
+
+def load() -> tuple[list[dict[str, object]], list[Query], list[dict[str, object]], dict[str, str]]:
+    memories = [json.loads(line) for line in (DATA / "memories.jsonl").open()]
+    split = json.loads((DATA / "split.json").read_text())
+    half = {q: h for h in HALVES for q in split[h]}
+    queries = [
+        Query(q["id"], q["project"], q["kind"], q["query"], tuple(q["answers"]), half[q["id"]])
+        for q in map(json.loads, (DATA / "queries.jsonl").open())
+    ]
+    groups = [json.loads(line) for line in (DATA / "link_groups.jsonl").open()]
+    link_half = {name: h for h in HALVES for name in split["links"][h]}
+    return memories, queries, groups, link_half
+
+
+def make_service(store: Store, embedder: LocalEmbedder) -> MemoryService:
+    options = Options(
+        link_threshold=MINILM.link_threshold,
+        duplicate_threshold=MINILM.duplicate_threshold,
+        strong_recall=MINILM.strong_recall,
+    )
+    return MemoryService(store, embedder, options)
+
+
+def store_one(service: MemoryService, m: dict[str, object]) -> Remembered:
+    return service.remember(
+        str(m["text"]),
+        project=project_key(str(m["project"])),
+        tags=list(m["tags"]),  # type: ignore[call-overload]
+        type=TYPE_OF.get(str(m["type"]), str(m["type"])),
+    )
+
+
+def remember(service: MemoryService, m: dict[str, object]) -> int:
+    done = store_one(service, m)
+    if done.status != "created":
+        raise RuntimeError(f"{m['id']} was not stored as a new memory ({done.status})")
+    return done.id
+
+
+def run_queries(
+    service: MemoryService,
+    store: Store,
+    embedder: LocalEmbedder,
+    queries: Sequence[Query],
+    ids: dict[int, str],
+) -> list[Outcome]:
+    out: list[Outcome] = []
+    for q in queries[:3]:  # warm-up: first-call costs are not what a user waits for each time
+        service.recall(q.text, projects=scope(project_key(q.project)), k=K, count_recall=False)
+    for q in queries:
+        where = scope(project_key(q.project))
+        began = time.perf_counter()
+        hits = service.recall(q.text, projects=where, k=K, count_recall=False)
+        seconds = time.perf_counter() - began
+        qvec = embedder.embed([q.text], "query")[0]
+        knn = store.knn(qvec, K, projects=where)
+        plain = [ids[i] for i, _ in knn]
+        out.append(
+            Outcome(
+                q,
+                [ids[h.id] for h in hits],
+                [bool(getattr(h, "relevant", True)) for h in hits],
+                plain,
+                knn[0][1] if knn else None,
+                seconds,
+                hits,
+            )
+        )
+    return out
+
+
+def at(ranking: Sequence[str], answers: Sequence[str], n: int) -> bool:
+    return any(a in ranking[:n] for a in answers)
+
+
+def kept(o: Outcome) -> bool:
+    """An answerable query whose answer is among the hits and marked relevant."""
+    return any(r and mid in o.query.answers for mid, r in zip(o.ours, o.relevant, strict=True))
+
+
+def abstains(o: Outcome) -> bool:
+    return not any(o.relevant)
+
+
+def pct(n: int, d: int) -> str:
+    return f"{n / d:.2f} ({n}/{d})" if d else "-"
+
+
+def recall_rows(outcomes: Sequence[Outcome]) -> list[list[str]]:
+    rows: list[list[str]] = []
+    for half in (*HALVES, "both"):
+        mine = [o for o in outcomes if half in ("both", o.query.half)]
+        for kind in (*KINDS, "answerable"):
+            sel = [o for o in mine if o.query.answers and kind in ("answerable", o.query.kind)]
+            n = len(sel)
+            rows.append(
+                [
+                    half,
+                    kind,
+                    str(n),
+                    pct(sum(at(o.ours, o.query.answers, 1) for o in sel), n),
+                    pct(sum(at(o.plain, o.query.answers, 1) for o in sel), n),
+                    pct(sum(at(o.ours, o.query.answers, 3) for o in sel), n),
+                    pct(sum(at(o.plain, o.query.answers, 3) for o in sel), n),
+                    pct(sum(kept(o) for o in sel), n),
+                ]
+            )
+        un = [o for o in mine if not o.query.answers]
+        rows.append(
+            [
+                half,
+                "unanswerable",
+                str(len(un)),
+                "",
+                "",
+                "",
+                "",
+                pct(sum(map(abstains, un)), len(un)),
+            ]
+        )
+    return rows
+
+
+def target_lines(outcomes: Sequence[Outcome], median_ms: float) -> list[str]:
+    """The issue's targets on the held-out half, each with its figure and whether it is met."""
+    held = [o for o in outcomes if o.query.half == "held_out"]
+    answerable = [o for o in held if o.query.answers]
+    unanswerable = [o for o in held if not o.query.answers]
+    para = [o for o in answerable if o.query.kind == "paraphrase"]
+
+    def share(sel: Sequence[Outcome], ok: Callable[[Outcome], bool]) -> float:
+        return sum(map(ok, sel)) / len(sel) if sel else 0.0
+
+    floor = all(
+        sum(at(o.ours, o.query.answers, n) for o in answerable if o.query.kind == kind)
+        >= sum(at(o.plain, o.query.answers, n) for o in answerable if o.query.kind == kind)
+        for kind in KINDS
+        for n in (1, 3)
+    )
+    rows = [
+        ("never below plain cosine kNN, any kind (R@1, R@3)", floor, None),
+        (
+            "R@1 >= 0.90",
+            share(answerable, lambda o: at(o.ours, o.query.answers, 1)) >= 0.9,
+            share(answerable, lambda o: at(o.ours, o.query.answers, 1)),
+        ),
+        (
+            "R@3 >= 0.97",
+            share(answerable, lambda o: at(o.ours, o.query.answers, 3)) >= 0.97,
+            share(answerable, lambda o: at(o.ours, o.query.answers, 3)),
+        ),
+        (
+            "paraphrase R@1 >= 0.85",
+            share(para, lambda o: at(o.ours, o.query.answers, 1)) >= 0.85,
+            share(para, lambda o: at(o.ours, o.query.answers, 1)),
+        ),
+        (
+            "unanswerable: nothing relevant >= 0.80",
+            share(unanswerable, abstains) >= 0.8,
+            share(unanswerable, abstains),
+        ),
+        (
+            "answerable: answer kept relevant >= 0.95",
+            share(answerable, kept) >= 0.95,
+            share(answerable, kept),
+        ),
+        ("median latency <= 15 ms", median_ms <= 15.0, None),
+    ]
+    return [
+        f"- {name}: {'' if value is None else f'{value:.2f}, '}{'met' if ok else '**not met**'}"
+        for name, ok, value in rows
+    ]
+
+
+# -- relevance: fitting the calibration ---------------------------------------------------------
+
+
+def hit_features(o: Outcome, h: Hit) -> tuple[float, ...]:
+    """:func:`relevance.features` of a hit, from what recall reported of it."""
+    cos = h.signals.get("vector_similarity")
+    margin = h.signals.get("margin")
+    rank = h.signals.get("keyword_rank")
+    return relevance.features(
+        cos,
+        None if cos is None or margin is None else cos - margin,
+        o.top_cosine,
+        None if rank is None else int(rank),
+        has_identifier(o.query.text),
+    )
+
+
+def fit(outcomes: Sequence[Outcome], l2: float = 1.0) -> relevance.Calibration:
+    """L2-regularised logistic regression (Newton steps) over every hit of the calibration
+    queries, then the highest cut that keeps >= 95% of answerable queries' answers relevant."""
+    cal = [o for o in outcomes if o.query.half == "calibration"]
+    x = np.array([hit_features(o, h) for o in cal for h in o.hits])
+    y = np.array([float(ids in o.query.answers) for o in cal for ids in o.ours])
+    w = np.zeros(x.shape[1])
+    penalty = np.full(x.shape[1], l2)
+    penalty[0] = 0.0  # the bias is not shrunk
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-(x @ w)))
+        grad = x.T @ (p - y) + penalty * w
+        hess = (x * (p * (1 - p))[:, None]).T @ x + np.diag(penalty + 1e-9)
+        w -= np.linalg.solve(hess, grad)
+    weights = tuple(round(float(v), 4) for v in w)
+    answerable = [o for o in cal if o.query.answers]
+    best = 0.0
+    for cut in np.arange(0.01, 0.99, 0.005):
+        trial = relevance.Calibration(weights, float(cut))
+        kept_n = sum(
+            any(
+                mid in o.query.answers and probability_of(trial, o, h) >= cut
+                for mid, h in zip(o.ours, o.hits, strict=True)
+            )
+            for o in answerable
+        )
+        if kept_n >= 0.95 * len(answerable):
+            best = round(float(cut), 3)
+    return relevance.Calibration(weights, best)
+
+
+def probability_of(c: relevance.Calibration, o: Outcome, h: Hit) -> float:
+    z = sum(wi * xi for wi, xi in zip(c.weights, hit_features(o, h), strict=True))
+    return 1 / (1 + float(np.exp(-z)))
+
+
+# -- linking ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PairResult:
+    name: str
+    half: str
+    related: bool
+    linked: bool
+
+
+def pairs_of(
+    groups: Sequence[dict[str, object]], link_half: dict[str, str]
+) -> list[tuple[str, str, str, str, bool]]:
+    out = []
+    for g in groups:
+        for label in ("related", "unrelated_same_format"):
+            for n, (a, b) in enumerate(g[label]):  # type: ignore[arg-type]
+                name = f"{g['project']}/{label}/{n}"
+                out.append((name, link_half[name], a, b, label == "related"))
+    return out
+
+
+def pairs_alone(
+    pairs: Sequence[tuple[str, str, str, str, bool]],
+    by_id: dict[str, dict[str, object]],
+    embedder: LocalEmbedder,
+) -> list[PairResult]:
+    """Each pair in a fresh store: the first two texts of a format a project sees."""
+    out: list[PairResult] = []
+    with tempfile.TemporaryDirectory(prefix="coding-pairs-") as tmp:
+        for n, (name, half, a, b, related) in enumerate(pairs):
+            store = Store.open(Path(tmp) / f"pair{n}.db")
+            try:
+                service = make_service(store, embedder)
+                first = remember(service, by_id[a])
+                second = store_one(service, by_id[b])
+                linked = any(link.id == first for link in second.links)
+                out.append(PairResult(name, half, related, linked))
+            finally:
+                store.close()
+    return out
+
+
+def families(
+    memories: Sequence[dict[str, object]], groups: Sequence[dict[str, object]]
+) -> dict[str, set[str]]:
+    """Each project's same-format family: the memories sharing the opening of its labelled
+    same-format texts."""
+    out: dict[str, set[str]] = {}
+    for g in groups:
+        members = {x for pair in g["unrelated_same_format"] for x in pair}  # type: ignore[attr-defined]
+        if not members:
+            continue
+        texts = {str(m["id"]): str(m["text"]) for m in memories if m["project"] == g["project"]}
+        openings = {texts[x][:FORMAT_PREFIX] for x in members}
+        out[str(g["project"])] = {i for i, t in texts.items() if t[:FORMAT_PREFIX] in openings}
+    return out
+
+
+def linked_pairs(store: Store, ids: dict[int, str]) -> set[frozenset[str]]:
+    out: set[frozenset[str]] = set()
+    for mid, name in ids.items():
+        for other, _ in store.links_of(mid):
+            out.add(frozenset((name, ids[other])))
+    return out
+
+
+def link_rows(
+    alone: Sequence[PairResult],
+    together: set[frozenset[str]],
+    pairs: Sequence[tuple[str, str, str, str, bool]],
+    fams: dict[str, set[str]],
+    groups: Sequence[dict[str, object]],
+) -> tuple[list[list[str]], list[list[str]]]:
+    rows: list[list[str]] = []
+    for half in (*HALVES, "both"):
+        sel = [r for r in alone if half in ("both", r.half)]
+        rel = [r for r in sel if r.related]
+        fmt = [r for r in sel if not r.related]
+        sel_pairs = [p for p in pairs if half in ("both", p[1])]
+        rel_t = [p for p in sel_pairs if p[4]]
+        fmt_t = [p for p in sel_pairs if not p[4]]
+        rows.append(
+            [
+                half,
+                pct(sum(r.linked for r in rel), len(rel)),
+                pct(sum(r.linked for r in fmt), len(fmt)),
+                pct(sum(frozenset(p[2:4]) in together for p in rel_t), len(rel_t)),
+                pct(sum(frozenset(p[2:4]) in together for p in fmt_t), len(fmt_t)),
+            ]
+        )
+    related = {frozenset((a, b)) for g in groups for a, b in g["related"]}  # type: ignore[attr-defined]
+    fam_rows: list[list[str]] = []
+    for project, members in sorted(fams.items()):
+        false = [p for p in together if p <= members and p not in related]
+        fam_rows.append(
+            [project, str(len(members)), str(len(false)), f"{len(false) / len(members):.2f}"]
+        )
+    return rows, fam_rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-write", action="store_true", help="print; do not touch docs/")
+    parser.add_argument(
+        "--fit",
+        action="store_true",
+        help="fit the relevance calibration on the calibration half and print it (no docs)",
+    )
+    args = parser.parse_args(argv)
+    began = time.perf_counter()
+    memories, queries, groups, link_half = load()
+    embedder = LocalEmbedder(MINILM, Path(tempfile.gettempdir()), threads=2)
+    embedder.engine()
+    by_id = {str(m["id"]): m for m in memories}
+    with tempfile.TemporaryDirectory(prefix="coding-bench-") as tmp:
+        store = Store.open(Path(tmp) / "coding.db")
+        try:
+            service = make_service(store, embedder)
+            ids = {remember(service, m): str(m["id"]) for m in memories}
+            outcomes = run_queries(service, store, embedder, queries, ids)
+            if args.fit:
+                print(f"{MINILM.id!r}: {fit(outcomes)!r}")
+                return 0
+            together = linked_pairs(store, ids)
+        finally:
+            store.close()
+    pairs = pairs_of(groups, link_half)
+    alone = pairs_alone(pairs, by_id, embedder)
+    seconds = [o.seconds * 1000 for o in outcomes]
+    median = statistics.median(seconds)
+    p90 = float(np.percentile(seconds, 90))
+    targets = target_lines(outcomes, median)
+    link_table, fam_table = link_rows(alone, together, pairs, families(memories, groups), groups)
+    doc = "\n\n".join(
+        [
+            "## Coding memories (`bench/coding.py`)",
+            f"{len(memories)} memories in 5 projects + global, {len(queries)} queries "
+            "(`bench/data/coding/`), bundled MiniLM, through `MemoryService.recall` as the MCP "
+            f"tool calls it (project + global, k {K}). *plain* = cosine kNN on the same vectors. "
+            "*relevant*: answerable rows, answer among the hits and marked relevant; "
+            "unanswerable rows, no hit marked relevant. Tuned on *calibration* only; "
+            f"*held_out* is the figure to quote. {machine_line()}; ran in "
+            f"{time.perf_counter() - began:.0f} s.",
+            table(
+                ["half", "kind", "n", "R@1", "R@1 plain", "R@3", "R@3 plain", "relevant"],
+                recall_rows(outcomes),
+            ),
+            f"Recall latency (query embedding included): median {median:.1f} ms, p90 {p90:.1f} ms.",
+            "Targets (held-out half):\n\n" + "\n".join(targets),
+            "### Linking: related pairs and same-format pairs",
+            "*alone*: each pair in a fresh store (the first two of a format); *together*: all "
+            "178 memories in one store, links made as they arrive.",
+            table(
+                [
+                    "half",
+                    "related linked (alone)",
+                    "same-format linked (alone)",
+                    "related linked (together)",
+                    "same-format linked (together)",
+                ],
+                link_table,
+            ),
+            "False links within each project's same-format family (all memories together):",
+            table(["project", "texts", "false links", "per text"], fam_table),
+        ]
+    )
+    if not args.no_write:
+        path = write_section(SECTION, doc)
+        print(f"wrote section {SECTION!r} of {path}", file=sys.stderr)
+    print(doc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
