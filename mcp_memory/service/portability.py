@@ -305,11 +305,14 @@ def _import_relations(store: Store, checked: Checked, report: ImportReport) -> N
             continue
         store.add_links(x, [(y, sim)])
         report.links += 1
-    rows: dict[int, list[tuple[int, int, str]]] = {cid: [] for cid in checked.consolidations}
+    # A row whose result is its source in the file is the member an offline merge kept as the
+    # statement (recorded so undo restores it); two file memories that became one memory here
+    # (a duplicate) give r == s too, and that row is not recorded.
+    rows: dict[int, list[tuple[int, int, str, bool]]] = {cid: [] for cid in checked.consolidations}
     for cid, result, source, prev in checked.lineage:
-        rows[cid].append((ids[result], ids[source], prev))
+        rows[cid].append((ids[result], ids[source], prev, result == source))
     for cid, fields in checked.consolidations.items():
-        pairs = [(r, s, p) for r, s, p in rows[cid] if r != s]
+        pairs = [(r, s, p) for r, s, p, _ in rows[cid] if r != s]
         owners = [o for r, s, _ in pairs if (o := store.lineage_owner(r, s)) is not None]
         if not pairs or owners:  # nothing to record, or this merge is here already
             report.consolidations_skipped += 1
@@ -328,8 +331,8 @@ def _import_relations(store: Store, checked: Checked, report: ImportReport) -> N
                 undone_at=fields["undone_at"],
             )
             report.consolidations += 1
-        for r, s, prev in rows[cid]:
-            if here is not None and r != s and store.add_lineage(here, r, s, prev):
+        for r, s, prev, kept in rows[cid]:
+            if here is not None and (r != s or kept) and store.add_lineage(here, r, s, prev):
                 report.lineage += 1
             else:
                 report.lineage_skipped += 1
