@@ -437,10 +437,14 @@ MIN_ITEM_CHARS = 120  # a memory is shortened to fit the budget, but not below t
 
 
 def qualifies(c: Candidate, threshold: float) -> bool:
+    """Whether a candidate may be injected. The hook speaks unasked, on every prompt, so a vector
+    hit must clear both the hook's own cosine floor (calibrated by bench/hooks.py for precision
+    >= 0.9) and, where the model has one, recall's relevance verdict (which is tuned to keep 95%
+    of answers for the recall tool, so it lets more through than an unasked injection should)."""
+    if c.similarity is not None:
+        return c.similarity >= threshold and c.relevant is not False
     if c.relevant is not None:
         return c.relevant
-    if c.similarity is not None:
-        return c.similarity >= threshold
     return c.coverage is not None and c.coverage >= KEYWORD_MIN_COVERAGE
 
 
