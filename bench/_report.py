@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -91,3 +92,13 @@ class Rates:
     def f1(self) -> float:
         p, r = self.precision, self.recall
         return 2 * p * r / (p + r) if p + r else 0.0
+
+
+@dataclass(frozen=True)
+class ThresholdScore(Rates):
+    """A threshold's counts on a labelled set of pairs (links, near-duplicates)."""
+
+    threshold: float
+    tp: int
+    fp: int
+    fn: int

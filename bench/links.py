@@ -53,7 +53,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from _report import Rates, machine_line, table, write_section
+from _report import ThresholdScore as Score
+from _report import machine_line, table, write_section
 
 from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.embedding.specs import MINILM
@@ -100,14 +101,6 @@ class Measured:
     linked: bool  # b linked to a when remembered at the run threshold
     discounted: bool  # boilerplate was removed from a or b
     texts: tuple[str, str]  # a and b as stored (after redaction)
-
-
-@dataclass(frozen=True)
-class Score(Rates):
-    threshold: float
-    tp: int
-    fp: int
-    fn: int
 
 
 def load_pairs(path: Path = PAIRS) -> list[Pair]:

@@ -43,7 +43,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _report import Rates, machine_line, table, write_section
+from _report import ThresholdScore as Score
+from _report import machine_line, table, write_section
 
 from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.embedding.specs import MINILM
@@ -87,14 +88,6 @@ class Measured:
     pair: Pair
     similarity: float  # what remember() reported for a in b's near_duplicates
     same_numbers: bool  # a and b write the same numbers (briefing.numbers)
-
-
-@dataclass(frozen=True)
-class Score(Rates):
-    threshold: float
-    tp: int
-    fp: int
-    fn: int
 
 
 def load_pairs(path: Path = PAIRS) -> list[Pair]:
