@@ -1195,3 +1195,14 @@ def test_property_structured_fragments_are_idempotent(text: str) -> None:
     """Texts built from the syntax the rules look for: redacting twice changes nothing more."""
     once = redact(text)
     assert redact(once.text) == Redaction(once.text, 0, ())
+
+
+def test_a_long_run_of_capitals_after_a_cue_is_decided_at_once() -> None:
+    """Found by the structured-fragments property in CI: a capital run before a lowercase letter
+    made the CamelCase check backtrack exponentially (minutes on one word). Now linear."""
+    import time
+
+    for word in ("A" * 60 + "1a", "1" * 80 + "a", "Ab" * 50 + "A" * 40 + "1x"):
+        started = time.perf_counter()
+        redact(f"the password is {word} for staging")
+        assert time.perf_counter() - started < 1.0, word[:20]

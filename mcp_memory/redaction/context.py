@@ -110,7 +110,9 @@ _NOT_CREDENTIAL = re.compile(
     re.IGNORECASE,
 )
 
-_CAMEL_CASE = re.compile(r"(?:[A-Z][a-z]+|[A-Z]+(?![a-z])|\d+)+")
+# One way to read each character (a capital starts a word or stands alone, one digit at a time):
+# with ``[A-Z]+`` and ``\d+`` inside the repeat, "AAAA...Aa1" backtracked exponentially.
+_CAMEL_CASE = re.compile(r"(?:[A-Z][a-z]+|[A-Z](?![a-z])|\d)+")
 _CAMEL_WORD = re.compile(r"[A-Z][a-z]{2,}")
 
 
