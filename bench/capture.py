@@ -425,6 +425,16 @@ def halves(outcomes: Sequence[Outcome]) -> tuple[list[Outcome], list[Outcome]]:
     ]
 
 
+def stored_rates(outcomes: Sequence[Outcome]) -> tuple[str, str]:
+    """How many of the episodes labelled keep, and of those labelled skip, stored something."""
+    keeps = [o for o in outcomes if o.case.label == "keep"]
+    skips = [o for o in outcomes if o.case.label == "skip"]
+    return (
+        rate(sum(o.kept for o in keeps), len(keeps)),
+        rate(sum(o.kept for o in skips), len(skips)),
+    )
+
+
 def rate(hits: int, total: int) -> str:
     return f"{hits}/{total}" if total else "-"
 
@@ -486,13 +496,8 @@ def runner_section(now: list[Outcome], pre13: list[Outcome] | None) -> str:
         for group in (pre13, now):
             if group is None:
                 continue
-            sub = [o for o in group if runner_of(o.case) == name]
-            keeps = [o for o in sub if o.case.label == "keep"]
-            skips = [o for o in sub if o.case.label == "skip"]
-            row += [
-                rate(sum(o.kept for o in keeps), len(keeps)),
-                rate(sum(o.kept for o in skips), len(skips)),
-            ]
+            keep, noise = stored_rates([o for o in group if runner_of(o.case) == name])
+            row += [keep, noise]
         rows.append(row)
     heads = ["runner"]
     if pre13 is not None:
@@ -586,13 +591,8 @@ def render(
         for group in (before, now):
             if group is None:
                 continue
-            sub = [o for o in group if o.case.kind == kind]
-            skips = [o for o in sub if o.case.label == "skip"]
-            keeps = [o for o in sub if o.case.label == "keep"]
-            row += [
-                rate(sum(o.kept for o in skips), len(skips)),
-                rate(sum(o.kept for o in keeps), len(keeps)),
-            ]
+            keep, noise = stored_rates([o for o in group if o.case.kind == kind])
+            row += [noise, keep]
         kind_rows.append(row)
     heads = ["kind"]
     if before is not None:

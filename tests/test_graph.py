@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from bench_modules import load_bench
 
 from mcp_memory.config import Settings
 from mcp_memory.graph.layout import layout
@@ -31,19 +32,7 @@ from mcp_memory.store.database import Store
 
 API, WEB = "/work/api", "/work/web"
 HOSTILE = '</script><img src=x onerror="document.body.dataset.pwned=1"> <!-- \u2028 & done'
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-default-apps",
-    "--disable-extensions",
-    "--hide-scrollbars",
-)
+FLAGS = load_bench("_browser").FLAGS  # the flags bench/graph.py uses, one list
 
 
 def chromium() -> str:
@@ -444,15 +433,8 @@ def test_copy_and_show_lineage_buttons_work_when_clicked(
     """Clicked in a live page (driven over the DevTools protocol): a copy button hands its
     command to the clipboard and says so; "show lineage" rings and fits the merged memory and
     its sources."""
-    import importlib.util
-
     chromium()  # skips without Chromium
-    spec = importlib.util.spec_from_file_location(
-        "bench_browser", Path(__file__).resolve().parents[1] / "bench" / "_browser.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_bench("_browser")
     html = scripted["html"]
     assert isinstance(html, Path)
     rid, cid, sources = merged_result(scripted)
