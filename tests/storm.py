@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ class Storm:
     consolidated: list[int] = field(default_factory=list)  # results of the consolidation
     # (actor, id, hits): recalls that missed the memory just remembered; see resolve_misses
     misses: list[tuple[str, int, list[int]]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what a miss looked like, for its error
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def ack(self, mid: int, content: str) -> None:
@@ -89,7 +91,10 @@ def text(actor: str, n: int) -> str:
     """A unique, realistic memory text (distinct enough that none is a near-duplicate).
 
     No topic touches :data:`SEED` (billing webhooks), so ``maintain`` can merge the seeds only
-    as exactly the three of them, the same merge the explicit consolidation asks for.
+    as exactly the three of them, the same merge the explicit consolidation asks for. The topic
+    and the setting's value depend on the actor's whole name (every actor name has 4
+    characters: a length alone gave ``mcp0 note 2`` and ``cli0 note 2`` the same topic and
+    value, near-duplicates that ``maintain`` merged between a remember and its recall).
     """
     topics = [
         "the login redirect",
@@ -101,8 +106,9 @@ def text(actor: str, n: int) -> str:
         "TLS certificates",
         "flaky tests",
     ]
-    topic = topics[(n + len(actor)) % len(topics)]
-    return f"{actor} note {n}: about {topic}, use setting value {n * 37 + len(actor)} ({actor}-{n})"
+    salt = zlib.crc32(actor.encode())
+    topic = topics[(n + salt) % len(topics)]
+    return f"{actor} note {n}: about {topic}, use setting value {n * 37 + salt % 997} ({actor}-{n})"
 
 
 def _run(
@@ -153,8 +159,16 @@ def mcp_sessions(env: dict[str, str], cwd: Path, storm: Storm, servers: int, eac
                 storm.recalls += 1
                 hits = [h["id"] for h in q.structured_content["hits"]]
                 if int(r.structured_content["id"]) not in hits:
+                    again = await client.call_tool(
+                        "recall", {"query": content, "k": 10, "include_irrelevant": True}
+                    )
+                    seen = [
+                        (h["id"], h.get("relevant"), h.get("signals"))
+                        for h in (again.structured_content or {}).get("hits", [])
+                    ]
                     with storm.lock:
                         storm.misses.append((f"mcp{n}", int(r.structured_content["id"]), hits))
+                        storm.notes.append(f"mcp{n} miss {r.structured_content['id']}: {seen}")
 
     async def main() -> None:
         async with anyio.create_task_group() as group:
@@ -271,7 +285,10 @@ def resolve_misses(db: Path, storm: Storm) -> None:
                 for r in store.execute("SELECT result_id FROM lineage WHERE source_id = ?", (mid,))
             }
             if store.get(mid).state != "superseded" or not merged_into & set(hits):
-                storm.error(f"{actor}: memory {mid} not recalled (hits {hits})")
+                storm.error(
+                    f"{actor}: memory {mid} not recalled (hits {hits}; now "
+                    f"{store.get(mid).state}, merged into {sorted(merged_into)}; {storm.notes})"
+                )
     finally:
         store.close()
 
