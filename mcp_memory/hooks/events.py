@@ -361,7 +361,14 @@ def post_tool_use(hook: Hook) -> dict[str, Any] | None:
     with session_state(hook.settings.run_dir, hook.session_id) as state:
         captures = observe(hook.payload, state, Path(project))
     for capture in captures:
-        _enqueue_memory(hook, capture.content, type=capture.type, tags=capture.tags, source="hook")
+        _enqueue_memory(
+            hook,
+            capture.content,
+            type=capture.type,
+            tags=capture.tags,
+            source="hook",
+            files=capture.files,
+        )
     if captures:
         worker.wake_worker(hook.settings)
     if hook.event == "PostToolUseFailure" and tool == "Bash":
@@ -403,7 +410,13 @@ def earlier_fixes(hook: Hook) -> str:
 
 
 def _enqueue_memory(
-    hook: Hook, text: str, *, type: str, tags: tuple[str, ...], source: str
+    hook: Hook,
+    text: str,
+    *,
+    type: str,
+    tags: tuple[str, ...],
+    source: str,
+    files: tuple[str, ...] = (),
 ) -> str | None:
     """Validate and redact here, before the text touches the disk; the service does both again
     (a no-op). None when the job is spooled, else why the worker would refuse it: a hook must
@@ -427,6 +440,7 @@ def _enqueue_memory(
             "tags": list(tags),
             "source": source,
             "session_id": hook.session_id,
+            "files": list(files),  # edited in the episode: the worker anchors the memory to them
         },
     )
     return None
