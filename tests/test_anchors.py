@@ -314,3 +314,155 @@ def test_recall_reports_and_demotes_a_stale_hit(
     assert after[old].score == pytest.approx(before[old].score * 0.85, abs=1e-6)
     assert after[fresh].stale is None
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_briefing_marks_a_memory_whose_file_is_gone(
+    repo: tuple[Path, Git], service: MemoryService
+) -> None:
+    from mcp_memory.service.briefing import build_briefing
+
+    root, git = repo
+    mid = service.remember(
+        "Decision: refunds go through payments/stripe_client.py only", project=str(root)
+    ).id
+    (root / "payments/stripe_client.py").unlink()
+    git("commit", "-qam", "drop stripe")
+    brief = build_briefing(service, str(root))
+    [line] = [ln for ln in brief.text.splitlines() if ln.startswith(f"- [{mid}]")]
+    assert line.endswith(
+        f"(deleted in commit {git('rev-parse', '--short=7', 'HEAD')}). Verify against the code "
+        "before acting.)"
+    )
+
+
+# -- lifecycle: verify, aging, routing -----------------------------------------------------------
+
+
+def test_aging_expires_a_memory_whose_every_file_is_gone_and_flags_a_decision(
+    repo: tuple[Path, Git], service: MemoryService
+) -> None:
+    from mcp_memory.lifecycle.aging import AgePolicy, age
+
+    root, git = repo
+    project = str(root)
+    note = service.remember(
+        "retry_payment in payments/stripe_client.py sleeps", project=project, type="note"
+    ).id
+    decision = service.remember(
+        "We chose payments/stripe_client.py over webhooks", project=project, type="decision"
+    ).id
+    both = service.remember(
+        "payments/stripe_client.py and README.md describe retries", project=project, type="note"
+    ).id
+    (root / "payments/stripe_client.py").unlink()
+    git("commit", "-qam", "drop stripe")
+
+    def keep(text: str) -> tuple[bool, str]:
+        return True, "looks useful"
+
+    report = age(service.store, AgePolicy(), keep, project=project, anchoring=service.anchoring)
+    assert (report.orphaned, report.orphaned_protected) == ([note], [decision])
+    assert note in report.expired and both not in report.expired  # README.md is still there
+    assert service.store.get(note).state == "expired"
+    assert service.store.get(decision).state == "buffer"
+
+
+def test_route_holds_a_stale_memory_even_with_force(
+    repo: tuple[Path, Git], service: MemoryService, tmp_path: Path
+) -> None:
+    from mcp_memory.projects import GLOBAL
+    from mcp_memory.routing.router import RouteConfig, Router, promote
+
+    root, git = repo
+    mid = service.remember(
+        "Charge retries always go through retry_payment in payments/stripe_client.py",
+        project=str(root),
+        source="user",
+    ).id
+    promote(service.store, mid)
+    (tmp_path / "claude_home").mkdir()
+    config = RouteConfig(claude_home=tmp_path / "claude_home", backup_dir=tmp_path / "backups")
+    router = Router(service.store, service.embedder, config)
+    assert [i.action for i in router.plan([str(root), GLOBAL]).items] == ["write"]
+    write(root / "payments/stripe_client.py", "def charge():\n    pass\n")
+    git("commit", "-qam", "rewrite")
+    [item] = router.apply([str(root), GLOBAL], force=True).items
+    assert item.action == "held" and item.line is None
+    assert item.reason.startswith("may be out of date: payments/stripe_client.py changed since")
+    assert not (root / "CLAUDE.md").exists()
+
+
+def test_verify_cli_lists_the_stale_memories(
+    repo: tuple[Path, Git], minilm: object, tmp_path: Path
+) -> None:
+    import json
+    import sys
+
+    from mcp_memory.embedding.local import LocalEmbedder
+
+    assert isinstance(minilm, LocalEmbedder)
+    root, git = repo
+    home = tmp_path / "home"
+    store = Store.open(home / "memory.db")
+    svc = MemoryService(store, minilm)
+    stale = svc.remember("Retries live in payments/stripe_client.py", project=str(root)).id
+    svc.remember("The README.md is short", project=str(root))
+    svc.remember("Nothing anchored here", project=str(root))
+    store.close()
+    git("mv", "payments/stripe_client.py", "payments/stripe.py")
+    git("commit", "-qm", "rename")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MCP_MEMORY_")},
+        "MCP_MEMORY_HOME": str(home),
+        "MCP_MEMORY_MODEL": "minilm",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "mcp_memory.cli", "verify", "--project", str(root), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["checked"] == 2
+    [found] = report["stale"]
+    assert (found["id"], found["all_deleted"]) == (stale, False)
+    assert found["anchors"][0]["status"] == "moved"
+    assert found["anchors"][0]["moved_to"] == "payments/stripe.py"
+    text = subprocess.run(
+        [sys.executable, "-m", "mcp_memory.cli", "verify"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        timeout=120,
+    ).stdout
+    assert text.startswith("1 of 2 anchored memories may be out of date:\n")
+    assert "moved to payments/stripe.py in commit" in text
+
+
+def test_consolidation_keeps_the_anchors_of_its_sources(
+    repo: tuple[Path, Git], service: MemoryService
+) -> None:
+    from mcp_memory.lifecycle.consolidate import Consolidator
+    from mcp_memory.llm.budget import BudgetLimits
+    from mcp_memory.llm.extractive import ExtractiveProvider
+
+    root, _ = repo
+    texts = [
+        "Payment retries sleep between attempts, in payments/stripe_client.py",
+        "Payment retries sleep between attempts (README.md says so too)",
+        "Payment retries sleep a while between attempts",
+    ]
+    ids = [service.remember(t, project=str(root)).id for t in texts]
+    [outcome] = Consolidator(service, ExtractiveProvider(), BudgetLimits()).run(members=ids)
+    assert outcome.status == "applied", outcome.reason
+    [result] = outcome.results
+    rows = service.store.anchors_of([result])[result]
+    assert sorted(r[2] for r in rows) == ["README.md", "payments/stripe_client.py"]
+    assert [s.status for s in service.anchoring.states({result: str(root)})[result]] == [
+        "fresh",
+        "fresh",
+    ]

@@ -13,6 +13,8 @@ memory may be out of date, and why.
   when the content changed (standard library only: the prompt hook runs it)
 - ``anchoring``: making the anchors of a new memory and checking a set of memories' anchors
   against the store (the service, the lifecycle and the tools use it)
+- ``verify``: a sweep of a project's anchored memories: the stale ones, and those whose every
+  anchor was deleted (``memcycle verify``; aging treats the latter as expiry candidates)
 
 Public names are imported on first use (PEP 562).
 """
@@ -26,14 +28,17 @@ from mcp_memory.lazy import exports
 if TYPE_CHECKING:
     from mcp_memory.anchors.anchoring import Anchoring
     from mcp_memory.anchors.check import AnchorState, Checker, describe
+    from mcp_memory.anchors.verify import VerifyReport, verify_project
 
-__all__ = ["AnchorState", "Anchoring", "Checker", "describe"]
+__all__ = ["AnchorState", "Anchoring", "Checker", "VerifyReport", "describe", "verify_project"]
 
 _HOMES = {
     "AnchorState": "check",
     "Anchoring": "anchoring",
     "Checker": "check",
     "describe": "check",
+    "VerifyReport": "verify",
+    "verify_project": "verify",
 }
 
 __getattr__ = exports(__name__, _HOMES)

@@ -213,8 +213,30 @@ def session_start(hook: Hook) -> dict[str, Any] | None:
         worker.wake_worker(settings)
     else:
         text, ids = first_briefing(settings, project, branch)
-    mark_shown(hook, [i for i in ids if isinstance(i, int)] if text.strip() else [])
-    return hook.context(text)
+    shown = [i for i in ids if isinstance(i, int)] if text.strip() else []
+    mark_shown(hook, shown)
+    return hook.context(briefing_with_changes(settings, text, shown))
+
+
+def briefing_with_changes(settings: Settings, text: str, ids: list[int]) -> str:
+    """The cached briefing plus a note for each memory whose code changed since the briefing
+    was built (the briefing marks those it knew of; a file edited since is only seen here)."""
+    if not ids:
+        return text
+    known = {i for i in ids if _marked(text, i)}
+    notes = _stale(settings, [i for i in ids if i not in known])
+    if not notes:
+        return text
+    lines = [f"- [{i}] {note}" for i, note in notes.items()]
+    return text + "\nChanged since this briefing was built:\n" + "\n".join(lines)
+
+
+def _marked(text: str, memory_id: int) -> bool:
+    """Whether the briefing's line for ``memory_id`` says it may be out of date already."""
+    start = text.find(f"- [{memory_id}] ")
+    end = text.find("\n", start) if start >= 0 else -1
+    line = text[start : end if end >= 0 else None] if start >= 0 else ""
+    return "may be out of date" in line
 
 
 def mark_shown(hook: Hook, ids: list[int]) -> None:
@@ -315,7 +337,21 @@ def relevant_memories(hook: Hook, query: str) -> str:
         chosen = hook_recall.select(candidates, threshold, exclude=set(shown))
         if chosen:
             state["injected"] = [*shown, *(c.id for c, _ in chosen)][-MAX_SHOWN:]
-    return hook_recall.render(chosen) if chosen else ""
+    if not chosen:
+        return ""
+    return hook_recall.render(chosen, stale=_stale(settings, [c.id for c, _ in chosen]))
+
+
+def _stale(settings: Settings, ids: list[int]) -> dict[int, str]:
+    """What changed in the code of these memories (see :func:`hook_recall.stale_notes`)."""
+    try:
+        reader = hook_recall.Reader(settings.db)
+    except hook_recall.Unavailable:
+        return {}
+    try:
+        return hook_recall.stale_notes(reader, ids)
+    finally:
+        reader.close()
 
 
 def _shown(state: dict[str, Any]) -> list[int]:
@@ -406,7 +442,9 @@ def earlier_fixes(hook: Hook) -> str:
         if chosen:
             state["injected"] = [*shown, *(c.id for c, _ in chosen)][-MAX_SHOWN:]
     header = "mcp-memory: this failure looks like one fixed before in this project:"
-    return hook_recall.render(chosen, header) if chosen else ""
+    if not chosen:
+        return ""
+    return hook_recall.render(chosen, header, _stale(hook.settings, [c.id for c, _ in chosen]))
 
 
 def _enqueue_memory(
