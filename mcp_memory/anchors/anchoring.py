@@ -42,6 +42,7 @@ class Anchoring:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.checker = Checker()
+        self._roots: dict[str, Path | None] = {}  # project key -> its directory, once looked up
 
     # -- making -----------------------------------------------------------------------------
 
@@ -100,7 +101,10 @@ class Anchoring:
         out: dict[int, list[AnchorState]] = {}
         updates = []
         for mid, raw in rows.items():
-            root = project_root(projects[mid])
+            project = projects[mid]
+            if project not in self._roots:
+                self._roots[project] = project_root(project)
+            root = self._roots[project]
             if root is None:
                 continue
             states, changed = self.checker.check(root, [AnchorRow(*r) for r in raw])

@@ -118,7 +118,7 @@ class Checker:
         seen = self._seen.get(key)
         path = seen[2] if seen is not None else row.path
         try:
-            st = os.stat(root / path)
+            st = os.stat(os.path.join(key[0], path))
             stat: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
         except FileNotFoundError:
             stat = None
