@@ -466,3 +466,21 @@ def test_consolidation_keeps_the_anchors_of_its_sources(
         "fresh",
         "fresh",
     ]
+
+
+def test_graph_page_carries_what_changed_in_each_memory_code(
+    repo: tuple[Path, Git], service: MemoryService
+) -> None:
+    from mcp_memory.graph.page import collect
+
+    root, git = repo
+    stale = service.remember("Retries live in payments/stripe_client.py", project=str(root)).id
+    fresh = service.remember("The README.md is the only doc", project=str(root)).id
+    write(root / "payments/stripe_client.py", "def charge():\n    pass\n")
+    git("commit", "-qam", "rewrite")
+    nodes = collect(service.store).nodes
+    code = dict(zip(nodes["id"], nodes["code"], strict=True))
+    assert code[fresh] is None
+    assert str(code[stale]).startswith(
+        "may be out of date: payments/stripe_client.py changed since"
+    )

@@ -58,7 +58,7 @@ DOMAIN_USES: dict[str, frozenset[str]] = {
     "capture": frozenset({"service", "redaction"}),
     "lifecycle": frozenset({"service", "llm", "redaction", "anchors"}),
     "routing": frozenset({"service", "llm", "redaction", "anchors"}),
-    "graph": frozenset({"service", "lifecycle"}),
+    "graph": frozenset({"service", "lifecycle", "anchors"}),
 }
 DOMAIN = frozenset(DOMAIN_USES)
 
