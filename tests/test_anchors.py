@@ -484,3 +484,19 @@ def test_graph_page_carries_what_changed_in_each_memory_code(
     assert str(code[stale]).startswith(
         "may be out of date: payments/stripe_client.py changed since"
     )
+
+
+def test_path_finding_stays_linear_on_hostile_text(repo: tuple[Path, Git]) -> None:
+    """'a.a.a...' once took 4 s (backtracking); 64 distinct tokens at most are looked up."""
+    import time
+
+    root, _ = repo
+    for text in (
+        "a." * 10_000,
+        "a/" * 10_000,
+        "x() " * 5_000,
+        " ".join(f"d{i}/f.py" for i in range(3000)),
+    ):
+        start = time.perf_counter()
+        assert targets_in(text, root) == []
+        assert time.perf_counter() - start < 2.0

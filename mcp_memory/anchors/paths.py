@@ -24,17 +24,19 @@ from pathlib import Path
 from typing import NamedTuple
 
 MAX_TARGETS = 8  # anchors per memory: a memory naming more is a listing, not about each file
+MAX_LOOKUPS = 64  # distinct path-like tokens stat-ed per text (a pasted log names hundreds)
 MAX_FILE_BYTES = 2_000_000  # larger files are not anchored (hashing them on every change costs)
 
 # A path-like token: segments of word characters, dots, dashes, @ and +, separated by slashes,
 # optionally absolute or ./-relative, then an optional line spec.
 _TOKEN = re.compile(
-    r"(?<![\w/.:-])(?P<path>(?:/|\./)?(?:[\w@+.-]+/)*[\w@+-][\w@+.-]*)"
+    r"(?<![\w/.:-])(?P<path>(?:/|\./)?(?:[\w@+.-]++/)*+[\w@+-][\w@+.-]*+)"
     r"(?::(?P<start>\d+)(?:-(?P<end>\d+))?|#L(?P<lstart>\d+)(?:-L?(?P<lend>\d+))?)?"
 )
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,10}$")
-# Code the text marks as such: `name`, `name()`, `Class.method`, name() in prose.
-_SYMBOL = re.compile(r"`([A-Za-z_][\w.]*)(?:\(\))?`|\b([A-Za-z_][\w.]*)\(\)")
+# Code the text marks as such: `name`, `name()`, `Class.method`, name() in prose. Possessive
+# quantifiers (here and in _TOKEN): "a.a.a..." must not backtrack quadratically.
+_SYMBOL = re.compile(r"`([A-Za-z_][\w.]*+)(?:\(\))?`|\b([A-Za-z_][\w.]*+)\(\)")
 
 
 class Target(NamedTuple):
@@ -85,13 +87,18 @@ def targets_in(text: str, root: Path, *, files: Iterable[str] = ()) -> list[Targ
         if (kind, selector) not in entries:
             entries.append((kind, selector))
 
+    looked: dict[str, str | None] = {}  # token -> the file it names
     for m in _TOKEN.finditer(text):
         raw = m.group("path").rstrip(".-")
         if "/" not in raw and not _EXTENSION.search(raw):
             continue
         if raw.startswith("//") or "://" in text[max(0, m.start() - 3) : m.start() + 3]:
             continue
-        relative = _inside(root, raw)
+        if raw not in looked:
+            if len(looked) >= MAX_LOOKUPS:
+                break
+            looked[raw] = _inside(root, raw)
+        relative = looked[raw]
         if relative is None:
             continue
         start, end = m.group("start") or m.group("lstart"), m.group("end") or m.group("lend")
@@ -106,7 +113,7 @@ def targets_in(text: str, root: Path, *, files: Iterable[str] = ()) -> list[Targ
         relative = _inside(root, path)
         if relative is not None:
             add(relative, "file", "")
-    names = symbols_named(text)
+    names = symbols_named(text) if found else []
     targets: list[Target] = []
     for path, entries in found.items():
         symbols: list[str] = []
