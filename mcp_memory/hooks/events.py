@@ -32,7 +32,12 @@ Events:
   similarity through the warm server when it serves the database's model, else strong keyword
   matches only. Nothing qualifies: nothing is printed.
 - ``PostToolUse`` / ``PostToolUseFailure``: :func:`mcp_memory.capture.observe.observe`; a failed
-  command that matches an earlier ``error_fix`` memory gets that fix as context.
+  command that matches an earlier ``error_fix`` memory gets that fix as context. A captured
+  memory's job carries the files edited in its episode: the worker anchors the memory to them.
+
+Every memory injected (briefing, prompt, earlier fix) whose code changed since it was stored says
+so ("may be out of date: <file> changed since ...", :func:`hook_recall.stale_notes`); a cached
+briefing gets a note for each memory whose code changed after the briefing was built.
 - ``PreCompact`` / ``SessionEnd``: a ``session`` job when the transcript exists: the worker
   summarizes the transcript (when the session did something worth a summary), stores it, then
   runs maintenance.

@@ -21,6 +21,11 @@ database the service writes, with the same queries:
   by sqlite-vec (``vec_distance_cosine`` on the stored float32 blobs) instead of numpy. Tests pin
   it to ``Store.knn`` (same ids, same similarities).
 
+- anchors: the code anchors of the memories about to be injected (:meth:`Reader.anchors`, the
+  rows :meth:`Store.anchors_of` returns), checked by :mod:`mcp_memory.anchors.check` (standard
+  library only: a ``stat`` per file; a file is read, and git asked, only when its stat changed)
+  so that a memory whose code changed is injected with "may be out of date: ...".
+
 Opening is read-only (``SQLITE_OPEN_READONLY``): a hook never creates, migrates or checkpoints
 the database, and a short busy timeout keeps a locked database from holding the prompt up.
 """
