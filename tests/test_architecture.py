@@ -45,17 +45,20 @@ BASE = frozenset({"store", "embedding"})
 LEAVES = frozenset({"errors", "config", "files", "projects", "text", "lazy"})
 
 # Which domain packages each domain package may import (besides itself, the base and the leaves).
-# redaction is pure text work; llm (the LLM client layer) redacts prompts; the service redacts
-# what it stores; lifecycle and routing drive the service and ask the LLM; capture hands what it
-# saw to the service; graph draws the service's memories with lifecycle's clusters.
+# redaction is pure text work; anchors reads files and git (and stores anchors), using no other
+# domain package; llm (the LLM client layer) redacts prompts; the service redacts what it stores
+# and anchors it; lifecycle and routing drive the service and ask the LLM (and check anchors);
+# capture hands what it saw to the service; graph draws the service's memories with lifecycle's
+# clusters.
 DOMAIN_USES: dict[str, frozenset[str]] = {
     "redaction": frozenset(),
     "llm": frozenset({"redaction"}),
-    "service": frozenset({"redaction"}),
+    "anchors": frozenset(),
+    "service": frozenset({"redaction", "anchors"}),
     "capture": frozenset({"service", "redaction"}),
-    "lifecycle": frozenset({"service", "llm", "redaction"}),
-    "routing": frozenset({"service", "llm", "redaction"}),
-    "graph": frozenset({"service", "lifecycle"}),
+    "lifecycle": frozenset({"service", "llm", "redaction", "anchors"}),
+    "routing": frozenset({"service", "llm", "redaction", "anchors"}),
+    "graph": frozenset({"service", "lifecycle", "anchors"}),
 }
 DOMAIN = frozenset(DOMAIN_USES)
 

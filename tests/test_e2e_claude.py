@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -330,3 +331,36 @@ def test_compact_stores_one_summary_and_briefs_again(box: Sandbox) -> None:
         if e.get("subtype") == "hook_response" and e.get("hook_name") == "SessionStart:compact"
     ]
     assert any(DECIMAL in out for out in rebriefed), rebriefed
+
+
+# -- (j) code anchors (#18) ----------------------------------------------------------------------
+
+
+def test_error_fix_for_rewritten_code_is_injected_as_maybe_out_of_date(box: Sandbox) -> None:
+    """An error fix is captured with the file it edited; the file is then rewritten and
+    committed; the next session's injected memory says it may be out of date, and in which
+    commit the file changed."""
+    first = box.claude("Fix the failing calc tests.", fix_loop(box, PYTEST_X))
+    (fix,) = [m for m in settled(box, first) if m["type"] == "error_fix"]
+    source = box.project / "calc" / "__init__.py"
+    source.write_text('"""Rewritten."""\n\nfrom operator import add, mul as multiply\n')
+    git = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.invalid"]
+    for argv in (
+        [*git, "commit", "-qam", "rewrite calc"],
+        ["git", "rev-parse", "--short=7", "HEAD"],
+    ):
+        done = subprocess.run(argv, cwd=box.project, env=box.env, check=True, capture_output=True)
+    commit = done.stdout.decode().strip()
+
+    run = box.claude("Why did the calc tests fail before?", [Turn.say("add subtracted.")])
+    finished(box, run)
+    contexts = hook_contexts(run.last, "SessionStart") + hook_contexts(run.last, "UserPromptSubmit")
+    notes = [
+        line
+        for context in contexts
+        for line in context.splitlines()
+        if line.startswith(f"- [{fix['id']}]") and "may be out of date" in line
+    ]
+    assert notes, contexts
+    assert "may be out of date: calc/__init__.py changed since " in notes[0], notes
+    assert f"(edited in commit {commit})" in notes[0], notes

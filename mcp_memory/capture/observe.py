@@ -100,6 +100,7 @@ class Capture(NamedTuple):
     content: str
     type: str
     tags: tuple[str, ...]
+    files: tuple[str, ...] = ()  # files edited in the episode: the memory is anchored to them
 
 
 def _short(text: str, limit: int) -> str:
@@ -363,7 +364,7 @@ def _fixed(match: Mapping[str, Any], command: str, key: str, setup: list[str]) -
         + " and ".join(changes)
         + (f" (then `{_short(command, 120)}`)." if key != match.get("key") else ".")
     )
-    return [Capture(content, "error_fix", ("error", "fix"))]
+    return [Capture(content, "error_fix", ("error", "fix"), tuple(edits))]
 
 
 def _record_success(state: dict[str, Any], command: str) -> list[Capture]:
@@ -435,5 +436,10 @@ def _decision_record(path: str, tool_input: Mapping[str, Any], cwd: Path | None)
         return []
     body = _short(text, MAX_DECISION_CHARS)
     return [
-        Capture(f"Decision recorded in {_relative(path, cwd)}:\n{body}", "decision", ("decision",))
+        Capture(
+            f"Decision recorded in {_relative(path, cwd)}:\n{body}",
+            "decision",
+            ("decision",),
+            (_relative(path, cwd),),
+        )
     ]

@@ -112,6 +112,29 @@ def cmd_maintain(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
+    """List the memories whose code changed since they were stored (their anchors)."""
+    from mcp_memory.anchors.verify import verify_project
+    from mcp_memory.app import open_app
+
+    with open_app(settings) as app:
+        project = None if args.all_projects else app.project(args.project)
+        report = verify_project(app.service.anchoring, project)
+
+    def show(r: Any) -> str:
+        if not r.stale:
+            return f"{r.checked} anchored memories checked: none is out of date"
+        lines = [f"{len(r.stale)} of {r.checked} anchored memories may be out of date:"]
+        for s in r.stale:
+            gone = ", every anchored file deleted" if s.all_deleted else ""
+            lines.append(f"[{s.id}] {s.type}{gone}: {s.preview}")
+            lines.append(f"    {s.note}")
+        return "\n".join(lines)
+
+    emit(args, report, show)
+    return 0
+
+
 def cmd_briefing(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_memory.app import llm_waiting_note, open_app
     from mcp_memory.service.briefing import BriefingContext, build_briefing

@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_maintain,
         cmd_promote,
         cmd_route,
+        cmd_verify,
     )
     from mcp_memory.cli.memory import (
         PURGE_HELP,
@@ -168,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = command("maintain", cmd_maintain, "embed, connect, age and (if configured) consolidate")
     sp.add_argument("--dry-run", action="store_true", help="report what aging would do")
+
+    sp = command("verify", cmd_verify, "list memories whose code changed since they were stored")
+    sp.add_argument("--project", help="project (default: current)")
+    sp.add_argument("--all-projects", action="store_true", help="every project")
 
     sp = command("briefing", cmd_briefing, "the memories that matter most here, within a budget")
     sp.add_argument("--project", help="project (default: current)")

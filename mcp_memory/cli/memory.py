@@ -291,6 +291,12 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
         ]
         if d.routed_to:
             lines.append(f"routed to {d.routed_to}")
+        for a in d.anchors:
+            lines.append(
+                f"anchor {a.path} ({a.kind}{' ' + a.selector if a.selector else ''}): {a.status}"
+            )
+        if d.stale:
+            lines.append(d.stale)
         if d.merged_from:
             lines.append(f"made by consolidation {d.merged_from.consolidation_id} from:")
             lines += [f"  [{m.id}] {m.state:<10} {m.preview}" for m in d.merged_from.memories]

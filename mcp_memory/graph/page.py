@@ -13,7 +13,9 @@ What is shown:
 - clusters: the dense groups ready to consolidate (:mod:`clusters`), drawn as halos;
 - lineage: each applied consolidation, an arrow from every source to the merged result;
 - fading: for an unlinked buffer memory, how many more memories of its project it has before
-  aging considers expiring it (``fade``; 0 means it is a candidate now).
+  aging considers expiring it (``fade``; 0 means it is a candidate now);
+- code: for a memory whose anchored files changed since it was stored (:mod:`mcp_memory.anchors`),
+  what changed ("may be out of date: ..."), drawn as a red ring and shown in its details.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from mcp_memory.anchors.anchoring import Anchoring
+from mcp_memory.anchors.check import describe
 from mcp_memory.files import atomic_write
 from mcp_memory.lifecycle.clusters import find_clusters
 from mcp_memory.projects import display_name
 from mcp_memory.store.database import Store
-from mcp_memory.store.schema import STATES
+from mcp_memory.store.schema import ACTIVE_STATES, STATES
 
 DEFAULT_STATES = ("buffer", "proven", "superseded", "expired")
 
@@ -150,8 +154,13 @@ def collect(
             "fade",
             "tags",
             "text",
+            "code",
         )
     }
+    # What changed in the code each memory is about (mcp_memory/anchors): "may be out of date".
+    checked = Anchoring(store).states(
+        {int(r[0]): str(r[3]) for r in rows if str(r[5]) in ACTIVE_STATES}
+    )
     for n, r in enumerate(rows):
         (
             mid,
@@ -185,6 +194,7 @@ def collect(
         nodes["fade"].append(fade)
         nodes["tags"].append(str(tags))
         nodes["text"].append(str(content))
+        nodes["code"].append(describe(checked.get(int(mid), [])))
     return GraphData(
         projects=[{"key": p, "name": display_name(p)} for p in project_keys],
         types=types,

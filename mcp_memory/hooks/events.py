@@ -32,7 +32,12 @@ Events:
   similarity through the warm server when it serves the database's model, else strong keyword
   matches only. Nothing qualifies: nothing is printed.
 - ``PostToolUse`` / ``PostToolUseFailure``: :func:`mcp_memory.capture.observe.observe`; a failed
-  command that matches an earlier ``error_fix`` memory gets that fix as context.
+  command that matches an earlier ``error_fix`` memory gets that fix as context. A captured
+  memory's job carries the files edited in its episode: the worker anchors the memory to them.
+
+Every memory injected (briefing, prompt, earlier fix) whose code changed since it was stored says
+so ("may be out of date: <file> changed since ...", :func:`hook_recall.stale_notes`); a cached
+briefing gets a note for each memory whose code changed after the briefing was built.
 - ``PreCompact`` / ``SessionEnd``: a ``session`` job when the transcript exists: the worker
   summarizes the transcript (when the session did something worth a summary), stores it, then
   runs maintenance.
@@ -213,8 +218,30 @@ def session_start(hook: Hook) -> dict[str, Any] | None:
         worker.wake_worker(settings)
     else:
         text, ids = first_briefing(settings, project, branch)
-    mark_shown(hook, [i for i in ids if isinstance(i, int)] if text.strip() else [])
-    return hook.context(text)
+    shown = [i for i in ids if isinstance(i, int)] if text.strip() else []
+    mark_shown(hook, shown)
+    return hook.context(briefing_with_changes(settings, text, shown))
+
+
+def briefing_with_changes(settings: Settings, text: str, ids: list[int]) -> str:
+    """The cached briefing plus a note for each memory whose code changed since the briefing
+    was built (the briefing marks those it knew of; a file edited since is only seen here)."""
+    if not ids:
+        return text
+    known = {i for i in ids if _marked(text, i)}
+    notes = _stale(settings, [i for i in ids if i not in known])
+    if not notes:
+        return text
+    lines = [f"- [{i}] {note}" for i, note in notes.items()]
+    return text + "\nChanged since this briefing was built:\n" + "\n".join(lines)
+
+
+def _marked(text: str, memory_id: int) -> bool:
+    """Whether the briefing's line for ``memory_id`` says it may be out of date already."""
+    start = text.find(f"- [{memory_id}] ")
+    end = text.find("\n", start) if start >= 0 else -1
+    line = text[start : end if end >= 0 else None] if start >= 0 else ""
+    return "may be out of date" in line
 
 
 def mark_shown(hook: Hook, ids: list[int]) -> None:
@@ -315,7 +342,21 @@ def relevant_memories(hook: Hook, query: str) -> str:
         chosen = hook_recall.select(candidates, threshold, exclude=set(shown))
         if chosen:
             state["injected"] = [*shown, *(c.id for c, _ in chosen)][-MAX_SHOWN:]
-    return hook_recall.render(chosen) if chosen else ""
+    if not chosen:
+        return ""
+    return hook_recall.render(chosen, stale=_stale(settings, [c.id for c, _ in chosen]))
+
+
+def _stale(settings: Settings, ids: list[int]) -> dict[int, str]:
+    """What changed in the code of these memories (see :func:`hook_recall.stale_notes`)."""
+    try:
+        reader = hook_recall.Reader(settings.db)
+    except hook_recall.Unavailable:
+        return {}
+    try:
+        return hook_recall.stale_notes(reader, ids)
+    finally:
+        reader.close()
 
 
 def _shown(state: dict[str, Any]) -> list[int]:
@@ -361,7 +402,14 @@ def post_tool_use(hook: Hook) -> dict[str, Any] | None:
     with session_state(hook.settings.run_dir, hook.session_id) as state:
         captures = observe(hook.payload, state, Path(project))
     for capture in captures:
-        _enqueue_memory(hook, capture.content, type=capture.type, tags=capture.tags, source="hook")
+        _enqueue_memory(
+            hook,
+            capture.content,
+            type=capture.type,
+            tags=capture.tags,
+            source="hook",
+            files=capture.files,
+        )
     if captures:
         worker.wake_worker(hook.settings)
     if hook.event == "PostToolUseFailure" and tool == "Bash":
@@ -399,11 +447,19 @@ def earlier_fixes(hook: Hook) -> str:
         if chosen:
             state["injected"] = [*shown, *(c.id for c, _ in chosen)][-MAX_SHOWN:]
     header = "mcp-memory: this failure looks like one fixed before in this project:"
-    return hook_recall.render(chosen, header) if chosen else ""
+    if not chosen:
+        return ""
+    return hook_recall.render(chosen, header, _stale(hook.settings, [c.id for c, _ in chosen]))
 
 
 def _enqueue_memory(
-    hook: Hook, text: str, *, type: str, tags: tuple[str, ...], source: str
+    hook: Hook,
+    text: str,
+    *,
+    type: str,
+    tags: tuple[str, ...],
+    source: str,
+    files: tuple[str, ...] = (),
 ) -> str | None:
     """Validate and redact here, before the text touches the disk; the service does both again
     (a no-op). None when the job is spooled, else why the worker would refuse it: a hook must
@@ -427,6 +483,7 @@ def _enqueue_memory(
             "tags": list(tags),
             "source": source,
             "session_id": hook.session_id,
+            "files": list(files),  # edited in the episode: the worker anchors the memory to them
         },
     )
     return None

@@ -21,6 +21,11 @@ database the service writes, with the same queries:
   by sqlite-vec (``vec_distance_cosine`` on the stored float32 blobs) instead of numpy. Tests pin
   it to ``Store.knn`` (same ids, same similarities).
 
+- anchors: the code anchors of the memories about to be injected (:meth:`Reader.anchors`, the
+  rows :meth:`Store.anchors_of` returns), checked by :mod:`mcp_memory.anchors.check` (standard
+  library only: a ``stat`` per file; a file is read, and git asked, only when its stat changed)
+  so that a memory whose code changed is injected with "may be out of date: ...".
+
 Opening is read-only (``SQLITE_OPEN_READONLY``): a hook never creates, migrates or checkpoints
 the database, and a short busy timeout keeps a locked database from holding the prompt up.
 """
@@ -31,7 +36,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -41,10 +46,12 @@ from mcp_memory.service import relevance
 from mcp_memory.service.query import has_identifier
 from mcp_memory.store.schema import (
     ACTIVE_STATES,
+    ANCHOR_COLUMNS,
     DIMENSION_KEY,
     MAX_CANDIDATES,
     MEMORIES,
     MEMORIES_FTS,
+    MEMORY_ANCHORS,
     MEMORY_INDEX,
     MEMORY_VECTORS,
     META,
@@ -272,6 +279,28 @@ class Reader:
         )
         return {int(r[0]) for r in rows}
 
+    def anchors(self, ids: Sequence[int]) -> dict[int, tuple[str, list[tuple[Any, ...]]]]:
+        """= :meth:`Store.anchors_of` with each memory's project: memory id -> (project, its
+        anchor rows in ``ANCHOR_COLUMNS`` order), for the memories that have anchors. Empty for
+        a database whose schema predates anchors (a hook never migrates)."""
+        import apsw
+
+        if not ids:
+            return {}
+        cols = ", ".join(f"a.{c.strip()}" for c in ANCHOR_COLUMNS.split(","))
+        try:
+            rows = self._rows(
+                f"SELECT {cols}, m.project FROM {MEMORY_ANCHORS} a JOIN {MEMORIES} m "
+                f"ON m.id = a.memory_id WHERE a.memory_id IN ({_marks(ids)}) ORDER BY a.id",
+                tuple(ids),
+            )
+        except apsw.SQLError:
+            return {}
+        out: dict[int, tuple[str, list[tuple[Any, ...]]]] = {}
+        for row in rows:
+            out.setdefault(int(row[1]), (str(row[-1]), []))[1].append(tuple(row[:-1]))
+        return out
+
     def _memories(self, ids: Sequence[int]) -> dict[int, tuple[int, str, str, str, float]]:
         if not ids:
             return {}
@@ -477,13 +506,40 @@ def select(
 HEADER = "Relevant memories from earlier sessions (mcp-memory; ids work with its tools):"
 
 
-def render(chosen: Sequence[tuple[Candidate, str]], header: str = HEADER) -> str:
-    """The additionalContext block: one line per memory, with its id for the recall tool."""
+def render(
+    chosen: Sequence[tuple[Candidate, str]],
+    header: str = HEADER,
+    stale: Mapping[int, str] | None = None,
+) -> str:
+    """The additionalContext block: one line per memory, with its id for the recall tool, and
+    what changed in its code when it is ``stale`` (id -> "may be out of date: ...")."""
     from datetime import UTC, datetime
 
     lines = [header]
     for c, text in chosen:
         day = datetime.fromtimestamp(c.created_at, UTC).strftime("%Y-%m-%d")
         where = ", global" if c.project == GLOBAL else ""
-        lines.append(f"- [{c.id}] ({c.type}, {day}{where}) {text}")
+        note = f" ({stale[c.id]})" if stale and c.id in stale else ""
+        lines.append(f"- [{c.id}] ({c.type}, {day}{where}) {text}{note}")
     return "\n".join(lines)
+
+
+def stale_notes(reader: Reader, ids: Sequence[int]) -> dict[int, str]:
+    """id -> "may be out of date: ..." for those of ``ids`` whose code changed since they were
+    stored (:mod:`mcp_memory.anchors.check`: a ``stat`` per anchor; a file is read, and git
+    asked, only when its stat changed). Read-only: what it decides is not saved."""
+    found = reader.anchors(ids)
+    if not found:
+        return {}
+    from mcp_memory.anchors.check import AnchorRow, Checker, describe
+
+    checker = Checker()
+    out: dict[int, str] = {}
+    for mid, (project, rows) in found.items():
+        if not os.path.isabs(project) or not os.path.isdir(project):
+            continue
+        states, _ = checker.check(Path(project), [AnchorRow(*r) for r in rows])
+        note = describe(states)
+        if note:
+            out[mid] = note
+    return out

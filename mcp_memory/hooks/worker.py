@@ -167,6 +167,7 @@ class Worker:
                 source=str(job.get("source") or "hook"),
                 session_id=job.get("session_id"),
                 embed=False,
+                files=[str(f) for f in job.get("files") or () if isinstance(f, str)],
             )
             self.stored.append(result.id)
             log.info("stored memory %s (%s, %s) from a hook", result.id, result.type, result.status)

@@ -248,6 +248,8 @@ class Consolidator:
                 outcome.results.append(rid)
                 for m in sources:
                     self.store.add_lineage(cid, rid, m.id, m.state)
+                # The result is about the files its sources were about (mcp_memory/anchors).
+                self.store.copy_anchors([m.id for m in sources if m.id != rid], rid)
             for m in sources:
                 if m.id not in kept:
                     self.store.set_state(m.id, "superseded")

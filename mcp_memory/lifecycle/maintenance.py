@@ -122,7 +122,9 @@ def maintain(
         if not dry_run:
             report.embedded = embed_pending(service, progress=progress)
             report.connected, report.links = connect_pending(service, progress=progress)
-        report.age = asdict(age(service.store, policy, judge, dry_run=dry_run))
+        report.age = asdict(
+            age(service.store, policy, judge, dry_run=dry_run, anchoring=service.anchoring)
+        )
         if consolidator is not None:
             try:
                 outcomes = consolidator.run(dry_run=dry_run)

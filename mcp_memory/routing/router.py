@@ -4,7 +4,9 @@
 files that would change, shows a unified diff. ``apply`` does the same and writes. ``undo_memory``
 takes one memory's line out again; ``undo_file`` reverts the last write to a file from its backup.
 
-Session summaries are history, not knowledge: never routed, whatever their state.
+Session summaries are history, not knowledge: never routed, whatever their state. Nor is a memory
+whose code changed since it was stored (its anchors, :mod:`mcp_memory.anchors`): it is held with
+what changed, even with ``force``, until it is updated or forgotten.
 
 Decisions, per memory, against the targets of its own scope only (a project's files for project
 memories, ``~/.claude`` for global ones; see :mod:`mcp_memory.routing.targets`):
@@ -57,6 +59,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mcp_memory.anchors.anchoring import Anchoring
+from mcp_memory.anchors.check import describe
 from mcp_memory.embedding.protocol import Embedder
 from mcp_memory.errors import NotFoundError, ValidationError
 from mcp_memory.projects import GLOBAL
@@ -137,6 +141,7 @@ class Router:
         self.ledger = RouteLedger(
             store, backup_dir=config.backup_dir, claude_home=config.claude_home
         )
+        self.anchoring = Anchoring(store)
 
     # -- plan / apply ------------------------------------------------------------------------
 
@@ -205,12 +210,17 @@ class Router:
                 scopes[name] = self._scope(name, m.project)
         plan.embedded = embed_scopes(self.store, self.embedder, list(scopes.values()))
         vectors = self._memory_vectors(memories)
+        checked = self.anchoring.states({m.id: m.project for m in memories})
+        stale = {i: note for i, states in checked.items() if (note := describe(states))}
         edits: dict[tuple[str, int, int], managed.Edit] = {}
         for m in memories:
             scope = scopes["global" if m.project == GLOBAL else "project"]
             item = self._decide(m, vectors[m.id], scope, force, plan)
             if item.action == "write" and m.source in CAPTURED_SOURCES and not release_captured:
                 item = replace(item, action="review", line=None, reason=CAPTURED_REASON)
+            if item.action in ("write", "review") and m.id in stale:  # never, even with force
+                reason = f"{stale[m.id]} Update or forget the memory, then route it"
+                item = replace(item, action="held", line=None, reason=reason)
             plan.items.append(item)
             if item.action != "write":
                 continue

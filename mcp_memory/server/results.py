@@ -160,7 +160,9 @@ def reply(result: BaseModel, summary: str) -> CallToolResult:
 def recall_summary(result: RecallResult) -> str:
     if not result.hits:
         return f"no memories found for {preview(result.query)!r}"
-    shown = "; ".join(f"[{h.id}] {preview(h.content)}" for h in result.hits)
+    shown = "; ".join(
+        f"[{h.id}] {preview(h.content)}" + (f" ({h.stale})" if h.stale else "") for h in result.hits
+    )
     return f"{result.count} memories for {preview(result.query)!r}: {shown}"
 
 

@@ -203,7 +203,9 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         `states` (default buffer and proven), `since`/`until` (ISO dates). Long memories come
         back whole; `get` adds a memory's links and lineage. Returns only hits judged relevant
         (`relevance` is a calibrated probability); none means nothing stored answers it.
-        `include_irrelevant` returns the rest too.
+        `include_irrelevant` returns the rest too. A hit's `anchors` are the files it is about,
+        checked now; `stale` ("may be out of date: ...") says which changed since it was
+        stored: verify against the code before acting on it.
         """
 
         def call(app: App) -> CallToolResult:
@@ -240,8 +242,10 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         """
 
         def call(app: App) -> CallToolResult:
-            detail = memory_detail(app.store, id)
+            detail = memory_detail(app.store, id, app.service.anchoring)
             text = f"[{detail.id}] {detail.state} {detail.type}: {preview(detail.content)}"
+            if detail.stale:
+                text += f" ({detail.stale})"
             return CallToolResult(
                 content=[TextContent(type="text", text=text)], structured_content=asdict(detail)
             )

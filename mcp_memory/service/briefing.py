@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 
 from mcp_memory import projects
+from mcp_memory.anchors.check import describe
 from mcp_memory.projects import GLOBAL, display_name
 from mcp_memory.service.memories import MemoryService
 from mcp_memory.store.base import Memory
@@ -120,6 +121,9 @@ def build_briefing(
     sections.append(("Recent sessions", newest[:MAX_SUMMARIES]))
     ordered = list({m.id: m for _, ms in sections for m in ms}.values())
     repeats = near_duplicate_ids(service, ordered)
+    # Memories whose code changed since they were stored say so (mcp_memory/anchors).
+    checked = service.anchoring.states({m.id: m.project for m in ordered if m.id not in repeats})
+    notes = {i: note for i, states in checked.items() if (note := describe(states))}
     header = f"## Memory briefing: {display_name(project)}"
     lines = [header]
     used = _tokens(header)
@@ -136,6 +140,8 @@ def build_briefing(
         for m in items:
             where = " (global)" if m.project == GLOBAL and project != GLOBAL else ""
             line = f"- [{m.id}] {_short(m.content)}{where}"
+            if m.id in notes:
+                line += f" ({notes[m.id]})"
             if used + cost + _tokens(line) > budget_tokens:
                 break
             block.append(line)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mcp_memory.anchors.anchoring import Anchoring
+from mcp_memory.anchors.check import AnchorState, describe
 from mcp_memory.projects import GLOBAL
 from mcp_memory.service.recall import iso
 from mcp_memory.store.database import Store
@@ -51,6 +53,8 @@ class MemoryDetail:
     links: list[Related] = field(default_factory=list)
     merged_from: Lineage | None = None  # it is the result of this merge (these are the sources)
     merged_into: Lineage | None = None  # this merge superseded it (these are the results)
+    anchors: list[AnchorState] = field(default_factory=list)  # its files, checked now
+    stale: str | None = None  # "may be out of date: ..." when one of them changed
 
 
 def _preview(text: str) -> str:
@@ -58,9 +62,11 @@ def _preview(text: str) -> str:
     return flat if len(flat) <= PREVIEW_CHARS else flat[: PREVIEW_CHARS - 1].rstrip() + "…"
 
 
-def memory_detail(store: Store, memory_id: int) -> MemoryDetail:
-    """Memory ``memory_id`` whatever its state (NotFoundError if there is none)."""
+def memory_detail(store: Store, memory_id: int, anchoring: Anchoring | None = None) -> MemoryDetail:
+    """Memory ``memory_id`` whatever its state (NotFoundError if there is none), its code
+    anchors checked (with ``anchoring``'s cache when given)."""
     m = store.get(memory_id)
+    anchors = (anchoring or Anchoring(store)).states({m.id: m.project}).get(m.id, [])
     links = store.links_of(memory_id)
     merged_from = store.merged_from(memory_id)
     merged_into = store.superseded_by(memory_id)
@@ -96,4 +102,6 @@ def memory_detail(store: Store, memory_id: int) -> MemoryDetail:
         links=[related(i, round(s, 4)) for i, s in links if i in others],
         merged_from=lineage(merged_from),
         merged_into=lineage(merged_into),
+        anchors=anchors,
+        stale=describe(anchors),
     )

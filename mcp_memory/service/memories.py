@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mcp_memory.anchors.anchoring import Anchoring
 from mcp_memory.embedding.protocol import Embedder
 from mcp_memory.errors import EmbeddingError, ValidationError
 from mcp_memory.projects import GLOBAL
@@ -147,6 +148,7 @@ class MemoryService(RecallMixin):
         self.embedder = embedder
         self.options = options or Options()
         self.linker = Linker(store, embedder, self.options.link_threshold)
+        self.anchoring = Anchoring(store)  # code anchors: made on remember, checked on recall
         # The store refuses this embedder's vectors once `reindex` switched the database away.
         store.vector_model = (embedder.model_id, embedder.dimension)
 
@@ -163,6 +165,7 @@ class MemoryService(RecallMixin):
         session_id: str | None = None,
         embed: bool = True,
         created_at: float | None = None,
+        files: Sequence[str] = (),
     ) -> Remembered:
         return self.remember_many(
             [content],
@@ -173,6 +176,7 @@ class MemoryService(RecallMixin):
             session_id=session_id,
             embed=embed,
             created_at=created_at,
+            files=files,
         )[0]
 
     def remember_many(
@@ -186,6 +190,7 @@ class MemoryService(RecallMixin):
         session_id: str | None = None,
         embed: bool = True,
         created_at: float | None = None,
+        files: Sequence[str] = (),
     ) -> list[Remembered]:
         """Validate, redact, embed (one batch), store in one transaction, then connect.
 
@@ -196,6 +201,9 @@ class MemoryService(RecallMixin):
         (recall reads each in the light of its neighbours). ``created_at`` (a timestamp;
         default now) is when they were said, for imports of older conversations: recall
         prefers memories made within a date the query names.
+
+        Each new memory is anchored (:mod:`mcp_memory.anchors`) to the project files its text
+        names and to ``files`` (edited in the episode that produced it, e.g. an error fix's).
         """
         if not contents:
             raise ValidationError("nothing to remember: give at least one text")
@@ -235,6 +243,7 @@ class MemoryService(RecallMixin):
                 results.append(None)
                 todo.append(n)
         vectors = self._embed_documents([prepared[n][0] for n in todo]) if embed and todo else None
+        anchors = self.anchoring.prepare([prepared[n][0] for n in todo], project, files)
         if vectors is not None:
             self.ensure_model()
         created: list[tuple[int, list[tuple[int, float]]]] = []
@@ -270,6 +279,7 @@ class MemoryService(RecallMixin):
                     created_at=created_at,
                 )
                 mid = self.store.insert(memory, vector)
+                self.store.add_anchors(mid, anchors[j])
                 results[n] = Remembered(mid, "created", project, kind, count, near)
                 if candidates is not None:
                     created.append((n, candidates))

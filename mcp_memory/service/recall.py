@@ -12,10 +12,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
 
+from mcp_memory.anchors.anchoring import Anchoring
+from mcp_memory.anchors.check import describe
 from mcp_memory.embedding.protocol import Embedder
 from mcp_memory.errors import ValidationError
 from mcp_memory.projects import GLOBAL
@@ -41,6 +44,9 @@ from mcp_memory.text.keywords import STOPWORDS, WORD, keyword_query
 log = logging.getLogger("mcp_memory")
 
 QUOTE_MIN_WORDS = 4
+# A hit whose code changed since it was stored (mcp_memory/anchors) keeps this share of its score:
+# enough to let an equally good fresh memory pass it, not enough to hide it (it says what changed).
+STALE_FACTOR = 0.85
 
 
 def content_words(text: str) -> set[str]:
@@ -57,6 +63,7 @@ class RecallMixin:
     store: Store
     embedder: Embedder
     options: Options
+    anchoring: Anchoring
 
     def recall(
         self,
@@ -160,6 +167,7 @@ class RecallMixin:
         kw_rank = {i: r + 1 for r, (i, _) in enumerate(keyword_hits)}
         order = ranked(fused)
         hits: list[Hit] = []
+        homes: dict[int, str] = {}  # hit id -> its project key, where its anchors live
         step = max(20, 2 * k)  # read whole memories only for the best, a chunk at a time
         for start in range(0, len(order), step):
             chunk = order[start : start + step]
@@ -183,10 +191,12 @@ class RecallMixin:
                     signals["says_when"] = 1
                 p = judge.probability(mid, cosines.get(mid), kw_rank.get(mid))
                 hits.append(_hit(m, score, signals, p, relevance.is_relevant(judge.model_id, p)))
+                homes[mid] = m.project
                 if len(hits) == k:
                     break
             if len(hits) == k:
                 break
+        hits = self.with_anchors(hits, homes)
         if count_recall and hits:
             self.store.record_recalls(h.id for h in hits)
             promote_recalled(
@@ -197,6 +207,23 @@ class RecallMixin:
                 promote_after=self.options.promote_after,
             )
         return hits
+
+    def with_anchors(self, hits: list[Hit], homes: dict[int, str]) -> list[Hit]:
+        """``hits`` with their anchors checked: each says which files changed since it was
+        stored, and a stale one is demoted (``STALE_FACTOR``), the order re-sorted."""
+        states = self.anchoring.states(homes)
+        if not states:
+            return hits
+        out = []
+        for h in hits:
+            found = states.get(h.id)
+            if not found:
+                out.append(h)
+                continue
+            stale = describe(found)
+            score = round(h.score * STALE_FACTOR, 6) if stale else h.score
+            out.append(replace(h, anchors=tuple(found), stale=stale, score=score))
+        return sorted(out, key=lambda h: -h.score)
 
     def _with_neighbours(
         self, qvec: np.ndarray, cosines: dict[int, float], states: Sequence[str]

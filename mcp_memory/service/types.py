@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from mcp_memory.anchors.check import AnchorState
 from mcp_memory.service.fusion import Tuning
 from mcp_memory.service.linking import Link
 from mcp_memory.service.validation import parse_time
@@ -58,6 +59,10 @@ class Hit:
     state: str
     created_at: str
     updated_at: str
+    # The files the memory is about, each checked now (mcp_memory/anchors), and what the model
+    # should know when one changed ("may be out of date: ..."); None when none did.
+    anchors: tuple[AnchorState, ...] = ()
+    stale: str | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ connection; the rest of the package calls its methods and never writes SQL.
 - ``lineage``: consolidations and their lineage (which sources went into which result)
 - ``recall_events``: strong recalls, counted for promotion
 - ``routes``: the route ledger (``route_writes``, ``routes``) and the target-vector cache
+- ``anchors``: code anchors (``memory_anchors``): the files each memory is about, their
+  fingerprints and last status
 - ``usage``: what LLM calls cost per day (``llm_usage``)
 - ``reindex``: the staging vectors of a re-embed and the switch to them
 - ``backup``: an online copy of the database file, checked

@@ -28,6 +28,7 @@ Layout. This module opens the database, runs its transactions and keeps its reco
 - ``routes.py``: the route ledger (``route_writes``, ``routes``) and the target-vector cache;
 - ``reindex.py``: the staging vectors of a re-embed and the switch to them;
 - ``usage.py``: what LLM calls cost per day;
+- ``anchors.py``: the files each memory is about (code anchors) and their last status;
 - ``store_base.py``: the row types, the states and the base class the mixins share.
 
 Why mixins rather than collaborator objects: every part shares one connection, one lock and one
@@ -58,6 +59,7 @@ from mcp_memory.errors import (
 )
 from mcp_memory.files import private_dir
 from mcp_memory.store import migrations
+from mcp_memory.store.anchors import StoreAnchors
 from mcp_memory.store.base import ModelInfo
 from mcp_memory.store.bit_index import BitIndex
 from mcp_memory.store.lineage import StoreLineage
@@ -149,6 +151,7 @@ class Store(
     StoreRecallEvents,
     StoreReindex,
     StoreUsage,
+    StoreAnchors,
 ):
     """A memory database file. Open with :meth:`open`; close with :meth:`close`."""
 

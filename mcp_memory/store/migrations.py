@@ -319,3 +319,34 @@ def m005_labels(db: apsw.Connection) -> None:
         "UPDATE memories SET label = ? WHERE id = ?",
         [(label, mid) for mid, head in rows if (label := label_of(str(head))) is not None],
     )
+
+
+@migration(6)
+def m006_anchors(db: apsw.Connection) -> None:
+    db.execute(
+        """
+        -- The repository files each memory is about (see mcp_memory/anchors): where the content
+        -- is now (path follows renames) and was when anchored (origin_path), what part of the
+        -- file (kind/selector), its fingerprint (git blob id or hash of the lines or symbol),
+        -- HEAD then, and the status last decided at the file stat (mtime_ns, size) it was seen.
+        CREATE TABLE memory_anchors (
+            id INTEGER PRIMARY KEY,
+            memory_id INTEGER NOT NULL REFERENCES memories (id) ON DELETE CASCADE,
+            path TEXT NOT NULL,
+            origin_path TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('file', 'lines', 'symbol')),
+            selector TEXT NOT NULL DEFAULT '',
+            fingerprint TEXT NOT NULL,
+            anchored_commit TEXT,
+            anchored_at REAL NOT NULL,
+            mtime_ns INTEGER,
+            size INTEGER,
+            status TEXT NOT NULL DEFAULT 'fresh'
+                CHECK (status IN ('fresh', 'edited', 'moved', 'deleted', 'unknown')),
+            status_commit TEXT,
+            checked_at REAL,
+            UNIQUE (memory_id, origin_path, kind, selector)
+        );
+        CREATE INDEX memory_anchors_memory ON memory_anchors (memory_id);
+        """
+    )

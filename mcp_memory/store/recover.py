@@ -42,6 +42,7 @@ TABLES = (
     "route_embeddings",
     "project_counters",
     "llm_usage",
+    "memory_anchors",
 )
 MISSES_BEFORE_GIVING_UP = 5_000  # consecutive absent rowids: past the last row
 

@@ -25,7 +25,16 @@ MEMORIES_FTS = "memories_fts"  # FTS5 over each memory's content and tags
 MEMORY_VECTORS = "memory_vectors"  # each memory's float32 embedding
 MEMORY_INDEX = "memory_index"  # sqlite-vec vec0: binary codes with project and state
 
-TABLES = (META, MEMORIES, MEMORIES_FTS, MEMORY_VECTORS, MEMORY_INDEX)
+MEMORY_ANCHORS = "memory_anchors"  # the files each memory is about, with their fingerprints
+
+TABLES = (META, MEMORIES, MEMORIES_FTS, MEMORY_VECTORS, MEMORY_INDEX, MEMORY_ANCHORS)
+
+# The columns of MEMORY_ANCHORS in the order of ``anchors.check.AnchorRow`` (the store and the
+# hooks' reader both select them so).
+ANCHOR_COLUMNS = (
+    "id, memory_id, path, origin_path, kind, selector, fingerprint, anchored_commit, "
+    "anchored_at, mtime_ns, size, status, status_commit"
+)
 
 # Keys of ``meta`` naming the model the database's vectors were made with.
 MODEL_ID_KEY = "model_id"

@@ -11,7 +11,7 @@
   const TYPE = D.nodes.type, STATE = D.nodes.state, PROJ = D.nodes.project;
   const TEXT = D.nodes.text, TAGS = D.nodes.tags, IDS = D.nodes.id;
   const LINKS = D.links, LIN = D.lineage;
-  const FADE = D.nodes.fade;
+  const FADE = D.nodes.fade, CODE = D.nodes.code;
   const FADE_SOON = Math.max(5, Math.round(D.ageAfter / 5));
   const byId = new Map();
   for (let i = 0; i < N; i++) byId.set(IDS[i], i);
@@ -281,7 +281,7 @@
     const palette = ui.colour === "type" ? typeColour : stateColour;
     const key = ui.colour === "type" ? TYPE : STATE;
     const groups = new Map();
-    const rings = [], fading = [], shown = [];
+    const rings = [], fading = [], stale = [], shown = [];
     for (let i = 0; i < N; i++) {
       if (!visible[i] || !onScreen(i)) continue;
       shown.push(i);
@@ -292,6 +292,7 @@
       list.push(i);
       if (STATE[i] === PROVEN && emphasis < 2) rings.push(i);
       if (FADE[i] !== null && FADE[i] <= FADE_SOON && emphasis < 2) fading.push(i);
+      if (CODE[i] && emphasis < 2) stale.push(i);
     }
     for (const [g, list] of groups) {
       ctx.fillStyle = palette[Math.floor(g / 3)];
@@ -306,6 +307,7 @@
     ctx.setLineDash([2.5 / s, 2 / s]);
     ring(fading, "#ff9f43", 1.4, 3);
     ctx.setLineDash([]);
+    ring(stale, "#f85149", 1.4, 2.4);  // its code changed since: may be out of date
     ring(matches.filter((i) => visible[i]), "#f2cc60", 2.2, 3.2);
     ring([...focus].filter((i) => visible[i]), "#f2cc60", 2, 3);
 
@@ -655,6 +657,7 @@
     if (from.length) rows.push(["lineage", `merged from ${from.length} ${from.length === 1 ? "memory" : "memories"} by ${consolidationText(from[0][1])}`]);
     for (const [r, c] of into) rows.push(["lineage", `merged into #${IDS[r]} by ${consolidationText(c)}`]);
     if (clusterOf[i] >= 0) rows.push(["cluster", `${D.clusters[clusterOf[i]].length} memories ready to consolidate`]);
+    if (CODE[i]) rows.push(["code", CODE[i]]);
     if (fade !== null) rows.push(["fading", fade === 0 ? "unlinked: an expiry candidate at the next maintain" : `unlinked: an expiry candidate after ${fade} more memories in this project`]);
     for (const [k, v] of rows) {
       const dt = document.createElement("dt"); dt.textContent = k;
@@ -842,6 +845,7 @@
     mark('<svg width="22" height="14"><circle cx="11" cy="7" r="4" fill="#56d364" stroke="#e6edf3" stroke-width="1.5"/></svg>', "proven (ring)");
     mark('<svg width="22" height="14"><circle cx="11" cy="7" r="4" fill="#58a6ff" stroke="#ff9f43" stroke-width="1.5" stroke-dasharray="2 1.5"/></svg>', `fading (≤ ${FADE_SOON} memories left)`);
     mark('<svg width="22" height="14"><circle cx="11" cy="7" r="4" fill="#8b949e" opacity=".45"/></svg>', "superseded / expired (faint)");
+    if (CODE.some((c) => c)) mark('<svg width="22" height="14"><circle cx="11" cy="7" r="4" fill="#58a6ff" stroke="#f85149" stroke-width="1.5"/></svg>', "its code changed since (may be out of date)");
   }
 
   function status() {
