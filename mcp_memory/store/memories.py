@@ -46,6 +46,14 @@ class StoreMemories(StoreVectors):
         the other's text in ``context`` (the lower-weighted third column of ``recall_fts``)."""
         now = time.time()
         with self.transaction():
+            # The project's counter first: on PostgreSQL its row lock orders the project's
+            # writers, so the session chain below reads what the one before committed.
+            seq = scalar(
+                self.db,
+                "INSERT INTO project_counters (project, seq) VALUES (?, 1) "
+                "ON CONFLICT (project) DO UPDATE SET seq = project_counters.seq + 1 RETURNING seq",
+                (memory.project,),
+            )
             prev = None
             if memory.session_id is not None:
                 prev = self._row(
@@ -53,18 +61,12 @@ class StoreMemories(StoreVectors):
                     "AND session_id = ? ORDER BY id DESC LIMIT 1",
                     (memory.project, memory.session_id),
                 )
-            seq = scalar(
-                self.db,
-                "INSERT INTO project_counters (project, seq) VALUES (?, 1) "
-                "ON CONFLICT (project) DO UPDATE SET seq = seq + 1 RETURNING seq",
-                (memory.project,),
-            )
-            mid = scalar(
-                self.db,
+            inserted = self._row(
                 "INSERT INTO memories (content, content_hash, type, project, tags, source, "
                 "session_id, state, protected, created_at, updated_at, metadata, seq, age_from, "
                 "prev_id, context, label, last_recalled_at, recall_count, reprieves) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (project, content_hash) DO NOTHING RETURNING id",
                 (
                     memory.content,
                     memory.content_hash,
@@ -88,6 +90,17 @@ class StoreMemories(StoreVectors):
                     memory.reprieves,
                 ),
             )
+            if inserted is None:
+                # Another writer (process or machine) stored the same text since the caller
+                # looked: that row is the memory, and nothing is written twice.
+                return int(
+                    scalar(
+                        self.db,
+                        "SELECT id FROM memories WHERE project = ? AND content_hash = ?",
+                        (memory.project, memory.content_hash),
+                    )
+                )
+            mid = int(inserted[0])
             if prev is not None:  # the previous memory now has this one after it
                 before = (
                     None
@@ -104,7 +117,7 @@ class StoreMemories(StoreVectors):
             )
             self.db.executemany(
                 "INSERT INTO line_stats (project, key, memories) VALUES (?, ?, 1) "
-                "ON CONFLICT (project, key) DO UPDATE SET memories = memories + 1",
+                "ON CONFLICT (project, key) DO UPDATE SET memories = line_stats.memories + 1",
                 [(memory.project, k) for k in set(memory.line_keys)],
             )
             if vector is not None:
