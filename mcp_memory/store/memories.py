@@ -118,7 +118,7 @@ class StoreMemories(StoreVectors):
             self.db.executemany(
                 "INSERT INTO line_stats (project, key, memories) VALUES (?, ?, 1) "
                 "ON CONFLICT (project, key) DO UPDATE SET memories = line_stats.memories + 1",
-                [(memory.project, k) for k in set(memory.line_keys)],
+                [(memory.project, k) for k in sorted(set(memory.line_keys))],  # one lock order
             )
             if vector is not None:
                 self.set_vector(int(mid), vector, memory.project, memory.state)
@@ -136,10 +136,12 @@ class StoreMemories(StoreVectors):
             )
             if not changed:
                 raise NotFoundError(f"no memory with id {memory_id}")
-            if self.model is not None:
-                self.db.execute(
-                    "UPDATE memory_index SET state = ? WHERE rowid = ?", (state, memory_id)
-                )
+            self._index_state(memory_id, state)
+
+    def _index_state(self, memory_id: int, state: str) -> None:
+        """Keep the vector index's copy of a memory's state in step (KNN filters on it)."""
+        if self.model is not None:
+            self.db.execute("UPDATE memory_index SET state = ? WHERE rowid = ?", (state, memory_id))
 
     def purge(self, ids: Sequence[int]) -> None:
         """Delete memories for good (tags, vectors, links and index rows go with them). Their
@@ -151,8 +153,7 @@ class StoreMemories(StoreVectors):
             prevs: dict[int, int | None] = dict(
                 self._rows(f"SELECT id, prev_id FROM memories WHERE id IN ({marks})", ids)
             )
-            if self.model is not None:
-                self.db.execute(f"DELETE FROM memory_index WHERE rowid IN ({marks})", tuple(ids))
+            self._unindex(ids)
             self.db.execute(f"DELETE FROM memories WHERE id IN ({marks})", tuple(ids))
             nexts = [
                 int(r[0])
@@ -165,6 +166,12 @@ class StoreMemories(StoreVectors):
                 self.db.execute("UPDATE memories SET prev_id = ? WHERE id = ?", (prev, mid))
             survivors = {p for p in prevs.values() if p is not None and p not in prevs}
             self._rechain(sorted(survivors | set(nexts)))
+
+    def _unindex(self, ids: Sequence[int]) -> None:
+        """Drop memories from the vector index (a vec0 table has no foreign key to cascade)."""
+        if self.model is not None:
+            marks = placeholders(len(ids))
+            self.db.execute(f"DELETE FROM memory_index WHERE rowid IN ({marks})", tuple(ids))
 
     def _rechain(self, ids: Sequence[int]) -> None:
         """Recompute ``context`` of ``ids`` from their current session neighbours."""
@@ -390,7 +397,12 @@ class StoreMemories(StoreVectors):
         tables = ["memories", "memory_tags", "memory_vectors", "links"]
         with self.lock:
             out = {t: int(scalar(self.db, f"SELECT count(*) FROM {t}")) for t in tables}
-            out["memories_fts"] = int(scalar(self.db, "SELECT count(*) FROM memories_fts"))
-            if self.model is not None:
-                out["memory_index"] = int(scalar(self.db, "SELECT count(*) FROM memory_index"))
+            out.update(self._index_counts())
+        return out
+
+    def _index_counts(self) -> dict[str, int]:
+        """Rows of the indexes kept in tables of their own (the FTS5 and vec0 tables)."""
+        out = {"memories_fts": int(scalar(self.db, "SELECT count(*) FROM memories_fts"))}
+        if self.model is not None:
+            out["memory_index"] = int(scalar(self.db, "SELECT count(*) FROM memory_index"))
         return out
