@@ -276,7 +276,10 @@ class StoreMemories(StoreVectors):
         unknown = set(fields) - allowed
         if unknown:
             raise StoreError(f"cannot update {sorted(unknown)}")
-        values = [json.dumps(v) if k == "metadata" else v for k, v in fields.items()]
+        values = [
+            json.dumps(v) if k == "metadata" else int(v) if isinstance(v, bool) else v
+            for k, v in fields.items()
+        ]
         assignments = ", ".join(f"{k} = ?" for k in fields)
         with self.transaction():
             self.db.execute(

@@ -86,8 +86,7 @@ class StorePurge(StoreMemories, StoreLineage):
                 for mid, state in restore.items():
                     self.set_state(mid, state)
                 self.db.executemany(
-                    "UPDATE line_stats SET memories = memories - 1 "
-                    "WHERE project = ? AND key = ?",
+                    "UPDATE line_stats SET memories = memories - 1 WHERE project = ? AND key = ?",
                     list(line_keys),
                 )
                 self.db.execute("DELETE FROM line_stats WHERE memories <= 0")

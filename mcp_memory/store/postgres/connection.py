@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
 from mcp_memory.errors import StoreError
+from mcp_memory.store.base import StoreBase
 
 _IGNORE = re.compile(r"^\s*INSERT OR IGNORE INTO\b", re.IGNORECASE)
 
@@ -128,7 +129,9 @@ class PgConnection:
     def error(self, exc: psycopg.Error) -> Exception:
         """The project error for a failed statement, naming the database without password."""
         if isinstance(exc, psycopg.errors.UniqueViolation):
-            return StoreError(f"a row with the same key is already stored: {scrub(str(exc), self.url)}")
+            return StoreError(
+                f"a row with the same key is already stored: {scrub(str(exc), self.url)}"
+            )
         if isinstance(exc, psycopg.OperationalError):
             return StoreError(
                 f"lost the connection to the team database {redact(self.url)} "
@@ -136,3 +139,17 @@ class PgConnection:
                 "that the server is up and reachable, then retry"
             )
         return StoreError(f"{redact(self.url)}: {scrub(str(exc).strip(), self.url)}")
+
+
+class PgPart(StoreBase):
+    """What the PostgreSQL parts of :class:`~mcp_memory.store.postgres.database.PgStore`
+    share: who reads and writes (``user``) and the leased connection as a PostgreSQL one."""
+
+    user: str
+    url: str
+
+    @property
+    def _pg(self) -> PgConnection:
+        """The leased connection (the store's lock must be held), with ``run`` for
+        statements written for PostgreSQL."""
+        return cast(PgConnection, self.db)
