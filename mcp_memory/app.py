@@ -47,12 +47,18 @@ class App:
 
     @property
     def current_project(self) -> str:
-        return project_for_dir(self.cwd)
+        return project_for_dir(self.cwd, portable=bool(self.settings.database_url))
 
     def project(self, name: str | None, *, create: bool = False) -> str:
         """The project key ``name`` means (see :func:`mcp_memory.projects.resolve`), checked
         against the projects this database knows."""
-        return resolve(name, self.cwd, self.store.project_keys(), create=create)
+        return resolve(
+            name,
+            self.cwd,
+            self.store.project_keys(),
+            create=create,
+            portable=bool(self.settings.database_url),
+        )
 
     def close(self) -> None:
         self.embedder.close()  # connections to the warm server
