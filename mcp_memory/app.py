@@ -141,7 +141,9 @@ def open_store(settings: Settings) -> Store:
     ``database_url`` set: the team database on PostgreSQL (needs ``memcycle[postgres]``),
     read and written as ``settings.user``; else the SQLite file ``db``."""
     if not settings.database_url:
-        return Store.open(settings.db)
+        store = Store.open(settings.db)
+        store.user = settings.user
+        return store
     try:
         from mcp_memory.store.postgres.database import PgStore
     except ImportError as exc:

@@ -17,7 +17,11 @@ from pg_server import PgServer
 
 from mcp_memory.app import open_store
 from mcp_memory.config import load_settings
+from mcp_memory.embedding.local import LocalEmbedder
+from mcp_memory.embedding.specs import MINILM
 from mcp_memory.errors import ConfigError, StoreError
+from mcp_memory.service.memories import MemoryService
+from mcp_memory.service.types import Options
 
 WRITERS = 8
 OWN = 25  # texts only one writer stores
@@ -126,3 +130,36 @@ def test_the_database_url_setting_opens_the_postgresql_store(pg: PgServer, tmp_p
     finally:
         store.close()
     assert not (tmp_path / "memory.db").exists()  # no SQLite file was made
+
+
+def test_a_private_memory_is_never_returned_to_another_user(
+    pg: PgServer, minilm: LocalEmbedder
+) -> None:
+    """Alice and Bob share a team database: Alice's own note (source ``user``) is private and
+    only she recalls it; a team memory reaches both; each memory records its author."""
+    from mcp_memory.store.postgres.database import PgStore
+
+    url = pg.fresh_url()
+    alice_store = PgStore.connect(url, user="alice@laptop")
+    bob_store = PgStore.connect(url, user="bob@desktop")
+    options = Options(duplicate_threshold=MINILM.duplicate_threshold)
+    alice = MemoryService(alice_store, minilm, options)
+    bob = MemoryService(bob_store, minilm, options)
+    try:
+        secret = alice.remember(
+            "My salary negotiation notes: ask for the raise in March", project="p", source="user"
+        ).id
+        shared = alice.remember(
+            "The deploy script needs the staging salary band config", project="p"
+        ).id
+        assert alice_store.get(secret).visibility == "private"
+        assert alice_store.get(secret).author == "alice@laptop"
+        assert alice_store.get(shared).visibility == "team"
+        for query in ("salary negotiation raise March", "salary"):
+            assert secret in [h.id for h in alice.recall(query, projects=["p"], k=10)]
+            bob_hits = [h.id for h in bob.recall(query, projects=["p"], k=10)]
+            assert secret not in bob_hits
+            assert shared in bob_hits
+    finally:
+        alice_store.close()
+        bob_store.close()

@@ -64,8 +64,8 @@ class StoreMemories(StoreVectors):
             inserted = self._row(
                 "INSERT INTO memories (content, content_hash, type, project, tags, source, "
                 "session_id, state, protected, created_at, updated_at, metadata, seq, age_from, "
-                "prev_id, context, label, last_recalled_at, recall_count, reprieves) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "prev_id, context, label, last_recalled_at, recall_count, reprieves, author, "
+                "visibility) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT (project, content_hash) DO NOTHING RETURNING id",
                 (
                     memory.content,
@@ -88,6 +88,8 @@ class StoreMemories(StoreVectors):
                     memory.last_recalled_at,
                     memory.recall_count,
                     memory.reprieves,
+                    self.user if memory.author is None else memory.author,
+                    memory.visibility,
                 ),
             )
             if inserted is None:

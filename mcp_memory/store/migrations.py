@@ -319,3 +319,16 @@ def m005_labels(db: apsw.Connection) -> None:
         "UPDATE memories SET label = ? WHERE id = ?",
         [(label, mid) for mid, head in rows if (label := label_of(str(head))) is not None],
     )
+
+
+@migration(6)
+def m006_authors(db: apsw.Connection) -> None:
+    """Who stored each memory and who may see it (a team database filters on them; a local
+    file holds one user's memories, so they are recorded here for export and migration)."""
+    db.execute(
+        """
+        ALTER TABLE memories ADD COLUMN author TEXT NOT NULL DEFAULT '';
+        ALTER TABLE memories ADD COLUMN visibility TEXT NOT NULL DEFAULT 'team'
+            CHECK (visibility IN ('team', 'private'));
+        """
+    )
