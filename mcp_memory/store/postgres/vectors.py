@@ -89,11 +89,11 @@ class PgVectors(PgPart, StoreVectors):
                 (*params, pool + 1),
             ).fetchone()[0]
             # `+ 0` keeps the planner off the index: the exact distance of every row.
-            order = "embedding <=> %s" if in_scope > pool else "(embedding <=> %s) + 0"
+            order = "embedding <=> %b" if in_scope > pool else "(embedding <=> %b) + 0"
             ef = min(EF_SEARCH_MAX, max(EF_SEARCH_MIN, k))
             self._pg.run("SELECT set_config('hnsw.ef_search', %s, false)", (str(ef),))
             rows = self._pg.run(
-                "SELECT memory_id, d FROM (SELECT memory_id, embedding <=> %s AS d "
+                "SELECT memory_id, d FROM (SELECT memory_id, embedding <=> %b AS d "
                 f"FROM memory_vectors WHERE {scope} ORDER BY {order} LIMIT %s) hits "
                 "ORDER BY d, memory_id",
                 (q, *params, q, k),
