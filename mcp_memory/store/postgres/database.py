@@ -102,12 +102,6 @@ class _Lease:
                 self._store.pool.putconn(conn)
         self._lock.release()
 
-    # threading.RLock's own names, for code that calls them directly
-    acquire = __enter__
-
-    def release(self) -> None:
-        self.__exit__()
-
 
 class PgStore(PgVectors, PgSearch, PgIndexes, Store):
     """A memory database on PostgreSQL. Open with :meth:`connect`; close with :meth:`close`.
