@@ -16,7 +16,7 @@ $(BIN)/python:
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,pgtest]'
 	touch $@
 
 run: setup

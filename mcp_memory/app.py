@@ -14,7 +14,7 @@ from mcp_memory.config import Settings
 from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.embedding.specs import ModelSpec, choose_model, get_spec
 from mcp_memory.embedding.warm_client import AutoEmbedder, WarmClient
-from mcp_memory.errors import LLMError, ModelMismatchError
+from mcp_memory.errors import ConfigError, LLMError, ModelMismatchError
 from mcp_memory.lifecycle.aging import AgePolicy, Judge
 from mcp_memory.lifecycle.consolidate import Consolidator, waiting_note
 from mcp_memory.lifecycle.maintenance import MaintainReport, maintain
@@ -47,12 +47,18 @@ class App:
 
     @property
     def current_project(self) -> str:
-        return project_for_dir(self.cwd)
+        return project_for_dir(self.cwd, portable=bool(self.settings.database_url))
 
     def project(self, name: str | None, *, create: bool = False) -> str:
         """The project key ``name`` means (see :func:`mcp_memory.projects.resolve`), checked
         against the projects this database knows."""
-        return resolve(name, self.cwd, self.store.project_keys(), create=create)
+        return resolve(
+            name,
+            self.cwd,
+            self.store.project_keys(),
+            create=create,
+            portable=bool(self.settings.database_url),
+        )
 
     def close(self) -> None:
         self.embedder.close()  # connections to the warm server
@@ -104,7 +110,7 @@ def make_embedder(settings: Settings, spec: ModelSpec, dimension: int = 0) -> Au
 def open_app(settings: Settings, cwd: Path | None = None) -> App:
     """The store, embedder and service for ``settings``; use it as ``with open_app(s) as app:``
     so the database and the warm-server connections are closed whatever happens."""
-    store = Store.open(settings.db)
+    store = open_store(settings)
     try:
         spec, dimension, why = resolve_model(settings, store)
         embedder = make_embedder(settings, spec, dimension)
@@ -130,8 +136,22 @@ def open_app(settings: Settings, cwd: Path | None = None) -> App:
 
 def open_store(settings: Settings) -> Store:
     """The configured database alone (opened and migrated), for commands that embed nothing
-    (export, the graph) or bring their own model (reindex); the caller closes it."""
-    return Store.open(settings.db)
+    (export, the graph) or bring their own model (reindex); the caller closes it.
+
+    ``database_url`` set: the team database on PostgreSQL (needs ``memcycle[postgres]``),
+    read and written as ``settings.user``; else the SQLite file ``db``."""
+    if not settings.database_url:
+        store = Store.open(settings.db)
+        store.user = settings.user
+        return store
+    try:
+        from mcp_memory.store.postgres.database import PgStore
+    except ImportError as exc:
+        raise ConfigError(
+            f"MCP_MEMORY_DATABASE_URL points at PostgreSQL but its driver is missing ({exc.name}); "
+            "install it with `pip install 'memcycle[postgres]'`"
+        ) from exc
+    return PgStore.connect(settings.database_url, user=settings.user)
 
 
 @dataclass(frozen=True)
@@ -166,7 +186,7 @@ class DatabaseCheck:
 def check_database(settings: Settings) -> DatabaseCheck:
     """Open the configured database (which migrates it, as every open does), run SQLite's
     quick check and read its schema version and model; the database is closed again."""
-    store = Store.open(settings.db)
+    store = open_store(settings)
     try:
         result = store.quick_check()
         return DatabaseCheck(store.schema_version, store.model, result)

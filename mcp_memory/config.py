@@ -42,6 +42,10 @@ class Settings:
 
     home: Path
     db: Path
+    # A shared team database (postgresql://user:password@host/db?sslmode=require) instead of
+    # the SQLite file `db`; never printed (repr=False), messages name it without the password.
+    database_url: str = field(default="", repr=False)
+    user_id: str = ""  # who this user's memories are by; empty = OS user @ host name
     model: str = "auto"  # auto | qwen3-0.6b | minilm | e5-small
     dimension: int = 0  # 0 = the model's native dimension; else Matryoshka truncation
     threads: int = 0  # ONNX intra-op threads; 0 = min(4, cores)
@@ -97,6 +101,16 @@ class Settings:
         return self.home / "logs"
 
     @property
+    def user(self) -> str:
+        """The author recorded on this user's memories (``user_id``, else ``user@host``)."""
+        if self.user_id:
+            return self.user_id
+        import getpass
+        import socket
+
+        return f"{getpass.getuser()}@{socket.gethostname()}"
+
+    @property
     def intra_threads(self) -> int:
         return self.threads or min(4, os.cpu_count() or 1)
 
@@ -145,6 +159,12 @@ def _unit_float(text: str) -> float:
     return value
 
 
+def _database_url(text: str) -> str:
+    if not text.startswith(("postgresql://", "postgres://")):
+        raise ValueError("expected a postgresql:// URL (or leave it empty for the SQLite file)")
+    return text
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
@@ -187,6 +207,8 @@ def _route_default(text: str) -> str:
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "home": lambda t: Path(t).expanduser(),
     "db": lambda t: Path(t).expanduser(),
+    "database_url": _database_url,
+    "user_id": str,
     "model": _choice("auto", "qwen3-0.6b", "minilm", "e5-small"),
     "dimension": _non_negative_int,
     "threads": _non_negative_int,
@@ -269,7 +291,8 @@ def _parse(key: str, text: str, where: str) -> Any:
     try:
         return _PARSERS[key](text)
     except ValueError as exc:
-        raise ConfigError(f"{where}={text!r} is invalid: {exc}") from exc
+        shown = "<hidden: it may hold a password>" if key == "database_url" else repr(text)
+        raise ConfigError(f"{where}={shown} is invalid: {exc}") from exc
 
 
 SETTING_NAMES = tuple(f.name for f in fields(Settings))

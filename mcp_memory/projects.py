@@ -3,6 +3,11 @@
 A project is named by the git root of the working directory (its absolute path, so two
 checkouts called ``api`` never share memories) or by an explicit name. A directory outside any
 git repository is its own project: a memory never becomes global by accident.
+
+On a team database a path names nothing another machine knows, so there the key is portable
+(:func:`portable_key`): the id in a ``.memcycle-project`` file committed at the repository's
+root, else the normalised URL of its ``origin`` remote (``git@github.com:Org/api.git`` and
+``https://github.com/Org/api`` are both ``github.com/Org/api``), else the path as before.
 """
 
 from __future__ import annotations
@@ -29,12 +34,84 @@ def git_root(start: Path) -> Path | None:
     return None
 
 
-def project_for_dir(cwd: Path) -> str:
+PROJECT_ID_FILE = ".memcycle-project"
+_SCP_REMOTE = re.compile(r"^(?:[^@/]+@)?([^:/]+):(?!//)(.+)$")  # git@host:org/repo.git
+
+
+def project_for_dir(cwd: Path, *, portable: bool = False) -> str:
+    """The project key of ``cwd``: its git root's path, or with ``portable`` (a team
+    database) the same key on every machine and checkout when the repository has one."""
     root = git_root(cwd)
-    return str(root if root is not None else cwd.resolve())
+    if root is None:
+        return str(cwd.resolve())
+    if portable:
+        key = portable_key(root)
+        if key is not None:
+            return key
+    return str(root)
 
 
-def resolve(name: str | None, cwd: Path, known: Collection[str], *, create: bool = False) -> str:
+def portable_key(root: Path) -> str | None:
+    """The key of the repository at ``root`` that does not depend on where it is checked
+    out: ``id:<first line of .memcycle-project>``, else its ``origin`` URL normalised (host
+    lower-cased, no user, password, port, scheme or ``.git``); None when it has neither."""
+    id_file = root / PROJECT_ID_FILE
+    if id_file.is_file():
+        first = id_file.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        if first and first[0].strip():
+            return f"id:{first[0].strip()}"
+    url = origin_url(root)
+    return None if url is None else normalise_remote(url)
+
+
+def origin_url(root: Path) -> str | None:
+    """The ``origin`` remote's URL from the repository's config (read directly: no git
+    process on the hooks' path). A worktree's ``.git`` file points to its common directory."""
+    git = root / ".git"
+    if git.is_file():
+        text = git.read_text(encoding="utf-8", errors="replace").strip()
+        if not text.startswith("gitdir:"):
+            return None
+        git = (root / text.removeprefix("gitdir:").strip()).resolve()
+        common = git / "commondir"
+        if common.is_file():
+            git = (git / common.read_text(encoding="utf-8").strip()).resolve()
+    config = git / "config"
+    if not config.is_file():
+        return None
+    section = ""
+    for line in config.read_text(encoding="utf-8", errors="replace").splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            section = line
+        elif section == '[remote "origin"]' and line.replace(" ", "").startswith("url="):
+            return line.split("=", 1)[1].strip()
+    return None
+
+
+def normalise_remote(url: str) -> str:
+    """``host/path`` of a git remote URL, the same for its SSH, HTTPS and scp-like forms."""
+    from urllib.parse import urlsplit
+
+    url = url.strip()
+    scp = _SCP_REMOTE.match(url) if "://" not in url else None
+    if scp is not None:
+        host, path = scp.group(1), scp.group(2)
+    else:
+        parts = urlsplit(url)
+        host, path = (parts.hostname or ""), parts.path
+    path = path.strip("/").removesuffix(".git").strip("/")
+    return f"{host.lower()}/{path}" if host else path
+
+
+def resolve(
+    name: str | None,
+    cwd: Path,
+    known: Collection[str],
+    *,
+    create: bool = False,
+    portable: bool = False,
+) -> str:
     """The project key ``name`` means, for every command and tool that takes a project.
 
     ``name`` may be nothing (the project of ``cwd``), ``global``, ``.`` or another directory
@@ -42,10 +119,11 @@ def resolve(name: str | None, cwd: Path, known: Collection[str], *, create: bool
     tables show (``ingest`` for ``/home/u/src/ingest``) when exactly one known project has it.
     Anything else is an error listing the known projects: a typo must not silently search
     nothing, nor start a second project. A new project comes only from a directory; ``create``
-    (remember) adds that hint to the error.
+    (remember) adds that hint to the error. ``portable``: directories name their portable key
+    (a team database, see :func:`project_for_dir`).
     """
     if name is None or name.strip() == "":
-        return project_for_dir(cwd)
+        return project_for_dir(cwd, portable=portable)
     name = name.strip()
     if name.lower() in GLOBAL_NAMES:
         return GLOBAL
@@ -58,7 +136,7 @@ def resolve(name: str | None, cwd: Path, known: Collection[str], *, create: bool
     if _looks_like_path(name):
         path = (cwd / Path(name).expanduser()).resolve()
         if path.is_dir():  # a directory names its project unambiguously, known or new
-            return project_for_dir(path)
+            return project_for_dir(path, portable=portable)
         raise ValidationError(f"no directory {path}; {_known_list(known)}")
     named = sorted(k for k in known if k != GLOBAL and display_name(k) == name)
     if len(named) == 1:

@@ -1,10 +1,12 @@
-"""Shared fixtures: real SQLite files in tmp_path, the real bundled model loaded once."""
+"""Shared fixtures: real SQLite files in tmp_path, the real bundled model loaded once, and a
+real PostgreSQL server for the cases parametrised over both store backends."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
 
+import pg_server
 import pytest
 from support import free_port
 
@@ -45,3 +47,40 @@ def store(tmp_path: Path) -> Iterator[Store]:
 @pytest.fixture
 def service(store: Store, minilm: LocalEmbedder) -> MemoryService:
     return MemoryService(store, minilm, Options(duplicate_threshold=MINILM.duplicate_threshold))
+
+
+BACKENDS = ("sqlite", "postgres")
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[pg_server.PgServer]:
+    """A private PostgreSQL with pgvector for the whole run (skips without the extra)."""
+    try:
+        server = pg_server.start()
+    except ImportError as exc:
+        pytest.skip(
+            f"PostgreSQL tests need the pgtest extra ({exc.name} is missing): "
+            "pip install -e '.[pgtest]' (make test installs it)"
+        )
+    yield server
+    server.stop()
+
+
+def open_backend(backend: str, tmp_path: Path, request: pytest.FixtureRequest, user: str) -> Store:
+    """A fresh, empty store of ``backend``: a SQLite file in ``tmp_path`` or a new database on
+    the session's PostgreSQL server."""
+    if backend == "sqlite":
+        return Store.open(tmp_path / "memory.db")
+    from mcp_memory.store.postgres.database import PgStore
+
+    server: pg_server.PgServer = request.getfixturevalue("pg")
+    return PgStore.connect(server.fresh_url(), user=user)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """An empty store on each backend in turn (a module opts in by defining its ``store``
+    fixture as this one)."""
+    s = open_backend(request.param, tmp_path, request, "alice@test")
+    yield s
+    s.close()

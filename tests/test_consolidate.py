@@ -46,6 +46,12 @@ GOOD_MERGE = (
 
 
 @pytest.fixture
+def store(backend_store: Store) -> Store:
+    """Every test here that uses a store runs on SQLite and on PostgreSQL."""
+    return backend_store
+
+
+@pytest.fixture
 def service(store: Store, minilm: LocalEmbedder) -> MemoryService:
     return MemoryService(
         store, minilm, Options(link_threshold=MINILM.link_threshold, duplicate_threshold=0.97)

@@ -41,6 +41,12 @@ Errors: redirect_uri mismatch"""
 
 
 @pytest.fixture
+def store(backend_store: Store) -> Store:
+    """Every test here that uses a store runs on SQLite and on PostgreSQL."""
+    return backend_store
+
+
+@pytest.fixture
 def lifecycle(store: Store, minilm: LocalEmbedder) -> MemoryService:
     return MemoryService(
         store,

@@ -17,6 +17,13 @@ from mcp_memory.service.memories import MemoryService
 from mcp_memory.service.types import Options, RecallFilters
 from mcp_memory.store.database import Store
 
+
+@pytest.fixture
+def store(backend_store: Store) -> Store:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return backend_store
+
+
 FACTS = [
     "We deploy with GitHub Actions; the workflow lives in .github/workflows/deploy.yml",
     "SQLite 'database is locked' errors were fixed by BEGIN IMMEDIATE and a busy timeout",

@@ -139,6 +139,7 @@ def new_memory(
         last_recalled_at=last_recalled_at,
         recall_count=recall_count,
         reprieves=reprieves,
+        visibility="private" if source == "user" else "team",  # a user's own notes stay theirs
     )
 
 

@@ -23,6 +23,8 @@ connection; the rest of the package calls its methods and never writes SQL.
 - ``purge``: removing a memory's text from every table, FTS index and free page
 - ``recover``: salvaging a damaged database into a new file (``memcycle doctor --repair``)
 - ``driver``: what the SQLite build offers (FTS5, the sqlite-vec version), for doctor
+- ``postgres``: the same store on a shared PostgreSQL with pgvector (the subpackage's own
+  docstring lists its modules); it reuses the mixins above through a dialect shim
 
 Public names are imported on first use (PEP 562): importing one module never imports the others.
 """

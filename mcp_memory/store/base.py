@@ -44,6 +44,9 @@ class NewMemory:
     last_recalled_at: float | None = None
     recall_count: int = 0
     reprieves: int = 0
+    # Who may see it on a team database: "team" (everyone) or "private" (its author only).
+    visibility: str = "team"
+    author: str | None = None  # None: the store's user (settings.user)
 
 
 @dataclass(frozen=True)
@@ -68,12 +71,14 @@ class Memory:
     age_from: int = 0  # seq from which isolation is counted (a reprieve moves it)
     reprieves: int = 0
     connected: bool = False  # linking has run for it
+    author: str = ""  # who stored it ("" before authors were recorded)
+    visibility: str = "team"  # "team" | "private" (only its author sees it)
 
 
 MEMORY_COLUMNS = (
     "id, content, content_hash, type, project, tags, source, session_id, state, protected, "
     "embedded, created_at, updated_at, last_recalled_at, recall_count, metadata, seq, age_from, "
-    "reprieves, connected"
+    "reprieves, connected, author, visibility"
 )
 
 
@@ -99,6 +104,8 @@ def row_to_memory(row: Sequence[Any]) -> Memory:
         age_from,
         reprieves,
         connected,
+        author,
+        visibility,
     ) = row
     return Memory(
         id=int(mid),
@@ -121,6 +128,8 @@ def row_to_memory(row: Sequence[Any]) -> Memory:
         age_from=int(age_from),
         reprieves=int(reprieves),
         connected=bool(connected),
+        author=str(author),
+        visibility=str(visibility),
     )
 
 
@@ -138,6 +147,7 @@ class StoreBase:
     db: apsw.Connection
     path: Path
     lock: threading.RLock
+    user: str = ""  # the author of what this process stores (set by app.open_store)
     model: ModelInfo | None
     vector_model: tuple[str, int] | None
     bit_index: BitIndex

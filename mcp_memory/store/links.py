@@ -50,7 +50,7 @@ class StoreLinks(StoreBase):
         with self.lock:
             rows = self._rows(
                 f"SELECT id, count(*) FROM (SELECT source_id AS id FROM links WHERE source_id IN "
-                f"({marks}) UNION ALL SELECT target_id FROM links WHERE target_id IN ({marks})) "
+                f"({marks}) UNION ALL SELECT target_id FROM links WHERE target_id IN ({marks})) AS ends "
                 "GROUP BY id",
                 (*ids, *ids),
             )

@@ -46,6 +46,14 @@ class StoreMemories(StoreVectors):
         the other's text in ``context`` (the lower-weighted third column of ``recall_fts``)."""
         now = time.time()
         with self.transaction():
+            # The project's counter first: on PostgreSQL its row lock orders the project's
+            # writers, so the session chain below reads what the one before committed.
+            seq = scalar(
+                self.db,
+                "INSERT INTO project_counters (project, seq) VALUES (?, 1) "
+                "ON CONFLICT (project) DO UPDATE SET seq = project_counters.seq + 1 RETURNING seq",
+                (memory.project,),
+            )
             prev = None
             if memory.session_id is not None:
                 prev = self._row(
@@ -53,18 +61,12 @@ class StoreMemories(StoreVectors):
                     "AND session_id = ? ORDER BY id DESC LIMIT 1",
                     (memory.project, memory.session_id),
                 )
-            seq = scalar(
-                self.db,
-                "INSERT INTO project_counters (project, seq) VALUES (?, 1) "
-                "ON CONFLICT (project) DO UPDATE SET seq = seq + 1 RETURNING seq",
-                (memory.project,),
-            )
-            mid = scalar(
-                self.db,
+            inserted = self._row(
                 "INSERT INTO memories (content, content_hash, type, project, tags, source, "
                 "session_id, state, protected, created_at, updated_at, metadata, seq, age_from, "
-                "prev_id, context, label, last_recalled_at, recall_count, reprieves) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
+                "prev_id, context, label, last_recalled_at, recall_count, reprieves, author, "
+                "visibility) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (project, content_hash) DO NOTHING RETURNING id",
                 (
                     memory.content,
                     memory.content_hash,
@@ -86,8 +88,21 @@ class StoreMemories(StoreVectors):
                     memory.last_recalled_at,
                     memory.recall_count,
                     memory.reprieves,
+                    self.user if memory.author is None else memory.author,
+                    memory.visibility,
                 ),
             )
+            if inserted is None:
+                # Another writer (process or machine) stored the same text since the caller
+                # looked: that row is the memory, and nothing is written twice.
+                return int(
+                    scalar(
+                        self.db,
+                        "SELECT id FROM memories WHERE project = ? AND content_hash = ?",
+                        (memory.project, memory.content_hash),
+                    )
+                )
+            mid = int(inserted[0])
             if prev is not None:  # the previous memory now has this one after it
                 before = (
                     None
@@ -104,8 +119,8 @@ class StoreMemories(StoreVectors):
             )
             self.db.executemany(
                 "INSERT INTO line_stats (project, key, memories) VALUES (?, ?, 1) "
-                "ON CONFLICT (project, key) DO UPDATE SET memories = memories + 1",
-                [(memory.project, k) for k in set(memory.line_keys)],
+                "ON CONFLICT (project, key) DO UPDATE SET memories = line_stats.memories + 1",
+                [(memory.project, k) for k in sorted(set(memory.line_keys))],  # one lock order
             )
             if vector is not None:
                 self.set_vector(int(mid), vector, memory.project, memory.state)
@@ -123,10 +138,12 @@ class StoreMemories(StoreVectors):
             )
             if not changed:
                 raise NotFoundError(f"no memory with id {memory_id}")
-            if self.model is not None:
-                self.db.execute(
-                    "UPDATE memory_index SET state = ? WHERE rowid = ?", (state, memory_id)
-                )
+            self._index_state(memory_id, state)
+
+    def _index_state(self, memory_id: int, state: str) -> None:
+        """Keep the vector index's copy of a memory's state in step (KNN filters on it)."""
+        if self.model is not None:
+            self.db.execute("UPDATE memory_index SET state = ? WHERE rowid = ?", (state, memory_id))
 
     def purge(self, ids: Sequence[int]) -> None:
         """Delete memories for good (tags, vectors, links and index rows go with them). Their
@@ -138,8 +155,7 @@ class StoreMemories(StoreVectors):
             prevs: dict[int, int | None] = dict(
                 self._rows(f"SELECT id, prev_id FROM memories WHERE id IN ({marks})", ids)
             )
-            if self.model is not None:
-                self.db.execute(f"DELETE FROM memory_index WHERE rowid IN ({marks})", tuple(ids))
+            self._unindex(ids)
             self.db.execute(f"DELETE FROM memories WHERE id IN ({marks})", tuple(ids))
             nexts = [
                 int(r[0])
@@ -152,6 +168,12 @@ class StoreMemories(StoreVectors):
                 self.db.execute("UPDATE memories SET prev_id = ? WHERE id = ?", (prev, mid))
             survivors = {p for p in prevs.values() if p is not None and p not in prevs}
             self._rechain(sorted(survivors | set(nexts)))
+
+    def _unindex(self, ids: Sequence[int]) -> None:
+        """Drop memories from the vector index (a vec0 table has no foreign key to cascade)."""
+        if self.model is not None:
+            marks = placeholders(len(ids))
+            self.db.execute(f"DELETE FROM memory_index WHERE rowid IN ({marks})", tuple(ids))
 
     def _rechain(self, ids: Sequence[int]) -> None:
         """Recompute ``context`` of ``ids`` from their current session neighbours."""
@@ -256,7 +278,10 @@ class StoreMemories(StoreVectors):
         unknown = set(fields) - allowed
         if unknown:
             raise StoreError(f"cannot update {sorted(unknown)}")
-        values = [json.dumps(v) if k == "metadata" else v for k, v in fields.items()]
+        values = [
+            json.dumps(v) if k == "metadata" else int(v) if isinstance(v, bool) else v
+            for k, v in fields.items()
+        ]
         assignments = ", ".join(f"{k} = ?" for k in fields)
         with self.transaction():
             self.db.execute(
@@ -377,7 +402,12 @@ class StoreMemories(StoreVectors):
         tables = ["memories", "memory_tags", "memory_vectors", "links"]
         with self.lock:
             out = {t: int(scalar(self.db, f"SELECT count(*) FROM {t}")) for t in tables}
-            out["memories_fts"] = int(scalar(self.db, "SELECT count(*) FROM memories_fts"))
-            if self.model is not None:
-                out["memory_index"] = int(scalar(self.db, "SELECT count(*) FROM memory_index"))
+            out.update(self._index_counts())
+        return out
+
+    def _index_counts(self) -> dict[str, int]:
+        """Rows of the indexes kept in tables of their own (the FTS5 and vec0 tables)."""
+        out = {"memories_fts": int(scalar(self.db, "SELECT count(*) FROM memories_fts"))}
+        if self.model is not None:
+            out["memory_index"] = int(scalar(self.db, "SELECT count(*) FROM memory_index"))
         return out

@@ -350,3 +350,16 @@ def m006_anchors(db: apsw.Connection) -> None:
         CREATE INDEX memory_anchors_memory ON memory_anchors (memory_id);
         """
     )
+
+
+@migration(7)
+def m007_authors(db: apsw.Connection) -> None:
+    """Who stored each memory and who may see it (a team database filters on them; a local
+    file holds one user's memories, so they are recorded here for export and migration)."""
+    db.execute(
+        """
+        ALTER TABLE memories ADD COLUMN author TEXT NOT NULL DEFAULT '';
+        ALTER TABLE memories ADD COLUMN visibility TEXT NOT NULL DEFAULT 'team'
+            CHECK (visibility IN ('team', 'private'));
+        """
+    )

@@ -15,7 +15,8 @@ row, see :mod:`mcp_memory.store.bit_index`), its lineage rows here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 from mcp_memory.store.base import placeholders
 from mcp_memory.store.lineage import StoreLineage
@@ -67,38 +68,47 @@ class StorePurge(StoreMemories, StoreLineage):
         if not ids:
             return True
         marks = placeholders(len(ids))
-        with self.lock:
-            prior = int(scalar(self.db, "PRAGMA secure_delete"))
-            self.db.execute("PRAGMA secure_delete = ON")
-            try:
-                with self.transaction():
-                    touched = [
-                        int(r[0])
-                        for r in self._rows(
-                            "DELETE FROM lineage WHERE result_id IN "
-                            f"({marks}) OR source_id IN ({marks}) RETURNING consolidation_id",
-                            (*ids, *ids),
-                        )
-                    ]
-                    self.db.executemany(
-                        "DELETE FROM consolidations WHERE id = ? AND NOT EXISTS "
-                        "(SELECT 1 FROM lineage WHERE consolidation_id = ?)",
-                        [(c, c) for c in sorted(set(touched))],
+        with self.lock, self._secure_delete():
+            with self.transaction():
+                touched = [
+                    int(r[0])
+                    for r in self._rows(
+                        "DELETE FROM lineage WHERE result_id IN "
+                        f"({marks}) OR source_id IN ({marks}) RETURNING consolidation_id",
+                        (*ids, *ids),
                     )
-                    for mid, state in restore.items():
-                        self.set_state(mid, state)
-                    self.db.executemany(
-                        "UPDATE line_stats SET memories = memories - 1 "
-                        "WHERE project = ? AND key = ?",
-                        list(line_keys),
-                    )
-                    self.db.execute("DELETE FROM line_stats WHERE memories <= 0")
-                    self.purge(ids)
-                    for table in ("memories_fts", "recall_fts"):
-                        self.db.execute(f"INSERT INTO {table} ({table}) VALUES ('optimize')")
-                return self.checkpoint()
-            finally:
-                self.db.execute(f"PRAGMA secure_delete = {prior}")
+                ]
+                self.db.executemany(
+                    "DELETE FROM consolidations WHERE id = ? AND NOT EXISTS "
+                    "(SELECT 1 FROM lineage WHERE consolidation_id = ?)",
+                    [(c, c) for c in sorted(set(touched))],
+                )
+                for mid, state in restore.items():
+                    self.set_state(mid, state)
+                self.db.executemany(
+                    "UPDATE line_stats SET memories = memories - 1 WHERE project = ? AND key = ?",
+                    list(line_keys),
+                )
+                self.db.execute("DELETE FROM line_stats WHERE memories <= 0")
+                self.purge(ids)
+                self._compact_text_indexes()
+            return self.checkpoint()
+
+    @contextmanager
+    def _secure_delete(self) -> Iterator[None]:
+        """Freed cells and pages overwritten with zeros while erasing (SQLite's
+        ``secure_delete``), the setting restored after."""
+        prior = int(scalar(self.db, "PRAGMA secure_delete"))
+        self.db.execute("PRAGMA secure_delete = ON")
+        try:
+            yield
+        finally:
+            self.db.execute(f"PRAGMA secure_delete = {prior}")
+
+    def _compact_text_indexes(self) -> None:
+        """Merge the full-text segments, so no deleted row's tokens stay in old ones."""
+        for table in ("memories_fts", "recall_fts"):
+            self.db.execute(f"INSERT INTO {table} ({table}) VALUES ('optimize')")
 
     def checkpoint(self) -> bool:
         """Copy every page of the ``-wal`` into the database file and empty the ``-wal``;

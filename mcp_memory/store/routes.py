@@ -215,9 +215,11 @@ class StoreRoutes(StoreBase):
         """Cache the vector of one text of ``path`` (replacing the one stored for that text)."""
         with self.lock:
             self.db.execute(
-                "INSERT OR REPLACE INTO route_embeddings "
+                "INSERT INTO route_embeddings "
                 "(model, path, content_hash, section, embedding, seen_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (model, path, content_hash) DO UPDATE "
+                "SET section = excluded.section, embedding = excluded.embedding, "
+                "seen_at = excluded.seen_at",
                 (model, path, content_hash, section, vector.tobytes(), seen_at),
             )
 

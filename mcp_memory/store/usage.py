@@ -42,8 +42,8 @@ class StoreUsage(StoreBase):
             self.db.execute(
                 "INSERT INTO llm_usage (day, provider, calls, input_tokens, output_tokens) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (day, provider) DO UPDATE SET "
-                "calls = calls + excluded.calls, "
-                "input_tokens = input_tokens + excluded.input_tokens, "
-                "output_tokens = output_tokens + excluded.output_tokens",
+                "calls = llm_usage.calls + excluded.calls, "
+                "input_tokens = llm_usage.input_tokens + excluded.input_tokens, "
+                "output_tokens = llm_usage.output_tokens + excluded.output_tokens",
                 (day, provider, calls, input_tokens, output_tokens),
             )

@@ -1,0 +1,166 @@
+"""The PostgreSQL backend's own promises: several processes ("machines") writing at once lose
+and duplicate nothing, the URL's password never reaches a message, and the settings choose
+the backend. The shared behaviour (remember, recall, forget, links, lineage, consolidation)
+runs on both backends in test_service.py, test_lifecycle.py and test_consolidate.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from pg_server import PgServer
+
+from mcp_memory.app import open_store
+from mcp_memory.config import load_settings
+from mcp_memory.embedding.local import LocalEmbedder
+from mcp_memory.embedding.specs import MINILM
+from mcp_memory.errors import ConfigError, StoreError
+from mcp_memory.service.memories import MemoryService
+from mcp_memory.service.types import Options
+
+WRITERS = 8
+OWN = 25  # texts only one writer stores
+SHARED = 25  # texts every writer stores (the same text from 8 machines at once)
+
+WRITER = textwrap.dedent(
+    """
+    import sys, numpy as np
+    from mcp_memory.store.base import NewMemory
+    from mcp_memory.store.postgres.database import PgStore
+
+    url, me, own, shared = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    store = PgStore.connect(url, user=f"writer{me}@machine{me}")
+    rng = np.random.default_rng(me)
+    texts = [f"writer {me} note {i}" for i in range(own)] + [f"shared note {i}" for i in range(shared)]
+    rng.shuffle(texts)
+    for text in texts:
+        v = rng.normal(size=16).astype(np.float32)
+        store.insert(
+            NewMemory(content=text, content_hash=text, project="team", session_id=f"s{me}",
+                      line_keys=("k1", "k2", "k3")),
+            v / np.linalg.norm(v),
+        )
+    store.close()
+    """
+)
+
+
+def test_eight_writer_processes_lose_and_duplicate_nothing(pg: PgServer, tmp_path: Path) -> None:
+    """8 processes insert into one project at once, 25 texts of their own and 25 that all of
+    them store: every text is stored exactly once, with its vector, and the project's sequence
+    numbers are distinct."""
+    from mcp_memory.store.postgres.database import PgStore
+
+    url = pg.fresh_url()
+    store = PgStore.connect(url, user="lead@test")
+    store.init_model("toy", 16, "mean")
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    started = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), url, str(n), str(OWN), str(SHARED)],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(WRITERS)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    elapsed = time.perf_counter() - started
+    assert [p.returncode for p in procs] == [0] * WRITERS, errors
+    expected = {f"writer {n} note {i}" for n in range(WRITERS) for i in range(OWN)}
+    expected |= {f"shared note {i}" for i in range(SHARED)}
+    memories = store.get_many(store.memory_ids())
+    texts = [m.content for m in memories.values()]
+    assert len(texts) == len(set(texts)), "a text was stored twice"
+    assert set(texts) == expected, "a write was lost"
+    assert sorted(m.seq for m in memories.values()) == sorted({m.seq for m in memories.values()})
+    counts = store.table_counts()
+    assert counts["memory_vectors"] == len(expected)
+    assert store.line_counts("team", ["k1"]) == {"k1": len(expected)}
+    print(f"{WRITERS * (OWN + SHARED)} inserts by {WRITERS} processes in {elapsed:.2f} s")
+    store.close()
+
+
+def test_the_password_never_appears_in_an_error() -> None:
+    """A server that cannot be reached: the message names the database with ``***``."""
+    from mcp_memory.store.postgres.database import PgStore
+
+    pytest.importorskip("psycopg")
+    with pytest.raises(StoreError) as err:
+        PgStore.connect("postgresql://bob:s3cr3t-pw@127.0.0.1:1/team", user="bob@test")
+    assert "s3cr3t-pw" not in str(err.value)
+    assert "postgresql://bob:***@127.0.0.1:1/team" in str(err.value)
+
+
+def test_a_bad_database_url_setting_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings({"MCP_MEMORY_DATABASE_URL": "mysql://bob:s3cr3t-pw@host/db"})
+    assert "s3cr3t-pw" not in str(err.value)
+    assert "MCP_MEMORY_DATABASE_URL" in str(err.value)
+    assert "s3cr3t-pw" not in repr(
+        load_settings({"MCP_MEMORY_DATABASE_URL": "postgresql://bob:s3cr3t-pw@host/db"})
+    )
+
+
+def test_the_database_url_setting_opens_the_postgresql_store(pg: PgServer, tmp_path: Path) -> None:
+    from mcp_memory.store.postgres.database import PgStore
+    from mcp_memory.store.postgres.migrations import MIGRATIONS
+
+    url = pg.fresh_url()
+    settings = load_settings(
+        {
+            "MCP_MEMORY_HOME": str(tmp_path),
+            "MCP_MEMORY_DATABASE_URL": url,
+            "MCP_MEMORY_USER_ID": "carol@laptop",
+        }
+    )
+    store = open_store(settings)
+    try:
+        assert isinstance(store, PgStore)
+        assert store.user == "carol@laptop"
+        assert store.quick_check() == "ok"
+        assert store.schema_version == MIGRATIONS[-1][0]
+    finally:
+        store.close()
+    assert not (tmp_path / "memory.db").exists()  # no SQLite file was made
+
+
+def test_a_private_memory_is_never_returned_to_another_user(
+    pg: PgServer, minilm: LocalEmbedder
+) -> None:
+    """Alice and Bob share a team database: Alice's own note (source ``user``) is private and
+    only she recalls it; a team memory reaches both; each memory records its author."""
+    from mcp_memory.store.postgres.database import PgStore
+
+    url = pg.fresh_url()
+    alice_store = PgStore.connect(url, user="alice@laptop")
+    bob_store = PgStore.connect(url, user="bob@desktop")
+    options = Options(duplicate_threshold=MINILM.duplicate_threshold)
+    alice = MemoryService(alice_store, minilm, options)
+    bob = MemoryService(bob_store, minilm, options)
+    try:
+        secret = alice.remember(
+            "My salary negotiation notes: ask for the raise in March", project="p", source="user"
+        ).id
+        shared = alice.remember(
+            "The deploy script needs the staging salary band config", project="p"
+        ).id
+        assert alice_store.get(secret).visibility == "private"
+        assert alice_store.get(secret).author == "alice@laptop"
+        assert alice_store.get(shared).visibility == "team"
+        for query in ("salary negotiation raise March", "salary"):
+            assert secret in [h.id for h in alice.recall(query, projects=["p"], k=10)]
+            bob_hits = [h.id for h in bob.recall(query, projects=["p"], k=10)]
+            assert secret not in bob_hits
+            assert shared in bob_hits
+    finally:
+        alice_store.close()
+        bob_store.close()
