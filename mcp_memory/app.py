@@ -12,6 +12,7 @@ from pathlib import Path
 
 from mcp_memory.config import Settings
 from mcp_memory.embedding.local import LocalEmbedder
+from mcp_memory.embedding.protocol import token_path
 from mcp_memory.embedding.specs import ModelSpec, choose_model, get_spec
 from mcp_memory.embedding.warm_client import AutoEmbedder, WarmClient
 from mcp_memory.errors import LLMError, ModelMismatchError
@@ -95,6 +96,7 @@ def make_embedder(settings: Settings, spec: ModelSpec, dimension: int = 0) -> Au
         settings.embed_port,
         model_id=spec.id,
         dimension=local.dimension,
+        token_file=token_path(settings.run_dir, settings.embed_port),
         connect_timeout=settings.embed_connect_timeout,
         timeout=settings.embed_timeout,
     )
