@@ -7,7 +7,7 @@ embed (or uses the warm server), so the MCP handshake does not wait for a model.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mcp_memory.config import Settings
@@ -45,6 +45,10 @@ class App:
     spec: ModelSpec
     model_reason: str
     cwd: Path
+    # The MCP session this app serves, for promotion's distinct-session count ("" = the
+    # server's own): the daemon gives each connection a view of one App with its own cwd and
+    # session (:func:`session_view`).
+    session: str = ""
 
     @property
     def current_project(self) -> str:
@@ -64,6 +68,12 @@ class App:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def session_view(app: App, cwd: Path, session: str) -> App:
+    """``app`` as one daemon session sees it: the same store, embedder and service, with the
+    session's project root and name. Close only ``app`` itself, never a view."""
+    return replace(app, cwd=cwd.resolve(), session=session)
 
 
 def resolve_model(settings: Settings, store: Store) -> tuple[ModelSpec, int, str]:

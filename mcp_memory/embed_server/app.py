@@ -31,7 +31,6 @@ from urllib.parse import urlsplit
 
 from mcp_memory.config import Settings
 from mcp_memory.embed_server.pidfile import (
-    acquire_lock,
     lock_path,
     pid_path,
     remove_pid_file,
@@ -51,6 +50,7 @@ from mcp_memory.embedding.protocol import (
 )
 from mcp_memory.embedding.specs import ModelSpec, require
 from mcp_memory.errors import ConfigError, EmbeddingError
+from mcp_memory.files import acquire_lock
 
 log = logging.getLogger("mcp_memory.embed_server")
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from mcp_memory.files import atomic_write, open_private
+from mcp_memory.files import atomic_write
 
 
 def pid_path(run_dir: Path, port: int) -> Path:
@@ -49,19 +49,6 @@ def remove_pid_file(path: Path) -> None:
 def lock_path(run_dir: Path, port: int) -> Path:
     """Held (flock) by the server for ``port`` while it lives, so only one can start."""
     return run_dir / f"embed-server-{port}.lock"
-
-
-def acquire_lock(path: Path) -> IO[bytes] | None:
-    """An exclusive lock on ``path`` held until the file is closed, or None if taken."""
-    import fcntl
-
-    handle = open_private(path, "ab")  # held for the life of the server
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        return None
-    return handle
 
 
 def write_token(path: Path, token: bytes) -> None:
