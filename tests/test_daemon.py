@@ -344,3 +344,39 @@ def test_serve_in_process_flag_and_setting_keep_todays_server(tmp_path: Path) ->
             json.loads(run.stdout.splitlines()[0])["result"]["serverInfo"]["name"] == "mcp-memory"
         )
     assert daemon_pid(home) is None and not socket_path(home / "run").exists()
+
+
+def test_daemon_cli_start_status_logs_stop(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = environment(home)
+
+    def memcycle(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "mcp_memory.cli", "daemon", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    down = memcycle("status")
+    assert down.returncode == 3 and "not running" in down.stdout
+    started = memcycle("start", "--json")
+    assert started.returncode == 0, started.stderr
+    info = json.loads(started.stdout)
+    assert info["status"] == "started" and info["pid"] == daemon_pid(home)
+    assert json.loads(memcycle("start", "--json").stdout)["status"] == "already running"
+
+    async def session() -> None:
+        async with Session(home, project(tmp_path, "proj")) as client:
+            await client.call_tool("stats", {})
+
+    anyio.run(session)  # a session started after `daemon start` uses that daemon
+    up = memcycle("status", "--json")
+    assert up.returncode == 0
+    assert json.loads(up.stdout)["pid"] == info["pid"] and json.loads(up.stdout)["served"] == 1
+    logs = memcycle("logs")
+    assert "listening on" in logs.stdout and "session" in logs.stdout
+    stopped = memcycle("stop")
+    assert stopped.returncode == 0 and "stopped the daemon" in stopped.stdout
+    assert not running(info["pid"]) and memcycle("status").returncode == 3

@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     from mcp_memory.cli.ops import (
         cmd_backup,
+        cmd_daemon,
         cmd_demo,
         cmd_doctor,
         cmd_embed_server,
@@ -229,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp = command("embed-server", cmd_embed_server, "start, stop or query the warm embedding server")
     sp.add_argument("action", choices=["start", "stop", "status"])
     sp.add_argument("--wait", action="store_true", help="start: wait until it is ready")
+
+    sp = command("daemon", cmd_daemon, "start, stop or query the daemon that serves sessions")
+    sp.add_argument("action", choices=["start", "stop", "status", "logs"])
+    sp.add_argument("-n", "--lines", type=int, default=50, help="logs: how many lines")
 
     sp = command("model", cmd_model, "list or download embedding models")
     msub = sp.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -2,7 +2,8 @@
 
 A connection opens with one hello line from the relay, ``{"relay": 1, "cwd": ..., "version":
 ..., "settings": {...}}``, answered with ``{"ok": true, "pid": ..., "version": ...}`` or
-``{"ok": false, "error": ..., "reason": "version" | "settings" | "busy" | "hello"}``. Then the
+``{"ok": false, "error": ..., "reason": "version" | "settings" | "busy" | "hello"}``; a hello of
+``{"relay": 1, "status": true}`` gets the daemon's session counts and the connection closes. Then the
 connection carries newline-delimited JSON-RPC, exactly what Claude Code and the relay exchange
 over stdio; each line is checked the way the stdio server checks it
 (:func:`mcp_memory.server.stdio.check`), so a malformed line is answered, not dropped.
@@ -148,6 +149,10 @@ class Sessions:
 
     def _greet(self, hello: dict[str, Any] | None) -> tuple[dict[str, Any], Path | None]:
         base = {"pid": os.getpid(), "version": __version__}
+        if (
+            hello and hello.get("relay") == 1 and hello.get("status") is True
+        ):  # memcycle daemon status
+            return {**base, "ok": True, "active": self.active, "served": self.served}, None
         cwd = hello.get("cwd") if hello else None
         if not hello or hello.get("relay") != 1 or not isinstance(cwd, str) or not cwd:
             return {**base, "ok": False, "reason": "hello", "error": "send a hello first"}, None
