@@ -120,6 +120,27 @@ def _parse(line: bytes) -> dict[str, Any] | None:
     return message if isinstance(message, dict) else None
 
 
+_HEAD = b'{"jsonrpc":"2.0","id":'
+
+
+def _response_key(line: bytes) -> str | None:
+    """The id key of a response (None for requests and notifications). The SDK writes
+    ``{"jsonrpc":"2.0","id":ID,"result"|"error":...}``, so the id is read from the head of the
+    line without parsing a recall's whole reply; anything else is parsed in full."""
+    if line.startswith(_HEAD):
+        rest = line[len(_HEAD) :]
+        end = rest.find(b',"')
+        if end > 0 and (rest.startswith(b',"result"', end) or rest.startswith(b',"error"', end)):
+            try:
+                return _key(json.loads(rest[:end]))
+            except ValueError:
+                pass
+    message = _parse(line)
+    if message is None or "id" not in message or "method" in message:
+        return None
+    return _key(message["id"])
+
+
 class Relay:
     def __init__(self, home: Path, backend: Backend) -> None:
         self.home = home
@@ -204,9 +225,8 @@ class Relay:
                 self._send_or_recover(line)
 
     def from_backend(self, line: bytes) -> None:
-        message = _parse(line)
-        if message is not None and "id" in message and "method" not in message:
-            key = _key(message["id"])
+        key = _response_key(line)
+        if key is not None:
             if key in self.swallow:
                 self.swallow.discard(key)
                 return
