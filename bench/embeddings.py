@@ -42,8 +42,10 @@ import tokenizers
 from _report import machine, table, write_section
 
 from mcp_memory.config import load_settings
-from mcp_memory.embed_server.app import EmbedServer, EmbedService, Handler
+from mcp_memory.embed_server.app import EmbedServer, Handler
+from mcp_memory.embed_server.service import EmbedService
 from mcp_memory.embedding.engine import MAX_ROWS, Engine
+from mcp_memory.embedding.protocol import token_path
 from mcp_memory.embedding.specs import MINILM, require
 from mcp_memory.embedding.warm_client import WarmClient
 from mcp_memory.errors import WarmServerError
@@ -133,8 +135,18 @@ def clean_environment(home: Path, threads: int) -> dict[str, str]:
     return env
 
 
+# The bench's data home's run folder, where every server it starts writes its token (set in main).
+RUN_DIR: list[Path] = []
+
+
 def client_for(port: int) -> WarmClient:
-    return WarmClient("127.0.0.1", port, model_id=MINILM.id, dimension=MINILM.dimension)
+    return WarmClient(
+        "127.0.0.1",
+        port,
+        model_id=MINILM.id,
+        dimension=MINILM.dimension,
+        token_file=token_path(RUN_DIR[0], port),
+    )
 
 
 # -- texts ------------------------------------------------------------------------------
@@ -169,8 +181,12 @@ import sys
 from pathlib import Path
 import numpy as np
 import onnxruntime as ort
-from mcp_memory.embed_server.app import EmbedServer, EmbedService
+import os
+from mcp_memory.embed_server.app import EmbedServer
+from mcp_memory.embed_server.pidfile import write_token
+from mcp_memory.embed_server.service import EmbedService
 from mcp_memory.embedding.engine import Engine
+from mcp_memory.embedding.protocol import token_path
 from mcp_memory.embedding.specs import MINILM, require
 
 class Precomputed:
@@ -194,6 +210,7 @@ else:
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     engine.session = ort.InferenceSession(str(paths.model), options, providers=["CPUExecutionProvider"])
 server = EmbedServer("127.0.0.1", port)
+write_token(token_path(Path(os.environ["MCP_MEMORY_HOME"]) / "run", port), server.token)
 server.activate(EmbedService(engine, "bench: " + mode))
 server.serve_forever()
 """
@@ -286,7 +303,9 @@ COLD_SNIPPETS = {
     ),
     "warm: WarmClient -> running server": (
         "from mcp_memory.embedding.warm_client import WarmClient\n"
-        "c = WarmClient('127.0.0.1', {port}, model_id='minilm', dimension=384)\n"
+        "from pathlib import Path\n"
+        "c = WarmClient('127.0.0.1', {port}, model_id='minilm', dimension=384,\n"
+        "               token_file=Path('{run}') / 'embed-server-{port}.token')\n"
         "v = c.embed(['where does the deploy script copy the build?'])\n"
         "print(v.shape[1], flush=True)"
     ),
@@ -322,7 +341,10 @@ def first_line_after_start(code: str, env: dict[str, str]) -> float:
 
 def cold_start(port: int, threads: int, home: Path) -> dict[str, list[float]]:
     env = clean_environment(home, threads)
-    codes = {name: code.format(port=port, threads=threads) for name, code in COLD_SNIPPETS.items()}
+    codes = {
+        name: code.format(port=port, threads=threads, run=RUN_DIR[0])
+        for name, code in COLD_SNIPPETS.items()
+    }
     results: dict[str, list[float]] = {name: [] for name in codes}
     for run in range(COLD_RUNS + 1):  # run 0 warms the page cache and is dropped
         names = list(codes) if run % 2 else list(reversed(codes))
@@ -577,6 +599,7 @@ def main() -> int:
     )
     with tempfile.TemporaryDirectory(prefix="bench-embed-") as home_text:
         home = Path(home_text)
+        RUN_DIR.append(home / "run")
         threads = load_settings(clean_environment(home, 0)).intra_threads
         print(f"machine: {info}; engine threads: {threads}", flush=True)
         engine = Engine(MINILM, require(MINILM, home), threads=threads)

@@ -59,6 +59,7 @@ from _report import machine_line, table, write_section  # noqa: E402
 from mcp_memory.capture import spool  # noqa: E402
 from mcp_memory.cli.install import precompile  # noqa: E402
 from mcp_memory.embedding.local import LocalEmbedder  # noqa: E402
+from mcp_memory.embedding.protocol import token_path  # noqa: E402
 from mcp_memory.embedding.specs import MINILM  # noqa: E402
 from mcp_memory.hooks import reader as hook_recall  # noqa: E402
 from mcp_memory.projects import GLOBAL  # noqa: E402
@@ -253,7 +254,7 @@ def measure_hooks(
     return times
 
 
-def measure_embedding(port: int, prompts: list[str], runs: int) -> list[float]:
+def measure_embedding(port: int, prompts: list[str], runs: int, token_file: Path) -> list[float]:
     out = []
     for n in range(runs):
         start = time.perf_counter()
@@ -264,6 +265,7 @@ def measure_embedding(port: int, prompts: list[str], runs: int) -> list[float]:
             model_id="minilm",
             dimension=384,
             timeout=10,
+            token_file=token_file,
         )
         out.append((time.perf_counter() - start) * 1000)
     return out
@@ -452,7 +454,7 @@ def main() -> int:
             )
         for job in spool.pending_jobs(run_dir):
             job.unlink()
-        embed = measure_embedding(port, prompts, 100)
+        embed = measure_embedding(port, prompts, 100, token_path(home / "run", port))
         health = measure_health_roundtrip(port, 200)
         spawn_hook, spawn_worker = measure_spawning(project, env, run_dir, 5)
         print("calibrating...", file=sys.stderr)

@@ -52,7 +52,7 @@ def concurrency(
     project = root / "proj"
     (project / ".git").mkdir(parents=True)
     home = root / "home"
-    with serving(minilm.engine()) as server:
+    with serving(minilm.engine(), run_dir=home / "run") as server:
         result = st.run_storm(
             home,
             project,

@@ -7,11 +7,12 @@ embed (or uses the warm server), so the MCP handshake does not wait for a model.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mcp_memory.config import Settings
 from mcp_memory.embedding.local import LocalEmbedder
+from mcp_memory.embedding.protocol import token_path
 from mcp_memory.embedding.specs import ModelSpec, choose_model, get_spec
 from mcp_memory.embedding.warm_client import AutoEmbedder, WarmClient
 from mcp_memory.errors import ConfigError, LLMError, ModelMismatchError
@@ -44,6 +45,10 @@ class App:
     spec: ModelSpec
     model_reason: str
     cwd: Path
+    # The MCP session this app serves, for promotion's distinct-session count ("" = the
+    # server's own): the daemon gives each connection a view of one App with its own cwd and
+    # session (:func:`session_view`).
+    session: str = ""
 
     @property
     def current_project(self) -> str:
@@ -69,6 +74,12 @@ class App:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def session_view(app: App, cwd: Path, session: str) -> App:
+    """``app`` as one daemon session sees it: the same store, embedder and service, with the
+    session's project root and name. Close only ``app`` itself, never a view."""
+    return replace(app, cwd=cwd.resolve(), session=session)
 
 
 def resolve_model(settings: Settings, store: Store) -> tuple[ModelSpec, int, str]:
@@ -101,6 +112,7 @@ def make_embedder(settings: Settings, spec: ModelSpec, dimension: int = 0) -> Au
         settings.embed_port,
         model_id=spec.id,
         dimension=local.dimension,
+        token_file=token_path(settings.run_dir, settings.embed_port),
         connect_timeout=settings.embed_connect_timeout,
         timeout=settings.embed_timeout,
     )

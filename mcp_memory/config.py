@@ -59,6 +59,10 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8765
     log_level: str = "WARNING"
+    # the daemon: one process serving every session's MCP over a Unix socket (mcp_memory.server.daemon)
+    daemon: bool = True  # false: `serve` runs the whole server in its own process, as before
+    daemon_jobs: int = 4  # database and inference jobs the daemon runs at once
+    daemon_idle_exit: float = 1800.0  # seconds without a session before it exits; 0 = never
     # lifecycle
     link_threshold: float = 0.0  # 0 = the model's calibrated threshold
     age_after: int = 50  # a buffer memory still unlinked after this many newer ones may expire
@@ -179,6 +183,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise ValueError("expected 0 or a positive number of seconds")
+    return value
+
+
 def _route_file(text: str) -> str:
     value = text.strip()
     parts = Path(value).parts
@@ -222,6 +233,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "http_host": str,
     "http_port": _port,
     "log_level": _choice("DEBUG", "INFO", "WARNING", "ERROR"),
+    "daemon": _parse_bool,
+    "daemon_jobs": _positive_int,
+    "daemon_idle_exit": _non_negative_float,
     "link_threshold": _unit_float,
     "age_after": _positive_int,
     "max_reprieves": _non_negative_int,

@@ -97,3 +97,16 @@ def atomic_write(path: Path, data: str | bytes, *, mode: int = FILE_MODE) -> Pat
             os.unlink(temporary)
         raise
     return path
+
+
+def acquire_lock(path: Path) -> IO[bytes] | None:
+    """An exclusive lock on ``path`` held until the file is closed, or None if taken."""
+    import fcntl
+
+    handle = open_private(path, "ab")  # held for the life of the server
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle

@@ -3,6 +3,11 @@ real PostgreSQL server for the cases parametrised over both store backends."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,3 +89,52 @@ def backend_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[St
     s = open_backend(request.param, tmp_path, request, "alice@test")
     yield s
     s.close()
+
+
+# -- daemons ---------------------------------------------------------------------------------
+# `serve` relays to a daemon it starts per data home (mcp_memory.server.daemon); a daemon outlives its
+# sessions. Stop the ones a test's homes started, after each test and at the end of the run.
+
+
+def stop_daemons(root: Path) -> list[int]:
+    """SIGTERM (then SIGKILL) every daemon whose pid file lies under ``root``; their pids."""
+    stopped = []
+    for pid_file in root.glob("**/run/daemon.pid"):
+        try:
+            pid = int(json.loads(pid_file.read_text())["pid"])
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if b"mcp_memory.server.daemon" not in command:
+            continue
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while _running(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        stopped.append(pid)
+    return stopped
+
+
+def _running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (the daemon's parent is init)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    tmp = getattr(item, "funcargs", {}).get("tmp_path")
+    if isinstance(tmp, Path):
+        stop_daemons(tmp)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_daemon_left(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    yield
+    stop_daemons(tmp_path_factory.getbasetemp())

@@ -31,7 +31,7 @@ def test_ten_processes_at_once_lose_and_duplicate_nothing(
     (project / ".git").mkdir(parents=True)
     home = tmp_path / "home"
     before = set(st.children_of(os.getpid()))
-    with serving(minilm.engine()) as server:
+    with serving(minilm.engine(), run_dir=home / "run") as server:
         result = st.run_storm(
             home, project, server.port, servers=4, each=10, cli=2, cli_each=4, hooks=6, maintains=2
         )

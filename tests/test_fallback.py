@@ -21,7 +21,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-from warm_helpers import free_port, serving, serving_handler, spawn_server, wait_healthy
+from warm_helpers import (
+    TOKENS,
+    client_for,
+    free_port,
+    serving,
+    serving_handler,
+    spawn_server,
+    wait_healthy,
+    with_proof,
+)
 
 from mcp_memory.app import make_embedder
 from mcp_memory.config import Settings, load_settings
@@ -32,7 +41,6 @@ from mcp_memory.embedding.specs import MINILM
 from mcp_memory.embedding.warm_client import (
     FALLBACK_HINT,
     AutoEmbedder,
-    WarmClient,
     server_available,
 )
 from mcp_memory.errors import WarmServerError
@@ -62,9 +70,10 @@ def expected(local: LocalEmbedder) -> np.ndarray:
     return local.embed(TEXTS)
 
 
-def auto_for(local: LocalEmbedder, port: int, clock: Clock | None = None) -> AutoEmbedder:
-    client = WarmClient("127.0.0.1", port, model_id="minilm", dimension=DIM)
-    return AutoEmbedder(local, client, clock=clock or Clock())
+def auto_for(
+    local: LocalEmbedder, port: int, clock: Clock | None = None, run_dir: Path = TOKENS
+) -> AutoEmbedder:
+    return AutoEmbedder(local, client_for(port, run_dir), clock=clock or Clock())
 
 
 def warnings_from(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -98,7 +107,7 @@ def test_a_server_killed_mid_run_is_replaced_by_the_local_model(
 ) -> None:
     port = free_port()
     proc = spawn_server(tmp_path, port)
-    auto = auto_for(local, port)
+    auto = auto_for(local, port, run_dir=tmp_path / "run")
     try:
         wait_healthy(port)
         served = auto.embed(TEXTS)
@@ -254,7 +263,10 @@ def foreign_server(
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
-            self.reply(*health())
+            status, content_type, body = health()
+            self.reply(
+                status, content_type, with_proof(body, self.headers, self.server.server_address[1])
+            )
 
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -283,7 +295,7 @@ def test_a_foreign_or_lying_server_never_yields_its_vectors(
 ) -> None:
     health, embed, message = FOREIGN[case]
     with foreign_server(health, embed) as port:
-        client = WarmClient("127.0.0.1", port, model_id="minilm", dimension=DIM)
+        client = client_for(port)
         try:
             with pytest.raises(WarmServerError, match=message.replace("(", r"\(")):
                 client.embed(TEXTS)
@@ -394,7 +406,7 @@ def test_an_oversized_text_is_embedded_locally_without_marking_the_server_down(
 def test_more_texts_than_one_request_allows_are_split_into_batches(local: LocalEmbedder) -> None:
     texts = [f"note {i}" for i in range(MAX_BATCH + 7)]
     with serving(local.engine()) as server:
-        client = WarmClient("127.0.0.1", server.port, model_id="minilm", dimension=DIM)
+        client = client_for(server.port)
         try:
             vectors = client.embed(texts)
         finally:
@@ -408,7 +420,7 @@ def test_empty_input_needs_no_server(local: LocalEmbedder) -> None:
 
 
 def test_client_and_local_model_must_agree(local: LocalEmbedder) -> None:
-    client = WarmClient("127.0.0.1", 1, model_id="minilm", dimension=128)
+    client = client_for(1, dimension=128)
     with pytest.raises(ValueError, match="minilm/128"):
         AutoEmbedder(local, client)
 

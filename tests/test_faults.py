@@ -36,12 +36,20 @@ import numpy as np
 import pytest
 from mcp import Client
 from test_fallback import DIM, embed_reply, health_reply
-from warm_helpers import free_port, serving_handler, spawn_server, wait_healthy
+from warm_helpers import (
+    TOKENS,
+    client_for,
+    free_port,
+    serving_handler,
+    spawn_server,
+    wait_healthy,
+    with_proof,
+)
 
 import mcp_memory.store.database as store_module
 from mcp_memory.config import Settings, load_settings
 from mcp_memory.embedding.local import LocalEmbedder
-from mcp_memory.embedding.warm_client import AutoEmbedder, WarmClient
+from mcp_memory.embedding.warm_client import AutoEmbedder
 from mcp_memory.errors import StoreError, WarmServerError
 from mcp_memory.server.tools import build_server
 from mcp_memory.service.memories import MemoryService
@@ -52,7 +60,7 @@ TEXTS = ["the deploy key rotates monthly", "sqlite-vec holds the vectors"]
 
 
 @contextmanager
-def scripted(behaviour: str) -> Iterator[tuple[int, threading.Event]]:
+def scripted(behaviour: str, run_dir: Path = TOKENS) -> Iterator[tuple[int, threading.Event]]:
     """A server that answers /health as ours and misbehaves on /embed:
     ``hang`` (never answers until released), ``drop`` (closes the connection), ``wide``
     (vectors of twice the dimension, header claiming the right one)."""
@@ -62,7 +70,9 @@ def scripted(behaviour: str) -> Iterator[tuple[int, threading.Event]]:
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
-            self._json(health_reply())
+            body = json.dumps(health_reply()).encode()
+            port = self.server.server_address[1]
+            self._json(json.loads(with_proof(body, self.headers, port, run_dir)))
 
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -106,7 +116,7 @@ def test_a_misbehaving_server_mid_request_yields_local_vectors_only(
 ) -> None:
     expected = minilm.embed(TEXTS)
     with scripted(behaviour) as (port, _):
-        client = WarmClient("127.0.0.1", port, model_id="minilm", dimension=DIM, timeout=0.5)
+        client = client_for(port, timeout=0.5)
         auto = AutoEmbedder(minilm, client)
         started = time.perf_counter()
         try:
@@ -122,7 +132,7 @@ def test_a_misbehaving_server_mid_request_yields_local_vectors_only(
 def test_remember_over_mcp_with_a_lying_server_stores_the_true_vector(
     tmp_path: Path, minilm: LocalEmbedder
 ) -> None:
-    with scripted("wide") as (port, _):
+    with scripted("wide", tmp_path / "home" / "run") as (port, _):
         settings = load_settings(
             {
                 "MCP_MEMORY_HOME": str(tmp_path / "home"),
@@ -152,7 +162,7 @@ def test_warm_server_killed_mid_request_falls_back_and_leaves_no_process(
     proc = spawn_server(tmp_path / "home", port)
     try:
         wait_healthy(port)
-        client = WarmClient("127.0.0.1", port, model_id="minilm", dimension=DIM)
+        client = client_for(port, tmp_path / "home" / "run")
         auto = AutoEmbedder(minilm, client)
         texts = [f"a long text number {n} " * 20 for n in range(48)]  # ~1 s of work
         result: dict[str, Any] = {}
@@ -168,7 +178,7 @@ def test_warm_server_killed_mid_request_falls_back_and_leaves_no_process(
         proc.communicate(timeout=10)
     assert auto.last_source == "local"
     assert np.array_equal(result["v"], minilm.embed(texts))
-    probe = WarmClient("127.0.0.1", port, model_id="minilm", dimension=DIM)
+    probe = client_for(port, tmp_path / "home" / "run")
     with pytest.raises(WarmServerError):
         probe.health()
     probe.close()

@@ -27,11 +27,11 @@ import hook_fixtures as fx
 import numpy as np
 import pytest
 from support import free_port
-from warm_helpers import serving, wait_healthy
+from warm_helpers import TOKENS, serving, wait_healthy
 
 from mcp_memory.capture import spool
 from mcp_memory.embedding.local import LocalEmbedder
-from mcp_memory.embedding.protocol import SERVICE
+from mcp_memory.embedding.protocol import SERVICE, token_path
 from mcp_memory.embedding.specs import MINILM
 from mcp_memory.hooks import reader as hook_recall
 from mcp_memory.hooks.events import EVENTS, remember_notes
@@ -138,7 +138,7 @@ def test_prompt_gets_paraphrased_memories_through_the_warm_server(
     ids = seed(home, project, minilm)
     paraphrase = "should the invoicing code poll the payment provider?"
     assert run_ok("UserPromptSubmit", fx.prompt(project, paraphrase), env) is None  # no keywords
-    with serving(minilm.engine(), port):
+    with serving(minilm.engine(), port, run_dir=home / "run"):
         context = run_ok("UserPromptSubmit", fx.prompt(project, paraphrase), env)
         assert context is not None and f"[{ids[1]}] (decision," in context
         assert MEMORIES[1] in context and len(context.splitlines()) == 2
@@ -266,7 +266,9 @@ def test_session_end_stores_one_redacted_summary_then_maintains(
     minilm: LocalEmbedder,
 ) -> None:
     transcript = fx.write_transcript(tmp_path / f"{fx.SESSION}.jsonl", project)
-    with serving(minilm.engine(), port):  # maintenance embeds through it (no model in the worker)
+    with serving(
+        minilm.engine(), port, run_dir=home / "run"
+    ):  # maintenance embeds through it (no model in the worker)
         assert run_ok("PreCompact", fx.pre_compact(project, transcript), env) is None
         (first,) = fx.wait_for(lambda: memories(home), 60, "the summary")
         fx.settle(home / "run")
@@ -493,18 +495,47 @@ def test_lean_reader_agrees_with_the_store(
 def test_query_embedding_is_checked_like_the_warm_client(minilm: LocalEmbedder) -> None:
     with serving(minilm.engine()) as server:
         port = server.server_address[1]
+        tokens = token_path(TOKENS, port)
         raw = hook_recall.embed_query(
-            "127.0.0.1", port, "flaky login test", model_id="minilm", dimension=384, timeout=5
+            "127.0.0.1",
+            port,
+            "flaky login test",
+            model_id="minilm",
+            dimension=384,
+            timeout=5,
+            token_file=tokens,
         )
         expected = minilm.embed(["flaky login test"], "query")[0]
         np.testing.assert_allclose(np.frombuffer(raw, "<f4"), expected, atol=1e-6)
         with pytest.raises(hook_recall.Unavailable, match="serves minilm/384"):
             hook_recall.embed_query(
-                "127.0.0.1", port, "x", model_id="qwen3-0.6b", dimension=1024, timeout=5
+                "127.0.0.1",
+                port,
+                "x",
+                model_id="qwen3-0.6b",
+                dimension=1024,
+                timeout=5,
+                token_file=tokens,
+            )
+        with pytest.raises(hook_recall.Unavailable, match="no token file"):
+            hook_recall.embed_query(
+                "127.0.0.1",
+                port,
+                "x",
+                model_id="minilm",
+                dimension=384,
+                timeout=5,
+                token_file=token_path(TOKENS, free_port()),  # not this server's token
             )
     with pytest.raises(hook_recall.Unavailable, match="not reachable"):
         hook_recall.embed_query(
-            "127.0.0.1", free_port(), "x", model_id="minilm", dimension=384, timeout=1
+            "127.0.0.1",
+            free_port(),
+            "x",
+            model_id="minilm",
+            dimension=384,
+            timeout=1,
+            token_file=tokens,
         )
 
 

@@ -221,7 +221,7 @@ def mcp(
     project = root / "proj"
     (project / ".git").mkdir(parents=True)
     (project / "CLAUDE.md").write_text("# Project\n\n## Database\n- SQLite\n")
-    with serving(minilm.engine()) as server:
+    with serving(minilm.engine(), run_dir=root / "home" / "run") as server:
         settings = load_settings(
             {
                 "MCP_MEMORY_HOME": str(root / "home"),
@@ -312,7 +312,7 @@ def cli_env(
     tmp_path_factory: pytest.TempPathFactory, minilm: LocalEmbedder
 ) -> Iterator[dict[str, str]]:
     home = tmp_path_factory.mktemp("cli-hostile")
-    with serving(minilm.engine()) as server:
+    with serving(minilm.engine(), run_dir=home / "run") as server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_MEMORY_")}
         env.update(
             MCP_MEMORY_HOME=str(home),

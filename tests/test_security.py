@@ -122,7 +122,7 @@ def test_doctor_flags_a_program_on_the_port_that_accepts_forged_headers(
         network = checks(settings)["network"]
         assert not network["ok"] and "accepts a foreign Host" in network["detail"]
         assert network["level"] == "fail"  # not a warning: a security problem fails doctor
-    with serving(minilm.engine()) as server:
+    with serving(minilm.engine(), run_dir=tmp_path / "h" / "run") as server:
         settings = load_settings(
             {"MCP_MEMORY_HOME": str(tmp_path / "h"), "MCP_MEMORY_EMBED_PORT": str(server.port)}
         )

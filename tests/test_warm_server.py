@@ -25,6 +25,7 @@ import pytest
 from qwen_fixture import build_tiny_qwen, tiny_qwen_spec
 from warm_helpers import (
     alive,
+    client_for,
     free_port,
     post_json,
     request,
@@ -42,7 +43,6 @@ from mcp_memory.embed_server.pidfile import pid_path
 from mcp_memory.embedding.engine import Engine
 from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.embedding.protocol import MAX_BATCH, MAX_TEXT_CHARS, SERVICE
-from mcp_memory.embedding.warm_client import WarmClient
 from mcp_memory.errors import ConfigError
 
 TEXTS = [
@@ -135,7 +135,7 @@ def test_query_prefix_applies_only_to_queries(tmp_path: Path) -> None:
 
 
 def test_keep_alive_serves_several_requests_on_one_connection(port: int, engine: Engine) -> None:
-    client = WarmClient("127.0.0.1", port, model_id="minilm", dimension=384)
+    client = client_for(port)
     try:
         first = client.embed(TEXTS[:2])
         conn = client._local.conn
@@ -149,7 +149,7 @@ def test_keep_alive_serves_several_requests_on_one_connection(port: int, engine:
 
 
 def test_close_ends_the_connections_of_every_thread(port: int, engine: Engine) -> None:
-    client = WarmClient("127.0.0.1", port, model_id="minilm", dimension=384)
+    client = client_for(port)
     opened: list[Any] = []
 
     def work() -> None:
@@ -170,7 +170,7 @@ def test_close_ends_the_connections_of_every_thread(port: int, engine: Engine) -
 
 def test_a_small_request_is_not_delayed_by_nagle_and_delayed_ack(port: int) -> None:
     """Headers and body go out in two writes; without TCP_NODELAY each reply waits ~40 ms."""
-    client = WarmClient("127.0.0.1", port, model_id="minilm", dimension=384)
+    client = client_for(port)
     try:
         client.embed(["warm up"])
         timings = []
@@ -195,7 +195,7 @@ def test_concurrent_clients_each_get_their_own_correct_vectors(port: int, engine
     barrier = threading.Barrier(len(texts_by_thread))
 
     def work(n: int) -> None:
-        client = WarmClient("127.0.0.1", port, model_id="minilm", dimension=384)
+        client = client_for(port)
         try:
             barrier.wait()
             results[n] = [client.embed(texts_by_thread[n]) for _ in range(3)]

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -16,8 +17,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from mcp_memory.embed_server.app import EmbedServer, EmbedService
+from mcp_memory.embed_server.app import EmbedServer
+from mcp_memory.embed_server.pidfile import remove_token, write_token
+from mcp_memory.embed_server.service import EmbedService
 from mcp_memory.embedding.engine import Engine
+from mcp_memory.embedding.protocol import CHALLENGE_HEADER, proof, read_token, token_path
+from mcp_memory.embedding.warm_client import WarmClient
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,11 +50,22 @@ def serving_handler(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
         thread.join(5)
 
 
+# Where servers started by :func:`serving` write their token when a test names no data home;
+# :func:`client_for` reads it from there.
+TOKENS = Path(tempfile.mkdtemp(prefix="warm-tokens-"))
+os.chmod(TOKENS, 0o700)
+
+
 @contextmanager
-def serving(engine: Engine, port: int = 0, why: str = "test") -> Iterator[EmbedServer]:
-    """A real embedding server over ``engine`` on loopback, served from a thread."""
+def serving(
+    engine: Engine, port: int = 0, why: str = "test", run_dir: Path = TOKENS, **service: Any
+) -> Iterator[EmbedServer]:
+    """A real embedding server over ``engine`` on loopback, served from a thread; its token is
+    written to ``run_dir`` (a data home's ``run`` folder, for subprocess clients)."""
     server = EmbedServer("127.0.0.1", port)
-    server.activate(EmbedService(engine, why))
+    token_file = token_path(run_dir, server.port)
+    write_token(token_file, server.token)
+    server.activate(EmbedService(engine, why, **service))
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     try:
@@ -57,7 +73,33 @@ def serving(engine: Engine, port: int = 0, why: str = "test") -> Iterator[EmbedS
     finally:
         server.shutdown()
         server.server_close()
+        remove_token(token_file, server.token)
         thread.join(5)
+
+
+def with_proof(body: bytes, headers: Any, port: int, run_dir: Path = TOKENS) -> bytes:
+    """``body`` (a JSON health reply) with the answer our server gives to the client's challenge,
+    under a token written for ``port`` in ``run_dir``: for test servers that stand in for ours
+    (they pass the identity check and then misbehave)."""
+    challenge = headers.get(CHALLENGE_HEADER)
+    try:
+        reply = json.loads(body)
+    except ValueError:
+        return body
+    if challenge is None or not isinstance(reply, dict):
+        return body
+    path = token_path(run_dir, port)
+    if not path.exists():
+        write_token(path, os.urandom(32))
+    reply["proof"] = proof(read_token(path), port, challenge)
+    return json.dumps(reply).encode()
+
+
+def client_for(port: int, run_dir: Path = TOKENS, **kwargs: Any) -> WarmClient:
+    """A WarmClient for the MiniLM server on ``port`` whose token is in ``run_dir``."""
+    kwargs.setdefault("model_id", "minilm")
+    kwargs.setdefault("dimension", 384)
+    return WarmClient("127.0.0.1", port, token_file=token_path(run_dir, port), **kwargs)
 
 
 def request(

@@ -4,8 +4,9 @@ settings and turns errors into messages (exit 1 for errors, 2 for usage, 3 from
 a pipe went away, as ``memcycle stats | head -3`` does: quietly, like a tool killed by SIGPIPE).
 
 The console script imports this module for every run, including each Claude Code hook
-(``memcycle hook EVENT``), so its top level imports nothing but :mod:`sys`: ``hook`` is
-dispatched before argparse, settings or any command module is loaded, and the hook path never
+(``memcycle hook EVENT``) and session (``memcycle serve``), so its top level imports nothing but
+:mod:`sys`: ``hook`` and a bare ``serve`` (the relay to the daemon, :mod:`mcp_memory.server.daemon.relay`)
+are dispatched before argparse, settings or any command module is loaded, and neither path
 imports numpy, apsw, onnxruntime or mcp.
 """
 
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     from mcp_memory.cli.ops import (
         cmd_backup,
+        cmd_daemon,
         cmd_demo,
         cmd_doctor,
         cmd_embed_server,
@@ -214,7 +216,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--batch", type=int, default=32, help="texts per embedding call")
     sp.add_argument("--force", action="store_true", help="re-embed even on the same model")
 
-    sp = command("serve", cmd_serve, "run the MCP server (stdio by default)", json_flag=False)
+    sp = command(
+        "serve",
+        cmd_serve,
+        "run the MCP server (stdio by default: a relay to the daemon, which it starts)",
+        json_flag=False,
+    )
+    sp.add_argument(
+        "--in-process",
+        action="store_true",
+        help="serve stdio from this process, without the daemon (also MCP_MEMORY_DAEMON=false)",
+    )
     sp.add_argument("--http", action="store_true", help="streamable HTTP instead of stdio")
     sp.add_argument("--host", help="HTTP host (default 127.0.0.1)")
     sp.add_argument("--port", type=int, help="HTTP port (default 8765)")
@@ -223,6 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp = command("embed-server", cmd_embed_server, "start, stop or query the warm embedding server")
     sp.add_argument("action", choices=["start", "stop", "status"])
     sp.add_argument("--wait", action="store_true", help="start: wait until it is ready")
+
+    sp = command("daemon", cmd_daemon, "start, stop or query the daemon that serves sessions")
+    sp.add_argument("action", choices=["start", "stop", "status", "logs"])
+    sp.add_argument("-n", "--lines", type=int, default=50, help="logs: how many lines")
 
     sp = command("model", cmd_model, "list or download embedding models")
     msub = sp.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -293,6 +309,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
     if words[:1] == ["hook"]:
         run_hook(words[1] if len(words) > 1 else "")
+    if words == ["serve"]:  # what Claude Code starts: the thin relay to the daemon
+        from mcp_memory.server.daemon.relay import main as relay
+
+        return relay()
     import logging
 
     from mcp_memory.config import load_settings

@@ -1,4 +1,4 @@
-"""``memcycle`` operations: export, import, backup, reindex, serve, embed-server, model,
+"""``memcycle`` operations: export, import, backup, reindex, serve, embed-server, daemon, model,
 doctor and the first-run demo."""
 
 from __future__ import annotations
@@ -203,6 +203,22 @@ def cmd_embed_server(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     if args.action == "status" and result.get("status") != "running":
         return 3  # LSB and systemctl: "program is not running" (also while it starts)
+    return 0
+
+
+def cmd_daemon(args: argparse.Namespace, settings: Settings) -> int:
+    """``memcycle daemon start|stop|status|logs``; status exits 3 when the daemon is down."""
+    from mcp_memory.server.daemon import control
+
+    if args.action == "logs":
+        result = control.logs(settings, args.lines)
+    else:
+        result = getattr(control, args.action)(settings)
+    emit(args, result, lambda r: str(r.get("message") or r.get("status")))
+    if result.get("status") == "error":
+        return 1
+    if args.action == "status" and result.get("status") != "running":
+        return 3  # LSB and systemctl: "program is not running"
     return 0
 
 

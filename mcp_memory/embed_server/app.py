@@ -5,53 +5,57 @@ error says what to do. It listens on loopback only unless remote access is expli
 and refuses requests whose ``Host`` is not a loopback name (DNS rebinding) or whose ``Origin``
 is not a loopback origin (web pages), so a browser tab cannot use it.
 
-Startup order: bind the port (fail fast if taken), write the pid file, load the model, then
-listen. Until the model is loaded, connections are refused and clients fall back at once.
+Startup order: bind the port (fail fast if taken), write the pid and token files, load the model,
+then listen. Until the model is loaded, connections are refused and clients fall back at once.
+A client challenges the server before sending text (``X-Memcycle-Challenge``; see pidfile).
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import ipaddress
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import socketserver
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
-import mcp_memory
 from mcp_memory.config import Settings
 from mcp_memory.embed_server.pidfile import (
-    acquire_lock,
     lock_path,
     pid_path,
     remove_pid_file,
+    remove_token,
     write_pid_file,
+    write_token,
 )
+from mcp_memory.embed_server.service import Busy, EmbedService
 from mcp_memory.embedding.loader import load_engine
 from mcp_memory.embedding.protocol import (
+    CHALLENGE_HEADER,
     MAX_BATCH,
     MAX_BODY_BYTES,
     MAX_TEXT_CHARS,
-    SERVICE,
-    ModelEngine,
+    proof,
+    token_path,
 )
 from mcp_memory.embedding.specs import ModelSpec, require
 from mcp_memory.errors import ConfigError, EmbeddingError
+from mcp_memory.files import acquire_lock
 
 log = logging.getLogger("mcp_memory.embed_server")
 
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+HEX = frozenset("0123456789abcdef")
 ENCODINGS = ("f32-base64", "json")
 IDLE_TIMEOUT = 60.0  # seconds an idle keep-alive connection is kept open
 
@@ -64,46 +68,6 @@ class HTTPError(Exception):
         self.status = status
         self.message = message
         self.allow = allow
-
-
-class EmbedService:
-    """What the server does, without HTTP: health and embed over one engine."""
-
-    def __init__(self, engine: ModelEngine, why: str) -> None:
-        self.engine = engine
-        self.spec = engine.spec
-        self.dimension = engine.dimension
-        self.why = why
-        self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
-
-    def health(self) -> dict[str, Any]:
-        return {
-            "service": SERVICE,
-            "status": "ok",
-            "model": self.spec.id,
-            "dimension": self.dimension,
-            "pooling": self.spec.pooling,
-            "pid": os.getpid(),
-            "version": mcp_memory.__version__,
-            "started_at": self.started_at,
-            "why": self.why,
-        }
-
-    def embed(self, texts: list[str], kind: str, encoding: str) -> dict[str, Any]:
-        vectors = self.engine.embed(texts, kind)  # type: ignore[arg-type]  # validated
-        reply: dict[str, Any] = {
-            "service": SERVICE,
-            "model": self.spec.id,
-            "dimension": self.dimension,
-            "count": len(texts),
-            "encoding": encoding,
-        }
-        if encoding == "json":
-            reply["vectors"] = vectors.tolist()  # float32 -> float is exact, and so is JSON
-        else:
-            little = vectors.astype("<f4", copy=False)
-            reply["vectors"] = base64.b64encode(little.tobytes()).decode("ascii")
-        return reply
 
 
 def parse_embed_request(body: bytes) -> tuple[list[str], str, str]:
@@ -226,6 +190,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, action())
         except HTTPError as exc:
             self._send(exc.status, {"error": exc.message}, close=True, allow=exc.allow)
+        except Busy as exc:
+            self._send(HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(exc)}, retry_after=1)
         except EmbeddingError as exc:
             log.error("embedding failed: %s", exc)
             self._send(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": str(exc)}, close=True)
@@ -256,7 +222,16 @@ class Handler(BaseHTTPRequestHandler):
             )
 
     def _health(self) -> dict[str, Any]:
-        return self.server.service_or_fail().health()
+        health = self.server.service_or_fail().health()
+        challenge = self.headers.get(CHALLENGE_HEADER)
+        if challenge is not None:
+            if not (32 <= len(challenge) <= 128 and all(c in HEX for c in challenge)):
+                raise HTTPError(
+                    HTTPStatus.BAD_REQUEST,
+                    f"{CHALLENGE_HEADER} must be 32 to 128 lowercase hex digits",
+                )
+            health["proof"] = proof(self.server.token, self.server.port, challenge)
+        return health
 
     def _embed(self) -> dict[str, Any]:
         texts, kind, encoding = parse_embed_request(self._read_body())
@@ -302,6 +277,7 @@ class Handler(BaseHTTPRequestHandler):
         *,
         close: bool = False,
         allow: str | None = None,
+        retry_after: int | None = None,
     ) -> None:
         body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
         self.send_response(status)
@@ -311,6 +287,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("X-Content-Type-Options", "nosniff")
         if allow:
             self.send_header("Allow", allow)
+        if retry_after is not None:
+            self.send_header("Retry-After", str(retry_after))
         if close:  # the request body may be unread: the connection cannot be reused
             self.send_header("Connection", "close")
             self.close_connection = True
@@ -342,7 +320,9 @@ class EmbedServer(ThreadingHTTPServer):
     # and a dropped SYN costs the client a 1 s retransmit, far past its connect timeout.
     request_queue_size = 128
 
-    def __init__(self, host: str, port: int, *, allow_remote: bool = False) -> None:
+    def __init__(
+        self, host: str, port: int, *, allow_remote: bool = False, token: bytes | None = None
+    ) -> None:
         if not allow_remote and not is_loopback_address(host):
             raise ConfigError(
                 f"refusing to bind the embedding server to {host}: it is not a loopback "
@@ -351,6 +331,8 @@ class EmbedServer(ThreadingHTTPServer):
             )
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.allow_remote = allow_remote
+        # The secret behind the challenge: written to the token file by whoever runs the server.
+        self.token = token if token is not None else secrets.token_bytes(32)
         self.service: EmbedService | None = None
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
@@ -439,6 +421,7 @@ def run(settings: Settings, spec: ModelSpec, why: str) -> int:
             settings.embed_host, settings.embed_port, allow_remote=settings.embed_allow_remote
         )
         pid_file = pid_path(settings.run_dir, server.port)
+        token_file = token_path(settings.run_dir, server.port)
         signal.signal(signal.SIGTERM, _on_signal)
         signal.signal(signal.SIGINT, _on_signal)
         try:
@@ -452,6 +435,7 @@ def run(settings: Settings, spec: ModelSpec, why: str) -> int:
                     "dimension": dimension,
                 },
             )
+            write_token(token_file, server.token)
             engine = load_engine(
                 spec, require(spec, settings.models_dir), settings.intra_threads, dimension
             )
@@ -469,6 +453,7 @@ def run(settings: Settings, spec: ModelSpec, why: str) -> int:
             log.info("stopping on %s", stop)
         finally:
             server.server_close()
+            remove_token(token_file, server.token)
             remove_pid_file(pid_file)
     finally:
         lock.close()

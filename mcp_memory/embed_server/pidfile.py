@@ -1,8 +1,12 @@
-"""The server's files in ``run_dir``: a JSON pid file and a lock held while it lives.
+"""The server's files in ``run_dir``: a JSON pid file, a lock held while it lives, and its token.
 
 ``embed-server-{port}.pid`` holds ``{"pid", "host", "port", "model", "dimension"}``, written
 after the port is bound and removed on a clean exit. ``embed-server-{port}.lock`` is held with
 ``flock`` by the running server, so a second one started at the same time exits at once.
+``embed-server-{port}.token`` (0600, in the 0700 run directory) holds a random secret the server
+draws at start: clients send a challenge and talk only to a server that answers it with the
+secret's HMAC (:func:`mcp_memory.embedding.protocol.proof`), so a program squatting on the port
+is never sent memory text.
 """
 
 from __future__ import annotations
@@ -10,9 +14,9 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from mcp_memory.files import atomic_write, open_private
+from mcp_memory.files import atomic_write
 
 
 def pid_path(run_dir: Path, port: int) -> Path:
@@ -47,14 +51,15 @@ def lock_path(run_dir: Path, port: int) -> Path:
     return run_dir / f"embed-server-{port}.lock"
 
 
-def acquire_lock(path: Path) -> IO[bytes] | None:
-    """An exclusive lock on ``path`` held until the file is closed, or None if taken."""
-    import fcntl
+def write_token(path: Path, token: bytes) -> None:
+    """Write ``token`` (hex) to ``path``, 0600, replacing any older server's token atomically."""
+    atomic_write(path, token.hex())
 
-    handle = open_private(path, "ab")  # held for the life of the server
+
+def remove_token(path: Path, token: bytes) -> None:
+    """Remove the token file if it still holds ``token`` (a newer server may have replaced it)."""
     try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        return None
-    return handle
+        if path.read_text(encoding="ascii").strip() == token.hex():
+            path.unlink(missing_ok=True)
+    except (OSError, UnicodeDecodeError):
+        pass

@@ -56,6 +56,11 @@ class Engine:
         # share a few cores, and a spinning idle thread holds a core another process needs
         # (measured by bench/embeddings.py: 1.3x faster batches under load with spinning off).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # No memory arena: with it, the largest batch shape ever seen stays reserved, so a
+        # long-lived process (the warm server, the daemon) keeps the peak of its worst burst
+        # (issue #16: 4.76 GB after 64 clients). Without it, and with embed_server/service.py's
+        # worker pool and malloc_trim, RSS returns near idle (bench/daemon.py measures it).
+        options.enable_cpu_mem_arena = False
         try:
             self.session = ort.InferenceSession(
                 str(paths.model), options, providers=["CPUExecutionProvider"]

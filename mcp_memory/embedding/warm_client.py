@@ -1,9 +1,16 @@
 """The client of the warm embedding server, and the automatic fallback to the in-process model.
 
-``WarmClient`` talks to ``embed_server`` over loopback HTTP and trusts nothing it hears: a
-reply only becomes vectors when the service name, model id, dimension, count, byte length,
-finiteness and unit norms all check out, so a foreign program on the port, a server running
-another model, or a truncated reply can never put wrong vectors into the database.
+``WarmClient`` talks to ``embed_server`` over loopback HTTP and trusts nothing it hears. Before
+the first text goes out on a connection, the server must prove it is ours: the client sends a
+random challenge with ``GET /health`` and requires ``HMAC(token, port:challenge)``, where the
+token is the secret our server wrote at start to a 0600 file in the private run directory
+(0700). A program squatting on the port cannot read that file, so it gets a health request and
+nothing else: no memory text, no query, and none of its vectors are stored (the call falls back
+to the in-process model). An HMAC challenge rather than sending the token itself: a squatter
+never learns the secret, and an answer from our server on another port does not verify (the
+port is inside the MAC). Then a reply only becomes vectors when the service name, model id,
+dimension, count, byte length, finiteness and unit norms all check out, so a server running
+another model or a truncated reply can never put wrong vectors into the database either.
 
 ``AutoEmbedder`` implements the :class:`~mcp_memory.embedding.protocol.Embedder` protocol: it asks the
 warm server first and falls back to :class:`~mcp_memory.embedding.local.LocalEmbedder` (logging one
@@ -17,23 +24,29 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import http.client
 import json
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.embedding.protocol import (
+    CHALLENGE_HEADER,
     MAX_BATCH,
     MAX_TEXT_CHARS,
     NORM_TOLERANCE,
     SERVICE,
     Kind,
+    proof,
+    read_token,
 )
 from mcp_memory.errors import WarmServerError
 
@@ -61,7 +74,9 @@ class WarmClient:
     """A validating HTTP client for one warm server and one expected model + dimension.
 
     Each thread keeps its own keep-alive connection. A new connection is checked with
-    ``GET /health`` (service, model, dimension) before its first ``POST /embed``.
+    ``GET /health`` (service, model, dimension, and the answer to a fresh challenge under the
+    token in ``token_file``) before its first ``POST /embed``. A busy server (503) is asked again
+    a few times, briefly, before the call fails.
     """
 
     def __init__(
@@ -71,11 +86,13 @@ class WarmClient:
         *,
         model_id: str,
         dimension: int,
+        token_file: Path,
         connect_timeout: float = 0.25,
         timeout: float = 30.0,
     ) -> None:
         self.host = host
         self.port = port
+        self.token_file = token_file
         self.model_id = model_id
         self.dimension = dimension
         self.connect_timeout = connect_timeout
@@ -91,9 +108,30 @@ class WarmClient:
     # -- public -------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
-        """The server's health, checked to be our service serving the expected model."""
-        reply = self._request("GET", "/health", None)
+        """The server's health, checked to be our server (it answered a fresh challenge under
+        our token) serving the expected model."""
+        challenge = secrets.token_hex(16)
+        reply = self._request("GET", "/health", None, {CHALLENGE_HEADER: challenge})
         self._check_identity(reply, "health")
+        try:
+            token = read_token(self.token_file)
+        except OSError as exc:
+            self._drop()
+            raise ForeignServer(
+                f"cannot check that the program at {self.address} is our embedding server, so "
+                f"nothing was sent to it: {exc}"
+            ) from None
+        expected = proof(token, self.port, challenge)
+        answer = reply.get("proof")
+        if not isinstance(answer, str) or not hmac.compare_digest(answer, expected):
+            self._drop()
+            raise ForeignServer(
+                f"the program at {self.address} did not prove it is our embedding server (no "
+                f"valid answer to the challenge under the token in {self.token_file}); nothing "
+                "was sent to it. If it is an older server of ours, restart it with `memcycle "
+                "embed-server stop` and `start`; else stop that program or set "
+                "MCP_MEMORY_EMBED_PORT to a free port"
+            )
         return reply
 
     def embed(self, texts: Sequence[str], kind: Kind = "document") -> np.ndarray:
@@ -127,7 +165,14 @@ class WarmClient:
 
     def _embed_batch(self, texts: list[str], kind: Kind) -> np.ndarray:
         body = {"texts": texts, "kind": kind, "encoding": "f32-base64"}
-        reply = self._request("POST", "/embed", body)
+        for wait in BUSY_WAITS:
+            try:
+                reply = self._request("POST", "/embed", body)
+                break
+            except _Busy:
+                time.sleep(wait)
+        else:
+            reply = self._request("POST", "/embed", body, busy_fails=True)
         self._check_identity(reply, "embed")
         count = reply.get("count")
         if count != len(texts):
@@ -214,7 +259,15 @@ class WarmClient:
             with self._connections_lock:
                 self._connections.discard(conn)
 
-    def _request(self, method: str, path: str, body: Any) -> dict[str, Any]:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        headers: dict[str, str] | None = None,
+        *,
+        busy_fails: bool = False,
+    ) -> dict[str, Any]:
         conn, fresh = self._connection()
         if fresh and path != "/health":
             self.health()  # a new connection: make sure it is our server with our model
@@ -223,7 +276,7 @@ class WarmClient:
                     f"embedding server at {self.address} closed the connection after /health"
                 )
         try:
-            return self._exchange(conn, method, path, body)
+            return self._exchange(conn, method, path, body, headers or {}, busy_fails)
         except _StaleConnection as exc:
             self._drop()
             if fresh:
@@ -231,13 +284,19 @@ class WarmClient:
                     f"embedding server at {self.address} closed the connection ({exc})"
                 ) from None
         # A reused keep-alive connection the server had closed: retry once on a new one.
-        return self._request(method, path, body)
+        return self._request(method, path, body, headers, busy_fails=busy_fails)
 
     def _exchange(
-        self, conn: http.client.HTTPConnection, method: str, path: str, body: Any
+        self,
+        conn: http.client.HTTPConnection,
+        method: str,
+        path: str,
+        body: Any,
+        extra: dict[str, str],
+        busy_fails: bool,
     ) -> dict[str, Any]:
         payload = None if body is None else json.dumps(body).encode("utf-8")
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", **extra}
         if payload is not None:
             headers["Content-Type"] = "application/json"
         # Health is instant on our server: a short wait keeps a silent foreign program cheap.
@@ -272,6 +331,8 @@ class WarmClient:
                 f"the program at {self.address} answered {method} {path} with JSON that is "
                 "not an object; it is not the mcp-memory embedding server"
             )
+        if response.status == 503 and path == "/embed" and not busy_fails:
+            raise _Busy()
         if response.status != 200:
             message = reply.get("error", f"HTTP {response.status}")
             # Only /embed follows a passed health check, so only there is a 4xx known to be
@@ -287,6 +348,13 @@ class WarmClient:
 
 class _StaleConnection(Exception):
     """The peer closed a connection before replying (normal for an idle keep-alive)."""
+
+
+class _Busy(Exception):
+    """Our server answered 503: every job slot and queue place is taken; ask again shortly."""
+
+
+BUSY_WAITS = (0.05, 0.1, 0.2, 0.4)  # seconds between asks of a busy server, then it fails
 
 
 def _describe(exc: BaseException) -> str:

@@ -62,6 +62,7 @@ from mcp_memory.capture import spool
 from mcp_memory.capture.prompts import is_system_generated
 from mcp_memory.capture.session_state import session_state
 from mcp_memory.config import Settings, load_settings
+from mcp_memory.embedding.protocol import token_path
 from mcp_memory.files import open_private
 from mcp_memory.hooks import reader as hook_recall
 from mcp_memory.hooks import worker
@@ -381,6 +382,7 @@ def _candidates(
             model_id=reader.model_id,
             dimension=reader.dimension,
             timeout=SERVER_TIMEOUT,
+            token_file=token_path(settings.run_dir, settings.embed_port),
         )
     except hook_recall.Unavailable:
         return keyword

@@ -40,7 +40,7 @@ from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from mcp_memory.embedding.protocol import SERVICE
+from mcp_memory.embedding.protocol import CHALLENGE_HEADER, SERVICE, proof, read_token
 from mcp_memory.projects import GLOBAL
 from mcp_memory.service import relevance
 from mcp_memory.service.query import has_identifier
@@ -359,11 +359,15 @@ class _Connection:
         if len(self.buffer) > MAX_REPLY_BYTES:
             raise OSError("the warm server's reply is too large")
 
-    def request(self, method: str, path: str, body: Any) -> dict[str, Any]:
+    def request(
+        self, method: str, path: str, body: Any, headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         payload = b"" if body is None else json.dumps(body).encode("utf-8")
         head = (
             f"{method} {path} HTTP/1.1\r\nHost: {self.host_header}\r\nAccept: application/json\r\n"
         )
+        for name, value in (headers or {}).items():
+            head += f"{name}: {value}\r\n"
         if body is not None:
             head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
         self.sock.sendall(head.encode("ascii") + b"\r\n" + payload)
@@ -406,16 +410,31 @@ def server_health(host: str, port: int, timeout: float) -> dict[str, Any] | None
 
 
 def embed_query(
-    host: str, port: int, text: str, *, model_id: str, dimension: int, timeout: float
+    host: str,
+    port: int,
+    text: str,
+    *,
+    model_id: str,
+    dimension: int,
+    timeout: float,
+    token_file: Path,
 ) -> bytes:
     """The query vector of ``text`` as float32 little-endian bytes, checked like WarmClient does:
-    our service, the database's model and dimension, one unit-length finite vector."""
+    our server (it answers a fresh challenge under the token in ``token_file`` before the prompt
+    is sent), the database's model and dimension, one unit-length finite vector."""
+    import hmac
+    import secrets
+
     try:
         conn = _Connection(host, port, timeout)
     except OSError as exc:
         raise Unavailable(f"warm server not reachable: {exc}") from exc
     try:
-        health = conn.request("GET", "/health", None)
+        challenge = secrets.token_hex(16)
+        health = conn.request("GET", "/health", None, {CHALLENGE_HEADER: challenge})
+        expected = proof(read_token(token_file), port, challenge)
+        if not hmac.compare_digest(str(health.get("proof", "")), expected):
+            raise Unavailable(f"the program on port {port} did not prove it is our warm server")
         if (health.get("model"), health.get("dimension")) != (model_id, dimension):
             raise Unavailable(
                 f"warm server serves {health.get('model')}/{health.get('dimension')}, "

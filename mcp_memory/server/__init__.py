@@ -5,6 +5,8 @@
   error for the malformed ones the SDK would drop)
 - ``results``: the tools' parameter types (described, bounded, enumerated), result models and
   :func:`reply` (structured content once, with a one-line text summary)
+- ``daemon``: one long-lived process serving these tools to every session over a Unix socket,
+  and ``daemon.relay``, the thin stdio relay ``memcycle serve`` runs
 
 Public names are imported on first use (PEP 562), so importing the package loads no ``mcp``.
 """

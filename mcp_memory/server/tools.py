@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, TypeVar, cast
@@ -71,10 +72,13 @@ class Unavailable:
         self.error = error
 
 
-def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
-    # The lifespan's app, for the resources: the SDK gives a static resource no Context.
-    opened: list[App] = []
+# The session's app, for the resources (the SDK gives a static resource no Context): set by the
+# lifespan here, or per connection by the daemon (:mod:`mcp_memory.server.daemon.sessions`), and seen by
+# every task the session starts.
+SESSION_APP: ContextVar[App | None] = ContextVar("mcp_memory_session_app", default=None)
 
+
+def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
     @asynccontextmanager
     async def lifespan(_: MCPServer[App]) -> AsyncIterator[App]:
         try:
@@ -86,18 +90,19 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
             yield cast(App, Unavailable(exc))
             return
         with app:
-            opened.append(app)
+            token = SESSION_APP.set(app)
             try:
                 yield app
             finally:
-                opened.remove(app)
+                SESSION_APP.reset(token)
 
     server: MCPServer[App] = MCPServer(
         name="mcp-memory", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan
     )
 
     # One MCP server process serves one Claude Code session: its recalls share a context, so
-    # promotion counts distinct sessions (see MemoryService._promote).
+    # promotion counts distinct sessions (see MemoryService._promote). The daemon serves many
+    # sessions from one server and gives each session's app its own (``App.session``).
     session_context = f"mcp:{os.getpid()}:{int(time.time())}"
 
     async def run_tool(ctx: Context, fn: Callable[[App], T]) -> T:
@@ -220,7 +225,7 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
                 tags=tags, types=types, states=states, since=since, until=until
             )
             hits = app.service.recall(
-                query, projects=scope, k=k, filters=filters, context=session_context
+                query, projects=scope, k=k, filters=filters, context=app.session or session_context
             )
             if not include_irrelevant:
                 hits = [h for h in hits if h.relevant]
@@ -477,9 +482,10 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         return await run_tool(ctx, call)
 
     def opened_app() -> App:
-        if not opened:
+        app = SESSION_APP.get()
+        if app is None:
             raise ResourceError("the memory store is not open (the server is starting or stopping)")
-        return opened[-1]
+        return app
 
     @server.resource(
         "memory://briefing",

@@ -1,0 +1,37 @@
+"""``python -m mcp_memory.server.daemon``: the daemon's entry point (the relay and ``memcycle daemon
+start`` launch it detached). It alone reads the configuration; logs go to stderr, which the
+launcher points at ``logs/daemon.log``; nothing is printed to stdout."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from mcp_memory.config import load_settings
+from mcp_memory.errors import MCPMemoryError
+from mcp_memory.server.daemon.server import run
+
+log = logging.getLogger("mcp_memory.server.daemon")
+
+
+def main() -> int:
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("mcp_memory")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    root.propagate = False  # the SDK may configure the root logger: one line per record
+    try:
+        settings = load_settings()
+        if settings.log_level == "DEBUG":
+            root.setLevel(logging.DEBUG)
+        return run(settings)
+    except MCPMemoryError as exc:
+        log.error("%s", exc)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Start the daemon once, detached, and connect to it: what the relay and the CLI call.
+
+Standard library only (the relay imports it at every session start). :func:`connect_or_start`
+connects when a daemon listens; otherwise, under ``daemon.start-lock`` (so two sessions starting
+together launch one daemon), it launches ``python -m mcp_memory.server.daemon`` in its own session,
+re-parented away from the caller (a double fork: the relay never has a child to reap, and the
+daemon outlives it), and waits for the socket. It gives up early when the daemon exits during
+startup; the caller then serves in-process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from mcp_memory.server.daemon.paths import LOG, START_LOCK, UntrustedSocket, connect, socket_path
+
+POLL = 0.02  # seconds between connection attempts while the daemon starts
+CONNECT_TIMEOUT = 2.0
+LAUNCHES = 3  # attempts when a launched daemon exits at once
+
+
+class StartFailed(OSError):
+    """No daemon could be reached or started; the message says why and where its log is."""
+
+
+def private_dir(path: Path) -> None:
+    """``path`` and missing parents, 0700 (like :func:`mcp_memory.files.private_dir`, without
+    importing it: this module stays standard-library only)."""
+    missing = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=0o700)
+            os.chmod(folder, 0o700)
+
+
+@contextlib.contextmanager
+def start_lock(run_dir: Path) -> Iterator[None]:
+    private_dir(run_dir)
+    fd = os.open(run_dir / START_LOCK, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def try_connect(run_dir: Path) -> socket.socket | None:
+    """A connection to a running daemon, or None when none listens. A socket that is not ours
+    and private raises UntrustedSocket (never connected to)."""
+    path = socket_path(run_dir)
+    try:
+        return connect(path, CONNECT_TIMEOUT)
+    except UntrustedSocket:
+        raise
+    except (FileNotFoundError, ConnectionRefusedError):
+        return None
+    except OSError:
+        return None
+
+
+def launch(home: Path, env: Mapping[str, str]) -> int:
+    """Launch the daemon detached (double fork, new session); returns its pid."""
+    logs = home / "logs"
+    private_dir(logs)
+    log_fd = os.open(logs / LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    read_end, write_end = os.pipe()
+    argv = [sys.executable, "-m", "mcp_memory.server.daemon"]
+    first = os.fork()
+    if first == 0:  # the intermediate child: new session, fork the daemon, tell its pid, leave
+        try:
+            os.close(read_end)
+            os.setsid()
+            second = os.fork()
+            if second == 0:
+                os.close(write_end)
+                null = os.open(os.devnull, os.O_RDWR)
+                os.dup2(null, 0)
+                os.dup2(null, 1)
+                os.dup2(log_fd, 2)
+                os.closerange(3, 65536)
+                os.chdir(home)
+                os.execve(argv[0], argv, dict(env))
+            os.write(write_end, str(second).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.close(log_fd)
+    os.waitpid(first, 0)
+    with os.fdopen(read_end, "rb") as pipe:
+        text = pipe.read().decode() or "0"
+    return int(text)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[:1]
+    except OSError:
+        return True
+    return state != ["Z"]
+
+
+def connect_or_start(home: Path, env: Mapping[str, str], timeout: float) -> socket.socket:
+    """A connection to the daemon for ``home``, starting it if none runs. Raises StartFailed."""
+    run_dir = home / "run"
+    try:
+        sock = try_connect(run_dir)
+    except UntrustedSocket as exc:
+        raise StartFailed(str(exc)) from exc
+    if sock is not None:
+        return sock
+    with start_lock(run_dir):
+        deadline = time.monotonic() + timeout
+        pid = 0
+        for launches in range(1, LAUNCHES + 1):
+            sock = try_connect(run_dir)  # another relay may have started it meanwhile
+            if sock is not None:
+                return sock
+            try:
+                pid = launch(home, env)
+            except OSError as exc:
+                raise StartFailed(f"could not launch the daemon: {exc}") from exc
+            while time.monotonic() < deadline:
+                sock = try_connect(run_dir)
+                if sock is not None:
+                    return sock
+                if not alive(pid):
+                    break
+                time.sleep(POLL)
+            else:
+                break
+            # It exited: a daemon that was just killed may still hold the daemon lock for a
+            # moment (the new one then exits at once), so try again shortly.
+            time.sleep(0.1 * launches)
+        else:
+            raise StartFailed(
+                f"the daemon (pid {pid}) exited during startup; see {home / 'logs' / LOG}"
+            )
+    raise StartFailed(f"the daemon (pid {pid}) did not listen within {timeout:.0f}s")

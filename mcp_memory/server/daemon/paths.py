@@ -1,0 +1,108 @@
+"""The daemon's files in the private run directory, and the checks that make its socket trusted.
+
+Standard library only: the stdio relay imports this on every Claude Code session start.
+
+- ``daemon.sock``: the Unix domain socket (0600, in the 0700 run directory). File permissions
+  are the authentication: only this user can connect, and before connecting a client checks
+  that the folder and the socket are its own and private (:func:`check_private`), so a socket
+  planted by someone else is never sent a byte. On Linux the connected peer's uid is checked
+  too (``SO_PEERCRED``).
+- ``daemon.pid``: ``{"pid", "version"}``, written once the socket listens.
+- ``daemon.lock``: held (flock) by the running daemon, so a second one exits at once.
+- ``daemon.start-lock``: held for a moment by whoever launches a daemon, so two relays
+  starting at the same time launch one.
+- ``logs/daemon.log``: the daemon's log.
+
+A socket path may be longer than ``sun_path`` allows (108 bytes on Linux, 104 on macOS; deep
+temporary folders reach that): :func:`connect` and the daemon then use the name relative to the
+run directory, after changing into it for the call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import stat
+import struct
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+SOCKET = "daemon.sock"
+PID = "daemon.pid"
+LOCK = "daemon.lock"
+START_LOCK = "daemon.start-lock"
+LOG = "daemon.log"
+MAX_SUN_PATH = 100  # below every platform's sun_path limit
+
+
+class UntrustedSocket(OSError):
+    """The socket or its folder is not this user's and private: nothing is sent to it."""
+
+
+def socket_path(run_dir: Path) -> Path:
+    return run_dir / SOCKET
+
+
+def check_private(path: Path) -> None:
+    """Raise UntrustedSocket unless ``path`` is a socket owned by this user, mode 0600 (no group
+    or other bits), in a folder owned by this user with no group or other access."""
+    uid = os.getuid()
+    folder = os.lstat(path.parent)
+    if folder.st_uid != uid or folder.st_mode & 0o077 or not stat.S_ISDIR(folder.st_mode):
+        raise UntrustedSocket(
+            f"{path.parent} is owned by uid {folder.st_uid} with mode "
+            f"{folder.st_mode & 0o777:04o}; the daemon's folder must be yours and 0700"
+        )
+    info = os.lstat(path)
+    if not stat.S_ISSOCK(info.st_mode):
+        raise UntrustedSocket(f"{path} is not a socket")
+    if info.st_uid != uid or info.st_mode & 0o077:
+        raise UntrustedSocket(
+            f"{path} is owned by uid {info.st_uid} with mode {info.st_mode & 0o777:04o}; "
+            "the daemon's socket must be yours and 0600"
+        )
+
+
+def peer_uid(sock: socket.socket) -> int | None:
+    """The uid of the process at the other end of a Unix socket (Linux), else None."""
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None or sys.platform != "linux":
+        return None
+    creds = sock.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
+    return int(struct.unpack("3i", creds)[1])
+
+
+@contextlib.contextmanager
+def short_name(path: Path) -> Iterator[str]:
+    """A name for ``path`` that fits ``sun_path``: the path itself, or (when it is too long)
+    its file name while this process's working directory is its folder."""
+    if len(os.fsencode(path)) <= MAX_SUN_PATH:
+        yield str(path)
+        return
+    here = os.open(".", os.O_RDONLY)
+    try:
+        os.chdir(path.parent)
+        yield path.name
+    finally:
+        os.fchdir(here)
+        os.close(here)
+
+
+def connect(path: Path, timeout: float) -> socket.socket:
+    """A connected socket to the daemon at ``path``, after checking it is ours and private."""
+    check_private(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        with short_name(path) as name:
+            sock.connect(name)
+        uid = peer_uid(sock)
+        if uid is not None and uid != os.getuid():
+            raise UntrustedSocket(f"the process behind {path} runs as uid {uid}, not as you")
+        sock.settimeout(None)
+    except BaseException:
+        sock.close()
+        raise
+    return sock

@@ -1,0 +1,121 @@
+"""The daemon process: one App (store, RAM index, embedder, service) for every session.
+
+:func:`run` takes the daemon lock (a second daemon for the same data home exits with 3), opens
+the App, binds ``daemon.sock`` with a 0177 umask (the socket is 0600 from its first moment, in
+the 0700 run directory), writes ``daemon.pid`` and serves connections until SIGTERM/SIGINT, or
+until it has had no session for ``daemon_idle_exit`` seconds, or until a relay of another
+version (an upgrade) finds it without sessions. Committed writes are in SQLite's
+WAL before a tool answers, so killing the daemon (even with SIGKILL) loses no acknowledged write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Mapping
+
+import anyio
+import anyio.abc
+import anyio.to_thread
+
+from mcp_memory import __version__
+from mcp_memory.app import open_app
+from mcp_memory.config import PREFIX, Settings
+from mcp_memory.files import acquire_lock, atomic_write, private_dir
+from mcp_memory.server.daemon.paths import LOCK, PID, short_name, socket_path
+from mcp_memory.server.daemon.sessions import Sessions
+from mcp_memory.server.tools import build_server
+
+log = logging.getLogger("mcp_memory.server.daemon")
+
+
+def settings_key(environ: Mapping[str, str]) -> dict[str, str]:
+    """What a relay must share with the daemon to be served by it: the ``MCP_MEMORY_*``
+    variables (a session configured differently is served in-process instead)."""
+    return {k: v for k, v in sorted(environ.items()) if k.startswith(PREFIX)}
+
+
+def bind(path: os.PathLike[str] | str) -> socket.socket:
+    """A listening Unix socket at ``path``, 0600 from the start; a stale socket file (the
+    daemon lock is held, so no daemon owns it) is replaced."""
+    from pathlib import Path
+
+    target = Path(path)
+    with contextlib.suppress(FileNotFoundError):
+        target.unlink()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)
+    try:
+        with short_name(target) as name:
+            sock.bind(name)
+            os.chmod(name, 0o600)
+    except BaseException:
+        sock.close()
+        raise
+    finally:
+        os.umask(old)
+    sock.listen(128)
+    return sock
+
+
+def run(settings: Settings) -> int:
+    """Serve until stopped; 0, or 3 when another daemon for this data home runs."""
+    private_dir(settings.run_dir)
+    lock = acquire_lock(settings.run_dir / LOCK)
+    if lock is None:
+        log.warning("another daemon for %s is running or starting; exiting", settings.home)
+        return 3
+    try:
+        with open_app(settings, settings.home) as app:
+            sessions = Sessions(app, build_server(settings), settings_key(os.environ))
+            anyio.run(_serve, settings, sessions)
+    finally:
+        with contextlib.suppress(OSError):
+            info = json.loads((settings.run_dir / PID).read_text())
+            if info.get("pid") == os.getpid():
+                (settings.run_dir / PID).unlink()
+                socket_path(settings.run_dir).unlink(missing_ok=True)
+        lock.close()
+    return 0
+
+
+async def _serve(settings: Settings, sessions: Sessions) -> None:
+    anyio.to_thread.current_default_thread_limiter().total_tokens = settings.daemon_jobs
+    sock = bind(socket_path(settings.run_dir))
+    listener = await anyio.abc.SocketListener.from_socket(sock)
+    atomic_write(
+        settings.run_dir / PID,
+        json.dumps({"pid": os.getpid(), "version": __version__, "started": time.time()}),
+    )
+    log.info("daemon %s listening on %s", os.getpid(), socket_path(settings.run_dir))
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, sessions.handle, tg)
+        tg.start_soon(_idle_exit, settings.daemon_idle_exit, sessions, tg.cancel_scope)
+        tg.start_soon(_outdated_exit, sessions, tg.cancel_scope)
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                log.info("stopping on %s", signal.Signals(signum).name)
+                tg.cancel_scope.cancel()
+                break
+
+
+async def _outdated_exit(sessions: Sessions, scope: anyio.CancelScope) -> None:
+    await sessions.outdated.wait()
+    log.info("a relay of another version asked; exiting so that it starts its own daemon")
+    scope.cancel()
+
+
+async def _idle_exit(limit: float, sessions: Sessions, scope: anyio.CancelScope) -> None:
+    if limit <= 0:
+        return
+    while True:
+        await anyio.sleep(min(limit, 5.0))
+        if sessions.active == 0 and time.monotonic() - sessions.idle_since >= limit:
+            log.info("no session for %.0fs; exiting", limit)
+            scope.cancel()
+            return

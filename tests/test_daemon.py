@@ -1,0 +1,385 @@
+"""The daemon and the thin stdio relay (issue #16), with real processes, sockets and clients.
+
+Pins: ``serve`` relays to one daemon per data home that it starts itself (detached, once), and
+imports no MCP SDK, numpy, ONNX Runtime or SQLite driver; sessions from two project folders are
+served by one daemon and land in their own projects; the socket is 0600 in a 0700 folder, and a
+socket that is not private is never sent a byte (the session is served in-process instead); a
+relay whose settings differ from the daemon's is served in-process; the daemon killed with
+SIGKILL mid-session is restarted by the relay, the session goes on, and no acknowledged write is
+lost; ``MCP_MEMORY_DAEMON=false`` keeps today's in-process server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client, StdioServerParameters
+
+from mcp_memory.server.daemon.paths import socket_path
+from mcp_memory.store.database import Store
+
+REPO = Path(__file__).resolve().parents[1]
+SERVE = ["-m", "mcp_memory.cli", "serve"]
+HEAVY = ("mcp", "numpy", "onnxruntime", "apsw", "anyio", "pydantic", "tokenizers")
+
+
+def environment(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_MEMORY_")}
+    env.update(
+        MCP_MEMORY_HOME=str(home),
+        MCP_MEMORY_MODEL="minilm",
+        MCP_MEMORY_EMBED_PORT="1",  # no warm server: the daemon holds the model
+        PYTHONPATH=str(REPO),
+        **extra,
+    )
+    return env
+
+
+def daemon_pid(home: Path) -> int | None:
+    try:
+        return int(json.loads((home / "run" / "daemon.pid").read_text())["pid"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def project(tmp_path: Path, name: str) -> Path:
+    folder = tmp_path / name
+    (folder / ".git").mkdir(parents=True)
+    return folder
+
+
+class Session:
+    """One MCP session over stdio to ``python -m mcp_memory.cli serve`` (the relay)."""
+
+    def __init__(self, home: Path, cwd: Path, **env: str) -> None:
+        self.params = StdioServerParameters(
+            command=sys.executable, args=SERVE, env=environment(home, **env), cwd=str(cwd)
+        )
+
+    async def __aenter__(self) -> Client:
+        self.stack = AsyncExitStack()
+        return await self.stack.enter_async_context(Client(self.params))
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stack.aclose()
+
+
+def structured(result: Any) -> dict[str, Any]:
+    assert not result.is_error, result.content
+    return dict(result.structured_content)
+
+
+def test_relay_imports_no_sdk_numpy_onnx_or_sqlite_driver(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = environment(home)
+    # The first run starts the daemon; the second is what every later session costs.
+    subprocess.run([sys.executable, *SERVE], env=env, stdin=subprocess.DEVNULL, timeout=120)
+    assert daemon_pid(home) is not None
+    run = subprocess.run(
+        [sys.executable, "-X", "importtime", *SERVE],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    imported = {line.split("|")[-1].strip() for line in run.stderr.splitlines() if "|" in line}
+    assert "mcp_memory.server.daemon.relay" in imported
+    loaded = sorted(m for m in imported if m.split(".")[0] in HEAVY)
+    assert loaded == [], loaded
+
+
+def test_two_sessions_share_one_daemon_and_keep_their_projects(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    alpha, beta = project(tmp_path, "alpha"), project(tmp_path, "beta")
+
+    async def main() -> tuple[dict[str, Any], ...]:
+        async with Session(home, alpha) as a, Session(home, beta) as b:
+            ra = structured(await a.call_tool("remember", {"content": "alpha deploys on fridays"}))
+            rb = structured(await b.call_tool("remember", {"content": "beta uses postgres 16"}))
+            ha = structured(await a.call_tool("recall", {"query": "what database and deploys"}))
+            sa = structured(await a.call_tool("stats", {}))
+            return ra, rb, ha, sa
+
+    ra, rb, hits, stats = anyio.run(main)
+    assert ra["memories"][0]["project"] == str(alpha.resolve())
+    assert rb["memories"][0]["project"] == str(beta.resolve())
+    assert [h["id"] for h in hits["hits"]] == [ra["id"]]  # alpha's session sees alpha (+global)
+    assert stats["current_project"] == str(alpha.resolve())
+    pid = daemon_pid(home)
+    assert pid is not None and running(pid)
+    daemons = [
+        p
+        for p in os.listdir("/proc")
+        if p.isdigit()
+        and b"mcp_memory.server.daemon" in _cmdline(int(p))
+        and _home_of(int(p)) == home
+    ]
+    assert daemons == [str(pid)]  # one daemon served both sessions
+    run_dir = home / "run"
+    assert run_dir.stat().st_mode & 0o777 == 0o700
+    assert socket_path(run_dir).stat().st_mode & 0o777 == 0o600
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _home_of(pid: int) -> Path | None:
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    for item in environ:
+        if item.startswith(b"MCP_MEMORY_HOME="):
+            return Path(item.split(b"=", 1)[1].decode())
+    return None
+
+
+class Squatter:
+    """A Unix socket at the daemon's path that someone else could use (mode 0666), recording
+    every byte it is sent."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(str(path))
+        os.chmod(path, 0o666)
+        self.sock.listen()
+        self.sock.settimeout(0.2)
+        self.received = b""
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(1)
+                try:
+                    while data := conn.recv(65536):
+                        self.received += data
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+@pytest.fixture
+def squatter(tmp_path: Path) -> Iterator[Squatter]:
+    home = tmp_path / "home"
+    (home / "run").mkdir(parents=True, mode=0o700)
+    os.chmod(home / "run", 0o700)
+    s = Squatter(socket_path(home / "run"))
+    yield s
+    s.close()
+
+
+def test_a_socket_others_can_use_gets_nothing_and_the_session_works_in_process(
+    tmp_path: Path, squatter: Squatter
+) -> None:
+    home = tmp_path / "home"
+    cwd = project(tmp_path, "proj")
+    secret = "the vault unseal key is in the red binder"
+
+    async def main() -> dict[str, Any]:
+        async with Session(home, cwd) as client:
+            return structured(await client.call_tool("remember", {"content": secret}))
+
+    stored = anyio.run(main)
+    assert squatter.received == b""
+    assert daemon_pid(home) is None  # no daemon was started next to the squatter
+    store = Store.open(home / "memory.db")
+    try:
+        assert store.get(stored["id"]).content == secret  # served in-process
+    finally:
+        store.close()
+
+
+def test_a_relay_with_other_settings_is_served_in_process(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    cwd = project(tmp_path, "proj")
+
+    async def session(**env: str) -> dict[str, Any]:
+        async with Session(home, cwd, **env) as client:
+            return structured(await client.call_tool("stats", {}))
+
+    anyio.run(session)
+    pid = daemon_pid(home)
+    assert pid is not None
+    other = anyio.run(lambda: session(MCP_MEMORY_MAX_CONTENT_CHARS="5000"))
+    assert other["counts"]["total"] == 0 and daemon_pid(home) == pid  # same daemon, left alone
+    in_process = anyio.run(lambda: session(MCP_MEMORY_DAEMON="false"))
+    assert in_process["current_project"] == str(cwd.resolve())
+
+
+def test_daemon_killed_mid_session_is_restarted_and_the_session_goes_on(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    cwd = project(tmp_path, "proj")
+
+    async def main() -> tuple[int, int, list[int], list[int]]:
+        async with Session(home, cwd) as client:
+            first = structured(await client.call_tool("remember", {"content": "first: use uv"}))
+            killed = daemon_pid(home)
+            assert killed is not None
+            os.kill(killed, signal.SIGKILL)
+            second = structured(
+                await client.call_tool("remember", {"content": "second: pin ruff 0.8"})
+            )
+            hits = structured(await client.call_tool("recall", {"query": "use uv, pin ruff"}))
+            return (
+                killed,
+                second["id"],
+                [first["id"], second["id"]],
+                [h["id"] for h in hits["hits"]],
+            )
+
+    killed, _, ids, hits = anyio.run(main)
+    assert sorted(hits) == sorted(ids)
+    restarted = daemon_pid(home)
+    assert restarted is not None and restarted != killed and running(restarted)
+
+
+@pytest.mark.slow
+def test_kill_9_in_a_loop_while_sessions_write_loses_no_acknowledged_write(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    folders = [project(tmp_path, f"p{n}") for n in range(3)]
+    acknowledged: dict[int, str] = {}
+    stop = threading.Event()
+    kills: list[int] = []
+
+    def killer() -> None:
+        """Three kills, at 8, 16 and 24 acknowledged writes: mid-run whatever the speed."""
+        while len(kills) < 3 and not stop.wait(0.01):
+            if len(acknowledged) < 8 * (len(kills) + 1):
+                continue
+            pid = daemon_pid(home)
+            if pid is not None and running(pid):
+                os.kill(pid, signal.SIGKILL)
+                kills.append(pid)
+
+    async def writer(n: int, cwd: Path) -> None:
+        async with Session(home, cwd) as client:
+            for i in range(12):
+                text = f"session {n} fact {i}: the build step {i} runs after lint"
+                reply = structured(await client.call_tool("remember", {"content": text}))
+                acknowledged[reply["id"]] = text
+
+    async def main() -> None:
+        async with Session(home, folders[0]) as warm:  # the daemon is up before the killer
+            await warm.call_tool("stats", {})
+        thread = threading.Thread(target=killer)
+        thread.start()
+        try:
+            async with anyio.create_task_group() as tg:
+                for n, cwd in enumerate(folders):
+                    tg.start_soon(writer, n, cwd)
+        finally:
+            stop.set()
+            thread.join(10)
+
+    anyio.run(main)
+    assert len(acknowledged) == 36 and len(kills) == 3
+    store = Store.open(home / "memory.db")
+    try:
+        for mid, text in acknowledged.items():
+            assert store.get(mid).content == text
+        assert store.counts()["total"] == 36  # none stored twice by a replayed request
+    finally:
+        store.close()
+
+
+def test_serve_in_process_flag_and_setting_keep_todays_server(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    hello = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "0"},
+        },
+    }
+    for args, extra in (([*SERVE, "--in-process"], {}), (SERVE, {"MCP_MEMORY_DAEMON": "off"})):
+        run = subprocess.run(
+            [sys.executable, *args],
+            input=json.dumps(hello) + "\n",
+            env=environment(home, **extra),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert (
+            json.loads(run.stdout.splitlines()[0])["result"]["serverInfo"]["name"] == "mcp-memory"
+        )
+    assert daemon_pid(home) is None and not socket_path(home / "run").exists()
+
+
+def test_daemon_cli_start_status_logs_stop(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = environment(home)
+
+    def memcycle(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "mcp_memory.cli", "daemon", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    down = memcycle("status")
+    assert down.returncode == 3 and "not running" in down.stdout
+    started = memcycle("start", "--json")
+    assert started.returncode == 0, started.stderr
+    info = json.loads(started.stdout)
+    assert info["status"] == "started" and info["pid"] == daemon_pid(home)
+    assert json.loads(memcycle("start", "--json").stdout)["status"] == "already running"
+
+    async def session() -> None:
+        async with Session(home, project(tmp_path, "proj")) as client:
+            await client.call_tool("stats", {})
+
+    anyio.run(session)  # a session started after `daemon start` uses that daemon
+    up = memcycle("status", "--json")
+    assert up.returncode == 0
+    assert json.loads(up.stdout)["pid"] == info["pid"] and json.loads(up.stdout)["served"] == 1
+    logs = memcycle("logs")
+    assert "listening on" in logs.stdout and "session" in logs.stdout
+    stopped = memcycle("stop")
+    assert stopped.returncode == 0 and "stopped the daemon" in stopped.stdout
+    assert not running(info["pid"]) and memcycle("status").returncode == 3
