@@ -20,7 +20,10 @@ Figures, per query kind and per half (``split.json``; tune on calibration, repor
 Linking (``link_groups.jsonl``): each labelled pair alone in a fresh store (the first pair of a
 format a project sees), and all memories together (as formats accumulate): related pairs linked,
 same-format pairs falsely linked, and false links per same-format text (links between two texts
-of one project's format family that are not a labelled related pair).
+of one project's format family that are not a labelled related pair). What the format discount
+costs (``linking.FORMAT_WEIGHT``): the related pairs of ``bench/data/link_pairs.jsonl`` that share
+a format ("same format and topic"), each stored in a fresh store after that file's same-format
+texts with the same opening (:func:`boilerplate.opening`), so the format is known: linked or not.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from _report import machine_line, table, write_section
 from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.embedding.specs import MINILM
 from mcp_memory.projects import GLOBAL, scope
-from mcp_memory.service import relevance
+from mcp_memory.service import boilerplate, relevance
 from mcp_memory.service.memories import MemoryService
 from mcp_memory.service.query import has_identifier
 from mcp_memory.service.types import Hit, Options, Remembered
@@ -49,6 +52,7 @@ from mcp_memory.store.database import Store
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "bench" / "data" / "coding"
+LINK_PAIRS = REPO / "bench" / "data" / "link_pairs.jsonl"
 SECTION = "coding"
 KINDS = ("identifier", "paraphrase", "task", "concept")
 HALVES = ("calibration", "held_out")
@@ -353,6 +357,36 @@ def pairs_alone(
     return out
 
 
+def same_format_related(embedder: LocalEmbedder) -> dict[str, tuple[int, int]]:
+    """Per half of ``link_pairs.jsonl`` (even lines calibration, as ``bench/links.py`` splits
+    it): how many of its same-format related pairs link when the store already holds that
+    file's same-format texts of their opening, and how many there are."""
+    lines = [json.loads(line) for line in LINK_PAIRS.open()]
+    noise = [t for p in lines if p["label"] == "same_format" for t in (p["a"], p["b"])]
+    out = {h: (0, 0) for h in HALVES}
+    with tempfile.TemporaryDirectory(prefix="coding-format-") as tmp:
+        for n, pair in enumerate(lines, start=1):
+            if pair["label"] != "related" or not pair["note"].startswith("same format and topic"):
+                continue
+            store = Store.open(Path(tmp) / f"format{n}.db")
+            try:
+                service = make_service(store, embedder)
+                fmt = boilerplate.opening(pair["a"])
+                for text in noise:
+                    if boilerplate.opening(text) == fmt:
+                        service.remember(text, project="p")
+                first = service.remember(pair["a"], project="p").id
+                linked = any(
+                    link.id == first for link in service.remember(pair["b"], project="p").links
+                )
+            finally:
+                store.close()
+            half = HALVES[0] if n % 2 == 0 else HALVES[1]
+            done, total = out[half]
+            out[half] = (done + linked, total + 1)
+    return out
+
+
 def families(
     memories: Sequence[dict[str, object]], groups: Sequence[dict[str, object]]
 ) -> dict[str, set[str]]:
@@ -439,6 +473,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             store.close()
     pairs = pairs_of(groups, link_half)
     alone = pairs_alone(pairs, by_id, embedder)
+    kept = same_format_related(embedder)
     seconds = [o.seconds * 1000 for o in outcomes]
     median = statistics.median(seconds)
     p90 = float(np.percentile(seconds, 90))
@@ -475,6 +510,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
             "False links within each project's same-format family (all memories together):",
             table(["project", "texts", "false links", "per text"], fam_table),
+            "What the format discount costs: related pairs that share a format "
+            '(`bench/data/link_pairs.jsonl`, notes "same format and topic"), each stored after '
+            "that file's same-format texts with its opening, linked: "
+            + ", ".join(f"{h} {pct(*kept[h])}" for h in HALVES)
+            + ".",
         ]
     )
     if not args.no_write:
