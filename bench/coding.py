@@ -373,7 +373,7 @@ def same_format_related(embedder: LocalEmbedder) -> dict[str, tuple[int, int]]:
                 service = make_service(store, embedder)
                 fmt = boilerplate.opening(pair["a"])
                 for text in noise:
-                    if boilerplate.opening(text) == fmt:
+                    if fmt and boilerplate.opening(text) == fmt:
                         service.remember(text, project="p")
                 first = service.remember(pair["a"], project="p").id
                 linked = any(

@@ -30,12 +30,14 @@ BUMPS = [
 
 
 def test_opening_names_the_format_a_text_opens_with() -> None:
-    """The first two words of the first non-blank line, letters only, lower-cased."""
+    """The first two words of the first non-blank line, letters only, lower-cased, when that
+    line is a heading or holds a label's colon; prose has no format."""
     assert boilerplate.opening("chore(deps): bump x from 1 to 2") == "chore deps"
     assert boilerplate.opening("Session summary: Files changed: a.py") == "session summary"
     assert boilerplate.opening("Test run (CI #1842): vitest 412 passed") == "test run"
     assert boilerplate.opening("Test run (local): 3 skipped") == "test run"
     assert boilerplate.opening("\n## Session summary\n**Task:** x") == "session summary"
+    assert boilerplate.opening("We store every amount as an integer, never a float.") == ""
     assert boilerplate.opening("") == ""
 
 

@@ -100,11 +100,15 @@ def topic_text(text: str, counts: Mapping[str, int], *, self_counted: bool = Tru
 
 
 def opening(text: str) -> str:
-    """The format ``text`` opens with: the first ``OPENING_WORDS`` words of its first line,
-    letters only, lower-cased ("chore(deps): bump ..." -> "chore deps", "Test run (CI #1842):
-    ..." and "Test run (local): ..." -> "test run"). Texts of one format share it; so, by chance,
-    may a few others, which costs them little (see ``linking.FORMAT_WEIGHT``)."""
+    """The format ``text`` opens with, or "" when it opens as prose: a first line that is a
+    heading or holds a colon within ``MAX_LABEL_CHARS`` characters names its format by its first
+    ``OPENING_WORDS`` words, letters only, lower-cased ("chore(deps): bump ..." -> "chore deps";
+    "Test run (CI #1842): ..." and "Test run (local): ..." -> "test run"). Prose that happens to
+    open alike ("We use ...") is no format: what near texts of it share is their topic."""
     for line in text.splitlines():
         if line.strip():
-            return " ".join(_LETTERS.findall(line.lower())[:OPENING_WORDS])
+            head = line.strip()
+            if not (_HEADING.match(head) or ":" in head[:MAX_LABEL_CHARS]):
+                return ""
+            return " ".join(_LETTERS.findall(head.lower())[:OPENING_WORDS])
     return ""

@@ -154,7 +154,9 @@ class Linker:
                 own = self._topic_vectors([memory_id], {memory_id: mine}, vectors)[memory_id]
             fmt = boilerplate.opening(memory.content)
             family = [
-                c.id for c in actives if c.id in texts and boilerplate.opening(c.content) == fmt
+                c.id
+                for c in actives
+                if fmt and c.id in texts and boilerplate.opening(c.content) == fmt
             ]
             shared = self._without_format(own, family, theirs) if family else {}
             for cid, full_sim in candidates:
