@@ -34,8 +34,9 @@ class Tuning:
     # 4/15 at 2.0); between 0 and 0.3 the keyword list only breaks near-ties of the cosine
     # (RRF ignores how far apart two cosines are), which gains nothing there and, on the
     # held-out half, lost two paraphrases whose answer led the cosine by 0.005-0.02. At 0 a
-    # plain-language question ranks in cosine order, so it is never below cosine kNN by
-    # construction. (LoCoMo: 1,499 of its 1,531 questions name a speaker and take the x2 path.)
+    # plain-language question over memories without sessions ranks in cosine order, never below
+    # cosine kNN by construction (session neighbours and dates still add their share where
+    # memories have them). LoCoMo: 1,499 of its 1,531 questions name a speaker (x2 path).
     keyword_weight: float = 0.0
     identifier_keyword_weight: float = 2.0
     # BM25 weight of the session neighbours' text (``recall_fts.context``); a memory's own
