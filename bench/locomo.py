@@ -97,7 +97,7 @@ STEPS: list[tuple[str, Tuning]] = [
     ("+ date in query matches time", replace(BEFORE_SESSION, when_factor=1.0)),
     ("+ 'when' questions prefer 'when' answers", BEFORE_SESSION),
     ("+ session's best other candidate lends 0.3", FLAT_KEYWORDS),
-    ("+ keyword list x0.3 for plain-language questions naming no label (shipped)", Tuning()),
+    ("+ plain-language questions naming no label ranked by meaning (shipped)", Tuning()),
 ]
 
 

@@ -13,7 +13,7 @@ from mcp_memory.hooks import reader as hook_recall
 from mcp_memory.service import relevance
 from mcp_memory.service.briefing import BriefingContext, build_briefing
 from mcp_memory.service.memories import MemoryService
-from mcp_memory.service.query import has_identifier
+from mcp_memory.service.query import has_identifier, spelled_words
 
 MEMORIES = [
     "We store every amount as an integer of minor units instead of Decimal or float; Stripe "
@@ -116,3 +116,40 @@ def test_hook_reader_decides_as_recall_does(service: MemoryService, minilm) -> N
         assert [i for i, _ in knn] == list(verdicts)
         if not keyword:  # without keyword hits both sides judge on the vector signals alone
             assert {h.id: h.relevant for h in hits} == verdicts
+
+
+def test_spelled_words_are_the_words_of_identifier_shaped_tokens() -> None:
+    assert spelled_words("write a migration that adds an index on payments.merchant_id") == {
+        "payments",
+        "merchant_id",
+    }
+    assert spelled_words("once we pin 'now' to a fixed moment") == {"now"}
+    assert spelled_words("run it with --dry-run") == {"dry", "run"}
+    assert spelled_words("how do we handle graceful shutdown?") == frozenset()
+
+
+FROZEN_CLOCK = (
+    "Tests that freeze the clock with fake timers hang on awaited sleeps: the timers never "
+    "fire while time stands still. Advance it with vi.advanceTimersByTimeAsync instead."
+)
+
+
+def test_plain_language_and_unmatched_spellings_rank_by_meaning(service: MemoryService) -> None:
+    """A plain-language question, and one whose identifier-shaped token (a word in scare
+    quotes) the best keyword hit does not hold, rank their hits in cosine order: the keyword
+    list only adds candidates (fusion.Tuning.keyword_weight 0). A spelling the best keyword hit
+    does hold keeps the keyword list's double weight."""
+    for text in [*MEMORIES, FROZEN_CLOCK]:
+        service.remember(text, project="p")
+    for query in (
+        "how do we keep money amounts from rounding wrong?",
+        "some async specs never finish once we pin 'now' to a fixed moment. Why?",
+    ):
+        hits = service.recall(query, projects=["p"], count_recall=False)
+        cosines = [h.signals["vector_similarity"] for h in hits if "vector_similarity" in h.signals]
+        assert cosines == sorted(cosines, reverse=True), query
+    scare = "some async specs never finish once we pin 'now' to a fixed moment. Why?"
+    assert has_identifier(scare)
+    assert service.recall(scare, projects=["p"], count_recall=False)[0].content == FROZEN_CLOCK
+    spelled = service.recall("payment.customer MissingGreenlet", projects=["p"], count_recall=False)
+    assert spelled[0].content == MEMORIES[1] and spelled[0].signals["keyword_rank"] == 1

@@ -12,6 +12,12 @@ Rules (measured on the labelled pairs in ``bench/data/link_pairs.jsonl``):
   is boilerplate once it appears in ``LABEL_MIN`` memories of the project;
 - a whole *line shape* (lower-cased, digits and hex runs collapsed) is boilerplate once it
   appears in ``LINE_MIN`` memories.
+
+Formats that live inside one line ("Session summary: Files changed: ... Commands: ...",
+"chore(deps): bump x from 1 to 2", "Test run (CI #1842): vitest 412 passed") keep most of
+their scaffolding after that. For them :func:`opening` names the format a text opens with, and
+the linker compares same-format texts with their shared format direction taken out (see
+:mod:`mcp_memory.service.linking`, ``FORMAT_MIN``).
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ _LABEL = re.compile(r"^\s*(?:[-*>#]+\s*)?([A-Za-z][\w ./()-]{0,38}?)\s*[:=]\s+(.
 _HEADING = re.compile(r"^\s*#{1,6}\s+(.+?)\s*#*\s*$")
 _NUMBERS = re.compile(r"\b(?:\d+|[0-9a-f]{7,})\b")
 _SPACE = re.compile(r"\s+")
+_LETTERS = re.compile(r"[a-z]+")
+OPENING_WORDS = 2
 
 
 def _norm(text: str) -> str:
@@ -89,3 +97,18 @@ def topic_text(text: str, counts: Mapping[str, int], *, self_counted: bool = Tru
             continue
         kept.append(line.raw)
     return "\n".join(kept)
+
+
+def opening(text: str) -> str:
+    """The format ``text`` opens with, or "" when it opens as prose: a first line that is a
+    heading or holds a colon within ``MAX_LABEL_CHARS`` characters names its format by its first
+    ``OPENING_WORDS`` words, letters only, lower-cased ("chore(deps): bump ..." -> "chore deps";
+    "Test run (CI #1842): ..." and "Test run (local): ..." -> "test run"). Prose that happens to
+    open alike ("We use ...") is no format: what near texts of it share is their topic."""
+    for line in text.splitlines():
+        if line.strip():
+            head = line.strip()
+            if not (_HEADING.match(head) or ":" in head[:MAX_LABEL_CHARS]):
+                return ""
+            return " ".join(_LETTERS.findall(head.lower())[:OPENING_WORDS])
+    return ""

@@ -27,11 +27,17 @@ class Tuning:
     # (an identifier, error text, file name, code or quoted text: :func:`query.has_identifier`;
     # or a name that labels memories, "Caroline") counts it twice: shared spellings are strong
     # evidence, and on conversations (LoCoMo) BM25 over a memory's text and its neighbours' is
-    # the stronger signal. A plain-language question counts it 0.3: on coding memories
-    # (bench/coding.py, calibration half) a shared ordinary word ("price", "exported") lifted
-    # the wrong memory over the meaning (paraphrase R@1 4/15 at 2.0, 10/15 at 0.3; 0.0-0.3
-    # measured the same, 0.5 8/15, 1.0 7/15).
-    keyword_weight: float = 0.3
+    # the stronger signal. A plain-language question ranks by meaning alone (weight 0: the
+    # keyword list only adds candidates the vectors missed, below them). On coding memories
+    # (bench/coding.py, calibration half) any weight from 0.0 to 0.3 ranked the same, R@1 and
+    # R@3, and 0.5 or more lost to plain cosine kNN (paraphrase R@1 8/15 at 0.5, 7/15 at 1.0,
+    # 4/15 at 2.0); between 0 and 0.3 the keyword list only breaks near-ties of the cosine
+    # (RRF ignores how far apart two cosines are), which gains nothing there and, on the
+    # held-out half, lost two paraphrases whose answer led the cosine by 0.005-0.02. At 0 a
+    # plain-language question over memories without sessions ranks in cosine order, never below
+    # cosine kNN by construction (session neighbours and dates still add their share where
+    # memories have them). LoCoMo: 1,499 of its 1,531 questions name a speaker (x2 path).
+    keyword_weight: float = 0.0
     identifier_keyword_weight: float = 2.0
     # BM25 weight of the session neighbours' text (``recall_fts.context``); a memory's own
     # text and tags weigh 1.

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from mcp_memory.text.keywords import WORD
+from mcp_memory.text.keywords import STOPWORDS, WORD
 
 MONTHS = (
     "january",
@@ -154,3 +154,14 @@ def has_identifier(query: str) -> bool:
     name, code or quoted text): then shared words are strong evidence and the keyword list
     counts more; a plain-language question is better judged by meaning."""
     return _IDENTIFIER.search(query) is not None
+
+
+def spelled_words(query: str) -> frozenset[str]:
+    """The lower-cased content words of the tokens of ``query`` (split on white space) that
+    name something by its spelling (:func:`has_identifier`): ``merchant_id`` and ``payments``
+    of "payments.merchant_id", ``now`` of "pin 'now' to a fixed moment"."""
+    out: set[str] = set()
+    for token in query.split():
+        if has_identifier(token) or has_identifier(" " + token):  # flags and paths need a space
+            out.update(w for w in WORD.findall(token.lower()) if w not in STOPWORDS)
+    return frozenset(out)
