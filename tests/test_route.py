@@ -634,7 +634,9 @@ def test_cli_promote_and_route(settings: Settings, env: Env, minilm: LocalEmbedd
     assert "`route --undo-file` is now `memcycle unroute --file CLAUDE.md`" in old.stderr
     assert (env.root / "CLAUDE.md").read_text(encoding="utf-8") == CLAUDE_MD
     neither = run("unroute")
-    assert neither.returncode == 2 and "one of the arguments ID --file is required" in neither.stderr
+    assert (
+        neither.returncode == 2 and "one of the arguments ID --file is required" in neither.stderr
+    )
 
 
 def test_a_missing_claude_home_is_created_only_when_writing(env: Env, tmp_path: Path) -> None:

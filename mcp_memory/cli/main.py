@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     from mcp_memory.cli.ops import (
         cmd_backup,
+        cmd_config,
         cmd_demo,
         cmd_doctor,
         cmd_embed_server,
@@ -201,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(apply=False, id=None, global_=False)
     sp = command("promote", cmd_promote, "mark a memory as proven by hand (buffer -> proven)")
     sp.add_argument("id", type=int)
+    command("config", cmd_config, "where the config file, data and state are; settings in effect")
     sp = command("doctor", cmd_doctor, "check driver, sqlite-vec, model, warm server and database")
     sp.add_argument("--repair", action="store_true", help="salvage a damaged database (new file)")
 
