@@ -212,3 +212,24 @@ def test_a_chosen_home_keeps_its_config_and_state_inside(tmp_path: Path) -> None
     got = json.loads(cli(env, "config", "--json").stdout)
     assert got["config"] == str(home / "config.toml")
     assert got["settings"] == {"briefing_tokens": "200"}
+
+
+def test_doctor_flags_a_readable_state_folder_or_config_file(tmp_path: Path) -> None:
+    """The state folder holds the hooks' queue, the config file may hold an API key."""
+    env = base_env(tmp_path)
+    config = tmp_path / "config" / "memcycle" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('llm_provider = "none"\n')
+    config.chmod(0o644)
+    state = tmp_path / "state" / "memcycle"
+    state.mkdir(parents=True, mode=0o755)
+    state.chmod(0o755)
+    checks = {c["name"]: c for c in json.loads(cli(env, "doctor", "--json").stdout)}
+    bad = checks["permissions"]
+    assert (
+        not bad["ok"] and f"{state} is 755" in bad["detail"] and f"{config} is 644" in bad["detail"]
+    )
+    subprocess.run(bad["fix"], shell=True, check=True)
+    assert mode(state) == 0o700 and mode(config) == 0o600
+    checks = {c["name"]: c for c in json.loads(cli(env, "doctor", "--json").stdout)}
+    assert checks["permissions"]["ok"], checks["permissions"]
