@@ -178,7 +178,8 @@ def cmd_route(args: argparse.Namespace, settings: Settings) -> int:
         for f in p.files:
             lines.append("")
             lines.append(f.diff.rstrip("\n"))
-        lines.append("")
+        if lines:
+            lines.append("")
         lines.append(p.summary())
         return "\n".join(lines)
 
