@@ -1,14 +1,30 @@
 """Settings: one frozen object built from the environment and an optional TOML file.
 
 Only entry points (CLI, MCP server, warm server, hooks) call :func:`load_settings`; everything
-else receives the object. Environment variables (prefix ``MCP_MEMORY_``) override the file
-(``$MCP_MEMORY_CONFIG`` or ``$MCP_MEMORY_HOME/config.toml``), which overrides the defaults.
-A bad value fails here, at startup, with the variable's name.
+else receives the object. Environment variables (prefix ``MCP_MEMORY_``) override the file,
+which overrides the defaults. A bad value fails here, at startup, with the variable's name.
+
+Where things live (XDG on Linux, platformdirs' equivalents elsewhere):
+
+- the config file: ``$MCP_MEMORY_CONFIG``; else ``$MCP_MEMORY_HOME/config.toml`` when
+  ``MCP_MEMORY_HOME`` is set and that file exists; else ``$XDG_CONFIG_HOME/memcycle/config.toml``
+  (``~/.config/memcycle/config.toml``);
+- data (database, models, backups): ``home``, ``$XDG_DATA_HOME/mcp-memory`` by default;
+- state (logs, pid files, the hooks' spool and session state): ``$XDG_STATE_HOME/memcycle``
+  (``~/.local/state/memcycle``) with the default data directory, but inside the data directory
+  when one is chosen (``MCP_MEMORY_HOME`` or ``home`` in the file): a spool belongs to one
+  database, so two data directories must never share one. ``MCP_MEMORY_STATE`` overrides both.
+
+Earlier versions kept the config file, ``logs/`` and ``run/`` in the default data directory; the
+first entry point that finds them there (and nothing at the new place) moves them, once, and
+says so on stderr (:func:`_move_legacy`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -22,18 +38,48 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 # The data directory keeps the project's first name: renaming it (or the MCP_MEMORY_ variables)
-# for the `memcycle` distribution would orphan every existing user's memories.
+# for the `memcycle` distribution would orphan every existing user's memories. The config and
+# state folders are newer and take the command's name, where a user looks for them.
 APP_DIR = "mcp-memory"
+CONFIG_APP_DIR = "memcycle"
+
+log = logging.getLogger(__name__)
 
 
-def default_home() -> Path:
-    """The per-user data directory (database, models, logs, pid files) when ``MCP_MEMORY_HOME``
-    is unset: platformdirs' user data dir, the same place earlier versions computed by hand
-    (``$XDG_DATA_HOME/mcp-memory``, else ``~/.local/share/mcp-memory``; on macOS
-    ``~/Library/Application Support/mcp-memory``)."""
-    import platformdirs  # here, not at the top: hooks with MCP_MEMORY_HOME set never need it
+def _user_dir(kind: str, app: str, env: Mapping[str, str]) -> Path:
+    """``$XDG_<KIND>_HOME/app`` when ``env`` sets it (an absolute path, as the XDG spec asks),
+    else platformdirs' user directory of that kind (``~/.config``, ``~/.local/state``, ...)."""
+    xdg = env.get(f"XDG_{kind.upper()}_HOME", "")
+    if sys.platform not in ("darwin", "win32") and os.path.isabs(xdg):
+        return Path(xdg) / app
+    import platformdirs  # here, not at the top: hooks with every path set never need it
 
-    return Path(platformdirs.user_data_dir(APP_DIR, appauthor=False))
+    return Path(getattr(platformdirs, f"user_{kind}_dir")(app, appauthor=False))
+
+
+def default_home(env: Mapping[str, str] | None = None) -> Path:
+    """The per-user data directory when ``MCP_MEMORY_HOME`` is unset: platformdirs' user data
+    dir, the same place earlier versions computed by hand (``$XDG_DATA_HOME/mcp-memory``, else
+    ``~/.local/share/mcp-memory``; on macOS ``~/Library/Application Support/mcp-memory``)."""
+    return _user_dir("data", APP_DIR, os.environ if env is None else env)
+
+
+def default_config_file(env: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CONFIG_HOME/memcycle/config.toml`` (``~/.config/memcycle/config.toml``)."""
+    return _user_dir("config", CONFIG_APP_DIR, os.environ if env is None else env) / "config.toml"
+
+
+def default_state(env: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_STATE_HOME/memcycle`` (``~/.local/state/memcycle``): logs, pid files, spool."""
+    return _user_dir("state", CONFIG_APP_DIR, os.environ if env is None else env)
+
+
+def fallback_logs_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where a hook logs a failure when the settings themselves could not be loaded: the
+    state folder as :func:`load_settings` would have chosen it from the environment alone."""
+    env = os.environ if env is None else env
+    chosen = env.get(PREFIX + "STATE") or env.get(PREFIX + "HOME")
+    return (Path(chosen).expanduser() if chosen else default_state(env)) / "logs"
 
 
 @dataclass(frozen=True)
@@ -42,6 +88,8 @@ class Settings:
 
     home: Path
     db: Path
+    state: Path  # logs, pid files, the hooks' spool: see the module docstring
+    config: Path  # the config file read, or where one would be read (it may not exist)
     # A shared team database (postgresql://user:password@host/db?sslmode=require) instead of
     # the SQLite file `db`; never printed (repr=False), messages name it without the password.
     database_url: str = field(default="", repr=False)
@@ -98,11 +146,11 @@ class Settings:
 
     @property
     def run_dir(self) -> Path:
-        return self.home / "run"
+        return self.state / "run"
 
     @property
     def logs_dir(self) -> Path:
-        return self.home / "logs"
+        return self.state / "logs"
 
     @property
     def user(self) -> str:
@@ -218,6 +266,7 @@ def _route_default(text: str) -> str:
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "home": lambda t: Path(t).expanduser(),
     "db": lambda t: Path(t).expanduser(),
+    "state": lambda t: Path(t).expanduser(),
     "database_url": _database_url,
     "user_id": str,
     "model": _choice("auto", "qwen3-0.6b", "minilm", "e5-small"),
@@ -264,9 +313,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     """Build settings from defaults < config file < environment < explicit overrides."""
     env = os.environ if environ is None else environ
     raw: dict[str, Any] = {}
-    home_text = env.get(PREFIX + "HOME")
-    home = Path(home_text).expanduser() if home_text else default_home()
-    config_path = Path(env.get(PREFIX + "CONFIG") or home / "config.toml").expanduser()
+    config_path = config_file(env)
     if config_path.is_file():
         import tomllib  # only when there is a file: hooks start in tens of milliseconds
 
@@ -290,8 +337,14 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         if api_key:
             raw["llm_api_key"] = api_key
     raw.update({k: v for k, v in overrides.items() if v is not None})
-    raw.setdefault("home", home)
+    chosen_home = "home" in raw
+    raw.setdefault("home", default_home(env))
     raw.setdefault("db", Path(raw["home"]) / "memory.db")
+    if "state" not in raw:
+        raw["state"] = Path(raw["home"]) if chosen_home else default_state(env)
+        if not chosen_home:
+            _move_legacy(Path(raw["home"]), ("logs", "run"), Path(raw["state"]))
+    raw["config"] = config_path
     settings = Settings(**raw)
     if settings.embed_host not in LOOPBACK_HOSTS and not settings.embed_allow_remote:
         raise ConfigError(
@@ -299,6 +352,55 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             f"set {PREFIX}EMBED_ALLOW_REMOTE=true if you really want that"
         )
     return settings
+
+
+def config_file(env: Mapping[str, str]) -> Path:
+    """The config file to read (see the module docstring); the legacy one is moved first."""
+    named = env.get(PREFIX + "CONFIG")
+    if named:
+        return Path(named).expanduser()
+    home_text = env.get(PREFIX + "HOME")
+    if home_text:
+        in_home = Path(home_text).expanduser() / "config.toml"
+        if in_home.is_file():
+            return in_home
+    path = default_config_file(env)
+    if not home_text:
+        _move_legacy(default_home(env), ("config.toml",), path.parent)
+    return path
+
+
+def _move_legacy(old_dir: Path, names: tuple[str, ...], new_dir: Path) -> None:
+    """Move each of ``names`` from the default data directory, where earlier versions kept it,
+    to its XDG folder, once: only when it exists there and not yet here. A move that fails
+    (another file system, no permission) leaves the file where it was and says how to move it."""
+    if old_dir == new_dir:
+        return
+    for name in names:
+        old, new = old_dir / name, new_dir / name
+        if not os.path.lexists(old) or os.path.lexists(new):
+            continue
+        try:
+            _private_dirs(new_dir)
+            os.rename(old, new)
+        except FileNotFoundError:  # another process moved it meanwhile
+            continue
+        except OSError as exc:
+            log.warning("could not move %s to %s (%s); move it by hand", old, new, exc)
+            continue
+        log.warning("moved %s to %s (memcycle now keeps it there)", old, new)
+
+
+def _private_dirs(path: Path) -> None:
+    """``path`` and its missing parents, each 0700: what ``files.private_dir`` does, which this
+    leaf module may not import (the other entry points' folders come from there)."""
+    for directory in reversed([path, *path.parents]):
+        if not directory.exists():
+            try:
+                directory.mkdir(mode=0o700)
+            except FileExistsError:
+                continue
+            os.chmod(directory, 0o700)
 
 
 def _parse(key: str, text: str, where: str) -> Any:
@@ -309,4 +411,4 @@ def _parse(key: str, text: str, where: str) -> Any:
         raise ConfigError(f"{where}={shown} is invalid: {exc}") from exc
 
 
-SETTING_NAMES = tuple(f.name for f in fields(Settings))
+SETTING_NAMES = tuple(f.name for f in fields(Settings))  # config is MCP_MEMORY_CONFIG

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import signal
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,15 @@ from mcp_memory.embedding.specs import MINILM
 from mcp_memory.service.memories import MemoryService
 from mcp_memory.service.types import Options
 from mcp_memory.store.database import Store
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The per-user XDG folders point into a temporary directory for the whole run (and every
+    subprocess it starts): a test that leaves MCP_MEMORY_HOME unset never reads the developer's
+    config file nor moves their data directory's old logs/ and run/ into ~/.local/state."""
+    base = Path(tempfile.mkdtemp(prefix="memcycle-xdg-"))
+    for kind in ("CONFIG", "DATA", "STATE"):
+        os.environ[f"XDG_{kind}_HOME"] = str(base / kind.lower())
 
 
 @pytest.fixture(scope="session")

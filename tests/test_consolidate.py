@@ -198,7 +198,7 @@ def test_asking_again_for_a_done_merge_answers_with_it(service: MemoryService) -
         worker.run(members=ids[:2])
     cid = first.consolidation_id
     assert f"{ids[0]} was merged into {first.results} by consolidation {cid}" in str(refused.value)
-    assert f"`consolidate --undo {cid}`" in str(refused.value)
+    assert f"`memcycle unconsolidate {cid}`" in str(refused.value)
     assert snapshot(service.store) == before
     worker.undo(first.consolidation_id)  # an undone merge is no answer: merge afresh
     (redo,) = worker.run(members=ids)

@@ -383,3 +383,36 @@ def test_daemon_cli_start_status_logs_stop(tmp_path: Path) -> None:
     stopped = memcycle("stop")
     assert stopped.returncode == 0 and "stopped the daemon" in stopped.stdout
     assert not running(info["pid"]) and memcycle("status").returncode == 3
+
+
+def test_the_default_data_home_puts_the_socket_in_the_state_folder(tmp_path: Path) -> None:
+    """Without ``MCP_MEMORY_HOME`` the relay finds the daemon where the daemon's own settings
+    put it (``$XDG_STATE_HOME/memcycle/run``), not beside the data; a second session reuses it."""
+    xdg = {
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+    }
+    env = environment(tmp_path / "unused", **xdg)
+    del env["MCP_MEMORY_HOME"]
+    cwd = project(tmp_path, "alpha")
+    params = StdioServerParameters(command=sys.executable, args=SERVE, env=env, cwd=str(cwd))
+
+    async def one(text: str) -> dict[str, Any]:
+        async with Client(params) as client:
+            return structured(await client.call_tool("remember", {"content": text}))
+
+    first = anyio.run(one, "alpha pins ruff in the dev extra")
+    run_dir = tmp_path / "state" / "memcycle" / "run"
+    pid = int(json.loads((run_dir / "daemon.pid").read_text())["pid"])
+    second = anyio.run(one, "alpha runs mypy in strict mode")
+    assert int(json.loads((run_dir / "daemon.pid").read_text())["pid"]) == pid  # reused
+    assert socket_path(run_dir).stat().st_mode & 0o777 == 0o600
+    assert not (tmp_path / "data" / "mcp-memory" / "run").exists()
+    store = Store.open(tmp_path / "data" / "mcp-memory" / "memory.db")
+    try:
+        assert store.get(first["id"]).content == "alpha pins ruff in the dev extra"
+        assert store.get(second["id"]).project == str(cwd.resolve())
+    finally:
+        store.close()
+    os.kill(pid, signal.SIGTERM)

@@ -276,9 +276,14 @@ def test_install_writes_hooks_that_run_from_the_venv(installed: Installed) -> No
         "SessionEnd": fx.session_end(project, transcript),
     }
     assert set(settings["hooks"]) == set(payloads)
+    # every setting of install's environment (and the XDG folders) is recorded in the command
+    xdg = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME")
+    recorded = sorted((k, v) for k, v in env.items() if k.startswith("MCP_MEMORY_") or k in xdg)
+    assert ("MCP_MEMORY_HOME", str(home)) in recorded
+    prefix = "".join(f"{k}={v} " for k, v in recorded)
     for event, groups in settings["hooks"].items():
         (entry,) = groups[0]["hooks"]
-        assert entry["command"] == f"MCP_MEMORY_HOME={home} {installed.memcycle} hook {event}"
+        assert entry["command"] == f"{prefix}{installed.memcycle} hook {event}"
         result = subprocess.run(
             entry["command"],
             shell=True,

@@ -402,7 +402,13 @@ def test_cli_install_writes_commands_claude_code_can_run(tmp_path: Path) -> None
     )
     settings = read(root / ".claude" / "settings.json")
     server = read(root / ".mcp.json")["mcpServers"]["memory"]
-    assert server["env"] == {"MCP_MEMORY_HOME": str(home.resolve())}
+    assert server["env"] == {  # every setting in install's environment, home made absolute
+        "MCP_MEMORY_HOME": str(home.resolve()),
+        "MCP_MEMORY_MODEL": "minilm",
+        "MCP_MEMORY_EMBED_PORT": env["MCP_MEMORY_EMBED_PORT"],
+        "MCP_MEMORY_THREADS": "1",
+        **{k: env[k] for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME")},
+    }
     run_dir = home / "run"
     run_dir.mkdir(parents=True)
     port = env["MCP_MEMORY_EMBED_PORT"]

@@ -625,9 +625,18 @@ def test_cli_promote_and_route(settings: Settings, env: Env, minilm: LocalEmbedd
     assert "+++ b/CLAUDE.md" in plan.stdout and "would write 1 memories" in plan.stdout
     applied = json.loads(run("route", "--apply", "--json").stdout)
     assert applied["applied"] is True and applied["files"][0]["target"] == "CLAUDE.md"
-    undone = run("route", "--undo-memory", str(mid))
+    undone = run("unroute", str(mid))
     assert undone.returncode == 0 and "removed from CLAUDE.md" in undone.stdout
     assert (env.root / "CLAUDE.md").read_text(encoding="utf-8") == CLAUDE_MD
+    assert run("route", "--apply").returncode == 0
+    old = run("route", "--undo-file", "CLAUDE.md")  # the old spelling, for one release
+    assert old.returncode == 0, old.stderr
+    assert "`route --undo-file` is now `memcycle unroute --file CLAUDE.md`" in old.stderr
+    assert (env.root / "CLAUDE.md").read_text(encoding="utf-8") == CLAUDE_MD
+    neither = run("unroute")
+    assert (
+        neither.returncode == 2 and "one of the arguments ID --file is required" in neither.stderr
+    )
 
 
 def test_a_missing_claude_home_is_created_only_when_writing(env: Env, tmp_path: Path) -> None:

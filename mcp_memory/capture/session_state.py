@@ -1,6 +1,6 @@
 """Per-session state shared by a session's hook runs: open failures, memories already shown.
 
-One small JSON file per session in ``$MCP_MEMORY_HOME/run/sessions/<session>.json``, locked with
+One small JSON file per session in ``run/sessions/<session>.json`` in the state folder, locked with
 ``flock`` while it is read and updated (Claude Code may run the hooks of parallel tool calls at
 the same time) and written back only when it changed. The worker deletes a session's file when
 the session ends, and files untouched for a week (sessions that never ended cleanly).

@@ -3,7 +3,7 @@
 Why: storing goes through :class:`~mcp_memory.service.memories.MemoryService` (validation, redaction,
 deduplication, classification), and importing it costs numpy + ONNX Runtime, ~0.5 s, far over a
 hook's budget. A hook instead writes one small JSON job (text already redacted, so no secret
-touches the disk here) into ``$MCP_MEMORY_HOME/run/spool/`` and, unless a worker is already
+touches the disk here) into ``run/spool/`` in the state folder and, unless a worker is already
 draining the spool, starts the worker detached (:mod:`mcp_memory.hooks.worker`, an entry point:
 it opens the App and reads the settings, which this module never does). A locked or busy
 database only delays the worker; a job that cannot be stored stays in the spool for the next

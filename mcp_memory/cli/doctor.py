@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from mcp_memory.config import Settings
@@ -151,7 +152,16 @@ def _permissions(settings: Settings) -> tuple[bool, str, str]:
 
     problems = private_paths(settings)
     if problems:
-        fix = f"chmod 700 '{settings.home}' && chmod 600 '{settings.db}'*"
+        import shlex
+
+        folders = [f for f in dict.fromkeys((settings.home, settings.state)) if f.is_dir()]
+        files = [settings.db, Path(f"{settings.db}-wal"), Path(f"{settings.db}-shm")]
+        files = [f for f in (*files, settings.config) if f.is_file()]
+        fix = " && ".join(
+            f"chmod {m} {shlex.join(map(str, paths))}"
+            for m, paths in (("700", folders), ("600", files))
+            if paths
+        )
         return False, "; ".join(problems) + " (other users could read your memories)", fix
     if not settings.home.exists():
         return True, f"{settings.home} does not exist yet; it is created private (700/600)", ""

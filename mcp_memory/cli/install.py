@@ -22,6 +22,14 @@ and uninstall cleans both up. Our server is the ``memory`` entry whose command i
 writes nothing); ``uninstall`` removes only those entries, dropping groups and event lists it
 leaves empty.
 
+Settings reach every entry the same way: install records the ``MCP_MEMORY_*`` variables (and
+the ``XDG_*_HOME`` folders) set in its own environment into each entry it writes, as a prefix of
+each hook command, the server's ``env`` and the service's environment (paths made absolute, as
+the entries run in other directories), so a setting given only as a variable is not lost on
+the way to Claude Code or systemd. Settings in the config file need nothing: every entry reads
+it. The LLM API key is the one exception: a secret does not go into Claude Code's files, so
+install says to put it into the config file instead (:func:`recorded_environment`).
+
 ``--service`` also installs a per-user service that keeps the warm embedding server running
 from login: a systemd user unit on Linux, a launchd agent on macOS. Service managers are only
 called when not in dry-run mode and when their binary exists.
@@ -80,6 +88,30 @@ class Target:
 
 
 # -- what we install -----------------------------------------------------------------------------
+
+
+XDG_FOLDERS = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME")
+SECRET_SETTINGS = frozenset({"llm_api_key"})
+SECRET_VARIABLES = ("MCP_MEMORY_LLM_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY")
+PATH_SETTINGS = frozenset({"home", "db", "state", "config", "claude_home"})
+
+
+def recorded_environment(environ: Mapping[str, str], home: Path | None = None) -> dict[str, str]:
+    """The variables every installed entry gets: each ``MCP_MEMORY_*`` setting set in
+    ``environ`` (``home`` overrides ``MCP_MEMORY_HOME``) and each absolute ``XDG_*_HOME`` (they
+    decide where the config file, the data and the state are), secrets left out, paths absolute."""
+    from mcp_memory.config import PREFIX, SETTING_NAMES
+
+    out = {name: environ[name] for name in XDG_FOLDERS if os.path.isabs(environ.get(name, ""))}
+    for setting in SETTING_NAMES:
+        variable = PREFIX + setting.upper()
+        value = str(home) if setting == "home" and home else environ.get(variable, "")
+        if not value or setting in SECRET_SETTINGS:
+            continue
+        out[variable] = (
+            str(Path(value).expanduser().resolve()) if setting in PATH_SETTINGS else value
+        )
+    return out
 
 
 def require_stable(command: Sequence[str], environ: Mapping[str, str] | None = None) -> None:
@@ -389,6 +421,11 @@ def add_parsers(command: Callable[..., Any]) -> None:
         )
         if name == "install":
             sp.add_argument("--home", type=Path, help="MCP_MEMORY_HOME for the server and hooks")
+            sp.epilog = (
+                "The MCP_MEMORY_* variables (and XDG_*_HOME) set now are recorded into each "
+                "entry, so the server, hooks and service see the same settings; re-run install "
+                "after changing them, or put them into the config file every entry reads."
+            )
         sp.set_defaults(remove=name == "uninstall")
 
 
@@ -401,10 +438,7 @@ def cmd_install(args: Any, settings: Any) -> int:
         target = Target.project(root)
     else:
         target = Target.user()
-    env: dict[str, str] = {}
-    home = getattr(args, "home", None) or os.environ.get("MCP_MEMORY_HOME")
-    if home:
-        env["MCP_MEMORY_HOME"] = str(Path(home).expanduser().resolve())
+    env = recorded_environment(os.environ, getattr(args, "home", None))
     xdg = os.environ.get("XDG_CONFIG_HOME")
     plan = install(
         target,
@@ -419,6 +453,17 @@ def cmd_install(args: Any, settings: Any) -> int:
     print(plan.describe(args.dry_run) or "nothing to do")
     if not args.remove:
         print(f"command: {shlex.join(stable_command())} (hook EVENT | serve)")
+        recorded = ", ".join(sorted(env)) or "none set"
+        print(
+            f"settings recorded in each entry: {recorded}; every entry also reads {settings.config}"
+        )
+        secrets = [v for v in SECRET_VARIABLES if os.environ.get(v)]
+        if secrets:
+            print(
+                f"note: {secrets[0]} is not written into Claude Code's files; the hooks and the "
+                "server see it only if Claude Code starts with it, the service never does. Put "
+                f'llm_api_key = "..." into {settings.config} (chmod 600) for every entry'
+            )
     if not args.dry_run and not args.remove:
         print("restart Claude Code (or open /hooks) to load the hooks; check with /mcp")
     return 0

@@ -159,6 +159,14 @@ def cmd_route(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_memory.app import open_app, router
     from mcp_memory.routing.actions import route
 
+    if args.command == "route" and (args.undo_memory is not None or args.undo_file is not None):
+        flag, value = (
+            ("--undo-memory", args.undo_memory)
+            if args.undo_memory is not None
+            else ("--undo-file", args.undo_file)
+        )
+        now = f"unroute {value}" if flag == "--undo-memory" else f"unroute --file {value}"
+        print(f"memcycle: note: `route {flag}` is now `memcycle {now}`", file=sys.stderr)
     with open_app(settings) as app:
         done = route(
             router(app),
@@ -193,7 +201,8 @@ def cmd_route(args: argparse.Namespace, settings: Settings) -> int:
         for f in p.files:
             lines.append("")
             lines.append(f.diff.rstrip("\n"))
-        lines.append("")
+        if lines:
+            lines.append("")
         lines.append(p.summary())
         return "\n".join(lines)
 

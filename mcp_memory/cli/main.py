@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     from mcp_memory.cli.ops import (
         cmd_backup,
+        cmd_config,
         cmd_daemon,
         cmd_demo,
         cmd_doctor,
@@ -188,16 +189,27 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--force",
         action="store_true",
-        help="write possible conflicts too; undo a file even if it was edited since",
+        help="write possible conflicts too",
     )
     sp.add_argument("--id", action="append", type=int, help="only this memory (repeatable)")
     sp.add_argument("--project", help="project (default: current) plus global memories")
     sp.add_argument("--global", dest="global_", action="store_true", help="global memories only")
-    undo = sp.add_mutually_exclusive_group()
-    undo.add_argument("--undo-memory", type=int, metavar="ID", help="take a memory's line out")
-    undo.add_argument("--undo-file", metavar="PATH", help="revert the last routing of a file")
+    undo = sp.add_mutually_exclusive_group()  # old spellings of `unroute`
+    undo.add_argument("--undo-memory", type=int, metavar="ID", help=argparse.SUPPRESS)
+    undo.add_argument("--undo-file", metavar="PATH", help=argparse.SUPPRESS)
+
+    sp = command("unroute", cmd_route, "take a routed memory's line out, or revert a file")
+    which = sp.add_mutually_exclusive_group(required=True)
+    which.add_argument("undo_memory", nargs="?", type=int, metavar="ID", help="the memory")
+    which.add_argument("--file", dest="undo_file", metavar="PATH", help="revert its last routing")
+    sp.add_argument("--project", help="project (default: current)")
+    sp.add_argument(
+        "--force", action="store_true", help="revert a file even if it was edited since"
+    )
+    sp.set_defaults(apply=False, id=None, global_=False)
     sp = command("promote", cmd_promote, "mark a memory as proven by hand (buffer -> proven)")
     sp.add_argument("id", type=int)
+    command("config", cmd_config, "where the config file, data and state are; settings in effect")
     sp = command("doctor", cmd_doctor, "check driver, sqlite-vec, model, warm server and database")
     sp.add_argument("--repair", action="store_true", help="salvage a damaged database (new file)")
 

@@ -1,5 +1,5 @@
 """``memcycle`` operations: export, import, backup, reindex, serve, embed-server, daemon, model,
-doctor and the first-run demo."""
+config, doctor and the first-run demo."""
 
 from __future__ import annotations
 
@@ -259,6 +259,43 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
     emit(
         args, {"model": spec.id, "path": str(path)}, lambda d: f"{d['model']} ready in {d['path']}"
     )
+    return 0
+
+
+def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
+    """Where each kind of file lives and every setting that differs from its default, so a
+    newcomer finds the config file and can see what an entry (a hook, the server) sees."""
+    from dataclasses import fields
+
+    changed = {}
+    for f in fields(Settings):
+        value = getattr(settings, f.name)
+        if f.name in ("home", "db", "state", "config"):
+            continue
+        default = f.default_factory() if callable(f.default_factory) else f.default
+        if value != default:
+            changed[f.name] = "(set)" if f.name == "llm_api_key" else str(value)
+    data = {
+        "config": str(settings.config),
+        "config_found": settings.config.is_file(),
+        "home": str(settings.home),
+        "db": str(settings.db),
+        "state": str(settings.state),
+        "settings": changed,
+    }
+
+    def show(d: dict[str, Any]) -> str:
+        found = "" if d["config_found"] else "  (none yet: create it to set defaults)"
+        lines = [
+            f"config file  {d['config']}{found}",
+            f"data         {d['home']}  (database {d['db']}, models, backups)",
+            f"state        {d['state']}  (logs, pid files, the hooks' queue)",
+        ]
+        lines.append("settings that differ from the defaults:" if d["settings"] else "all defaults")
+        lines += [f"  {k} = {v}" for k, v in d["settings"].items()]
+        return "\n".join(lines)
+
+    emit(args, data, show)
     return 0
 
 

@@ -27,10 +27,11 @@ UNSAFE_BUILTINS = frozenset({"eval", "exec", "compile", "__import__"})
 def private_paths(settings: Settings) -> list[str]:
     """Each data path whose mode lets another user in (empty: all private)."""
     problems = []
-    home = settings.home
-    if home.is_dir() and stat.S_IMODE(home.stat().st_mode) & 0o077:
-        problems.append(f"{home} is {stat.S_IMODE(home.stat().st_mode):o}, not 700")
-    for path in (settings.db, Path(f"{settings.db}-wal"), Path(f"{settings.db}-shm")):
+    for folder in dict.fromkeys((settings.home, settings.state)):  # the state: the hooks' queue
+        if folder.is_dir() and stat.S_IMODE(folder.stat().st_mode) & 0o077:
+            problems.append(f"{folder} is {stat.S_IMODE(folder.stat().st_mode):o}, not 700")
+    data_files = (settings.db, Path(f"{settings.db}-wal"), Path(f"{settings.db}-shm"))
+    for path in (*data_files, settings.config):  # the config file may hold an API key
         if path.is_file() and stat.S_IMODE(path.stat().st_mode) & 0o077:
             problems.append(f"{path} is {stat.S_IMODE(path.stat().st_mode):o}, not 600")
     return problems

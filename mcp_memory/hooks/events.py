@@ -4,7 +4,7 @@
 prints at most one JSON object, the documented ``{"hookSpecificOutput": {"hookEventName": ...,
 "additionalContext": ...}}``, or nothing. It always returns 0: malformed input, a missing, locked
 or corrupted database, a dead warm server or any bug ends the run quietly (logged to
-``$MCP_MEMORY_HOME/logs/hooks.log``), and an internal deadline ends it before Claude Code's own
+``logs/hooks.log`` in the state folder), and an internal deadline ends it before Claude Code's own
 timeout would.
 
 Speed: a hook is a fresh interpreter on Claude Code's critical path. This module and what it
@@ -63,7 +63,7 @@ from mcp_memory.capture.prompts import is_system_generated
 from mcp_memory.capture.session_state import session_state
 from mcp_memory.config import Settings, load_settings
 from mcp_memory.embedding.protocol import token_path
-from mcp_memory.files import open_private
+from mcp_memory.files import open_private, private_dir
 from mcp_memory.hooks import reader as hook_recall
 from mcp_memory.hooks import worker
 
@@ -180,6 +180,8 @@ def ensure_server(settings: Settings) -> str:
         pass
     # The server itself, as embed_server.process launches it (same argv, same log), with this
     # environment: it reads the same settings. Its own lock makes a second one exit at once.
+    # It runs in the data folder, which need not exist yet (logs and pid files live elsewhere).
+    private_dir(settings.home)
     spool.spawn_detached(
         [sys.executable, "-m", "mcp_memory.embed_server", "--port", str(settings.embed_port)],
         settings.logs_dir / "embed-server.log",  # = embed_server.process.log_file
@@ -525,10 +527,9 @@ def _log_failure(settings: Settings | None, event: str, exc: BaseException) -> N
         if settings is not None:
             logs = settings.logs_dir
         else:
-            from mcp_memory.config import default_home
+            from mcp_memory.config import fallback_logs_dir
 
-            home = os.environ.get("MCP_MEMORY_HOME")
-            logs = (Path(home).expanduser() if home else default_home()) / "logs"
+            logs = fallback_logs_dir()
         expected = isinstance(exc, (Deadline, ValueError, OSError, KeyboardInterrupt))
         detail = f"{type(exc).__name__}: {exc}"
         if not expected and not isinstance(exc, hook_recall.Unavailable):

@@ -6,7 +6,7 @@ that is still unlinked after ``age_after`` newer memories of its own project is 
 (the LLM when configured, else ``substance_heuristic``) reprieves valuable loners, at most
 ``max_reprieves`` times; a reprieve restarts the count. Protected memories (decisions, conventions,
 preferences and the user's own notes: ``service.classify.PROTECTED_TYPES``) never expire. Expired memories are tombstones: out of recall, restorable
-with ``forget --restore``, purged for good after ``retention_days``.
+with ``memcycle restore``, purged for good after ``retention_days``.
 
 Code anchors (:mod:`mcp_memory.anchors`): given the service's ``anchoring``, aging first checks
 every anchored memory; one whose every anchored file was deleted describes code that is gone and

@@ -159,11 +159,11 @@ class Consolidator:
                 cid, results = merged
                 return (
                     f"{mid} was merged into {results} by consolidation {cid}; "
-                    f"`consolidate --undo {cid}` brings it back"
+                    f"`memcycle unconsolidate {cid}` brings it back"
                 )
             return f"{mid} is superseded"
         if memory.state in ("expired", "deleted"):
-            return f"{mid} is {memory.state}; `forget {mid} --restore` brings it back"
+            return f"{mid} is {memory.state}; `memcycle restore {mid}` brings it back"
         return f"{mid} is already {memory.state}"
 
     def _one(self, cluster: Cluster, spending: Spending, dry_run: bool) -> Outcome:

@@ -150,7 +150,7 @@ def _unreachable(report: PurgeReport, home: Path) -> str:
     if report.routed_files:
         parts.append(
             "routing wrote a line of it into files (listed); remove the line there "
-            "(`mcp-memory route --undo-memory ID` before purging does it)"
+            "(`memcycle unroute ID` before purging does it)"
         )
     parts.append(
         "exports (`memcycle export` files) cannot be known here; delete or edit any that "

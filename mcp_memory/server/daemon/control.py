@@ -72,7 +72,7 @@ def start(settings: Settings, timeout: float = 60.0) -> dict[str, Any]:
     if status(settings)["status"] == "running":
         return {**status(settings), "status": "already running"}
     try:
-        sock = connect_or_start(settings.home, os.environ, timeout)
+        sock = connect_or_start(settings.home, settings.state, os.environ, timeout)
     except StartFailed as exc:
         return {"status": "error", "message": str(exc), "log": str(log_file(settings))}
     sock.close()

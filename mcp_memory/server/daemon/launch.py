@@ -69,10 +69,12 @@ def try_connect(run_dir: Path) -> socket.socket | None:
         return None
 
 
-def launch(home: Path, env: Mapping[str, str]) -> int:
-    """Launch the daemon detached (double fork, new session); returns its pid."""
-    logs = home / "logs"
+def launch(home: Path, state: Path, env: Mapping[str, str]) -> int:
+    """Launch the daemon detached (double fork, new session); returns its pid. Its log goes
+    to ``state``/logs (the settings' ``logs_dir``)."""
+    logs = state / "logs"
     private_dir(logs)
+    private_dir(home)  # its working directory: on a first run nothing has made it yet
     log_fd = os.open(logs / LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     read_end, write_end = os.pipe()
     argv = [sys.executable, "-m", "mcp_memory.server.daemon"]
@@ -116,9 +118,12 @@ def alive(pid: int) -> bool:
     return state != ["Z"]
 
 
-def connect_or_start(home: Path, env: Mapping[str, str], timeout: float) -> socket.socket:
-    """A connection to the daemon for ``home``, starting it if none runs. Raises StartFailed."""
-    run_dir = home / "run"
+def connect_or_start(
+    home: Path, state: Path, env: Mapping[str, str], timeout: float
+) -> socket.socket:
+    """A connection to the daemon for data home ``home``, whose socket is in ``state``/run (the
+    settings' ``run_dir``), starting it if none runs. Raises StartFailed."""
+    run_dir = state / "run"
     try:
         sock = try_connect(run_dir)
     except UntrustedSocket as exc:
@@ -133,7 +138,7 @@ def connect_or_start(home: Path, env: Mapping[str, str], timeout: float) -> sock
             if sock is not None:
                 return sock
             try:
-                pid = launch(home, env)
+                pid = launch(home, state, env)
             except OSError as exc:
                 raise StartFailed(f"could not launch the daemon: {exc}") from exc
             while time.monotonic() < deadline:
@@ -150,6 +155,6 @@ def connect_or_start(home: Path, env: Mapping[str, str], timeout: float) -> sock
             time.sleep(0.1 * launches)
         else:
             raise StartFailed(
-                f"the daemon (pid {pid}) exited during startup; see {home / 'logs' / LOG}"
+                f"the daemon (pid {pid}) exited during startup; see {state / 'logs' / LOG}"
             )
     raise StartFailed(f"the daemon (pid {pid}) did not listen within {timeout:.0f}s")

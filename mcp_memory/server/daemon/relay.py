@@ -25,6 +25,7 @@ import selectors
 import socket
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -142,8 +143,8 @@ def _response_key(line: bytes) -> str | None:
 
 
 class Relay:
-    def __init__(self, home: Path, backend: Backend) -> None:
-        self.home = home
+    def __init__(self, place: Place, backend: Backend) -> None:
+        self.place = place
         self.backend = backend
         self.init_line: bytes | None = None
         self.initialized_line: bytes | None = None
@@ -254,7 +255,7 @@ class Relay:
             new = ChildBackend()
         else:
             try:
-                new = open_daemon(self.home)
+                new = open_daemon(self.place)
             except Unavailable as exc:
                 _say(f"daemon unavailable ({exc}); serving this session in-process")
                 new = ChildBackend()
@@ -299,8 +300,8 @@ def settings_key() -> dict[str, str]:
     return {k: v for k, v in sorted(os.environ.items()) if k.startswith(PREFIX)}
 
 
-def open_daemon(home: Path) -> SocketBackend:
-    """A connected, greeted daemon for ``home`` (started if needed); raises Unavailable."""
+def open_daemon(place: Place) -> SocketBackend:
+    """A connected, greeted daemon for ``place`` (started if needed); raises Unavailable."""
     hello = {
         "relay": 1,
         "cwd": os.getcwd(),
@@ -311,7 +312,7 @@ def open_daemon(home: Path) -> SocketBackend:
     while True:
         attempts += 1
         try:
-            sock = connect_or_start(home, os.environ, START_TIMEOUT)
+            sock = connect_or_start(place.home, place.state, os.environ, START_TIMEOUT)
         except StartFailed as exc:
             raise Unavailable(str(exc)) from exc
         try:
@@ -344,26 +345,34 @@ def open_daemon(home: Path) -> SocketBackend:
             time.sleep(0.05)
 
 
-def daemon_wanted(home: Path) -> bool:
-    """False when ``MCP_MEMORY_DAEMON`` (or ``daemon`` in the config file) turns it off."""
-    text = os.environ.get(PREFIX + "DAEMON")
-    if text is None:
-        config = os.environ.get(PREFIX + "CONFIG") or str(home / "config.toml")
-        if not os.path.isfile(config):
-            return True
-        from mcp_memory.config import load_settings  # only with a config file
+@dataclass(frozen=True)
+class Place:
+    """Where this session's daemon lives, decided as :func:`~mcp_memory.config.load_settings`
+    decides it (the daemon reads its own settings: the two must agree on the socket)."""
 
-        return load_settings().daemon
-    return text.strip().lower() not in ("0", "false", "no", "off")
+    home: Path  # the data home (the daemon's working directory)
+    state: Path  # its logs and run folders (the settings' ``state``)
+    wanted: bool  # False when MCP_MEMORY_DAEMON (or ``daemon`` in the config file) is off
 
 
-def data_home() -> Path:
-    text = os.environ.get(PREFIX + "HOME")
-    if text:
-        return Path(text).expanduser()
-    from mcp_memory.config import default_home
+def locate() -> Place:
+    """The environment alone decides it, unless a config file exists: then its settings are
+    loaded (a ``home``, ``state`` or ``daemon`` there counts), which costs only tomllib."""
+    from mcp_memory import config  # standard library only until a path needs platformdirs
 
-    return default_home()
+    env = os.environ
+    if config.config_file(env).is_file():
+        settings = config.load_settings()
+        return Place(settings.home, settings.state, settings.daemon)
+    home_text = env.get(PREFIX + "HOME")
+    home = Path(home_text).expanduser() if home_text else config.default_home(env)
+    state_text = env.get(PREFIX + "STATE")
+    if state_text:
+        state = Path(state_text).expanduser()
+    else:
+        state = home if home_text else config.default_state(env)
+    text = env.get(PREFIX + "DAEMON", "")
+    return Place(home, state, text.strip().lower() not in ("0", "false", "no", "off"))
 
 
 def in_process() -> None:
@@ -373,16 +382,16 @@ def in_process() -> None:
 
 
 def main() -> int:
-    home = data_home()
-    if not daemon_wanted(home):
+    place = locate()
+    if not place.wanted:
         in_process()
     try:
-        backend = open_daemon(home)
+        backend = open_daemon(place)
     except Unavailable as exc:
         _say(f"daemon unavailable ({exc}); serving this session in-process")
         in_process()
         raise  # not reached
     try:
-        return Relay(home, backend).run()
+        return Relay(place, backend).run()
     except KeyboardInterrupt:
         return 130
