@@ -164,3 +164,85 @@ def test_a_private_memory_is_never_returned_to_another_user(
     finally:
         alice_store.close()
         bob_store.close()
+
+
+def test_another_users_private_memory_is_shown_nowhere(
+    pg: PgServer, minilm: LocalEmbedder, tmp_path: Path
+) -> None:
+    """Bob, on Alice's team database, never sees her private memory: not by id, not in a
+    briefing, the graph, an export, maintenance's work lists or as the duplicate of a text he
+    stores himself (he gets his own team memory); Alice sees it everywhere."""
+    import io
+    import json
+
+    from mcp_memory.errors import NotFoundError
+    from mcp_memory.graph.page import collect
+    from mcp_memory.service.briefing import build_briefing
+    from mcp_memory.service.portability import export
+    from mcp_memory.store.postgres.database import PgStore
+
+    url = pg.fresh_url()
+    alice_store = PgStore.connect(url, user="alice@laptop")
+    bob_store = PgStore.connect(url, user="bob@desktop")
+    options = Options(duplicate_threshold=MINILM.duplicate_threshold)
+    alice = MemoryService(alice_store, minilm, options)
+    bob = MemoryService(bob_store, minilm, options)
+    text = "Decision: the payroll export runs on the first Monday, never on Fridays"
+    try:
+        secret = alice.remember(text, project="p", visibility="private").id
+        team = alice.remember("The staging database is rebuilt nightly at 02:00", project="p").id
+        assert alice_store.get(secret).visibility == "private"
+        with pytest.raises(NotFoundError):
+            bob_store.get(secret)
+        assert set(bob_store.get_many([secret, team])) == {team}
+        assert set(alice_store.get_many([secret, team])) == {secret, team}
+
+        assert secret not in build_briefing(bob, "p").ids
+        assert secret in build_briefing(alice, "p").ids
+        bob_graph = json.dumps(collect(bob_store, projects=["p"]).as_json())
+        assert "payroll" not in bob_graph and "staging database" in bob_graph
+        assert "payroll" in json.dumps(collect(alice_store, projects=["p"]).as_json())
+        out = io.StringIO()
+        export(bob_store, out, vectors=True)
+        assert "payroll" not in out.getvalue() and "staging database" in out.getvalue()
+        assert secret not in bob_store.memory_ids()
+        assert secret not in bob_store.aging_candidates(0) + bob_store.pending("connected", 99)
+
+        # The same text stored by Bob is a team memory of his own, not Alice's private one.
+        mine = bob.remember(text, project="p")
+        assert mine.status == "created" and mine.id != secret
+        assert bob_store.get(mine.id).author == "bob@desktop"
+        again = alice.remember(text, project="p", visibility="private")
+        assert (again.status, again.id) == ("duplicate", secret)
+    finally:
+        alice_store.close()
+        bob_store.close()
+
+
+def test_remember_private_from_the_cli(pg: PgServer, tmp_path: Path) -> None:
+    """``memcycle remember --private`` stores a private memory on the team database."""
+    url = pg.fresh_url()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        "MCP_MEMORY_HOME": str(tmp_path / "home"),
+        "MCP_MEMORY_DATABASE_URL": url,
+        "MCP_MEMORY_USER_ID": "alice@laptop",
+        "MCP_MEMORY_MODEL": "minilm",
+    }
+    cli = [sys.executable, "-m", "mcp_memory.cli.main"]
+    done = subprocess.run(
+        [*cli, "remember", "--private", "--global", "my own shortcut: gco = checkout"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    store = open_store(load_settings(env))
+    try:
+        (mid,) = store.memory_ids()
+        memory = store.get(mid)
+        assert (memory.visibility, memory.author) == ("private", "alice@laptop")
+    finally:
+        store.close()

@@ -98,6 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--type",
         help="memory type (note, decision, convention, preference, ...; default: classified)",
     )
+    seen = sp.add_mutually_exclusive_group()
+    seen.add_argument(
+        "--private",
+        dest="visibility",
+        action="store_const",
+        const="private",
+        help="on a team database, only you will see it (default: the team)",
+    )
+    seen.add_argument(
+        "--team", dest="visibility", action="store_const", const="team", help=argparse.SUPPRESS
+    )
 
     sp = command("recall", cmd_recall, "search memories")
     sp.add_argument("query")

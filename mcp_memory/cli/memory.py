@@ -27,6 +27,7 @@ def cmd_remember(args: argparse.Namespace, settings: Settings) -> int:
             tags=args.tag,
             type=args.type,
             source="cli",
+            visibility=args.visibility,
         )
 
     def show(r: Any) -> str:

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, TypeVar, cast
+from typing import Annotated, Literal, TypeVar, cast
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
@@ -129,6 +129,13 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
             Field(description="The memory's type; classified from the text when omitted"),
         ] = None,
         project: Project = None,
+        visibility: Annotated[
+            Literal["team", "private"] | None,
+            Field(
+                description="On a shared team database: 'private' keeps it to this user, "
+                "'team' shares it; default: team"
+            ),
+        ] = None,
     ) -> Annotated[CallToolResult, RememberResult]:
         """Store a memory (or several) for later recall; returns its id.
 
@@ -140,14 +147,15 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         everywhere (e.g. the user's personal preferences). `type` is inferred when omitted;
         decisions, conventions, preferences and user notes are protected from expiry. Exact
         repeats return the existing id; near-duplicates are reported in `near_duplicates`;
-        `links` lists the related memories it was connected to.
+        `links` lists the related memories it was connected to. `visibility` "private" on a
+        team database keeps a personal note away from teammates.
         """
         contents = [content] if isinstance(content, str) else content
 
         def call(app: App) -> CallToolResult:
             key = app.project(project, create=True)
             results = app.service.remember_many(
-                contents, project=key, tags=tags, type=type, source="tool"
+                contents, project=key, tags=tags, type=type, source="tool", visibility=visibility
             )
             done = RememberResult(id=results[0].id, status=results[0].status, memories=results)
             return reply(done, remember_summary(done))

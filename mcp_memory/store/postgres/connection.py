@@ -148,6 +148,12 @@ class PgPart(StoreBase):
     user: str
     url: str
 
+    def visible(self, alias: str = "") -> tuple[str, tuple[Any, ...]]:
+        """Team memories and the user's own private ones: another user's private memory is
+        never read for this process (get, briefing, graph, export, lifecycle)."""
+        p = f"{alias}." if alias else ""
+        return f"({p}visibility = 'team' OR {p}author = ?)", (self.user,)
+
     @property
     def _pg(self) -> PgConnection:
         """The leased connection (the store's lock must be held), with ``run`` for
