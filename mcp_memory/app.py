@@ -140,10 +140,31 @@ def open_store(settings: Settings) -> Store:
 
     ``database_url`` set: the team database on PostgreSQL (needs ``memcycle[postgres]``),
     read and written as ``settings.user``; else the SQLite file ``db``."""
-    if not settings.database_url:
-        store = Store.open(settings.db)
-        store.user = settings.user
+    return open_database(settings.database_url or settings.db, settings.user)
+
+
+def is_url(location: str | Path) -> bool:
+    """Whether a database location names a PostgreSQL server rather than a SQLite file."""
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
+def database_name(location: str | Path) -> str:
+    """A database location as messages may show it: a URL without its password."""
+    if not is_url(location):
+        return str(location)
+    from mcp_memory.store.postgres.connection import redact  # psycopg: only for a URL
+
+    return redact(str(location))
+
+
+def open_database(location: str | Path, user: str) -> Store:
+    """The database at ``location`` (a ``postgresql://`` URL or a SQLite file), opened and
+    migrated, read and written as ``user``; the caller closes it."""
+    if not is_url(location):
+        store = Store.open(Path(location))
+        store.user = user
         return store
+    assert isinstance(location, str)
     try:
         from mcp_memory.store.postgres.database import PgStore
     except ImportError as exc:
@@ -151,7 +172,7 @@ def open_store(settings: Settings) -> Store:
             f"MCP_MEMORY_DATABASE_URL points at PostgreSQL but its driver is missing ({exc.name}); "
             "install it with `pip install 'memcycle[postgres]'`"
         ) from exc
-    return PgStore.connect(settings.database_url, user=settings.user)
+    return PgStore.connect(location, user=user)
 
 
 @dataclass(frozen=True)
