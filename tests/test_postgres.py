@@ -246,3 +246,83 @@ def test_remember_private_from_the_cli(pg: PgServer, tmp_path: Path) -> None:
         assert (memory.visibility, memory.author) == ("private", "alice@laptop")
     finally:
         store.close()
+
+
+def test_writes_while_the_team_database_is_down_are_queued_and_flushed(
+    pg: PgServer, tmp_path: Path
+) -> None:
+    """``memcycle remember`` with the team database unreachable queues the (redacted) memory
+    in a 0600 spool file and exits 0; ``stats`` and ``doctor`` say the database is unreachable
+    and how many writes wait, never printing the password. Once the database answers, the
+    next command that reaches it starts the worker, which stores the queued memory (embedded,
+    private as asked) and empties the queue."""
+    import json
+    import stat
+
+    from support import free_port
+
+    from mcp_memory.capture import spool
+    from mcp_memory.store.postgres.database import PgStore
+
+    up = pg.fresh_url().replace("postgres:@", "postgres:s3cr3t-pw@")
+    down = f"postgresql://bob:s3cr3t-pw@127.0.0.1:{free_port()}/team"
+    base = {k: v for k, v in os.environ.items() if not k.startswith("MCP_MEMORY_")}
+    env = {
+        **base,
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        "MCP_MEMORY_HOME": str(tmp_path / "home"),
+        "MCP_MEMORY_MODEL": "minilm",
+        "MCP_MEMORY_EMBED_PORT": str(free_port()),
+        "MCP_MEMORY_USER_ID": "bob@laptop",
+    }
+    settings = load_settings(env)
+
+    def cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "mcp_memory.cli", *args],
+            env={**env, "MCP_MEMORY_DATABASE_URL": url},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert "s3cr3t-pw" not in done.stdout + done.stderr
+        return done
+
+    secret_text = "the staging token is ghp_abcdefghijklmnopqrstuvwxyz0123456789 keep it"
+    queued = cli(down, "remember", "--global", "--private", secret_text)
+    assert queued.returncode == 0, queued.stderr
+    assert "queued the memory locally (1 write(s) waiting)" in queued.stderr
+    jobs = spool.pending_jobs(settings.run_dir)
+    assert len(jobs) == 1
+    assert stat.S_IMODE(jobs[0].stat().st_mode) == 0o600
+    assert "ghp_abcdefghijklmnopqrstuvwxyz" not in jobs[0].read_text()  # redacted on disk
+
+    stats = cli(down, "stats", "--json")
+    assert stats.returncode == 1
+    report = json.loads(stats.stdout)
+    assert (report["reachable"], report["queued_writes"]) == (False, 1)
+    assert report["database"].startswith("postgresql://bob:***@127.0.0.1:")
+    doctor = cli(down, "doctor", "--json")
+    checks = {c["name"]: c for c in json.loads(doctor.stdout)}
+    assert not checks["team-database"]["ok"]
+    assert "unreachable" in checks["team-database"]["detail"]
+    assert "1 write(s) queued locally" in checks["team-database"]["detail"]
+
+    back = cli(up, "remember", "--global", "The team wiki moved to docs.example.com")
+    assert back.returncode == 0, back.stderr
+    deadline = time.monotonic() + 90
+    while spool.pending_jobs(settings.run_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert spool.pending_jobs(settings.run_dir) == []
+    store = PgStore.connect(up, user="bob@laptop")
+    try:
+        memories = list(store.get_many(store.memory_ids()).values())
+        flushed = [m for m in memories if "staging token" in m.content]
+        assert len(memories) == 2 and len(flushed) == 1
+        assert "ghp_abcdefghijklmnopqrstuvwxyz" not in flushed[0].content
+        assert (flushed[0].visibility, flushed[0].author) == ("private", "bob@laptop")
+        assert flushed[0].embedded
+    finally:
+        store.close()
+    final = json.loads(cli(up, "stats", "--json").stdout)
+    assert final["queued_writes"] == 0

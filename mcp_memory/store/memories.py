@@ -296,11 +296,8 @@ class StoreMemories(StoreVectors):
 
     def query_ids(self, where: str, params: Sequence[Any] = ()) -> list[int]:
         """Ids of memories matching a WHERE clause written by this package (never user text)."""
-        seen, seen_params = self.visible()
         with self.lock:
-            rows = self._rows(
-                f"SELECT id FROM memories WHERE ({where}) AND {seen}", (*params, *seen_params)
-            )
+            rows = self._rows(f"SELECT id FROM memories WHERE {where}", tuple(params))
         return [int(r[0]) for r in rows]
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from mcp_memory.errors import StoreError
+from mcp_memory.errors import DatabaseUnreachableError, StoreError
 from mcp_memory.store.base import StoreBase
 
 _IGNORE = re.compile(r"^\s*INSERT OR IGNORE INTO\b", re.IGNORECASE)
@@ -133,7 +133,7 @@ class PgConnection:
                 f"a row with the same key is already stored: {scrub(str(exc), self.url)}"
             )
         if isinstance(exc, psycopg.OperationalError):
-            return StoreError(
+            return DatabaseUnreachableError(
                 f"lost the connection to the team database {redact(self.url)} "
                 f"({scrub(str(exc).strip(), self.url)}); nothing of this write was kept. Check "
                 "that the server is up and reachable, then retry"
