@@ -326,3 +326,39 @@ def test_writes_while_the_team_database_is_down_are_queued_and_flushed(
         store.close()
     final = json.loads(cli(up, "stats", "--json").stdout)
     assert final["queued_writes"] == 0
+
+
+def test_the_remember_tool_queues_while_the_team_database_is_down(tmp_path: Path) -> None:
+    """The MCP server started while the team database does not answer: ``remember`` queues
+    the memory locally and says so (an error result, so the model knows it has no id yet);
+    the password appears nowhere."""
+    import anyio
+    from mcp import Client
+    from support import free_port
+
+    from mcp_memory.capture import spool
+    from mcp_memory.server.tools import build_server
+
+    pytest.importorskip("psycopg")
+    settings = load_settings(
+        {
+            "MCP_MEMORY_HOME": str(tmp_path / "home"),
+            "MCP_MEMORY_MODEL": "minilm",
+            "MCP_MEMORY_EMBED_PORT": str(free_port()),
+            "MCP_MEMORY_DATABASE_URL": f"postgresql://bob:s3cr3t-pw@127.0.0.1:{free_port()}/t",
+        }
+    )
+
+    async def main() -> object:
+        async with Client(build_server(settings, cwd=tmp_path)) as client:
+            return await client.call_tool(
+                "remember", {"content": "Release notes go in CHANGES.md", "project": "global"}
+            )
+
+    result = anyio.run(main)
+    assert result.is_error
+    text = " ".join(c.text for c in result.content)
+    assert "queued on this machine (1 write(s) waiting)" in text
+    assert "s3cr3t-pw" not in text and "bob:***@127.0.0.1" in text
+    (job,) = spool.pending_jobs(settings.run_dir)
+    assert "CHANGES.md" in job.read_text()

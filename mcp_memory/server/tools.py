@@ -23,9 +23,9 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from mcp_memory import __version__
-from mcp_memory.app import App, consolidator, llm_waiting_note, open_app, router
+from mcp_memory.app import App, consolidator, llm_waiting_note, open_app, queue_remember, router
 from mcp_memory.config import Settings
-from mcp_memory.errors import MCPMemoryError, StoreError
+from mcp_memory.errors import DatabaseUnreachableError, MCPMemoryError, StoreError
 from mcp_memory.lifecycle import actions as consolidation
 from mcp_memory.projects import GLOBAL, search_scope
 from mcp_memory.routing import actions as routing
@@ -160,7 +160,30 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
             done = RememberResult(id=results[0].id, status=results[0].status, memories=results)
             return reply(done, remember_summary(done))
 
-        return await run_tool(ctx, call)
+        state = ctx.request_context.lifespan_context
+        try:
+            return await run_tool(ctx, call)
+        except ToolError as exc:
+            cause = state.error if isinstance(state, Unavailable) else exc.__cause__
+            if not isinstance(cause, DatabaseUnreachableError):
+                raise
+        # The team database is down: the write waits on this machine, durably, instead.
+        waiting = await anyio.to_thread.run_sync(
+            lambda: queue_remember(
+                settings,
+                contents,
+                project=project,
+                tags=tags,
+                type=type,
+                source="tool",
+                visibility=visibility,
+                cwd=cwd,
+            )
+        )
+        raise ToolError(
+            f"{cause}. The memory was queued on this machine ({waiting} write(s) waiting) and "
+            "is stored when the team database answers again; do not repeat it"
+        )
 
     @server.tool(annotations=ToolAnnotations(title="Recall", read_only_hint=True))
     async def recall(
