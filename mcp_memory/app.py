@@ -6,6 +6,7 @@ embed (or uses the warm server), so the MCP handshake does not wait for a model.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -121,8 +122,11 @@ def make_embedder(settings: Settings, spec: ModelSpec, dimension: int = 0) -> Au
 
 def open_app(settings: Settings, cwd: Path | None = None) -> App:
     """The store, embedder and service for ``settings``; use it as ``with open_app(s) as app:``
-    so the database and the warm-server connections are closed whatever happens."""
+    so the database and the warm-server connections are closed whatever happens. A team
+    database that answers again gets the writes queued while it did not (:func:`flush_queue`)."""
     store = open_store(settings)
+    if settings.database_url:
+        flush_queue(settings)
     try:
         spec, dimension, why = resolve_model(settings, store)
         embedder = make_embedder(settings, spec, dimension)
@@ -152,10 +156,91 @@ def open_store(settings: Settings) -> Store:
 
     ``database_url`` set: the team database on PostgreSQL (needs ``memcycle[postgres]``),
     read and written as ``settings.user``; else the SQLite file ``db``."""
-    if not settings.database_url:
-        store = Store.open(settings.db)
-        store.user = settings.user
+    return open_database(settings.database_url or settings.db, settings.user)
+
+
+def is_url(location: str | Path) -> bool:
+    """Whether a database location names a PostgreSQL server rather than a SQLite file."""
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
+# -- writes queued while the team database is unreachable ----------------------------------
+
+
+def queue_remember(
+    settings: Settings,
+    contents: list[str],
+    *,
+    project: str | None,
+    tags: list[str] | None,
+    type: str | None,
+    source: str,
+    visibility: str | None,
+    cwd: Path | None = None,
+) -> int:
+    """Queue ``remember`` calls the team database could not take: each text, redacted first
+    (no secret reaches the disk), becomes a job file (0600, written and synced atomically) in
+    the hooks' spool, which the hook worker stores once the database answers. Returns how
+    many jobs wait. The project is resolved without the database (a directory, ``global``)."""
+    from mcp_memory.capture import spool
+    from mcp_memory.redaction.redact import redact
+
+    key = resolve(project, (cwd or Path.cwd()).resolve(), (), create=True, portable=True)
+    for text in contents:
+        spool.enqueue(
+            settings.run_dir,
+            {
+                "kind": "remember",
+                "content": redact(text).text,
+                "project": key,
+                "type": type,
+                "tags": list(tags or ()),
+                "source": source,
+                "visibility": visibility,
+                "embed": True,
+            },
+        )
+    return queued_writes(settings)
+
+
+def queued_writes(settings: Settings) -> int:
+    """Jobs waiting in the spool for the database (queued writes and hook captures)."""
+    from mcp_memory.capture import spool
+
+    return len(spool.pending_jobs(settings.run_dir))
+
+
+def flush_queue(settings: Settings) -> int | None:
+    """Start the hook worker to store the queued jobs, unless none wait or a worker is at it
+    already; its pid, or None."""
+    from mcp_memory.capture import spool
+
+    if not spool.pending_jobs(settings.run_dir) or spool.worker_running(settings.run_dir):
+        return None
+    return spool.spawn_detached(
+        [sys.executable, "-m", "mcp_memory.hooks.worker"],
+        spool.log_path(settings.logs_dir),
+        settings.home,
+    )
+
+
+def database_name(location: str | Path) -> str:
+    """A database location as messages may show it: a URL without its password."""
+    if not is_url(location):
+        return str(location)
+    from mcp_memory.store.postgres.connection import redact  # psycopg: only for a URL
+
+    return redact(str(location))
+
+
+def open_database(location: str | Path, user: str) -> Store:
+    """The database at ``location`` (a ``postgresql://`` URL or a SQLite file), opened and
+    migrated, read and written as ``user``; the caller closes it."""
+    if not is_url(location):
+        store = Store.open(Path(location))
+        store.user = user
         return store
+    assert isinstance(location, str)
     try:
         from mcp_memory.store.postgres.database import PgStore
     except ImportError as exc:
@@ -163,7 +248,7 @@ def open_store(settings: Settings) -> Store:
             f"MCP_MEMORY_DATABASE_URL points at PostgreSQL but its driver is missing ({exc.name}); "
             "install it with `pip install 'memcycle[postgres]'`"
         ) from exc
-    return PgStore.connect(settings.database_url, user=settings.user)
+    return PgStore.connect(location, user=user)
 
 
 @dataclass(frozen=True)

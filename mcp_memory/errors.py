@@ -9,7 +9,8 @@ MCPMemoryError
 ├── StoreError             the database cannot be opened, migrated or written
 │   ├── CorruptDatabaseError   the file is damaged or not a database (doctor --repair salvages)
 │   ├── ReadOnlyDatabaseError  the file or its directory cannot be written (reads still work)
-│   └── DiskFullError          the disk (or a size limit) is full; nothing was written
+│   ├── DiskFullError          the disk (or a size limit) is full; nothing was written
+│   └── DatabaseUnreachableError  the team database does not answer (writes can be queued)
 ├── ValidationError        a caller's input is invalid (what to change is in the message)
 │   └── UnsafePathError    a routing target escapes its root, is a link, or is not a .md file
 ├── NotFoundError          no memory with that id
@@ -79,6 +80,11 @@ class ReadOnlyDatabaseError(StoreError):
 
 class DiskFullError(StoreError):
     """A write needed space the disk (or SQLite's page limit) does not have."""
+
+
+class DatabaseUnreachableError(StoreError):
+    """The team database (PostgreSQL) is down or out of reach; nothing was written, and an
+    entry point may queue the write locally until it answers again."""
 
 
 class ValidationError(MCPMemoryError):

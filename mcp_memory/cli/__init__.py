@@ -4,7 +4,7 @@ project errors into messages.
 - ``main``: the parser and dispatch; ``__main__`` runs it as ``python -m mcp_memory.cli``
 - ``memory``: remember, recall, forget, stats, links, graph
 - ``lifecycle``: consolidate, maintain, briefing, route, promote
-- ``ops``: export, import, backup, reindex, serve, embed-server, model, doctor, demo
+- ``ops``: export, import, migrate, backup, reindex, serve, embed-server, model, doctor, demo
 - ``install``: register the MCP server and the hooks with Claude Code, and undo it
 - ``launcher``: the stable command install writes, and the refusal of ephemeral caches (uvx)
 - ``completion``: shell completion scripts (bash, zsh, fish) generated from the parser

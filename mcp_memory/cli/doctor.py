@@ -34,6 +34,11 @@ def run_checks(settings: Settings) -> list[Check]:
         _check("model", lambda: _model(settings)),
         _check("warm-server", lambda: _warm_server(settings)),
         _check("database", lambda: _database(settings)),
+        *(
+            [_check("team-database", lambda: _team_database(settings))]
+            if settings.database_url
+            else []
+        ),
         _check("permissions", lambda: _permissions(settings)),
         _check("network", lambda: _network(settings)),
         _check("consolidation", lambda: _consolidation(settings)),
@@ -133,6 +138,29 @@ def _database(settings: Settings) -> tuple[bool, str, str]:
     )
     ok = found.quick_check == "ok"
     return ok, detail, "restore a backup, or move the file aside to start fresh"
+
+
+def _team_database(settings: Settings) -> tuple[bool, str, str]:
+    """The team database answers (named without its password), and the writes queued while
+    it did not."""
+    from mcp_memory.app import database_name, open_store, queued_writes
+    from mcp_memory.errors import DatabaseUnreachableError
+
+    name = database_name(settings.database_url)
+    waiting = queued_writes(settings)
+    try:
+        store = open_store(settings)
+    except DatabaseUnreachableError as exc:
+        return (
+            False,
+            f"{name} is unreachable ({exc}); {waiting} write(s) queued locally",
+            "start the server or fix the network; queued writes are stored when it answers",
+        )
+    try:
+        check = store.quick_check()
+    finally:
+        store.close()
+    return check == "ok", f"{name}: {check}; {waiting} write(s) queued locally", ""
 
 
 def _consolidation(settings: Settings) -> tuple[bool, str, str]:

@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_embed_server,
         cmd_export,
         cmd_import,
+        cmd_migrate,
         cmd_model,
         cmd_reindex,
         cmd_serve,
@@ -100,6 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--type",
         help="memory type (note, decision, convention, preference, ...; default: classified)",
+    )
+    seen = sp.add_mutually_exclusive_group()
+    seen.add_argument(
+        "--private",
+        dest="visibility",
+        action="store_const",
+        const="private",
+        help="on a team database, only you will see it (default: the team)",
+    )
+    seen.add_argument(
+        "--team", dest="visibility", action="store_const", const="team", help=argparse.SUPPRESS
     )
 
     sp = command("recall", cmd_recall, "search memories")
@@ -219,6 +231,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--project", action="append", help="only this project (repeatable)")
     sp = command("import", cmd_import, "store the memories of an export (re-embedded if needed)")
     sp.add_argument("file", help="a file written by `memcycle export` ('-' reads stdin)")
+    sp = command("migrate", cmd_migrate, "copy every memory into another database (resumable)")
+    sp.add_argument(
+        "--to",
+        required=True,
+        metavar="TARGET",
+        help="a postgresql:// URL (the team database) or a SQLite file path",
+    )
+    sp.add_argument("--batch", type=int, default=200, help="memories per transaction")
     sp = command("backup", cmd_backup, "copy the database safely while sessions write")
     sp.add_argument("destination", help="the backup file to write")
     sp.add_argument("--force", action="store_true", help="overwrite an existing file")

@@ -10,7 +10,7 @@ from typing import Any
 from mcp_memory import __version__
 from mcp_memory.cli.output import emit, match_reasons, one_line, project_label
 from mcp_memory.config import Settings
-from mcp_memory.errors import MCPMemoryError
+from mcp_memory.errors import DatabaseUnreachableError, MCPMemoryError
 
 # -- memory commands ---------------------------------------------------------------------
 
@@ -19,14 +19,35 @@ def cmd_remember(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_memory.app import open_app
 
     text = sys.stdin.read() if args.text == "-" else args.text
-    with open_app(settings) as app:
-        project = "global" if args.global_ else args.project
+    project = "global" if args.global_ else args.project
+    try:
+        app = open_app(settings)
+    except DatabaseUnreachableError as exc:
+        from mcp_memory.app import queue_remember
+
+        waiting = queue_remember(
+            settings,
+            [text],
+            project=project,
+            tags=args.tag,
+            type=args.type,
+            source="cli",
+            visibility=args.visibility,
+        )
+        print(
+            f"{exc}\nqueued the memory locally ({waiting} write(s) waiting); it is stored "
+            "when the team database answers again (the next memcycle command that reaches it)",
+            file=sys.stderr,
+        )
+        return 0
+    with app:
         result = app.service.remember(
             text,
             project=app.project(project, create=True),
             tags=args.tag,
             type=args.type,
             source="cli",
+            visibility=args.visibility,
         )
 
     def show(r: Any) -> str:
@@ -179,9 +200,27 @@ def _purge_text(r: Any) -> str:
 
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
-    from mcp_memory.app import open_app
+    from mcp_memory.app import database_name, open_app, queued_writes
 
-    with open_app(settings) as app:
+    try:
+        app = open_app(settings)
+    except DatabaseUnreachableError as exc:
+        down = {
+            "database": database_name(settings.database_url),
+            "reachable": False,
+            "error": str(exc),
+            "queued_writes": queued_writes(settings),
+        }
+        emit(
+            args,
+            down,
+            lambda d: (
+                f"team database {d['database']} is unreachable; "
+                f"{d['queued_writes']} write(s) queued locally\n{d['error']}"
+            ),
+        )
+        return 1
+    with app:
         s = app.service.stats()
         data = {
             "version": __version__,
@@ -194,6 +233,8 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
             "counts": s.counts,
             "llm_usage": s.llm_usage,
         }
+        if settings.database_url:
+            data["queued_writes"] = queued_writes(settings)
 
     emit(args, data, _stats_text)
     return 0
@@ -209,6 +250,11 @@ def _stats_text(d: dict[str, Any]) -> str:
     out = [
         field("database", f"{d['database']} (schema v{d['schema_version']})"),
         field("model", f"{d['model']} ({d['dimension']}-d): {d['model_reason']}"),
+        *(
+            [field("queued", f"{d['queued_writes']} write(s) waiting for the team database")]
+            if d.get("queued_writes")
+            else []
+        ),
         field(
             "memories",
             f"{number(total)} in all, {number(c['vectors'])} embedded "

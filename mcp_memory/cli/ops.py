@@ -46,6 +46,42 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    """Copy the configured database into ``--to``; names databases without their password."""
+    from mcp_memory.app import database_name, open_database, open_store
+    from mcp_memory.service.migrate import migrate
+
+    source_name = database_name(settings.database_url or settings.db)
+    target_name = database_name(args.to)
+    if args.batch < 1:
+        raise MCPMemoryError("--batch must be at least 1")
+    source = open_store(settings)
+    try:
+        target = open_database(args.to, settings.user)
+        try:
+            report = migrate(
+                source,
+                target,
+                source_name=source_name,
+                target_name=target_name,
+                batch=args.batch,
+                progress=lambda done, total: print(
+                    f"  {done}/{total} memories", file=sys.stderr, flush=True
+                ),
+            )
+        finally:
+            target.close()
+    finally:
+        source.close()
+    message = (
+        f"migrated {report.memories} memories ({report.vectors} vectors, {report.anchors} "
+        f"anchors; {report.already} were there already), {report.links} links, "
+        f"{report.consolidations} consolidations from {source_name} to {target_name}"
+    )
+    print(json.dumps(plain(report)) if args.json else message, file=sys.stderr)
+    return 0
+
+
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_memory.app import open_app
     from mcp_memory.cli.progress import Bar

@@ -166,8 +166,9 @@ class Worker:
                 tags=job.get("tags") or None,
                 source=str(job.get("source") or "hook"),
                 session_id=job.get("session_id"),
-                embed=False,
+                embed=job.get("embed") is True,  # a queued `remember`: as if stored then
                 files=[str(f) for f in job.get("files") or () if isinstance(f, str)],
+                visibility=job.get("visibility"),
             )
             self.stored.append(result.id)
             log.info("stored memory %s (%s, %s) from a hook", result.id, result.type, result.status)

@@ -174,6 +174,11 @@ class Consolidator:
         if any(m.state != "buffer" for m in sources):
             outcome.reason = "a member changed state since the cluster was found"
             return outcome
+        if len({m.visibility for m in sources}) > 1:
+            # Merged into one, a private note would reach the team, or team memories would
+            # vanish from everyone's recall into a private one.
+            outcome.reason = "the cluster mixes private and team memories"
+            return outcome
         texts = [redact(m.content).text for m in sorted(sources, key=lambda m: m.created_at)]
         if dry_run and not self.provider.offline:
             outcome.status = "dry_run"
@@ -232,6 +237,7 @@ class Consolidator:
                     protected=protected,
                     state="proven",
                     metadata={"consolidation": cid},
+                    visibility=sources[0].visibility,  # one for all (see _one)
                 )
                 existing = self.store.find_hash(project, memory.content_hash)
                 if existing is not None:

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, TypeVar, cast
+from typing import Annotated, Literal, TypeVar, cast
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
@@ -24,9 +24,9 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from mcp_memory import __version__
-from mcp_memory.app import App, consolidator, llm_waiting_note, open_app, router
+from mcp_memory.app import App, consolidator, llm_waiting_note, open_app, queue_remember, router
 from mcp_memory.config import Settings
-from mcp_memory.errors import MCPMemoryError, StoreError
+from mcp_memory.errors import DatabaseUnreachableError, MCPMemoryError, StoreError
 from mcp_memory.lifecycle import actions as consolidation
 from mcp_memory.projects import GLOBAL, search_scope
 from mcp_memory.routing import actions as routing
@@ -134,6 +134,13 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
             Field(description="The memory's type; classified from the text when omitted"),
         ] = None,
         project: Project = None,
+        visibility: Annotated[
+            Literal["team", "private"] | None,
+            Field(
+                description="On a shared team database: 'private' keeps it to this user, "
+                "'team' shares it; default: team"
+            ),
+        ] = None,
     ) -> Annotated[CallToolResult, RememberResult]:
         """Store a memory (or several) for later recall; returns its id.
 
@@ -145,19 +152,43 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         everywhere (e.g. the user's personal preferences). `type` is inferred when omitted;
         decisions, conventions, preferences and user notes are protected from expiry. Exact
         repeats return the existing id; near-duplicates are reported in `near_duplicates`;
-        `links` lists the related memories it was connected to.
+        `links` lists the related memories it was connected to. `visibility` "private" on a
+        team database keeps a personal note away from teammates.
         """
         contents = [content] if isinstance(content, str) else content
 
         def call(app: App) -> CallToolResult:
             key = app.project(project, create=True)
             results = app.service.remember_many(
-                contents, project=key, tags=tags, type=type, source="tool"
+                contents, project=key, tags=tags, type=type, source="tool", visibility=visibility
             )
             done = RememberResult(id=results[0].id, status=results[0].status, memories=results)
             return reply(done, remember_summary(done))
 
-        return await run_tool(ctx, call)
+        state = ctx.request_context.lifespan_context
+        try:
+            return await run_tool(ctx, call)
+        except ToolError as exc:
+            cause = state.error if isinstance(state, Unavailable) else exc.__cause__
+            if not isinstance(cause, DatabaseUnreachableError):
+                raise
+        # The team database is down: the write waits on this machine, durably, instead.
+        waiting = await anyio.to_thread.run_sync(
+            lambda: queue_remember(
+                settings,
+                contents,
+                project=project,
+                tags=tags,
+                type=type,
+                source="tool",
+                visibility=visibility,
+                cwd=cwd,
+            )
+        )
+        raise ToolError(
+            f"{cause}. The memory was queued on this machine ({waiting} write(s) waiting) and "
+            "is stored when the team database answers again; do not repeat it"
+        )
 
     @server.tool(annotations=ToolAnnotations(title="Recall", read_only_hint=True))
     async def recall(

@@ -14,6 +14,7 @@ environment. It gets a Store and an Embedder and is the one write path for every
 - ``briefing``: the few memories that matter most for a project now, within a budget
 - ``detail``: one memory in full, with its links and lineage (the ``get`` tool, ``show``)
 - ``portability``: export, import and backup
+- ``migrate``: every readable memory copied into another database (SQLite <-> PostgreSQL)
 - ``import_check``: every line of an import file checked before anything is stored
 - ``purge``: the hard delete that leaves no byte of a memory's text behind
 - ``types``: the dataclasses the service takes and returns

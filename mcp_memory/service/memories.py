@@ -42,6 +42,7 @@ from mcp_memory.service.validation import (
 )
 from mcp_memory.store.base import Memory, NewMemory
 from mcp_memory.store.database import Store
+from mcp_memory.store.schema import VISIBILITIES
 
 log = logging.getLogger("mcp_memory")
 
@@ -116,6 +117,7 @@ def new_memory(
     last_recalled_at: float | None = None,
     recall_count: int = 0,
     reprieves: int = 0,
+    visibility: str | None = None,
 ) -> NewMemory:
     """The memory every writer stores (``remember``, a consolidation's results, an import),
     built one way: its content hash (duplicate detection) and boilerplate line keys (the
@@ -139,7 +141,8 @@ def new_memory(
         last_recalled_at=last_recalled_at,
         recall_count=recall_count,
         reprieves=reprieves,
-        visibility="private" if source == "user" else "team",  # a user's own notes stay theirs
+        # None: a user's own notes stay theirs, everything else is the team's.
+        visibility=visibility or ("private" if source == "user" else "team"),
     )
 
 
@@ -167,6 +170,7 @@ class MemoryService(RecallMixin):
         embed: bool = True,
         created_at: float | None = None,
         files: Sequence[str] = (),
+        visibility: str | None = None,
     ) -> Remembered:
         return self.remember_many(
             [content],
@@ -178,6 +182,7 @@ class MemoryService(RecallMixin):
             embed=embed,
             created_at=created_at,
             files=files,
+            visibility=visibility,
         )[0]
 
     def remember_many(
@@ -192,6 +197,7 @@ class MemoryService(RecallMixin):
         embed: bool = True,
         created_at: float | None = None,
         files: Sequence[str] = (),
+        visibility: str | None = None,
     ) -> list[Remembered]:
         """Validate, redact, embed (one batch), store in one transaction, then connect.
 
@@ -202,6 +208,10 @@ class MemoryService(RecallMixin):
         (recall reads each in the light of its neighbours). ``created_at`` (a timestamp;
         default now) is when they were said, for imports of older conversations: recall
         prefers memories made within a date the query names.
+
+        ``visibility`` ``private`` keeps the memories to their author on a team database,
+        ``team`` shares them; None: private for the user's own notes (source ``user``), else
+        team.
 
         Each new memory is anchored (:mod:`mcp_memory.anchors`) to the project files its text
         names and to ``files`` (edited in the episode that produced it, e.g. an error fix's).
@@ -221,6 +231,8 @@ class MemoryService(RecallMixin):
         if type is not None:
             choice(type, TYPES, "type")
         choice(source, SOURCES, "source")
+        if visibility is not None:
+            choice(visibility, VISIBILITIES, "visibility")
         clean_tags, tag_secrets = redact_tags(tags)
         project, project_secrets = redact_project(project)
         prepared: list[tuple[str, int]] = []
@@ -278,6 +290,7 @@ class MemoryService(RecallMixin):
                     session_id=session_id,
                     protected=kind in PROTECTED_TYPES or source == "user",
                     created_at=created_at,
+                    visibility=visibility,
                 )
                 mid = self.store.insert(memory, vector)
                 self.store.add_anchors(mid, anchors[j])

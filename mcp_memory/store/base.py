@@ -158,5 +158,12 @@ class StoreBase:
     def _row(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.db.execute(sql, tuple(params)).fetchone()
 
+    def visible(self, alias: str = "") -> tuple[str, tuple[Any, ...]]:
+        """A condition on ``memories`` (``alias`` its table alias) that keeps what ``user`` may
+        see, with its parameters: every read that hands memories to a caller ANDs it in. A
+        SQLite file is one user's own, so it keeps everything (its author may have been
+        recorded under another host name); the team database overrides it."""
+        return "1 = 1", ()
+
     def transaction(self) -> AbstractContextManager[None]:
         raise NotImplementedError  # defined by Store (see store.py)

@@ -61,13 +61,15 @@ class StoreLinks(StoreBase):
     def project_links(self, project: str, states: Sequence[str]) -> list[tuple[int, int, float]]:
         """Links whose two ends are both in ``project`` and in ``states``."""
         marks = placeholders(len(states))
+        seen_a, params_a = self.visible("a")
+        seen_b, params_b = self.visible("b")
         with self.lock:
             rows = self._rows(
                 "SELECT l.source_id, l.target_id, l.similarity FROM links l "
                 "JOIN memories a ON a.id = l.source_id JOIN memories b ON b.id = l.target_id "
                 f"WHERE a.project = ? AND b.project = ? AND a.state IN ({marks}) "
-                f"AND b.state IN ({marks})",
-                (project, project, *states, *states),
+                f"AND b.state IN ({marks}) AND {seen_a} AND {seen_b}",
+                (project, project, *states, *states, *params_a, *params_b),
             )
         return [(int(a), int(b), float(sim)) for a, b, sim in rows]
 
@@ -110,11 +112,12 @@ class StoreLinks(StoreBase):
         candidate (the rest of a memory row is not read)."""
         if not ids:
             return []
+        seen, seen_params = self.visible()
         with self.lock:
             rows = self._rows(
                 f"SELECT id, content, project FROM memories WHERE id IN ({placeholders(len(ids))}) "
-                f"AND +state IN ({placeholders(len(ACTIVE_STATES))})",
-                (*ids, *ACTIVE_STATES),
+                f"AND +state IN ({placeholders(len(ACTIVE_STATES))}) AND {seen}",
+                (*ids, *ACTIVE_STATES, *seen_params),
             )
         return [(int(i), str(content), str(project)) for i, content, project in rows]
 

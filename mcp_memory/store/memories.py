@@ -66,7 +66,7 @@ class StoreMemories(StoreVectors):
                 "session_id, state, protected, created_at, updated_at, metadata, seq, age_from, "
                 "prev_id, context, label, last_recalled_at, recall_count, reprieves, author, "
                 "visibility) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT (project, content_hash) DO NOTHING RETURNING id",
+                "ON CONFLICT DO NOTHING RETURNING id",
                 (
                     memory.content,
                     memory.content_hash,
@@ -95,13 +95,13 @@ class StoreMemories(StoreVectors):
             if inserted is None:
                 # Another writer (process or machine) stored the same text since the caller
                 # looked: that row is the memory, and nothing is written twice.
-                return int(
-                    scalar(
-                        self.db,
-                        "SELECT id FROM memories WHERE project = ? AND content_hash = ?",
-                        (memory.project, memory.content_hash),
+                twin = self.find_hash(memory.project, memory.content_hash)
+                if twin is None:
+                    raise StoreError(
+                        "this memory collides with one stored by another author that this user "
+                        "may not see; store it as a team memory or reword it"
                     )
-                )
+                return twin.id
             mid = int(inserted[0])
             if prev is not None:  # the previous memory now has this one after it
                 before = (
@@ -202,7 +202,9 @@ class StoreMemories(StoreVectors):
             ">= ? AND NOT EXISTS (SELECT 1 FROM links l WHERE l.source_id = m.id "
             "OR l.target_id = m.id)"
         )
-        params: list[object] = [age_after]
+        seen, seen_params = self.visible("m")
+        where += f" AND {seen}"
+        params: list[object] = [age_after, *seen_params]
         if project is not None:
             where += " AND m.project = ?"
             params.append(project)
@@ -213,11 +215,12 @@ class StoreMemories(StoreVectors):
     def expired_before(self, cutoff: float) -> list[int]:
         """Tombstones expired before ``cutoff`` that no consolidation lists as a source (undo
         must find those): what aging purges."""
+        seen, seen_params = self.visible()
         with self.lock:
             rows = self._rows(
                 "SELECT id FROM memories WHERE state = 'expired' AND state_changed_at < ? "
-                "AND id NOT IN (SELECT source_id FROM lineage) ORDER BY id",
-                (cutoff,),
+                f"AND id NOT IN (SELECT source_id FROM lineage) AND {seen} ORDER BY id",
+                (cutoff, *seen_params),
             )
         return [int(r[0]) for r in rows]
 
@@ -235,11 +238,12 @@ class StoreMemories(StoreVectors):
         if column not in ("embedded", "connected"):
             raise StoreError(f"unknown column {column!r}")
         extra = " AND embedded = 1" if column == "connected" else ""
+        seen, seen_params = self.visible()
         with self.lock:
             rows = self._rows(
                 f"SELECT id FROM memories WHERE {column} = 0{extra} "
-                "AND state IN ('buffer', 'proven') ORDER BY id LIMIT ?",
-                (limit,),
+                f"AND state IN ('buffer', 'proven') AND {seen} ORDER BY id LIMIT ?",
+                (*seen_params, limit),
             )
         return [int(r[0]) for r in rows]
 
@@ -248,24 +252,25 @@ class StoreMemories(StoreVectors):
         if column not in ("embedded", "connected"):
             raise StoreError(f"unknown column {column!r}")
         extra = " AND embedded = 1" if column == "connected" else ""
+        seen, seen_params = self.visible()
         with self.lock:
             return int(
                 scalar(
                     self.db,
                     f"SELECT count(*) FROM memories WHERE {column} = 0{extra} "
-                    "AND state IN ('buffer', 'proven')",
+                    f"AND state IN ('buffer', 'proven') AND {seen}",
+                    seen_params,
                 )
             )
 
     def memory_ids(self, projects: Sequence[str] | None = None) -> list[int]:
         """Ids of every memory (of ``projects``, if given; any state), ascending."""
-        where = ""
-        params: tuple[str, ...] = ()
+        where, params = self.visible()
         if projects is not None:
-            where = f" WHERE project IN ({placeholders(len(projects))})"
-            params = tuple(projects)
+            where += f" AND project IN ({placeholders(len(projects))})"
+            params = (*params, *projects)
         with self.lock:
-            rows = self._rows(f"SELECT id FROM memories{where} ORDER BY id", params)
+            rows = self._rows(f"SELECT id FROM memories WHERE {where} ORDER BY id", params)
         return [int(r[0]) for r in rows]
 
     def project_seq(self, project: str) -> int:
@@ -312,18 +317,22 @@ class StoreMemories(StoreVectors):
         for memory_id in ids:  # SQLite's integers end at 2^63-1; past it apsw overflows
             if not 1 <= memory_id <= MAX_ID:
                 raise ValidationError(f"memory ids run from 1 to {MAX_ID}; got {memory_id}")
+        seen, seen_params = self.visible()
         with self.lock:
             rows = self._rows(
-                f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id IN ({placeholders(len(ids))})",
-                tuple(ids),
+                f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id IN ({placeholders(len(ids))}) "
+                f"AND {seen}",
+                (*ids, *seen_params),
             )
         return {m.id: m for m in map(row_to_memory, rows)}
 
     def find_hash(self, project: str, content_hash: str) -> Memory | None:
+        seen, seen_params = self.visible()
         with self.lock:
-            row = self._row(
-                f"SELECT {MEMORY_COLUMNS} FROM memories WHERE project = ? AND content_hash = ?",
-                (project, content_hash),
+            row = self._row(  # a team twin and the user's private one: the oldest
+                f"SELECT {MEMORY_COLUMNS} FROM memories WHERE project = ? AND content_hash = ? "
+                f"AND {seen} ORDER BY id LIMIT 1",
+                (project, content_hash, *seen_params),
             )
         return None if row is None else row_to_memory(row)
 
@@ -337,11 +346,12 @@ class StoreMemories(StoreVectors):
         self, session_id: str, *, type: str, source: str, exclude: int
     ) -> list[int]:
         """Active memories of one session with that ``type`` and ``source``, but ``exclude``."""
+        seen, seen_params = self.visible()
         with self.lock:
             rows = self._rows(
                 "SELECT id FROM memories WHERE session_id = ? AND type = ? AND source = ? "
-                f"AND state IN ({placeholders(len(ACTIVE_STATES))}) AND id != ?",
-                (session_id, type, source, *ACTIVE_STATES, exclude),
+                f"AND state IN ({placeholders(len(ACTIVE_STATES))}) AND id != ? AND {seen}",
+                (session_id, type, source, *ACTIVE_STATES, exclude, *seen_params),
             )
         return [int(r[0]) for r in rows]
 
@@ -351,8 +361,9 @@ class StoreMemories(StoreVectors):
         """What the graph page draws of each memory in ``states`` (of ``projects``; None: all),
         by project and id: ``(id, content, type, project, tags, state, protected, created_at,
         recall_count, last_recalled_at, age_from, connected, its project's seq)``."""
-        where = [f"m.state IN ({placeholders(len(states))})"]
-        params: list[object] = [*states]
+        seen, seen_params = self.visible("m")
+        where = [f"m.state IN ({placeholders(len(states))})", seen]
+        params: list[object] = [*states, *seen_params]
         if projects is not None:
             where.append(f"m.project IN ({placeholders(len(projects))})")
             params.extend(projects)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 STATES = ("buffer", "proven", "superseded", "expired", "deleted")
 ACTIVE_STATES = ("buffer", "proven")  # the states recall, linking and the hooks see
+# Who sees a memory on a team database: everyone, or its author alone.
+VISIBILITIES = ("team", "private")
 
 MAX_CANDIDATES = 4096  # sqlite-vec caps a KNN query's k here
 

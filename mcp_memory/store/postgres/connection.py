@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from mcp_memory.errors import StoreError
+from mcp_memory.errors import DatabaseUnreachableError, StoreError
 from mcp_memory.store.base import StoreBase
 
 _IGNORE = re.compile(r"^\s*INSERT OR IGNORE INTO\b", re.IGNORECASE)
@@ -133,7 +133,7 @@ class PgConnection:
                 f"a row with the same key is already stored: {scrub(str(exc), self.url)}"
             )
         if isinstance(exc, psycopg.OperationalError):
-            return StoreError(
+            return DatabaseUnreachableError(
                 f"lost the connection to the team database {redact(self.url)} "
                 f"({scrub(str(exc).strip(), self.url)}); nothing of this write was kept. Check "
                 "that the server is up and reachable, then retry"
@@ -147,6 +147,12 @@ class PgPart(StoreBase):
 
     user: str
     url: str
+
+    def visible(self, alias: str = "") -> tuple[str, tuple[Any, ...]]:
+        """Team memories and the user's own private ones: another user's private memory is
+        never read for this process (get, briefing, graph, export, lifecycle)."""
+        p = f"{alias}." if alias else ""
+        return f"({p}visibility = 'team' OR {p}author = ?)", (self.user,)
 
     @property
     def _pg(self) -> PgConnection:

@@ -31,7 +31,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from mcp_memory.errors import StoreError
+from mcp_memory.errors import DatabaseUnreachableError, StoreError
 from mcp_memory.store.base import ModelInfo
 from mcp_memory.store.database import Store
 from mcp_memory.store.postgres import migrations
@@ -85,7 +85,7 @@ class _Lease:
                 self.conn = self._store.pool.getconn(timeout=CONNECT_TIMEOUT_S)
             except PoolTimeout as exc:
                 self._lock.release()
-                raise StoreError(
+                raise DatabaseUnreachableError(
                     f"the team database {redact(self._store.url)} did not answer within "
                     f"{CONNECT_TIMEOUT_S} s; check that it is up and reachable"
                 ) from exc
@@ -128,7 +128,12 @@ class PgStore(PgVectors, PgSearch, PgIndexes, Store):
             with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
                 migrations.apply(PgConnection(conn, url))
         except psycopg.Error as exc:
-            raise StoreError(
+            kind = (
+                DatabaseUnreachableError
+                if isinstance(exc, psycopg.OperationalError)
+                else StoreError
+            )
+            raise kind(
                 f"cannot open the team database {redact(url)}: "
                 f"{scrub(str(exc).strip(), url)}; check the URL, the server and the credentials"
             ) from exc
@@ -145,7 +150,7 @@ class PgStore(PgVectors, PgSearch, PgIndexes, Store):
             pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
         except PoolTimeout as exc:
             pool.close()
-            raise StoreError(
+            raise DatabaseUnreachableError(
                 f"cannot open the team database {redact(url)}: no connection within "
                 f"{CONNECT_TIMEOUT_S} s; check that it is up and reachable"
             ) from exc

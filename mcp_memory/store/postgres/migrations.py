@@ -258,3 +258,17 @@ def m002_anchors(db: PgConnection) -> None:
         CREATE INDEX memory_anchors_memory ON memory_anchors (memory_id);
         """
     )
+
+
+@migration(3)
+def m003_private_twins(db: PgConnection) -> None:
+    """A text is one memory per project *and reader*: another user's private memory with the
+    same text must neither block a team memory nor be handed back as its duplicate (which
+    would show it), so a private memory's author joins the unique key."""
+    db.run(
+        """
+        DROP INDEX memories_project_hash;
+        CREATE UNIQUE INDEX memories_project_hash ON memories (project, content_hash,
+            (CASE WHEN visibility = 'private' THEN author ELSE '' END));
+        """
+    )
