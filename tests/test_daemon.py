@@ -413,6 +413,20 @@ def test_session_start_hook_launches_the_daemon_without_waiting_and_the_relay_us
             "source": "startup",
         }
     )
+    try:
+        _session_start_launches(tmp_path, home, alpha, env, payload)
+    finally:  # the hook also launched the warm server (on port 1 when running as root)
+        subprocess.run(
+            [sys.executable, "-m", "mcp_memory.cli", "embed-server", "stop"],
+            env=env,
+            capture_output=True,
+            timeout=60,
+        )
+
+
+def _session_start_launches(
+    tmp_path: Path, home: Path, alpha: Path, env: dict[str, str], payload: str
+) -> None:
     hook = [sys.executable, "-X", "importtime", "-m", "mcp_memory.cli", "hook", "SessionStart"]
     run = subprocess.run(hook, env=env, input=payload, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
