@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOME_DIR ?= $(CURDIR)/.data
 CODE := mcp_memory
 
-.PHONY: setup run test lint bench clean chromium
+.PHONY: setup run test lint bench bench-claude clean chromium
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -58,6 +58,11 @@ bench: setup
 	$(BIN)/python bench/hooks.py
 	$(BIN)/python bench/graph.py
 	$(BIN)/python bench/reliability.py
+	$(BIN)/python bench/daemon.py
+
+# Claude Code's session start with and without mcp-memory (needs the CLI from npm).
+bench-claude: setup tests/claude/node_modules/.bin/claude
+	$(BIN)/python bench/claude_start.py
 	$(BIN)/python bench/locomo.py
 
 clean:

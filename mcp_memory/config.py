@@ -106,6 +106,7 @@ class Settings:
     near_duplicates: str = "keep"  # keep | merge
     http_host: str = "127.0.0.1"
     http_port: int = 8765
+    http_origins: str = ""  # exact browser origins allowed over HTTP; "" = the endpoint's own
     log_level: str = "WARNING"
     # the daemon: one process serving every session's MCP over a Unix socket (mcp_memory.server.daemon)
     daemon: bool = True  # false: `serve` runs the whole server in its own process, as before
@@ -281,6 +282,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "near_duplicates": _choice("keep", "merge"),
     "http_host": str,
     "http_port": _port,
+    "http_origins": str,
     "log_level": _choice("DEBUG", "INFO", "WARNING", "ERROR"),
     "daemon": _parse_bool,
     "daemon_jobs": _positive_int,

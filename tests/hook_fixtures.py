@@ -337,6 +337,8 @@ def hook_env(home: Path, port: int, **extra: str) -> dict[str, str]:
             "MCP_MEMORY_MODEL": "minilm",
             "MCP_MEMORY_EMBED_PORT": str(port),
             "MCP_MEMORY_THREADS": "1",
+            # SessionStart launches the daemon for the relay; hook tests run no relay
+            "MCP_MEMORY_DAEMON": "false",
             **extra,
         }
     )

@@ -416,3 +416,81 @@ def test_the_default_data_home_puts_the_socket_in_the_state_folder(tmp_path: Pat
     finally:
         store.close()
     os.kill(pid, signal.SIGTERM)
+
+
+def daemons_of(home: Path) -> list[int]:
+    return [
+        int(p)
+        for p in os.listdir("/proc")
+        if p.isdigit()
+        and b"mcp_memory.server.daemon" in _cmdline(int(p))
+        and _home_of(int(p)) == home
+    ]
+
+
+def test_session_start_hook_launches_the_daemon_without_waiting_and_the_relay_uses_it(
+    tmp_path: Path,
+) -> None:
+    """The SessionStart hook launches the daemon detached and returns at once (exit 0, no
+    heavy import); the relay Claude Code starts a moment later waits for that daemon instead of
+    launching a second one, and a second SessionStart launches nothing."""
+    home = tmp_path / "home"
+    alpha = project(tmp_path, "alpha")
+    env = environment(home)
+    payload = json.dumps(
+        {
+            "session_id": "s1",
+            "transcript_path": str(tmp_path / "t.jsonl"),
+            "cwd": str(alpha),
+            "hook_event_name": "SessionStart",
+            "source": "startup",
+        }
+    )
+    try:
+        _session_start_launches(tmp_path, home, alpha, env, payload)
+    finally:  # the hook also launched the warm server (on port 1 when running as root)
+        subprocess.run(
+            [sys.executable, "-m", "mcp_memory.cli", "embed-server", "stop"],
+            env=env,
+            capture_output=True,
+            timeout=60,
+        )
+
+
+def _session_start_launches(
+    tmp_path: Path, home: Path, alpha: Path, env: dict[str, str], payload: str
+) -> None:
+    hook = [sys.executable, "-X", "importtime", "-m", "mcp_memory.cli", "hook", "SessionStart"]
+    run = subprocess.run(hook, env=env, input=payload, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    imported = {line.split("|")[-1].strip() for line in run.stderr.splitlines() if "|" in line}
+    assert sorted(m for m in imported if m.split(".")[0] in HEAVY) == []
+    assert len(daemons_of(home)) == 1
+
+    async def main() -> dict[str, Any]:
+        async with Session(home, alpha) as a:
+            return structured(await a.call_tool("stats", {}))
+
+    stats = anyio.run(main)
+    assert stats["current_project"] == str(alpha.resolve())
+    pid = daemon_pid(home)
+    assert pid is not None and daemons_of(home) == [pid]  # the relay launched no other
+    again = subprocess.run(
+        [sys.executable, "-m", "mcp_memory.cli", "hook", "SessionStart"],
+        env=env,
+        input=payload,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert again.returncode == 0
+    assert daemons_of(home) == [pid]
+    off = subprocess.run(
+        [sys.executable, "-m", "mcp_memory.cli", "hook", "SessionStart"],
+        env=environment(tmp_path / "other", MCP_MEMORY_DAEMON="false"),
+        input=payload,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert off.returncode == 0 and daemons_of(tmp_path / "other") == []

@@ -36,7 +36,7 @@ from mcp_memory.app import make_embedder
 from mcp_memory.config import Settings, load_settings
 from mcp_memory.embed_server.app import EmbedServer
 from mcp_memory.embedding.local import LocalEmbedder
-from mcp_memory.embedding.protocol import MAX_BATCH, MAX_TEXT_CHARS, SERVICE
+from mcp_memory.embedding.protocol import MAX_BATCH, MAX_TEXT_CHARS, SERVICE, token_path
 from mcp_memory.embedding.specs import MINILM
 from mcp_memory.embedding.warm_client import (
     FALLBACK_HINT,
@@ -441,6 +441,7 @@ def available(settings: Settings, model_id: str, dimension: int | None = None) -
         settings.embed_port,
         model_id,
         dimension,
+        token_file=token_path(settings.run_dir, settings.embed_port),
         timeout=settings.embed_connect_timeout,
     )
 
@@ -450,7 +451,7 @@ def test_server_available_is_a_cheap_honest_probe(settings: Settings, local: Loc
     server = EmbedServer("127.0.0.1", settings.embed_port)
     server.server_close()  # bound and released: still nothing listening
     assert not available(settings, "minilm")
-    with serving(local.engine(), settings.embed_port):
+    with serving(local.engine(), settings.embed_port, run_dir=settings.run_dir):
         assert available(settings, "minilm")
         assert available(settings, "minilm", DIM)
         assert not available(settings, "minilm", 128)

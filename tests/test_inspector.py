@@ -16,6 +16,7 @@ import pytest
 from support import free_port
 
 from mcp_memory.config import Settings
+from mcp_memory.server.http import PROJECT_HEADER, TOKEN_FILE
 
 INSPECTOR = Path(__file__).parent / "inspector" / "node_modules" / ".bin" / "mcp-inspector"
 SERVE = [sys.executable, "-m", "mcp_memory.cli", "serve"]
@@ -119,11 +120,19 @@ def test_tools_call_over_streamable_http(settings: Settings) -> None:
             break
         web = settings.home.parent / "web"  # a project is named by its directory
         web.mkdir(exist_ok=True)
+        token = (settings.run_dir / TOKEN_FILE).read_text().strip()
+        headers = [
+            "--header",
+            f"Authorization: Bearer {token}",
+            "--header",
+            f"{PROJECT_HEADER}: {web}",
+        ]
         inspector(
             settings,
             [url],
             "--transport",
             "http",
+            *headers,
             "--method",
             "tools/call",
             "--tool-name",
@@ -138,6 +147,7 @@ def test_tools_call_over_streamable_http(settings: Settings) -> None:
             [url],
             "--transport",
             "http",
+            *headers,
             "--method",
             "tools/call",
             "--tool-name",

@@ -32,6 +32,7 @@ from mcp_memory.cli.doctor import run_checks
 from mcp_memory.cli.security import unsafe_calls
 from mcp_memory.config import Settings, load_settings
 from mcp_memory.embedding.local import LocalEmbedder
+from mcp_memory.server.http import TOKEN_FILE
 
 CLI = [sys.executable, "-m", "mcp_memory.cli"]
 
@@ -189,11 +190,14 @@ def test_serve_http_refuses_foreign_host_and_origin_and_remote_binding(settings:
                     "serve --http did not start"
                 )
                 time.sleep(0.1)
-        assert _post(port, {"Host": "evil.example"}) in (403, 421)
-        assert _post(port, {"Host": "evil.example:80"}) in (403, 421)
-        assert _post(port, {"Origin": "https://evil.example"}) == 403
-        assert _post(port, {"Origin": f"http://127.0.0.1:{port}"}) == 200
-        assert _post(port, {}) == 200
+        token = (settings.run_dir / TOKEN_FILE).read_text().strip()
+        auth = {"Authorization": f"Bearer {token}"}
+        assert _post(port, {"Host": "evil.example", **auth}) in (403, 421)
+        assert _post(port, {"Host": "evil.example:80", **auth}) in (403, 421)
+        assert _post(port, {"Origin": "https://evil.example", **auth}) == 403
+        assert _post(port, {"Origin": f"http://127.0.0.1:{port}", **auth}) == 200
+        assert _post(port, auth) == 200
+        assert _post(port, {}) == 401  # no bearer token (tests/test_http_endpoint.py)
     finally:
         proc.terminate()
         proc.wait(15)

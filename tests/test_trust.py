@@ -14,6 +14,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,11 +27,18 @@ import numpy as np
 import pytest
 from warm_helpers import client_for, post_json, serving, serving_handler
 
+import mcp_memory.embed_server.process as process
+from mcp_memory.config import load_settings
 from mcp_memory.embed_server.pidfile import write_token
 from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.embedding.protocol import SERVICE, token_path
 from mcp_memory.embedding.specs import MINILM
-from mcp_memory.embedding.warm_client import AutoEmbedder, ForeignServer, WarmClient
+from mcp_memory.embedding.warm_client import (
+    AutoEmbedder,
+    ForeignServer,
+    WarmClient,
+    server_available,
+)
 from mcp_memory.errors import WarmServerError
 from mcp_memory.service.memories import MemoryService
 from mcp_memory.service.types import Options
@@ -213,3 +222,45 @@ def test_a_full_server_answers_503_and_the_client_gets_local_vectors(
     if busy_now:  # the long request outlasted the client's retries
         assert auto.last_source == "local" and "busy" in (auto.last_error or "")
     assert float(vector @ minilm.embed([SECRET])[0]) > 0.9999
+
+
+@pytest.mark.parametrize("token_file", ["none", "stale"])
+def test_status_doctor_and_the_hooks_probe_report_a_squatter_as_not_ours(
+    tmp_path: Path, token_file: str
+) -> None:
+    """`embed-server status`, `doctor` and the hooks' `server_available` ask the same challenge
+    as the text path: a squatter answering with our service name and model is "not ours"
+    (before, status said "running" and the hooks' worker embedded its briefing query there)."""
+    home = tmp_path / "home"
+    with squatter() as (port, log):
+        settings = load_settings(
+            {"MCP_MEMORY_HOME": str(home), "MCP_MEMORY_MODEL": "minilm"}, embed_port=port
+        )
+        if token_file == "stale":
+            write_token(token_path(settings.run_dir, port), os.urandom(32))
+        found = process.status(settings)
+        assert found["status"] == "foreign"
+        assert "not ours" in found["message"]
+        assert not server_available(
+            "127.0.0.1",
+            port,
+            "minilm",
+            DIM,
+            token_file=token_path(settings.run_dir, port),
+            timeout=1.0,
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_MEMORY_")}
+        env.update(
+            MCP_MEMORY_HOME=str(home), MCP_MEMORY_MODEL="minilm", MCP_MEMORY_EMBED_PORT=str(port)
+        )
+        cli = [sys.executable, "-m", "mcp_memory.cli"]
+        status = subprocess.run(
+            [*cli, "embed-server", "status"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert "not ours" in status.stdout + status.stderr
+        assert "running at" not in status.stdout
+        doctor = subprocess.run(
+            [*cli, "doctor"], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert "not ours" in doctor.stdout + doctor.stderr
+    assert b"/embed" not in log.everything  # only challenges were sent

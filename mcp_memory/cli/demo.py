@@ -67,26 +67,30 @@ def run_demo(settings: Settings, *, serve: bool = True, port: int = 0) -> int:
         say(f"- recall {QUERY!r} ({elapsed:.0f} ms, embedder: {app.embedder.last_source}):")
         for h in hits:
             say(f"  [{h.id}] {h.score:.2f}  {match_reasons(h.signals)}  {one_line(h.content, 70)}")
+    from mcp_memory.server import http
+
     http_port = port or settings.http_port
     exe = shlex.join(stable_command())
+    token, created = http.load_token(settings)
+    secret = token if created else f"$(cat {settings.run_dir / http.TOKEN_FILE})"
     say()
     say("Connect Claude Code (stdio, recommended):")
     say(f"  claude mcp add memory --env MCP_MEMORY_HOME={settings.home} -- {exe} serve")
-    say("Or over HTTP while this demo runs:")
-    say(f"  claude mcp add --transport http memory http://127.0.0.1:{http_port}/mcp")
+    say("Or over HTTP while this demo runs (bearer token and project header required):")
+    for line in http.connect_lines(settings, http_port, token, created)[1:]:
+        say(line)
     say("Inspect with the MCP Inspector CLI (npx fetches it first: ~20 s the first time):")
     say(
         f"  npx @modelcontextprotocol/inspector --cli http://127.0.0.1:{http_port}/mcp "
-        "--transport http --method tools/list"
+        f'--transport http --header "Authorization: Bearer {secret}" '
+        f'--header "{http.PROJECT_HEADER}: $PWD" --method tools/list'
     )
     if not serve:
         return 0
     say()
     say(f"Serving MCP on http://127.0.0.1:{http_port}/mcp  (Ctrl-C to stop)")
-    from mcp_memory.server.tools import build_server
-
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the demo: no error for make
-        build_server(settings).run("streamable-http", host="127.0.0.1", port=http_port)
+        http.serve(settings, "127.0.0.1", http_port, token)
     if result.get("status") == "started":  # stop what the demo started, keep what it found
         process.stop(settings)
     say("demo stopped")

@@ -101,12 +101,16 @@ def _model(settings: Settings) -> tuple[bool, str, str]:
 
 
 def _warm_server(settings: Settings) -> tuple[bool, str, str]:
+    from mcp_memory.embedding.protocol import token_path
     from mcp_memory.embedding.warm_client import fetch_health
     from mcp_memory.errors import WarmServerError
 
     try:
         health = fetch_health(
-            settings.embed_host, settings.embed_port, timeout=settings.embed_connect_timeout
+            settings.embed_host,
+            settings.embed_port,
+            token_path(settings.run_dir, settings.embed_port),
+            timeout=settings.embed_connect_timeout,
         )
     except WarmServerError as exc:
         return (

@@ -188,11 +188,9 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from mcp_memory.server.tools import build_server
-
-    server = build_server(settings)
     if args.http:
         from mcp_memory.config import LOOPBACK_HOSTS
+        from mcp_memory.server import http
 
         host = args.host or settings.http_host
         if host not in LOOPBACK_HOSTS and not args.allow_remote:
@@ -201,13 +199,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
                 "Pass --allow-remote if you really want that"
             )
         port = args.port or settings.http_port
-        print(f"MCP server on http://{host}:{port}/mcp (streamable HTTP)", file=sys.stderr)
-        server.run("streamable-http", host=host, port=port)
+        token, created = http.load_token(settings)
+        for line in http.connect_lines(settings, port, token, created):
+            print(line, file=sys.stderr)
+        http.serve(settings, host, port, token)
     else:
         from mcp_memory.server.stdio import serve
+        from mcp_memory.server.tools import build_server
 
         _exit_on_signals()
-        serve(server)  # the SDK's stdio transport, answering lines it would drop
+        serve(build_server(settings))  # the SDK's stdio transport, answering lines it would drop
     return 0
 
 

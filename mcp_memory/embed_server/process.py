@@ -28,6 +28,7 @@ from typing import Any
 
 from mcp_memory.config import PREFIX, Settings
 from mcp_memory.embed_server.pidfile import lock_path, pid_path, read_pid_file, write_pid_file
+from mcp_memory.embedding.protocol import token_path
 from mcp_memory.embedding.warm_client import ForeignServer, fetch_health
 from mcp_memory.errors import WarmServerError
 from mcp_memory.files import open_private, private_dir, touch_private
@@ -63,6 +64,7 @@ def status(settings: Settings) -> dict[str, Any]:
         health = fetch_health(
             settings.embed_host,
             settings.embed_port,
+            token_path(settings.run_dir, settings.embed_port),
             timeout=max(1.0, settings.embed_connect_timeout),
         )
     except ForeignServer as exc:
@@ -175,7 +177,10 @@ def stop(settings: Settings, timeout: float = 10.0) -> dict[str, Any]:
     if pid is None or not _alive(pid):
         try:
             health = fetch_health(
-                settings.embed_host, settings.embed_port, timeout=settings.embed_connect_timeout
+                settings.embed_host,
+                settings.embed_port,
+                token_path(settings.run_dir, settings.embed_port),
+                timeout=settings.embed_connect_timeout,
             )
         except WarmServerError:
             health = None

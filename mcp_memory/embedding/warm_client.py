@@ -470,17 +470,22 @@ def _fallback_reason(exc: BaseException, auto: AutoEmbedder) -> str:
     return f"embedding server not reachable at {auto.client.address} ({_describe(exc)})"
 
 
-def fetch_health(host: str, port: int, *, timeout: float) -> dict[str, Any]:
+def fetch_health(host: str, port: int, token_file: Path, *, timeout: float) -> dict[str, Any]:
     """``GET /health`` from ``host:port``; raises WarmServerError unless it is ours.
 
-    Checks only that the program on the port is the mcp-memory embedding server, not which
-    model it serves (status and doctor report that). Entry points pass the configured address
-    and the connect timeout (``MCP_MEMORY_EMBED_CONNECT_TIMEOUT``) from their settings.
+    "Ours" is what the text path requires too (:meth:`WarmClient.health`): the reply answers a
+    fresh challenge with ``HMAC(token, port:challenge)`` under the token in ``token_file``, so a
+    squatter that answers with our service name is reported as not ours (ForeignServer). Checks
+    only that, not which model it serves (status and doctor report that). Entry points pass the
+    configured address, the token file and the connect timeout from their settings.
     """
     address = f"{_host_literal(host)}:{port}"
+    challenge = secrets.token_hex(16)
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        conn.request("GET", "/health", headers={"Accept": "application/json"})
+        conn.request(
+            "GET", "/health", headers={"Accept": "application/json", CHALLENGE_HEADER: challenge}
+        )
         response = conn.getresponse()
         data = response.read()
     except (OSError, http.client.HTTPException) as exc:
@@ -498,18 +503,39 @@ def fetch_health(host: str, port: int, *, timeout: float) -> dict[str, Any]:
             f"the program at {address} is not the mcp-memory embedding server; stop it or "
             "set MCP_MEMORY_EMBED_PORT to a free port"
         )
+    try:
+        expected = proof(read_token(token_file), port, challenge)
+    except OSError as exc:
+        raise ForeignServer(
+            f"the program at {address} calls itself our embedding server but is not ours "
+            f"(it cannot be checked: {exc})"
+        ) from None
+    answer = reply.get("proof")
+    if not isinstance(answer, str) or not hmac.compare_digest(answer, expected):
+        raise ForeignServer(
+            f"the program at {address} calls itself our embedding server but is not ours (no "
+            f"valid answer to the challenge under the token in {token_file}); stop that "
+            "program or set MCP_MEMORY_EMBED_PORT to a free port"
+        )
     return reply
 
 
 def server_available(
-    host: str, port: int, model_id: str, dimension: int | None = None, *, timeout: float
+    host: str,
+    port: int,
+    model_id: str,
+    dimension: int | None = None,
+    *,
+    token_file: Path,
+    timeout: float,
 ) -> bool:
-    """True when our warm server answers health quickly and serves ``model_id`` (and dimension).
+    """True when our warm server (it answered the challenge) answers health quickly and
+    serves ``model_id`` (and dimension).
 
     Cheap: one loopback request with the connect timeout, no model loaded. For hooks.
     """
     try:
-        health = fetch_health(host, port, timeout=timeout)
+        health = fetch_health(host, port, token_file, timeout=timeout)
     except WarmServerError:
         return False
     if health.get("model") != model_id or health.get("status") != "ok":

@@ -19,8 +19,8 @@ runs that write.
 
 Events:
 
-- ``SessionStart``: starts the warm server when it is neither up nor starting (detached, returns
-  at once), injects the project's cached briefing and asks the worker to refresh it. Only the
+- ``SessionStart``: starts the daemon (unless ``MCP_MEMORY_DAEMON=false``) and the warm server
+  when they are neither up nor starting (detached, returns at once), injects the project's cached briefing and asks the worker to refresh it. Only the
   first session of a project builds the briefing in the hook (slow, once). The briefing's ids
   start the session's one "shown" set (kept in the session state), which every injection below
   reads and extends: nothing is put in front of the model twice in a session.
@@ -190,6 +190,48 @@ def ensure_server(settings: Settings) -> str:
     return "spawned"
 
 
+def ensure_daemon(settings: Settings) -> str:
+    """Launch the daemon (detached, not waited for) so that the relay Claude Code starts next
+    finds it warm: ``off`` (``MCP_MEMORY_DAEMON=false``), ``running`` (a daemon holds its lock:
+    it takes it before its imports, so also while it starts), ``starting`` (a relay holds the
+    start lock: it is launching one) or ``launched``. A relay that comes while the launched
+    daemon starts waits for it (:func:`mcp_memory.server.daemon.launch.daemon_starting`); two
+    daemons launched at once leave one, the other exits on the daemon lock."""
+    if not settings.daemon:
+        return "off"
+    run_dir = settings.run_dir
+    if _held(run_dir / "daemon.lock"):  # = server.daemon.paths.LOCK
+        return "running"
+    if _held(run_dir / "daemon.start-lock"):  # = server.daemon.paths.START_LOCK
+        return "starting"
+    # As server.daemon.launch launches it (same argv, log and folder), with this environment:
+    # the relays of this session share its MCP_MEMORY_* settings.
+    spool.spawn_detached(
+        [sys.executable, "-m", "mcp_memory.server.daemon"],
+        settings.logs_dir / "daemon.log",  # = server.daemon.paths.LOG
+        settings.home,
+    )
+    return "launched"
+
+
+def _held(lock: Path) -> bool:
+    """Whether another process holds an flock on ``lock`` (probed with a shared lock, released
+    at once)."""
+    import fcntl
+
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 def git_branch(root: Path) -> str | None:
     """The checked-out branch, read from ``.git/HEAD`` (a worktree's ``.git`` file points to
     its own HEAD); None when detached or not a repository."""
@@ -209,6 +251,7 @@ def git_branch(root: Path) -> str | None:
 
 def session_start(hook: Hook) -> dict[str, Any] | None:
     settings = hook.settings
+    ensure_daemon(settings)
     ensure_server(settings)
     project = hook.project
     branch = git_branch(Path(project))

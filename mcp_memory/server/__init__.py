@@ -3,6 +3,8 @@
 - ``tools``: :func:`build_server`: the server, its lifespan (one App) and every tool and resource
 - ``stdio``: :func:`serve`: the stdio transport with a guard that answers every line (a JSON-RPC
   error for the malformed ones the SDK would drop)
+- ``http``: the streamable-HTTP endpoint (``serve --http``, ``make run``) behind a bearer token,
+  an exact Origin list and a Host check; each session's project from its ``X-Memcycle-Project``
 - ``results``: the tools' parameter types (described, bounded, enumerated), result models and
   :func:`reply` (structured content once, with a one-line text summary)
 - ``daemon``: one long-lived process serving these tools to every session over a Unix socket,

@@ -78,7 +78,14 @@ class Unavailable:
 SESSION_APP: ContextVar[App | None] = ContextVar("mcp_memory_session_app", default=None)
 
 
-def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
+# How a transport narrows the shared app to one session's (its project from a header, over HTTP:
+# :func:`mcp_memory.server.http.project_scope`); raises MCPMemoryError when it cannot.
+SessionScope = Callable[[App, Context], App]
+
+
+def build_server(
+    settings: Settings, cwd: Path | None = None, *, scope: SessionScope | None = None
+) -> MCPServer[App]:
     @asynccontextmanager
     async def lifespan(_: MCPServer[App]) -> AsyncIterator[App]:
         try:
@@ -110,6 +117,8 @@ def build_server(settings: Settings, cwd: Path | None = None) -> MCPServer[App]:
         if isinstance(app, Unavailable):
             raise ToolError(str(app.error))
         try:
+            if scope is not None:
+                app = scope(app, ctx)
             return await anyio.to_thread.run_sync(lambda: fn(app))
         except MCPMemoryError as exc:  # expected failures: the message says what to do next
             raise ToolError(str(exc)) from exc

@@ -10,7 +10,8 @@ import sys
 
 from mcp_memory.config import load_settings
 from mcp_memory.errors import MCPMemoryError
-from mcp_memory.server.daemon.server import run
+from mcp_memory.files import acquire_lock, private_dir
+from mcp_memory.server.daemon.paths import LOCK
 
 log = logging.getLogger("mcp_memory.server.daemon")
 
@@ -27,7 +28,16 @@ def main() -> int:
         settings = load_settings()
         if settings.log_level == "DEBUG":
             root.setLevel(logging.DEBUG)
-        return run(settings)
+        # The daemon lock first, before the second of imports below: a launcher that finds it
+        # held (launch.daemon_starting) waits for this daemon instead of launching another.
+        private_dir(settings.run_dir)
+        lock = acquire_lock(settings.run_dir / LOCK)
+        if lock is None:
+            log.warning("another daemon for %s is running or starting; exiting", settings.home)
+            return 3
+        from mcp_memory.server.daemon.server import run
+
+        return run(settings, lock)
     except MCPMemoryError as exc:
         log.error("%s", exc)
         return 2

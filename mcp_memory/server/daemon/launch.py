@@ -4,7 +4,8 @@ Standard library only (the relay imports it at every session start). :func:`conn
 connects when a daemon listens; otherwise, under ``daemon.start-lock`` (so two sessions starting
 together launch one daemon), it launches ``python -m mcp_memory.server.daemon`` in its own session,
 re-parented away from the caller (a double fork: the relay never has a child to reap, and the
-daemon outlives it), and waits for the socket. It gives up early when the daemon exits during
+daemon outlives it), and waits for the socket; a daemon that holds its lock already (launched by
+the SessionStart hook, which does not wait) is waited for, not launched again. It gives up early when the daemon exits during
 startup; the caller then serves in-process.
 """
 
@@ -19,7 +20,14 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from mcp_memory.server.daemon.paths import LOG, START_LOCK, UntrustedSocket, connect, socket_path
+from mcp_memory.server.daemon.paths import (
+    LOCK,
+    LOG,
+    START_LOCK,
+    UntrustedSocket,
+    connect,
+    socket_path,
+)
 
 POLL = 0.02  # seconds between connection attempts while the daemon starts
 CONNECT_TIMEOUT = 2.0
@@ -53,6 +61,22 @@ def start_lock(run_dir: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def daemon_starting(run_dir: Path) -> bool:
+    """Whether a daemon holds ``daemon.lock``: it takes it first thing, before its imports, so
+    this is true from its first ~50 ms until it exits (running, or still starting)."""
+    try:
+        fd = os.open(run_dir / LOCK, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # releases the probe's lock at once
+    return False
 
 
 def try_connect(run_dir: Path) -> socket.socket | None:
@@ -137,6 +161,15 @@ def connect_or_start(
             sock = try_connect(run_dir)  # another relay may have started it meanwhile
             if sock is not None:
                 return sock
+            if daemon_starting(run_dir):  # launched by a hook, or exiting: wait, launch none
+                while daemon_starting(run_dir) and time.monotonic() < deadline:
+                    sock = try_connect(run_dir)
+                    if sock is not None:
+                        return sock
+                    time.sleep(POLL)
+                if time.monotonic() >= deadline:
+                    break
+                continue
             try:
                 pid = launch(home, state, env)
             except OSError as exc:

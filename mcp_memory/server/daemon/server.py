@@ -1,7 +1,7 @@
 """The daemon process: one App (store, RAM index, embedder, service) for every session.
 
-:func:`run` takes the daemon lock (a second daemon for the same data home exits with 3), opens
-the App, binds ``daemon.sock`` with a 0177 umask (the socket is 0600 from its first moment, in
+:func:`run` holds the daemon lock (``__main__`` took it before importing this module; a second
+daemon for the same data home exits with 3), opens the App, binds ``daemon.sock`` with a 0177 umask (the socket is 0600 from its first moment, in
 the 0700 run directory), writes ``daemon.pid`` and serves connections until SIGTERM/SIGINT, or
 until it has had no session for ``daemon_idle_exit`` seconds, or until a relay of another
 version (an upgrade) finds it without sessions. Committed writes are in SQLite's
@@ -18,6 +18,7 @@ import signal
 import socket
 import time
 from collections.abc import Mapping
+from typing import IO
 
 import anyio
 import anyio.abc
@@ -26,8 +27,8 @@ import anyio.to_thread
 from mcp_memory import __version__
 from mcp_memory.app import open_app
 from mcp_memory.config import PREFIX, Settings
-from mcp_memory.files import acquire_lock, atomic_write, private_dir
-from mcp_memory.server.daemon.paths import LOCK, PID, short_name, socket_path
+from mcp_memory.files import atomic_write
+from mcp_memory.server.daemon.paths import PID, short_name, socket_path
 from mcp_memory.server.daemon.sessions import Sessions
 from mcp_memory.server.tools import build_server
 
@@ -63,13 +64,9 @@ def bind(path: os.PathLike[str] | str) -> socket.socket:
     return sock
 
 
-def run(settings: Settings) -> int:
-    """Serve until stopped; 0, or 3 when another daemon for this data home runs."""
-    private_dir(settings.run_dir)
-    lock = acquire_lock(settings.run_dir / LOCK)
-    if lock is None:
-        log.warning("another daemon for %s is running or starting; exiting", settings.home)
-        return 3
+def run(settings: Settings, lock: IO[bytes]) -> int:
+    """Serve until stopped, holding ``lock`` (the daemon lock, which ``__main__`` takes before
+    importing this module); 0."""
     try:
         with open_app(settings, settings.home) as app:
             sessions = Sessions(app, build_server(settings), settings_key(os.environ))
