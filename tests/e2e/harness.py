@@ -214,8 +214,8 @@ class Sandbox:
         deadline = started + timeout
         while time.monotonic() < deadline:
             # a hook may outlive the CLI's exit; it enqueues before it starts a worker
-            hooks = _running(self.project, b"hooks/run.py")
-            workers = _running(self.memhome, b"mcp_memory.capture.spool")
+            hooks = _running(self.project, HOOK_MARKERS)
+            workers = _running(self.memhome, WORKER_MARKERS)
             if not hooks and not workers and not list(self.spool.glob("*.json")):
                 self.timings.append(("settle", time.monotonic() - started))
                 return
@@ -393,11 +393,20 @@ def _processes_in(directory: Path) -> list[int]:
     return pids
 
 
-def _running(directory: Path, marker: bytes) -> list[int]:
-    """Pids of processes in ``directory`` whose command line contains ``marker``."""
+# How a hook and a spool worker show in /proc/PID/cmdline (arguments NUL-separated): the
+# installed ``memcycle hook EVENT`` (or the checkout's hooks/run.py launcher) and
+# ``python -m mcp_memory.hooks.worker``. A marker that matches nothing makes settle() return
+# while work is still under way, so test_settle_markers_match_real_processes pins them.
+HOOK_MARKERS = (b"\0hook\0", b"hooks/run.py")
+WORKER_MARKERS = (b"mcp_memory.hooks.worker",)
+
+
+def _running(directory: Path, markers: tuple[bytes, ...]) -> list[int]:
+    """Pids of processes in ``directory`` whose command line contains one of ``markers``."""
     found = []
     for pid in _processes_in(directory):
         with contextlib.suppress(OSError):
-            if marker in Path(f"/proc/{pid}/cmdline").read_bytes():
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if any(marker in cmdline for marker in markers):
                 found.append(pid)
     return found
