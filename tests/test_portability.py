@@ -476,3 +476,48 @@ def test_remember_refuses_a_time_graph_and_recall_cannot_show(service: MemorySer
         with pytest.raises(ValidationError, match="between 1970 and 2100"):
             service.remember("a note from the far future", project="p", created_at=bad)
     assert service.remember("a note from 2001", project="p", created_at=978_307_200.0).id
+
+
+def test_anchors_and_visibility_travel_and_a_path_leaving_the_repository_is_refused(
+    tmp_path: Path, minilm: LocalEmbedder
+) -> None:
+    repo = tmp_path / "repo"
+    (repo / "payments").mkdir(parents=True)
+    (repo / "payments" / "retry.py").write_text("def backoff(n):\n    return 2 ** n\n")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "first"], check=True)
+    project = str(repo.resolve())
+    svc = service_at(tmp_path / "source.db", minilm)
+    anchored = svc.remember("Retries back off exponentially in payments/retry.py", project=project)
+    private = svc.remember(
+        "my own reminder: ask about the retry cap", project=project, source="user"
+    )
+    (mine,) = svc.store.anchors_of([anchored.id]).values()
+    text = dump(svc)
+    records = {r["content"]: r for r in map(json.loads, text.splitlines()[1:])}
+    record = records["Retries back off exponentially in payments/retry.py"]
+    assert [a["path"] for a in record["anchors"]] == ["payments/retry.py"]
+    assert "mtime_ns" not in record["anchors"][0]  # this machine's stat stays here
+    assert records["my own reminder: ask about the retry cap"]["visibility"] == "private"
+
+    target = service_at(tmp_path / "copy.db", minilm)
+    header, parsed = read_export(text.splitlines())
+    report = import_records(target, header, parsed)
+    assert report.anchors == len(record["anchors"])
+    copied = target.store.anchors_of([report.ids[anchored.id]])[report.ids[anchored.id]]
+    # path, kind, selector, fingerprint, commit and when: as anchored on the source
+    assert [(r[2], r[4], r[5], r[6], r[7], r[8]) for r in copied] == [
+        (r[2], r[4], r[5], r[6], r[7], r[8]) for r in mine
+    ]
+    assert target.store.get(report.ids[private.id]).visibility == "private"
+
+    for bad in ("../../etc/passwd", "/etc/passwd"):
+        hostile = dict(
+            record, content="another text", anchors=[dict(record["anchors"][0], path=bad)]
+        )
+        before = target.store.counts()["total"]
+        with pytest.raises(ValidationError, match="relative to the repository"):
+            import_records(target, header, [hostile])
+        assert target.store.counts()["total"] == before  # nothing stored half-way

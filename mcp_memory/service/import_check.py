@@ -21,6 +21,7 @@ import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
 from mcp_memory.errors import ValidationError
@@ -36,8 +37,9 @@ from mcp_memory.service.memories import (
     redact_tags,
     validate_content,
 )
+from mcp_memory.store.anchors import NewAnchor
 from mcp_memory.store.base import NewMemory
-from mcp_memory.store.schema import STATES
+from mcp_memory.store.schema import ANCHOR_KINDS, STATES, VISIBILITIES
 
 FORMAT = "mcp-memory-export"
 VERSION = 1
@@ -48,6 +50,7 @@ MAX_NAME_CHARS = 65_536  # projects, session ids, providers, models
 MAX_OBJECT_CHARS = 256 * 1024  # metadata or detail, as JSON
 MAX_COUNT = 2**31 - 1
 MAX_ID = 2**63 - 1
+MAX_ANCHORS = 256  # code anchors of one memory
 SHOWN = 20  # bad lines named in the error; the rest are counted
 
 
@@ -63,6 +66,7 @@ class CheckedMemory:
     memory: NewMemory  # what is stored: redacted, hash recomputed
     vector: object  # the file's vector text, if any (decoded later, see portability._vector)
     redacted: int  # secrets removed from its text, tags and project
+    anchors: list[tuple[NewAnchor, float]] = field(default_factory=list)  # (anchor, when)
 
 
 @dataclass
@@ -234,8 +238,51 @@ def _memory(r: dict[str, Any], max_content_chars: int) -> CheckedMemory:
         last_recalled_at=_time(r.get("last_recalled_at"), "last_recalled_at", optional=True),
         recall_count=_count(r.get("recall_count", 0), "recall_count"),
         reprieves=_count(r.get("reprieves", 0), "reprieves"),
+        visibility=_choice(r.get("visibility", "team"), VISIBILITIES, "visibility"),
     )
-    return CheckedMemory(int(r["id"]), memory, r.get("vector"), secrets + in_project + in_tags)
+    return CheckedMemory(
+        int(r["id"]),
+        memory,
+        r.get("vector"),
+        secrets + in_project + in_tags,
+        _anchors(r.get("anchors"), now),
+    )
+
+
+def _anchors(value: object, now: float) -> list[tuple[NewAnchor, float]]:
+    """A memory's code anchors: repository-relative paths only (an anchor names a file of the
+    project's checkout; an absolute path or one that climbs out with ``..`` is refused)."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > MAX_ANCHORS:
+        raise Bad(f"anchors must be a list of at most {MAX_ANCHORS} objects")
+    out = []
+    for a in value:
+        if not isinstance(a, dict):
+            raise Bad(f"an anchor must be an object, not {_show(a)}")
+        path = a.get("path")
+        if (
+            not isinstance(path, str)
+            or not path
+            or len(path) > 1024
+            or "\0" in path
+            or PurePosixPath(path).is_absolute()
+            or ".." in PurePosixPath(path).parts
+        ):
+            raise Bad(f"an anchor's path must be relative to the repository, not {_show(path)}")
+        kind = _choice(a.get("kind"), ANCHOR_KINDS, "an anchor's kind")
+        selector, fingerprint = a.get("selector", ""), a.get("fingerprint")
+        if not isinstance(selector, str) or len(selector) > 1024:
+            raise Bad(f"an anchor's selector must be a string, not {_show(selector)}")
+        if not isinstance(fingerprint, str) or not 0 < len(fingerprint) <= 128:
+            raise Bad(f"an anchor's fingerprint must be a string, not {_show(fingerprint)}")
+        commit = a.get("commit")
+        if commit is not None and (not isinstance(commit, str) or len(commit) > 64):
+            raise Bad(f"an anchor's commit must be a string, not {_show(commit)}")
+        at = _time(a.get("anchored_at", now), "an anchor's anchored_at")
+        anchor: NewAnchor = (path, kind, selector, fingerprint, commit, None, None)
+        out.append((anchor, now if at is None else at))
+    return out
 
 
 def _link(r: dict[str, Any], memories: set[int]) -> tuple[int, int, float]:

@@ -6,7 +6,9 @@ Export format (JSONL, UTF-8, one JSON object per line, ``kind`` says which):
 - ``header`` (first line): ``format`` ``mcp-memory-export``, ``version`` 1, the database's
   ``model`` (id, dimension, pooling) and whether vectors follow;
 - ``memory``: every column a user would miss (content, type, project, tags, source, session,
-  state, protection, times, recall count, metadata), its ``id`` in the source database and,
+  state, protection, times, recall count, metadata, author, visibility), its ``id`` in the
+  source database, its code ``anchors`` (path, part, fingerprint, commit; not this machine's
+  file stat or last status: the importing machine checks them against its own checkout) and,
   with ``--vectors``, ``vector``: the float32 little-endian vector, base64;
 - ``link``: two memory ids and their similarity;
 - ``consolidation`` and ``lineage``: which memories a consolidation merged into which (so
@@ -68,6 +70,7 @@ class ExportReport:
     consolidations: int = 0
     lineage: int = 0
     vectors: int = 0
+    anchors: int = 0
 
 
 @dataclass
@@ -86,6 +89,7 @@ class ImportReport:
     redacted: int = 0  # secrets removed from texts, tags and projects on the way in
     vectors_reused: int = 0
     reembedded: int = 0
+    anchors: int = 0  # code anchors stored with the memories stored now
     model: str = ""  # the file's model
     ids: dict[int, int] = field(default_factory=dict)  # source id -> id here
 
@@ -132,8 +136,12 @@ def export(
         for chunk in _chunks(sorted(ids), 500):
             memories = store.get_many(chunk)
             blobs = store.vectors(chunk) if vectors and model is not None else {}
+            anchors = store.anchors_of(chunk)
             for mid in chunk:
                 record = _memory_record(memories[mid])
+                if mid in anchors:
+                    record["anchors"] = [_anchor_record(row) for row in anchors[mid]]
+                    report.anchors += len(anchors[mid])
                 if mid in blobs:
                     raw = np.ascontiguousarray(blobs[mid], dtype="<f4").tobytes()
                     record["vector"] = base64.b64encode(raw).decode("ascii")
@@ -187,6 +195,23 @@ def _memory_record(m: Memory) -> dict[str, Any]:
         "recall_count": m.recall_count,
         "reprieves": m.reprieves,
         "metadata": m.metadata,
+        "author": m.author,
+        "visibility": m.visibility,
+    }
+
+
+def _anchor_record(row: tuple[Any, ...]) -> dict[str, Any]:
+    """One code anchor (``schema.ANCHOR_COLUMNS`` row) as the file carries it: the part of the
+    file and its fingerprint then. Its stat and last status are this machine's and stay here:
+    the importing machine checks the anchor against its own checkout."""
+    _, _, path, _, kind, selector, fingerprint, commit, anchored_at, *_ = row
+    return {
+        "path": path,
+        "kind": kind,
+        "selector": selector,
+        "fingerprint": fingerprint,
+        "commit": commit,
+        "anchored_at": anchored_at,
     }
 
 
@@ -261,8 +286,11 @@ def import_records(
                 report.ids[m.id] = existing.id
                 report.duplicates += 1
                 continue
-            report.ids[m.id] = store.insert(m.memory, vector)
+            report.ids[m.id] = new_id = store.insert(m.memory, vector)
             report.memories += 1
+            for anchor, at in m.anchors:
+                store.add_anchors(new_id, [anchor], at=at)
+            report.anchors += len(m.anchors)
         for m in twins:
             report.ids[m.id] = report.ids[first[m.memory.project, m.memory.content_hash]]
             report.duplicates += 1

@@ -17,6 +17,7 @@ STATES = ("buffer", "proven", "superseded", "expired", "deleted")
 ACTIVE_STATES = ("buffer", "proven")  # the states recall, linking and the hooks see
 # Who sees a memory on a team database: everyone, or its author alone.
 VISIBILITIES = ("team", "private")
+ANCHOR_KINDS = ("file", "lines", "symbol")  # memory_anchors.kind: a whole file, lines, a symbol
 
 MAX_CANDIDATES = 4096  # sqlite-vec caps a KNN query's k here
 
