@@ -69,9 +69,16 @@ def touch_private(path: Path) -> Path:
     return path
 
 
-def atomic_write(path: Path, data: str | bytes, *, mode: int = FILE_MODE) -> Path:
-    """Replace ``path`` with ``data`` atomically: a fresh temporary file next to it (``O_EXCL``,
-    ``O_NOFOLLOW``, ``mode``) is written, synced and renamed over it. Never follows a symlink."""
+def atomic_write(
+    path: Path, data: str | bytes, *, mode: int = FILE_MODE, replace: bool = True
+) -> bool:
+    """Write ``path`` with ``data`` atomically: a fresh temporary file next to it (``O_EXCL``,
+    ``O_NOFOLLOW``, ``mode``) is written, synced and renamed over it. Never follows a symlink.
+
+    ``replace=False`` creates ``path`` only if it does not exist (the temporary file is
+    hard-linked into place, which fails on an existing name): of several processes writing at
+    once exactly one wins, and nobody ever reads a half-written file. Returns whether ``path``
+    was written."""
     path = Path(path)
     private_dir(path.parent)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW
@@ -91,12 +98,20 @@ def atomic_write(path: Path, data: str | bytes, *, mode: int = FILE_MODE) -> Pat
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        if replace:
+            os.replace(temporary, path)
+            return True
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(temporary)
+        return True
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
-    return path
 
 
 def acquire_lock(path: Path) -> IO[bytes] | None:

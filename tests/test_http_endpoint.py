@@ -179,3 +179,33 @@ def test_origins_outside_the_exact_list_are_refused(
     assert status(url, auth) == 200
     # a rebinding name for 127.0.0.1 is not our host
     assert status(url, {**auth, "Host": "attacker.example:" + port}) == 421
+
+
+def test_servers_starting_at_once_for_the_first_time_agree_on_one_token(tmp_path: Path) -> None:
+    """The token file is created only if absent: of eight processes making it at once, one
+    writes it and every one of them uses that token (the last writer used to win, and the
+    other servers' clients got 401)."""
+    code = (
+        "import sys, time\n"
+        "from mcp_memory.config import load_settings\n"
+        "from mcp_memory.server.http import load_token\n"
+        "time.sleep(max(0.0, float(sys.argv[1]) - time.time()))\n"
+        "token, created = load_token(load_settings())\n"
+        "print(token, created)\n"
+    )
+    env = {**os.environ, "MCP_MEMORY_HOME": str(tmp_path / "home")}
+    start = str(time.time() + 2.0)  # all past their imports: they race on the file itself
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, start], env=env, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(8)
+    ]
+    answers = [p.communicate(timeout=60)[0].split() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert len({token for token, _ in answers}) == 1
+    assert [created for _, created in answers].count("True") == 1
+    path = tmp_path / "home" / "run" / TOKEN_FILE
+    assert path.read_text().strip() == answers[0][0]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")] == []

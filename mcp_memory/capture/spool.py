@@ -57,7 +57,8 @@ def enqueue(run_dir: Path, job: dict[str, Any]) -> Path:
     """Write one job atomically (``.tmp`` then rename); names sort in arrival order."""
     directory = spool_dir(run_dir)
     name = f"{time.time_ns():020d}-{os.getpid()}-{job.get('kind', 'job')}.json"
-    return atomic_write(directory / name, json.dumps(job, ensure_ascii=False))
+    atomic_write(directory / name, json.dumps(job, ensure_ascii=False))
+    return directory / name
 
 
 def worker_running(run_dir: Path) -> bool:
@@ -123,7 +124,9 @@ def read_briefing(run_dir: Path, project: str) -> dict[str, Any] | None:
 
 def write_briefing(run_dir: Path, project: str, text: str, ids: list[int]) -> Path:
     record = {"project": project, "text": text, "ids": ids, "built_at": time.time()}
-    return atomic_write(briefing_path(run_dir, project), json.dumps(record))
+    path = briefing_path(run_dir, project)
+    atomic_write(path, json.dumps(record))
+    return path
 
 
 # -- the worker's side: its lock and its queue ------------------------------------------------------

@@ -46,12 +46,12 @@ def load_token(settings: Settings) -> tuple[str, bool]:
     """This data home's HTTP token and whether it was made just now (the first start)."""
     path = settings.run_dir / TOKEN_FILE
     private_dir(settings.run_dir)
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        token = secrets.token_urlsafe(32)
-        atomic_write(path, token + "\n")
+    token = secrets.token_urlsafe(32)
+    # Created only if absent: two servers starting at once for the first time agree on one
+    # token (the one that loses reads the winner's), so neither's clients get 401.
+    if atomic_write(path, token + "\n", replace=False):
         return token, True
+    info = os.lstat(path)
     if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
         raise ConfigError(
             f"{path} is not a private file of yours (mode {info.st_mode & 0o777:04o}); "
