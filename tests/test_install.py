@@ -407,6 +407,7 @@ def test_cli_install_writes_commands_claude_code_can_run(tmp_path: Path) -> None
         "MCP_MEMORY_MODEL": "minilm",
         "MCP_MEMORY_EMBED_PORT": env["MCP_MEMORY_EMBED_PORT"],
         "MCP_MEMORY_THREADS": "1",
+        "MCP_MEMORY_DAEMON": "false",  # hook_env's: these hook tests run no relay
         **{k: env[k] for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME")},
     }
     run_dir = home / "run"
