@@ -325,13 +325,7 @@ def test_service_files_are_written_but_never_enabled_in_tests(tmp_path: Path) ->
         if platform == "linux":
             assert f"ExecStart={PYTHON} -m mcp_memory.embed_server --port 52600" in text
             assert "Environment=MCP_MEMORY_HOME=/data/mem" in text
-            assert calls[-1] == [
-                "systemctl",
-                "--user",
-                "enable",
-                "--now",
-                "mcp-memory-embed.service",
-            ]
+            assert ["systemctl", "--user", "enable", "--now", "mcp-memory-embed.service"] in calls
         else:
             plist = plistlib.loads(path.read_bytes())
             assert plist["ProgramArguments"] == [
@@ -344,15 +338,77 @@ def test_service_files_are_written_but_never_enabled_in_tests(tmp_path: Path) ->
             assert plist["RunAtLoad"] is True and plist["EnvironmentVariables"] == {
                 "MCP_MEMORY_HOME": "/data/mem"
             }
-            assert calls[-1] == ["launchctl", "load", "-w", str(path)]
+            assert ["launchctl", "load", "-w", str(path)] in calls
         calls.clear()
         install(target, remove=True, **kwargs)
         assert not path.exists() and calls[0][0] in ("systemctl", "launchctl")
         calls.clear()
 
 
+def test_service_keeps_the_daemon_running_from_login(tmp_path: Path) -> None:
+    """--service adds a systemd user unit for the daemon, with the recorded settings and no
+    idle exit; --dry-run prints it and calls nothing; daemon off, no unit (and an old one goes)."""
+    calls: list[list[str]] = []
+    target = Target.project(tmp_path)
+    unit = tmp_path / ".config" / "systemd" / "user" / "mcp-memory-daemon.service"
+    kwargs: dict[str, Any] = dict(
+        python=PYTHON,
+        command=[COMMAND],
+        service=True,
+        platform="linux",
+        home=tmp_path,
+        env={"MCP_MEMORY_HOME": "/data/mem"},
+        run=calls.append,
+    )
+    dry = install(target, dry_run=True, **kwargs)
+    shown = dry.describe(dry_run=True)
+    assert not unit.exists() and calls == []
+    assert f"+ExecStart={PYTHON} -m mcp_memory.server.daemon" in shown
+    assert "+Environment=MCP_MEMORY_DAEMON_IDLE_EXIT=0" in shown
+    assert "would run   systemctl --user enable --now mcp-memory-daemon.service" in shown
+
+    install(target, **kwargs)
+    text = unit.read_text()
+    assert f"ExecStart={PYTHON} -m mcp_memory.server.daemon\n" in text
+    assert "Environment=MCP_MEMORY_HOME=/data/mem" in text
+    assert "Environment=MCP_MEMORY_DAEMON_IDLE_EXIT=0" in text
+    assert "WantedBy=default.target" in text
+    assert ["systemctl", "--user", "enable", "--now", "mcp-memory-daemon.service"] in calls
+
+    calls.clear()  # a recorded idle exit is kept; the daemon turned off removes its unit
+    install(target, **kwargs | {"env": {"MCP_MEMORY_DAEMON_IDLE_EXIT": "600"}})
+    assert "Environment=MCP_MEMORY_DAEMON_IDLE_EXIT=600" in unit.read_text()
+    calls.clear()
+    install(target, daemon=False, **kwargs)
+    assert not unit.exists()
+    assert ["systemctl", "--user", "disable", "--now", "mcp-memory-daemon.service"] in calls
+    assert (unit.parent / "mcp-memory-embed.service").exists()
+
+
+def test_daemon_launch_agent_on_macos(tmp_path: Path) -> None:
+    target = Target.project(tmp_path)
+    plan = install(
+        target,
+        dry_run=True,
+        python=PYTHON,
+        command=[COMMAND],
+        service=True,
+        platform="darwin",
+        home=tmp_path,
+        logs_dir=tmp_path / "logs",
+        run=lambda argv: None,
+    )
+    agent = tmp_path / "Library" / "LaunchAgents" / "dev.mcp-memory.daemon.plist"
+    change = next(c for c in plan.changes if c.path == agent)
+    assert change.after is not None
+    plist = plistlib.loads(change.after.encode())
+    assert plist["ProgramArguments"] == [PYTHON, "-m", "mcp_memory.server.daemon"]
+    assert plist["EnvironmentVariables"] == {"MCP_MEMORY_DAEMON_IDLE_EXIT": "0"}
+    assert plist["StandardErrorPath"] == str(tmp_path / "logs" / "daemon.log")
+
+
 def test_linux_service_path_follows_xdg(tmp_path: Path) -> None:
-    from mcp_memory.cli.install import service_path
+    from mcp_memory.cli.services import service_path
 
     assert service_path("linux", tmp_path, tmp_path / "xdg") == (
         tmp_path / "xdg" / "systemd" / "user" / "mcp-memory-embed.service"

@@ -6,6 +6,7 @@ project errors into messages.
 - ``lifecycle``: consolidate, maintain, briefing, route, promote
 - ``ops``: export, import, migrate, backup, reindex, serve, embed-server, model, doctor, demo
 - ``install``: register the MCP server and the hooks with Claude Code, and undo it
+- ``services``: the per-user services of ``install --service`` (warm server, daemon)
 - ``launcher``: the stable command install writes, and the refusal of ephemeral caches (uvx)
 - ``completion``: shell completion scripts (bash, zsh, fish) generated from the parser
 - ``edits``: merging our entries into Claude Code's JSON files, with backups

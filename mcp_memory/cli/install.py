@@ -30,8 +30,9 @@ the way to Claude Code or systemd. Settings in the config file need nothing: eve
 it. The LLM API key is the one exception: a secret does not go into Claude Code's files, so
 install says to put it into the config file instead (:func:`recorded_environment`).
 
-``--service`` also installs a per-user service that keeps the warm embedding server running
-from login: a systemd user unit on Linux, a launchd agent on macOS. Service managers are only
+``--service`` also installs per-user services that keep the warm embedding server and the daemon
+(unless ``MCP_MEMORY_DAEMON`` is off) running from login: systemd user units on Linux, launchd
+agents on macOS. Service managers are only
 called when not in dry-run mode and when their binary exists.
 """
 
@@ -46,12 +47,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mcp_memory.cli.edits import Change, InstallError, Plan, apply, plan_json
+from mcp_memory.cli.edits import InstallError, Plan, apply, plan_json
 from mcp_memory.cli.launcher import FIX, ephemeral_reason, stable_command
+from mcp_memory.cli.services import plan_service
 
 SERVER_NAME = "memory"
-SERVICE_NAME = "mcp-memory-embed"
-LAUNCHD_LABEL = "dev.mcp-memory.embed-server"
 # Event -> (matcher or None, timeout in seconds). PostToolUse only for the tools capture reads:
 # Claude Code then does not even start the hook for reads and searches.
 HOOK_EVENTS: dict[str, tuple[str | None, int]] = {
@@ -233,93 +233,6 @@ def merge_server(config: dict[str, Any], wanted: dict[str, Any] | None) -> dict[
     return result
 
 
-# -- the per-user service ------------------------------------------------------------------------
-
-
-def systemd_unit(python: str, env: dict[str, str], port: int) -> str:
-    environment = "".join(
-        f"Environment={shlex.quote(f'{k}={v}')}\n" for k, v in sorted(env.items())
-    )
-    return (
-        "[Unit]\n"
-        "Description=mcp-memory warm embedding server (keeps the model loaded for Claude Code)\n"
-        "\n[Service]\n"
-        f"ExecStart={shlex.quote(python)} -m mcp_memory.embed_server --port {port}\n"
-        f"{environment}"
-        "Restart=on-failure\nRestartSec=5\n"
-        "\n[Install]\nWantedBy=default.target\n"
-    )
-
-
-def launchd_plist(python: str, env: dict[str, str], port: int, log: Path) -> str:
-    from xml.sax.saxutils import escape
-
-    args = "".join(
-        f"    <string>{escape(a)}</string>\n"
-        for a in (python, "-m", "mcp_memory.embed_server", "--port", str(port))
-    )
-    envs = "".join(
-        f"    <key>{escape(k)}</key><string>{escape(v)}</string>\n" for k, v in sorted(env.items())
-    )
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" '
-        '"http://www.apple.com/DTDs/PropertyList-1.0.dtd">\n'
-        '<plist version="1.0">\n<dict>\n'
-        f"  <key>Label</key><string>{LAUNCHD_LABEL}</string>\n"
-        f"  <key>ProgramArguments</key>\n  <array>\n{args}  </array>\n"
-        f"  <key>EnvironmentVariables</key>\n  <dict>\n{envs}  </dict>\n"
-        "  <key>RunAtLoad</key><true/>\n  <key>KeepAlive</key><dict><key>SuccessfulExit</key>"
-        "<false/></dict>\n"
-        f"  <key>StandardErrorPath</key><string>{escape(str(log))}</string>\n"
-        "</dict>\n</plist>\n"
-    )
-
-
-def service_path(platform: str, home: Path, config_home: Path | None = None) -> Path:
-    """The launchd agent (macOS) or systemd user unit (elsewhere); ``config_home`` is
-    ``$XDG_CONFIG_HOME`` (default ``~/.config``)."""
-    if platform == "darwin":
-        return home / "Library" / "LaunchAgents" / f"{LAUNCHD_LABEL}.plist"
-    return (config_home or home / ".config") / "systemd" / "user" / f"{SERVICE_NAME}.service"
-
-
-def plan_service(
-    plan: Plan,
-    *,
-    remove: bool,
-    python: str,
-    env: dict[str, str],
-    port: int,
-    log: Path,
-    platform: str,
-    home: Path,
-    config_home: Path | None = None,
-) -> None:
-    path = service_path(platform, home, config_home)
-    before = path.read_text(encoding="utf-8") if path.is_file() else None
-    if platform == "darwin":
-        after = None if remove else launchd_plist(python, env, port, log)
-        plan.changes.append(Change(path, before, after))
-        if remove and before is not None:
-            plan.commands.insert(0, ["launchctl", "unload", "-w", str(path)])
-        elif not remove:
-            plan.commands.append(["launchctl", "load", "-w", str(path)])
-        return
-    after = None if remove else systemd_unit(python, env, port)
-    plan.changes.append(Change(path, before, after))
-    if remove and before is not None:
-        plan.commands.insert(
-            0, ["systemctl", "--user", "disable", "--now", f"{SERVICE_NAME}.service"]
-        )
-        plan.commands.append(["systemctl", "--user", "daemon-reload"])
-    elif not remove:
-        plan.commands += [
-            ["systemctl", "--user", "daemon-reload"],
-            ["systemctl", "--user", "enable", "--now", f"{SERVICE_NAME}.service"],
-        ]
-
-
 # -- entry points --------------------------------------------------------------------------------
 
 
@@ -366,8 +279,10 @@ def install(
     home: Path | None = None,
     config_home: Path | None = None,
     run: Callable[[list[str]], None] | None = None,
+    daemon: bool = True,
 ) -> Plan:
-    """Plan and apply; ``python`` runs the warm-server service (default: this interpreter)."""
+    """Plan and apply; ``python`` runs the services (default: this interpreter); ``daemon``
+    (the ``daemon`` setting) adds the daemon's service to the warm server's."""
     plan = plan_install(target, command=command, env=env, remove=remove, environ=environ)
     if service:
         plan_service(
@@ -376,10 +291,11 @@ def install(
             python=python or sys.executable,
             env=dict(env or {}),
             port=port,
-            log=(logs_dir or Path.home()) / "embed-server.log",
+            logs_dir=logs_dir or Path.home(),
             platform=platform,
             home=home or Path.home(),
             config_home=config_home,
+            daemon=daemon,
         )
     if not dry_run:
         precompile()
@@ -417,7 +333,10 @@ def add_parsers(command: Callable[..., Any]) -> None:
         sp.add_argument(
             "--service",
             action="store_true",
-            help="also the per-user warm-server service (systemd user unit / launchd agent)",
+            help=(
+                "also per-user services for the warm server and the daemon, running from "
+                "login (systemd user units / launchd agents)"
+            ),
         )
         if name == "install":
             sp.add_argument("--home", type=Path, help="MCP_MEMORY_HOME for the server and hooks")
@@ -449,6 +368,7 @@ def cmd_install(args: Any, settings: Any) -> int:
         port=settings.embed_port,
         logs_dir=settings.logs_dir,
         config_home=Path(xdg) if xdg else None,
+        daemon=settings.daemon,
     )
     print(plan.describe(args.dry_run) or "nothing to do")
     if not args.remove:

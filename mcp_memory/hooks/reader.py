@@ -43,7 +43,6 @@ from typing import Any, NamedTuple
 from mcp_memory.embedding.protocol import CHALLENGE_HEADER, SERVICE, proof, read_token
 from mcp_memory.projects import GLOBAL
 from mcp_memory.service import relevance
-from mcp_memory.service.query import has_identifier
 from mcp_memory.store.schema import (
     ACTIVE_STATES,
     ANCHOR_COLUMNS,
@@ -320,6 +319,8 @@ def judge(
     a calibration (the hook then falls back to its cosine threshold)."""
     if model_id not in relevance.CALIBRATIONS or not knn:
         return {}
+    from mcp_memory.service.query import has_identifier  # its regexes: prompt hooks only
+
     spelled = has_identifier(text)
     ranks = {i: r for r, i in enumerate(keyword_ids, start=1)}
     top = knn[0][1]
@@ -423,14 +424,13 @@ def embed_query(
     our server (it answers a fresh challenge under the token in ``token_file`` before the prompt
     is sent), the database's model and dimension, one unit-length finite vector."""
     import hmac
-    import secrets
 
     try:
         conn = _Connection(host, port, timeout)
     except OSError as exc:
         raise Unavailable(f"warm server not reachable: {exc}") from exc
     try:
-        challenge = secrets.token_hex(16)
+        challenge = os.urandom(16).hex()  # = secrets.token_hex(16), without its imports
         health = conn.request("GET", "/health", None, {CHALLENGE_HEADER: challenge})
         expected = proof(read_token(token_file), port, challenge)
         if not hmac.compare_digest(str(health.get("proof", "")), expected):
