@@ -89,7 +89,7 @@ def settle(box: harness.Sandbox, timeout: float = 30.0) -> None:
     """Let the hooks' detached workers finish so they do not load the next run."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        busy = harness._running(box.memhome, b"mcp_memory.hooks.worker")
+        busy = harness._running(box.memhome, harness.WORKER_MARKERS)
         if not busy and not list(box.spool.glob("*.json")):
             return
         time.sleep(0.05)

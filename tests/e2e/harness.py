@@ -403,6 +403,8 @@ WORKER_MARKERS = (b"mcp_memory.hooks.worker",)
 
 def _running(directory: Path, markers: tuple[bytes, ...]) -> list[int]:
     """Pids of processes in ``directory`` whose command line contains one of ``markers``."""
+    if isinstance(markers, bytes):  # a bare marker would be taken byte by byte: always busy
+        raise TypeError("markers is a tuple of byte strings")
     found = []
     for pid in _processes_in(directory):
         with contextlib.suppress(OSError):
