@@ -38,11 +38,20 @@ def env_for(settings: Settings) -> dict[str, str]:
 
 
 def inspector(settings: Settings, target: list[str], *args: str) -> Any:
+    env = env_for(settings)
+    # The Inspector starts a stdio server with a default environment (HOME, PATH, ...), not
+    # its own: without -e the server used the real ~/.local/share/mcp-memory, and its daemon
+    # outlived the test there.
+    passed = (
+        []
+        if target[0].startswith("http")
+        else [a for k, v in env.items() if k.startswith("MCP_MEMORY_") for a in ("-e", f"{k}={v}")]
+    )
     proc = subprocess.run(
-        [str(INSPECTOR), "--cli", *target, *args],
+        [str(INSPECTOR), "--cli", *passed, *target, *args],
         capture_output=True,
         text=True,
-        env=env_for(settings),
+        env=env,
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr + proc.stdout
@@ -68,6 +77,8 @@ def test_tools_list_over_stdio(settings: Settings) -> None:
 
 
 def test_remember_then_recall_over_stdio(settings: Settings) -> None:
+    project = settings.home.parent / "inspector"  # a new project is named by its directory
+    project.mkdir()
     stored = inspector(
         settings,
         SERVE,
@@ -78,7 +89,7 @@ def test_remember_then_recall_over_stdio(settings: Settings) -> None:
         "--tool-arg",
         "content=Inspector says the cache TTL is 300 seconds",
         "--tool-arg",
-        "project=inspector",
+        f"project={project}",
     )
     mid = stored["structuredContent"]["id"]
     found = inspector(
@@ -91,7 +102,7 @@ def test_remember_then_recall_over_stdio(settings: Settings) -> None:
         "--tool-arg",
         "query=cache TTL",
         "--tool-arg",
-        "project=inspector",
+        f"project={project}",
     )
     assert found["structuredContent"]["hits"][0]["id"] == mid
 
