@@ -42,18 +42,22 @@ class StoreVectors(StoreBase):
             "restart it (in Claude Code: /mcp, then reconnect the memory server)"
         )
 
-    def set_vector(self, memory_id: int, vector: np.ndarray, project: str, state: str) -> None:
+    def _checked_vector(self, vector: np.ndarray) -> np.ndarray:
+        """``vector`` as float32 once it fits the database's model (inside the write)."""
         vec = np.ascontiguousarray(vector, dtype=np.float32)
-        blob = vec.tobytes()
+        if self.model is None:
+            raise StoreError("the database has no model recorded; call init_model first")
+        self._guard_vectors()
+        if vec.shape != (self.model.dimension,) or not np.all(np.isfinite(vec)):
+            raise StoreError(
+                f"refusing a vector of shape {vec.shape}; the database is "
+                f"{self.model.dimension}-d {self.model.model_id}"
+            )
+        return vec
+
+    def set_vector(self, memory_id: int, vector: np.ndarray, project: str, state: str) -> None:
         with self.transaction():
-            if self.model is None:
-                raise StoreError("the database has no model recorded; call init_model first")
-            self._guard_vectors()
-            if vec.shape != (self.model.dimension,) or not np.all(np.isfinite(vec)):
-                raise StoreError(
-                    f"refusing a vector of shape {vec.shape}; the database is "
-                    f"{self.model.dimension}-d {self.model.model_id}"
-                )
+            blob = self._checked_vector(vector).tobytes()
             self.db.execute(
                 "INSERT OR REPLACE INTO memory_vectors (memory_id, embedding) VALUES (?, ?)",
                 (memory_id, blob),

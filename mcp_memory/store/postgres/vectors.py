@@ -15,7 +15,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mcp_memory.errors import StoreError
 from mcp_memory.store.postgres.connection import PgPart
 from mcp_memory.store.schema import ACTIVE_STATES, MAX_CANDIDATES
 from mcp_memory.store.vectors import StoreVectors
@@ -28,16 +27,8 @@ class PgVectors(PgPart, StoreVectors):
     """The vector table of :class:`~mcp_memory.store.postgres.database.PgStore`."""
 
     def set_vector(self, memory_id: int, vector: np.ndarray, project: str, state: str) -> None:
-        vec = np.ascontiguousarray(vector, dtype=np.float32)
         with self.transaction():
-            if self.model is None:
-                raise StoreError("the database has no model recorded; call init_model first")
-            self._guard_vectors()
-            if vec.shape != (self.model.dimension,) or not np.all(np.isfinite(vec)):
-                raise StoreError(
-                    f"refusing a vector of shape {vec.shape}; the database is "
-                    f"{self.model.dimension}-d {self.model.model_id}"
-                )
+            vec = self._checked_vector(vector)
             self._pg.run(
                 "INSERT INTO memory_vectors (memory_id, embedding, project, state, owner) "
                 "SELECT id, %s, %s, %s, CASE WHEN visibility = 'private' THEN author END "
