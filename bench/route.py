@@ -101,6 +101,11 @@ REVISIONS = {
 }
 CONTRADICTION_GRID = (*(round(0.30 + 0.01 * i, 2) for i in range(51)), OFF)
 KINDS = ("section", "default", "duplicate", "conflict")
+WORDS_OFF = ((2.0, 99),)  # kept above 1: no memory extends or restates a line by its words
+WORDS_GRID = (
+    *((round(0.3 + 0.05 * i, 2), a) for i in range(15) for a in range(1, 9)),
+    *WORDS_OFF,
+)
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,7 @@ class Case:
     text: str
     additive: bool = False  # new information next to a line on the same subject
     fresh: int = 0  # written after version N of the text rule for conflicts (0: before)
+    round: int = 0  # 4: written in round 4, before the additive / duplicate text decision
 
     @property
     def kind(self) -> str:
@@ -124,7 +130,15 @@ class Case:
 def load_cases(path: Path = CASES) -> list[Case]:
     rows = json.loads(path.read_text(encoding="utf-8"))["cases"]
     cases = [
-        Case(n, r["scope"], r["expect"], r["text"], r.get("additive", False), r.get("fresh", 0))
+        Case(
+            n,
+            r["scope"],
+            r["expect"],
+            r["text"],
+            r.get("additive", False),
+            r.get("fresh", 0),
+            r.get("round", 0),
+        )
         for n, r in enumerate(rows, start=1)
     ]
     for c in cases:
@@ -136,6 +150,8 @@ def load_cases(path: Path = CASES) -> list[Case]:
 def outcome(signals: Signals, t: Thresholds) -> str:
     """What routing does, as a label: FILE#SECTION, default, duplicate or conflict."""
     kind = classify(signals, t)
+    if kind == "extends":  # written right after its most similar item, in that item's section
+        return signals.item
     return signals.section if kind == "section" else kind
 
 
@@ -148,37 +164,73 @@ def accuracy(cases: list[Case], signals: dict[int, Signals], t: Thresholds) -> f
 
 
 def calibrate(
-    cases: list[Case], signals: dict[int, Signals], gates: tuple[float, ...] = CONTRADICTION_GRID
+    cases: list[Case],
+    signals: dict[int, Signals],
+    gates: tuple[float, ...] = CONTRADICTION_GRID,
+    words: tuple[tuple[float, int], ...] = WORDS_GRID,
 ) -> tuple[Thresholds, float]:
-    """The rule in the module docstring, over the whole grid at once (numpy): ``classify``
-    for every threshold combination, checked against ``classify`` itself for the choice."""
+    """The rule in the module docstring, over the whole grid (numpy over the four cosine
+    thresholds, a loop over ``kept`` and ``adds``): ``classify`` for every combination,
+    checked against ``classify`` itself for the choice."""
     sig = [signals[c.position] for c in cases]
     item = np.array([s.item_similarity for s in sig])
     against = np.array([s.contradiction_similarity for s in sig])
     section = np.array([s.section_similarity for s in sig])
     may_dup = np.array([not s.numbers_differ and not s.item_contradicts for s in sig])
+    contradicts = np.array([s.item_contradicts for s in sig])
+    kept = np.array([s.item_kept for s in sig])
+    net = np.array([s.item_new - s.item_dropped for s in sig])
+    negates = np.array([s.item_negates for s in sig])
+    restates = np.array([s.item_restates for s in sig]) & may_dup
     want = {k: np.array([c.kind == k for c in cases]) for k in KINDS}
     right_section = np.array([s.section == c.expect for s, c in zip(sig, cases, strict=True)])
+    right_item = np.array([s.item == c.expect for s, c in zip(sig, cases, strict=True)])
     dup, band = np.array(DUPLICATE_GRID), np.array(BAND_GRID)
     gate, route = np.array(gates), np.array(ROUTE_GRID)
     is_dup = (item >= dup[:, None]) & may_dup  # (D, N)
-    in_band = item >= (dup[:, None] - band[None, :])[..., None]  # (D, B, N)
+    in_band = ~is_dup[:, None] & (item >= (dup[:, None] - band[None, :])[..., None])  # (D, B, N)
     by_rule = against >= gate[:, None]  # (G, N)
-    held = ~is_dup[:, None, None] & (in_band[:, :, None] | by_rule[None, None])  # (D, B, G, N)
-    fixed = (is_dup & want["duplicate"]).sum(-1)[:, None, None] + (held & want["conflict"]).sum(-1)
-    rest = (~is_dup[:, None, None] & ~held).astype(np.int32)  # routed by the route threshold
+    free = ~contradicts & ~by_rule  # (G, N): no disagreement the text rule finds
+    below = ~is_dup[:, None, None] & ~in_band[:, :, None] & ~by_rule[None, None]  # (D, B, G, N)
+    rest = below.astype(np.int32)  # routed by the route threshold
     goes = section >= route[:, None]  # (R, N)
     ok = np.where(goes, right_section, want["default"]).astype(np.int32)  # (R, N)
-    correct = fixed[..., None] + np.einsum("dbgn,rn->dbgr", rest, ok)  # (D, B, G, R)
-    best_key: tuple[int, float, float, float, float] | None = None
-    for d, b, g, r in zip(*np.nonzero(correct == correct.max()), strict=True):
-        key = (int(correct[d, b, g, r]), dup[d], -band[b], gate[g], route[r])
-        if best_key is None or key > best_key:
-            best_key = key
+    routed = np.einsum("dbgn,rn->dbgr", rest, ok)  # (D, B, G, R)
+    base = (is_dup & want["duplicate"]).sum(-1)[:, None, None] + (
+        ~is_dup[:, None, None] & ~in_band[:, :, None] & by_rule[None, None] & want["conflict"]
+    ).sum(-1)  # (D, B, G)
+    best_key: tuple[int, float, float, float, int, float, float] | None = None
+    for k, a in words:
+        on = k <= 1.0
+        extends = free & ((kept >= k) & (net >= a) & ~negates)[None] if on else np.zeros_like(free)
+        same = free & ~extends & restates[None] if on else np.zeros_like(free)
+        ext = in_band[:, :, None] & extends[None, None]  # (D, B, G, N)
+        dup_words = in_band[:, :, None] & same[None, None]
+        held = in_band[:, :, None] & ~ext & ~dup_words
+        fixed = (
+            base
+            + (ext & right_item).sum(-1)
+            + (dup_words & want["duplicate"]).sum(-1)
+            + (held & want["conflict"]).sum(-1)
+        )
+        correct = fixed[..., None] + routed  # (D, B, G, R)
+        top = int(correct.max())
+        if best_key is not None and top < best_key[0]:
+            continue
+        for d, b, g, r in zip(*np.nonzero(correct == top), strict=True):
+            key = (top, dup[d], -band[b], gate[g], -a, -k, route[r])
+            if best_key is None or key > best_key:
+                best_key = key
     assert best_key is not None
-    n, d_, b_, g_, r_ = best_key
+    n, d_, b_, g_, a_, k_, r_ = best_key
+    a_, k_ = -a_, -k_
     chosen = Thresholds(
-        route=float(r_), duplicate=float(d_), conflict_band=float(-b_), contradiction=float(g_)
+        route=float(r_),
+        duplicate=float(d_),
+        conflict_band=float(-b_),
+        contradiction=float(g_),
+        kept=float(k_),
+        adds=int(a_),
     )
     assert round(accuracy(cases, signals, chosen) * len(cases)) == n, "sweep != classify"
     return chosen, n / len(cases)
@@ -234,9 +286,9 @@ def integrity(s: Setup) -> dict[str, object]:
     outside_same = True
     for path, before in originals.items():
         text = path.read_text(encoding="utf-8")
-        for sec in sorted(parse(text), key=lambda x: -(x.block.start if x.block else -1)):
-            if sec.block is not None:
-                text = remove_block(text, sec.block, "\n")
+        blocks = [b for sec in parse(text) for b in sec.blocks]
+        for block in sorted(blocks, key=lambda b: -b.start):
+            text = remove_block(text, block, "\n")
         outside_same &= text.encode("utf-8") == before
     for change in plan.files:
         s.router.undo_file(change.path, project=str(s.project.resolve()))

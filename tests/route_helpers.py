@@ -7,9 +7,10 @@ from mcp_memory.routing.targets import parse
 
 
 def strip_blocks(text: str) -> str:
-    """The file without its managed blocks: what the user wrote."""
+    """The file without its managed blocks (sections' own and those below a line): what the
+    user wrote."""
     eol = "\r\n" if "\r\n" in text else "\n"
-    for section in sorted(parse(text), key=lambda s: -(s.block.start if s.block else -1)):
-        if section.block is not None:
-            text = remove_block(text, section.block, eol)
+    blocks = [b for section in parse(text) for b in section.blocks]
+    for block in sorted(blocks, key=lambda b: -b.start):
+        text = remove_block(text, block, eol)
     return text

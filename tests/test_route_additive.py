@@ -84,3 +84,80 @@ def test_a_memory_adding_a_port_and_a_precondition_is_written_not_held(env: Env)
         item.reason
     )
     assert item.memory_id == mid
+
+
+def test_it_is_written_directly_below_that_line_and_unroute_takes_it_out_exactly(
+    env: Env,
+) -> None:
+    """Placed right after the line it extends (same section), shown in the plan's diff, and
+    `unroute` (undo_memory) restores the file byte for byte."""
+    mid = env.proven(ADDS_PORT)
+    plan = env.router.plan([str(env.root), GLOBAL])
+    (item,) = plan.items
+    assert item.below and item.existing == SUITE
+    assert item.reason.startswith("adds to the line"), item.reason
+    assert "5433" in item.reason
+    (change,) = plan.files
+    assert f"- {SUITE}\n+<!-- mcp-memory:begin" in change.diff
+    env.router.apply([str(env.root), GLOBAL])
+    text = env.claude_md.read_text(encoding="utf-8")
+    assert text == CLAUDE_MD.replace(
+        f"- {SUITE}\n",
+        f"- {SUITE}\n"
+        f'<!-- mcp-memory:begin section="Testing" ids="{mid}" -->\n'
+        f"- {ADDS_PORT}\n"
+        "<!-- mcp-memory:end -->\n",
+    )
+    assert strip_blocks(text) == CLAUDE_MD
+    testing = next(s for s in parse(text) if s.name == "Testing")
+    assert testing.block is None and len(testing.blocks) == 1, "below the line, not at the end"
+    meta = env.store.get(mid).metadata
+    assert (meta["routed_as"], meta["routed_section"]) == ("written", "Testing")
+    assert env.router.plan([str(env.root), GLOBAL]).items == [], "routed: not planned again"
+    undone = env.router.undo_memory(mid)
+    assert undone.restored == "line removed"
+    assert env.claude_md.read_text(encoding="utf-8") == CLAUDE_MD
+
+
+def test_later_memories_join_the_block_below_the_line_and_the_section_block_stays_at_the_end(
+    env: Env,
+) -> None:
+    """A second memory extending the same line joins its block; an ordinary memory still goes
+    to the section's own block at the end; undoing the file restores it exactly."""
+    first = env.proven(ADDS_PORT)
+    env.router.apply([str(env.root), GLOBAL])
+    second = env.proven(
+        "Tests use the real Postgres from docker compose; `make test ARGS=-run=TestLedger` "
+        "runs one named test of the suite, and `-count=1` skips the test cache."
+    )
+    other = env.proven("Benchmarks run with `go test -bench=. ./internal/...` on a quiet machine.")
+    plan = env.router.apply([str(env.root), GLOBAL])
+    by_id = {i.memory_id: i for i in plan.items}
+    assert by_id[second].action == "write" and by_id[second].below, by_id[second].reason
+    assert (by_id[other].action, by_id[other].section) == ("write", "Testing")
+    assert not by_id[other].below
+    text = env.claude_md.read_text(encoding="utf-8")
+    testing = next(s for s in parse(text) if s.name == "Testing")
+    below = next(b for b in testing.blocks if b is not testing.block)
+    assert below.ids == (first, second)
+    assert testing.block is not None and testing.block.ids == (other,)
+    assert text.index(f"- {SUITE}\n<!-- mcp-memory:begin") < text.index("Table-driven")
+    assert strip_blocks(text) == CLAUDE_MD
+    env.router.undo_file("CLAUDE.md", project=str(env.root))
+    env.router.undo_file("CLAUDE.md", project=str(env.root))
+    assert env.claude_md.read_text(encoding="utf-8") == CLAUDE_MD
+
+
+def test_the_same_line_with_another_tool_is_still_held(env: Env) -> None:
+    """A changed value in the same slot is a possible conflict, however close the words."""
+    env.proven(OTHER_TOOL)
+    (item,) = env.router.plan([str(env.root), GLOBAL]).items
+    assert item.action == "conflict" and item.existing == SUITE, item.reason
+
+
+def test_a_restatement_in_the_band_is_a_duplicate(env: Env) -> None:
+    """Every word of the line and nothing new: already said, nothing written."""
+    env.proven("Lint with `golangci-lint run` before you push.")
+    (item,) = env.router.plan([str(env.root), GLOBAL]).items
+    assert item.action == "duplicate", item.reason
+    assert item.existing == "Lint with `golangci-lint run` before pushing."

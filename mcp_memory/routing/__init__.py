@@ -7,6 +7,8 @@
 - ``target_vectors``: vectors of target sections and items, cached by content hash
 - ``managed``: the text mcp-memory writes into a target, and how it writes it
 - ``conflicts``: conflicts a cosine cannot see (a line restated with another value)
+- ``additions``: whether a memory adds to the line it resembles (written below it) or only
+  restates it
 - ``ledger``: every write routing makes, where each memory went, and undo
 - ``verdict``: :class:`LLMVerdict`: a configured LLM's word on a possible contradiction
 - ``actions``: the route request the MCP tool and the CLI both make (plan, apply, promote, undo)

@@ -172,6 +172,27 @@ def contradiction(memory: str, line: str) -> Clash | None:
     return _negation(a, b) or _slot(a, b) or _swap(a, b) or _opposite(a, b)
 
 
+def content_tokens(text: str) -> list[tuple[str, str, str]]:
+    """(as written, normalised, kind) for each content token of a text, in order: kind is
+    word, name, number, code, ident or path; stop words, negators and punctuation left out.
+    :mod:`additions` compares memories and lines with them."""
+    return [(t.raw, t.norm, t.kind) for c in _analyse(text).clauses for t in c if t.kind in _CONTENT]
+
+
+def negates(memory: str, line: str) -> str | None:
+    """A thing the memory says not to do or use that the line affirms, or None: the first
+    word of one of its negated scopes, or a value in one ("without a feature/ prefix" against
+    `feature/<ticket>-<slug>`). Weaker than the ``negation`` check (which wants most of the
+    scope): :mod:`additions` uses it only to refuse calling such a memory an extension."""
+    a, b = _analyse(memory), _analyse(line)
+    kinds = {t.norm: t.kind for c in a.clauses for t in c}
+    for scope, _ in a.negated:
+        for n, word in enumerate(scope):
+            if (n == 0 or kinds.get(word) in _VALUES) and _among(word, b.affirmed):
+                return word
+    return None
+
+
 def numbers(text: str) -> set[str]:
     """The numbers in a text ("1,5" and "1.5" alike)."""
     return {n.replace(",", ".") for n in _NUMBER.findall(text)}
@@ -213,7 +234,7 @@ class _Text:
     adds: bool  # says "also", "as well", "in addition", or ends a clause with "too"/"either"
 
 
-def _stem(word: str) -> str:
+def stem(word: str) -> str:
     """A light stemmer: mocked / mocking / mocks -> mock, bodies -> body; a final e dropped
     so merge and merged meet."""
     w = word.lower()
@@ -236,7 +257,7 @@ def _tokens(text: str) -> list[_Tok]:
             continue
         if raw.startswith("`"):
             inner = raw.strip("`").strip().lower()
-            norm = _stem(inner) if inner.isalpha() else inner
+            norm = stem(inner) if inner.isalpha() else inner
             out.append(_Tok(raw, norm, "code"))
             start = False
             continue
@@ -268,8 +289,8 @@ def _token(core: str, start: bool) -> _Tok:
     if low in STOPWORDS or not any(c.isalnum() for c in low):
         return _Tok(core, low, "stop")
     if core[0].isupper() and not start:
-        return _Tok(core, _stem(low), "name")
-    return _Tok(core, _stem(low), "word")
+        return _Tok(core, stem(low), "name")
+    return _Tok(core, stem(low), "word")
 
 
 def _clauses(tokens: list[_Tok]) -> list[tuple[_Tok, ...]]:
@@ -287,7 +308,7 @@ def _clauses(tokens: list[_Tok]) -> list[tuple[_Tok, ...]]:
     return out
 
 
-_PREDICATE_STEMS = frozenset(_stem(p) for p in _PREDICATES)
+_PREDICATE_STEMS = frozenset(stem(p) for p in _PREDICATES)
 
 
 def _negation_at(clause: tuple[_Tok, ...]) -> int | None:
@@ -374,7 +395,7 @@ def _analyse(text: str) -> _Text:
     words = frozenset(
         t.norm for t in tokens if t.kind in ("word", "name") and t.raw.lower() not in UNITS
     )
-    raw_of = {_stem(t.raw.strip("`")): t.raw for t in tokens if t.kind != "break"}
+    raw_of = {stem(t.raw.strip("`")): t.raw for t in tokens if t.kind != "break"}
     return _Text(
         tuple(clauses),
         content,
@@ -433,7 +454,7 @@ def _extends(a: str, b: str) -> bool:
 
 def _parts(value: str) -> set[str]:
     parts = [p for p in _PARTS.split(value) if p]
-    return {*parts, *(_stem(p) for p in parts)} if len(parts) > 1 else set()
+    return {*parts, *(stem(p) for p in parts)} if len(parts) > 1 else set()
 
 
 def _sequence(t: _Text) -> list[tuple[str, _Tok, str]]:
@@ -467,8 +488,8 @@ def _swap(a: _Text, b: _Text) -> Clash | None:
 
 _OPPOSITE: dict[str, set[str]] = {}
 for _x, _y in OPPOSITES:
-    _OPPOSITE.setdefault(_stem(_x), set()).add(_stem(_y))
-    _OPPOSITE.setdefault(_stem(_y), set()).add(_stem(_x))
+    _OPPOSITE.setdefault(stem(_x), set()).add(stem(_y))
+    _OPPOSITE.setdefault(stem(_y), set()).add(stem(_x))
 
 
 def _opposite(a: _Text, b: _Text) -> Clash | None:

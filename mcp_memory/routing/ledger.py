@@ -10,7 +10,8 @@ someone's edits. Writes of one file therefore undo in reverse order, like a stac
 Where a memory went is a ``routes`` row (``written`` into a block, ``present`` when the file
 already said it, ``undone``) mirrored in the memory's metadata: ``routed_to`` (the file),
 ``routed_section``, ``routed_as`` and ``route_id``. ``undo_memory`` takes one memory's bullet out
-of its block (the block goes when it empties; a file holding only what routing wrote goes too);
+of its block, the section's own or one below the line it extends (the block goes when it
+empties; a file holding only what routing wrote goes too);
 that is itself a write (kind ``unroute``), so ``undo_file`` can revert it in turn.
 """
 
@@ -136,10 +137,8 @@ class RouteLedger:
         scope = "global" if memory.project == GLOBAL else "project"
         target = Target(check_path(root, Path(path)), label, scope, root.resolve())
         doc = load(target)
-        hit = next(
-            (s for s in doc.sections if s.block is not None and memory_id in s.block.ids), None
-        )
-        if hit is None or hit.block is None:
+        block = next((b for s in doc.sections for b in s.blocks if memory_id in b.ids), None)
+        if block is None:
             if not force:
                 raise ValidationError(
                     f"memory {memory_id} is no longer in {label} (its block was edited or "
@@ -155,7 +154,6 @@ class RouteLedger:
                 None,
                 f"memory {memory_id}'s route record dropped; {label} untouched",
             )
-        block = hit.block
         keep = [(i, line) for i, line in zip(block.ids, block.lines, strict=True) if i != memory_id]
         if keep:
             body = managed.block_body(

@@ -1,11 +1,12 @@
 """The text mcp-memory writes into a target, and how it writes it.
 
 Everything routed lives in a managed block (see :mod:`mcp_memory.routing.targets` for its markers).
-Inserting and removing a block are exact inverses: a block goes after the last non-blank line of
-its section, preceded by one line ending (a blank line), and removing it takes that blank line
-back, so the user's text outside the block is byte for byte what it was (line endings, a missing
-final newline and any Unicode included). A file that does not end with a newline keeps not
-ending with one.
+Inserting and removing a block are exact inverses: a section's own block goes after the last
+non-blank line of its section, preceded by one line ending (a blank line), and removing it takes
+that blank line back; a block extending a line (:mod:`additions`) goes directly below that line,
+with no blank line, and removing it takes only its own lines. So the user's text outside the
+blocks is byte for byte what it was (line endings, a missing final newline and any Unicode
+included). A file that does not end with a newline keeps not ending with one.
 
 Routed text is made inert (:func:`bullet`): one line, no control or format characters (so no
 hidden bidi overrides or escape sequences), nothing that opens or closes an HTML comment (so it
@@ -85,6 +86,12 @@ def insert_block(text: str, at: int, body: str, eol: str) -> str:
     return text[:at] + eol + body + eol + text[at:]
 
 
+def insert_below(text: str, at: int, body: str, eol: str) -> str:
+    """``text`` with a new block at ``at``, the start of the line below the one it extends
+    (no blank line between, so :func:`remove_block` takes out only the block)."""
+    return text[:at] + body + eol + text[at:]
+
+
 def replace_block(text: str, block: Block, body: str, eol: str) -> str:
     """``text`` with ``block`` rewritten (its final line ending, or lack of one, is kept)."""
     old = text[block.start : block.end]
@@ -120,21 +127,32 @@ def new_section_text(text: str, body: str, eol: str, heading: str = NEW_FILE_HEA
 
 @dataclass
 class Edit:
-    """Bullets to add to one section's block (``section`` -1: a new section at the end)."""
+    """Bullets to add to one section's block (``section`` -1: a new section at the end), or,
+    with ``below`` (an offset from ``Section.anchors``), to the block right below a line."""
 
     section: int
     ids: list[int] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
+    below: int | None = None
 
 
 def render(doc: Document, edits: Sequence[Edit]) -> str:
-    """The document with each edit's bullets added to its section's block (new or existing)."""
+    """The document with each edit's bullets added to its block (new or existing)."""
     text = doc.text
     new_section = [e for e in edits if e.section < 0]
     # Rewrite from the end of the file backwards so earlier offsets stay valid.
     for edit in sorted((e for e in edits if e.section >= 0), key=lambda e: -_anchor(doc, e)):
         sec = doc.sections[edit.section]
-        if sec.block is not None:
+        if edit.below is not None:
+            there = next((b for b in sec.blocks if b.start == edit.below), None)
+            if there is None:
+                body = block_body(sec.name, edit.ids, edit.lines, doc.eol)
+                text = insert_below(text, edit.below, body, doc.eol)
+            else:
+                ids, lines = [*there.ids, *edit.ids], [*there.lines, *edit.lines]
+                body = block_body(there.section, ids, lines, doc.eol)
+                text = replace_block(text, there, body, doc.eol)
+        elif sec.block is not None:
             body = block_body(
                 sec.block.section,
                 [*sec.block.ids, *edit.ids],
@@ -152,6 +170,8 @@ def render(doc: Document, edits: Sequence[Edit]) -> str:
 
 
 def _anchor(doc: Document, edit: Edit) -> int:
+    if edit.below is not None:
+        return edit.below
     sec = doc.sections[edit.section]
     return sec.block.start if sec.block is not None else sec.insert_at
 

@@ -17,16 +17,28 @@ class Thresholds:
     # a line at least this similar that conflicts.contradiction finds disagreeing with the
     # memory makes it a possible conflict; None: the model's value in THRESHOLDS
     contradiction: float | None = None
+    # a memory in the band (or above, with a number the line lacks) that the text rule finds
+    # no disagreement in, keeping at least ``kept`` of the line's content tokens and saying at
+    # least ``adds`` more new ones than it drops, extends the line (see :mod:`additions`);
+    # None: the model's values in THRESHOLDS
+    kept: float | None = None
+    adds: int | None = None
 
 
 # Calibrated by bench/route.py on bench/data/route_cases.json (see docs/benchmarks.md, "route").
 # qwen3-0.6b has not been run on that set yet: its values are provisional, set from its wider
 # spread of cosines (unrelated texts sit higher than with MiniLM); so is FALLBACK's.
 THRESHOLDS = {
-    "minilm": Thresholds(route=0.27, duplicate=0.92, conflict_band=0.17, contradiction=0.45),
-    "qwen3-0.6b": Thresholds(route=0.45, duplicate=0.90, conflict_band=0.12, contradiction=0.55),
+    "minilm": Thresholds(
+        route=0.27, duplicate=0.92, conflict_band=0.17, contradiction=0.45, kept=0.65, adds=1
+    ),
+    "qwen3-0.6b": Thresholds(
+        route=0.45, duplicate=0.90, conflict_band=0.12, contradiction=0.55, kept=0.65, adds=1
+    ),
 }
-FALLBACK = Thresholds(route=0.35, duplicate=0.92, conflict_band=0.15, contradiction=0.50)
+FALLBACK = Thresholds(
+    route=0.35, duplicate=0.92, conflict_band=0.15, contradiction=0.50, kept=0.65, adds=1
+)
 
 
 def thresholds_for(model_id: str, given: Thresholds | None) -> Thresholds:
@@ -34,9 +46,12 @@ def thresholds_for(model_id: str, given: Thresholds | None) -> Thresholds:
     base = THRESHOLDS.get(model_id, FALLBACK)
     if given is None:
         return base
-    if given.contradiction is None:
-        return replace(given, contradiction=base.contradiction)
-    return given
+    return replace(
+        given,
+        contradiction=base.contradiction if given.contradiction is None else given.contradiction,
+        kept=base.kept if given.kept is None else given.kept,
+        adds=base.adds if given.adds is None else given.adds,
+    )
 
 
 @dataclass(frozen=True)
@@ -58,20 +73,49 @@ class Signals:
     contradiction_item: str = ""  # "FILE#SECTION" of that line
     contradiction_text: str | None = None
     contradiction_similarity: float = -1.0  # its cosine with the memory; -1 for none
+    # the memory against the most similar item, word for word (additions.Overlap)
+    item_kept: float = 0.0  # share of the item's content tokens the memory says too
+    item_new: int = 0  # the memory's content tokens the item lacks
+    item_dropped: int = 0  # the item's content tokens the memory lacks
+    item_restates: bool = False  # every token shared, nothing added, values in one order
+    item_negates: bool = False  # it says not to do or use something the item affirms
+    item_adds: str = ""  # what it adds (Overlap.describe), for the plan's reason
+
+
+def extends(s: Signals, t: Thresholds) -> bool:
+    """The memory adds to its most similar item and changes nothing the text rule sees."""
+    kept = FALLBACK.kept if t.kept is None else t.kept
+    adds = FALLBACK.adds if t.adds is None else t.adds
+    assert kept is not None and adds is not None
+    return s.item_kept >= kept and s.item_new - s.item_dropped >= adds and not s.item_negates
 
 
 def classify(s: Signals, t: Thresholds) -> str:
-    """``duplicate``, ``conflict``, ``section`` (route there) or ``default`` (before any
-    LLM verdict or ``force``). Shared by the router and bench/route.py's threshold sweep.
+    """``duplicate``, ``conflict``, ``extends`` (write right after the most similar item),
+    ``section`` (route there) or ``default`` (before any LLM verdict or ``force``). Shared by
+    the router and bench/route.py's threshold sweep.
 
     A near-duplicate the text rule finds disagreeing is a conflict, not a duplicate (marking
-    a memory present drops it). Below the band, a line at least ``contradiction`` similar that
-    the rule finds disagreeing holds the memory too: a changed value barely moves the cosine."""
-    if s.item_similarity >= t.duplicate and not s.numbers_differ and not s.item_contradicts:
+    a memory present drops it). In the band, and above it when the memory states a number the
+    item lacks, the words decide (:mod:`additions`): a memory that keeps the item's subject
+    and adds to it extends it; one that says the same words restates it (a duplicate); the
+    rest may be another policy in other words and is held. Below the band, a line at least
+    ``contradiction`` similar that the rule finds disagreeing holds the memory too: a changed
+    value barely moves the cosine."""
+    may_duplicate = not s.numbers_differ and not s.item_contradicts
+    if s.item_similarity >= t.duplicate and may_duplicate:
         return "duplicate"
+    gate = t.contradiction
+    against = gate is not None and s.contradiction_similarity >= gate
+    words = t.kept is None or t.kept <= 1.0  # bench/route.py compares with it off (2.0)
     if s.item_similarity >= t.duplicate - t.conflict_band:
+        if words and not s.item_contradicts and not against:
+            if extends(s, t):
+                return "extends"
+            if s.item_restates and may_duplicate:
+                return "duplicate"
         return "conflict"
-    if t.contradiction is not None and s.contradiction_similarity >= t.contradiction:
+    if against:
         return "conflict"
     return "section" if s.section_similarity >= t.route else "default"
 
@@ -88,8 +132,10 @@ class RouteItem:
     similarity: float  # the section's (write) or the matching item's (duplicate, conflict)
     reason: str
     line: str | None = None  # the bullet written (write)
-    existing: str | None = None  # the item side by side (duplicate, conflict)
+    # the item side by side (duplicate, conflict), or the line a write adds to (below)
+    existing: str | None = None
     forced: bool = False
+    below: bool = False  # written directly below ``existing``, the line it adds to
 
 
 @dataclass(frozen=True)

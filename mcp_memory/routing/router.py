@@ -212,10 +212,10 @@ class Router:
         vectors = self._memory_vectors(memories)
         checked = self.anchoring.states({m.id: m.project for m in memories})
         stale = {i: note for i, states in checked.items() if (note := describe(states))}
-        edits: dict[tuple[str, int, int], managed.Edit] = {}
+        edits: dict[tuple[str, int, int, int | None], managed.Edit] = {}
         for m in memories:
             scope = scopes["global" if m.project == GLOBAL else "project"]
-            item = self._decide(m, vectors[m.id], scope, force, plan)
+            item, below = self._decide(m, vectors[m.id], scope, force, plan)
             if item.action == "write" and m.source in CAPTURED_SOURCES and not release_captured:
                 item = replace(item, action="review", line=None, reason=CAPTURED_REASON)
             if item.action in ("write", "review") and m.id in stale:  # never, even with force
@@ -225,17 +225,19 @@ class Router:
             if item.action != "write":
                 continue
             doc_i, sec_i = self._locate(scope, item)
-            edit = edits.setdefault((scope.name, doc_i, sec_i), managed.Edit(sec_i))
+            edit = edits.setdefault(
+                (scope.name, doc_i, sec_i, below), managed.Edit(sec_i, below=below)
+            )
             edit.ids.append(m.id)
             edit.lines.append(item.line or "")
             written = (item.line or "")[2:].strip()  # as parse() reads a routed bullet back
-            scope.items.append(Unit(doc_i, sec_i, written, vectors[m.id]))
+            scope.items.append(Unit(doc_i, sec_i, written, vectors[m.id], below=below))
             scope.contexts.append(Unit(doc_i, sec_i, written, vectors[m.id]))
         edited: dict[str, tuple[Document, str]] = {}
-        for name, doc_i in sorted({(n, d) for n, d, _ in edits}):
+        for name, doc_i in sorted({(n, d) for n, d, _, _ in edits}):
             doc = scopes[name].docs[doc_i]
             key = str(doc.target.path)
-            doc_edits = [e for (n, d, _), e in edits.items() if n == name and d == doc_i]
+            doc_edits = [e for (n, d, _, _), e in edits.items() if n == name and d == doc_i]
             new_text = managed.render(doc, doc_edits)
             edited[key] = (doc, new_text)
             plan.files.append(
@@ -312,36 +314,39 @@ class Router:
 
     def _decide(
         self, m: Memory, vec: np.ndarray, scope: Scope, force: bool, plan: RoutePlan
-    ) -> RouteItem:
+    ) -> tuple[RouteItem, int | None]:
+        """The decision for one memory, and for a write below a line (``extends``) where its
+        block goes (``Unit.below``; None: the section's own block)."""
         line = managed.bullet(m.content)
         if m.id in scope.routed:
             d, s = scope.routed[m.id]
-            return _item(m, scope, "routed", d, s, 1.0, "already in this file's mcp-memory block")
+            reason = "already in this file's mcp-memory block"
+            return _item(m, scope, "routed", d, s, 1.0, reason), None
         if managed.too_long(line):
             reason = (
                 f"too long to route ({len(line) - 2} > {managed.MAX_LINE_CHARS} characters); "
                 "shorten it or consolidate"
             )
-            return _item(m, scope, "held", scope.default_doc, -1, 0.0, reason)
+            return _item(m, scope, "held", scope.default_doc, -1, 0.0, reason), None
         sig, match, against = evidence(m.content, vec, scope)
         kind = classify(sig, self.thresholds)
         if match is None:
-            return self._write_item(m, vec, scope, line, sig, forced=False)
+            return self._write_item(m, vec, scope, line, sig, forced=False), None
         sim = sig.item_similarity
         if kind == "duplicate":
-            return _item(
-                m,
-                scope,
-                "duplicate",
-                match.doc,
-                match.section,
-                sim,
-                "the target already says this",
-                existing=match.text,
+            t = self.thresholds
+            said = (
+                "the target already says this"
+                if sim >= t.duplicate
+                else "the target already says this in the same words"
             )
+            item = _item(
+                m, scope, "duplicate", match.doc, match.section, sim, said, existing=match.text
+            )
+            return item, None
         if kind == "conflict":
             if force:
-                return self._write_item(m, vec, scope, line, sig, forced=True)
+                return self._write_item(m, vec, scope, line, sig, forced=True), None
             t = self.thresholds
             if sim < t.duplicate - t.conflict_band and against is not None:
                 match, sim, why = against, sig.contradiction_similarity, sig.contradiction
@@ -351,7 +356,7 @@ class Router:
                 why = "it states a number the existing line does not"
             else:
                 why = "it is close to an existing line but not the same"
-            return _held(m, scope, match, sim, why)
+            return _held(m, scope, match, sim, why), None
         # An LLM verdict can only hold more: it is asked about a memory the offline rules
         # would write next to a line as similar as those the text rule compares, never about
         # one they hold (a "compatible" verdict cannot release it).
@@ -365,11 +370,27 @@ class Router:
                     if verdict == "same"
                     else "judged conflicting by the LLM"
                 )
-                return _held(m, scope, match, sim, f"{why} ({detail})" if detail else why)
+                held = _held(m, scope, match, sim, f"{why} ({detail})" if detail else why)
+                return held, None
             if verdict not in ("compatible", "conflict", "contradicts", "same"):  # no verdict
                 plan.unchecked += 1
                 plan.unchecked_reason = plan.unchecked_reason or detail or str(verdict)
-        return self._write_item(m, vec, scope, line, sig, forced=False)
+        if kind == "extends":  # directly below the line it adds to, in that line's section
+            reason = f"adds to the line it is written below ({sim:.2f}): {sig.item_adds}"
+            item = _item(
+                m,
+                scope,
+                "write",
+                match.doc,
+                match.section,
+                sim,
+                reason,
+                line=line,
+                existing=match.text,
+                below=True,
+            )
+            return item, match.below
+        return self._write_item(m, vec, scope, line, sig, forced=False), None
 
     def _write_item(
         self, m: Memory, vec: np.ndarray, scope: Scope, line: str, sig: Signals, *, forced: bool
@@ -455,6 +476,7 @@ def _item(
     line: str | None = None,
     existing: str | None = None,
     forced: bool = False,
+    below: bool = False,
 ) -> RouteItem:
     doc = scope.docs[doc_i]
     return RouteItem(
@@ -470,4 +492,5 @@ def _item(
         line=line,
         existing=existing,
         forced=forced,
+        below=below,
     )

@@ -16,6 +16,7 @@ import numpy as np
 
 from mcp_memory.embedding.protocol import Embedder
 from mcp_memory.routing import managed
+from mcp_memory.routing.additions import Overlap, overlap
 from mcp_memory.routing.conflicts import Clash, contradiction, flat, numbers
 from mcp_memory.routing.plan import Signals
 from mcp_memory.routing.target_vectors import vectors_for
@@ -33,6 +34,7 @@ class Unit:
     section: int  # index into the document's sections; -1 for a new section
     text: str
     vector: np.ndarray | None = None
+    below: int | None = None  # an item's Section.anchors entry: where a block extending it goes
 
 
 @dataclass
@@ -71,12 +73,15 @@ def load_scope(
     for d, doc in enumerate(docs):
         for s, sec in enumerate(doc.sections):
             sections.append(Unit(d, s, sec.embed_text(doc.target.label)))
-            items.extend(Unit(d, s, text) for text in sec.items)
+            items.extend(
+                Unit(d, s, text, below=below)
+                for text, below in zip(sec.items, sec.anchors, strict=True)
+            )
             contexts.extend(
                 Unit(d, s, sec.context_text(doc.target.label, text)) for text in sec.items
             )
-            if sec.block is not None:
-                routed.update({mid: (d, s) for mid in sec.block.ids})
+            for block in sec.blocks:
+                routed.update({mid: (d, s) for mid in block.ids})
     default_doc = next(d for d, doc in enumerate(docs) if doc.target.default)
     return Scope(name, root.resolve(), docs, sections, items, contexts, default_doc, routed)
 
@@ -145,6 +150,7 @@ def evidence(
         if clash is not None:
             against, against_sim = scope.items[n], sim
             break
+    words = overlap(content, match.text) if match is not None else Overlap(0.0, (), 0, False)
     signals = Signals(
         section=scope.where(best),
         section_similarity=round(best_sim, 4),
@@ -160,6 +166,12 @@ def evidence(
         contradiction_item=scope.where(against),
         contradiction_text=None if against is None else against.text,
         contradiction_similarity=round(against_sim, 4),
+        item_kept=round(words.kept, 4),
+        item_new=len(words.new),
+        item_dropped=words.dropped,
+        item_restates=words.restates,
+        item_negates=bool(words.negated),
+        item_adds=words.describe() if words.new else "",
     )
     return signals, match, against
 

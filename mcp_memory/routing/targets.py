@@ -19,9 +19,15 @@ the first heading (after any YAML front matter) is the section ``""``. Setext he
 A section's items (list entries, paragraphs, table rows, code blocks) are what duplicate and
 conflict checks compare a memory with.
 
-Managed blocks: the only text mcp-memory writes is a block it owns, one per section at the end
-of that section, between ``<!-- mcp-memory:begin section="..." ids="1,2" -->`` and
-``<!-- mcp-memory:end -->``, one bullet per memory in the order of ``ids``.
+Managed blocks: the only text mcp-memory writes is a block it owns, between ``<!--
+mcp-memory:begin section="..." ids="1,2" -->`` and ``<!-- mcp-memory:end -->``, one bullet per
+memory in the order of ``ids``. A section has at most one block of its own, after a blank line
+at its end (``Section.block``, where routed memories go), and any number right below one of
+its lines, with no blank line between (``Section.blocks`` holds them all): a memory that
+extends a line is written directly below it (see :mod:`additions`). ``Section.anchors`` says, per item, where such a block goes: the start of the
+line after the item (a block already there is extended), or None when the item is the
+section's last, a table row or code, or a bullet of the end block (the end block is then the
+place).
 """
 
 from __future__ import annotations
@@ -83,8 +89,11 @@ class Section:
     end: int  # first char of the next heading line (or len(text))
     insert_at: int  # where a new block goes: after the last non-blank line of the section
     items: tuple[str, ...]  # the units compared with a memory, managed bullets included
-    block: Block | None
+    block: Block | None  # the block at the end of the section, where routed memories go
     writable: bool = True  # False when it ends inside a code fence nobody closed
+    blocks: tuple[Block, ...] = ()  # every block in the section, the end one included
+    # per item: where a block extending it goes (see the module docstring), or None
+    anchors: tuple[int | None, ...] = ()
 
     @property
     def title(self) -> str:
@@ -418,16 +427,25 @@ def _sections(
         seen[name] = seen.get(name, 0) + 1
         shown = name if seen[name] == 1 else f"{name} ({seen[name]})"
         inside = [b for b in blocks if lo <= b[0] < hi]
-        if len(inside) > 1:
+        # a block right below a line extends that line; the section's own block (at most
+        # one) follows a blank line, as insert_block writes it
+        own = [b for b in inside if b[0] == 0 or not lines[b[0] - 1][1].strip()]
+        if len(own) > 1:
             raise ValidationError(
-                f"{where}:{inside[1][2].line_no}: section {shown or '(top of file)'!r} has "
+                f"{where}:{own[1][2].line_no}: section {shown or '(top of file)'!r} has "
                 "two mcp-memory blocks; merge them into one by hand"
             )
-        block = inside[0][2] if inside else None
+        block = own[0][2] if own else None
         body_from = lo + 1 if level else lo
-        items = _items(lines, body_from, hi, {k for b in inside for k in range(b[0], b[1] + 1)})
-        if block is not None:
-            items += [b[2:].strip() for b in block.lines]
+        skip = {k for b in inside for k in range(b[0], b[1] + 1)}
+        found = _items(lines, body_from, hi, skip)
+        items = [text for text, _ in found]
+        anchors: list[int | None] = [at for _, at in found]
+        if found:  # the section's last item: the end block goes right after it anyway
+            anchors[-1] = None
+        for _, _, b in inside:
+            items += [line[2:].strip() for line in b.lines]
+            anchors += [None if b is block else b.start] * len(b.lines)
         last = hi - 1
         while last >= lo and not lines[last][1].strip():
             last -= 1
@@ -439,21 +457,42 @@ def _sections(
         start = lines[lo][0] if lo < len(lines) else len(text)
         end = lines[hi][0] if hi < len(lines) else len(text)
         trail = tuple(n for _, n in stack) if level else ("",)
-        out.append(Section(shown, trail, start, end, insert_at, tuple(items), block))
+        out.append(
+            Section(
+                shown,
+                trail,
+                start,
+                end,
+                insert_at,
+                tuple(items),
+                block,
+                blocks=tuple(b for _, _, b in inside),
+                anchors=tuple(anchors),
+            )
+        )
     return tuple(out)
 
 
-def _items(lines: list[tuple[int, str, str]], lo: int, hi: int, skip: set[int]) -> list[str]:
-    """List entries (with continuation lines), paragraphs, table rows and code blocks."""
-    items: list[str] = []
+def _items(
+    lines: list[tuple[int, str, str]], lo: int, hi: int, skip: set[int]
+) -> list[tuple[str, int | None]]:
+    """List entries (with continuation lines), paragraphs, table rows and code blocks, each
+    with the offset just past its last line (None for table rows and code: a block there
+    would split them)."""
+    items: list[tuple[str, int | None]] = []
     current: list[str] = []
     fence: str | None = None
+    end: list[int | None] = [None]  # past the last line of the item being read; None: no anchor
+
+    def take(k: int, text: str, anchored: bool = True) -> None:
+        current.append(text)
+        end[0] = lines[k][0] + len(lines[k][1]) + len(lines[k][2]) if anchored else None
 
     def flush() -> None:
         if current:
             text = " ".join(s.strip() for s in current).strip()
             if text:
-                items.append(text)
+                items.append((text, end[0]))
             current.clear()
 
     for k in range(lo, hi):
@@ -462,7 +501,7 @@ def _items(lines: list[tuple[int, str, str]], lo: int, hi: int, skip: set[int]) 
             continue
         content = lines[k][1]
         if fence is not None:
-            current.append(content)
+            take(k, content, anchored=False)
             if re.match(rf"^ {{0,3}}{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$", content):
                 fence = None
                 flush()
@@ -471,19 +510,19 @@ def _items(lines: list[tuple[int, str, str]], lo: int, hi: int, skip: set[int]) 
         if fm:
             flush()
             fence = fm.group(1)
-            current.append(content)
+            take(k, content, anchored=False)
             continue
         if not content.strip():
             flush()
         elif _LIST_RE.match(content):
             flush()
-            current.append(_LIST_RE.sub("", content, count=1))
+            take(k, _LIST_RE.sub("", content, count=1))
         elif content.lstrip().startswith("|"):
             flush()
             if not re.fullmatch(r"[\s|:\-]+", content):  # skip the |---|---| rule
-                current.append(content.strip().strip("|"))
+                take(k, content.strip().strip("|"), anchored=False)
             flush()
         else:  # a paragraph line, or a continuation of the item above
-            current.append(content)
+            take(k, content)
     flush()
     return items
