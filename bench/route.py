@@ -13,7 +13,9 @@ and ``bench/data/route_cases.json``: memories labelled with where they belong, o
 says something else: another number, tool or rule). ``additive: true`` marks a memory written to
 sit next to a line on the same subject with new information (it must still be written);
 ``fresh`` one written after a version of the text rule for conflicts was fixed: 1 after the
-first version (which was then revised on them), 2 after the revision (a test of the rule).
+first version (which was then revised on them), 2 after the revision (a test of the rule);
+``round: 4`` the 48 cases written in round 4 (issue #15 item 5) before the words decision
+(``routing.additions``): additive near-paraphrases, same-line contradictions, restatements.
 
 Split: cases at even positions of the list (1-based) are the calibration half, odd ones the
 held-out half. The list is in blocks by label, so each half gets every kind.
@@ -31,12 +33,14 @@ sweep, and finally applies every memory at once and undoes every file, checking 
 outside the managed blocks is unchanged and that undo restores each file byte for byte.
 
 Threshold rule (calibration half only): the highest accuracy over route 0.15..0.50, duplicate
-0.80..0.99, conflict band 0.00..0.30 and contradiction 0.30..0.80 or off (steps of 0.01); ties
-go to the higher duplicate threshold (marking a memory "already present" drops it, the costliest
+0.80..0.99, conflict band 0.00..0.30 and contradiction 0.30..0.80 or off (steps of 0.01), and
+the words decision's kept 0.30..1.00 (steps of 0.05) and adds 1..8, or off; ties go to the
+higher duplicate threshold (marking a memory "already present" drops it, the costliest
 mistake), then the narrower band and the higher contradiction threshold (fewer held for
-review), then the higher route threshold (a hand-written file only receives clear matches).
-For comparison the same sweep runs with the text rule off (contradiction off only): the
-thresholds as they were before it.
+review), then the lower adds and kept (fewer held for review), then the higher route threshold
+(a hand-written file only receives clear matches). For comparison the same sweep runs without
+the words decision (round 3's rule), and with the text rule off altogether; the rows at
+round 3's shipped thresholds (``ROUND3``) are reported beside the new ones.
 """
 
 from __future__ import annotations
@@ -101,6 +105,10 @@ REVISIONS = {
 }
 CONTRADICTION_GRID = (*(round(0.30 + 0.01 * i, 2) for i in range(51)), OFF)
 KINDS = ("section", "default", "duplicate", "conflict")
+# THRESHOLDS["minilm"] as shipped before round 4 (no words decision): the rows to stay no worse
+ROUND3 = Thresholds(
+    route=0.27, duplicate=0.92, conflict_band=0.17, contradiction=0.45, kept=2.0, adds=99
+)
 WORDS_OFF = ((2.0, 99),)  # kept above 1: no memory extends or restates a line by its words
 WORDS_GRID = (
     *((round(0.3 + 0.05 * i, 2), a) for i in range(15) for a in range(1, 9)),
@@ -311,7 +319,8 @@ class Run:
     got: dict[int, str]  # the real router at the chosen thresholds
     chosen: Thresholds
     cal_acc: float
-    off: Thresholds  # chosen the same way with the text rule off
+    off: Thresholds  # chosen the same way with the text rule off (and the words decision)
+    prior: Thresholds  # chosen the same way without the words decision (round 3's rule)
     folds: tuple[int, Thresholds]
     mismatches: list[int]
     check: dict[str, object]
@@ -329,7 +338,8 @@ def main() -> int:
         signals = {c.position: by_id[s.ids[c.position]] for c in cases}
         cal = [c for c in cases if c.calibration]
         chosen, cal_acc = calibrate(cal, signals)
-        off, _ = calibrate(cal, signals, (OFF,))
+        off, _ = calibrate(cal, signals, (OFF,), WORDS_OFF)
+        prior, _ = calibrate(cal, signals, CONTRADICTION_GRID, WORDS_OFF)
         held = [c for c in cases if not c.calibration]
         swapped, _ = calibrate(held, signals)  # the other way round, for a 2-fold estimate
         folds = (
@@ -345,7 +355,7 @@ def main() -> int:
                 mismatches.append(c.position)
         check = integrity(s)
         s.store.close()
-    run = Run(cases, signals, got, chosen, cal_acc, off, folds, mismatches, check)
+    run = Run(cases, signals, got, chosen, cal_acc, off, prior, folds, mismatches, check)
     run.elapsed = time.time() - started
     body = report(run)
     write_section(SECTION, body)
@@ -356,9 +366,14 @@ def main() -> int:
 
 def _fmt(t: Thresholds) -> str:
     gate = "off" if t.contradiction is None or t.contradiction >= OFF else f"{t.contradiction:.2f}"
+    words = (
+        "words off"
+        if t.kept is None or t.kept > 1.0
+        else f"words: kept >= {t.kept:.2f}, adds >= {t.adds}"
+    )
     return (
         f"route {t.route:.2f}, duplicate {t.duplicate:.2f}, conflict band "
-        f"{t.conflict_band:.2f}, contradiction {gate}"
+        f"{t.conflict_band:.2f}, contradiction {gate}, {words}"
     )
 
 
@@ -366,6 +381,10 @@ def report(run: Run) -> str:
     cases, signals, got, chosen = run.cases, run.signals, run.got, run.chosen
     current = THRESHOLDS["minilm"]
     got_off = {c.position: outcome(signals[c.position], run.off) for c in cases}
+    got_prior = {c.position: outcome(signals[c.position], run.prior) for c in cases}
+    got_round3 = {c.position: outcome(signals[c.position], ROUND3) for c in cases}
+    no_words = replace(chosen, kept=WORDS_OFF[0][0], adds=WORDS_OFF[0][1])
+    got_no_words = {c.position: outcome(signals[c.position], no_words) for c in cases}
     no_rule = replace(chosen, contradiction=OFF)  # the chosen thresholds, the text rule off
     got_no_rule = {c.position: outcome(signals[c.position], no_rule) for c in cases}
 
@@ -398,6 +417,39 @@ def report(run: Run) -> str:
         )
         return rows
 
+    def by_half(subset: list[Case], decided: dict[int, str]) -> list[str]:
+        return [acc([c for c in subset if c in h], decided) for h in halves.values()]
+
+    round4 = [c for c in cases if c.round == 4]
+    earlier = [c for c in cases if c.round != 4]
+    round_rows: list[list[object]] = []
+    for name, group in (("round 4", round4), ("earlier", earlier)):
+        for kind in KINDS:
+            subset = [c for c in group if c.kind == kind]
+            if subset:
+                for label, decided in (("round 3", got_round3), ("now", got)):
+                    round_rows.append([name, kind, label, *by_half(subset, decided)])
+        adds = [c for c in group if c.additive]
+        for label, decided in (("round 3", got_round3), ("now", got)):
+            round_rows.append(
+                [
+                    name,
+                    "additive: written",
+                    label,
+                    *(written([c for c in adds if c in h], decided) for h in halves.values()),
+                ]
+            )
+        for label, decided in (("round 3", got_round3), ("now", got)):
+            round_rows.append([name, "**all**", label, *by_half(group, decided)])
+    extended = [c for c in cases if classify(signals[c.position], chosen) == "extends"]
+    extended_right = sum(correct(c, got[c.position]) for c in extended)
+    extended_labels = Counter(("additive" if c.additive else c.kind) for c in extended)
+    by_words = [
+        c
+        for c in cases
+        if classify(signals[c.position], chosen) == "duplicate"
+        and signals[c.position].item_similarity < chosen.duplicate
+    ]
     fresh = [c for c in cases if c.fresh]
     fresh_rows: list[list[object]] = []
     for batch in sorted({c.fresh for c in fresh}):
@@ -505,15 +557,24 @@ def report(run: Run) -> str:
         f"other words, {counts['conflict']} that contradict a line. Calibration half: even "
         f"positions ({len(halves['calibration'])} cases); held-out: odd "
         f"({len(halves['held-out'])}). The first 82 cases are the original set; cases "
-        f"83-{appended[-1].position if appended else 82} were appended at the end "
-        f"({sum(c.kind == 'conflict' for c in appended)} contradictions, "
-        f"{sum(c.additive for c in appended)} additive): "
-        f"{len(appended) - len(fresh)} while the text rule below was written, then "
+        f"83-{earlier[-1].position} were appended at the end "
+        f"({sum(c.kind == 'conflict' for c in appended if c.round != 4)} contradictions, "
+        f"{sum(c.additive for c in appended if c.round != 4)} additive): "
+        f"{len(appended) - len(fresh) - len(round4)} while the text rule below was written, "
+        "then "
         + ", ".join(
             f"{sum(c.fresh == b for c in fresh)} (`fresh: {b}`) after its version {b}"
             for b in sorted({c.fresh for c in fresh})
         )
-        + ".",
+        + f". Cases {round4[0].position if round4 else '-'}-{cases[-1].position} (`round: "
+        f"4`, {len(round4)}) were written in round 4 for issue #15 item 5, before the words "
+        "decision below: "
+        f"{sum(c.additive for c in round4)} additive near-paraphrases (a line restated with a "
+        "port, a flag, a precondition, an exception or a version added), "
+        f"{sum(c.kind == 'conflict' for c in round4)} contradictions (the same line with one "
+        f"value changed: a port, a tool, a version, never / always) and "
+        f"{sum(c.kind == 'duplicate' for c in round4)} restatements, alternating between the "
+        "halves.",
         "",
         "Each memory is remembered through `MemoryService` and promoted by hand, then planned "
         "with the real `Router` against the hand-written files. A case is correct when the "
@@ -535,6 +596,20 @@ def report(run: Run) -> str:
         "a negation the line shares) are written. A near-duplicate the rule flags is a conflict "
         "rather than a duplicate.",
         "",
+        "Words (round 4, `routing.additions`): the cosine band alone held every memory close "
+        "to a line, so a memory adding a detail to the line it resembles (`The integration "
+        "tests need the Postgres container from docker compose running on port 5433 before "
+        "make test` next to `Run the suite with make test. Tests use a real Postgres started "
+        "by docker compose.`, cosine 0.82) was held as a possible conflict. In the band (and "
+        "above it when the memory states a number the line lacks) the two texts' content "
+        "tokens now decide: with no disagreement the text rule finds, a memory that keeps at "
+        "least `kept` of the line's tokens, says at least `adds` more new tokens than it drops "
+        "and negates nothing the line affirms *extends* the line: it is written in a block "
+        "directly below that line, in its section (shown in the plan's diff; `memcycle "
+        "unroute` takes it out again). One that keeps every token, adds none and names the "
+        "line's values in the same order is a duplicate; the rest stays held. Above the "
+        "duplicate threshold nothing changed.",
+        "",
         "The text rule was designed by reading the cases before the `fresh` ones, held-out "
         "halves included, so the held-out column measures the thresholds on unseen cases, "
         "not the rule. Then each version was run on a batch written after it (numbers from "
@@ -544,16 +619,46 @@ def report(run: Run) -> str:
         "not used for it, test the rule as it is (table below).",
         "",
         "Rule: the highest calibration accuracy over route 0.15..0.50, duplicate 0.80..0.99, "
-        "conflict band 0.00..0.30 and contradiction 0.30..0.80 or off, ties to the higher "
-        "duplicate threshold, then the narrower band and higher contradiction threshold, then "
-        f"the higher route threshold. **Chosen: {_fmt(chosen)}** (calibration accuracy "
+        "conflict band 0.00..0.30, contradiction 0.30..0.80 or off, and words kept "
+        "0.30..1.00 (steps of 0.05) with adds 1..8, or off; ties to the higher duplicate "
+        "threshold, then the narrower band and higher contradiction threshold, then the lower "
+        "adds and kept (like the contradiction threshold: fewer held for review), then the "
+        f"higher route threshold. **Chosen: {_fmt(chosen)}** (calibration accuracy "
         f"{run.cal_acc:.0%}; `THRESHOLDS['minilm']` was {_fmt(current)} for this run).",
+        "",
+        "Disclosed: the `kept` grid had steps of 0.1 when first run; it chose kept 0.70, "
+        "which holds the issue's own example (it keeps 0.67 of its line). Calibration is flat "
+        "from just above 0.60 to 0.70, so the step was made 0.05 and the tie rule (fewer held) "
+        "picks 0.65. The negation condition was added after a calibration miss (#118, `without "
+        "a feature/ prefix` read as an extension of `feature/<ticket>-<slug>`), and the "
+        "doubled-consonant fold (running / run) after the issue's example. No rule was written "
+        "after looking at a held-out miss; the held-out rows below were first read after the "
+        "rules were fixed.",
         "",
         "### Accuracy by label",
         "",
         table(["label", "calibration", "held-out", "all"], by_label(got)),
         "",
-        f"Before, without the text rule (the same sweep with contradiction off chose "
+        f"Before this round, without the words decision (the same sweep with words off chose "
+        f"{_fmt(run.prior)}):",
+        "",
+        table(["label", "calibration", "held-out", "all"], by_label(got_prior)),
+        "",
+        "The round-4 cases and the earlier ones apart, at the thresholds shipped before this "
+        f"round ({_fmt(ROUND3)}) and now:",
+        "",
+        table(["cases", "label", "rule", "calibration", "held-out", "all"], round_rows),
+        "",
+        f"Written below the line they extend: {len(extended)} memories ("
+        + ", ".join(f"{n} {k}" for k, n in extended_labels.most_common())
+        + f"), {extended_right} of them in their labelled section. Marked duplicate by their "
+        f"words in the band: {len(by_words)} ("
+        + ", ".join(f"#{c.position} {c.kind}" for c in by_words)
+        + f"). At the chosen thresholds with the words decision off: "
+        f"{acc(halves['held-out'], got_no_words)} held-out, "
+        f"{acc(halves['calibration'], got_no_words)} calibration.",
+        "",
+        f"Without the text rule at all (the same sweep with contradiction and words off chose "
         f"{_fmt(run.off)}):",
         "",
         table(["label", "calibration", "held-out", "all"], by_label(got_off)),
@@ -662,6 +767,19 @@ def report(run: Run) -> str:
         "`tests/test_route_conflicts.py` pins its contract through the real google-genai "
         "client against the loopback stand-in: it only holds more, is redacted, budgeted "
         "and cached, and a failed call leaves the offline decision.",
+        f"- Round 4, additive near-paraphrases: {written([c for c in round4 if c.additive])} "
+        f"written (at round 3's thresholds "
+        f"{written([c for c in round4 if c.additive], got_round3)}), "
+        f"{acc([c for c in round4 if c.additive])} in their labelled section; the held-out "
+        f"half {written([c for c in round4 if c.additive and not c.calibration])}. "
+        "Contradictions of the same line: "
+        f"{held_in(round4, got)} held (round 3: {held_in(round4, got_round3)}). "
+        f"Restatements: {acc([c for c in round4 if c.kind == 'duplicate'])} marked present; "
+        "a restatement in other words (a synonym, a word dropped) is still held, which is "
+        "safe (nothing is lost) but noisy. What the words cannot tell apart is an additive "
+        "memory that rewords the line as it adds (it drops as many of the line's tokens as "
+        "it adds) from another policy in other words; those stay held for review, and the "
+        "LLM check, when configured, sees them.",
         f"- Wrongly held: {len(wrongly_held)} of the {len(cases) - counts['conflict']} "
         f"memories that are not contradictions ({len(wrongly_held_off)} at the best thresholds "
         "without the rule)"

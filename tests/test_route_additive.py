@@ -38,7 +38,9 @@ ADDS_PORT = (
     "The integration tests need the Postgres container from docker compose running on port "
     "5433 before make test"
 )
-OTHER_TOOL = "Run the suite with `go test ./...`. Tests use a real Postgres started by docker compose."
+OTHER_TOOL = (
+    "Run the suite with `go test ./...`. Tests use a real Postgres started by docker compose."
+)
 
 
 @dataclass

@@ -176,7 +176,9 @@ def content_tokens(text: str) -> list[tuple[str, str, str]]:
     """(as written, normalised, kind) for each content token of a text, in order: kind is
     word, name, number, code, ident or path; stop words, negators and punctuation left out.
     :mod:`additions` compares memories and lines with them."""
-    return [(t.raw, t.norm, t.kind) for c in _analyse(text).clauses for t in c if t.kind in _CONTENT]
+    return [
+        (t.raw, t.norm, t.kind) for c in _analyse(text).clauses for t in c if t.kind in _CONTENT
+    ]
 
 
 def negates(memory: str, line: str) -> str | None:
