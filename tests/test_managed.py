@@ -109,3 +109,36 @@ def test_headings_in_code_fences_and_front_matter_are_not_sections() -> None:
     names = [s.name for s in parse(text)]
     assert names == ["", "Real", "Real (2)"]
     assert parse(text)[0].items == ("intro", "``` # not a heading ```")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(LINES, max_size=25),
+    crlf=st.booleans(),
+    final_newline=st.booleans(),
+    pick=st.integers(min_value=0, max_value=200),
+)
+def test_a_block_below_a_line_then_removed_is_the_identity(
+    lines: list[str], crlf: bool, final_newline: bool, pick: int
+) -> None:
+    """A memory extending a line goes directly below it (no blank line), parses back as a
+    block of that section but not its own block, and removing it gives the exact text."""
+    eol = "\r\n" if crlf else "\n"
+    text = eol.join(lines) + (eol if final_newline and lines else "")
+    doc = document(text)
+    spots = [(n, at) for n, sec in enumerate(doc.sections) for at in sec.anchors if at is not None]
+    if not spots:
+        return
+    index, at = spots[pick % len(spots)]
+    after = render(doc, [Edit(index, [7], [bullet("a routed memory")], below=at)])
+    assert after[:at] == text[:at] and after[at:].startswith("<!-- mcp-memory:begin")
+    assert text[:at].rstrip("\r\n").splitlines()[-1].strip(), "directly below a line"
+    sections = parse(after)
+    (block,) = [b for s in sections for b in s.blocks]
+    assert block.ids == (7,) and sections[index].block is None
+    assert block in sections[index].blocks
+    assert remove_block(after, block, doc.eol) == text
+    if doc.eol == "\r\n":
+        assert after.count("\n") == after.count("\r\n")
+    else:
+        assert "\r" not in after

@@ -9,6 +9,9 @@ real CLAUDE.md in a temporary project, the real store and the bundled model.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +19,7 @@ from pathlib import Path
 import pytest
 from route_helpers import strip_blocks
 
+from mcp_memory.config import Settings
 from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.projects import GLOBAL
 from mcp_memory.routing.router import RouteConfig, Router, promote
@@ -163,3 +167,44 @@ def test_a_restatement_in_the_band_is_a_duplicate(env: Env) -> None:
     (item,) = env.router.plan([str(env.root), GLOBAL]).items
     assert item.action == "duplicate", item.reason
     assert item.existing == "Lint with `golangci-lint run` before pushing."
+
+
+def test_cli_plan_shows_the_line_and_unroute_takes_it_out(
+    settings: Settings, env: Env, minilm: LocalEmbedder
+) -> None:
+    """`memcycle route` names the line the memory goes below and shows it in the diff;
+    `memcycle unroute ID` restores the file exactly."""
+    store = Store.open(settings.db)
+    try:
+        mid = MemoryService(store, minilm).remember(ADDS_PORT, project=str(env.root)).id
+    finally:
+        store.close()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("MCP_MEMORY_")}
+    environ.update(
+        MCP_MEMORY_HOME=str(settings.home),
+        MCP_MEMORY_MODEL="minilm",
+        MCP_MEMORY_EMBED_PORT=str(settings.embed_port),
+        MCP_MEMORY_CLAUDE_HOME=str(env.root.parent / "claude_home"),
+    )
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "mcp_memory.cli", *args],
+            cwd=env.root,
+            capture_output=True,
+            text=True,
+            env=environ,
+            timeout=120,
+        )
+
+    assert run("promote", str(mid)).returncode == 0
+    plan = run("route")
+    assert plan.returncode == 0, plan.stderr
+    assert f"write     [{mid}] -> CLAUDE.md # Testing" in plan.stdout
+    assert f"    below:    {SUITE}" in plan.stdout
+    assert f" - {SUITE}\n+<!-- mcp-memory:begin" in plan.stdout
+    assert run("route", "--apply").returncode == 0
+    assert env.claude_md.read_text(encoding="utf-8") != CLAUDE_MD
+    undone = run("unroute", str(mid))
+    assert undone.returncode == 0 and "removed from CLAUDE.md" in undone.stdout, undone.stderr
+    assert env.claude_md.read_text(encoding="utf-8") == CLAUDE_MD

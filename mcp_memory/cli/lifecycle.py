@@ -190,6 +190,8 @@ def cmd_route(args: argparse.Namespace, settings: Settings) -> int:
                     f"write     [{i.memory_id}] -> {where} ({i.similarity:.2f}"
                     f"{', forced' if i.forced else ''})"
                 )
+                if i.below:  # it adds to that line: written directly below it
+                    lines.append(f"    below:    {one_line(i.existing or '')}")
             elif i.action == "routed":
                 lines.append(f"routed    [{i.memory_id}] already in {where}")
             elif i.action == "held":

@@ -478,7 +478,8 @@ def build_server(
 
         Use when: the user asks to write what was learned into CLAUDE.md or the rules files,
         to promote a memory ("this is proven", `promote=<id>`), or to take a routed memory
-        back out. By default it only plans: each memory's target file and section, duplicates
+        back out. By default it only plans: each memory's target file and section (a memory
+        that adds a detail to a line goes directly below that line: `below`), duplicates
         already there, possible conflicts shown next to the existing line, memories too long
         for a rules line (held), and a unified diff per file; nothing is written until
         `apply=true`. `force=true` also writes possible conflicts. `undo_memory=<id>` removes
