@@ -19,7 +19,8 @@ memories, ``~/.claude`` for global ones; see :mod:`mcp_memory.routing.targets`):
    disagreement the text rule below finds. Nothing is written; ``apply`` records it as present.
 3. ``conflict``: a possible contradiction, shown side by side with the line and held unless
    ``force``. Either an item is close but not the same (cosine in ``[duplicate - conflict_band,
-   duplicate)``, or >= ``duplicate`` with a number the item lacks), or one of the three lines
+   duplicate)``, or >= ``duplicate`` with a number the item lacks) and its words neither extend
+   nor restate it (see 4), or one of the three lines
    most similar to the memory, at cosine >= ``contradiction``, restates its subject with another
    value: :func:`conflicts.contradiction` (offline, text only) finds a changed number, version,
    identifier or name in the same slot, one side saying never / not / no to what the other
@@ -28,7 +29,12 @@ memories, ``~/.claude`` for global ones; see :mod:`mcp_memory.routing.targets`):
    (other slots, other words) is still written. A configured ``verdict`` (an LLM) can only hold
    more: it is asked about memories that would be written next to a line at least
    ``contradiction`` similar, and never releases what the offline rules hold.
-4. ``write``: into the section whose content is most similar (the mean of the cosine with the
+4. ``write`` below a line: a memory that close to an item, that the text rule finds no
+   disagreement in, and whose words keep the item's subject and add to it (a port, a flag, a
+   precondition, an exception, a version: :mod:`additions`) extends it; it is written in a
+   block directly below that item, in its section (``RouteItem.below``). One that says the
+   item's words and nothing more is a duplicate. An LLM verdict may still hold it.
+5. ``write``: into the section whose content is most similar (the mean of the cosine with the
    section's own vector, its headings and items embedded together, and with its most similar
    item, embedded with its file and headings in front), if that reaches ``route``; otherwise
    into the default target (``.claude/rules/memory.md``, or ``~/.claude/rules/memory.md``), so a
@@ -40,7 +46,7 @@ of two that contradict each other the second is held. The thresholds come from `
 per model, calibrated by ``bench/route.py`` on a labelled set; settings may override them.
 Module layout: :mod:`route_plan` (thresholds, evidence, ``classify``, the plan),
 :mod:`route_scope` (target files as sections and items with vectors), :mod:`conflicts` (the
-text rule).
+text rule), :mod:`additions` (a memory's words against a line's).
 
 State: a routed memory stays ``proven``; a ``routes`` row and its metadata (``routed_to``,
 ``routed_section``, ``routed_as``, ``route_id``) record where it went. Every file write is a
