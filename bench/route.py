@@ -450,6 +450,7 @@ def report(run: Run) -> str:
         if classify(signals[c.position], chosen) == "duplicate"
         and signals[c.position].item_similarity < chosen.duplicate
     ]
+    dropped_adds = [c for c in cases if c.additive and got[c.position] == "duplicate"]
     fresh = [c for c in cases if c.fresh]
     fresh_rows: list[list[object]] = []
     for batch in sorted({c.fresh for c in fresh}):
@@ -779,7 +780,13 @@ def report(run: Run) -> str:
         "safe (nothing is lost) but noisy. What the words cannot tell apart is an additive "
         "memory that rewords the line as it adds (it drops as many of the line's tokens as "
         "it adds) from another policy in other words; those stay held for review, and the "
-        "LLM check, when configured, sees them.",
+        "LLM check, when configured, sees them. Additive memories at or above the "
+        "duplicate threshold are still marked present: "
+        f"{len(dropped_adds)} of them ("
+        + ", ".join(f"#{c.position}" for c in dropped_adds)
+        + f"; {sum(c.calibration for c in dropped_adds)} in the calibration half). The words "
+        "decision does not apply there; with no calibration case to tune it on, that is left "
+        "as it was.",
         f"- Wrongly held: {len(wrongly_held)} of the {len(cases) - counts['conflict']} "
         f"memories that are not contradictions ({len(wrongly_held_off)} at the best thresholds "
         "without the rule)"
