@@ -27,10 +27,56 @@ FORMS: tuple[Form, ...] = ("question", "task", "spelled")
 # cache shared?" asks; "cache is shared" states). "Tell me"/"explain" open a request for
 # knowledge and are questions in all but punctuation.
 _OPENERS = frozenset(
-    """how what why which where when who whom whose whether
-    is are was were am do does did can could should would will shall may might must
-    has have had isn't aren't wasn't weren't don't doesn't didn't can't couldn't shouldn't
-    wouldn't won't hasn't haven't tell explain describe remind""".split()
+    [
+        "how",
+        "what",
+        "why",
+        "which",
+        "where",
+        "when",
+        "who",
+        "whom",
+        "whose",
+        "whether",
+        "is",
+        "are",
+        "was",
+        "were",
+        "am",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "should",
+        "would",
+        "will",
+        "shall",
+        "may",
+        "might",
+        "must",
+        "has",
+        "have",
+        "had",
+        "isn't",
+        "aren't",
+        "wasn't",
+        "weren't",
+        "don't",
+        "doesn't",
+        "didn't",
+        "can't",
+        "couldn't",
+        "shouldn't",
+        "wouldn't",
+        "won't",
+        "hasn't",
+        "haven't",
+        "tell",
+        "explain",
+        "describe",
+        "remind",
+    ]
 )
 _FIRST_WORD = re.compile(r"[A-Za-z']+")
 
