@@ -736,7 +736,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             "the candidate with the most calibration abstentions at 95% calibration retention, "
             "and it is not the best candidate on held-out (coverage of the best hit alone "
             "kept more held-out answers). Form alone (top cosine + form) abstained on 3 of 22 "
-            "calibration queries; the z-score, IDF coverage and margin of earlier rounds on 0.",
+            "calibration queries; the z-score, IDF coverage and margin of earlier rounds on 0. "
+            "Each hit is read to its first 48 word pieces (`coverage.HIT_TOKENS`): whole hits "
+            "abstained on 10 of 22 calibration queries, 48 pieces on 9, at about two thirds of "
+            "the cost (chosen for the cost before the held-out figures of the 48-piece gate were "
+            "seen; whole hits, run first, gave held-out 46/51 answers kept and 11/22 abstained). Cost: one ONNX run for the query's word pieces and one batch for the 3 "
+            "hits, about 8x the tokens of the query embedding, so the gate does not fit the "
+            "15 ms recall budget (latency line above: the same queries with and without it). "
+            "Where it runs: `MemoryService.recall` when the embedder can give token states "
+            "in-process (the local engine, or the warm-server client once its in-process "
+            "fallback is loaded), so the MCP tool and the briefing use it then; the prompt hook "
+            "(no model, no numpy) and a recall served by the warm server alone keep the "
+            "per-hit decision, since the warm server's wire has no call for token states.",
             "Per form, as shipped (answerable: answer kept relevant; unanswerable: nothing "
             "relevant):",
             table(

@@ -110,12 +110,13 @@ class Engine:
         return result
 
     def token_states(
-        self, texts: Sequence[str], kind: Kind = "document"
+        self, texts: Sequence[str], kind: Kind = "document", limit: int | None = None
     ) -> list[tuple[list[str], np.ndarray]]:
         """Each text's word pieces and their hidden states before pooling (L2-normalised rows,
         the special tokens and the model's prompt prefix left out): what late interaction
         compares word by word (:mod:`mcp_memory.service.coverage`). Batched like :meth:`embed`
-        for a batch-invariant model (one run per text otherwise); the padding is masked out."""
+        for a batch-invariant model (one run per text otherwise); the padding is masked out.
+        ``limit``: read only each text's first ``limit`` tokens (the cost grows with them)."""
         prefix = self.spec.query_prefix if kind == "query" else self.spec.document_prefix
         with self._lock:
             prefix_pieces = (
@@ -124,7 +125,7 @@ class Engine:
                 else 0
             )
             encodings = self.tokenizer.encode_batch([prefix + t for t in texts])
-        rows = [np.asarray(e.ids, dtype=np.int64) for e in encodings]
+        rows = [np.asarray(e.ids[:limit], dtype=np.int64) for e in encodings]
         chunks = self._chunks(list(range(len(rows))), rows)
         states: dict[int, np.ndarray] = {}
         for chunk in chunks:
@@ -142,7 +143,8 @@ class Engine:
                 states[i] = np.asarray(hidden[n, : len(rows[i])], dtype=np.float32)
         out: list[tuple[list[str], np.ndarray]] = []
         for i, e in enumerate(encodings):
-            keep = [j for j, s in enumerate(e.special_tokens_mask) if not s][prefix_pieces:]
+            keep = [j for j, s in enumerate(e.special_tokens_mask[:limit]) if not s]
+            keep = keep[prefix_pieces:]
             vectors = states[i][keep]
             vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
             out.append(([e.tokens[j] for j in keep], vectors))

@@ -49,7 +49,7 @@ class TokenEmbedder(Protocol):
     model engine without them, or only the warm server at hand, whose wire has no such call)."""
 
     def token_states(
-        self, texts: Sequence[str], kind: Kind = "document"
+        self, texts: Sequence[str], kind: Kind = "document", limit: int | None = None
     ) -> list[tuple[list[str], np.ndarray]] | None: ...
 
 

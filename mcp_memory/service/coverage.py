@@ -10,8 +10,10 @@ quartile of those: what the least-covered quarter of the query finds in the hit.
 coverage is the best over its first :data:`HITS` hits. :mod:`mcp_memory.service.relevance` turns it
 (with the top cosine and the query's form) into the decision whether anything is relevant.
 
-Cost: one extra ONNX run for the query and one per hit (measured in docs/benchmarks.md,
-section "coding"); only where the embedder can give token states in-process
+Cost: one extra ONNX run for the query and one batch for the hits, each read to its first
+:data:`HIT_TOKENS` word pieces (whole hits abstained on one more calibration query of the coding
+set, 10 of 22 against 9, at about 1.5x the cost); measured in docs/benchmarks.md, section
+"coding". Only where the embedder can give token states in-process
 (:class:`~mcp_memory.embedding.protocol.TokenEmbedder`).
 """
 
@@ -25,6 +27,8 @@ from mcp_memory.embedding.protocol import TokenEmbedder
 from mcp_memory.text.keywords import STOPWORDS
 
 HITS = 3  # the query's coverage is the best of its first HITS hits
+# Word pieces read of each hit: the cost of its ONNX run grows with them (see the docstring).
+HIT_TOKENS = 48
 QUANTILE = 0.25
 # Words that say how the query asks, not what it asks about.
 ASKING = frozenset(
@@ -92,7 +96,9 @@ def hit_coverage(query: tuple[list[str], np.ndarray], hit: np.ndarray) -> float:
     words = content_pieces(tokens)
     if not words or hit.shape[0] == 0:
         return 1.0
-    best = (states @ hit.T).max(axis=1)
+    # einsum, not @: a matrix this small costs microseconds in numpy's own loop, while BLAS
+    # wakes its thread pool, which next to ONNX Runtime's threads on a busy machine cost ~40 ms.
+    best = np.einsum("ik,jk->ij", states, hit).max(axis=1)
     per_word = np.array([float(best[pieces].mean()) for pieces in words])
     return float(np.quantile(per_word, QUANTILE))
 
@@ -103,7 +109,7 @@ def coverages(embedder: TokenEmbedder, query: str, hits: Sequence[str]) -> list[
     states = embedder.token_states([query], "query")
     if not states or not hits:
         return None
-    docs = embedder.token_states(list(hits[:HITS]), "document")
+    docs = embedder.token_states(list(hits[:HITS]), "document", HIT_TOKENS)
     if docs is None:
         return None
     return [hit_coverage(states[0], d) for _, d in docs]
