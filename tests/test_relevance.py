@@ -6,10 +6,16 @@ decision without numpy. Real SQLite files and the real bundled model.
 from __future__ import annotations
 
 import struct
+from pathlib import Path
+from typing import Any
 
+import anyio
 import pytest
+from mcp import Client
 
+from mcp_memory.config import Settings
 from mcp_memory.hooks import reader as hook_recall
+from mcp_memory.server.tools import build_server
 from mcp_memory.service import relevance
 from mcp_memory.service.briefing import BriefingContext, build_briefing
 from mcp_memory.service.memories import MemoryService
@@ -80,7 +86,10 @@ def test_hits_carry_a_calibrated_relevance(service: MemoryService) -> None:
         "what is the recipe for a sourdough starter?", projects=["p"], count_recall=False
     )
     assert off and max(h.relevance or 0.0 for h in off) < hits[0].relevance
-    assert [h.relevant for h in off] == [relevance.is_relevant("minilm", h.relevance) for h in off]
+    gate = relevance.passes_gate("minilm", off[0].signals["answerable"])
+    assert [h.relevant for h in off] == [
+        gate and relevance.is_relevant("minilm", h.relevance) for h in off
+    ]
 
 
 def test_briefing_lists_only_relevant_hits(service: MemoryService) -> None:
@@ -98,7 +107,8 @@ def test_briefing_lists_only_relevant_hits(service: MemoryService) -> None:
 
 def test_hook_reader_decides_as_recall_does(service: MemoryService, minilm) -> None:  # noqa: ANN001
     """The reader's pure-Python decision over the same KNN list and keyword ranks equals the
-    service's for every hit."""
+    service's per-hit decision for every hit. The query-level gate needs token states, which
+    the hook (no model, no numpy) does not have: it judges per hit only."""
     for text in MEMORIES:
         service.remember(text, project="p")
     store = service.store
@@ -115,7 +125,7 @@ def test_hook_reader_decides_as_recall_does(service: MemoryService, minilm) -> N
             reader.close()
         assert [i for i, _ in knn] == list(verdicts)
         if not keyword:  # without keyword hits both sides judge on the vector signals alone
-            assert {h.id: h.relevant for h in hits} == verdicts
+            assert {h.id: relevance.is_relevant("minilm", h.relevance) for h in hits} == verdicts
 
 
 def test_spelled_words_are_the_words_of_identifier_shaped_tokens() -> None:
@@ -153,3 +163,90 @@ def test_plain_language_and_unmatched_spellings_rank_by_meaning(service: MemoryS
     assert service.recall(scare, projects=["p"], count_recall=False)[0].content == FROZEN_CLOCK
     spelled = service.recall("payment.customer MissingGreenlet", projects=["p"], count_recall=False)
     assert spelled[0].content == MEMORIES[1] and spelled[0].signals["keyword_rank"] == 1
+
+
+# A small project of our own (not from bench/data/coding/), for the query-level gate.
+APP = [
+    "The thumbnail worker resizes uploads with libvips rather than ImageMagick: it streams the "
+    "image instead of decoding it whole, so a 40 MB photo no longer pushes the pod past its "
+    "512Mi limit.",
+    "Invoices are numbered per tenant from a Postgres sequence created when the tenant signs up; "
+    "gaps are allowed, reusing a number is not, because the tax office rejects duplicates.",
+    "Run the API locally with `make dev`: it starts Postgres and MinIO in docker compose and the "
+    "server with hot reload on port 8080.",
+    "Feature flags are read from LaunchDarkly at startup and cached for 30 seconds; a flag "
+    "missing in LaunchDarkly counts as off.",
+    "Password reset links expire after 30 minutes and can be used once; the token is stored "
+    "only as a SHA-256 hash.",
+    "The nightly export writes one CSV per tenant to the reports bucket; tenants on the free "
+    "plan are skipped.",
+    "Background jobs run on Sidekiq with Redis; a job that raises is retried 25 times over "
+    "about 3 weeks before it lands in the dead set.",
+    "We deploy with GitHub Actions to Fly.io: a merge to main deploys staging, a tag deploys "
+    "production.",
+]
+UNANSWERABLE = "which GDPR lawful basis do we record for marketing emails?"
+PARAPHRASE = "why doesn't a huge photo upload crash the image resizing service anymore?"
+
+
+def test_gate_abstains_on_an_unanswerable_question_and_keeps_a_paraphrase(
+    service: MemoryService,
+) -> None:
+    """Through MemoryService.recall with the bundled model: a question no memory answers gets
+    nothing relevant although the per-hit model alone would mark a hit (the gate decides), and a
+    question in other words keeps its answer relevant. The order of hits is the one recall
+    ranks, gate or not (the gate only reads the hits)."""
+    for text in APP:
+        service.remember(text, project="p")
+    off = service.recall(UNANSWERABLE, projects=["p"], count_recall=False)
+    assert off and not any(h.relevant for h in off)
+    assert any(relevance.is_relevant("minilm", h.relevance) for h in off)
+    assert not relevance.passes_gate("minilm", off[0].signals["answerable"])
+    assert all("coverage" in h.signals for h in off[:3])
+    on = service.recall(PARAPHRASE, projects=["p"], count_recall=False)
+    assert on[0].content == APP[0] and on[0].relevant
+    assert relevance.passes_gate("minilm", on[0].signals["answerable"])
+    gate = relevance.GATES.pop("minilm")
+    try:
+        ungated = service.recall(UNANSWERABLE, projects=["p"], count_recall=False)
+    finally:
+        relevance.GATES["minilm"] = gate
+    assert [h.id for h in ungated] == [h.id for h in off]
+
+
+def test_briefing_and_mcp_recall_use_the_gate(
+    service: MemoryService, settings: Settings, tmp_path: Path
+) -> None:
+    """The briefing lists nothing as relevant for the unanswerable question and the answer for
+    the paraphrase; the MCP recall tool (in memory, its embedder falling back to the in-process
+    model: the test's warm-server port is dead) returns no hit for the first and the answer for
+    the second."""
+    for text in APP:
+        service.remember(text, project="p")
+    off = build_briefing(service, "p", BriefingContext(prompt=UNANSWERABLE)).text
+    on = build_briefing(service, "p", BriefingContext(prompt=PARAPHRASE)).text
+    assert "Relevant now" not in off
+    assert "libvips" in on.split("Relevant now", 1)[1]
+
+    async def main() -> tuple[Any, Any]:
+        async with Client(build_server(settings, cwd=tmp_path)) as client:
+            for text in APP:
+                await client.call_tool("remember", {"content": text})
+            none = await client.call_tool("recall", {"query": UNANSWERABLE})
+            some = await client.call_tool("recall", {"query": PARAPHRASE})
+            return none.structured_content, some.structured_content
+
+    none, some = anyio.run(main)
+    assert none["count"] == 0
+    assert "libvips" in some["hits"][0]["content"]
+
+
+def test_token_states_batched_equal_one_by_one(minilm) -> None:  # noqa: ANN001
+    """Late interaction's token states are the same whether texts run together (padded) or
+    alone, and hold no special tokens."""
+    texts = [APP[0], "short one", APP[4]]
+    together = minilm.token_states(texts)
+    alone = [minilm.token_states([t])[0] for t in texts]
+    for (tokens, rows), (tokens1, rows1) in zip(together, alone, strict=True):
+        assert tokens == tokens1 and "[CLS]" not in tokens and "[SEP]" not in tokens
+        assert abs(float((rows - rows1).max())) < 1e-4

@@ -109,6 +109,47 @@ class Engine:
             result[chunk] = self._run([ids[i] for i in chunk])
         return result
 
+    def token_states(
+        self, texts: Sequence[str], kind: Kind = "document", limit: int | None = None
+    ) -> list[tuple[list[str], np.ndarray]]:
+        """Each text's word pieces and their hidden states before pooling (L2-normalised rows,
+        the special tokens and the model's prompt prefix left out): what late interaction
+        compares word by word (:mod:`mcp_memory.service.coverage`). Batched like :meth:`embed`
+        for a batch-invariant model (one run per text otherwise); the padding is masked out.
+        ``limit``: read only each text's first ``limit`` tokens (the cost grows with them)."""
+        prefix = self.spec.query_prefix if kind == "query" else self.spec.document_prefix
+        with self._lock:
+            prefix_pieces = (
+                sum(1 - s for s in self.tokenizer.encode(prefix).special_tokens_mask)
+                if prefix
+                else 0
+            )
+            encodings = self.tokenizer.encode_batch([prefix + t for t in texts])
+        rows = [np.asarray(e.ids[:limit], dtype=np.int64) for e in encodings]
+        chunks = self._chunks(list(range(len(rows))), rows)
+        states: dict[int, np.ndarray] = {}
+        for chunk in chunks:
+            width = max(1, max(len(rows[i]) for i in chunk))
+            input_ids = np.full((len(chunk), width), self.pad_id, dtype=np.int64)
+            mask = np.zeros((len(chunk), width), dtype=np.int64)
+            for n, i in enumerate(chunk):  # right padding: a row's own tokens come first
+                input_ids[n, : len(rows[i])] = rows[i]
+                mask[n, : len(rows[i])] = 1
+            try:
+                (hidden,) = self.session.run([self.spec.output], self._feed(input_ids, mask))
+            except Exception as exc:  # onnxruntime's errors are not exported as a base class
+                raise EmbeddingError(f"ONNX run failed: {exc}") from exc
+            for n, i in enumerate(chunk):
+                states[i] = np.asarray(hidden[n, : len(rows[i])], dtype=np.float32)
+        out: list[tuple[list[str], np.ndarray]] = []
+        for i, e in enumerate(encodings):
+            keep = [j for j, s in enumerate(e.special_tokens_mask[:limit]) if not s]
+            keep = keep[prefix_pieces:]
+            vectors = states[i][keep]
+            vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+            out.append(([e.tokens[j] for j in keep], vectors))
+        return out
+
     # -- internals ----------------------------------------------------------------------
 
     def _chunks(self, order: list[int], ids: list[np.ndarray]) -> list[list[int]]:

@@ -55,3 +55,11 @@ class LocalEmbedder:
 
     def embed(self, texts: Sequence[str], kind: Kind = "document") -> np.ndarray:
         return self.engine().embed(texts, kind)
+
+    def token_states(
+        self, texts: Sequence[str], kind: Kind = "document", limit: int | None = None
+    ) -> list[tuple[list[str], np.ndarray]] | None:
+        """Word pieces and hidden states per text (:class:`TokenEmbedder`), None for an engine
+        that does not expose them."""
+        states = getattr(self.engine(), "token_states", None)
+        return None if states is None else states(texts, kind, limit)

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -40,6 +40,17 @@ class Embedder(Protocol):
         ...
 
     def embed(self, texts: Sequence[str], kind: Kind = "document") -> np.ndarray: ...
+
+
+@runtime_checkable
+class TokenEmbedder(Protocol):
+    """An embedder that can also give each text's word pieces and their hidden states before
+    pooling (late interaction, :mod:`mcp_memory.service.coverage`); None when it cannot now (a
+    model engine without them, or only the warm server at hand, whose wire has no such call)."""
+
+    def token_states(
+        self, texts: Sequence[str], kind: Kind = "document", limit: int | None = None
+    ) -> list[tuple[list[str], np.ndarray]] | None: ...
 
 
 class ModelEngine(Protocol):

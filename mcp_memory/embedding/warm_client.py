@@ -432,6 +432,14 @@ class AutoEmbedder:
         self.last_source = "local"
         return vectors
 
+    def token_states(
+        self, texts: Sequence[str], kind: Kind = "document", limit: int | None = None
+    ) -> list[tuple[list[str], np.ndarray]] | None:
+        """Word pieces and hidden states per text from the in-process engine when it is
+        already loaded (the warm server's wire has no such call, and loading a model here only
+        for them would cost what the warm server saves); None otherwise."""
+        return self.local.token_states(texts, kind, limit) if self.local.loaded else None
+
     def _failed(self, exc: BaseException) -> None:
         with self._lock:
             first = self._backoff == 0.0

@@ -6,7 +6,9 @@ environment. It gets a Store and an Embedder and is the one write path for every
 - ``recall``: the recall path: vector and keyword search fused, filters, session lift
 - ``fusion``: how recall weighs its signals (:class:`Tuning`) and their rank fusion
 - ``query``: what a query says besides its words: the dates and names it mentions, identifiers
-- ``relevance``: the calibrated relevant / not-relevant decision per hit (pure Python)
+- ``relevance``: the calibrated relevant / not-relevant decision per hit and the query-level
+  gate "does anything answer this" (pure Python)
+- ``coverage``: late-interaction coverage of a query by a hit (token states, for the gate)
 - ``linking``: link each new memory to the existing memories it is about
 - ``promotion``: the one buffer -> proven path (by hand, by recalls, by consolidation)
 - ``boilerplate``: structural noise (shared format is not a shared topic)

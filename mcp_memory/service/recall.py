@@ -19,10 +19,10 @@ import numpy as np
 
 from mcp_memory.anchors.anchoring import Anchoring
 from mcp_memory.anchors.check import describe
-from mcp_memory.embedding.protocol import Embedder
+from mcp_memory.embedding.protocol import Embedder, TokenEmbedder
 from mcp_memory.errors import ValidationError
 from mcp_memory.projects import GLOBAL
-from mcp_memory.service import relevance
+from mcp_memory.service import coverage, relevance
 from mcp_memory.service.classify import TYPES
 from mcp_memory.service.fusion import Tuning, ranked, rrf_fuse
 from mcp_memory.service.promotion import promote_recalled
@@ -40,6 +40,7 @@ from mcp_memory.service.validation import MAX_K, choice, validate_text
 from mcp_memory.store.base import Memory
 from mcp_memory.store.database import Store
 from mcp_memory.store.schema import STATES
+from mcp_memory.text.form import query_form
 from mcp_memory.text.keywords import STOPWORDS, WORD, keyword_query
 
 log = logging.getLogger("mcp_memory")
@@ -200,6 +201,7 @@ class RecallMixin:
                     break
             if len(hits) == k:
                 break
+        hits = self._gated(query, hits, judge)
         hits = self.with_anchors(hits, homes)
         if count_recall and hits:
             self.store.record_recalls(h.id for h in hits)
@@ -211,6 +213,37 @@ class RecallMixin:
                 promote_after=self.options.promote_after,
             )
         return hits
+
+    def _gated(self, query: str, hits: list[Hit], judge: _Judge) -> list[Hit]:
+        """``hits`` after the query-level decision whether anything answers the query
+        (:func:`relevance.answerable`): each of the first :data:`coverage.HITS` hits gets its
+        late-interaction ``coverage`` signal, every hit the query's ``answerable`` probability,
+        and when it is below the model's gate cut no hit stays relevant. The order is untouched.
+        Skipped (hits as they are) for a model without a gate, or when the embedder cannot give
+        token states in-process (:class:`TokenEmbedder`)."""
+        model_id = self.embedder.model_id
+        if (
+            model_id not in relevance.GATES
+            or not hits
+            or judge.top is None
+            or not isinstance(self.embedder, TokenEmbedder)
+        ):
+            return hits
+        found = coverage.coverages(self.embedder, query, [h.content for h in hits])
+        if found is None:
+            return hits
+        form = query_form(query, spelled=judge.spelled)
+        p = relevance.answerable(model_id, relevance.gate_features(judge.top, max(found), form))
+        gate = relevance.passes_gate(model_id, p)
+        out = []
+        for n, h in enumerate(hits):
+            signals = dict(h.signals)
+            if n < len(found):
+                signals["coverage"] = round(found[n], 4)
+            if p is not None:
+                signals["answerable"] = round(p, 4)
+            out.append(replace(h, signals=signals, relevant=h.relevant and gate))
+        return out
 
     def with_anchors(self, hits: list[Hit], homes: dict[int, str]) -> list[Hit]:
         """``hits`` with their anchors checked: each says which files changed since it was

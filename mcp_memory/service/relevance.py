@@ -18,6 +18,16 @@ hit labelled relevant when it answers its query); the cut is the highest probabi
 at least 95% of answerable calibration queries' answers marked relevant. Figures for both halves
 are in ``docs/benchmarks.md``, section "coding". Models without a fit have no entry: every hit of
 theirs is reported relevant (no claim is better than an uncalibrated one).
+
+Whether anything is relevant at all is a second, query-level decision (:data:`GATES`): the
+per-hit cut must stay low enough to keep weak answers (a task whose helpful memory sits at cosine
+0.07), and every unanswerable question's best hit clears it. The gate reads what separates them:
+the query's form (:func:`mcp_memory.text.form.query_form`: a question no memory answers has a
+concept no hit covers; a task is only helped), the late-interaction coverage of its best hits
+(:mod:`mcp_memory.service.coverage`) and its top cosine. When the gate says "nothing answers
+this", no hit is relevant. It needs token states, so it runs only where recall has the model
+in-process; elsewhere (the prompt hook, a recall served by the warm server alone) hits are judged
+by the per-hit model only, as before.
 """
 
 from __future__ import annotations
@@ -25,6 +35,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from mcp_memory.text.form import Form
 
 FEATURES = ("bias", "cosine", "margin", "below_top", "keyword", "spelled", "spelled_keyword")
 
@@ -40,7 +52,7 @@ class Calibration:
 # Written by ``bench/coding.py --fit`` (calibration half); see the module docstring.
 CALIBRATIONS: dict[str, Calibration] = {
     "minilm": Calibration(
-        weights=(-3.3138, 2.3016, 1.5153, -2.6829, 2.071, -0.8945, 1.0665), cut=0.045
+        weights=(-3.4679, 2.5467, 1.7719, -2.8991, 2.1282, -0.8653, 0.9103), cut=0.04
     ),
 }
 
@@ -77,3 +89,37 @@ def is_relevant(model_id: str, p: float | None) -> bool:
     """Whether probability ``p`` clears the model's cut (True for an uncalibrated model)."""
     calibration = CALIBRATIONS.get(model_id)
     return calibration is None or p is None or p >= calibration.cut
+
+
+GATE_FEATURES = ("bias", "top_cosine", "coverage", "question", "task")
+
+
+# Written by ``bench/coding.py --fit`` (calibration half): L2-regularised logistic regression
+# (lambda 0.1 on standardised inputs, folded back to raw ones here) of "some memory answers this"
+# over the calibration queries, answerable 1 and unanswerable 0; the cut is the highest that keeps
+# >= 95% of answerable calibration queries' answers relevant together with the per-hit cut.
+GATES: dict[str, Calibration] = {
+    "minilm": Calibration(weights=(-3.2343, -1.2318, 10.1346, 0.9077, 3.4374), cut=0.405),
+}
+
+
+def gate_features(top_cosine: float, coverage: float, form: Form) -> tuple[float, ...]:
+    """The gate's inputs: the query's best cosine, its coverage (best of its first hits,
+    :func:`mcp_memory.service.coverage.coverages`) and its form as two indicators."""
+    return (1.0, top_cosine, coverage, float(form == "question"), float(form == "task"))
+
+
+def answerable(model_id: str, values: Sequence[float]) -> float | None:
+    """The gate's probability that some memory answers the query, or None for a model
+    without a gate."""
+    gate = GATES.get(model_id)
+    if gate is None:
+        return None
+    z = sum(w * x for w, x in zip(gate.weights, values, strict=True))
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+
+
+def passes_gate(model_id: str, p: float | None) -> bool:
+    """Whether the query may have relevant hits (True without a gate or without its inputs)."""
+    gate = GATES.get(model_id)
+    return gate is None or p is None or p >= gate.cut
