@@ -104,6 +104,7 @@ def load() -> tuple[list[dict[str, object]], list[Query], list[dict[str, object]
 
 def make_service(store: Store, embedder: LocalEmbedder) -> MemoryService:
     options = Options(
+        relevance_gate=True,  # measured with the opt-in gate on; ungated_ms times it off
         link_threshold=MINILM.link_threshold,
         duplicate_threshold=MINILM.duplicate_threshold,
         strong_recall=MINILM.strong_recall,

@@ -139,6 +139,7 @@ def open_app(settings: Settings, cwd: Path | None = None) -> App:
                 duplicate_threshold=spec.duplicate_threshold,
                 link_threshold=settings.link_threshold or spec.link_threshold,
                 strong_recall=spec.strong_recall,
+                relevance_gate=settings.relevance_gate,
             ),
         )
     except BaseException:

@@ -112,6 +112,10 @@ class Settings:
     embed_allow_remote: bool = False  # bind beyond loopback only when explicitly asked
     max_content_chars: int = 20_000
     near_duplicates: str = "keep"  # keep | merge
+    # the query-level relevance gate (service/coverage.py): opt-in, see docs/benchmarks.md
+    # "Coding memories": it abstains on 9/22 held-out unanswerable questions but drops 4 more of
+    # 51 answers and costs ~2.6x recall time, so it is off until it keeps answers as well
+    relevance_gate: bool = False
     http_host: str = "127.0.0.1"
     http_port: int = 8765
     http_origins: str = ""  # exact browser origins allowed over HTTP; "" = the endpoint's own
@@ -288,6 +292,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "embed_allow_remote": _parse_bool,
     "max_content_chars": _positive_int,
     "near_duplicates": _choice("keep", "merge"),
+    "relevance_gate": _parse_bool,
     "http_host": str,
     "http_port": _port,
     "http_origins": str,

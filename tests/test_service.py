@@ -46,15 +46,9 @@ def test_semantic_match_without_shared_words(service: MemoryService) -> None:
     ids = [service.remember(f, project="app").id for f in FACTS]
     hits = service.recall("concurrency problems with the db", projects=["app"], k=2)
     assert hits[0].id == ids[1]
-    # no word in common: no keyword_rank (margin: over the next vector candidate; coverage and
-    # answerable: the query-level relevance gate, service/coverage.py and relevance.GATES)
-    assert set(hits[0].signals) == {
-        "vector_similarity",
-        "vector_rank",
-        "margin",
-        "coverage",
-        "answerable",
-    }
+    # no word in common: no keyword_rank (margin: over the next vector candidate); no coverage
+    # or answerable: the query-level relevance gate is opt-in (Options.relevance_gate)
+    assert set(hits[0].signals) == {"vector_similarity", "vector_rank", "margin"}
 
 
 def test_exact_duplicate_returns_existing_id(service: MemoryService) -> None:

@@ -219,11 +219,13 @@ class RecallMixin:
         (:func:`relevance.answerable`): each of the first :data:`coverage.HITS` hits gets its
         late-interaction ``coverage`` signal, every hit the query's ``answerable`` probability,
         and when it is below the model's gate cut no hit stays relevant. The order is untouched.
-        Skipped (hits as they are) for a model without a gate, or when the embedder cannot give
-        token states in-process (:class:`TokenEmbedder`)."""
+        Skipped (hits as they are) unless the gate is switched on (``Options.relevance_gate``),
+        for a model without a gate, or when the embedder cannot give token states in-process
+        (:class:`TokenEmbedder`)."""
         model_id = self.embedder.model_id
         if (
-            model_id not in relevance.GATES
+            not self.options.relevance_gate
+            or model_id not in relevance.GATES
             or not hits
             or judge.top is None
             or not isinstance(self.embedder, TokenEmbedder)

@@ -23,6 +23,7 @@ class Options:
     link_threshold: float = 0.6
     promote_after: int = 3  # strong recalls in distinct sessions/days before a memory is proven
     strong_recall: float = 0.6  # query cosine of a strong recall (the model's strong_recall)
+    relevance_gate: bool = False  # the query-level gate (recall._gated); opt-in, see config
     tuning: Tuning = Tuning()  # how recall weighs its signals (see search.py)
 
 
