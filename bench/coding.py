@@ -3,7 +3,7 @@
 Run: ``PYTHONPATH=. .venv/bin/python bench/coding.py`` (about a minute on 2 cores). It rewrites the
 "coding" section of docs/benchmarks.md and prints it (``--no-write``: print only).
 
-Method: the 178 memories go, in file order, through the real ``MemoryService.remember`` into one
+Method: the memories go, in file order, through the real ``MemoryService.remember`` into one
 fresh store (real SQLite, real sqlite-vec, the bundled model), with their project, type and tags;
 links are made as they arrive. Every query then runs through ``MemoryService.recall`` exactly as
 the MCP ``recall`` tool calls it (its project plus global, k 10; ``count_recall`` off so one
@@ -560,7 +560,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
             "### Linking: related pairs and same-format pairs",
             "*alone*: each pair in a fresh store (the first two of a format); *together*: all "
-            "178 memories in one store, links made as they arrive.",
+            f"{len(memories)} memories in one store, links made as they arrive.",
             table(
                 [
                     "half",
