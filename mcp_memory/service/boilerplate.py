@@ -107,23 +107,15 @@ def topic_text(text: str, counts: Mapping[str, int], *, self_counted: bool = Tru
 
 def opening(text: str) -> str:
     """The format ``text`` opens with, or "" when it opens as prose: a first line that is a
-    heading or holds a colon within ``MAX_LABEL_CHARS`` characters names its format by the first
-    ``OPENING_WORDS`` words of that heading or of the label before the colon, letters only,
-    lower-cased, without a parenthesised remark after a space ("chore(deps): bump ..." -> "chore
-    deps"; "Test run (CI #1842): ..." and "Test run (local): ..." -> "test run"; "Benchmark
-    (write, parquet): ..." and "Benchmark (fetch): ..." -> "benchmark"). The remark says which
-    instance of the format a text is, not which format. Prose that happens to open alike ("We
-    use ...") is no format: what near texts of it share is their topic."""
+    heading or holds a colon within ``MAX_LABEL_CHARS`` characters names its format by its first
+    ``OPENING_WORDS`` words, letters only, lower-cased, without a parenthesised remark after a
+    space, which names the instance, not the format ("chore(deps): bump ..." -> "chore deps";
+    "Test run (CI #1842): ..." and "Test run (local): ..." -> "test run"). Prose that happens to
+    open alike ("We use ...") is no format: what near texts of it share is their topic."""
     for line in text.splitlines():
         if line.strip():
             head = line.strip()
-            heading = _HEADING.match(head)
-            if heading:
-                label = heading.group(1)
-            elif ":" in head[:MAX_LABEL_CHARS]:
-                label = head[: head.index(":")]
-            else:
+            if not (_HEADING.match(head) or ":" in head[:MAX_LABEL_CHARS]):
                 return ""
-            label = _REMARK.sub(" ", label.lower())
-            return " ".join(_LETTERS.findall(label)[:OPENING_WORDS])
+            return " ".join(_LETTERS.findall(_REMARK.sub(" ", head.lower()))[:OPENING_WORDS])
     return ""
