@@ -544,7 +544,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "linked, all memories together: 0.57 without the rule, 0.79 with margins 0.08 to "
             "0.14; the narrowest makes the fewest unlabelled links) and of "
             "`bench/data/link_pairs.jsonl` stored in one project (unrelated and same-format "
-            "pairs linked no more often; section \"links\");\n"
+            'pairs linked no more often; section "links");\n'
             "- a label's parenthesised remark (`Benchmark (write, parquet): ...`) is not part of "
             "the label the boilerplate discount counts, nor of the format's name. Written after "
             "the round-4 `Benchmark (...)` family (both halves) made 6 false links among its 5 "

@@ -76,3 +76,13 @@ def test_rare_words_are_letters_only_and_not_stopwords() -> None:
         "client",
     }
     assert boilerplate.opening("Benchmark (write, parquet): row groups") == "benchmark row"
+
+
+def test_a_labels_remark_is_not_part_of_the_label() -> None:
+    """ "Benchmark (write, parquet): ..." and "Benchmark (fetch): ..." share the label the
+    boilerplate discount counts, so two of them in a project lose it from their topic text."""
+    first = boilerplate.parse("Benchmark (write, parquet): row groups of 128k rows")[0]
+    second = boilerplate.parse("Benchmark (fetch): 8 concurrent downloads")[0]
+    assert first.label_key == second.label_key == "label:benchmark"
+    assert first.body == "row groups of 128k rows"
+    assert boilerplate.parse("chore(deps): bump x")[0].label_key == "label:chore(deps)"
