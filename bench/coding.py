@@ -554,7 +554,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "with its project name (28/35), with a second vector per sentence (max or mix, "
             "31/39 at best, paraphrase lower), its topic text without boilerplate (32/37), "
             "the project's or its format family's mean vector taken out (32/37), pseudo-relevance "
-            "feedback from the top hits (31-32/37), a hubness penalty (24-29), and score fusion "
+            "feedback from the top hits (31-32/37), a hubness penalty (R@1 24-29), a penalty of "
+            "0.02-0.1 for members of a same-format family (32/37), and score fusion "
             "of cosine with normalised BM25 (weights 0.02-0.3: tasks gain what paraphrases "
             "lose). Ranking is unchanged this round.",
             "Abstention against answer retention (the shipped relevance probability, cut chosen "
