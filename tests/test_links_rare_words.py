@@ -4,7 +4,7 @@ that no other memory uses says two texts are about the same thing."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import pytest
 
 from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.embedding.specs import MINILM
@@ -42,31 +42,35 @@ PROJECT = [
 MENTIONS = "A spike compared TanStack Query with SWR for the product list; we kept the former."
 
 
-def linked(tmp_path: Path, minilm: LocalEmbedder, before: list[str]) -> float | None:
-    """SECOND's link to FIRST (its similarity) when ``before`` are stored first, or None."""
-    store = Store.open(tmp_path / f"s{len(before)}.db")
-    try:
-        service = MemoryService(store, minilm, Options(link_threshold=MINILM.link_threshold))
-        for text in before:
-            service.remember(text, project="webshop")
-        first = service.remember(FIRST, project="webshop").id
-        links = service.remember(SECOND, project="webshop").links
-        return next((link.similarity for link in links if link.id == first), None)
-    finally:
-        store.close()
+@pytest.fixture
+def store(backend_store: Store) -> Store:
+    """Both backends: the rule counts a word's memories with each one's full-text search."""
+    return backend_store
+
+
+def linked(service: MemoryService, project: str, before: list[str]) -> float | None:
+    """SECOND's link to FIRST (its similarity) when ``before`` are stored first in ``project``,
+    or None."""
+    for text in before:
+        service.remember(text, project=project)
+    first = service.remember(FIRST, project=project).id
+    links = service.remember(SECOND, project=project).links
+    return next((link.similarity for link in links if link.id == first), None)
 
 
 def test_a_word_no_other_memory_holds_links_a_pair_just_below_the_threshold(
-    tmp_path: Path, minilm: LocalEmbedder
+    store: Store, minilm: LocalEmbedder
 ) -> None:
     """Alone the pair does not link (no scope: "no other memory holds it" says nothing); among
     twelve other memories of the project it links at its own similarity, below the threshold;
-    once a third memory names the library too, the word is no longer rare and it does not."""
-    assert linked(tmp_path, minilm, []) is None
-    sim = linked(tmp_path, minilm, PROJECT)
+    once a third memory names the library too, the word is no longer rare and it does not.
+    Each case is a project of its own (scopes never mix)."""
+    service = MemoryService(store, minilm, Options(link_threshold=MINILM.link_threshold))
+    assert linked(service, "alone", []) is None
+    sim = linked(service, "webshop", PROJECT)
     assert sim is not None
     assert MINILM.link_threshold - linking.RARE_MARGIN <= sim < MINILM.link_threshold
-    assert linked(tmp_path, minilm, [*PROJECT, MENTIONS]) is None
+    assert linked(service, "shop2", [*PROJECT[:-1], MENTIONS]) is None
 
 
 def test_rare_words_are_letters_only_and_not_stopwords() -> None:
