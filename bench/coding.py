@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -524,7 +525,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ["half", "kind", "n", "R@1", "R@1 plain", "R@3", "R@3 plain", "relevant"],
                 recall_rows(outcomes),
             ),
-            f"Recall latency (query embedding included): median {median:.1f} ms, p90 {p90:.1f} ms.",
+            f"Recall latency (query embedding included): median {median:.1f} ms, p90 {p90:.1f} ms "
+            f"(load average {os.getloadavg()[0]:.1f} on the machine's cores when it ended: other "
+            "work shares them).",
             "Targets (held-out half):\n\n" + "\n".join(targets),
             "What this set decided (see `service/fusion.py`, `service/recall.py`, "
             "`service/linking.py`):\n\n"
