@@ -5,6 +5,7 @@ decision without numpy. Real SQLite files and the real bundled model.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,6 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
-
-import dataclasses
 
 from mcp_memory.config import Settings
 from mcp_memory.hooks import reader as hook_recall

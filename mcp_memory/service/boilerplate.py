@@ -31,10 +31,16 @@ LINE_MIN = 3
 MAX_LABEL_CHARS = 40
 
 _LABEL = re.compile(r"^\s*(?:[-*>#]+\s*)?([A-Za-z][\w ./()-]{0,38}?)\s*[:=]\s+(.*)$")
+# A label's parenthesised remark ("Benchmark (write, parquet): ...", "Test run (CI #1842): ..."):
+# it names the instance, so the label is counted without it.
+_LABEL_REMARK = re.compile(r"^(\s*[A-Za-z][\w ./-]{0,38}?)\s+[(\[][^)\]]{0,60}[)\]](?=\s*[:=]\s)")
 _HEADING = re.compile(r"^\s*#{1,6}\s+(.+?)\s*#*\s*$")
 _NUMBERS = re.compile(r"\b(?:\d+|[0-9a-f]{7,})\b")
 _SPACE = re.compile(r"\s+")
 _LETTERS = re.compile(r"[a-z]+")
+# A parenthesised or bracketed remark after a space ("Test run (CI #1842)"), not a scope
+# written onto the word ("chore(deps)").
+_REMARK = re.compile(r"\s[(\[][^)\]]*[)\]]")
 OPENING_WORDS = 2
 
 
@@ -59,7 +65,7 @@ def parse(text: str) -> list[Line]:
         label_key: str | None = None
         body = raw.strip()
         heading = _HEADING.match(raw)
-        label = _LABEL.match(raw)
+        label = _LABEL.match(_LABEL_REMARK.sub(r"\1", raw, count=1))
         if heading:
             label_key, body = f"label:{_norm(heading.group(1))}", ""
         elif label and len(label.group(1)) <= MAX_LABEL_CHARS:
@@ -102,7 +108,8 @@ def topic_text(text: str, counts: Mapping[str, int], *, self_counted: bool = Tru
 def opening(text: str) -> str:
     """The format ``text`` opens with, or "" when it opens as prose: a first line that is a
     heading or holds a colon within ``MAX_LABEL_CHARS`` characters names its format by its first
-    ``OPENING_WORDS`` words, letters only, lower-cased ("chore(deps): bump ..." -> "chore deps";
+    ``OPENING_WORDS`` words, letters only, lower-cased, without a parenthesised remark after a
+    space, which names the instance, not the format ("chore(deps): bump ..." -> "chore deps";
     "Test run (CI #1842): ..." and "Test run (local): ..." -> "test run"). Prose that happens to
     open alike ("We use ...") is no format: what near texts of it share is their topic."""
     for line in text.splitlines():
@@ -110,5 +117,5 @@ def opening(text: str) -> str:
             head = line.strip()
             if not (_HEADING.match(head) or ":" in head[:MAX_LABEL_CHARS]):
                 return ""
-            return " ".join(_LETTERS.findall(head.lower())[:OPENING_WORDS])
+            return " ".join(_LETTERS.findall(_REMARK.sub(" ", head.lower()))[:OPENING_WORDS])
     return ""
