@@ -504,3 +504,67 @@ def _session_start_launches(
         timeout=60,
     )
     assert off.returncode == 0 and daemons_of(tmp_path / "other") == []
+
+
+def older_package(tmp_path: Path) -> Path:
+    """A copy of this checkout's ``mcp_memory`` that says it is version 0.0.1: the package as
+    it was before an upgrade (its daemon and relays run that copy's code)."""
+    import shutil
+
+    root = tmp_path / "old"
+    shutil.copytree(
+        REPO / "mcp_memory", root / "mcp_memory", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    init = root / "mcp_memory" / "__init__.py"
+    text = init.read_text()
+    assert '__version__ = "' in text
+    init.write_text(text.replace('__version__ = "', '__version__ = "0.0.1"  # was "', 1))
+    return root
+
+
+def test_upgrading_the_package_replaces_a_daemon_of_another_version(tmp_path: Path) -> None:
+    """A daemon of an older version (started by a session from before the upgrade) is replaced
+    by the first relay of the new version, even while the old session is open: the old session
+    goes on (served in-process from then on), and no acknowledged write of either is lost."""
+    from mcp_memory import __version__
+
+    home = tmp_path / "home"
+    cwd = project(tmp_path, "proj")
+    old_env = {**environment(home), "PYTHONPATH": str(older_package(tmp_path))}
+    old_params = StdioServerParameters(
+        command=sys.executable, args=SERVE, env=old_env, cwd=str(cwd)
+    )
+    versions: dict[str, Any] = {}
+
+    def recorded() -> tuple[int | None, str | None]:
+        try:
+            info = json.loads((home / "run" / "daemon.pid").read_text())
+        except (OSError, ValueError):
+            return None, None
+        return info.get("pid"), info.get("version")
+
+    async def main() -> list[int]:
+        async with Client(old_params) as old:
+            a = structured(await old.call_tool("remember", {"content": "old: deploys on fridays"}))
+            versions["before"] = recorded()
+            async with Session(home, cwd) as new:
+                b = structured(await new.call_tool("remember", {"content": "new: uses uv 0.5"}))
+                versions["after"] = recorded()
+                c = structured(await old.call_tool("remember", {"content": "old: pin ruff 0.8"}))
+                d = structured(await new.call_tool("remember", {"content": "new: lint first"}))
+                hits = structured(await old.call_tool("recall", {"query": "uv ruff fridays"}))
+                assert {a["id"], b["id"], c["id"]} <= {h["id"] for h in hits["hits"]}
+            return [a["id"], b["id"], c["id"], d["id"]]
+
+    ids = anyio.run(main)
+    old_pid, old_version = versions["before"]
+    new_pid, new_version = versions["after"]
+    assert old_version == "0.0.1" and new_version == __version__
+    assert old_pid is not None and new_pid is not None and old_pid != new_pid
+    assert not running(old_pid) and running(new_pid)
+    assert daemons_of(home) == [new_pid]
+    store = Store.open(home / "memory.db")
+    try:
+        assert store.counts()["total"] == 4 and all(store.get(i) for i in ids)
+    finally:
+        store.close()

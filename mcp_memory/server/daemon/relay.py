@@ -336,9 +336,10 @@ def open_daemon(place: Place) -> SocketBackend:
         if answer.get("ok") is True:
             return SocketBackend(sock, leftover)
         sock.close()
-        if answer.get("reason") != "version" or attempts >= HELLO_ATTEMPTS:
+        upgrade = answer.get("reason") == "version" and answer.get("exiting") is True
+        if not upgrade or attempts >= HELLO_ATTEMPTS:
             raise Unavailable(str(answer.get("error") or "the daemon refused the session"))
-        # A daemon of another version exits when it has no session left: then start ours.
+        # A daemon of an older version exits when a newer relay comes: then start ours.
         pid = answer.get("pid")
         deadline = time.monotonic() + 5.0
         while isinstance(pid, int) and alive(pid) and time.monotonic() < deadline:

@@ -3,8 +3,8 @@
 :func:`run` holds the daemon lock (``__main__`` took it before importing this module; a second
 daemon for the same data home exits with 3), opens the App, binds ``daemon.sock`` with a 0177 umask (the socket is 0600 from its first moment, in
 the 0700 run directory), writes ``daemon.pid`` and serves connections until SIGTERM/SIGINT, or
-until it has had no session for ``daemon_idle_exit`` seconds, or until a relay of another
-version (an upgrade) finds it without sessions. Committed writes are in SQLite's
+until it has had no session for ``daemon_idle_exit`` seconds, or until a relay of a newer
+version comes (the package was upgraded; the open sessions' relays go on elsewhere). Committed writes are in SQLite's
 WAL before a tool answers, so killing the daemon (even with SIGKILL) loses no acknowledged write.
 """
 
@@ -103,7 +103,7 @@ async def _serve(settings: Settings, sessions: Sessions) -> None:
 
 async def _outdated_exit(sessions: Sessions, scope: anyio.CancelScope) -> None:
     await sessions.outdated.wait()
-    log.info("a relay of another version asked; exiting so that it starts its own daemon")
+    log.info("a relay of a newer version came; exiting so that it starts its own daemon")
     scope.cancel()
 
 

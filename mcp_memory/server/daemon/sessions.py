@@ -2,7 +2,8 @@
 
 A connection opens with one hello line from the relay, ``{"relay": 1, "cwd": ..., "version":
 ..., "settings": {...}}``, answered with ``{"ok": true, "pid": ..., "version": ...}`` or
-``{"ok": false, "error": ..., "reason": "version" | "settings" | "busy" | "hello"}``; a hello of
+``{"ok": false, "error": ..., "reason": "version" | "settings" | "busy" | "hello"}`` (a
+``"version"`` refusal says whether the daemon is ``"exiting"``: it does for a newer relay); a hello of
 ``{"relay": 1, "status": true}`` gets the daemon's session counts and the connection closes. Then the
 connection carries newline-delimited JSON-RPC, exactly what Claude Code and the relay exchange
 over stdio; each line is checked the way the stdio server checks it
@@ -21,6 +22,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -89,6 +91,12 @@ class _Wire:
         """Each write is sent whole already."""
 
 
+def _release(version: object) -> tuple[int, ...]:
+    """A version's numbers, for ordering (``"0.10.1"`` after ``"0.9.3"``); two versions with the
+    same numbers are neither newer than the other, so neither daemon replaces the other."""
+    return tuple(int(n) for n in re.findall(r"\d+", version)) if isinstance(version, str) else ()
+
+
 def _too_long() -> dict[str, Any]:
     return {
         "jsonrpc": "2.0",
@@ -115,8 +123,8 @@ class Sessions:
         self.active = 0
         self.served = 0
         self.idle_since = time.monotonic()
-        # Set when a relay of another version (the package was upgraded) finds this daemon
-        # without sessions: it exits, and the relay starts one of its own version.
+        # Set when a relay of a newer version comes (the package was upgraded): the daemon
+        # exits, and that relay starts one of its own version.
         self.outdated = anyio.Event()
 
     async def handle(self, stream: anyio.abc.SocketStream) -> None:
@@ -157,12 +165,17 @@ class Sessions:
         if not hello or hello.get("relay") != 1 or not isinstance(cwd, str) or not cwd:
             return {**base, "ok": False, "reason": "hello", "error": "send a hello first"}, None
         if hello.get("version") != __version__:
-            if self.active == 0:
+            # A newer relay: the package was upgraded. This daemon exits now; its sessions'
+            # relays replay what is unanswered elsewhere (as after a crash), and the newer
+            # relay starts a daemon of its own version. An older relay is served in-process.
+            newer = _release(hello.get("version")) > _release(__version__)
+            if newer:
                 self.outdated.set()
             return {
                 **base,
                 "ok": False,
                 "reason": "version",
+                "exiting": newer,
                 "error": f"daemon runs version {__version__}, the relay {hello.get('version')}",
             }, None
         if hello.get("settings") != self.settings_key:
