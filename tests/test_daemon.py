@@ -27,7 +27,7 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
-from mcp_memory.server.daemon.paths import socket_path
+from mcp_memory.daemon_link import socket_path
 from mcp_memory.store.database import Store
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ Job kinds: ``remember`` (content, project, type, tags, source, session_id), ``se
 transcript to summarize, then maintenance), ``briefing`` (refresh a project's cached briefing).
 
 This module holds the files both sides share: the job files (:func:`enqueue`,
-:func:`pending_jobs`), the worker's lock ``run/hook-worker.lock`` (:func:`locked`, held by a
+:func:`pending_jobs`, and :func:`remember_job`, how a ``remember`` job is stored), the worker's lock ``run/hook-worker.lock`` (:func:`locked`, held by a
 running worker; :func:`worker_running` asks without waiting), the detached start
 (:func:`spawn_detached`) and the briefing cache (``run/briefings/<project digest>.json``), what
 SessionStart injects: the hook reads it in a millisecond instead of importing the service; the
@@ -30,9 +30,13 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp_memory.files import FILE_MODE, atomic_write, open_private, private_dir
+
+if TYPE_CHECKING:
+    from mcp_memory.service.memories import MemoryService
+    from mcp_memory.service.types import Remembered
 
 MAX_JOB_BYTES = 256 * 1024
 MAX_LOG_BYTES = 5 * 1024 * 1024
@@ -48,6 +52,22 @@ def lock_path(run_dir: Path) -> Path:
 
 def log_path(logs_dir: Path) -> Path:
     return logs_dir / "hooks.log"
+
+
+def remember_job(service: MemoryService, job: dict[str, Any], *, embed: bool) -> Remembered:
+    """Store a ``remember`` job: the one way the worker and the daemon (for a hook that reached
+    it, :mod:`mcp_memory.server.daemon.hook_requests`) store what a hook captured."""
+    return service.remember(
+        str(job["content"]),
+        project=str(job["project"]),
+        type=job.get("type"),
+        tags=job.get("tags") or None,
+        source=str(job.get("source") or "hook"),
+        session_id=job.get("session_id"),
+        embed=embed,
+        files=[str(f) for f in job.get("files") or () if isinstance(f, str)],
+        visibility=job.get("visibility"),
+    )
 
 
 # -- hook side: enqueue and start a worker --------------------------------------------------------

@@ -47,7 +47,7 @@ def services(port: int) -> tuple[Service, Service]:
             DAEMON_LAUNCHD_LABEL,
             "mcp-memory daemon (serves every Claude Code session's memory tools)",
             ("mcp_memory.server.daemon",),
-            "daemon.log",  # = server.daemon.paths.LOG
+            "daemon.log",  # = daemon_link.LOG
         ),
     )
 

@@ -57,7 +57,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from mcp_memory import projects
+from mcp_memory import daemon_link, projects
 from mcp_memory.capture import spool
 from mcp_memory.capture.prompts import is_system_generated
 from mcp_memory.capture.session_state import session_state
@@ -110,6 +110,8 @@ class Hook:
         self.event = event
         self.payload = payload
         self.settings = settings
+        self.stored: list[int] = []  # memories the daemon stored for this run
+        self.spooled = False  # a memory was left in the spool: a worker must store it
 
     @property
     def cwd(self) -> Path:
@@ -200,15 +202,15 @@ def ensure_daemon(settings: Settings) -> str:
     if not settings.daemon:
         return "off"
     run_dir = settings.run_dir
-    if _held(run_dir / "daemon.lock"):  # = server.daemon.paths.LOCK
+    if _held(run_dir / daemon_link.LOCK):
         return "running"
-    if _held(run_dir / "daemon.start-lock"):  # = server.daemon.paths.START_LOCK
+    if _held(run_dir / daemon_link.START_LOCK):
         return "starting"
     # As server.daemon.launch launches it (same argv, log and folder), with this environment:
     # the relays of this session share its MCP_MEMORY_* settings.
     spool.spawn_detached(
         [sys.executable, "-m", "mcp_memory.server.daemon"],
-        settings.logs_dir / "daemon.log",  # = server.daemon.paths.LOG
+        settings.logs_dir / daemon_link.LOG,
         settings.home,
     )
     return "launched"
@@ -349,11 +351,17 @@ def user_prompt_submit(hook: Hook) -> dict[str, Any] | None:
             if (why := _enqueue_memory(hook, note, type="user_note", tags=("note",), source="user"))
         ]
         saved = len(notes) - len(refused)
-        if saved:
+        if hook.spooled:
             worker.wake_worker(hook.settings)
+        if saved:
+            how = (
+                "stored in the background"
+                if hook.spooled
+                else "ids " + ", ".join(str(i) for i in hook.stored)
+            )
             parts.append(
                 f"mcp-memory: saved {saved} #remember note(s) to long-term memory as protected "
-                "user notes (stored in the background); there is no need to store them again."
+                f"user notes ({how}); there is no need to store them again."
             )
         if refused:
             parts.append(
@@ -420,20 +428,31 @@ def _candidates(
     if reader.model_id is None:
         return keyword
     try:
-        vector = hook_recall.embed_query(
-            settings.embed_host,
-            settings.embed_port,
-            query,
-            model_id=reader.model_id,
-            dimension=reader.dimension,
-            timeout=SERVER_TIMEOUT,
-            token_file=token_path(settings.run_dir, settings.embed_port),
-        )
+        vector = query_vector(settings, query, reader.model_id, reader.dimension)
     except hook_recall.Unavailable:
         return keyword
     hits = reader.vector(vector, scope, CANDIDATES, text=query, keyword=keyword)
     fresh = reader.unembedded([c.id for c in keyword])
     return hits + [c for c in keyword if c.id in fresh]
+
+
+def query_vector(settings: Settings, query: str, model_id: str, dimension: int) -> bytes:
+    """The prompt's vector from the daemon's warm model, else from the warm server."""
+    from mcp_memory.hooks import daemon_calls
+
+    try:
+        return daemon_calls.embed_query(settings, query, model_id=model_id, dimension=dimension)
+    except hook_recall.Unavailable:
+        pass
+    return hook_recall.embed_query(
+        settings.embed_host,
+        settings.embed_port,
+        query,
+        model_id=model_id,
+        dimension=dimension,
+        timeout=SERVER_TIMEOUT,
+        token_file=token_path(settings.run_dir, settings.embed_port),
+    )
 
 
 # -- PostToolUse / PostToolUseFailure ----------------------------------------------------------
@@ -457,7 +476,7 @@ def post_tool_use(hook: Hook) -> dict[str, Any] | None:
             source="hook",
             files=capture.files,
         )
-    if captures:
+    if hook.spooled:
         worker.wake_worker(hook.settings)
     if hook.event == "PostToolUseFailure" and tool == "Bash":
         return hook.context(earlier_fixes(hook))
@@ -508,9 +527,11 @@ def _enqueue_memory(
     source: str,
     files: tuple[str, ...] = (),
 ) -> str | None:
-    """Validate and redact here, before the text touches the disk; the service does both again
-    (a no-op). None when the job is spooled, else why the worker would refuse it: a hook must
-    never acknowledge a note the worker then moves to ``spool/failed/``."""
+    """Validate and redact here, before the text touches the disk or the socket; the service
+    does both again (a no-op). Stored at once by the daemon when one answers (see
+    :mod:`mcp_memory.hooks.daemon_calls`), else spooled for the worker (``hook.spooled``).
+    None when the memory is stored or spooled, else why it would be refused: a hook must never
+    acknowledge a note the worker then moves to ``spool/failed/``."""
     from mcp_memory.errors import ValidationError
     from mcp_memory.redaction.redact import redact
     from mcp_memory.service.validation import validate_content
@@ -520,19 +541,27 @@ def _enqueue_memory(
         clean = validate_content(redact(validate_content(text, limit)).text, limit)
     except ValidationError as exc:
         return str(exc)
-    spool.enqueue(
-        hook.settings.run_dir,
-        {
-            "kind": "remember",
-            "content": clean,
-            "project": hook.project,
-            "type": type,
-            "tags": list(tags),
-            "source": source,
-            "session_id": hook.session_id,
-            "files": list(files),  # edited in the episode: the worker anchors the memory to them
-        },
-    )
+    job = {
+        "kind": "remember",
+        "content": clean,
+        "project": hook.project,
+        "type": type,
+        "tags": list(tags),
+        "source": source,
+        "session_id": hook.session_id,
+        "files": list(files),  # edited in the episode: the memory is anchored to them
+    }
+    from mcp_memory.hooks import daemon_calls
+
+    try:
+        hook.stored.append(daemon_calls.remember(hook.settings, job))
+        return None
+    except daemon_calls.Refused as exc:
+        return str(exc)
+    except hook_recall.Unavailable:
+        pass  # no daemon (or too slow: remember is idempotent, the worker may store it again)
+    spool.enqueue(hook.settings.run_dir, job)
+    hook.spooled = True
     return None
 
 

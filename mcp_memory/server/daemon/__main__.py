@@ -9,9 +9,9 @@ import os
 import sys
 
 from mcp_memory.config import load_settings
+from mcp_memory.daemon_link import LOCK
 from mcp_memory.errors import MCPMemoryError
 from mcp_memory.files import acquire_lock, private_dir
-from mcp_memory.server.daemon.paths import LOCK
 
 log = logging.getLogger("mcp_memory.server.daemon")
 

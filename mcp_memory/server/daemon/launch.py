@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from mcp_memory.server.daemon.paths import (
+from mcp_memory.daemon_link import (
     LOCK,
     LOG,
     START_LOCK,

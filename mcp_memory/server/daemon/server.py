@@ -27,8 +27,8 @@ import anyio.to_thread
 from mcp_memory import __version__
 from mcp_memory.app import open_app
 from mcp_memory.config import PREFIX, Settings
+from mcp_memory.daemon_link import PID, short_name, socket_path
 from mcp_memory.files import atomic_write
-from mcp_memory.server.daemon.paths import PID, short_name, socket_path
 from mcp_memory.server.daemon.sessions import Sessions
 from mcp_memory.server.tools import build_server
 

@@ -3,8 +3,10 @@
 A connection opens with one hello line from the relay, ``{"relay": 1, "cwd": ..., "version":
 ..., "settings": {...}}``, answered with ``{"ok": true, "pid": ..., "version": ...}`` or
 ``{"ok": false, "error": ..., "reason": "version" | "settings" | "busy" | "hello"}`` (a
-``"version"`` refusal says whether the daemon is ``"exiting"``: it does for a newer relay); a hello of
-``{"relay": 1, "status": true}`` gets the daemon's session counts and the connection closes. Then the
+``"version"`` refusal says whether the daemon is ``"exiting"``: it does for a newer relay).
+A hello of ``{"relay": 1, "status": true}`` gets the daemon's session counts, and one with a
+``"hook"`` request instead of a ``cwd`` gets that request's answer
+(:mod:`~mcp_memory.server.daemon.hook_requests`); both connections close then. Then the
 connection carries newline-delimited JSON-RPC, exactly what Claude Code and the relay exchange
 over stdio; each line is checked the way the stdio server checks it
 (:func:`mcp_memory.server.stdio.check`), so a malformed line is answered, not dropped.
@@ -36,6 +38,7 @@ from mcp.server.stdio import stdio_server
 
 from mcp_memory import __version__
 from mcp_memory.app import App, session_view
+from mcp_memory.server.daemon import hook_requests
 from mcp_memory.server.stdio import check
 from mcp_memory.server.tools import SESSION_APP
 
@@ -138,7 +141,11 @@ class Sessions:
                     return
                 except ValueError:
                     hello = None
-            answer, cwd = self._greet(hello if isinstance(hello, dict) else None)
+            hello = hello if isinstance(hello, dict) else None
+            if hello is not None and isinstance(hello.get("hook"), dict):
+                await wire.write(json.dumps(await self._hook(hello)) + "\n")
+                return
+            answer, cwd = self._greet(hello)
             await wire.write(json.dumps(answer) + "\n")
             if cwd is None:
                 return
@@ -164,27 +171,9 @@ class Sessions:
         cwd = hello.get("cwd") if hello else None
         if not hello or hello.get("relay") != 1 or not isinstance(cwd, str) or not cwd:
             return {**base, "ok": False, "reason": "hello", "error": "send a hello first"}, None
-        if hello.get("version") != __version__:
-            # A newer relay: the package was upgraded. This daemon exits now; its sessions'
-            # relays replay what is unanswered elsewhere (as after a crash), and the newer
-            # relay starts a daemon of its own version. An older relay is served in-process.
-            newer = _release(hello.get("version")) > _release(__version__)
-            if newer:
-                self.outdated.set()
-            return {
-                **base,
-                "ok": False,
-                "reason": "version",
-                "exiting": newer,
-                "error": f"daemon runs version {__version__}, the relay {hello.get('version')}",
-            }, None
-        if hello.get("settings") != self.settings_key:
-            return {
-                **base,
-                "ok": False,
-                "reason": "settings",
-                "error": "the relay's MCP_MEMORY_* settings differ from the daemon's",
-            }, None
+        refusal = self._refusal(hello)
+        if refusal is not None:
+            return {**base, **refusal}, None
         if self.active >= self.max_sessions:
             return {
                 **base,
@@ -193,6 +182,42 @@ class Sessions:
                 "error": f"the daemon serves {self.active} sessions already",
             }, None
         return {**base, "ok": True}, Path(cwd)
+
+    async def _hook(self, hello: dict[str, Any]) -> dict[str, Any]:
+        """A hook's one request (:mod:`~mcp_memory.server.daemon.hook_requests`), under the
+        same version and settings checks as a relay's session."""
+        base = {"pid": os.getpid(), "version": __version__}
+        refusal = (
+            self._refusal(hello)
+            if hello.get("relay") == 1
+            else {"ok": False, "reason": "hello", "error": "send a hello first"}
+        )
+        if refusal is not None:
+            return {**base, **refusal}
+        return {**base, **await hook_requests.answer(self.app, hello["hook"])}
+
+    def _refusal(self, hello: dict[str, Any]) -> dict[str, Any] | None:
+        """Why this daemon will not serve a relay or hook with this hello, or None."""
+        if hello.get("version") != __version__:
+            # A newer relay: the package was upgraded. This daemon exits now; its sessions'
+            # relays replay what is unanswered elsewhere (as after a crash), and the newer
+            # relay starts a daemon of its own version. An older relay is served in-process.
+            newer = _release(hello.get("version")) > _release(__version__)
+            if newer:
+                self.outdated.set()
+            return {
+                "ok": False,
+                "reason": "version",
+                "exiting": newer,
+                "error": f"daemon runs version {__version__}, the relay {hello.get('version')}",
+            }
+        if hello.get("settings") != self.settings_key:
+            return {
+                "ok": False,
+                "reason": "settings",
+                "error": "the relay's MCP_MEMORY_* settings differ from the daemon's",
+            }
+        return None
 
     async def _serve(self, view: App, lines: _Lines, wire: _Wire) -> None:
         lowlevel = self.server._lowlevel_server

@@ -1,6 +1,9 @@
-"""The daemon's files in the private run directory, and the checks that make its socket trusted.
+"""How any process finds the daemon and trusts it: its files in the private run directory, and
+the checks that make its socket trusted before a byte is sent.
 
-Standard library only: the stdio relay imports this on every Claude Code session start.
+A leaf of the package, standard library only: the stdio relay imports this on every Claude Code
+session start, and the hooks import it to send their requests to the daemon
+(:func:`request`); the daemon itself (:mod:`mcp_memory.server.daemon`) binds what it names.
 
 - ``daemon.sock``: the Unix domain socket (0600, in the 0700 run directory). File permissions
   are the authentication: only this user can connect, and before connecting a client checks
@@ -106,3 +109,36 @@ def connect(path: Path, timeout: float) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+MAX_ANSWER = 1024 * 1024  # bytes of one answer line (a 1024-d vector in base64 is ~5.5 kB)
+
+
+def request(run_dir: Path, hello: dict[str, object], timeout: float) -> dict[str, object]:
+    """One hello line to the daemon of ``run_dir`` and its one answer line, all within
+    ``timeout`` seconds (the hooks' requests: :mod:`mcp_memory.server.daemon.hook_requests`).
+    Raises OSError (UntrustedSocket for a socket that is not ours: nothing was sent) or
+    ValueError (an answer that is not a JSON object)."""
+    import json
+    import time
+
+    deadline = time.monotonic() + timeout
+    with connect(socket_path(run_dir), timeout) as sock:
+        sock.settimeout(timeout)
+        sock.sendall(json.dumps(hello).encode("utf-8") + b"\n")
+        data = b""
+        while b"\n" not in data:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"the daemon did not answer within {timeout:.1f}s")
+            sock.settimeout(left)
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise OSError("the daemon closed the connection without an answer")
+            data += chunk
+            if len(data) > MAX_ANSWER:
+                raise OSError("the daemon's answer is too long")
+    answer = json.loads(data.partition(b"\n")[0])
+    if not isinstance(answer, dict):
+        raise ValueError("the daemon's answer is not a JSON object")
+    return answer
