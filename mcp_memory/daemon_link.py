@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import stat
-import struct
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import socket
 
 SOCKET = "daemon.sock"
 PID = "daemon.pid"
@@ -38,6 +40,18 @@ LOCK = "daemon.lock"
 START_LOCK = "daemon.start-lock"
 LOG = "daemon.log"
 MAX_SUN_PATH = 100  # below every platform's sun_path limit
+PREFIX = "MCP_MEMORY_"  # = config.PREFIX
+# Settings of the daemon process alone: a relay or hook need not share them (the service unit
+# sets DAEMON_IDLE_EXIT=0, which no session's environment has).
+DAEMON_ONLY = frozenset({"MCP_MEMORY_DAEMON_IDLE_EXIT", "MCP_MEMORY_DAEMON_JOBS"})
+
+
+def settings_key(environ: Mapping[str, str]) -> dict[str, str]:
+    """What a relay or hook must share with the daemon to be served by it: the ``MCP_MEMORY_*``
+    variables but the daemon's own (a session configured differently is served in-process)."""
+    return {
+        k: v for k, v in sorted(environ.items()) if k.startswith(PREFIX) and k not in DAEMON_ONLY
+    }
 
 
 class UntrustedSocket(OSError):
@@ -70,6 +84,9 @@ def check_private(path: Path) -> None:
 
 def peer_uid(sock: socket.socket) -> int | None:
     """The uid of the process at the other end of a Unix socket (Linux), else None."""
+    import socket
+    import struct
+
     option = getattr(socket, "SO_PEERCRED", None)
     if option is None or sys.platform != "linux":
         return None
@@ -95,6 +112,8 @@ def short_name(path: Path) -> Iterator[str]:
 
 def connect(path: Path, timeout: float) -> socket.socket:
     """A connected socket to the daemon at ``path``, after checking it is ours and private."""
+    import socket  # here: the SessionStart hook imports this module only for the file names
+
     check_private(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:

@@ -568,3 +568,43 @@ def test_upgrading_the_package_replaces_a_daemon_of_another_version(tmp_path: Pa
         assert store.counts()["total"] == 4 and all(store.get(i) for i in ids)
     finally:
         store.close()
+
+
+def test_the_service_daemon_waits_for_a_session_daemon_and_serves_every_relay(
+    tmp_path: Path,
+) -> None:
+    """The daemon ``install --service`` runs (``--wait``, no idle exit) finds a daemon a session
+    started holding the lock: it waits (no exit for the service manager to restart every 5 s;
+    without ``--wait`` a second daemon exits with its own status, 3), takes over when that one
+    stops, and serves relays whose settings lack its service-only ``DAEMON_IDLE_EXIT``."""
+    home = tmp_path / "home"
+    cwd = project(tmp_path, "proj")
+    service_env = {**environment(home), "MCP_MEMORY_DAEMON_IDLE_EXIT": "0"}
+    daemon = [sys.executable, "-m", "mcp_memory.server.daemon"]
+
+    async def stats() -> dict[str, Any]:
+        async with Session(home, cwd) as client:
+            return structured(await client.call_tool("stats", {}))
+
+    anyio.run(stats)
+    first = daemon_pid(home)
+    assert first is not None
+    second = subprocess.run(daemon, env=service_env, capture_output=True, timeout=60)
+    assert second.returncode == 3
+    waiting = subprocess.Popen(daemon + ["--wait"], env=service_env, stderr=subprocess.PIPE)
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            waiting.wait(2)  # still there: waiting on the lock, not exiting
+        assert daemon_pid(home) == first
+        os.kill(first, signal.SIGTERM)
+        for _ in range(600):
+            if daemon_pid(home) == waiting.pid:
+                break
+            threading.Event().wait(0.05)
+        assert daemon_pid(home) == waiting.pid
+        anyio.run(stats)  # the relay's settings lack DAEMON_IDLE_EXIT: served all the same
+        assert daemon_pid(home) == waiting.pid and waiting.poll() is None
+        assert daemons_of(home) == [waiting.pid]
+    finally:
+        waiting.terminate()
+        waiting.communicate(timeout=30)

@@ -29,6 +29,7 @@ class Service:
     description: str
     module: tuple[str, ...]
     log: str
+    held_status: int | None = None  # its exit status when another instance holds its lock
 
 
 def services(port: int) -> tuple[Service, Service]:
@@ -46,8 +47,10 @@ def services(port: int) -> tuple[Service, Service]:
             DAEMON_SERVICE_NAME,
             DAEMON_LAUNCHD_LABEL,
             "mcp-memory daemon (serves every Claude Code session's memory tools)",
-            ("mcp_memory.server.daemon",),
+            # --wait: a daemon a session started may hold the lock; this one waits for it
+            ("mcp_memory.server.daemon", "--wait"),
             "daemon.log",  # = daemon_link.LOG
+            held_status=3,  # = server.daemon.__main__.HELD
         ),
     )
 
@@ -63,13 +66,15 @@ def systemd_unit(python: str, env: Mapping[str, str], service: Service) -> str:
     environment = "".join(
         f"Environment={shlex.quote(f'{k}={v}')}\n" for k, v in sorted(env.items())
     )
+    held = service.held_status
+    prevent = f"RestartPreventExitStatus={held}\n" if held is not None else ""
     return (
         "[Unit]\n"
         f"Description={service.description}\n"
         "\n[Service]\n"
         f"ExecStart={shlex.join([python, '-m', *service.module])}\n"
         f"{environment}"
-        "Restart=on-failure\nRestartSec=5\n"
+        f"Restart=on-failure\nRestartSec=5\n{prevent}"
         "\n[Install]\nWantedBy=default.target\n"
     )
 

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 EMBED_TIMEOUT = 1.0  # seconds for a prompt's query vector (the warm server is tried next)
 REMEMBER_TIMEOUT = 2.0  # seconds for a stored memory (then the spool: the worker stores it)
-PREFIX = "MCP_MEMORY_"
 
 
 class Refused(Exception):
@@ -40,7 +39,7 @@ def _ask(settings: Settings, request: dict[str, Any], timeout: float) -> dict[st
     hello = {
         "relay": 1,
         "version": __version__,
-        "settings": {k: v for k, v in sorted(os.environ.items()) if k.startswith(PREFIX)},
+        "settings": daemon_link.settings_key(os.environ),
         "hook": request,
     }
     try:

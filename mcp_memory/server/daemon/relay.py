@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from mcp_memory import __version__
+from mcp_memory.daemon_link import PREFIX, settings_key
 from mcp_memory.server.daemon.launch import StartFailed, alive, connect_or_start
 
 START_TIMEOUT = 30.0  # seconds to wait for a daemon to listen (it imports the MCP SDK)
 HELLO_TIMEOUT = 10.0
 HELLO_ATTEMPTS = 4
 MAX_RECOVERIES = 5  # reconnections in a row that fail at once before going in-process
-PREFIX = "MCP_MEMORY_"
 
 
 class Unavailable(Exception):
@@ -296,17 +296,13 @@ def _say(text: str) -> None:
         os.write(2, f"memcycle serve: {text}\n".encode())
 
 
-def settings_key() -> dict[str, str]:
-    return {k: v for k, v in sorted(os.environ.items()) if k.startswith(PREFIX)}
-
-
 def open_daemon(place: Place) -> SocketBackend:
     """A connected, greeted daemon for ``place`` (started if needed); raises Unavailable."""
     hello = {
         "relay": 1,
         "cwd": os.getcwd(),
         "version": __version__,
-        "settings": settings_key(),
+        "settings": settings_key(os.environ),
     }
     attempts = 0
     while True:

@@ -17,7 +17,6 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Mapping
 from typing import IO
 
 import anyio
@@ -26,19 +25,13 @@ import anyio.to_thread
 
 from mcp_memory import __version__
 from mcp_memory.app import open_app
-from mcp_memory.config import PREFIX, Settings
-from mcp_memory.daemon_link import PID, short_name, socket_path
+from mcp_memory.config import Settings
+from mcp_memory.daemon_link import PID, settings_key, short_name, socket_path
 from mcp_memory.files import atomic_write
 from mcp_memory.server.daemon.sessions import Sessions
 from mcp_memory.server.tools import build_server
 
 log = logging.getLogger("mcp_memory.server.daemon")
-
-
-def settings_key(environ: Mapping[str, str]) -> dict[str, str]:
-    """What a relay must share with the daemon to be served by it: the ``MCP_MEMORY_*``
-    variables (a session configured differently is served in-process instead)."""
-    return {k: v for k, v in sorted(environ.items()) if k.startswith(PREFIX)}
 
 
 def bind(path: os.PathLike[str] | str) -> socket.socket:
