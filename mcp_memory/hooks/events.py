@@ -202,9 +202,9 @@ def ensure_daemon(settings: Settings) -> str:
     if not settings.daemon:
         return "off"
     run_dir = settings.run_dir
-    if _held(run_dir / daemon_link.LOCK):
+    if daemon_link.lock_held(run_dir / daemon_link.LOCK):
         return "running"
-    if _held(run_dir / daemon_link.START_LOCK):
+    if daemon_link.lock_held(run_dir / daemon_link.START_LOCK):
         return "starting"
     # As server.daemon.launch launches it (same argv, log and folder), with this environment:
     # the relays of this session share its MCP_MEMORY_* settings.
@@ -214,24 +214,6 @@ def ensure_daemon(settings: Settings) -> str:
         settings.home,
     )
     return "launched"
-
-
-def _held(lock: Path) -> bool:
-    """Whether another process holds an flock on ``lock`` (probed with a shared lock, released
-    at once)."""
-    import fcntl
-
-    try:
-        fd = os.open(lock, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
-    return False
 
 
 def git_branch(root: Path) -> str | None:

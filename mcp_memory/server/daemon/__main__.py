@@ -14,7 +14,7 @@ import os
 import sys
 
 from mcp_memory.config import load_settings
-from mcp_memory.daemon_link import LOCK
+from mcp_memory.daemon_link import LOCK, PORT
 from mcp_memory.errors import MCPMemoryError
 from mcp_memory.files import acquire_lock, private_dir
 
@@ -45,6 +45,9 @@ def main() -> int:
         if lock is None:
             log.warning("another daemon for %s is running or starting; exiting", settings.home)
             return HELD
+        # A port file left by a killed daemon names a port another program may own now; with
+        # the lock held, clients would trust that file again (daemon_link.connect_tcp).
+        (settings.run_dir / PORT).unlink(missing_ok=True)
         from mcp_memory.server.daemon.server import run
 
         return run(settings, lock)

@@ -21,11 +21,13 @@ connections are served, a further one is told ``busy`` (and its relay serves in-
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import logging
 import os
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,7 @@ from mcp.server.stdio import stdio_server
 
 from mcp_memory import __version__
 from mcp_memory.app import App, session_view
+from mcp_memory.daemon_link import proof
 from mcp_memory.server.daemon import hook_requests
 from mcp_memory.server.stdio import check
 from mcp_memory.server.tools import SESSION_APP
@@ -108,6 +111,32 @@ def _too_long() -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Guard:
+    """The loopback port's token (see :func:`mcp_memory.daemon_link.connect_tcp`): any local
+    user can connect to a port, so a connection is served only once its client proved it."""
+
+    token: str
+    port: int
+
+    async def admits(self, reader: BufferedByteReceiveStream, wire: _Wire) -> bool:
+        """Answer the client's challenge, then check its proof of our challenge."""
+        try:
+            asked = json.loads(await reader.receive_until(b"\n", 4096))
+            challenge = asked.get("challenge") if isinstance(asked, dict) else None
+            if not isinstance(challenge, str) or not 0 < len(challenge) <= 128:
+                return False
+            ours = os.urandom(16).hex()
+            mine = proof(self.token, self.port, challenge, "daemon")
+            await wire.write(json.dumps({"proof": mine, "challenge": ours}) + "\n")
+            answer = json.loads(await reader.receive_until(b"\n", 4096))
+        except (anyio.EndOfStream, anyio.IncompleteRead, anyio.DelimiterNotFound, ValueError):
+            return False
+        theirs = answer.get("proof") if isinstance(answer, dict) else None
+        expected = proof(self.token, self.port, ours, "client")
+        return isinstance(theirs, str) and hmac.compare_digest(theirs, expected)
+
+
 class Sessions:
     """Serves each accepted connection as one MCP session over the shared ``app``."""
 
@@ -129,18 +158,26 @@ class Sessions:
         # Set when a relay of a newer version comes (the package was upgraded): the daemon
         # exits, and that relay starts one of its own version.
         self.outdated = anyio.Event()
+        self.guard: Guard | None = None  # set when the daemon listens on loopback TCP
 
     async def handle(self, stream: anyio.abc.SocketStream) -> None:
         async with stream:
             reader = BufferedByteReceiveStream(stream)
             wire = _Wire(stream)
+            hello: Any = None  # also when the hello does not come in time
+            proven = self.guard is None
             with anyio.move_on_after(HELLO_TIMEOUT):
+                if self.guard is not None and not await self.guard.admits(reader, wire):
+                    return  # not proven: nothing is read or served
+                proven = True
                 try:
                     hello = json.loads(await reader.receive_until(b"\n", 1024 * 1024))
                 except (anyio.EndOfStream, anyio.IncompleteRead, anyio.DelimiterNotFound):
                     return
                 except ValueError:
                     hello = None
+            if not proven:
+                return
             hello = hello if isinstance(hello, dict) else None
             if hello is not None and isinstance(hello.get("hook"), dict):
                 await wire.write(json.dumps(await self._hook(hello)) + "\n")
