@@ -15,6 +15,10 @@ session start, and the hooks import it to send their requests to the daemon
   the daemon listens on 127.0.0.1 on a random port, and before any text is sent it answers a
   fresh challenge with HMAC(token) and the client proves the token in turn (:func:`connect_tcp`).
 - ``daemon.pid``: ``{"pid", "version"}``, written once the socket listens.
+- ``daemon.superseded``: the version of the newer relay that made a daemon exit (an upgrade);
+  for an hour a daemon of an older version (started by a session from before the upgrade, or
+  by another install) exits at once instead of starting: its relays serve in-process, and the
+  two versions do not take turns replacing each other (:func:`superseded_by`).
 - ``daemon.lock``: held (flock) by the running daemon, so a second one exits at once.
 - ``daemon.start-lock``: held for a moment by whoever launches a daemon, so two relays
   starting at the same time launch one.
@@ -40,6 +44,8 @@ if TYPE_CHECKING:
 
 SOCKET = "daemon.sock"
 PORT = "daemon.port"
+SUPERSEDED = "daemon.superseded"
+SUPERSEDED_FOR = 3600.0  # seconds a newer version's mark keeps older daemons from starting
 PID = "daemon.pid"
 LOCK = "daemon.lock"
 START_LOCK = "daemon.start-lock"
@@ -57,6 +63,29 @@ def settings_key(environ: Mapping[str, str]) -> dict[str, str]:
     return {
         k: v for k, v in sorted(environ.items()) if k.startswith(PREFIX) and k not in DAEMON_ONLY
     }
+
+
+def release(version: object) -> tuple[int, ...]:
+    """A version's numbers, for ordering (``"0.10.1"`` after ``"0.9.3"``); two versions with the
+    same numbers are neither newer than the other."""
+    import re
+
+    return tuple(int(n) for n in re.findall(r"\d+", version)) if isinstance(version, str) else ()
+
+
+def superseded_by(run_dir: Path, version: str) -> str | None:
+    """The newer version recorded in ``daemon.superseded`` within the last hour, if newer than
+    ``version``; None otherwise."""
+    import time
+
+    path = run_dir / SUPERSEDED
+    try:
+        if time.time() - os.stat(path).st_mtime > SUPERSEDED_FOR:
+            return None
+        newer = path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return newer if release(newer) > release(version) else None
 
 
 class UntrustedSocket(OSError):

@@ -525,7 +525,8 @@ def older_package(tmp_path: Path) -> Path:
 def test_upgrading_the_package_replaces_a_daemon_of_another_version(tmp_path: Path) -> None:
     """A daemon of an older version (started by a session from before the upgrade) is replaced
     by the first relay of the new version, even while the old session is open: the old session
-    goes on (served in-process from then on), and no acknowledged write of either is lost."""
+    goes on (served in-process from then on: the daemon its relay starts again is of the old
+    version, and stands aside for the newer one), and no acknowledged write is lost."""
     from mcp_memory import __version__
 
     home = tmp_path / "home"

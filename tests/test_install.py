@@ -370,9 +370,9 @@ def test_service_keeps_the_daemon_running_from_login(tmp_path: Path) -> None:
     install(target, **kwargs)
     text = unit.read_text()
     # A daemon a session started holds the lock: the unit's waits for it instead of exiting
-    # (and being restarted every 5 s); the lock's own exit status is never restarted.
+    # (and being restarted every 5 s); its "lock held" and "superseded" exits are final.
     assert f"ExecStart={PYTHON} -m mcp_memory.server.daemon --wait\n" in text
-    assert "RestartPreventExitStatus=3\n" in text
+    assert "RestartPreventExitStatus=3 4\n" in text
     assert "Environment=MCP_MEMORY_HOME=/data/mem" in text
     assert "Environment=MCP_MEMORY_DAEMON_IDLE_EXIT=0" in text
     assert "WantedBy=default.target" in text

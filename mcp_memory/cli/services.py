@@ -29,7 +29,9 @@ class Service:
     description: str
     module: tuple[str, ...]
     log: str
-    held_status: int | None = None  # its exit status when another instance holds its lock
+    # its exit statuses that a restart cannot fix: another instance holds its lock, a newer
+    # version replaced it
+    final_statuses: tuple[int, ...] = ()
 
 
 def services(port: int) -> tuple[Service, Service]:
@@ -50,7 +52,7 @@ def services(port: int) -> tuple[Service, Service]:
             # --wait: a daemon a session started may hold the lock; this one waits for it
             ("mcp_memory.server.daemon", "--wait"),
             "daemon.log",  # = daemon_link.LOG
-            held_status=3,  # = server.daemon.__main__.HELD
+            final_statuses=(3, 4),  # = server.daemon.__main__.HELD, SUPERSEDED_STATUS
         ),
     )
 
@@ -66,8 +68,8 @@ def systemd_unit(python: str, env: Mapping[str, str], service: Service) -> str:
     environment = "".join(
         f"Environment={shlex.quote(f'{k}={v}')}\n" for k, v in sorted(env.items())
     )
-    held = service.held_status
-    prevent = f"RestartPreventExitStatus={held}\n" if held is not None else ""
+    final = " ".join(str(s) for s in service.final_statuses)
+    prevent = f"RestartPreventExitStatus={final}\n" if final else ""
     return (
         "[Unit]\n"
         f"Description={service.description}\n"

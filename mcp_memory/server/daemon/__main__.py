@@ -13,14 +13,16 @@ import logging
 import os
 import sys
 
+from mcp_memory import __version__
 from mcp_memory.config import load_settings
-from mcp_memory.daemon_link import LOCK, PORT
+from mcp_memory.daemon_link import LOCK, PORT, superseded_by
 from mcp_memory.errors import MCPMemoryError
 from mcp_memory.files import acquire_lock, private_dir
 
 log = logging.getLogger("mcp_memory.server.daemon")
 
 HELD = 3  # exit status: another daemon holds the lock (the service unit never restarts on it)
+SUPERSEDED_STATUS = 4  # a newer version runs for this data home (daemon_link.superseded_by)
 
 
 def main() -> int:
@@ -45,6 +47,10 @@ def main() -> int:
         if lock is None:
             log.warning("another daemon for %s is running or starting; exiting", settings.home)
             return HELD
+        newer = superseded_by(settings.run_dir, __version__)
+        if newer is not None:
+            log.warning("version %s replaced this daemon's %s; not starting", newer, __version__)
+            return SUPERSEDED_STATUS
         # A port file left by a killed daemon names a port another program may own now; with
         # the lock held, clients would trust that file again (daemon_link.connect_tcp).
         (settings.run_dir / PORT).unlink(missing_ok=True)

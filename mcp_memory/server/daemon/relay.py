@@ -335,11 +335,15 @@ def open_daemon(place: Place) -> SocketBackend:
         upgrade = answer.get("reason") == "version" and answer.get("exiting") is True
         if not upgrade or attempts >= HELLO_ATTEMPTS:
             raise Unavailable(str(answer.get("error") or "the daemon refused the session"))
-        # A daemon of an older version exits when a newer relay comes: then start ours.
+        # A daemon of an older version exits when a newer relay comes: then start ours. It
+        # finishes the tool calls it is running first (seconds on a loaded machine); until it
+        # is gone it may still accept a connection it never answers, so wait for it.
         pid = answer.get("pid")
-        deadline = time.monotonic() + 5.0
+        deadline = time.monotonic() + START_TIMEOUT
         while isinstance(pid, int) and alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
+        if isinstance(pid, int) and alive(pid):
+            raise Unavailable(f"the daemon of version {answer.get('version')} did not exit")
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,6 @@ import hmac
 import json
 import logging
 import os
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +39,8 @@ from mcp.server.stdio import stdio_server
 
 from mcp_memory import __version__
 from mcp_memory.app import App, session_view
-from mcp_memory.daemon_link import proof
+from mcp_memory.daemon_link import SUPERSEDED, proof, release
+from mcp_memory.files import atomic_write
 from mcp_memory.server.daemon import hook_requests
 from mcp_memory.server.stdio import check
 from mcp_memory.server.tools import SESSION_APP
@@ -95,12 +95,6 @@ class _Wire:
 
     async def flush(self) -> None:
         """Each write is sent whole already."""
-
-
-def _release(version: object) -> tuple[int, ...]:
-    """A version's numbers, for ordering (``"0.10.1"`` after ``"0.9.3"``); two versions with the
-    same numbers are neither newer than the other, so neither daemon replaces the other."""
-    return tuple(int(n) for n in re.findall(r"\d+", version)) if isinstance(version, str) else ()
 
 
 def _too_long() -> dict[str, Any]:
@@ -158,6 +152,7 @@ class Sessions:
         # Set when a relay of a newer version comes (the package was upgraded): the daemon
         # exits, and that relay starts one of its own version.
         self.outdated = anyio.Event()
+        self.superseded = False  # a newer relay came: set ``outdated`` once it has its answer
         self.guard: Guard | None = None  # set when the daemon listens on loopback TCP
 
     async def handle(self, stream: anyio.abc.SocketStream) -> None:
@@ -181,9 +176,11 @@ class Sessions:
             hello = hello if isinstance(hello, dict) else None
             if hello is not None and isinstance(hello.get("hook"), dict):
                 await wire.write(json.dumps(await self._hook(hello)) + "\n")
+                self._leave_if_superseded()
                 return
             answer, cwd = self._greet(hello)
             await wire.write(json.dumps(answer) + "\n")
+            self._leave_if_superseded()
             if cwd is None:
                 return
             self.active += 1
@@ -233,15 +230,23 @@ class Sessions:
             return {**base, **refusal}
         return {**base, **await hook_requests.answer(self.app, hello["hook"])}
 
+    def _leave_if_superseded(self) -> None:
+        """After the answer that says so is sent (exiting first would cut it off)."""
+        if self.superseded:
+            self.outdated.set()
+
     def _refusal(self, hello: dict[str, Any]) -> dict[str, Any] | None:
         """Why this daemon will not serve a relay or hook with this hello, or None."""
         if hello.get("version") != __version__:
             # A newer relay: the package was upgraded. This daemon exits now; its sessions'
             # relays replay what is unanswered elsewhere (as after a crash), and the newer
             # relay starts a daemon of its own version. An older relay is served in-process.
-            newer = _release(hello.get("version")) > _release(__version__)
+            newer = release(hello.get("version")) > release(__version__)
             if newer:
-                self.outdated.set()
+                self.superseded = True
+                # Older daemons (this one's relays would start another) stand aside for a while.
+                with contextlib.suppress(OSError):
+                    atomic_write(self.app.settings.run_dir / SUPERSEDED, str(hello["version"]))
             return {
                 "ok": False,
                 "reason": "version",
