@@ -535,13 +535,14 @@ def _enqueue_memory(
     }
     from mcp_memory.hooks import daemon_calls
 
-    try:
-        hook.stored.append(daemon_calls.remember(hook.settings, job))
-        return None
-    except daemon_calls.Refused as exc:
-        return str(exc)
-    except hook_recall.Unavailable:
-        pass  # no daemon (or too slow: remember is idempotent, the worker may store it again)
+    if not hook.spooled:  # once the daemon failed, this run's other memories go to the spool
+        try:
+            hook.stored.append(daemon_calls.remember(hook.settings, job))
+            return None
+        except daemon_calls.Refused as exc:
+            return str(exc)
+        except hook_recall.Unavailable:
+            pass  # no daemon (or too slow: remember is idempotent, the worker may store it again)
     spool.enqueue(hook.settings.run_dir, job)
     hook.spooled = True
     return None
