@@ -1,8 +1,9 @@
 """How any process finds the daemon and trusts it: its files in the private run directory, and
 the checks that make its socket trusted before a byte is sent.
 
-A leaf of the package, standard library only (imported lazily where a hook need not pay): the stdio relay imports this on every Claude Code
-session start, and the hooks import it to send their requests to the daemon
+A leaf of the package, standard library only (``socket`` is imported on first use, so the
+SessionStart hook pays for the file names alone): the stdio relay imports this on every Claude
+Code session start, and the hooks import it to send their requests to the daemon
 (:func:`request`); the daemon itself (:mod:`mcp_memory.server.daemon`) binds what it names.
 
 - ``daemon.sock``: the Unix domain socket (0600, in the 0700 run directory). File permissions

@@ -7,13 +7,16 @@ touches the disk here) into ``run/spool/`` in the state folder and, unless a wor
 draining the spool, starts the worker detached (:mod:`mcp_memory.hooks.worker`, an entry point:
 it opens the App and reads the settings, which this module never does). A locked or busy
 database only delays the worker; a job that cannot be stored stays in the spool for the next
-worker (or moves to ``spool/failed/`` when it is invalid).
+worker (or moves to ``spool/failed/`` when it is invalid). Where the daemon runs, a hook hands
+the job to it instead (:mod:`mcp_memory.hooks.daemon_calls`), which stores it at once with the
+same :func:`remember_job`; the spool is the fallback.
 
 Job kinds: ``remember`` (content, project, type, tags, source, session_id), ``session`` (a
 transcript to summarize, then maintenance), ``briefing`` (refresh a project's cached briefing).
 
 This module holds the files both sides share: the job files (:func:`enqueue`,
-:func:`pending_jobs`, and :func:`remember_job`, how a ``remember`` job is stored), the worker's lock ``run/hook-worker.lock`` (:func:`locked`, held by a
+:func:`pending_jobs`, and :func:`remember_job`, how a ``remember`` job is stored), the
+worker's lock ``run/hook-worker.lock`` (:func:`locked`, held by a
 running worker; :func:`worker_running` asks without waiting), the detached start
 (:func:`spawn_detached`) and the briefing cache (``run/briefings/<project digest>.json``), what
 SessionStart injects: the hook reads it in a millisecond instead of importing the service; the

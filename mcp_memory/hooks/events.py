@@ -13,9 +13,11 @@ imports are the standard library and project modules that import nothing heavier
 :mod:`~mcp_memory.capture.session_state`, :mod:`~mcp_memory.capture.spool`,
 :mod:`~mcp_memory.hooks.worker`; :mod:`~mcp_memory.capture.observe` and ``apsw`` only for the
 events that use them); no numpy, no ONNX Runtime, no MCP SDK, and never a model. Writes go
-through the spool (see :mod:`mcp_memory.capture.spool`) and the detached worker a hook starts
-(:mod:`mcp_memory.hooks.worker`); redaction (~50 ms of regex compilation) is imported only by the
-runs that write.
+to the daemon where one runs (stored before the hook answers,
+:mod:`mcp_memory.hooks.daemon_calls`), else through the spool (see
+:mod:`mcp_memory.capture.spool`) and the detached worker a hook starts
+(:mod:`mcp_memory.hooks.worker`); redaction (~50 ms of regex compilation) is imported only by
+the runs that write.
 
 Events:
 
@@ -29,8 +31,9 @@ Events:
   <note>`` lines become protected user notes (confirmed in the context); then up to 3 memories
   (1,200 characters) relevant to the prompt are injected (knowledge, never session summaries),
   each at most once per session: vector
-  similarity through the warm server when it serves the database's model, else strong keyword
-  matches only. Nothing qualifies: nothing is printed.
+  similarity with the prompt embedded by the daemon (where one runs) or the warm server, when
+  it serves the database's model, else strong keyword matches only. Nothing qualifies: nothing
+  is printed.
 - ``PostToolUse`` / ``PostToolUseFailure``: :func:`mcp_memory.capture.observe.observe`; a failed
   command that matches an earlier ``error_fix`` memory gets that fix as context. A captured
   memory's job carries the files edited in its episode: the worker anchors the memory to them.

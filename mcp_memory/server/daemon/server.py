@@ -3,10 +3,11 @@
 :func:`run` holds the daemon lock (``__main__`` took it before importing this module; a second
 daemon for the same data home exits with 3), opens the App, binds ``daemon.sock`` with a 0177
 umask (the socket is 0600 from its first moment, in the 0700 run directory; or a loopback port
-with a token where a Unix socket cannot be used: :func:`listen`), writes ``daemon.pid`` and serves connections until SIGTERM/SIGINT, or
-until it has had no session for ``daemon_idle_exit`` seconds, or until a relay of a newer
-version comes (the package was upgraded; the open sessions' relays go on elsewhere). Committed writes are in SQLite's
-WAL before a tool answers, so killing the daemon (even with SIGKILL) loses no acknowledged write.
+with a token where a Unix socket cannot be used: :func:`listen`), writes ``daemon.pid`` and
+serves connections until SIGTERM/SIGINT, or until it has had no session for
+``daemon_idle_exit`` seconds, or until a relay of a newer version comes (the package was
+upgraded; the open sessions' relays go on elsewhere). Committed writes are in SQLite's WAL
+before a tool answers, so killing the daemon (even with SIGKILL) loses no acknowledged write.
 """
 
 from __future__ import annotations
