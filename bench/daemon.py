@@ -301,6 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15, help="handshakes and recalls per side")
     args = parser.parse_args(argv)
+    load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-daemon-") as tmp:
         root = Path(tmp)
         home, cwd = root / "home", root / "proj"
@@ -324,6 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 [*RELAY[:-1], "daemon", "stop"], env=env, capture_output=True, check=False
             )
         burst = warm_server_burst(root / "warm")
+    load_end = os.getloadavg()[0]
     relay_ms, inproc_ms = median(shakes["relay"]), median(shakes["in-process"])
     floor = median(shakes["floor"])
     recall_relay, recall_inproc = median(recalls["relay"]), median(recalls["in-process"])
@@ -362,7 +364,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 {machine_line()}. {args.runs} interleaved handshakes per side, {args.runs * 2} recalls per side
 over 100 memories; the daemon and the in-process server each hold the bundled MiniLM (no warm
-server). The shared machine was loaded by other jobs: read the ratios, not the absolute numbers.
+server). Load average {load_start:.1f} at the start, {load_end:.1f} at the end: on a loaded
+machine read the ratios, not the absolute numbers (the relay's recall crosses three processes,
+so it suffers most from waiting for a core).
 
 {table(["", "relay + daemon", "in-process server", "comparison"], rows)}
 
