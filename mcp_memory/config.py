@@ -124,6 +124,7 @@ class Settings:
     daemon: bool = True  # false: `serve` runs the whole server in its own process, as before
     daemon_jobs: int = 4  # database and inference jobs the daemon runs at once
     daemon_idle_exit: float = 1800.0  # seconds without a session before it exits; 0 = never
+    daemon_transport: str = "auto"  # auto: its Unix socket when it can; tcp: loopback + token
     # lifecycle
     link_threshold: float = 0.0  # 0 = the model's calibrated threshold
     age_after: int = 50  # a buffer memory still unlinked after this many newer ones may expire
@@ -300,6 +301,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "daemon": _parse_bool,
     "daemon_jobs": _positive_int,
     "daemon_idle_exit": _non_negative_float,
+    "daemon_transport": _choice("auto", "tcp"),
     "link_threshold": _unit_float,
     "age_after": _positive_int,
     "max_reprieves": _non_negative_int,

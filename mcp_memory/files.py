@@ -113,13 +113,14 @@ def atomic_write(
         raise
 
 
-def acquire_lock(path: Path) -> IO[bytes] | None:
-    """An exclusive lock on ``path`` held until the file is closed, or None if taken."""
+def acquire_lock(path: Path, *, wait: bool = False) -> IO[bytes] | None:
+    """An exclusive lock on ``path`` held until the file is closed, or None if taken (with
+    ``wait``, it waits for the holder to let go instead)."""
     import fcntl
 
     handle = open_private(path, "ab")  # held for the life of the server
     try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
     except OSError:
         handle.close()
         return None

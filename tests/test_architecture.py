@@ -9,7 +9,8 @@ The layers, highest first (docs/architecture.md draws them):
   ``redaction``; which of them may use which is :data:`DOMAIN_USES`.
 - the base: ``store`` (all SQL) and ``embedding`` (the domain sees only ``embedding.protocol``).
 - leaves anyone may import: ``errors`` (imports nothing of the package), ``projects``,
-  ``files`` (private folders and files, atomic writes), and
+  ``files`` (private folders and files, atomic writes), ``daemon_link`` (finding and trusting
+  the daemon: the relay and the hooks use it), and
   ``config``, which only entry points and ``app`` may import (the domain and base get their
   values passed in).
 
@@ -42,7 +43,7 @@ PACKAGE = ROOT / "mcp_memory"
 ENTRY_POINTS = frozenset({"cli", "server", "hooks", "embed_server"})
 COMPOSITION_ROOT = "app"
 BASE = frozenset({"store", "embedding"})
-LEAVES = frozenset({"errors", "config", "files", "projects", "text", "lazy"})
+LEAVES = frozenset({"errors", "config", "files", "projects", "text", "lazy", "daemon_link"})
 
 # Which domain packages each domain package may import (besides itself, the base and the leaves).
 # redaction is pure text work; anchors reads files and git (and stores anchors), using no other

@@ -363,13 +363,16 @@ def test_service_keeps_the_daemon_running_from_login(tmp_path: Path) -> None:
     dry = install(target, dry_run=True, **kwargs)
     shown = dry.describe(dry_run=True)
     assert not unit.exists() and calls == []
-    assert f"+ExecStart={PYTHON} -m mcp_memory.server.daemon" in shown
+    assert f"+ExecStart={PYTHON} -m mcp_memory.server.daemon --wait" in shown
     assert "+Environment=MCP_MEMORY_DAEMON_IDLE_EXIT=0" in shown
     assert "would run   systemctl --user enable --now mcp-memory-daemon.service" in shown
 
     install(target, **kwargs)
     text = unit.read_text()
-    assert f"ExecStart={PYTHON} -m mcp_memory.server.daemon\n" in text
+    # A daemon a session started holds the lock: the unit's waits for it instead of exiting
+    # (and being restarted every 5 s); its "lock held" and "superseded" exits are final.
+    assert f"ExecStart={PYTHON} -m mcp_memory.server.daemon --wait\n" in text
+    assert "RestartPreventExitStatus=3 4\n" in text
     assert "Environment=MCP_MEMORY_HOME=/data/mem" in text
     assert "Environment=MCP_MEMORY_DAEMON_IDLE_EXIT=0" in text
     assert "WantedBy=default.target" in text
@@ -402,7 +405,7 @@ def test_daemon_launch_agent_on_macos(tmp_path: Path) -> None:
     change = next(c for c in plan.changes if c.path == agent)
     assert change.after is not None
     plist = plistlib.loads(change.after.encode())
-    assert plist["ProgramArguments"] == [PYTHON, "-m", "mcp_memory.server.daemon"]
+    assert plist["ProgramArguments"] == [PYTHON, "-m", "mcp_memory.server.daemon", "--wait"]
     assert plist["EnvironmentVariables"] == {"MCP_MEMORY_DAEMON_IDLE_EXIT": "0"}
     assert plist["StandardErrorPath"] == str(tmp_path / "logs" / "daemon.log")
 

@@ -7,13 +7,16 @@ touches the disk here) into ``run/spool/`` in the state folder and, unless a wor
 draining the spool, starts the worker detached (:mod:`mcp_memory.hooks.worker`, an entry point:
 it opens the App and reads the settings, which this module never does). A locked or busy
 database only delays the worker; a job that cannot be stored stays in the spool for the next
-worker (or moves to ``spool/failed/`` when it is invalid).
+worker (or moves to ``spool/failed/`` when it is invalid). Where the daemon runs, a hook hands
+the job to it instead (:mod:`mcp_memory.hooks.daemon_calls`), which stores it at once with the
+same :func:`remember_job`; the spool is the fallback.
 
 Job kinds: ``remember`` (content, project, type, tags, source, session_id), ``session`` (a
 transcript to summarize, then maintenance), ``briefing`` (refresh a project's cached briefing).
 
 This module holds the files both sides share: the job files (:func:`enqueue`,
-:func:`pending_jobs`), the worker's lock ``run/hook-worker.lock`` (:func:`locked`, held by a
+:func:`pending_jobs`, and :func:`remember_job`, how a ``remember`` job is stored), the
+worker's lock ``run/hook-worker.lock`` (:func:`locked`, held by a
 running worker; :func:`worker_running` asks without waiting), the detached start
 (:func:`spawn_detached`) and the briefing cache (``run/briefings/<project digest>.json``), what
 SessionStart injects: the hook reads it in a millisecond instead of importing the service; the
@@ -30,9 +33,13 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp_memory.files import FILE_MODE, atomic_write, open_private, private_dir
+
+if TYPE_CHECKING:
+    from mcp_memory.service.memories import MemoryService
+    from mcp_memory.service.types import Remembered
 
 MAX_JOB_BYTES = 256 * 1024
 MAX_LOG_BYTES = 5 * 1024 * 1024
@@ -48,6 +55,22 @@ def lock_path(run_dir: Path) -> Path:
 
 def log_path(logs_dir: Path) -> Path:
     return logs_dir / "hooks.log"
+
+
+def remember_job(service: MemoryService, job: dict[str, Any], *, embed: bool) -> Remembered:
+    """Store a ``remember`` job: the one way the worker and the daemon (for a hook that reached
+    it, :mod:`mcp_memory.server.daemon.hook_requests`) store what a hook captured."""
+    return service.remember(
+        str(job["content"]),
+        project=str(job["project"]),
+        type=job.get("type"),
+        tags=job.get("tags") or None,
+        source=str(job.get("source") or "hook"),
+        session_id=job.get("session_id"),
+        embed=embed,
+        files=[str(f) for f in job.get("files") or () if isinstance(f, str)],
+        visibility=job.get("visibility"),
+    )
 
 
 # -- hook side: enqueue and start a worker --------------------------------------------------------

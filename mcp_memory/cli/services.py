@@ -29,6 +29,9 @@ class Service:
     description: str
     module: tuple[str, ...]
     log: str
+    # its exit statuses that a restart cannot fix: another instance holds its lock, a newer
+    # version replaced it
+    final_statuses: tuple[int, ...] = ()
 
 
 def services(port: int) -> tuple[Service, Service]:
@@ -46,8 +49,10 @@ def services(port: int) -> tuple[Service, Service]:
             DAEMON_SERVICE_NAME,
             DAEMON_LAUNCHD_LABEL,
             "mcp-memory daemon (serves every Claude Code session's memory tools)",
-            ("mcp_memory.server.daemon",),
-            "daemon.log",  # = server.daemon.paths.LOG
+            # --wait: a daemon a session started may hold the lock; this one waits for it
+            ("mcp_memory.server.daemon", "--wait"),
+            "daemon.log",  # = daemon_link.LOG
+            final_statuses=(3, 4),  # = server.daemon.__main__.HELD, SUPERSEDED_STATUS
         ),
     )
 
@@ -63,13 +68,15 @@ def systemd_unit(python: str, env: Mapping[str, str], service: Service) -> str:
     environment = "".join(
         f"Environment={shlex.quote(f'{k}={v}')}\n" for k, v in sorted(env.items())
     )
+    final = " ".join(str(s) for s in service.final_statuses)
+    prevent = f"RestartPreventExitStatus={final}\n" if final else ""
     return (
         "[Unit]\n"
         f"Description={service.description}\n"
         "\n[Service]\n"
         f"ExecStart={shlex.join([python, '-m', *service.module])}\n"
         f"{environment}"
-        "Restart=on-failure\nRestartSec=5\n"
+        f"Restart=on-failure\nRestartSec=5\n{prevent}"
         "\n[Install]\nWantedBy=default.target\n"
     )
 

@@ -4,6 +4,8 @@
 - ``events``: what each event does, behind one fail-open runner
 - ``reader``: hook-time recall: read-only SQL without the Store, numpy or a model (the one
   documented SQL exception outside ``store/``)
+- ``daemon_calls``: where a daemon runs, a prompt's query vector from its warm model and a
+  memory stored by it at once (else the warm server and the spool)
 - ``worker``: the detached process (``python -m mcp_memory.hooks.worker``) that stores the jobs
   hooks leave in the spool (:mod:`mcp_memory.capture.spool`), then refreshes briefings and runs
   maintenance

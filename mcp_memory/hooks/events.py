@@ -13,9 +13,11 @@ imports are the standard library and project modules that import nothing heavier
 :mod:`~mcp_memory.capture.session_state`, :mod:`~mcp_memory.capture.spool`,
 :mod:`~mcp_memory.hooks.worker`; :mod:`~mcp_memory.capture.observe` and ``apsw`` only for the
 events that use them); no numpy, no ONNX Runtime, no MCP SDK, and never a model. Writes go
-through the spool (see :mod:`mcp_memory.capture.spool`) and the detached worker a hook starts
-(:mod:`mcp_memory.hooks.worker`); redaction (~50 ms of regex compilation) is imported only by the
-runs that write.
+to the daemon where one runs (stored before the hook answers,
+:mod:`mcp_memory.hooks.daemon_calls`), else through the spool (see
+:mod:`mcp_memory.capture.spool`) and the detached worker a hook starts
+(:mod:`mcp_memory.hooks.worker`); redaction (~50 ms of regex compilation) is imported only by
+the runs that write.
 
 Events:
 
@@ -29,8 +31,9 @@ Events:
   <note>`` lines become protected user notes (confirmed in the context); then up to 3 memories
   (1,200 characters) relevant to the prompt are injected (knowledge, never session summaries),
   each at most once per session: vector
-  similarity through the warm server when it serves the database's model, else strong keyword
-  matches only. Nothing qualifies: nothing is printed.
+  similarity with the prompt embedded by the daemon (where one runs) or the warm server, when
+  it serves the database's model, else strong keyword matches only. Nothing qualifies: nothing
+  is printed.
 - ``PostToolUse`` / ``PostToolUseFailure``: :func:`mcp_memory.capture.observe.observe`; a failed
   command that matches an earlier ``error_fix`` memory gets that fix as context. A captured
   memory's job carries the files edited in its episode: the worker anchors the memory to them.
@@ -57,7 +60,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from mcp_memory import projects
+from mcp_memory import daemon_link, projects
 from mcp_memory.capture import spool
 from mcp_memory.capture.prompts import is_system_generated
 from mcp_memory.capture.session_state import session_state
@@ -110,6 +113,8 @@ class Hook:
         self.event = event
         self.payload = payload
         self.settings = settings
+        self.stored: list[int] = []  # memories the daemon stored for this run
+        self.spooled = False  # a memory was left in the spool: a worker must store it
 
     @property
     def cwd(self) -> Path:
@@ -200,36 +205,18 @@ def ensure_daemon(settings: Settings) -> str:
     if not settings.daemon:
         return "off"
     run_dir = settings.run_dir
-    if _held(run_dir / "daemon.lock"):  # = server.daemon.paths.LOCK
+    if daemon_link.lock_held(run_dir / daemon_link.LOCK):
         return "running"
-    if _held(run_dir / "daemon.start-lock"):  # = server.daemon.paths.START_LOCK
+    if daemon_link.lock_held(run_dir / daemon_link.START_LOCK):
         return "starting"
     # As server.daemon.launch launches it (same argv, log and folder), with this environment:
     # the relays of this session share its MCP_MEMORY_* settings.
     spool.spawn_detached(
         [sys.executable, "-m", "mcp_memory.server.daemon"],
-        settings.logs_dir / "daemon.log",  # = server.daemon.paths.LOG
+        settings.logs_dir / daemon_link.LOG,
         settings.home,
     )
     return "launched"
-
-
-def _held(lock: Path) -> bool:
-    """Whether another process holds an flock on ``lock`` (probed with a shared lock, released
-    at once)."""
-    import fcntl
-
-    try:
-        fd = os.open(lock, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
-    return False
 
 
 def git_branch(root: Path) -> str | None:
@@ -349,11 +336,17 @@ def user_prompt_submit(hook: Hook) -> dict[str, Any] | None:
             if (why := _enqueue_memory(hook, note, type="user_note", tags=("note",), source="user"))
         ]
         saved = len(notes) - len(refused)
-        if saved:
+        if hook.spooled:
             worker.wake_worker(hook.settings)
+        if saved:
+            how = (
+                "stored in the background"
+                if hook.spooled
+                else "ids " + ", ".join(str(i) for i in hook.stored)
+            )
             parts.append(
                 f"mcp-memory: saved {saved} #remember note(s) to long-term memory as protected "
-                "user notes (stored in the background); there is no need to store them again."
+                f"user notes ({how}); there is no need to store them again."
             )
         if refused:
             parts.append(
@@ -420,20 +413,31 @@ def _candidates(
     if reader.model_id is None:
         return keyword
     try:
-        vector = hook_recall.embed_query(
-            settings.embed_host,
-            settings.embed_port,
-            query,
-            model_id=reader.model_id,
-            dimension=reader.dimension,
-            timeout=SERVER_TIMEOUT,
-            token_file=token_path(settings.run_dir, settings.embed_port),
-        )
+        vector = query_vector(settings, query, reader.model_id, reader.dimension)
     except hook_recall.Unavailable:
         return keyword
     hits = reader.vector(vector, scope, CANDIDATES, text=query, keyword=keyword)
     fresh = reader.unembedded([c.id for c in keyword])
     return hits + [c for c in keyword if c.id in fresh]
+
+
+def query_vector(settings: Settings, query: str, model_id: str, dimension: int) -> bytes:
+    """The prompt's vector from the daemon's warm model, else from the warm server."""
+    from mcp_memory.hooks import daemon_calls
+
+    try:
+        return daemon_calls.embed_query(settings, query, model_id=model_id, dimension=dimension)
+    except hook_recall.Unavailable:
+        pass
+    return hook_recall.embed_query(
+        settings.embed_host,
+        settings.embed_port,
+        query,
+        model_id=model_id,
+        dimension=dimension,
+        timeout=SERVER_TIMEOUT,
+        token_file=token_path(settings.run_dir, settings.embed_port),
+    )
 
 
 # -- PostToolUse / PostToolUseFailure ----------------------------------------------------------
@@ -457,7 +461,7 @@ def post_tool_use(hook: Hook) -> dict[str, Any] | None:
             source="hook",
             files=capture.files,
         )
-    if captures:
+    if hook.spooled:
         worker.wake_worker(hook.settings)
     if hook.event == "PostToolUseFailure" and tool == "Bash":
         return hook.context(earlier_fixes(hook))
@@ -508,9 +512,11 @@ def _enqueue_memory(
     source: str,
     files: tuple[str, ...] = (),
 ) -> str | None:
-    """Validate and redact here, before the text touches the disk; the service does both again
-    (a no-op). None when the job is spooled, else why the worker would refuse it: a hook must
-    never acknowledge a note the worker then moves to ``spool/failed/``."""
+    """Validate and redact here, before the text touches the disk or the socket; the service
+    does both again (a no-op). Stored at once by the daemon when one answers (see
+    :mod:`mcp_memory.hooks.daemon_calls`), else spooled for the worker (``hook.spooled``).
+    None when the memory is stored or spooled, else why it would be refused: a hook must never
+    acknowledge a note the worker then moves to ``spool/failed/``."""
     from mcp_memory.errors import ValidationError
     from mcp_memory.redaction.redact import redact
     from mcp_memory.service.validation import validate_content
@@ -520,19 +526,28 @@ def _enqueue_memory(
         clean = validate_content(redact(validate_content(text, limit)).text, limit)
     except ValidationError as exc:
         return str(exc)
-    spool.enqueue(
-        hook.settings.run_dir,
-        {
-            "kind": "remember",
-            "content": clean,
-            "project": hook.project,
-            "type": type,
-            "tags": list(tags),
-            "source": source,
-            "session_id": hook.session_id,
-            "files": list(files),  # edited in the episode: the worker anchors the memory to them
-        },
-    )
+    job = {
+        "kind": "remember",
+        "content": clean,
+        "project": hook.project,
+        "type": type,
+        "tags": list(tags),
+        "source": source,
+        "session_id": hook.session_id,
+        "files": list(files),  # edited in the episode: the memory is anchored to them
+    }
+    from mcp_memory.hooks import daemon_calls
+
+    if not hook.spooled:  # once the daemon failed, this run's other memories go to the spool
+        try:
+            hook.stored.append(daemon_calls.remember(hook.settings, job))
+            return None
+        except daemon_calls.Refused as exc:
+            return str(exc)
+        except hook_recall.Unavailable:
+            pass  # no daemon (or too slow: remember is idempotent, the worker may store it again)
+    spool.enqueue(hook.settings.run_dir, job)
+    hook.spooled = True
     return None
 
 

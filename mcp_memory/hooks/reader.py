@@ -446,25 +446,36 @@ def embed_query(
         raise Unavailable(f"warm server failed: {exc}") from exc
     finally:
         conn.close()
+    if reply.get("count") != 1:
+        raise Unavailable("warm server replied with another count of vectors")
+    return checked_vector(reply, "vectors", model_id, dimension, "warm server")
+
+
+def checked_vector(
+    reply: Mapping[str, Any], field: str, model_id: str, dimension: int, sender: str
+) -> bytes:
+    """The query vector in ``reply[field]`` (base64 float32 little-endian, as the warm server and
+    the daemon send it) as native float32 bytes for SQLite, once it is for the database's model
+    and dimension, finite and unit length; else Unavailable."""
     import base64
     import binascii
     from array import array
 
-    if (reply.get("model"), reply.get("dimension"), reply.get("count")) != (model_id, dimension, 1):
-        raise Unavailable("warm server replied for another model, dimension or count")
+    if (reply.get("model"), reply.get("dimension")) != (model_id, dimension):
+        raise Unavailable(f"{sender} replied for another model or dimension")
     try:
-        raw = base64.b64decode(str(reply.get("vectors")), validate=True)
+        raw = base64.b64decode(str(reply.get(field)), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise Unavailable("warm server sent invalid base64") from exc
+        raise Unavailable(f"{sender} sent invalid base64") from exc
     if len(raw) != 4 * dimension:
-        raise Unavailable(f"warm server sent {len(raw)} bytes for a {dimension}-d vector")
+        raise Unavailable(f"{sender} sent {len(raw)} bytes for a {dimension}-d vector")
     values = array("f")
     values.frombytes(raw)
     if sys.byteorder == "big":  # the wire is little-endian; SQLite blobs are native floats
         values.byteswap()
     norm = math.fsum(v * v for v in values)
     if not math.isfinite(norm) or abs(math.sqrt(norm) - 1.0) > NORM_TOLERANCE:
-        raise Unavailable("warm server sent a vector that is not finite and unit length")
+        raise Unavailable(f"{sender} sent a vector that is not finite and unit length")
     return values.tobytes()
 
 

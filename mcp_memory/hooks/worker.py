@@ -161,17 +161,9 @@ class Worker:
         project = str(job["project"])
         branch = job.get("branch") if isinstance(job.get("branch"), str) else None
         if kind == "remember":
-            result = self.open().service.remember(
-                str(job["content"]),
-                project=project,
-                type=job.get("type"),
-                tags=job.get("tags") or None,
-                source=str(job.get("source") or "hook"),
-                session_id=job.get("session_id"),
-                embed=job.get("embed") is True,  # a queued `remember`: as if stored then
-                files=[str(f) for f in job.get("files") or () if isinstance(f, str)],
-                visibility=job.get("visibility"),
-            )
+            # embed: a queued `remember` tool call, as if stored then; a hook's capture is
+            # embedded by maintenance.
+            result = spool.remember_job(self.open().service, job, embed=job.get("embed") is True)
             self.stored.append(result.id)
             log.info("stored memory %s (%s, %s) from a hook", result.id, result.type, result.status)
         elif kind == "session":

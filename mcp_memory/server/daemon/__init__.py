@@ -4,7 +4,10 @@
 - ``sessions``: each connection as one MCP session over a per-session view of that App
 - ``relay``: ``memcycle serve``: the thin stdio relay Claude Code starts (standard library only)
 - ``launch``: connect to the daemon, starting it detached and once (standard library only)
-- ``paths``: its files in the private run directory and the socket checks (standard library only)
+
+Its files in the private run directory and the checks that make its socket trusted are in
+:mod:`mcp_memory.daemon_link`, a leaf the hooks import too.
+- ``hook_requests``: the hooks' one-shot requests (embed a prompt, store a memory)
 - ``control``: start, stop, status and logs for ``memcycle daemon``
 - ``__main__``: its entry point (``python -m mcp_memory.server.daemon``)
 

@@ -1,6 +1,11 @@
-"""``python -m mcp_memory.server.daemon``: the daemon's entry point (the relay and ``memcycle daemon
-start`` launch it detached). It alone reads the configuration; logs go to stderr, which the
-launcher points at ``logs/daemon.log``; nothing is printed to stdout."""
+"""``python -m mcp_memory.server.daemon [--wait]``: the daemon's entry point (the relay and
+``memcycle daemon start`` launch it detached). It alone reads the configuration; logs go to
+stderr, which the launcher points at ``logs/daemon.log``; nothing is printed to stdout.
+
+When another daemon for the data home holds the daemon lock, it exits with :data:`HELD` (3),
+or with ``--wait`` (what the ``install --service`` unit runs) waits for that one to exit and
+then takes over: a daemon a session started before the service does not make the service
+manager restart the unit every few seconds."""
 
 from __future__ import annotations
 
@@ -8,12 +13,16 @@ import logging
 import os
 import sys
 
+from mcp_memory import __version__
 from mcp_memory.config import load_settings
+from mcp_memory.daemon_link import LOCK, PORT, superseded_by
 from mcp_memory.errors import MCPMemoryError
 from mcp_memory.files import acquire_lock, private_dir
-from mcp_memory.server.daemon.paths import LOCK
 
 log = logging.getLogger("mcp_memory.server.daemon")
+
+HELD = 3  # exit status: another daemon holds the lock (the service unit never restarts on it)
+SUPERSEDED_STATUS = 4  # a newer version runs for this data home (daemon_link.superseded_by)
 
 
 def main() -> int:
@@ -32,9 +41,19 @@ def main() -> int:
         # held (launch.daemon_starting) waits for this daemon instead of launching another.
         private_dir(settings.run_dir)
         lock = acquire_lock(settings.run_dir / LOCK)
+        if lock is None and "--wait" in sys.argv[1:]:
+            log.info("another daemon for %s is running; waiting for it to exit", settings.home)
+            lock = acquire_lock(settings.run_dir / LOCK, wait=True)
         if lock is None:
             log.warning("another daemon for %s is running or starting; exiting", settings.home)
-            return 3
+            return HELD
+        newer = superseded_by(settings.run_dir, __version__)
+        if newer is not None:
+            log.warning("version %s replaced this daemon's %s; not starting", newer, __version__)
+            return SUPERSEDED_STATUS
+        # A port file left by a killed daemon names a port another program may own now; with
+        # the lock held, clients would trust that file again (daemon_link.connect_tcp).
+        (settings.run_dir / PORT).unlink(missing_ok=True)
         from mcp_memory.server.daemon.server import run
 
         return run(settings, lock)

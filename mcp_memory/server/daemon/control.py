@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from mcp_memory.config import Settings
+from mcp_memory.daemon_link import LOG, PID, UntrustedSocket, socket_path
 from mcp_memory.server.daemon.launch import StartFailed, alive, connect_or_start, try_connect
-from mcp_memory.server.daemon.paths import LOG, PID, UntrustedSocket, socket_path
 
 
 def log_file(settings: Settings) -> Path:

@@ -20,13 +20,13 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from mcp_memory.server.daemon.paths import (
+from mcp_memory.daemon_link import (
     LOCK,
     LOG,
     START_LOCK,
     UntrustedSocket,
     connect,
-    socket_path,
+    lock_held,
 )
 
 POLL = 0.02  # seconds between connection attempts while the daemon starts
@@ -66,25 +66,15 @@ def start_lock(run_dir: Path) -> Iterator[None]:
 def daemon_starting(run_dir: Path) -> bool:
     """Whether a daemon holds ``daemon.lock``: it takes it first thing, before its imports, so
     this is true from its first ~50 ms until it exits (running, or still starting)."""
-    try:
-        fd = os.open(run_dir / LOCK, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # releases the probe's lock at once
-    return False
+    return lock_held(run_dir / LOCK)
 
 
 def try_connect(run_dir: Path) -> socket.socket | None:
     """A connection to a running daemon, or None when none listens. A socket that is not ours
-    and private raises UntrustedSocket (never connected to)."""
-    path = socket_path(run_dir)
+    and private, or a port whose program cannot prove the daemon's token, raises
+    UntrustedSocket (sent no text)."""
     try:
-        return connect(path, CONNECT_TIMEOUT)
+        return connect(run_dir, CONNECT_TIMEOUT)
     except UntrustedSocket:
         raise
     except (FileNotFoundError, ConnectionRefusedError):

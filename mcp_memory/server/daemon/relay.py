@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from mcp_memory import __version__
+from mcp_memory.daemon_link import PREFIX, settings_key
 from mcp_memory.server.daemon.launch import StartFailed, alive, connect_or_start
 
 START_TIMEOUT = 30.0  # seconds to wait for a daemon to listen (it imports the MCP SDK)
 HELLO_TIMEOUT = 10.0
 HELLO_ATTEMPTS = 4
 MAX_RECOVERIES = 5  # reconnections in a row that fail at once before going in-process
-PREFIX = "MCP_MEMORY_"
 
 
 class Unavailable(Exception):
@@ -296,17 +296,13 @@ def _say(text: str) -> None:
         os.write(2, f"memcycle serve: {text}\n".encode())
 
 
-def settings_key() -> dict[str, str]:
-    return {k: v for k, v in sorted(os.environ.items()) if k.startswith(PREFIX)}
-
-
 def open_daemon(place: Place) -> SocketBackend:
     """A connected, greeted daemon for ``place`` (started if needed); raises Unavailable."""
     hello = {
         "relay": 1,
         "cwd": os.getcwd(),
         "version": __version__,
-        "settings": settings_key(),
+        "settings": settings_key(os.environ),
     }
     attempts = 0
     while True:
@@ -336,13 +332,18 @@ def open_daemon(place: Place) -> SocketBackend:
         if answer.get("ok") is True:
             return SocketBackend(sock, leftover)
         sock.close()
-        if answer.get("reason") != "version" or attempts >= HELLO_ATTEMPTS:
+        upgrade = answer.get("reason") == "version" and answer.get("exiting") is True
+        if not upgrade or attempts >= HELLO_ATTEMPTS:
             raise Unavailable(str(answer.get("error") or "the daemon refused the session"))
-        # A daemon of another version exits when it has no session left: then start ours.
+        # A daemon of an older version exits when a newer relay comes: then start ours. It
+        # finishes the tool calls it is running first (seconds on a loaded machine); until it
+        # is gone it may still accept a connection it never answers, so wait for it.
         pid = answer.get("pid")
-        deadline = time.monotonic() + 5.0
+        deadline = time.monotonic() + START_TIMEOUT
         while isinstance(pid, int) and alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
+        if isinstance(pid, int) and alive(pid):
+            raise Unavailable(f"the daemon of version {answer.get('version')} did not exit")
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,13 @@
 """The daemon process: one App (store, RAM index, embedder, service) for every session.
 
 :func:`run` holds the daemon lock (``__main__`` took it before importing this module; a second
-daemon for the same data home exits with 3), opens the App, binds ``daemon.sock`` with a 0177 umask (the socket is 0600 from its first moment, in
-the 0700 run directory), writes ``daemon.pid`` and serves connections until SIGTERM/SIGINT, or
-until it has had no session for ``daemon_idle_exit`` seconds, or until a relay of another
-version (an upgrade) finds it without sessions. Committed writes are in SQLite's
-WAL before a tool answers, so killing the daemon (even with SIGKILL) loses no acknowledged write.
+daemon for the same data home exits with 3), opens the App, binds ``daemon.sock`` with a 0177
+umask (the socket is 0600 from its first moment, in the 0700 run directory; or a loopback port
+with a token where a Unix socket cannot be used: :func:`listen`), writes ``daemon.pid`` and
+serves connections until SIGTERM/SIGINT, or until it has had no session for
+``daemon_idle_exit`` seconds, or until a relay of a newer version comes (the package was
+upgraded; the open sessions' relays go on elsewhere). Committed writes are in SQLite's WAL
+before a tool answers, so killing the daemon (even with SIGKILL) loses no acknowledged write.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Mapping
 from typing import IO
 
 import anyio
@@ -26,19 +27,13 @@ import anyio.to_thread
 
 from mcp_memory import __version__
 from mcp_memory.app import open_app
-from mcp_memory.config import PREFIX, Settings
+from mcp_memory.config import Settings
+from mcp_memory.daemon_link import PID, PORT, settings_key, short_name, socket_path
 from mcp_memory.files import atomic_write
-from mcp_memory.server.daemon.paths import PID, short_name, socket_path
-from mcp_memory.server.daemon.sessions import Sessions
+from mcp_memory.server.daemon.sessions import Guard, Sessions
 from mcp_memory.server.tools import build_server
 
 log = logging.getLogger("mcp_memory.server.daemon")
-
-
-def settings_key(environ: Mapping[str, str]) -> dict[str, str]:
-    """What a relay must share with the daemon to be served by it: the ``MCP_MEMORY_*``
-    variables (a session configured differently is served in-process instead)."""
-    return {k: v for k, v in sorted(environ.items()) if k.startswith(PREFIX)}
 
 
 def bind(path: os.PathLike[str] | str) -> socket.socket:
@@ -77,19 +72,42 @@ def run(settings: Settings, lock: IO[bytes]) -> int:
             if info.get("pid") == os.getpid():
                 (settings.run_dir / PID).unlink()
                 socket_path(settings.run_dir).unlink(missing_ok=True)
+                (settings.run_dir / PORT).unlink(missing_ok=True)
         lock.close()
     return 0
 
 
+def listen(settings: Settings) -> tuple[socket.socket, Guard | None]:
+    """The daemon's listening socket: its Unix socket, or (``daemon_transport = "tcp"``, no
+    ``AF_UNIX``, or the socket cannot be bound) a random loopback port published with a fresh
+    token in ``daemon.port`` (0600), whose guard the sessions check. The other's file, left by
+    an earlier daemon (this one holds the lock), is removed, so clients find the one in use."""
+    run_dir = settings.run_dir
+    if settings.daemon_transport != "tcp" and hasattr(socket, "AF_UNIX"):
+        try:
+            sock = bind(socket_path(run_dir))
+        except OSError as exc:
+            log.warning("cannot bind %s (%s); listening on loopback TCP", socket_path(run_dir), exc)
+        else:
+            (run_dir / PORT).unlink(missing_ok=True)
+            return sock, None
+    socket_path(run_dir).unlink(missing_ok=True)
+    sock = socket.create_server(("127.0.0.1", 0))
+    guard = Guard(os.urandom(32).hex(), sock.getsockname()[1])
+    atomic_write(run_dir / PORT, json.dumps({"port": guard.port, "token": guard.token}))
+    return sock, guard
+
+
 async def _serve(settings: Settings, sessions: Sessions) -> None:
     anyio.to_thread.current_default_thread_limiter().total_tokens = settings.daemon_jobs
-    sock = bind(socket_path(settings.run_dir))
+    sock, sessions.guard = listen(settings)
     listener = await anyio.abc.SocketListener.from_socket(sock)
     atomic_write(
         settings.run_dir / PID,
         json.dumps({"pid": os.getpid(), "version": __version__, "started": time.time()}),
     )
-    log.info("daemon %s listening on %s", os.getpid(), socket_path(settings.run_dir))
+    where = f"127.0.0.1:{sessions.guard.port}" if sessions.guard else socket_path(settings.run_dir)
+    log.info("daemon %s listening on %s", os.getpid(), where)
     async with listener, anyio.create_task_group() as tg:
         tg.start_soon(listener.serve, sessions.handle, tg)
         tg.start_soon(_idle_exit, settings.daemon_idle_exit, sessions, tg.cancel_scope)
@@ -103,7 +121,7 @@ async def _serve(settings: Settings, sessions: Sessions) -> None:
 
 async def _outdated_exit(sessions: Sessions, scope: anyio.CancelScope) -> None:
     await sessions.outdated.wait()
-    log.info("a relay of another version asked; exiting so that it starts its own daemon")
+    log.info("a relay of a newer version came; exiting so that it starts its own daemon")
     scope.cancel()
 
 

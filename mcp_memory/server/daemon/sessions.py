@@ -2,8 +2,11 @@
 
 A connection opens with one hello line from the relay, ``{"relay": 1, "cwd": ..., "version":
 ..., "settings": {...}}``, answered with ``{"ok": true, "pid": ..., "version": ...}`` or
-``{"ok": false, "error": ..., "reason": "version" | "settings" | "busy" | "hello"}``; a hello of
-``{"relay": 1, "status": true}`` gets the daemon's session counts and the connection closes. Then the
+``{"ok": false, "error": ..., "reason": "version" | "settings" | "busy" | "hello"}`` (a
+``"version"`` refusal says whether the daemon is ``"exiting"``: it does for a newer relay).
+A hello of ``{"relay": 1, "status": true}`` gets the daemon's session counts, and one with a
+``"hook"`` request instead of a ``cwd`` gets that request's answer
+(:mod:`~mcp_memory.server.daemon.hook_requests`); both connections close then. Then the
 connection carries newline-delimited JSON-RPC, exactly what Claude Code and the relay exchange
 over stdio; each line is checked the way the stdio server checks it
 (:func:`mcp_memory.server.stdio.check`), so a malformed line is answered, not dropped.
@@ -18,10 +21,12 @@ connections are served, a further one is told ``busy`` (and its relay serves in-
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +39,9 @@ from mcp.server.stdio import stdio_server
 
 from mcp_memory import __version__
 from mcp_memory.app import App, session_view
+from mcp_memory.daemon_link import SUPERSEDED, proof, release
+from mcp_memory.files import atomic_write
+from mcp_memory.server.daemon import hook_requests
 from mcp_memory.server.stdio import check
 from mcp_memory.server.tools import SESSION_APP
 
@@ -97,6 +105,32 @@ def _too_long() -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Guard:
+    """The loopback port's token (see :func:`mcp_memory.daemon_link.connect_tcp`): any local
+    user can connect to a port, so a connection is served only once its client proved it."""
+
+    token: str
+    port: int
+
+    async def admits(self, reader: BufferedByteReceiveStream, wire: _Wire) -> bool:
+        """Answer the client's challenge, then check its proof of our challenge."""
+        try:
+            asked = json.loads(await reader.receive_until(b"\n", 4096))
+            challenge = asked.get("challenge") if isinstance(asked, dict) else None
+            if not isinstance(challenge, str) or not 0 < len(challenge) <= 128:
+                return False
+            ours = os.urandom(16).hex()
+            mine = proof(self.token, self.port, challenge, "daemon")
+            await wire.write(json.dumps({"proof": mine, "challenge": ours}) + "\n")
+            answer = json.loads(await reader.receive_until(b"\n", 4096))
+        except (anyio.EndOfStream, anyio.IncompleteRead, anyio.DelimiterNotFound, ValueError):
+            return False
+        theirs = answer.get("proof") if isinstance(answer, dict) else None
+        expected = proof(self.token, self.port, ours, "client")
+        return isinstance(theirs, str) and hmac.compare_digest(theirs, expected)
+
+
 class Sessions:
     """Serves each accepted connection as one MCP session over the shared ``app``."""
 
@@ -115,23 +149,38 @@ class Sessions:
         self.active = 0
         self.served = 0
         self.idle_since = time.monotonic()
-        # Set when a relay of another version (the package was upgraded) finds this daemon
-        # without sessions: it exits, and the relay starts one of its own version.
+        # Set when a relay of a newer version comes (the package was upgraded): the daemon
+        # exits, and that relay starts one of its own version.
         self.outdated = anyio.Event()
+        self.superseded = False  # a newer relay came: set ``outdated`` once it has its answer
+        self.guard: Guard | None = None  # set when the daemon listens on loopback TCP
 
     async def handle(self, stream: anyio.abc.SocketStream) -> None:
         async with stream:
             reader = BufferedByteReceiveStream(stream)
             wire = _Wire(stream)
+            hello: Any = None  # also when the hello does not come in time
+            proven = self.guard is None
             with anyio.move_on_after(HELLO_TIMEOUT):
+                if self.guard is not None and not await self.guard.admits(reader, wire):
+                    return  # not proven: nothing is read or served
+                proven = True
                 try:
                     hello = json.loads(await reader.receive_until(b"\n", 1024 * 1024))
                 except (anyio.EndOfStream, anyio.IncompleteRead, anyio.DelimiterNotFound):
                     return
                 except ValueError:
                     hello = None
-            answer, cwd = self._greet(hello if isinstance(hello, dict) else None)
+            if not proven:
+                return
+            hello = hello if isinstance(hello, dict) else None
+            if hello is not None and isinstance(hello.get("hook"), dict):
+                await wire.write(json.dumps(await self._hook(hello)) + "\n")
+                self._leave_if_superseded()
+                return
+            answer, cwd = self._greet(hello)
             await wire.write(json.dumps(answer) + "\n")
+            self._leave_if_superseded()
             if cwd is None:
                 return
             self.active += 1
@@ -156,22 +205,9 @@ class Sessions:
         cwd = hello.get("cwd") if hello else None
         if not hello or hello.get("relay") != 1 or not isinstance(cwd, str) or not cwd:
             return {**base, "ok": False, "reason": "hello", "error": "send a hello first"}, None
-        if hello.get("version") != __version__:
-            if self.active == 0:
-                self.outdated.set()
-            return {
-                **base,
-                "ok": False,
-                "reason": "version",
-                "error": f"daemon runs version {__version__}, the relay {hello.get('version')}",
-            }, None
-        if hello.get("settings") != self.settings_key:
-            return {
-                **base,
-                "ok": False,
-                "reason": "settings",
-                "error": "the relay's MCP_MEMORY_* settings differ from the daemon's",
-            }, None
+        refusal = self._refusal(hello)
+        if refusal is not None:
+            return {**base, **refusal}, None
         if self.active >= self.max_sessions:
             return {
                 **base,
@@ -180,6 +216,50 @@ class Sessions:
                 "error": f"the daemon serves {self.active} sessions already",
             }, None
         return {**base, "ok": True}, Path(cwd)
+
+    async def _hook(self, hello: dict[str, Any]) -> dict[str, Any]:
+        """A hook's one request (:mod:`~mcp_memory.server.daemon.hook_requests`), under the
+        same version and settings checks as a relay's session."""
+        base = {"pid": os.getpid(), "version": __version__}
+        refusal = (
+            self._refusal(hello)
+            if hello.get("relay") == 1
+            else {"ok": False, "reason": "hello", "error": "send a hello first"}
+        )
+        if refusal is not None:
+            return {**base, **refusal}
+        return {**base, **await hook_requests.answer(self.app, hello["hook"])}
+
+    def _leave_if_superseded(self) -> None:
+        """After the answer that says so is sent (exiting first would cut it off)."""
+        if self.superseded:
+            self.outdated.set()
+
+    def _refusal(self, hello: dict[str, Any]) -> dict[str, Any] | None:
+        """Why this daemon will not serve a relay or hook with this hello, or None."""
+        if hello.get("version") != __version__:
+            # A newer relay: the package was upgraded. This daemon exits now; its sessions'
+            # relays replay what is unanswered elsewhere (as after a crash), and the newer
+            # relay starts a daemon of its own version. An older relay is served in-process.
+            newer = release(hello.get("version")) > release(__version__)
+            if newer:
+                self.superseded = True
+                # Older daemons (this one's relays would start another) stand aside for a while.
+                with contextlib.suppress(OSError):
+                    atomic_write(self.app.settings.run_dir / SUPERSEDED, str(hello["version"]))
+            return {
+                "ok": False,
+                "reason": "version",
+                "exiting": newer,
+                "error": f"daemon runs version {__version__}, the relay {hello.get('version')}",
+            }
+        if hello.get("settings") != self.settings_key:
+            return {
+                "ok": False,
+                "reason": "settings",
+                "error": "the relay's MCP_MEMORY_* settings differ from the daemon's",
+            }
+        return None
 
     async def _serve(self, view: App, lines: _Lines, wire: _Wire) -> None:
         lowlevel = self.server._lowlevel_server
