@@ -389,7 +389,12 @@ def test_stdio_server_exits_promptly_on_a_signal(settings: Settings, signum: int
         assert json.loads(proc.stdout.readline())["id"] == 1  # serving, stdin still open
         started = time.perf_counter()
         proc.send_signal(signum)
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate(timeout=10)  # what the relay said (fell back? waiting?)
+            pytest.fail(f"serve still running 10 s after the signal; its stderr: {err[-2000:]}")
         elapsed = time.perf_counter() - started
     finally:
         if proc.poll() is None:
