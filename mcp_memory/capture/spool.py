@@ -122,7 +122,7 @@ def read_briefing(run_dir: Path, project: str) -> dict[str, Any] | None:
     return data
 
 
-def write_briefing(run_dir: Path, project: str, text: str, ids: list[int]) -> Path:
+def write_briefing(run_dir: Path, project: str, text: str, ids: list[int | str]) -> Path:
     record = {"project": project, "text": text, "ids": ids, "built_at": time.time()}
     path = briefing_path(run_dir, project)
     atomic_write(path, json.dumps(record))
