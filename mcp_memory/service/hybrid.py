@@ -127,7 +127,7 @@ class TeamLink:
         if self.service is not None:
             return self.service
         if self.error is not None and self._clock() - self._failed_at < self._retry_s:
-            raise self.error
+            raise DatabaseUnreachableError(str(self.error))  # a fresh one: no growing traceback
         try:
             self.service = self._opener()
         except DatabaseUnreachableError as exc:
@@ -188,15 +188,28 @@ def unreachable_note(exc: Exception) -> str:
     )
 
 
+def _strength(hit: Hit) -> tuple[float, float, float]:
+    """What compares hits of two databases: the calibrated relevance probability, then the
+    query's cosine (both absolute), then the fusion score. The score alone cannot: it is rank
+    based, so each database's first hit has the same score however well it matches."""
+    relevance = hit.relevance if hit.relevance is not None else -1.0
+    return relevance, hit.signals.get("vector_similarity", -1.0), hit.score
+
+
 def merge_hits(local: list[Hit], team: list[Hit], k: int) -> list[Hit]:
-    """Both databases' hits in one list, best score first (each side's scores are the same
-    rank-fusion scale), at most ``k``; a memory both hold (the same text, e.g. stored locally
-    before its project moved to the team database) appears once, with its better score."""
+    """Both databases' hits in one list of at most ``k``: each keeps its own order (its
+    recall ranked it), and the two are merged by comparing their heads' :func:`_strength`. A
+    memory both hold (the same text, e.g. stored locally before its project moved to the team
+    database) appears once, where the stronger copy came."""
+    team = relabel(team)
     out: dict[str, Hit] = {}
-    for hit in sorted([*local, *relabel(team)], key=lambda h: -h.score):
-        key = " ".join(hit.content.split()).lower()
-        if key not in out:
-            out[key] = hit
+    i = j = 0
+    while i < len(local) or j < len(team):
+        if j >= len(team) or (i < len(local) and _strength(local[i]) >= _strength(team[j])):
+            hit, i = local[i], i + 1
+        else:
+            hit, j = team[j], j + 1
+        out.setdefault(" ".join(hit.content.split()).lower(), hit)
     return list(out.values())[:k]
 
 
