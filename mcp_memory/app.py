@@ -269,7 +269,8 @@ def queue_remember(
 
     here = (cwd or Path.cwd()).resolve()
     if settings.team_projects:
-        key = routed(project, here, (), team=settings.team_projects, create=True)
+        listed = [k for k in settings.team_projects if k != "*"]
+        key = routed(project, here, listed, team=settings.team_projects, create=True)
     else:
         key = resolve(project, here, (), create=True, portable=True)
     for text in contents:

@@ -396,3 +396,116 @@ def test_team_projects_setting_is_parsed_and_checked(tmp_path: Path) -> None:
             load_settings({**base, "MCP_MEMORY_TEAM_PROJECTS": bad})
     with pytest.raises(ConfigError, match="MCP_MEMORY_DATABASE_URL is not set"):
         load_settings({"MCP_MEMORY_HOME": str(tmp_path), "MCP_MEMORY_TEAM_PROJECTS": "id:x"})
+
+
+# -- the prompt hook ------------------------------------------------------------------------
+
+
+def test_prompt_hook_says_team_memories_are_not_searched_and_imports_no_driver(
+    tmp_path: Path, minilm: LocalEmbedder
+) -> None:
+    """In a team project the prompt hook reads only the local file (the PostgreSQL driver
+    would cost more than the hook's budget): it still injects matching local memories, and
+    once per session says the team's are searched by the recall tool, so its silence never
+    reads as "nothing stored". It never imports psycopg."""
+    import hook_fixtures as fx
+
+    from mcp_memory.hooks.events import TEAM_NOTE
+
+    env, repo = cli_env(tmp_path, f"postgresql://bob@127.0.0.1:{free_port()}/team")
+    home = Path(env["MCP_MEMORY_HOME"])
+    env = fx.hook_env(home, free_port(), **{k: env[k] for k in env if k.startswith("MCP_")})
+    home.mkdir(parents=True)
+    store = Store.open(home / "memory.db")
+    try:
+        service = MemoryService(store, minilm, Options())
+        service.remember("The login test is flaky because of the clock skew", project=GLOBAL)
+    finally:
+        store.close()
+    code = (
+        "import io, json, sys\n"
+        "from mcp_memory.hooks.events import run\n"
+        "for event, payload in json.loads(sys.argv[1]):\n"
+        "    out = io.StringIO()\n"
+        "    run(event, io.StringIO(json.dumps(payload)), out)\n"
+        "    print(json.dumps(out.getvalue()))\n"
+        "print(json.dumps('psycopg' in sys.modules))\n"
+    )
+    events = [
+        ("UserPromptSubmit", fx.prompt(repo, "Why is the login test flaky?")),
+        ("UserPromptSubmit", fx.prompt(repo, "Write a haiku about autumn")),
+    ]
+    done = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(events)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    first, second, imported = (json.loads(line) for line in done.stdout.splitlines())
+    context = fx.parse_output("UserPromptSubmit", first.encode())
+    assert context is not None
+    assert "clock skew" in context and context.endswith(TEAM_NOTE)
+    assert second == ""  # said once per session; nothing relevant to a haiku
+    assert imported is False
+    fx.settle(home / "run")
+
+
+# -- the MCP tools --------------------------------------------------------------------------
+
+
+def test_tools_route_merge_and_name_team_memories(pg: PgServer, tmp_path: Path) -> None:
+    """Through the MCP server: ``remember`` in the team project returns ``t:1``; ``recall``
+    finds it beside the local global memory; ``get`` and ``forget`` take ``t:1``; ``stats``
+    reports the team database. With the team database unreachable, ``recall`` still answers
+    from the local memories and says why in ``team_note``."""
+    import anyio
+    from mcp import Client
+
+    from mcp_memory.server.tools import build_server
+
+    env, repo = cli_env(tmp_path, pg.fresh_url())
+    settings = load_settings(env)
+
+    async def steps(s: Any) -> dict[str, Any]:
+        async with Client(build_server(s, cwd=repo)) as client:
+
+            async def call(tool: str, **args: Any) -> Any:
+                result = await client.call_tool(tool, args)
+                assert not result.is_error, result.content
+                return result.structured_content
+
+            out: dict[str, Any] = {}
+            out["team"] = await call("remember", content="The gateway retries failed calls 3 times")
+            out["mine"] = await call(
+                "remember", content="I prefer pytest fixtures", project="global"
+            )
+            out["recall"] = await call("recall", query="gateway retries failed calls")
+            out["mine_recall"] = await call("recall", query="do I prefer pytest fixtures")
+            out["get"] = await call("get", id="t:1")
+            out["forget"] = await call("forget", id="t:1")
+            out["stats"] = await call("stats")
+            return out
+
+    up = anyio.run(steps, settings)
+    assert (up["team"]["id"], up["mine"]["id"]) == ("t:1", 1)
+    assert up["recall"]["hits"][0]["id"] == "t:1" and up["recall"]["team_note"] is None
+    assert up["mine_recall"]["hits"][0]["id"] == 1
+    assert up["get"]["id"] == "t:1" and up["get"]["project"] == TEAM
+    assert (up["forget"]["id"], up["forget"]["state"]) == ("t:1", "deleted")
+    assert up["stats"]["team"]["reachable"] is True
+    assert up["stats"]["current_project"] == TEAM
+
+    down = load_settings(
+        {**env, "MCP_MEMORY_DATABASE_URL": f"postgresql://bob@127.0.0.1:{free_port()}/team"}
+    )
+
+    async def recall_down(s: Any) -> Any:
+        async with Client(build_server(s, cwd=repo)) as client:
+            return await client.call_tool("recall", {"query": "do I prefer pytest fixtures"})
+
+    result = anyio.run(recall_down, down)
+    assert not result.is_error
+    assert result.structured_content["hits"][0]["id"] == 1
+    assert "team database was not reachable" in result.structured_content["team_note"]

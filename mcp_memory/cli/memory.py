@@ -57,7 +57,7 @@ def cmd_remember(args: argparse.Namespace, settings: Settings) -> int:
             waiting = queue_remember(
                 settings,
                 [text],
-                project=key,
+                project=project,
                 tags=args.tag,
                 type=args.type,
                 source="cli",

@@ -44,7 +44,8 @@ MAX_IDS = 100
 MAX_QUERY_CHARS = 4000
 
 MemoryId = Annotated[
-    int | Annotated[str, Field(pattern=r"^\s*(?:[tT]:)?[0-9]+\s*$", max_length=24)],
+    Annotated[int, Field(ge=1)]
+    | Annotated[str, Field(pattern=r"^\s*(?:[tT]:)?[0-9]+\s*$", max_length=24)],
     Field(
         description="A memory id as recall or the briefing show it: a number, or t:<number> "
         "for a memory on the team database"

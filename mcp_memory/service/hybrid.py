@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -121,29 +122,33 @@ class TeamLink:
         self.service: MemoryService | None = None
         self.error: DatabaseUnreachableError | None = None
         self._failed_at = 0.0
+        # The daemon's sessions share one link from several threads: one opens it at a time.
+        self._lock = threading.RLock()
 
     def get(self) -> MemoryService:
         """The team service; :class:`DatabaseUnreachableError` while it is down."""
-        if self.service is not None:
+        with self._lock:
+            if self.service is not None:
+                return self.service
+            if self.error is not None and self._clock() - self._failed_at < self._retry_s:
+                raise DatabaseUnreachableError(str(self.error))  # fresh: no growing traceback
+            try:
+                self.service = self._opener()
+            except DatabaseUnreachableError as exc:
+                self.failed(exc)
+                raise
+            self.error = None
             return self.service
-        if self.error is not None and self._clock() - self._failed_at < self._retry_s:
-            raise DatabaseUnreachableError(str(self.error))  # a fresh one: no growing traceback
-        try:
-            self.service = self._opener()
-        except DatabaseUnreachableError as exc:
-            self.failed(exc)
-            raise
-        self.error = None
-        return self.service
 
     def failed(self, exc: DatabaseUnreachableError) -> None:
         """The team database stopped answering: close it, remember why and when."""
-        if self.service is not None:
-            service, self.service = self.service, None
-            with contextlib.suppress(Exception):  # a broken pool may fail to close; it is gone
-                service.store.close()
-        self.error = exc
-        self._failed_at = self._clock()
+        with self._lock:
+            if self.service is not None:
+                service, self.service = self.service, None
+                with contextlib.suppress(Exception):  # a broken pool may fail to close
+                    service.store.close()
+            self.error = exc
+            self._failed_at = self._clock()
 
     def call(self, fn: Callable[[MemoryService], T]) -> T:
         """``fn`` on the team service, marking the link down when the database stops
@@ -165,9 +170,10 @@ class TeamLink:
         return True
 
     def close(self) -> None:
-        if self.service is not None:
-            self.service.store.close()
-            self.service = None
+        with self._lock:
+            if self.service is not None:
+                self.service.store.close()
+                self.service = None
 
 
 @dataclass(frozen=True)
