@@ -509,3 +509,11 @@ def test_tools_route_merge_and_name_team_memories(pg: PgServer, tmp_path: Path) 
     assert not result.is_error
     assert result.structured_content["hits"][0]["id"] == 1
     assert "team database was not reachable" in result.structured_content["team_note"]
+
+
+def test_config_command_shows_the_routing_and_never_the_password(tmp_path: Path) -> None:
+    env, repo = cli_env(tmp_path, "postgresql://bob:right-pw@db.example.com/team")
+    done = cli(env, repo, "config", "--json")
+    settings = json.loads(done.stdout)["settings"]
+    assert settings["database_url"] == "postgresql://bob:***@db.example.com/team"
+    assert settings["team_projects"] == TEAM
