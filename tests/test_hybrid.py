@@ -449,7 +449,23 @@ def test_prompt_hook_says_team_memories_are_not_searched_and_imports_no_driver(
     assert "clock skew" in context and context.endswith(TEAM_NOTE)
     assert second == ""  # said once per session; nothing relevant to a haiku
     assert imported is False
+
+    # SessionStart without a cached briefing: no network in the hook; the worker builds it
+    # (here from the local memories, the team database being unreachable) for the next one.
+    from mcp_memory.capture import spool
+    from mcp_memory.hooks.events import TEAM_BRIEFING
+
+    # A live pid in the warm server's pid file: SessionStart believes one is starting and
+    # spawns none (no server may outlive the test).
+    pid_file = home / "run" / f"embed-server-{env['MCP_MEMORY_EMBED_PORT']}.pid"
+    pid_file.write_text(json.dumps({"pid": os.getpid()}))
+    done_start, _ = fx.run_hook("SessionStart", fx.session_start(repo), env)
+    assert done_start.returncode == 0
+    assert fx.parse_output("SessionStart", done_start.stdout) == TEAM_BRIEFING
     fx.settle(home / "run")
+    cached = spool.read_briefing(home / "run", TEAM)
+    assert cached is not None and "clock skew" in cached["text"]
+    assert cached["text"].endswith("(the team database was not reachable: local memories only)")
 
 
 # -- the MCP tools --------------------------------------------------------------------------

@@ -316,17 +316,22 @@ def first_briefing(
 ) -> tuple[str, list[Any]]:
     """No cached briefing yet: build it here (imports the service: slow, once per project),
     but only when the database holds memories for this project. A ``team`` project's (hybrid
-    use) live on the team database, which only the service opens: it is always built."""
-    if not team:
-        try:
-            reader = hook_recall.Reader(settings.db)
-        except hook_recall.Unavailable:
+    use) live on the team database, which only the service opens, over the network: the
+    worker builds that briefing in the background (for the next session), and this one is
+    told where the memories are."""
+    if team:
+        spool.enqueue(settings.run_dir, {"kind": "briefing", "project": project, "branch": branch})
+        worker.wake_worker(settings)
+        return TEAM_BRIEFING, []
+    try:
+        reader = hook_recall.Reader(settings.db)
+    except hook_recall.Unavailable:
+        return "", []
+    try:
+        if not reader.count_active(projects.scope(project)):
             return "", []
-        try:
-            if not reader.count_active(projects.scope(project)):
-                return "", []
-        finally:
-            reader.close()
+    finally:
+        reader.close()
     from mcp_memory.app import open_app
 
     with open_app(settings, cwd=Path(project)) as app:
@@ -381,6 +386,11 @@ def user_prompt_submit(hook: Hook) -> dict[str, Any] | None:
     return hook.context("\n\n".join(p for p in parts if p))
 
 
+TEAM_BRIEFING = (
+    "mcp-memory: this project's memories are on the team database; their briefing is being "
+    "prepared in the background for the next session. The briefing and recall tools read "
+    "them now."
+)
 TEAM_NOTE = (
     "mcp-memory: this project's memories are on the team database, which is not searched on "
     "each prompt (only this machine's memories are); call the recall tool to search them."
