@@ -67,16 +67,16 @@ class App:
     def memory(self) -> HybridMemory:
         """Remember, recall, get, forget and restore routed to the database each project or id
         lives on (:mod:`mcp_memory.service.hybrid`); the plain service without a team link."""
-        return HybridMemory(self.service, Routing(self.settings.team_projects), self.team)
+        return HybridMemory(self.service, Routing(self.settings.team_keys), self.team)
 
     @property
     def current_project(self) -> str:
-        return self.project(None) if self.settings.team_projects else self._resolve(None)
+        return self.project(None) if self.settings.team_keys else self._resolve(None)
 
     def project(self, name: str | None, *, create: bool = False) -> str:
         """The project key ``name`` means (see :func:`mcp_memory.projects.resolve`), checked
         against the projects this database (both, in hybrid use) knows."""
-        team = self.settings.team_projects
+        team = self.settings.team_keys
         if team:
             known = self.project_keys() if name is not None else ()
             return routed(name, self.cwd, known, team=team, create=create)
@@ -104,7 +104,7 @@ class App:
         projects listed and those the team database holds (when it answers)."""
         keys = list(self.store.project_keys())
         if self.team is not None:
-            keys += [k for k in self.settings.team_projects if k != "*"]
+            keys += [k for k in self.settings.team_keys if k != "*"]
             with contextlib.suppress(DatabaseUnreachableError):
                 keys += self.team.call(lambda s: s.store.project_keys())
         return list(dict.fromkeys(keys))
@@ -170,7 +170,7 @@ def open_app(settings: Settings, cwd: Path | None = None) -> App:
     so the database and the warm-server connections are closed whatever happens. A team
     database that answers again gets the writes queued while it did not (:func:`flush_queue`)."""
     store = open_store(settings)
-    if settings.database_url and not settings.team_projects:
+    if settings.database_url and not settings.team_keys:
         flush_queue(settings)
     try:
         spec, dimension, why = resolve_model(settings, store)
@@ -187,7 +187,7 @@ def open_app(settings: Settings, cwd: Path | None = None) -> App:
         store.close()
         raise
     team = None
-    if settings.team_projects:
+    if settings.team_keys:
         team = TeamLink(lambda: open_team_service(settings, embedder, options))
     cwd = (cwd or Path.cwd()).resolve()
     return App(settings, store, embedder, service, spec, why, cwd, team=team)
@@ -231,7 +231,7 @@ def open_store(settings: Settings) -> Store:
     ``database_url`` set: the team database on PostgreSQL (needs ``memcycle[postgres]``),
     read and written as ``settings.user``; else, and in hybrid use (``team_projects``), the
     SQLite file ``db``."""
-    if settings.team_projects:
+    if settings.team_keys:
         return open_database(settings.db, settings.user)
     return open_database(settings.database_url or settings.db, settings.user)
 
@@ -268,9 +268,9 @@ def queue_remember(
     from mcp_memory.redaction.redact import redact
 
     here = (cwd or Path.cwd()).resolve()
-    if settings.team_projects:
-        listed = [k for k in settings.team_projects if k != "*"]
-        key = routed(project, here, listed, team=settings.team_projects, create=True)
+    if settings.team_keys:
+        listed = [k for k in settings.team_keys if k != "*"]
+        key = routed(project, here, listed, team=settings.team_keys, create=True)
     else:
         key = resolve(project, here, (), create=True, portable=True)
     for text in contents:
@@ -299,7 +299,7 @@ def team_status(app: App) -> dict[str, object] | None:
     reachable = app.team.reachable
     return {
         "database": database_name(app.settings.database_url),
-        "projects": list(app.settings.team_projects),
+        "projects": list(app.settings.team_keys),
         "reachable": reachable,
         "error": None if reachable else str(app.team.error),
         "queued_writes": queued_writes(app.settings),

@@ -102,10 +102,11 @@ class Settings:
     # the SQLite file `db`; never printed (repr=False), messages name it without the password.
     database_url: str = field(default="", repr=False)
     user_id: str = ""  # who this user's memories are by; empty = OS user @ host name
-    # Hybrid use: only these projects (portable keys, or "*" for every project but global)
-    # live on the team database `database_url`; everything else stays in the SQLite file.
-    # Empty: `database_url`, when set, holds everything.
-    team_projects: tuple[str, ...] = ()
+    # Hybrid use: only these projects (portable keys, comma-separated, or "*" for every
+    # project but global) live on the team database `database_url`; everything else stays in
+    # the SQLite file. Empty: `database_url`, when set, holds everything. Text, like every
+    # setting (the warm server gets them as text); `team_keys` is the list.
+    team_projects: str = ""
     model: str = "auto"  # auto | qwen3-0.6b | minilm | e5-small
     dimension: int = 0  # 0 = the model's native dimension; else Matryoshka truncation
     threads: int = 0  # ONNX intra-op threads; 0 = min(4, cores)
@@ -176,6 +177,11 @@ class Settings:
         return f"{getpass.getuser()}@{socket.gethostname()}"
 
     @property
+    def team_keys(self) -> tuple[str, ...]:
+        """The project keys hybrid use routes to the team database (``team_projects``)."""
+        return tuple(k for k in self.team_projects.split(",") if k)
+
+    @property
     def intra_threads(self) -> int:
         return self.threads or min(4, os.cpu_count() or 1)
 
@@ -230,13 +236,13 @@ def _database_url(text: str) -> str:
     return text
 
 
-def _team_projects(text: str) -> tuple[str, ...]:
+def _team_projects(text: str) -> str:
     keys = tuple(dict.fromkeys(k.strip() for k in text.split(",") if k.strip()))
     if "*" in keys and len(keys) > 1:
         raise ValueError("'*' means every project; give it alone or list project keys")
     if any(k.lower() in ("global", "@global") for k in keys):
         raise ValueError("global memories stay local; list project keys (or '*')")
-    return keys
+    return ",".join(keys)
 
 
 def _port(text: str) -> int:

@@ -387,10 +387,11 @@ def test_team_database_stopped_mid_run_reads_local_queues_writes_and_flushes(
 def test_team_projects_setting_is_parsed_and_checked(tmp_path: Path) -> None:
     base = {"MCP_MEMORY_HOME": str(tmp_path), "MCP_MEMORY_DATABASE_URL": "postgresql://h/db"}
     got = load_settings({**base, "MCP_MEMORY_TEAM_PROJECTS": " github.com/org/api, id:x ,"})
-    assert got.team_projects == ("github.com/org/api", "id:x")
-    assert load_settings({**base, "MCP_MEMORY_TEAM_PROJECTS": "*"}).team_projects == ("*",)
+    assert got.team_keys == ("github.com/org/api", "id:x")
+    assert got.team_projects == "github.com/org/api,id:x"  # text, as every setting travels
+    assert load_settings({**base, "MCP_MEMORY_TEAM_PROJECTS": "*"}).team_keys == ("*",)
     (tmp_path / "config.toml").write_text('team_projects = ["github.com/org/api", "id:y"]\n')
-    assert load_settings(base).team_projects == ("github.com/org/api", "id:y")
+    assert load_settings(base).team_keys == ("github.com/org/api", "id:y")
     for bad, why in (("*,id:x", "give it alone"), ("global", "global memories stay local")):
         with pytest.raises(ConfigError, match=why):
             load_settings({**base, "MCP_MEMORY_TEAM_PROJECTS": bad})

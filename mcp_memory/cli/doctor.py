@@ -153,7 +153,7 @@ def _team_database(settings: Settings) -> tuple[bool, str, str]:
 
     name = database_name(settings.database_url)
     waiting = queued_writes(settings)
-    routed = settings.team_projects
+    routed = settings.team_keys
     if routed:
         name += f" (team projects: {', '.join(routed)}; the rest stays in {settings.db})"
     try:

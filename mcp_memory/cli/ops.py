@@ -318,8 +318,6 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
             changed[f.name] = "(set)"
         elif f.name == "database_url":  # never its password
             changed[f.name] = database_name(value)
-        elif isinstance(value, tuple):
-            changed[f.name] = ",".join(value)
         else:
             changed[f.name] = str(value)
     data = {

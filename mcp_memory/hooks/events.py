@@ -118,7 +118,7 @@ class Hook:
 
     @property
     def project(self) -> str:
-        team = self.settings.team_projects
+        team = self.settings.team_keys
         if team:  # hybrid use: a team project is named by its portable key
             return projects.routed(None, self.cwd, (), team=team)
         return projects.project_for_dir(self.cwd)
@@ -127,7 +127,7 @@ class Hook:
     def on_team(self) -> bool:
         """Whether hybrid use keeps this project on the team database, which the hooks'
         reader does not open (see :func:`team_note`)."""
-        return projects.is_team_key(self.project, self.settings.team_projects)
+        return projects.is_team_key(self.project, self.settings.team_keys)
 
     @property
     def session_id(self) -> str:
