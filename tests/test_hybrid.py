@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -309,6 +310,7 @@ def own_server() -> Iterator[Any]:
     holder = {"server": server, "data": data}
     yield holder
     holder["server"].cleanup()
+    shutil.rmtree(data, ignore_errors=True)
 
 
 def test_team_database_stopped_mid_run_reads_local_queues_writes_and_flushes(
