@@ -6,6 +6,7 @@ embed (or uses the warm server), so the MCP handshake does not wait for a model.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -16,7 +17,13 @@ from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.embedding.protocol import token_path
 from mcp_memory.embedding.specs import ModelSpec, choose_model, get_spec
 from mcp_memory.embedding.warm_client import AutoEmbedder, WarmClient
-from mcp_memory.errors import ConfigError, LLMError, ModelMismatchError
+from mcp_memory.errors import (
+    ConfigError,
+    DatabaseUnreachableError,
+    LLMError,
+    ModelMismatchError,
+    ValidationError,
+)
 from mcp_memory.lifecycle.aging import AgePolicy, Judge
 from mcp_memory.lifecycle.consolidate import Consolidator, waiting_note
 from mcp_memory.lifecycle.maintenance import MaintainReport, maintain
@@ -25,10 +32,11 @@ from mcp_memory.llm.extractive import substance_heuristic
 from mcp_memory.llm.factory import make_provider
 from mcp_memory.llm.provider import Provider
 from mcp_memory.llm.spending import Spending
-from mcp_memory.projects import project_for_dir, resolve
+from mcp_memory.projects import resolve, routed, scope
 from mcp_memory.routing.plan import FALLBACK, THRESHOLDS, Thresholds
 from mcp_memory.routing.router import RouteConfig, Router
 from mcp_memory.routing.verdict import LLMVerdict
+from mcp_memory.service.hybrid import HybridMemory, Routing, TeamLink
 from mcp_memory.service.memories import MemoryService
 from mcp_memory.service.types import Options
 from mcp_memory.store import driver
@@ -51,23 +59,60 @@ class App:
     # session (:func:`session_view`).
     session: str = ""
 
+    # Hybrid use (``team_projects``): the team database the chosen projects live on; ``store``
+    # and ``service`` are then the local SQLite's. None: one database, ``store``.
+    team: TeamLink | None = None
+
+    @property
+    def memory(self) -> HybridMemory:
+        """Remember, recall, get, forget and restore routed to the database each project or id
+        lives on (:mod:`mcp_memory.service.hybrid`); the plain service without a team link."""
+        return HybridMemory(self.service, Routing(self.settings.team_keys), self.team)
+
     @property
     def current_project(self) -> str:
-        return project_for_dir(self.cwd, portable=bool(self.settings.database_url))
+        return self.project(None) if self.settings.team_keys else self._resolve(None)
 
     def project(self, name: str | None, *, create: bool = False) -> str:
         """The project key ``name`` means (see :func:`mcp_memory.projects.resolve`), checked
-        against the projects this database knows."""
+        against the projects this database (both, in hybrid use) knows."""
+        team = self.settings.team_keys
+        if team:
+            known = self.project_keys() if name is not None else ()
+            return routed(name, self.cwd, known, team=team, create=create)
+        return self._resolve(name, create=create)
+
+    def search_scope(
+        self, name: str | None, *, all_projects: bool = False, include_global: bool = True
+    ) -> list[str] | None:
+        """The projects a recall searches (see :func:`mcp_memory.projects.search_scope`):
+        ``name`` (or the current project) plus global, or None for every project."""
+        if all_projects:
+            if name:
+                raise ValidationError("give either project or all_projects, not both")
+            return None
+        return scope(self.project(name), include_global=include_global)
+
+    def _resolve(self, name: str | None, *, create: bool = False) -> str:
+        known = self.store.project_keys() if name is not None else ()
         return resolve(
-            name,
-            self.cwd,
-            self.store.project_keys(),
-            create=create,
-            portable=bool(self.settings.database_url),
+            name, self.cwd, known, create=create, portable=bool(self.settings.database_url)
         )
+
+    def project_keys(self) -> list[str]:
+        """The project keys a caller may name: this database's, and in hybrid use the team
+        projects listed and those the team database holds (when it answers)."""
+        keys = list(self.store.project_keys())
+        if self.team is not None:
+            keys += [k for k in self.settings.team_keys if k != "*"]
+            with contextlib.suppress(DatabaseUnreachableError):
+                keys += self.team.call(lambda s: s.store.project_keys())
+        return list(dict.fromkeys(keys))
 
     def close(self) -> None:
         self.embedder.close()  # connections to the warm server
+        if self.team is not None:
+            self.team.close()
         self.store.close()
 
     def __enter__(self) -> App:
@@ -125,27 +170,56 @@ def open_app(settings: Settings, cwd: Path | None = None) -> App:
     so the database and the warm-server connections are closed whatever happens. A team
     database that answers again gets the writes queued while it did not (:func:`flush_queue`)."""
     store = open_store(settings)
-    if settings.database_url:
+    if settings.database_url and not settings.team_keys:
         flush_queue(settings)
     try:
         spec, dimension, why = resolve_model(settings, store)
         embedder = make_embedder(settings, spec, dimension)
-        service = MemoryService(
-            store,
-            embedder,
-            Options(
-                max_content_chars=settings.max_content_chars,
-                near_duplicates=settings.near_duplicates,
-                duplicate_threshold=spec.duplicate_threshold,
-                link_threshold=settings.link_threshold or spec.link_threshold,
-                strong_recall=spec.strong_recall,
-                relevance_gate=settings.relevance_gate,
-            ),
+        options = Options(
+            max_content_chars=settings.max_content_chars,
+            near_duplicates=settings.near_duplicates,
+            duplicate_threshold=spec.duplicate_threshold,
+            link_threshold=settings.link_threshold or spec.link_threshold,
+            strong_recall=spec.strong_recall,
+            relevance_gate=settings.relevance_gate,
         )
+        service = MemoryService(store, embedder, options)
     except BaseException:
         store.close()
         raise
-    return App(settings, store, embedder, service, spec, why, (cwd or Path.cwd()).resolve())
+    team = None
+    if settings.team_keys:
+        team = TeamLink(lambda: open_team_service(settings, embedder, options))
+    cwd = (cwd or Path.cwd()).resolve()
+    return App(settings, store, embedder, service, spec, why, cwd, team=team)
+
+
+def open_team_service(
+    settings: Settings, embedder: AutoEmbedder, options: Options
+) -> MemoryService:
+    """The team database's service in hybrid use, with the local database's model (a team
+    database built with another model is refused: vector spaces never mix). Opening it
+    starts the worker that stores the writes queued while it did not answer."""
+    store = open_team_store(settings)
+    try:
+        model = store.model
+        if model is not None and (model.model_id, model.dimension) != (
+            embedder.model_id,
+            embedder.dimension,
+        ):
+            raise ModelMismatchError(
+                f"the team database {store.path} was built with {model.model_id} "
+                f"({model.dimension}-d) but the local database uses {embedder.model_id} "
+                f"({embedder.dimension}-d); hybrid use needs one model for both. Set "
+                f"MCP_MEMORY_MODEL={model.model_id} with a fresh local database, or use a "
+                "team database built with the local model"
+            )
+        service = MemoryService(store, embedder, options)
+    except BaseException:
+        store.close()
+        raise
+    flush_queue(settings)
+    return service
 
 
 # -- the database without a model (entry points reach the store through these) ------------
@@ -156,8 +230,16 @@ def open_store(settings: Settings) -> Store:
     (export, the graph) or bring their own model (reindex); the caller closes it.
 
     ``database_url`` set: the team database on PostgreSQL (needs ``memcycle[postgres]``),
-    read and written as ``settings.user``; else the SQLite file ``db``."""
+    read and written as ``settings.user``; else, and in hybrid use (``team_projects``), the
+    SQLite file ``db``."""
+    if settings.team_keys:
+        return open_database(settings.db, settings.user)
     return open_database(settings.database_url or settings.db, settings.user)
+
+
+def open_team_store(settings: Settings) -> Store:
+    """The team database of hybrid use (``database_url``) alone; the caller closes it."""
+    return open_database(settings.database_url, settings.user)
 
 
 def is_url(location: str | Path) -> bool:
@@ -186,7 +268,12 @@ def queue_remember(
     from mcp_memory.capture import spool
     from mcp_memory.redaction.redact import redact
 
-    key = resolve(project, (cwd or Path.cwd()).resolve(), (), create=True, portable=True)
+    here = (cwd or Path.cwd()).resolve()
+    if settings.team_keys:
+        listed = [k for k in settings.team_keys if k != "*"]
+        key = routed(project, here, listed, team=settings.team_keys, create=True)
+    else:
+        key = resolve(project, here, (), create=True, portable=True)
     for text in contents:
         spool.enqueue(
             settings.run_dir,
@@ -202,6 +289,22 @@ def queue_remember(
             },
         )
     return queued_writes(settings)
+
+
+def team_status(app: App) -> dict[str, object] | None:
+    """Hybrid use, for ``stats`` and ``doctor``: the team database (named without its
+    password), the projects routed to it, whether it answers now (and why not), and the writes
+    queued for it. None without hybrid use."""
+    if app.team is None:
+        return None
+    reachable = app.team.reachable
+    return {
+        "database": database_name(app.settings.database_url),
+        "projects": list(app.settings.team_keys),
+        "reachable": reachable,
+        "error": None if reachable else str(app.team.error),
+        "queued_writes": queued_writes(app.settings),
+    }
 
 
 def queued_writes(settings: Settings) -> int:

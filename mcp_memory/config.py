@@ -102,6 +102,11 @@ class Settings:
     # the SQLite file `db`; never printed (repr=False), messages name it without the password.
     database_url: str = field(default="", repr=False)
     user_id: str = ""  # who this user's memories are by; empty = OS user @ host name
+    # Hybrid use: only these projects (portable keys, comma-separated, or "*" for every
+    # project but global) live on the team database `database_url`; everything else stays in
+    # the SQLite file. Empty: `database_url`, when set, holds everything. Text, like every
+    # setting (the warm server gets them as text); `team_keys` is the list.
+    team_projects: str = ""
     model: str = "auto"  # auto | qwen3-0.6b | minilm | e5-small
     dimension: int = 0  # 0 = the model's native dimension; else Matryoshka truncation
     threads: int = 0  # ONNX intra-op threads; 0 = min(4, cores)
@@ -177,6 +182,11 @@ class Settings:
         return f"{getpass.getuser()}@{socket.gethostname()}"
 
     @property
+    def team_keys(self) -> tuple[str, ...]:
+        """The project keys hybrid use routes to the team database (``team_projects``)."""
+        return tuple(k for k in self.team_projects.split(",") if k)
+
+    @property
     def intra_threads(self) -> int:
         return self.threads or min(4, os.cpu_count() or 1)
 
@@ -231,6 +241,15 @@ def _database_url(text: str) -> str:
     return text
 
 
+def _team_projects(text: str) -> str:
+    keys = tuple(dict.fromkeys(k.strip() for k in text.split(",") if k.strip()))
+    if "*" in keys and len(keys) > 1:
+        raise ValueError("'*' means every project; give it alone or list project keys")
+    if any(k.lower() in ("global", "@global") for k in keys):
+        raise ValueError("global memories stay local; list project keys (or '*')")
+    return ",".join(keys)
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
@@ -283,6 +302,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "state": lambda t: Path(t).expanduser(),
     "database_url": _database_url,
     "user_id": str,
+    "team_projects": _team_projects,
     "model": _choice("auto", "qwen3-0.6b", "minilm", "e5-small"),
     "dimension": _non_negative_int,
     "threads": _non_negative_int,
@@ -344,7 +364,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
                     f"config file {config_path}: unknown setting {key!r}; "
                     f"known: {', '.join(sorted(_PARSERS))}"
                 )
-            raw[key] = _parse(key, str(value), f"{key} in {config_path}")
+            given = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+            raw[key] = _parse(key, given, f"{key} in {config_path}")
     for key in _PARSERS:
         text = env.get(PREFIX + key.upper())
         if text is not None and text != "":
@@ -363,6 +384,11 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             _move_legacy(Path(raw["home"]), ("logs", "run"), Path(raw["state"]))
     raw["config"] = config_path
     settings = Settings(**raw)
+    if settings.team_projects and not settings.database_url:
+        raise ConfigError(
+            f"{PREFIX}TEAM_PROJECTS names projects for the team database, but "
+            f"{PREFIX}DATABASE_URL is not set; set it to the team's postgresql:// URL"
+        )
     if settings.embed_host not in LOOPBACK_HOSTS and not settings.embed_allow_remote:
         raise ConfigError(
             f"{PREFIX}EMBED_HOST={settings.embed_host} is not a loopback address; "

@@ -10,7 +10,8 @@ MCPMemoryError
 │   ├── CorruptDatabaseError   the file is damaged or not a database (doctor --repair salvages)
 │   ├── ReadOnlyDatabaseError  the file or its directory cannot be written (reads still work)
 │   ├── DiskFullError          the disk (or a size limit) is full; nothing was written
-│   └── DatabaseUnreachableError  the team database does not answer (writes can be queued)
+│   ├── DatabaseUnreachableError  the team database does not answer (writes can be queued)
+│   └── DatabaseRefusedError   the team database answered but refused: credentials, database
 ├── ValidationError        a caller's input is invalid (what to change is in the message)
 │   └── UnsafePathError    a routing target escapes its root, is a link, or is not a .md file
 ├── NotFoundError          no memory with that id
@@ -85,6 +86,13 @@ class DiskFullError(StoreError):
 class DatabaseUnreachableError(StoreError):
     """The team database (PostgreSQL) is down or out of reach; nothing was written, and an
     entry point may queue the write locally until it answers again."""
+
+
+class DatabaseRefusedError(StoreError):
+    """The team database answered but refused the connection: a wrong user or password, a
+    database or role that does not exist, no ``pg_hba.conf`` entry, TLS the server does not
+    offer. Retrying cannot help, so nothing is queued: the URL (or the server's setup) must be
+    fixed."""
 
 
 class ValidationError(MCPMemoryError):

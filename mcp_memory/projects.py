@@ -104,6 +104,29 @@ def normalise_remote(url: str) -> str:
     return f"{host.lower()}/{path}" if host else path
 
 
+def is_team_key(project: str, team: Collection[str]) -> bool:
+    """Whether hybrid use keeps ``project`` on the team database: ``team`` (the
+    ``team_projects`` setting) lists its key, or is ``*``. Global memories never are."""
+    return project != GLOBAL and ("*" in team or project in team)
+
+
+def routed(
+    name: str | None,
+    cwd: Path,
+    known: Collection[str],
+    *,
+    team: Collection[str],
+    create: bool = False,
+) -> str:
+    """:func:`resolve` for hybrid use: a directory names its portable key when that key is a
+    team project (``team``), else the local key it always had (its path), so projects that
+    stay local keep their memories' key."""
+    key = resolve(name, cwd, known, create=create, portable=True)
+    if is_team_key(key, team):
+        return key
+    return resolve(name, cwd, known, create=create, portable=False)
+
+
 def resolve(
     name: str | None,
     cwd: Path,

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from mcp_memory.files import FILE_MODE, atomic_write, open_private, private_dir
 
 if TYPE_CHECKING:
+    from mcp_memory.service.hybrid import HybridMemory
     from mcp_memory.service.memories import MemoryService
     from mcp_memory.service.types import Remembered
 
@@ -57,9 +58,12 @@ def log_path(logs_dir: Path) -> Path:
     return logs_dir / "hooks.log"
 
 
-def remember_job(service: MemoryService, job: dict[str, Any], *, embed: bool) -> Remembered:
+def remember_job(
+    service: MemoryService | HybridMemory, job: dict[str, Any], *, embed: bool
+) -> Remembered:
     """Store a ``remember`` job: the one way the worker and the daemon (for a hook that reached
-    it, :mod:`mcp_memory.server.daemon.hook_requests`) store what a hook captured."""
+    it, :mod:`mcp_memory.server.daemon.hook_requests`) store what a hook captured; through
+    :class:`HybridMemory` a team project's job goes to the team database."""
     return service.remember(
         str(job["content"]),
         project=str(job["project"]),
@@ -145,7 +149,7 @@ def read_briefing(run_dir: Path, project: str) -> dict[str, Any] | None:
     return data
 
 
-def write_briefing(run_dir: Path, project: str, text: str, ids: list[int]) -> Path:
+def write_briefing(run_dir: Path, project: str, text: str, ids: list[int | str]) -> Path:
     record = {"project": project, "text": text, "ids": ids, "built_at": time.time()}
     path = briefing_path(run_dir, project)
     atomic_write(path, json.dumps(record))

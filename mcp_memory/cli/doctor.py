@@ -146,19 +146,31 @@ def _database(settings: Settings) -> tuple[bool, str, str]:
 
 def _team_database(settings: Settings) -> tuple[bool, str, str]:
     """The team database answers (named without its password), and the writes queued while
-    it did not."""
-    from mcp_memory.app import database_name, open_store, queued_writes
-    from mcp_memory.errors import DatabaseUnreachableError
+    it did not. One that refuses the login is a different failure: nothing will ever be
+    stored there until the URL (or the server's setup) is fixed."""
+    from mcp_memory.app import database_name, open_team_store, queued_writes
+    from mcp_memory.errors import DatabaseRefusedError, DatabaseUnreachableError
 
     name = database_name(settings.database_url)
     waiting = queued_writes(settings)
+    routed = settings.team_keys
+    if routed:
+        name += f" (team projects: {', '.join(routed)}; the rest stays in {settings.db})"
     try:
-        store = open_store(settings)
+        store = open_team_store(settings)
     except DatabaseUnreachableError as exc:
         return (
             False,
-            f"{name} is unreachable ({exc}); {waiting} write(s) queued locally",
+            f"{name} is unreachable ({exc}); {waiting} write(s) queued locally"
+            + ("; recall and the briefing use the local memories meanwhile" if routed else ""),
             "start the server or fix the network; queued writes are stored when it answers",
+        )
+    except DatabaseRefusedError as exc:
+        return (
+            False,
+            f"{exc}; {waiting} write(s) queued locally",
+            "fix the user, password or database name in MCP_MEMORY_DATABASE_URL (or the "
+            "server's pg_hba.conf); queued writes are stored once it accepts the login",
         )
     try:
         check = store.quick_check()

@@ -137,15 +137,14 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_briefing(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_memory.app import llm_waiting_note, open_app
-    from mcp_memory.service.briefing import BriefingContext, build_briefing
+    from mcp_memory.service.briefing import BriefingContext
 
     with open_app(settings) as app:
         context = BriefingContext(
             branch=args.branch, recent_files=tuple(args.file or ()), prompt=args.prompt
         )
         project = app.project(args.project)
-        brief = build_briefing(
-            app.service,
+        brief = app.memory.briefing(
             project,
             context,
             budget_tokens=args.tokens or settings.briefing_tokens,

@@ -125,14 +125,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--since", help="only memories created on or after this ISO date")
     sp.add_argument("--until", help="only memories created on or before this ISO date")
 
+    ref = "a memory id, or t:ID for one on the team database (hybrid use)"
     sp = command("show", cmd_show, "one memory in full, with its links and lineage")
-    sp.add_argument("id", type=int)
+    sp.add_argument("id", help=ref)
 
     sp = command("forget", cmd_forget, "soft-delete a memory (restorable)")
-    sp.add_argument("id", type=int)
+    sp.add_argument("id", help=ref)
     sp.add_argument("--restore", action="store_true", help=argparse.SUPPRESS)  # old spelling
     command("restore", cmd_restore, "bring a forgotten or expired memory back").add_argument(
-        "id", type=int
+        "id", help=ref
     )
 
     sp = command("purge", cmd_purge, PURGE_HELP)

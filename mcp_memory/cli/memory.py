@@ -41,14 +41,35 @@ def cmd_remember(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 0
     with app:
-        result = app.service.remember(
-            text,
-            project=app.project(project, create=True),
-            tags=args.tag,
-            type=args.type,
-            source="cli",
-            visibility=args.visibility,
-        )
+        key = app.project(project, create=True)
+        try:
+            result = app.memory.remember(
+                text,
+                project=key,
+                tags=args.tag,
+                type=args.type,
+                source="cli",
+                visibility=args.visibility,
+            )
+        except DatabaseUnreachableError as exc:  # hybrid use: a team project's write waits
+            from mcp_memory.app import queue_remember
+
+            waiting = queue_remember(
+                settings,
+                [text],
+                project=project,
+                tags=args.tag,
+                type=args.type,
+                source="cli",
+                visibility=args.visibility,
+                cwd=app.cwd,
+            )
+            print(
+                f"{exc}\nqueued the memory locally ({waiting} write(s) waiting); it is stored "
+                "when the team database answers again",
+                file=sys.stderr,
+            )
+            return 0
 
     def show(r: Any) -> str:
         line = f"{r.status} memory {r.id} ({r.type}) in {project_label(r.project)}"
@@ -66,19 +87,18 @@ def cmd_remember(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_recall(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_memory.app import open_app
-    from mcp_memory.projects import search_scope
     from mcp_memory.service.types import RecallFilters
 
     with open_app(settings) as app:
-        scope = search_scope(
-            args.project, app.cwd, app.store.project_keys(), all_projects=args.all_projects
-        )
+        scope = app.search_scope(args.project, all_projects=args.all_projects)
         filters = RecallFilters.build(
             tags=args.tag, types=args.type, states=args.state, since=args.since, until=args.until
         )
-        hits = app.service.recall(args.query, projects=scope, k=args.k, filters=filters)
+        recalled = app.memory.recall(args.query, projects=scope, k=args.k, filters=filters)
 
-    emit(args, hits, lambda items: _recall_text(args.query, items))
+    if recalled.note:  # hybrid use: the team database did not answer
+        print(f"memcycle: note: {recalled.note}", file=sys.stderr)
+    emit(args, recalled.hits, lambda items: _recall_text(args.query, items))
     return 0
 
 
@@ -123,8 +143,8 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
         print("memcycle: note: `forget --restore` is now `memcycle restore ID`", file=sys.stderr)
         return cmd_restore(args, settings)
     with open_app(settings) as app:
-        already = app.store.get(args.id).state == "deleted"
-        m = app.service.forget(args.id) if not already else app.store.get(args.id)
+        already = app.memory.get(args.id).state == "deleted"
+        m = app.memory.forget(args.id) if not already else app.memory.get(args.id)
     said = "is already forgotten" if already else "forgotten (memcycle restore brings it back)"
     emit(args, {"id": m.id, "state": m.state}, lambda d: f"memory {d['id']} {said}")
     return 0
@@ -134,7 +154,7 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_memory.app import open_app
 
     with open_app(settings) as app:
-        m = app.service.restore(args.id)
+        m = app.memory.restore(args.id)
     emit(args, {"id": m.id, "state": m.state}, lambda d: f"memory {d['id']} restored")
     return 0
 
@@ -200,7 +220,7 @@ def _purge_text(r: Any) -> str:
 
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
-    from mcp_memory.app import database_name, open_app, queued_writes
+    from mcp_memory.app import database_name, open_app, queued_writes, team_status
 
     try:
         app = open_app(settings)
@@ -233,11 +253,23 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
             "counts": s.counts,
             "llm_usage": s.llm_usage,
         }
-        if settings.database_url:
+        if settings.database_url and not settings.team_projects:
             data["queued_writes"] = queued_writes(settings)
+        team = team_status(app)
+        if team is not None:
+            data["team"] = team
 
     emit(args, data, _stats_text)
     return 0
+
+
+def _team_text(t: dict[str, Any]) -> str:
+    """Hybrid use in one line: where the team projects live, whether it answers, the queue."""
+    state = "reachable" if t["reachable"] else f"NOT reachable ({t['error']})"
+    return (
+        f"{t['database']} for {', '.join(t['projects'])}: {state}; "
+        f"{t['queued_writes']} write(s) queued locally"
+    )
 
 
 def _stats_text(d: dict[str, Any]) -> str:
@@ -255,6 +287,7 @@ def _stats_text(d: dict[str, Any]) -> str:
             if d.get("queued_writes")
             else []
         ),
+        *([field("team", _team_text(d["team"]))] if d.get("team") else []),
         field(
             "memories",
             f"{number(total)} in all, {number(c['vectors'])} embedded "
@@ -320,10 +353,9 @@ def _stats_text(d: dict[str, Any]) -> str:
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_memory.app import open_app
-    from mcp_memory.service.detail import memory_detail
 
     with open_app(settings) as app:
-        detail = memory_detail(app.store, args.id)
+        detail = app.memory.detail(args.id)
 
     def show(d: Any) -> str:
         protected = ", protected" if d.protected else ""

@@ -304,14 +304,22 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     newcomer finds the config file and can see what an entry (a hook, the server) sees."""
     from dataclasses import fields
 
+    from mcp_memory.app import database_name
+
     changed = {}
     for f in fields(Settings):
         value = getattr(settings, f.name)
         if f.name in ("home", "db", "state", "config"):
             continue
         default = f.default_factory() if callable(f.default_factory) else f.default
-        if value != default:
-            changed[f.name] = "(set)" if f.name == "llm_api_key" else str(value)
+        if value == default:
+            continue
+        if f.name == "llm_api_key":
+            changed[f.name] = "(set)"
+        elif f.name == "database_url":  # never its password
+            changed[f.name] = database_name(value)
+        else:
+            changed[f.name] = str(value)
     data = {
         "config": str(settings.config),
         "config_found": settings.config.is_file(),

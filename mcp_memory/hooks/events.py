@@ -123,7 +123,16 @@ class Hook:
 
     @property
     def project(self) -> str:
+        team = self.settings.team_keys
+        if team:  # hybrid use: a team project is named by its portable key
+            return projects.routed(None, self.cwd, (), team=team)
         return projects.project_for_dir(self.cwd)
+
+    @property
+    def on_team(self) -> bool:
+        """Whether hybrid use keeps this project on the team database, which the hooks'
+        reader does not open (see :func:`team_note`)."""
+        return projects.is_team_key(self.project, self.settings.team_keys)
 
     @property
     def session_id(self) -> str:
@@ -250,7 +259,7 @@ def session_start(hook: Hook) -> dict[str, Any] | None:
         spool.enqueue(settings.run_dir, {"kind": "briefing", "project": project, "branch": branch})
         worker.wake_worker(settings)
     else:
-        text, ids = first_briefing(settings, project, branch)
+        text, ids = first_briefing(settings, project, branch, team=hook.on_team)
     shown = [i for i in ids if isinstance(i, int)] if text.strip() else []
     mark_shown(hook, shown)
     return hook.context(briefing_with_changes(settings, text, shown))
@@ -289,9 +298,18 @@ def mark_shown(hook: Hook, ids: list[int]) -> None:
         state["injected"] = [*([] if fresh else before), *ids][-MAX_SHOWN:]
 
 
-def first_briefing(settings: Settings, project: str, branch: str | None) -> tuple[str, list[int]]:
+def first_briefing(
+    settings: Settings, project: str, branch: str | None, *, team: bool = False
+) -> tuple[str, list[Any]]:
     """No cached briefing yet: build it here (imports the service: slow, once per project),
-    but only when the database holds memories for this project."""
+    but only when the database holds memories for this project. A ``team`` project's (hybrid
+    use) live on the team database, which only the service opens, over the network: the
+    worker builds that briefing in the background (for the next session), and this one is
+    told where the memories are."""
+    if team:
+        spool.enqueue(settings.run_dir, {"kind": "briefing", "project": project, "branch": branch})
+        worker.wake_worker(settings)
+        return TEAM_BRIEFING, []
     try:
         reader = hook_recall.Reader(settings.db)
     except hook_recall.Unavailable:
@@ -356,7 +374,31 @@ def user_prompt_submit(hook: Hook) -> dict[str, Any] | None:
             )
     if len(query) >= 3 and not query.startswith("/"):
         parts.append(relevant_memories(hook, query))
+        if hook.on_team:
+            parts.append(team_note(hook))
     return hook.context("\n\n".join(p for p in parts if p))
+
+
+TEAM_BRIEFING = (
+    "mcp-memory: this project's memories are on the team database; their briefing is being "
+    "prepared in the background for the next session. The briefing and recall tools read "
+    "them now."
+)
+TEAM_NOTE = (
+    "mcp-memory: this project's memories are on the team database, which is not searched on "
+    "each prompt (only this machine's memories are); call the recall tool to search them."
+)
+
+
+def team_note(hook: Hook) -> str:
+    """Once per session, for a team project (hybrid use): the prompt hook reads only the local
+    SQLite file (importing a PostgreSQL driver would cost 0.1-0.5 s per prompt), so it says
+    that its silence is not "nothing stored"."""
+    with session_state(hook.settings.run_dir, hook.session_id) as state:
+        if state.get("team_note"):
+            return ""
+        state["team_note"] = True
+    return TEAM_NOTE
 
 
 def relevant_memories(hook: Hook, query: str) -> str:

@@ -29,6 +29,7 @@ from mcp_memory.files import private_dir
 if TYPE_CHECKING:
     from mcp_memory.app import App
     from mcp_memory.config import Settings
+    from mcp_memory.service.types import MemoryRef
 
 
 class _Log:
@@ -61,13 +62,13 @@ def wake_worker(settings: Settings) -> int | None:
     )
 
 
-def build_briefing_text(app: App, project: str, branch: str | None) -> tuple[str, list[int]]:
+def build_briefing_text(app: App, project: str, branch: str | None) -> tuple[str, list[MemoryRef]]:
     """The project's briefing, with "relevant now" searched by branch only when the warm server
     can embed the query (a background worker need not load a model for a briefing)."""
     from mcp_memory.app import llm_waiting_note
     from mcp_memory.embedding.protocol import token_path
     from mcp_memory.embedding.warm_client import server_available
-    from mcp_memory.service.briefing import BriefingContext, build_briefing
+    from mcp_memory.service.briefing import BriefingContext
 
     context = None
     s = app.settings
@@ -80,8 +81,7 @@ def build_briefing_text(app: App, project: str, branch: str | None) -> tuple[str
         timeout=s.embed_connect_timeout,
     ):
         context = BriefingContext(branch=branch)
-    brief = build_briefing(
-        app.service,
+    brief = app.memory.briefing(
         project,
         context,
         budget_tokens=app.settings.briefing_tokens,
@@ -102,7 +102,7 @@ class Worker:
         self.projects: dict[str, str | None] = {}  # briefings to refresh -> branch
         self.maintain = False
         self.blocked = False  # the database could not be used; jobs stay for the next worker
-        self.stored: list[int] = []
+        self.stored: list[MemoryRef] = []
 
     def open(self) -> App:
         if self.app is None:
@@ -118,7 +118,7 @@ class Worker:
 
     def drain(self) -> int:
         """Store every pending job; return how many were handled."""
-        from mcp_memory.errors import MCPMemoryError, StoreError
+        from mcp_memory.errors import DatabaseUnreachableError, MCPMemoryError, StoreError
 
         handled = 0
         jobs = spool.pending_jobs(self.settings.run_dir)
@@ -140,6 +140,10 @@ class Worker:
                 self.handle(job)
             except FileNotFoundError:
                 continue  # another worker took it
+            except DatabaseUnreachableError as exc:  # hybrid: a team project's, the rest go on
+                log.warning("job %s waits for the team database: %s", path.name, exc)
+                self.blocked = True
+                continue
             except (StoreError, OSError) as exc:  # busy, locked, disk: retry on the next run
                 log.warning("job %s left in the spool: %s", path.name, exc)
                 self.blocked = True
@@ -162,8 +166,8 @@ class Worker:
         branch = job.get("branch") if isinstance(job.get("branch"), str) else None
         if kind == "remember":
             # embed: a queued `remember` tool call, as if stored then; a hook's capture is
-            # embedded by maintenance.
-            result = spool.remember_job(self.open().service, job, embed=job.get("embed") is True)
+            # embedded by maintenance. A team project's memory goes to the team database.
+            result = spool.remember_job(self.open().memory, job, embed=job.get("embed") is True)
             self.stored.append(result.id)
             log.info("stored memory %s (%s, %s) from a hook", result.id, result.type, result.status)
         elif kind == "session":
@@ -186,7 +190,7 @@ class Worker:
             return
         app = self.open()
         session_id = job.get("session_id") or session.session_id
-        result = app.service.remember(
+        result = app.service.remember(  # summaries stay local, also in hybrid use
             text,
             project=project,
             type="session_summary",
@@ -198,7 +202,7 @@ class Worker:
         self.stored.append(result.id)
         if session_id and result.status == "created":  # one summary per session: the latest
             earlier = app.store.session_memory_ids(
-                session_id, type="session_summary", source="hook", exclude=result.id
+                session_id, type="session_summary", source="hook", exclude=int(result.id)
             )
             for old in earlier:
                 app.service.forget(old)

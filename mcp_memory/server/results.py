@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mcp_memory.routing.ledger import UndoResult
 from mcp_memory.routing.plan import FileChange, RouteItem
-from mcp_memory.service.types import Hit, Remembered
+from mcp_memory.service.types import Hit, MemoryRef, Remembered
 
 # -- parameters ------------------------------------------------------------------------------
 # Literal enums: the schema lists every value (tests/test_mcp_server.py checks they match
@@ -44,7 +44,12 @@ MAX_IDS = 100
 MAX_QUERY_CHARS = 4000
 
 MemoryId = Annotated[
-    int, Field(description="A memory id (as shown by recall or the briefing)", ge=1)
+    Annotated[int, Field(ge=1)]
+    | Annotated[str, Field(pattern=r"^\s*(?:[tT]:)?[0-9]+\s*$", max_length=24)],
+    Field(
+        description="A memory id as recall or the briefing show it: a number, or t:<number> "
+        "for a memory on the team database"
+    ),
 ]
 Project = Annotated[
     str | None,
@@ -68,7 +73,7 @@ Tags = Annotated[
 
 
 class RememberResult(BaseModel):
-    id: int
+    id: MemoryRef
     status: str
     memories: list[Remembered]
 
@@ -78,10 +83,13 @@ class RecallResult(BaseModel):
     projects: list[str] | None
     count: int
     hits: list[Hit]
+    # Hybrid use: why the team database's memories are missing (it did not answer); None
+    # when it was searched or there is none.
+    team_note: str | None = None
 
 
 class ForgetResult(BaseModel):
-    id: int
+    id: MemoryRef
     state: str
     message: str
 
@@ -94,7 +102,7 @@ class ConsolidateResult(BaseModel):
 
 class BriefingResult(BaseModel):
     text: str
-    ids: list[int]
+    ids: list[MemoryRef]  # t:<id> for a memory on the team database
     tokens: int
 
 
@@ -122,6 +130,8 @@ class StatsResult(BaseModel):
     current_project: str
     counts: dict[str, Any]
     llm_usage: list[dict[str, Any]]
+    # Hybrid use: the team database, whether it answers, and the writes queued for it.
+    team: dict[str, Any] | None = None
 
 
 def finish_tools(server: MCPServer[Any]) -> None:
@@ -159,11 +169,13 @@ def reply(result: BaseModel, summary: str) -> CallToolResult:
 
 def recall_summary(result: RecallResult) -> str:
     if not result.hits:
-        return f"no memories found for {preview(result.query)!r}"
+        note = f"; {result.team_note}" if result.team_note else ""
+        return f"no memories found for {preview(result.query)!r}{note}"
     shown = "; ".join(
         f"[{h.id}] {preview(h.content)}" + (f" ({h.stale})" if h.stale else "") for h in result.hits
     )
-    return f"{result.count} memories for {preview(result.query)!r}: {shown}"
+    note = f" ({result.team_note})" if result.team_note else ""
+    return f"{result.count} memories for {preview(result.query)!r}: {shown}{note}"
 
 
 def remember_summary(result: RememberResult) -> str:

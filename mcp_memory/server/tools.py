@@ -24,11 +24,19 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from mcp_memory import __version__
-from mcp_memory.app import App, consolidator, llm_waiting_note, open_app, queue_remember, router
+from mcp_memory.app import (
+    App,
+    consolidator,
+    llm_waiting_note,
+    open_app,
+    queue_remember,
+    router,
+    team_status,
+)
 from mcp_memory.config import Settings
 from mcp_memory.errors import DatabaseUnreachableError, MCPMemoryError, StoreError
 from mcp_memory.lifecycle import actions as consolidation
-from mcp_memory.projects import GLOBAL, search_scope
+from mcp_memory.projects import GLOBAL
 from mcp_memory.routing import actions as routing
 from mcp_memory.server.results import (
     MAX_K,
@@ -52,8 +60,8 @@ from mcp_memory.server.results import (
     remember_summary,
     reply,
 )
-from mcp_memory.service.briefing import BriefingContext, build_briefing
-from mcp_memory.service.detail import MemoryDetail, memory_detail
+from mcp_memory.service.briefing import BriefingContext
+from mcp_memory.service.detail import MemoryDetail
 from mcp_memory.service.types import RecallFilters
 
 T = TypeVar("T")
@@ -168,7 +176,7 @@ def build_server(
 
         def call(app: App) -> CallToolResult:
             key = app.project(project, create=True)
-            results = app.service.remember_many(
+            results = app.memory.remember_many(
                 contents, project=key, tags=tags, type=type, source="tool", visibility=visibility
             )
             done = RememberResult(id=results[0].id, status=results[0].status, memories=results)
@@ -254,23 +262,22 @@ def build_server(
         """
 
         def call(app: App) -> CallToolResult:
-            scope = search_scope(
-                project,
-                app.cwd,
-                app.store.project_keys(),
-                all_projects=all_projects,
-                include_global=include_global,
+            scope = app.search_scope(
+                project, all_projects=all_projects, include_global=include_global
             )
             filters = RecallFilters.build(
                 tags=tags, types=types, states=states, since=since, until=until
             )
-            hits = app.service.recall(
+            recalled = app.memory.recall(
                 query, projects=scope, k=k, filters=filters, context=app.session or session_context
             )
+            hits = recalled.hits
             if not include_irrelevant:
                 hits = [h for h in hits if h.relevant]
             shown = None if scope is None else [_shown(p) for p in scope]
-            found = RecallResult(query=query, projects=shown, count=len(hits), hits=hits)
+            found = RecallResult(
+                query=query, projects=shown, count=len(hits), hits=hits, team_note=recalled.note
+            )
             return reply(found, recall_summary(found))
 
         return await run_tool(ctx, call)
@@ -287,7 +294,7 @@ def build_server(
         """
 
         def call(app: App) -> CallToolResult:
-            detail = memory_detail(app.store, id, app.service.anchoring)
+            detail = app.memory.detail(id)
             text = f"[{detail.id}] {detail.state} {detail.type}: {preview(detail.content)}"
             if detail.stale:
                 text += f" ({detail.stale})"
@@ -318,10 +325,10 @@ def build_server(
 
         def call(app: App) -> CallToolResult:
             if restore:
-                m = app.service.restore(id)
+                m = app.memory.restore(id)
                 done = ForgetResult(id=id, state=m.state, message=f"memory {id} restored")
             else:
-                m = app.service.forget(id)
+                m = app.memory.forget(id)
                 done = ForgetResult(
                     id=id,
                     state=m.state,
@@ -426,8 +433,7 @@ def build_server(
 
         def call(app: App) -> CallToolResult:
             key = app.project(project)
-            brief = build_briefing(
-                app.service,
+            brief = app.memory.briefing(
                 key,
                 BriefingContext(branch, tuple(recent_files or ()), prompt),
                 budget_tokens=max_tokens or app.settings.briefing_tokens,
@@ -539,8 +545,7 @@ def build_server(
     def briefing_resource() -> str:
         app = opened_app()
         try:
-            brief = build_briefing(
-                app.service,
+            brief = app.memory.briefing(
                 app.current_project,
                 BriefingContext(),
                 budget_tokens=app.settings.briefing_tokens,
@@ -580,6 +585,7 @@ def stats_result(app: App) -> StatsResult:
         current_project=app.current_project,
         counts=asdict(s)["counts"],
         llm_usage=s.llm_usage,
+        team=team_status(app),
     )
 
 

@@ -14,6 +14,8 @@ environment. It gets a Store and an Embedder and is the one write path for every
 - ``boilerplate``: structural noise (shared format is not a shared topic)
 - ``classify``: memory types, classified at write time
 - ``briefing``: the few memories that matter most for a project now, within a budget
+- ``hybrid``: chosen projects on the team database, the rest local: writes routed, recall and
+  the briefing merged, team ids ``t:<id>``, reads that fall back while it is down
 - ``detail``: one memory in full, with its links and lineage (the ``get`` tool, ``show``)
 - ``portability``: export, import and backup
 - ``migrate``: every readable memory copied into another database (SQLite <-> PostgreSQL)

@@ -12,6 +12,7 @@ from mcp_memory.anchors.anchoring import Anchoring
 from mcp_memory.anchors.check import AnchorState, describe
 from mcp_memory.projects import GLOBAL
 from mcp_memory.service.recall import iso
+from mcp_memory.service.types import MemoryRef
 from mcp_memory.store.database import Store
 
 PREVIEW_CHARS = 160  # linked and lineage memories are previews; their own `get` shows them whole
@@ -21,7 +22,7 @@ PREVIEW_CHARS = 160  # linked and lineage memories are previews; their own `get`
 class Related:
     """Another memory as a one-line preview, with how it relates (a link's similarity)."""
 
-    id: int
+    id: MemoryRef
     state: str
     preview: str
     similarity: float | None = None
@@ -37,7 +38,7 @@ class Lineage:
 
 @dataclass(frozen=True)
 class MemoryDetail:
-    id: int
+    id: MemoryRef
     content: str
     type: str
     project: str  # "global" for the global key

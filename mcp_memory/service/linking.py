@@ -91,7 +91,7 @@ def content_words(text: str) -> int:
 
 @dataclass(frozen=True)
 class Link:
-    id: int
+    id: int | str  # a MemoryRef: ``t:<id>`` once named as a team memory (service.hybrid)
     similarity: float
 
 
@@ -202,9 +202,9 @@ class Linker:
         links.sort(key=lambda link: -link.similarity)
         links = links[:MAX_NEW_LINKS]
         with self.store.transaction():
-            self.store.add_links(memory_id, [(link.id, link.similarity) for link in links])
+            self.store.add_links(memory_id, [(int(link.id), link.similarity) for link in links])
             self.store.mark_connected(memory_id)
-            self._prune([link.id for link in links])
+            self._prune([int(link.id) for link in links])
         return links
 
     def _share_rare(self, memory: Text, near: Sequence[Text]) -> set[int]:

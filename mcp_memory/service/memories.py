@@ -272,7 +272,7 @@ class MemoryService(RecallMixin):
                     candidates = self.linker.candidates(vector, project)
                     near = self._near_duplicates(vector, project, candidates)
                 if near and self.options.near_duplicates == "merge":
-                    target = self.store.get(near[0].id)
+                    target = self.store.get(int(near[0].id))
                     results[n] = Remembered(target.id, "merged", project, target.type, count, near)
                     continue
                 existing = self.store.find_hash(project, content_hash(text))
@@ -300,7 +300,7 @@ class MemoryService(RecallMixin):
         for n, candidates in created:  # after the commit: linking may embed topic texts
             r = results[n]
             assert r is not None
-            results[n] = replace(r, links=tuple(self.linker.connect(r.id, candidates)))
+            results[n] = replace(r, links=tuple(self.linker.connect(int(r.id), candidates)))
         for n, (text, count) in enumerate(prepared):
             if results[n] is None:  # a repeat within this batch
                 twin = results[seen[content_hash(text)]]

@@ -204,10 +204,10 @@ class RecallMixin:
         hits = self._gated(query, hits, judge)
         hits = self.with_anchors(hits, homes)
         if count_recall and hits:
-            self.store.record_recalls(h.id for h in hits)
+            self.store.record_recalls(int(h.id) for h in hits)
             promote_recalled(
                 self.store,
-                [(h.id, h.signals) for h in hits],
+                [(int(h.id), h.signals) for h in hits],
                 context,
                 strong_recall=self.options.strong_recall,
                 promote_after=self.options.promote_after,
@@ -255,7 +255,7 @@ class RecallMixin:
             return hits
         out = []
         for h in hits:
-            found = states.get(h.id)
+            found = states.get(int(h.id))
             if not found:
                 out.append(h)
                 continue

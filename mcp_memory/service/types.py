@@ -14,6 +14,10 @@ from mcp_memory.service.linking import Link
 from mcp_memory.service.validation import parse_time
 from mcp_memory.store.schema import ACTIVE_STATES
 
+# A memory as callers name it: its id in the local database, or ``t:<id>`` for one on the team
+# database in hybrid use (:mod:`mcp_memory.service.hybrid`).
+MemoryRef = int | str
+
 
 @dataclass(frozen=True)
 class Options:
@@ -29,13 +33,13 @@ class Options:
 
 @dataclass(frozen=True)
 class NearDuplicate:
-    id: int
+    id: MemoryRef
     similarity: float
 
 
 @dataclass(frozen=True)
 class Remembered:
-    id: int
+    id: MemoryRef
     status: str  # created | duplicate | merged
     project: str
     type: str
@@ -46,7 +50,7 @@ class Remembered:
 
 @dataclass(frozen=True)
 class Hit:
-    id: int
+    id: MemoryRef
     content: str
     score: float  # the rank-fusion score that orders one recall's hits (not comparable across)
     # The calibrated probability that the hit is relevant (service/relevance.py; None for a

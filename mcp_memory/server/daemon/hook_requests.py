@@ -69,6 +69,6 @@ def _remember(app: App, request: dict[str, Any]) -> dict[str, Any]:
     job = request["job"]
     if not isinstance(job, dict) or job.get("kind") != "remember":
         raise ValueError("remember needs a remember job")
-    result = remember_job(app.service, job, embed=True)
+    result = remember_job(app.memory, job, embed=True)
     log.info("stored memory %s (%s, %s) from a hook", result.id, result.type, result.status)
     return {"ok": True, "id": result.id, "status": result.status}

@@ -24,10 +24,26 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from mcp_memory.errors import DatabaseUnreachableError, StoreError
+from mcp_memory.errors import DatabaseRefusedError, DatabaseUnreachableError, StoreError
 from mcp_memory.store.base import StoreBase
 
 _IGNORE = re.compile(r"^\s*INSERT OR IGNORE INTO\b", re.IGNORECASE)
+# What a server that answered but refused the login says (libpq gives a failed connection no
+# SQLSTATE, only the text): retrying cannot help, the URL or the server's setup must change.
+# "too many connections" and "starting up"/"shutting down" are not here: those pass.
+_REFUSED = re.compile(
+    r"password authentication failed|authentication failed for user|no password supplied|"
+    r"database \S+ does not exist|role \S+ does not exist|no pg_hba\.conf entry|"
+    r"permission denied for database|server does not support SSL|SSL was required|"
+    r"certificate verify failed|not permitted to log in",
+    re.IGNORECASE,
+)
+_FIXES = (
+    ("password", "fix the user name and password in MCP_MEMORY_DATABASE_URL"),
+    ("does not exist", "create the database (or role), or fix its name in the URL"),
+    ("pg_hba", "ask the server's admin to allow this user and host in pg_hba.conf"),
+    ("SSL", "fix sslmode in the URL, or enable TLS on the server"),
+)
 
 
 def redact(url: str) -> str:
@@ -50,6 +66,20 @@ def scrub(text: str, url: str) -> str:
     """``text`` (an error message) without ``url``'s password anywhere in it."""
     password = urlsplit(url).password
     return text.replace(password, "***") if password else text
+
+
+def refused(exc: Exception, url: str) -> DatabaseRefusedError | None:
+    """The error for a connection the server answered and refused (see ``_REFUSED``), saying
+    what to fix and never the password; None when it may be the network or a server that is
+    down (then :class:`DatabaseUnreachableError`)."""
+    text = scrub(str(exc).strip(), url)
+    if not _REFUSED.search(text):
+        return None
+    fix = next((f for key, f in _FIXES if key.lower() in text.lower()), "fix the URL")
+    return DatabaseRefusedError(
+        f"the team database {redact(url)} refused the connection ({text}); {fix}. Nothing is "
+        "queued for a database that refuses: the write failed"
+    )
 
 
 def dialect(sql: str) -> str:
@@ -133,6 +163,9 @@ class PgConnection:
                 f"a row with the same key is already stored: {scrub(str(exc), self.url)}"
             )
         if isinstance(exc, psycopg.OperationalError):
+            denied = refused(exc, self.url)
+            if denied is not None:
+                return denied
             return DatabaseUnreachableError(
                 f"lost the connection to the team database {redact(self.url)} "
                 f"({scrub(str(exc).strip(), self.url)}); nothing of this write was kept. Check "

@@ -35,7 +35,7 @@ from mcp_memory.errors import DatabaseUnreachableError, StoreError
 from mcp_memory.store.base import ModelInfo
 from mcp_memory.store.database import Store
 from mcp_memory.store.postgres import migrations
-from mcp_memory.store.postgres.connection import PgConnection, redact, scrub
+from mcp_memory.store.postgres.connection import PgConnection, redact, refused, scrub
 from mcp_memory.store.postgres.indexes import PgIndexes
 from mcp_memory.store.postgres.search import PgSearch
 from mcp_memory.store.postgres.vectors import PgVectors
@@ -128,6 +128,9 @@ class PgStore(PgVectors, PgSearch, PgIndexes, Store):
             with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
                 migrations.apply(PgConnection(conn, url))
         except psycopg.Error as exc:
+            denied = refused(exc, url)
+            if denied is not None:
+                raise denied from exc
             kind = (
                 DatabaseUnreachableError
                 if isinstance(exc, psycopg.OperationalError)
