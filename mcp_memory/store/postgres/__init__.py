@@ -8,6 +8,7 @@ SQLite :class:`~mcp_memory.store.database.Store` (install with ``pip install
 - ``vectors``: ``vector(D)``, KNN: HNSW over sign bits, then exact cosine rescoring
 - ``search``: ``tsvector`` full-text search for recall's keyword signal
 - ``indexes``: index upkeep the SQLite store does by hand (state copies, cascade, VACUUM)
+- ``integrity``: the integrity audit: invalid or missing indexes, invariants, acknowledged ids
 
 Importing this package imports nothing: psycopg is needed only when a database URL is set.
 """

@@ -269,6 +269,7 @@ class PgStore(PgVectors, PgSearch, PgIndexes, Store):
 
     def begin_reindex(self, model_id: str, dimension: int, pooling: str) -> tuple[int, int]:
         raise StoreError(
-            f"`memcycle reindex` does not run on a PostgreSQL database ({redact(self.url)}) "
-            "yet; keep the model the team database was built with"
+            f"re-embedding a PostgreSQL database ({redact(self.url)}) in place is not "
+            "supported yet: copy it into a SQLite file with `memcycle migrate --to FILE.db`, "
+            "re-embed that copy, then migrate it into a new, empty PostgreSQL database"
         )
