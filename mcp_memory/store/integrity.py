@@ -95,9 +95,9 @@ def audit(store: Store, acknowledged: Iterable[int] = (), *, embedded: bool = Tr
         from mcp_memory.store.postgres.database import PgStore
 
         if isinstance(store, PgStore):
-            from mcp_memory.store.postgres import integrity
+            from mcp_memory.store.postgres import integrity as pg_integrity
 
-            return integrity.audit(store, acknowledged, embedded=embedded)
+            return pg_integrity.audit(store, acknowledged, embedded=embedded)
     with store.lock:
         db = store.db
         rows = [str(r[0]) for r in db.execute("PRAGMA integrity_check(20)").fetchall()]

@@ -43,14 +43,14 @@ def audit(store: PgStore, acknowledged: Iterable[int] = (), *, embedded: bool = 
             "WHERE n.nspname = current_schema() AND NOT i.indisvalid ORDER BY 1"
         ).fetchall()
         problems += [f"index {r[0]} is invalid: run REINDEX INDEX {r[0]}" for r in invalid]
-        vector_index = pg.run("SELECT to_regclass(%s)", (migrations.VECTOR_INDEX,)).fetchone()
-        if store.model is not None and vector_index[0] is None:
+        (vector_index,) = pg.run("SELECT to_regclass(%s)", (migrations.VECTOR_INDEX,)).fetchone()
+        if store.model is not None and vector_index is None:
             problems.append(
                 f"the vector index {migrations.VECTOR_INDEX} is missing (a bulk load that did "
                 "not finish): PgStore.build_vector_index builds it"
             )
         checks = {**ORPHANS, **COPIES}
-        orphans = {name: int(store.db.execute(sql).fetchone()[0]) for name, sql in checks.items()}
+        orphans = {name: int(pg.execute(sql).fetchone()[0]) for name, sql in checks.items()}
         total = int(pg.run("SELECT count(*) FROM memories").fetchone()[0])
         ids = sorted(set(acknowledged))
         missing: dict[str, list[int]] = {
