@@ -44,6 +44,7 @@ K = 10
 DIM = 1024
 QUERIES = 50  # of each kind, as bench/postgres.py
 CHUNK = 20_000  # rows per COPY transaction
+SQLITE_BATCH = 2_000  # inserts per SQLite transaction (bench/postgres.py's)
 POOLS = (100, 200, 400, 800)
 TARGET_RECALL = 0.98
 SHARED_BUFFERS = "2GB"
@@ -58,7 +59,8 @@ def log(cache: Path, message: str) -> None:
 
 
 class State:
-    """What is done, in ``state-N.json`` (written whole after each step)."""
+    """What is done, in ``state-N.json`` (re-read and merged before each write: the SQLite
+    load may run in a process of its own while the PostgreSQL index builds)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -68,6 +70,8 @@ class State:
         return self.data.get(key)
 
     def __setitem__(self, key: str, value: Any) -> None:
+        if self.path.exists():
+            self.data = json.loads(self.path.read_text())
         self.data[key] = value
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.data, indent=1))
@@ -172,6 +176,31 @@ def load_rows(url: str, x: np.ndarray, cache: Path) -> None:
         conn.commit()
 
 
+def load_sqlite(path: Path, x: np.ndarray, cache: Path) -> float:
+    """Insert every vector into a SQLite ``Store`` through ``Store.insert`` (as
+    bench/postgres.py does), ``SQLITE_BATCH`` a transaction, resuming after the memories
+    already there; seconds taken by this run."""
+    from mcp_memory.store.base import NewMemory
+    from mcp_memory.store.database import Store
+
+    store = Store.open(path)
+    store.init_model(f"synthetic-{DIM}", DIM, "mean")
+    started = time.perf_counter()
+    with store.lock:
+        start = int(store.db.execute("SELECT count(*) FROM memories").fetchone()[0])
+    for a in range(start, len(x), SQLITE_BATCH):
+        b = min(len(x), a + SQLITE_BATCH)
+        block = np.asarray(x[a:b])
+        with store.transaction():
+            for i in range(a, b):
+                text = f"synthetic memory {i}"
+                store.insert(NewMemory(text, content_hash(text), PROJECT), block[i - a])
+        if b % 50_000 == 0 or b == len(x):
+            log(cache, f"  SQLite rows {b:,} / {len(x):,}")
+    store.close()
+    return time.perf_counter() - started
+
+
 def watch_build(url: str, cache: Path, stop: threading.Event) -> None:
     """Log the index build's progress (``pg_stat_progress_create_index``) every 30 s."""
     import psycopg
@@ -211,6 +240,8 @@ def main() -> None:
     parser.add_argument("--maintenance-mb", type=int, default=2048)
     parser.add_argument("--pools", default=",".join(map(str, POOLS)))
     parser.add_argument("--build-only", action="store_true", help="stop before querying")
+    parser.add_argument("--sqlite", action="store_true", help="SQLite too, queried alternately")
+    parser.add_argument("--sqlite-load-only", action="store_true", help="load SQLite, stop")
     parser.add_argument("--no-write", action="store_true", help="print, do not touch the docs")
     args = parser.parse_args()
     from mcp_memory.store.postgres.database import PgStore
@@ -221,6 +252,14 @@ def main() -> None:
     gen = Generator(DIM, seed=7, params=GEN)
     log(cache, f"size {size:,}: vectors ...")
     x = vectors(cache, size, gen)
+    sqlite_path = cache / f"sqlite-{size}.db"
+    if (args.sqlite or args.sqlite_load_only) and not state["sqlite_loaded"]:
+        log(cache, "loading SQLite (Store.insert) ...")
+        state["sqlite_load_s"] = (state["sqlite_load_s"] or 0) + load_sqlite(sqlite_path, x, cache)
+        state["sqlite_loaded"] = True
+        log(cache, f"SQLite loaded: {state['sqlite_load_s']:.0f} s")
+    if args.sqlite_load_only:
+        return
     folder = cache / f"pg-{size}"
     fresh_server = not folder.exists()
     server = start_server(folder)
@@ -267,42 +306,59 @@ def main() -> None:
         truth = exact(cache, x, np.stack([q for _, q in qs]))
         log(cache, "querying ...")
         pools = [int(p) for p in args.pools.split(",")]
-        for _, q in qs[:10]:  # warm: the index and the rescored rows come into memory
-            pg.knn(q, K, projects=[PROJECT], oversample=1, min_candidates=max(pools))
-        results: dict[int, dict[str, tuple[list[float], list[float]]]] = {}
-        for pool in pools:
-            per: dict[str, tuple[list[float], list[float]]] = {}
-            for n, (kind, q) in enumerate(qs):
+        backends: dict[str, Any] = {f"PostgreSQL, pool {p}": (pg, p) for p in pools}
+        if args.sqlite:
+            from mcp_memory.store.database import Store
+
+            backends["SQLite (Store.knn as shipped)"] = (Store.open(sqlite_path), None)
+
+        def search(name: str, q: np.ndarray) -> list[tuple[int, float]]:
+            store, pool = backends[name]
+            if pool is None:
+                return list(store.knn(q, K, projects=[PROJECT]))
+            return list(store.knn(q, K, projects=[PROJECT], oversample=1, min_candidates=pool))
+
+        for name in backends:  # warm: indexes and the rescored rows come into memory
+            for _, q in qs[:10]:
+                search(name, q)
+        results: dict[str, dict[str, tuple[list[float], list[float]]]] = {
+            name: {} for name in backends
+        }
+        for n, (kind, q) in enumerate(qs):
+            names = list(backends)
+            for name in names if n % 2 == 0 else names[::-1]:  # a noisy machine slows all alike
                 t = time.perf_counter()
-                hits = pg.knn(q, K, projects=[PROJECT], oversample=1, min_candidates=pool)
+                hits = search(name, q)
                 ms = (time.perf_counter() - t) * 1000
-                got = {i for i, _ in hits}
-                times, recalls = per.setdefault(kind, ([], []))
+                times, recalls = results[name].setdefault(kind, ([], []))
                 times.append(ms)
-                recalls.append(len(got & set(truth[n].tolist())) / K)
-            results[pool] = per
+                recalls.append(len({i for i, _ in hits} & set(truth[n].tolist())) / K)
+        for name, per in results.items():
             log(
                 cache,
-                f"  pool {pool}: "
+                f"  {name}: "
                 + "; ".join(
                     f"{kind} median {statistics.median(t):.1f} ms recall {statistics.mean(r):.3f}"
                     for kind, (t, r) in per.items()
                 ),
             )
+        for store, pool in backends.values():
+            if pool is None:
+                store.close()
         pg.close()
     finally:
         server.cleanup()
     report(args, state, results)
 
 
-def report(args: argparse.Namespace, state: State, results: dict[int, Any]) -> None:
+def report(args: argparse.Namespace, state: State, results: dict[str, Any]) -> None:
     size = args.size
     rows = []
-    for pool, per in results.items():
+    for name, per in results.items():
         for kind, (ms, rec) in per.items():
             rows.append(
                 (
-                    pool,
+                    name,
                     kind,
                     f"{statistics.median(ms):.1f}",
                     f"{np.percentile(ms, 90):.1f}",
@@ -324,7 +380,7 @@ def report(args: argparse.Namespace, state: State, results: dict[int, Any]) -> N
             "m=16, ef_construction=64, ef_search = pool, iterative scan), rescored by exact "
             "cosine. recall@10 is against exact search over all rows.",
             "",
-            table(["pool", "queries", "median ms", "p90 ms", "recall@10"], rows),
+            table(["backend", "queries", "median ms", "p90 ms", "recall@10"], rows),
             "",
             f"Load: {state['load_s']:.0f} s (COPY in binary, {CHUNK:,} rows a transaction, "
             f"the memories' own indexes and full-text column included). Index build: "
@@ -332,7 +388,13 @@ def report(args: argparse.Namespace, state: State, results: dict[int, Any]) -> N
             f"maintenance_work_mem {args.maintenance_mb} MB). On disk: database "
             f"{s.get('database', 0) / gb:.1f} GB, of which vectors "
             f"{s.get('vectors', 0) / gb:.1f} GB, the bit index "
-            f"{s.get('index', 0) / gb:.2f} GB, memories {s.get('memories', 0) / gb:.1f} GB.",
+            f"{s.get('index', 0) / gb:.2f} GB, memories {s.get('memories', 0) / gb:.1f} GB."
+            + (
+                f" SQLite load through `Store.insert`, {SQLITE_BATCH:,} a transaction: "
+                f"{state['sqlite_load_s']:.0f} s."
+                if state["sqlite_load_s"]
+                else ""
+            ),
         ]
     )
     print(body)
