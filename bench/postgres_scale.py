@@ -219,6 +219,31 @@ def watch_build(url: str, cache: Path, stop: threading.Event) -> None:
                 )
 
 
+def warm_files(url: str, folder: Path) -> tuple[int, float]:
+    """Read the vector table (with its TOAST table, where the 4 KB vectors live) and the bit
+    index once, so that they sit in the OS page cache, as on a server in use (PostgreSQL
+    reads through it; pg_prewarm is not in this build). Bytes read and seconds."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pg_relation_filepath(c.oid) FROM pg_class c WHERE c.oid IN "
+            "('memory_vectors'::regclass, 'memory_vectors_bits'::regclass, "
+            "(SELECT reltoastrelid FROM pg_class WHERE oid = 'memory_vectors'::regclass), "
+            "(SELECT i.indexrelid FROM pg_index i WHERE i.indrelid = "
+            "(SELECT reltoastrelid FROM pg_class WHERE oid = 'memory_vectors'::regclass)))"
+        ).fetchall()
+    started, total = time.perf_counter(), 0
+    for (relative,) in rows:
+        for path in sorted(folder.glob(f"{relative}*")):  # 1 GB segments: N, N.1, N.2 ...
+            if path.name.split(".")[0] != Path(relative).name:
+                continue
+            with open(path, "rb") as f:
+                while chunk := f.read(16 * 2**20):
+                    total += len(chunk)
+    return total, time.perf_counter() - started
+
+
 def sizes(url: str) -> dict[str, int]:
     import psycopg
 
@@ -296,6 +321,7 @@ def main() -> None:
             pg.build_vector_index(args.maintenance_mb, args.workers)
             stop.set()
             state["index_s"] = time.perf_counter() - started
+            state["index_workers"], state["index_mb"] = args.workers, args.maintenance_mb
             state["indexed"] = True
             state["sizes"] = sizes(url)
             log(cache, f"index built: {state['index_s']:.0f} s; sizes {state['sizes']}")
@@ -304,7 +330,8 @@ def main() -> None:
             return
         qs = queries(gen, x)
         truth = exact(cache, x, np.stack([q for _, q in qs]))
-        log(cache, "querying ...")
+        args.load = os.getloadavg()[0]
+        log(cache, f"querying (load average {args.load:.1f}) ...")
         pools = [int(p) for p in args.pools.split(",")]
         backends: dict[str, Any] = {f"PostgreSQL, pool {p}": (pg, p) for p in pools}
         if args.sqlite:
@@ -318,8 +345,10 @@ def main() -> None:
                 return list(store.knn(q, K, projects=[PROJECT]))
             return list(store.knn(q, K, projects=[PROJECT], oversample=1, min_candidates=pool))
 
-        for name in backends:  # warm: indexes and the rescored rows come into memory
-            for _, q in qs[:10]:
+        read, seconds = warm_files(url, folder)
+        log(cache, f"warm: read {read / 2**30:.1f} GB of vector table and index in {seconds:.0f} s")
+        for name in backends:  # warm: shared buffers, the SQLite bit index loads
+            for _, q in qs[:20]:
                 search(name, q)
         results: dict[str, dict[str, tuple[list[float], list[float]]]] = {
             name: {} for name in backends
@@ -365,6 +394,19 @@ def report(args: argparse.Namespace, state: State, results: dict[str, Any]) -> N
                     f"{statistics.mean(rec):.3f}",
                 )
             )
+    verdict = "no pool reached it"
+    for name, per in results.items():
+        if name.startswith("PostgreSQL") and all(
+            statistics.mean(rec) >= TARGET_RECALL for _, rec in per.values()
+        ):
+            median = statistics.median([t for ms, _ in per.values() for t in ms])
+            verdict = (
+                f"the smallest pool with recall@10 >= {TARGET_RECALL} on both kinds is "
+                f"{name.split()[-1]}: median {median:.1f} ms over all its queries, so the "
+                f"target is {'met' if median <= 20 else 'not met'} on this shared machine "
+                f"(load average {args.load:.1f} on 2 cores when the queries began)"
+            )
+            break
     s = state["sizes"] or {}
     gb = 2**30
     body = "\n".join(
@@ -378,14 +420,19 @@ def report(args: argparse.Namespace, state: State, results: dict[str, Any]) -> N
             f"shared_buffers {SHARED_BUFFERS}). `PgStore.knn` as shipped: the `pool` nearest "
             "by Hamming distance of their sign bits (HNSW over `binary_quantize(embedding)`, "
             "m=16, ef_construction=64, ef_search = pool, iterative scan), rescored by exact "
-            "cosine. recall@10 is against exact search over all rows.",
+            "cosine. recall@10 is against exact search over all rows. Measured warm: the "
+            "vector table, its TOAST table and the bit index are read once into the OS page "
+            "cache first (as on a server in use), then 20 queries; SQLite is `Store.knn` as "
+            "shipped (its bit codes in RAM, 400 rescored).",
             "",
             table(["backend", "queries", "median ms", "p90 ms", "recall@10"], rows),
             "",
+            f"Target (median <= 20 ms with recall@10 >= {TARGET_RECALL}): {verdict}.",
+            "",
             f"Load: {state['load_s']:.0f} s (COPY in binary, {CHUNK:,} rows a transaction, "
             f"the memories' own indexes and full-text column included). Index build: "
-            f"{state['index_s']:.0f} s ({args.workers} parallel worker(s), "
-            f"maintenance_work_mem {args.maintenance_mb} MB). On disk: database "
+            f"{state['index_s']:.0f} s ({state['index_workers']} parallel worker(s), "
+            f"maintenance_work_mem {state['index_mb']} MB). On disk: database "
             f"{s.get('database', 0) / gb:.1f} GB, of which vectors "
             f"{s.get('vectors', 0) / gb:.1f} GB, the bit index "
             f"{s.get('index', 0) / gb:.2f} GB, memories {s.get('memories', 0) / gb:.1f} GB."
