@@ -2,9 +2,11 @@
 nearest-neighbour search over it (:meth:`PgVectors.knn`) in two stages, as the SQLite store
 does: candidates from an HNSW index over the vectors' sign bits (``binary_quantize``, Hamming
 distance; :func:`~mcp_memory.store.postgres.migrations.vector_index`), then exact cosine
-distances of those candidates. The bit graph is 32x smaller than a float one and builds in
-minutes at 1M x 1024-d (a float one takes hours on two cores); rescoring the candidates
-brings recall@10 back to >= 0.98 (``docs/benchmarks.md``, section "postgres-scale").
+distances of those candidates. The bit graph holds 128 bytes a vector at 1024-d where a
+float one holds 4 KB (~4 GB at 1M, more than a small server's memory for an in-memory build);
+at 1M x 1024-d it built in 11 minutes on two shared cores, and a pool of 400 rescored gives
+recall@10 0.986-0.988 (``docs/benchmarks.md``, section "postgres-scale"). The Hamming
+ranking is what needs that pool: exact Hamming top-200 finds 0.97-0.99 of the 10 nearest.
 
 ``memory_vectors`` carries copies of the columns a KNN query filters on (project, state and
 ``owner``, the author of a private memory), so the filter is applied inside the index scan:
