@@ -102,7 +102,7 @@ def main() -> None:
         with pg.bulk_load():
             load_pg_rows = load(pg, vectors)
         load_pg = time.perf_counter() - started
-        print(f"  {load_pg:.0f} s ({load_pg_rows:.0f} s rows, the rest the HNSW build)")
+        print(f"  {load_pg:.0f} s ({load_pg_rows:.0f} s rows, the rest the vector index build)")
         backends = {
             "SQLite (bit codes + rescoring)": sqlite,
             "PostgreSQL (bit HNSW + rescoring)": pg,
