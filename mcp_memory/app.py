@@ -22,6 +22,7 @@ from mcp_memory.errors import (
     DatabaseUnreachableError,
     LLMError,
     ModelMismatchError,
+    StoreError,
     ValidationError,
 )
 from mcp_memory.lifecycle.aging import AgePolicy, Judge
@@ -398,7 +399,38 @@ def check_database(settings: Settings) -> DatabaseCheck:
 def recover_database(settings: Settings, destination: Path) -> Recovery:
     """Copy everything readable of the configured database into ``destination`` (a new file;
     the original is only read): ``memcycle doctor --repair``."""
+    sqlite_only(settings, "doctor --repair", REPAIR_ON_POSTGRES)
     return recover(settings.db, destination)
+
+
+# What to use instead of the commands that work on a SQLite file only (see sqlite_only).
+BACKUP_ON_POSTGRES = (
+    "back it up with PostgreSQL's own tool, e.g. `pg_dump --format=custom "
+    "--file=memcycle.dump <the database URL>` (`pg_restore` puts it back), or copy the "
+    "memories into a SQLite file with `memcycle migrate --to FILE.db`"
+)
+REPAIR_ON_POSTGRES = (
+    "PostgreSQL recovers from a crash by itself. `memcycle doctor` checks that it answers; "
+    "for damage, check it with `pg_amcheck`, rebuild a damaged index with `REINDEX`, or "
+    "restore a `pg_dump` backup"
+)
+REINDEX_ON_POSTGRES = (
+    "re-embedding a team database in place is not supported yet. To move it to another "
+    "model: `memcycle migrate --to FILE.db`, re-embed that copy (`memcycle reindex --model "
+    "MODEL` with MCP_MEMORY_DATABASE_URL unset and MCP_MEMORY_DB=FILE.db), then "
+    "`memcycle migrate --to` a new, empty PostgreSQL database and point "
+    "MCP_MEMORY_DATABASE_URL at it"
+)
+
+
+def sqlite_only(settings: Settings, command: str, instead: str) -> None:
+    """Refuse ``command``, which works on the SQLite file, while the memories are on a team
+    database: run anyway it would act on a local file that is not the user's memory."""
+    if settings.database_url:
+        raise StoreError(
+            f"`memcycle {command}` works on a SQLite file, and the memories are on the team "
+            f"database {database_name(settings.database_url)}: {instead}"
+        )
 
 
 # -- lifecycle wiring (entry points call these; the lifecycle modules read no settings) -----

@@ -117,8 +117,10 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
+    from mcp_memory.app import BACKUP_ON_POSTGRES, sqlite_only
     from mcp_memory.service.portability import backup
 
+    sqlite_only(settings, "backup", BACKUP_ON_POSTGRES)
     report = backup(settings.db, Path(args.destination).expanduser(), overwrite=args.force)
     emit(
         args,
@@ -132,11 +134,12 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
-    from mcp_memory.app import make_embedder, open_store
+    from mcp_memory.app import REINDEX_ON_POSTGRES, make_embedder, open_store, sqlite_only
     from mcp_memory.cli.progress import Bar
     from mcp_memory.embedding.specs import get_spec, locate
     from mcp_memory.lifecycle.reindex import run
 
+    sqlite_only(settings, "reindex", REINDEX_ON_POSTGRES)  # before loading a model
     spec = get_spec(args.model)
     if locate(spec, settings.models_dir) is None:  # before the warm client says otherwise
         raise MCPMemoryError(

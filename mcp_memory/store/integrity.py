@@ -8,13 +8,15 @@ whose state or project disagree with the memory. Given ids (memories a caller wa
 stored), it also checks each one is there with its content, its vector, its index entry and
 its full-text entry.
 
-The reliability tests and ``bench/reliability.py`` call it after concurrent writers, crashes and
+On PostgreSQL the same audit checks what that engine leaves to us
+(:mod:`mcp_memory.store.postgres.integrity`). The reliability tests and ``bench/reliability.py`` call it after concurrent writers, crashes and
 faults; ``doctor`` reports its findings.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -87,7 +89,15 @@ def audit(store: Store, acknowledged: Iterable[int] = (), *, embedded: bool = Tr
 
     ``embedded`` False accepts acknowledged memories that are stored as text only (hooks store
     text; ``maintain`` embeds later): they must still have content and a full-text entry.
+    A PostgreSQL store is audited by :mod:`mcp_memory.store.postgres.integrity`.
     """
+    if "mcp_memory.store.postgres.database" in sys.modules:  # else no store can be a PgStore
+        from mcp_memory.store.postgres.database import PgStore
+
+        if isinstance(store, PgStore):
+            from mcp_memory.store.postgres import integrity as pg_integrity
+
+            return pg_integrity.audit(store, acknowledged, embedded=embedded)
     with store.lock:
         db = store.db
         rows = [str(r[0]) for r in db.execute("PRAGMA integrity_check(20)").fetchall()]

@@ -5,9 +5,10 @@ SQLite :class:`~mcp_memory.store.database.Store` (install with ``pip install
 - ``database``: :class:`PgStore`: the connection pool, transactions, the recorded model
 - ``connection``: the leased connection as the shared mixins see it, and URL redaction
 - ``migrations``: numbered schema migrations with a ``schema_version`` table
-- ``vectors``: ``vector(D)`` with an HNSW index on cosine distance, KNN
+- ``vectors``: ``vector(D)``, KNN: HNSW over sign bits, then exact cosine rescoring
 - ``search``: ``tsvector`` full-text search for recall's keyword signal
 - ``indexes``: index upkeep the SQLite store does by hand (state copies, cascade, VACUUM)
+- ``integrity``: the integrity audit: invalid or missing indexes, invariants, acknowledged ids
 
 Importing this package imports nothing: psycopg is needed only when a database URL is set.
 """

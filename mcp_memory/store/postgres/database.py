@@ -44,11 +44,6 @@ from mcp_memory.store.schema import DIMENSION_KEY, MODEL_ID_KEY, POOLING_KEY
 CONNECT_TIMEOUT_S = 10
 POOL_SIZE = 4
 MODEL_LOCK = 0x6D63706E  # pg_advisory_xact_lock key of recording the model
-# pgvector's defaults (m 16, ef_construction 64): recall@10 measured in docs/benchmarks.md.
-_HNSW_INDEX = (
-    "CREATE INDEX IF NOT EXISTS memory_vectors_hnsw ON memory_vectors "
-    "USING hnsw (embedding vector_cosine_ops)"
-)
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
@@ -220,8 +215,8 @@ class PgStore(PgVectors, PgSearch, PgIndexes, Store):
         return ModelInfo(str(rows[MODEL_ID_KEY]), int(rows[DIMENSION_KEY]), str(rows[POOLING_KEY]))
 
     def init_model(self, model_id: str, dimension: int, pooling: str) -> ModelInfo:
-        """Record the database's model, fix the vector column's dimension and build its HNSW
-        index (once, whichever machine comes first)."""
+        """Record the database's model, fix the vector column's dimension and build its
+        vector index (once, whichever machine comes first)."""
         if dimension <= 0 or dimension % 8:
             raise StoreError(f"vector dimension must be a positive multiple of 8, not {dimension}")
         with self.transaction():
@@ -242,30 +237,42 @@ class PgStore(PgVectors, PgSearch, PgIndexes, Store):
             self._pg.run(
                 f"ALTER TABLE memory_vectors ALTER COLUMN embedding TYPE vector({int(dimension)})"
             )
-            self._pg.run(_HNSW_INDEX)
+            self._pg.run(migrations.vector_index(dimension))
             self.model = self.opened_model = ModelInfo(model_id, dimension, pooling)
             return self.model
 
     @contextlib.contextmanager
-    def bulk_load(self, maintenance_mb: int = 1024) -> Iterator[None]:
-        """Many inserts at once (an import, a benchmark): the HNSW index is dropped while they
-        run and built once after, which is several times faster than growing it row by row.
-        Recall scans without it meanwhile; use it when nobody else is using the database."""
+    def bulk_load(self, maintenance_mb: int = 1024, workers: int = 2) -> Iterator[None]:
+        """Many inserts at once (an import, a benchmark): the vector index is dropped while
+        they run and built once after (``workers`` parallel build processes), which is several
+        times faster than growing it row by row. Recall scans without it meanwhile; use it
+        when nobody else is using the database."""
         with self.lock:
-            self._pg.run("DROP INDEX IF EXISTS memory_vectors_hnsw")
+            self._pg.run(f"DROP INDEX IF EXISTS {migrations.VECTOR_INDEX}")
             try:
                 yield
             finally:
-                self._pg.run(
-                    "SELECT set_config('maintenance_work_mem', %s, false)", (f"{maintenance_mb}MB",)
-                )
-                self._pg.run(_HNSW_INDEX)
-                self._pg.run("ANALYZE memories, memory_vectors")  # plans see the new rows
+                self.build_vector_index(maintenance_mb, workers)
+
+    def build_vector_index(self, maintenance_mb: int = 1024, workers: int = 2) -> None:
+        """Build the vector index if it is missing (after :meth:`bulk_load`'s rows), then
+        refresh the planner's statistics so that queries see the new rows."""
+        with self.lock:
+            if self.model is None:
+                return
+            self._pg.run(
+                "SELECT set_config('maintenance_work_mem', %s, false), "
+                "set_config('max_parallel_maintenance_workers', %s, false)",
+                (f"{maintenance_mb}MB", str(workers)),
+            )
+            self._pg.run(migrations.vector_index(self.model.dimension))
+            self._pg.run("ANALYZE memories, memory_vectors")
 
     # -- re-embedding (not on PostgreSQL yet) -------------------------------------------
 
     def begin_reindex(self, model_id: str, dimension: int, pooling: str) -> tuple[int, int]:
         raise StoreError(
-            f"`memcycle reindex` does not run on a PostgreSQL database ({redact(self.url)}) "
-            "yet; keep the model the team database was built with"
+            f"re-embedding a PostgreSQL database ({redact(self.url)}) in place is not "
+            "supported yet: copy it into a SQLite file with `memcycle migrate --to FILE.db`, "
+            "re-embed that copy, then migrate it into a new, empty PostgreSQL database"
         )

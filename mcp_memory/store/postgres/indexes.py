@@ -26,7 +26,7 @@ class PgIndexes(PgPart):
         """Nothing: vector rows go with their memory (foreign key with cascade)."""
 
     def _index_counts(self) -> dict[str, int]:
-        """The HNSW index covers every row of ``memory_vectors`` (it is an index on that
+        """The vector index covers every row of ``memory_vectors`` (it is an index on that
         table, not a table of its own), so it holds as many entries as that table has rows."""
         if self.model is None:
             return {}

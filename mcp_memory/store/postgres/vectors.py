@@ -1,10 +1,17 @@
-"""Vectors on PostgreSQL: each memory's embedding in a pgvector ``vector(D)`` column with an
-HNSW index on cosine distance, and nearest-neighbour search over it (:meth:`PgVectors.knn`).
+"""Vectors on PostgreSQL: each memory's embedding in a pgvector ``vector(D)`` column, and
+nearest-neighbour search over it (:meth:`PgVectors.knn`) in two stages, as the SQLite store
+does: candidates from an HNSW index over the vectors' sign bits (``binary_quantize``, Hamming
+distance; :func:`~mcp_memory.store.postgres.migrations.vector_index`), then exact cosine
+distances of those candidates. The bit graph holds 128 bytes a vector at 1024-d where a
+float one holds 4 KB (~4 GB at 1M, more than a small server's memory for an in-memory build);
+at 1M x 1024-d it built in 11 minutes on two shared cores, and a pool of 400 rescored gives
+recall@10 0.986-0.988 (``docs/benchmarks.md``, section "postgres-scale"). The Hamming
+ranking is what needs that pool: exact Hamming top-200 finds 0.97-0.99 of the 10 nearest.
 
 ``memory_vectors`` carries copies of the columns a KNN query filters on (project, state and
 ``owner``, the author of a private memory), so the filter is applied inside the index scan:
 pgvector 0.8's iterative scan (``hnsw.iterative_scan = relaxed_order``) keeps walking the graph
-until ``k`` rows pass it, instead of returning fewer than asked for a narrow project.
+until enough rows pass it, instead of returning fewer than asked for a narrow project.
 A scope holding no more vectors than the candidate pool is searched exactly (a sequential
 scan), as the SQLite store does, so small projects get exact answers.
 """
@@ -19,8 +26,7 @@ from mcp_memory.store.postgres.connection import PgPart
 from mcp_memory.store.schema import ACTIVE_STATES, MAX_CANDIDATES
 from mcp_memory.store.vectors import StoreVectors
 
-EF_SEARCH_MIN = 100  # the HNSW candidate list of a query, raised to k when k is larger
-EF_SEARCH_MAX = 1000  # pgvector's ceiling
+EF_SEARCH_MAX = 1000  # pgvector's ceiling; a larger pool is reached by the iterative scan
 
 
 class PgVectors(PgPart, StoreVectors):
@@ -61,9 +67,10 @@ class PgVectors(PgPart, StoreVectors):
         min_candidates: int = 400,
     ) -> list[tuple[int, float]]:
         """Nearest memories by cosine similarity, best first, as ``(id, similarity)``: exact
-        when the scope holds at most ``max(k * oversample, min_candidates)`` vectors, else
-        from the HNSW index with ``ef_search = max(100, k)`` (recall@10 measured in
-        ``docs/benchmarks.md``, section "PostgreSQL")."""
+        when the scope holds at most ``pool = max(k * oversample, min_candidates)`` vectors,
+        else the ``pool`` nearest by Hamming distance of their sign bits (the HNSW index, with
+        ``ef_search = pool``) rescored by exact cosine (recall@10 measured in
+        ``docs/benchmarks.md``, sections "postgres" and "postgres-scale")."""
         if self.model is None or k <= 0:
             return []
         q = np.ascontiguousarray(query, dtype=np.float32)
@@ -74,20 +81,29 @@ class PgVectors(PgPart, StoreVectors):
             where.append("project = ANY(%s)")
             params.append(list(projects))
         scope = " AND ".join(where)
+        bits = f"binary_quantize(embedding)::bit({int(self.model.dimension)})"
         with self.lock:
             in_scope = self._pg.run(
                 f"SELECT count(*) FROM (SELECT 1 FROM memory_vectors WHERE {scope} LIMIT %s) s",
                 (*params, pool + 1),
             ).fetchone()[0]
-            # `+ 0` keeps the planner off the index: the exact distance of every row.
-            order = "embedding <=> %b" if in_scope > pool else "(embedding <=> %b) + 0"
-            ef = min(EF_SEARCH_MAX, max(EF_SEARCH_MIN, k))
-            self._pg.run("SELECT set_config('hnsw.ef_search', %s, false)", (str(ef),))
+            if in_scope > pool:
+                self._pg.run(
+                    "SELECT set_config('hnsw.ef_search', %s, false)",
+                    (str(min(EF_SEARCH_MAX, pool)),),
+                )
+                candidates = (
+                    f"SELECT memory_id, embedding FROM memory_vectors WHERE {scope} "
+                    f"ORDER BY {bits} <~> binary_quantize(%b) LIMIT %s"
+                )
+                args: list[object] = [*params, q, pool]
+            else:  # a small scope: every row in it
+                candidates = f"SELECT memory_id, embedding FROM memory_vectors WHERE {scope}"
+                args = list(params)
             rows = self._pg.run(
-                "SELECT memory_id, d FROM (SELECT memory_id, embedding <=> %b AS d "
-                f"FROM memory_vectors WHERE {scope} ORDER BY {order} LIMIT %s) hits "
-                "ORDER BY d, memory_id",
-                (q, *params, q, k),
+                f"SELECT memory_id, embedding <=> %b AS d FROM ({candidates}) c "
+                "ORDER BY d, memory_id LIMIT %s",
+                (q, *args, k),
             ).fetchall()
         return [(int(i), 1.0 - float(d)) for i, d in rows]
 
