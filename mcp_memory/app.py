@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from mcp_memory.config import Settings
@@ -19,6 +19,7 @@ from mcp_memory.embedding.specs import ModelSpec, choose_model, get_spec
 from mcp_memory.embedding.warm_client import AutoEmbedder, WarmClient
 from mcp_memory.errors import (
     ConfigError,
+    DatabaseRefusedError,
     DatabaseUnreachableError,
     LLMError,
     ModelMismatchError,
@@ -507,12 +508,51 @@ def substance_judge(settings: Settings, store: Store) -> Judge:
 def run_maintenance(
     app: App, *, dry_run: bool = False, progress: Callable[[str, int, int], None] | None = None
 ) -> MaintainReport:
+    """``maintain`` on the configured database; in hybrid use then on the team database too
+    (``report.team``), so the team project's hook captures get their vectors. The team part
+    runs under the team database's maintenance lock (one machine at a time); a team database
+    that does not answer or refuses is reported there, after the local part is done."""
+    report = _maintain(app, app.service, "maintain.lock", dry_run, progress)
+    if app.team is not None:
+        team = app.team
+
+        def team_progress(step: str, done: int, total: int) -> None:
+            if progress:
+                progress(f"team {step}", done, total)
+
+        try:
+            done = team.call(
+                lambda s: _maintain(app, s, "maintain-team.lock", dry_run, team_progress)
+            )
+        except (DatabaseUnreachableError, DatabaseRefusedError, ModelMismatchError) as exc:
+            why = "was not reachable" if isinstance(exc, DatabaseUnreachableError) else "refused"
+            done = MaintainReport(
+                ran=False,
+                message=f"the team database {why} ({exc}); only the local database was maintained",
+            )
+        report.team = {k: v for k, v in asdict(done).items() if k != "team"}
+    return report
+
+
+def _maintain(
+    app: App,
+    service: MemoryService,
+    lock_name: str,
+    dry_run: bool,
+    progress: Callable[[str, int, int], None] | None,
+) -> MaintainReport:
+    settings = app.settings
+    consolidate = (
+        Consolidator(service, llm_provider(settings), budget_limits(settings))
+        if llm_configured(settings)
+        else None
+    )
     return maintain(
-        app.service,
-        lock_path=app.settings.run_dir / "maintain.lock",
-        policy=age_policy(app.settings),
-        consolidator=consolidator(app) if llm_configured(app.settings) else None,
-        judge=substance_judge(app.settings, app.store),
+        service,
+        lock_path=settings.run_dir / lock_name,
+        policy=age_policy(settings),
+        consolidator=consolidate,
+        judge=substance_judge(settings, service.store),
         dry_run=dry_run,
         progress=progress,
     )

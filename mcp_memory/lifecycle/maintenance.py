@@ -6,8 +6,10 @@
 4. consolidate clusters, if an LLM provider is configured (or explicitly asked for).
 
 Every write is its own short IMMEDIATE transaction, so sessions writing at the same time only
-wait for the busy timeout, never fail; a lock file keeps two ``maintain`` runs from doing the
-same work twice (the second one reports that and returns).
+wait for the busy timeout, never fail; a lock file keeps two ``maintain`` runs of this machine
+from doing the same work twice, and the store's maintenance lock two machines sharing one team
+database (PostgreSQL: an advisory lock; a SQLite file has one machine). The second run reports
+which lock it met and returns.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ class MaintainReport:
     age: dict[str, object] = field(default_factory=dict)
     consolidations: list[dict[str, object]] = field(default_factory=list)
     message: str = ""
+    # Hybrid use: the team database's own report (``asdict`` of one), or ``ran`` False and why
+    # when it was not reachable; None without a team database.
+    team: dict[str, object] | None = None
 
 
 @contextmanager
@@ -115,9 +120,15 @@ def maintain(
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> MaintainReport:
-    with exclusive(lock_path) as mine:
+    with exclusive(lock_path) as mine, service.store.maintenance_lock() as ours:
         if not mine:
             return MaintainReport(ran=False, message="another maintain run holds the lock")
+        if not ours:
+            return MaintainReport(
+                ran=False,
+                message=f"another machine is maintaining this database ({service.store.path}) "
+                "right now; this run left the work to it",
+            )
         report = MaintainReport()
         if not dry_run:
             report.embedded = embed_pending(service, progress=progress)

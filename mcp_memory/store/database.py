@@ -287,6 +287,14 @@ class Store(
             finally:
                 self.db.execute("COMMIT")
 
+    @contextmanager
+    def maintenance_lock(self) -> Iterator[bool]:
+        """True when this process may maintain the database (``maintain``), for the whole
+        ``with`` block. A SQLite file has one machine: the caller's lock file next to the
+        database is all it needs, so this is always free. The PostgreSQL store overrides it
+        with a lock every machine sharing the database sees."""
+        yield True
+
     def _write_error(self, exc: apsw.Error) -> Exception:
         if isinstance(exc, apsw.BusyError):
             return StoreError(

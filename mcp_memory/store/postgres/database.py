@@ -14,7 +14,9 @@ lock is held, so a transaction keeps one connection. Transactions run at READ CO
 ``insert`` first upserts its project's counter row, whose row lock orders the writers of one
 project until they commit, and the unique ``(project, content_hash)`` index with ``ON
 CONFLICT DO NOTHING`` makes a text stored by two machines at once one memory. Recording the
-model and applying migrations take transaction-level advisory locks. The URL's password never
+model and applying migrations take transaction-level advisory locks; ``maintain`` holds a
+session-level one (:meth:`PgStore.maintenance_lock`), so one machine maintains the database at a
+time. The URL's password never
 appears in a message: errors name :func:`~mcp_memory.store.postgres.connection.redact`'s form.
 """
 
@@ -44,6 +46,7 @@ from mcp_memory.store.schema import DIMENSION_KEY, MODEL_ID_KEY, POOLING_KEY
 CONNECT_TIMEOUT_S = 10
 POOL_SIZE = 4
 MODEL_LOCK = 0x6D63706E  # pg_advisory_xact_lock key of recording the model
+MAINTENANCE_LOCK = 0x6D636D74  # pg_try_advisory_lock key of `maintain` (one machine at a time)
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
@@ -204,6 +207,38 @@ class PgStore(PgVectors, PgSearch, PgIndexes, Store):
                     yield
             finally:
                 self._in_tx = False
+
+    @contextlib.contextmanager
+    def maintenance_lock(self) -> Iterator[bool]:
+        """True when this machine may maintain the database (``maintain``): a session-level
+        advisory lock every machine sharing the database sees, tried without waiting and held
+        for the whole ``with`` block on a connection of its own (outside the store's lease, so
+        the run's own statements and other threads go on meanwhile). False while another
+        machine (or another store of this one) holds it. The lock ends with its session, so a
+        maintainer that dies never leaves the database locked."""
+        try:
+            conn = self.pool.getconn(timeout=CONNECT_TIMEOUT_S)
+        except PoolTimeout as exc:
+            raise DatabaseUnreachableError(
+                f"the team database {redact(self.url)} did not answer within "
+                f"{CONNECT_TIMEOUT_S} s; check that it is up and reachable"
+            ) from exc
+        pg = PgConnection(conn, self.url)
+        try:
+            held = bool(
+                pg.run("SELECT pg_try_advisory_lock(%s)", (MAINTENANCE_LOCK,)).fetchone()[0]
+            )
+            try:
+                yield held
+            finally:
+                if held:
+                    try:
+                        pg.run("SELECT pg_advisory_unlock(%s)", (MAINTENANCE_LOCK,))
+                    except Exception:
+                        conn.close()  # never pool a session that may still hold the lock
+                        raise
+        finally:
+            self.pool.putconn(conn)
 
     # -- model --------------------------------------------------------------------------
 
