@@ -5,6 +5,8 @@ machines, and hybrid use maintaining the team database too, so hook captures of 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from pg_server import PgServer
@@ -26,6 +28,7 @@ from mcp_memory.store.postgres.database import PgStore
 TEAM = "id:team-api"
 CAPTURE = "The payments service talks to Stripe through a retrying webhook relay"
 PARAPHRASE = "how do card charges reach the billing provider"
+ROOT = str(Path(__file__).resolve().parent.parent)
 
 
 def run(service: MemoryService, lock: Path) -> object:
@@ -119,3 +122,24 @@ def test_hybrid_maintain_with_the_team_database_down_still_maintains_the_local_o
     assert report.ran and report.embedded == 1
     assert report.team is not None and not report.team["ran"]
     assert "not reachable" in str(report.team["message"])
+
+
+def test_the_cli_reports_both_parts_and_exits_0_when_the_team_database_is_down(
+    tmp_path: Path,
+) -> None:
+    """``memcycle maintain`` in hybrid use shows the local part and the team part; the team
+    database being down is a line of the report, not a failure, and never shows a password."""
+    dead = f"postgresql://bob:s3cret-pw@127.0.0.1:{free_port()}/memories"
+    env = {**hybrid_env(tmp_path, dead), "PYTHONPATH": ROOT}
+    done = subprocess.run(
+        [sys.executable, "-m", "mcp_memory.cli", "maintain"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "local database:" in done.stdout and "team database:" in done.stdout
+    assert "was not reachable" in done.stdout
+    assert "s3cret-pw" not in done.stdout + done.stderr

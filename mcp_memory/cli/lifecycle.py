@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 from typing import Any
 
 from mcp_memory.cli.output import emit, one_line, project_label
@@ -93,20 +94,24 @@ def cmd_maintain(args: argparse.Namespace, settings: Settings) -> int:
     with open_app(settings) as app:
         report = run_maintenance(app, dry_run=args.dry_run, progress=progress)
 
+    def lines(r: dict[str, Any]) -> list[str]:
+        if not r["ran"]:
+            return [r["message"]]
+        a = r["age"]
+        return [
+            f"embedded {r['embedded']}, connected {r['connected']} ({r['links']} links)",
+            f"aging{' (dry run)' if args.dry_run else ''}: {len(a['candidates'])} candidates, "
+            f"{len(a['expired'])} expired, {len(a['reprieved'])} reprieved, "
+            f"{len(a['purged'])} purged",
+            f"consolidations: {len(r['consolidations'])}"
+            + (f" ({r['message']})" if r["message"] else ""),
+        ]
+
     def show(r: Any) -> str:
-        if not r.ran:
-            return r.message
-        a = r.age
-        return "\n".join(
-            [
-                f"embedded {r.embedded}, connected {r.connected} ({r.links} links)",
-                f"aging{' (dry run)' if args.dry_run else ''}: {len(a['candidates'])} candidates, "
-                f"{len(a['expired'])} expired, {len(a['reprieved'])} reprieved, "
-                f"{len(a['purged'])} purged",
-                f"consolidations: {len(r.consolidations)}"
-                + (f" ({r.message})" if r.message else ""),
-            ]
-        )
+        text = lines(asdict(r))
+        if r.team is not None:  # hybrid use: the team database's part
+            text = ["local database:", *text, "team database:", *lines(r.team)]
+        return "\n".join(text)
 
     emit(args, report, show)
     return 0
