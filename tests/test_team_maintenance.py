@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from pg_server import PgServer
@@ -143,3 +144,51 @@ def test_the_cli_reports_both_parts_and_exits_0_when_the_team_database_is_down(
     assert "local database:" in done.stdout and "team database:" in done.stdout
     assert "was not reachable" in done.stdout
     assert "s3cret-pw" not in done.stdout + done.stderr
+
+
+HOLDER = """
+import sys
+import time
+from mcp_memory.store.postgres.database import PgStore
+
+store = PgStore.connect(sys.argv[1], user="carol@desktop")
+with store.maintenance_lock() as held:
+    print("held" if held else "free", flush=True)
+    sys.stdin.readline()  # until killed
+"""
+
+
+def test_a_machine_that_dies_mid_maintenance_leaves_the_database_free(
+    pg: PgServer, tmp_path: Path, minilm: LocalEmbedder
+) -> None:
+    """Another process (another machine) holds the maintenance lock: this machine's run does
+    not run. The holder is killed without any cleanup (SIGKILL): its session ends, the lock
+    with it, and the next run goes ahead."""
+    url = pg.fresh_url()
+    service = MemoryService(
+        PgStore.connect(url, user="bob@laptop"),
+        minilm,
+        Options(duplicate_threshold=MINILM.duplicate_threshold),
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLDER, url],
+        env={**os.environ, "PYTHONPATH": ROOT},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+            blocked = run(service, tmp_path / "maintain.lock")
+            assert not blocked.ran and "another machine" in blocked.message
+            holder.kill()
+            holder.wait(timeout=30)
+            deadline = time.monotonic() + 30  # the server ends the dead session's locks
+            while not (done := run(service, tmp_path / "maintain.lock")).ran:
+                assert time.monotonic() < deadline, done.message
+                time.sleep(0.2)
+            assert done.ran
+        finally:
+            if holder.poll() is None:
+                holder.kill()
+            service.store.close()

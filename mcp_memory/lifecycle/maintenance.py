@@ -120,27 +120,40 @@ def maintain(
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> MaintainReport:
-    with exclusive(lock_path) as mine, service.store.maintenance_lock() as ours:
+    with exclusive(lock_path) as mine:
         if not mine:
             return MaintainReport(ran=False, message="another maintain run holds the lock")
-        if not ours:
-            return MaintainReport(
-                ran=False,
-                message=f"another machine is maintaining this database ({service.store.path}) "
-                "right now; this run left the work to it",
-            )
-        report = MaintainReport()
-        if not dry_run:
-            report.embedded = embed_pending(service, progress=progress)
-            report.connected, report.links = connect_pending(service, progress=progress)
-        report.age = asdict(
-            age(service.store, policy, judge, dry_run=dry_run, anchoring=service.anchoring)
-        )
-        if consolidator is not None:
-            try:
-                outcomes = consolidator.run(dry_run=dry_run)
-            except MCPMemoryError as exc:
-                report.message = f"consolidation skipped: {exc}"
-            else:
-                report.consolidations = [asdict(o) for o in outcomes]
-        return report
+        with service.store.maintenance_lock() as ours:
+            if not ours:
+                return MaintainReport(
+                    ran=False,
+                    message=f"another machine is maintaining this database "
+                    f"({service.store.path}) right now; this run left the work to it",
+                )
+            return _run(service, policy, consolidator, judge, dry_run, progress)
+
+
+def _run(
+    service: MemoryService,
+    policy: AgePolicy,
+    consolidator: Consolidator | None,
+    judge: Judge,
+    dry_run: bool,
+    progress: Progress | None,
+) -> MaintainReport:
+    """The steps of one run, under both locks."""
+    report = MaintainReport()
+    if not dry_run:
+        report.embedded = embed_pending(service, progress=progress)
+        report.connected, report.links = connect_pending(service, progress=progress)
+    report.age = asdict(
+        age(service.store, policy, judge, dry_run=dry_run, anchoring=service.anchoring)
+    )
+    if consolidator is not None:
+        try:
+            outcomes = consolidator.run(dry_run=dry_run)
+        except MCPMemoryError as exc:
+            report.message = f"consolidation skipped: {exc}"
+        else:
+            report.consolidations = [asdict(o) for o in outcomes]
+    return report
