@@ -260,12 +260,12 @@ def session_start(hook: Hook) -> dict[str, Any] | None:
         worker.wake_worker(settings)
     else:
         text, ids = first_briefing(settings, project, branch, team=hook.on_team)
-    shown = [i for i in ids if isinstance(i, int)] if text.strip() else []
+    shown = [i for i in ids if _is_id(i)] if text.strip() else []
     mark_shown(hook, shown)
     return hook.context(briefing_with_changes(settings, text, shown))
 
 
-def briefing_with_changes(settings: Settings, text: str, ids: list[int]) -> str:
+def briefing_with_changes(settings: Settings, text: str, ids: list[int | str]) -> str:
     """The cached briefing plus a note for each memory whose code changed since the briefing
     was built (the briefing marks those it knew of; a file edited since is only seen here)."""
     if not ids:
@@ -278,7 +278,7 @@ def briefing_with_changes(settings: Settings, text: str, ids: list[int]) -> str:
     return text + "\nChanged since this briefing was built:\n" + "\n".join(lines)
 
 
-def _marked(text: str, memory_id: int) -> bool:
+def _marked(text: str, memory_id: int | str) -> bool:
     """Whether the briefing's line for ``memory_id`` says it may be out of date already."""
     start = text.find(f"- [{memory_id}] ")
     end = text.find("\n", start) if start >= 0 else -1
@@ -286,7 +286,7 @@ def _marked(text: str, memory_id: int) -> bool:
     return "may be out of date" in line
 
 
-def mark_shown(hook: Hook, ids: list[int]) -> None:
+def mark_shown(hook: Hook, ids: list[int | str]) -> None:
     """The briefing's memories join the session's one "shown" set, so the prompt hook does not
     inject them again. A new context (``startup``, ``clear``, ``compact``: the model no longer
     sees what was shown before) starts the set afresh; ``resume`` keeps it."""
@@ -373,9 +373,13 @@ def user_prompt_submit(hook: Hook) -> dict[str, Any] | None:
                 + ". Tell the user, so they can fix the note and send it again."
             )
     if len(query) >= 3 and not query.startswith("/"):
-        parts.append(relevant_memories(hook, query))
-        if hook.on_team:
-            parts.append(team_note(hook))
+        found = team_memories(hook, query) if hook.on_team else None
+        if found is not None:
+            parts.append(found)
+        else:
+            parts.append(relevant_memories(hook, query))
+            if hook.on_team:
+                parts.append(team_note(hook))
     return hook.context("\n\n".join(p for p in parts if p))
 
 
@@ -399,6 +403,38 @@ def team_note(hook: Hook) -> str:
             return ""
         state["team_note"] = True
     return TEAM_NOTE
+
+
+def team_memories(hook: Hook, query: str) -> str | None:
+    """A team project's memories for the prompt (hybrid use), from the daemon's recall over
+    the team database and the local file (:func:`mcp_memory.hooks.daemon_calls.recall`; the
+    hook never loads the PostgreSQL driver itself). None when no daemon answered or the team
+    database did not answer it: the hook then reads the local file (:func:`team_note`)."""
+    from mcp_memory.hooks import daemon_calls
+
+    settings = hook.settings
+    with session_state(settings.run_dir, hook.session_id) as state:
+        before = _shown(state)
+    try:
+        model, candidates, stale = daemon_calls.recall(
+            settings,
+            query,
+            hook.project,
+            k=CANDIDATES,
+            exclude=before,
+            skip_types=HISTORY_TYPES,
+        )
+    except hook_recall.Unavailable:
+        return None
+    threshold = hook_recall.relevance_threshold(model)
+    with session_state(settings.run_dir, hook.session_id) as state:
+        shown = _shown(state)
+        chosen = hook_recall.select(candidates, threshold, exclude=set(shown))
+        if chosen:
+            state["injected"] = [*shown, *(c.id for c, _ in chosen)][-MAX_SHOWN:]
+    if not chosen:
+        return ""
+    return hook_recall.render(chosen, stale=stale)
 
 
 def relevant_memories(hook: Hook, query: str) -> str:
@@ -428,22 +464,33 @@ def relevant_memories(hook: Hook, query: str) -> str:
     return hook_recall.render(chosen, stale=_stale(settings, [c.id for c, _ in chosen]))
 
 
-def _stale(settings: Settings, ids: list[int]) -> dict[int, str]:
-    """What changed in the code of these memories (see :func:`hook_recall.stale_notes`)."""
+def _stale(settings: Settings, ids: list[int | str]) -> dict[int | str, str]:
+    """What changed in the code of these memories (see :func:`hook_recall.stale_notes`); the
+    local file's only (a team memory's note comes with it from the daemon)."""
+    local = [i for i in ids if isinstance(i, int)]
+    if not local:
+        return {}
     try:
         reader = hook_recall.Reader(settings.db)
     except hook_recall.Unavailable:
         return {}
     try:
-        return hook_recall.stale_notes(reader, ids)
+        notes: dict[int | str, str] = {}
+        notes.update(hook_recall.stale_notes(reader, local).items())
+        return notes
     finally:
         reader.close()
 
 
-def _shown(state: dict[str, Any]) -> list[int]:
-    """The ids shown to the model this session: briefing, prompt injections, earlier fixes."""
+def _shown(state: dict[str, Any]) -> list[int | str]:
+    """The ids shown to the model this session: briefing, prompt injections, earlier fixes
+    (a team memory's ``t:N`` too)."""
     injected = state.get("injected")
-    return [i for i in injected if isinstance(i, int)] if isinstance(injected, list) else []
+    return [i for i in injected if _is_id(i)] if isinstance(injected, list) else []
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) or (isinstance(value, str) and value.startswith("t:"))
 
 
 def _candidates(
@@ -459,7 +506,7 @@ def _candidates(
     except hook_recall.Unavailable:
         return keyword
     hits = reader.vector(vector, scope, CANDIDATES, text=query, keyword=keyword)
-    fresh = reader.unembedded([c.id for c in keyword])
+    fresh = reader.unembedded([int(c.id) for c in keyword])
     return hits + [c for c in keyword if c.id in fresh]
 
 

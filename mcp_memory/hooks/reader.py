@@ -80,9 +80,10 @@ class Unavailable(Exception):
 
 
 class Candidate(NamedTuple):
-    """A memory that may be shown, with the signal that found it."""
+    """A memory that may be shown, with the signal that found it. The id is the local file's
+    row id, or a team memory's ``t:N`` (from the daemon's recall: hybrid use)."""
 
-    id: int
+    id: int | str
     content: str
     type: str
     project: str
@@ -261,7 +262,7 @@ class Reader:
         prompt ``text`` and the ``keyword`` hits (:meth:`keyword`, best first)."""
         hits = self.knn(query, k, projects)
         found = self._memories([i for i, _ in hits])
-        verdicts = judge(self.model_id or "", hits, [c.id for c in keyword], text)
+        verdicts = judge(self.model_id or "", hits, [int(c.id) for c in keyword], text)
         return [
             Candidate(*found[i], similarity=sim, coverage=None, relevant=verdicts.get(i))
             for i, sim in hits
@@ -511,14 +512,14 @@ def select(
     candidates: Sequence[Candidate],
     threshold: float,
     *,
-    exclude: Collection[int] = (),
+    exclude: Collection[int | str] = (),
     max_items: int = MAX_ITEMS,
     max_chars: int = MAX_CHARS,
 ) -> list[tuple[Candidate, str]]:
     """The qualifying candidates in order, each with its text shortened to fit ``max_chars``
     in total; at most ``max_items``; none already shown (``exclude``)."""
     chosen: list[tuple[Candidate, str]] = []
-    seen: set[int] = set()
+    seen: set[int | str] = set()
     left = max_chars
     for c in candidates:
         if len(chosen) == max_items or left < MIN_ITEM_CHARS:
@@ -539,7 +540,7 @@ HEADER = "Relevant memories from earlier sessions (mcp-memory; ids work with its
 def render(
     chosen: Sequence[tuple[Candidate, str]],
     header: str = HEADER,
-    stale: Mapping[int, str] | None = None,
+    stale: Mapping[int | str, str] | None = None,
 ) -> str:
     """The additionalContext block: one line per memory, with its id for the recall tool, and
     what changed in its code when it is ``stale`` (id -> "may be out of date: ...")."""
