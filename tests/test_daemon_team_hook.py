@@ -17,6 +17,7 @@ from pathlib import Path
 
 import anyio
 from pg_server import PgServer
+from support import free_port
 from test_daemon import Session, daemon_pid, running, structured
 from test_daemon_hooks import STAGING, prompt
 
@@ -33,12 +34,14 @@ def team_repo(tmp_path: Path) -> Path:
     return repo
 
 
-def start_daemon(home: Path, cwd: Path, **env: str) -> str:
-    """A daemon started by a relay session in ``cwd``; the id of the memory it stored there."""
+def start_daemon(home: Path, cwd: Path, project: str | None = None, **env: str) -> str:
+    """A daemon started by a relay session in ``cwd``; the id of the memory it stored there
+    (in ``project``, else the session's)."""
+    args = {"content": STAGING, **({"project": project} if project else {})}
 
     async def main() -> str:
         async with Session(home, cwd, **env) as client:
-            return str(structured(await client.call_tool("remember", {"content": STAGING}))["id"])
+            return str(structured(await client.call_tool("remember", args))["id"])
 
     return anyio.run(main)
 
@@ -86,3 +89,28 @@ def test_the_prompt_hook_of_a_team_project_recalls_through_the_daemon(
     assert context == TEAM_NOTE
     context, _ = prompt(home, repo, "how often is staging recreated", **team)
     assert context == ""
+
+
+def test_a_team_database_down_leaves_the_local_memories_and_the_note(tmp_path: Path) -> None:
+    """The daemon runs but its team database does not answer: the hook reads the local file
+    itself (a global memory, embedded by the daemon, found by meaning) and says once that the
+    team's memories were not searched."""
+    home = tmp_path / "home"
+    repo = team_repo(tmp_path)
+    team = {
+        "MCP_MEMORY_DATABASE_URL": f"postgresql://bob@127.0.0.1:{free_port()}/team",
+        "MCP_MEMORY_TEAM_PROJECTS": TEAM,
+        "MCP_MEMORY_USER_ID": "bob@laptop",
+    }
+    assert start_daemon(home, repo, project="global", **team) == "1"
+    pid = daemon_pid(home)
+    assert pid is not None
+    try:
+        context, imported = prompt(
+            home, repo, "how often is staging recreated", importtime=True, **team
+        )
+        assert "psycopg" not in {m.split(".")[0] for m in imported}
+        assert "- [1] " in context and "rebuilt every night at 2am" in context
+        assert context.endswith(TEAM_NOTE)
+    finally:
+        stop(pid)

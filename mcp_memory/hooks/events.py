@@ -33,7 +33,9 @@ Events:
   each at most once per session: vector
   similarity with the prompt embedded by the daemon (where one runs) or the warm server, when
   it serves the database's model, else strong keyword matches only. Nothing qualifies: nothing
-  is printed.
+  is printed. A team project's (hybrid use) come from the daemon's recall over the team
+  database and the local file (:func:`team_memories`); without it, the local file's and a
+  once-per-session note (:func:`team_note`).
 - ``PostToolUse`` / ``PostToolUseFailure``: :func:`mcp_memory.capture.observe.observe`; a failed
   command that matches an earlier ``error_fix`` memory gets that fix as context. A captured
   memory's job carries the files edited in its episode: the worker anchors the memory to them.
@@ -131,7 +133,7 @@ class Hook:
     @property
     def on_team(self) -> bool:
         """Whether hybrid use keeps this project on the team database, which the hooks'
-        reader does not open (see :func:`team_note`)."""
+        reader does not open (see :func:`team_memories`)."""
         return projects.is_team_key(self.project, self.settings.team_keys)
 
     @property
@@ -395,9 +397,9 @@ TEAM_NOTE = (
 
 
 def team_note(hook: Hook) -> str:
-    """Once per session, for a team project (hybrid use): the prompt hook reads only the local
-    SQLite file (importing a PostgreSQL driver would cost 0.1-0.5 s per prompt), so it says
-    that its silence is not "nothing stored"."""
+    """Once per session, for a team project (hybrid use) whose memories no daemon could recall:
+    the prompt hook then reads only the local SQLite file (importing a PostgreSQL driver would
+    cost 0.1-0.5 s per prompt), so it says that its silence is not "nothing stored"."""
     with session_state(hook.settings.run_dir, hook.session_id) as state:
         if state.get("team_note"):
             return ""
