@@ -125,3 +125,19 @@ def acquire_lock(path: Path, *, wait: bool = False) -> IO[bytes] | None:
         handle.close()
         return None
     return handle
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie waiting to be reaped (what a pid file's
+    reader asks before trusting it: the warm server's and the daemon's)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): the signal check is all there is
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]

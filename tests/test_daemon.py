@@ -161,20 +161,27 @@ def _home_of(pid: int) -> Path | None:
 
 
 class Squatter:
-    """A Unix socket at the daemon's path that someone else could use (mode 0666), recording
-    every byte it is sent."""
+    """A listener someone else could own, recording every byte it is sent and, with ``reply``,
+    answering each received chunk with that line (a made-up proof, say)."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(str(path))
-        os.chmod(path, 0o666)
-        self.sock.listen()
+    def __init__(self, sock: socket.socket, reply: bytes | None = None) -> None:
+        self.sock = sock
         self.sock.settimeout(0.2)
+        self.reply = reply
         self.received = b""
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._serve)
         self.thread.start()
+
+    @classmethod
+    def at_path(cls, path: Path) -> Squatter:
+        """A Unix socket at the daemon's path that anyone could use (mode 0666)."""
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(str(path))
+        os.chmod(path, 0o666)
+        sock.listen()
+        return cls(sock)
 
     def _serve(self) -> None:
         while not self.stop.is_set():
@@ -187,6 +194,8 @@ class Squatter:
                 try:
                     while data := conn.recv(65536):
                         self.received += data
+                        if self.reply is not None:
+                            conn.sendall(self.reply)
                 except OSError:
                     pass
 
@@ -201,7 +210,7 @@ def squatter(tmp_path: Path) -> Iterator[Squatter]:
     home = tmp_path / "home"
     (home / "run").mkdir(parents=True, mode=0o700)
     os.chmod(home / "run", 0o700)
-    s = Squatter(socket_path(home / "run"))
+    s = Squatter.at_path(socket_path(home / "run"))
     yield s
     s.close()
 

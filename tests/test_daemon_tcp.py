@@ -17,13 +17,20 @@ import socket
 import stat
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from test_daemon import Session, daemon_pid, environment, project, running, structured
+from test_daemon import (
+    Session,
+    Squatter,
+    daemon_pid,
+    environment,
+    project,
+    running,
+    structured,
+)
 from test_daemon_hooks import prompt
 
 from mcp_memory import daemon_link
@@ -74,55 +81,24 @@ def test_without_unix_sockets_relays_and_hooks_use_loopback_tcp_with_a_token(
         store.close()
 
 
-class PortSquatter:
-    """A loopback listener that records every byte and answers each line with a made-up proof."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.received = b""
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.settimeout(1)
-                try:
-                    while data := conn.recv(65536):
-                        self.received += data
-                        reply = {"proof": "00" * 32, "challenge": "11" * 16}
-                        conn.sendall(json.dumps(reply).encode() + b"\n")
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(5)
-        self.sock.close()
-
-
 @pytest.fixture
 def port_squatter(tmp_path: Path) -> Any:
     run = tmp_path / "home" / "run"
     run.mkdir(parents=True, mode=0o700)
     os.chmod(run, 0o700)
-    squatter = PortSquatter()
+    # a loopback listener answering each line with a made-up proof
+    proof = json.dumps({"proof": "00" * 32, "challenge": "11" * 16}).encode() + b"\n"
+    squatter = Squatter(socket.create_server(("127.0.0.1", 0)), reply=proof)
+    port = squatter.sock.getsockname()[1]
     fd = os.open(run / daemon_link.PORT, os.O_WRONLY | os.O_CREAT, 0o600)
-    os.write(fd, json.dumps({"port": squatter.port, "token": "ab" * 32}).encode())
+    os.write(fd, json.dumps({"port": port, "token": "ab" * 32}).encode())
     os.close(fd)
     yield squatter
     squatter.close()
 
 
 def test_a_program_on_the_port_that_cannot_prove_the_token_gets_no_text(
-    tmp_path: Path, port_squatter: PortSquatter
+    tmp_path: Path, port_squatter: Squatter
 ) -> None:
     run = tmp_path / "home" / "run"
     # A daemon holds the lock (a port file then names a live daemon's port): the client asks
@@ -142,7 +118,7 @@ def test_a_program_on_the_port_that_cannot_prove_the_token_gets_no_text(
 
 
 def test_a_port_file_left_by_a_dead_daemon_is_never_connected_to(
-    tmp_path: Path, port_squatter: PortSquatter
+    tmp_path: Path, port_squatter: Squatter
 ) -> None:
     home = tmp_path / "home"
     cwd = project(tmp_path, "proj")
@@ -155,7 +131,9 @@ def test_a_port_file_left_by_a_dead_daemon_is_never_connected_to(
     stored = anyio.run(main)
     assert port_squatter.received == b""
     published = json.loads((home / "run" / daemon_link.PORT).read_text())
-    assert published["port"] != port_squatter.port  # the daemon the relay started wrote its own
+    assert (
+        published["port"] != port_squatter.sock.getsockname()[1]
+    )  # the daemon the relay started wrote its own
     store = Store.open(home / "memory.db")
     try:
         assert store.get(stored["id"]).content == secret

@@ -27,7 +27,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from mcp import Client
 from test_fallback import DIM, embed_reply, health_reply
 from warm_helpers import (
     TOKENS,
+    JsonHandler,
     client_for,
     free_port,
     serving_handler,
@@ -66,13 +66,13 @@ def scripted(behaviour: str, run_dir: Path = TOKENS) -> Iterator[tuple[int, thre
     (vectors of twice the dimension, header claiming the right one)."""
     release = threading.Event()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
             body = json.dumps(health_reply()).encode()
             port = self.server.server_address[1]
-            self._json(json.loads(with_proof(body, self.headers, port, run_dir)))
+            self.reply_json(json.loads(with_proof(body, self.headers, port, run_dir)))
 
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -87,18 +87,7 @@ def scripted(behaviour: str, run_dir: Path = TOKENS) -> Iterator[tuple[int, thre
                 return
             wide = np.zeros((len(texts), 2 * DIM), dtype=np.float32)
             wide[:, 0] = 1.0
-            self._json(embed_reply(texts, vectors=wide))
-
-        def _json(self, payload: Any) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: Any) -> None:
-            pass
+            self.reply_json(embed_reply(texts, vectors=wide))
 
     with serving_handler(Handler) as port:
         try:

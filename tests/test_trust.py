@@ -19,13 +19,11 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-from warm_helpers import client_for, post_json, serving, serving_handler
+from warm_helpers import JsonHandler, client_for, post_json, serving, serving_handler
 
 import mcp_memory.embed_server.process as process
 from mcp_memory.config import load_settings
@@ -72,12 +70,14 @@ def squatter() -> Iterator[tuple[int, Squatter]]:
     model's) vectors. It records everything it is sent."""
     log = Squatter()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
             log.heard(f"{self.command} {self.path} {dict(self.headers)}".encode())
-            self.reply({"service": SERVICE, "status": "ok", "model": "minilm", "dimension": DIM})
+            self.reply_json(
+                {"service": SERVICE, "status": "ok", "model": "minilm", "dimension": DIM}
+            )
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -85,7 +85,7 @@ def squatter() -> Iterator[tuple[int, Squatter]]:
             texts = json.loads(body).get("texts", [])
             wrong = np.zeros((len(texts), DIM), dtype="<f4")
             wrong[:, 1] = 1.0
-            self.reply(
+            self.reply_json(
                 {
                     "service": SERVICE,
                     "model": "minilm",
@@ -95,17 +95,6 @@ def squatter() -> Iterator[tuple[int, Squatter]]:
                     "vectors": base64.b64encode(wrong.tobytes()).decode(),
                 }
             )
-
-        def reply(self, payload: dict[str, Any]) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: Any) -> None:
-            pass
 
     with serving_handler(Handler) as port:
         yield port, log

@@ -24,7 +24,6 @@ import numpy as np
 import pytest
 from qwen_fixture import build_tiny_qwen, tiny_qwen_spec
 from warm_helpers import (
-    alive,
     client_for,
     free_port,
     post_json,
@@ -44,6 +43,7 @@ from mcp_memory.embedding.engine import Engine
 from mcp_memory.embedding.local import LocalEmbedder
 from mcp_memory.embedding.protocol import MAX_BATCH, MAX_TEXT_CHARS, SERVICE
 from mcp_memory.errors import ConfigError
+from mcp_memory.files import pid_alive
 
 TEXTS = [
     "The deploy script needs the staging key before it runs.",
@@ -465,7 +465,7 @@ def test_process_start_is_idempotent_and_stop_leaves_nothing_behind(tmp_path: Pa
     stopped = process.stop(settings)
     assert stopped["status"] == "stopped", stopped
     assert "it exited" in stopped["message"]  # SIGTERM was enough
-    assert not alive(pid)
+    assert not pid_alive(pid)
     assert not process.pid_file(settings).exists()
     assert process.status(settings)["status"] == "not running"
     assert process.stop(settings)["status"] == "not running"

@@ -34,6 +34,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class JsonHandler(BaseHTTPRequestHandler):
+    """A stand-in's handler base: :meth:`reply_json` answers 200 with a JSON body, and nothing
+    is logged."""
+
+    def reply_json(self, payload: Any) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
 @contextmanager
 def serving_handler(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
     """Any HTTP handler (a foreign or lying server) on a free loopback port, from a thread;
@@ -168,16 +184,3 @@ def spawn_server(home: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-
-
-def alive(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]

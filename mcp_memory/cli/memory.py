@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from mcp_memory import __version__
@@ -20,9 +21,9 @@ def cmd_remember(args: argparse.Namespace, settings: Settings) -> int:
 
     text = sys.stdin.read() if args.text == "-" else args.text
     project = "global" if args.global_ else args.project
-    try:
-        app = open_app(settings)
-    except DatabaseUnreachableError as exc:
+
+    def queued(exc: DatabaseUnreachableError, cwd: Path | None = None) -> int:
+        """Queue the memory while its database does not answer, and say so (exit 0)."""
         from mcp_memory.app import queue_remember
 
         waiting = queue_remember(
@@ -33,6 +34,7 @@ def cmd_remember(args: argparse.Namespace, settings: Settings) -> int:
             type=args.type,
             source="cli",
             visibility=args.visibility,
+            cwd=cwd,
         )
         print(
             f"{exc}\nqueued the memory locally ({waiting} write(s) waiting); it is stored "
@@ -40,6 +42,11 @@ def cmd_remember(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 0
+
+    try:
+        app = open_app(settings)
+    except DatabaseUnreachableError as exc:
+        return queued(exc)
     with app:
         key = app.project(project, create=True)
         try:
@@ -52,24 +59,7 @@ def cmd_remember(args: argparse.Namespace, settings: Settings) -> int:
                 visibility=args.visibility,
             )
         except DatabaseUnreachableError as exc:  # hybrid use: a team project's write waits
-            from mcp_memory.app import queue_remember
-
-            waiting = queue_remember(
-                settings,
-                [text],
-                project=project,
-                tags=args.tag,
-                type=args.type,
-                source="cli",
-                visibility=args.visibility,
-                cwd=app.cwd,
-            )
-            print(
-                f"{exc}\nqueued the memory locally ({waiting} write(s) waiting); it is stored "
-                "when the team database answers again",
-                file=sys.stderr,
-            )
-            return 0
+            return queued(exc, app.cwd)
 
     def show(r: Any) -> str:
         line = f"{r.status} memory {r.id} ({r.type}) in {project_label(r.project)}"
@@ -422,7 +412,6 @@ def cmd_links(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:
-    from pathlib import Path
 
     from mcp_memory.app import open_store
     from mcp_memory.graph.page import DEFAULT_STATES, write_graph

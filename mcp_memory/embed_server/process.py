@@ -31,7 +31,7 @@ from mcp_memory.embed_server.pidfile import lock_path, pid_path, read_pid_file, 
 from mcp_memory.embedding.protocol import token_path
 from mcp_memory.embedding.warm_client import ForeignServer, fetch_health
 from mcp_memory.errors import WarmServerError
-from mcp_memory.files import open_private, private_dir, touch_private
+from mcp_memory.files import open_private, pid_alive, private_dir, touch_private
 
 POLL_INTERVAL = 0.05
 
@@ -144,7 +144,7 @@ def _wait_ready(settings: Settings, pid: int, timeout: float, outcome: str) -> d
         current = status(settings)
         if current["status"] == "running":
             return {**current, "status": outcome, "log": str(log_file(settings))}
-        if not _alive(pid):
+        if not pid_alive(pid):
             if current["status"] == "starting":  # another start won the race; wait for it
                 pid, outcome = int(current["pid"]), "already running"
                 continue
@@ -174,7 +174,7 @@ def stop(settings: Settings, timeout: float = 10.0) -> dict[str, Any]:
     path = pid_file(settings)
     info = read_pid_file(path)
     pid: int | None = info["pid"] if info is not None else None
-    if pid is None or not _alive(pid):
+    if pid is None or not pid_alive(pid):
         try:
             health = fetch_health(
                 settings.embed_host,
@@ -185,7 +185,7 @@ def stop(settings: Settings, timeout: float = 10.0) -> dict[str, Any]:
         except WarmServerError:
             health = None
         pid = health.get("pid") if health is not None else None
-        if not isinstance(pid, int) or not _alive(pid):
+        if not isinstance(pid, int) or not pid_alive(pid):
             path.unlink(missing_ok=True)
             return {
                 "status": "not running",
@@ -266,21 +266,6 @@ def _child_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-def _alive(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie waiting to be reaped."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc (macOS): the signal check is all there is
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
-
-
 def _command_line(pid: int) -> str | None:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -300,7 +285,7 @@ def _command_line(pid: int) -> str | None:
 
 
 def _is_our_server(pid: int) -> bool:
-    if not _alive(pid):
+    if not pid_alive(pid):
         return False
     command = _command_line(pid) or ""
     return "embed_server" in command or "mcp-memory-embed-server" in command
@@ -309,10 +294,10 @@ def _is_our_server(pid: int) -> bool:
 def _wait_gone(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not pid_alive(pid):
             return True
         time.sleep(POLL_INTERVAL)
-    return not _alive(pid)
+    return not pid_alive(pid)
 
 
 def _log_tail(path: Path, lines: int = 5) -> str:

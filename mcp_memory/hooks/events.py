@@ -56,7 +56,7 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -429,14 +429,7 @@ def team_memories(hook: Hook, query: str) -> str | None:
     except hook_recall.Unavailable:
         return None
     threshold = hook_recall.relevance_threshold(model)
-    with session_state(settings.run_dir, hook.session_id) as state:
-        shown = _shown(state)
-        chosen = hook_recall.select(candidates, threshold, exclude=set(shown))
-        if chosen:
-            state["injected"] = [*shown, *(c.id for c, _ in chosen)][-MAX_SHOWN:]
-    if not chosen:
-        return ""
-    return hook_recall.render(chosen, stale=stale)
+    return _inject(hook, candidates, threshold, lambda _ids: stale)
 
 
 def relevant_memories(hook: Hook, query: str) -> str:
@@ -456,14 +449,25 @@ def relevant_memories(hook: Hook, query: str) -> str:
     candidates = [c for c in candidates if c.type not in HISTORY_TYPES]
     if not candidates:
         return ""
-    with session_state(settings.run_dir, hook.session_id) as state:
+    return _inject(hook, candidates, threshold, lambda ids: _stale(settings, ids))
+
+
+def _inject(
+    hook: Hook,
+    candidates: list[hook_recall.Candidate],
+    threshold: float,
+    stale: Callable[[list[int | str]], dict[int | str, str]],
+) -> str:
+    """The candidates over ``threshold`` not yet shown this session, recorded as shown and
+    rendered with their stale-code notes (``stale`` of the chosen ids); "" when none is."""
+    with session_state(hook.settings.run_dir, hook.session_id) as state:
         shown = _shown(state)
         chosen = hook_recall.select(candidates, threshold, exclude=set(shown))
         if chosen:
             state["injected"] = [*shown, *(c.id for c, _ in chosen)][-MAX_SHOWN:]
     if not chosen:
         return ""
-    return hook_recall.render(chosen, stale=_stale(settings, [c.id for c, _ in chosen]))
+    return hook_recall.render(chosen, stale=stale([c.id for c, _ in chosen]))
 
 
 def _stale(settings: Settings, ids: list[int | str]) -> dict[int | str, str]:

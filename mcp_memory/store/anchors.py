@@ -84,22 +84,20 @@ class StoreAnchors(StoreBase):
 
     def anchored_ids(self, project: str | None = None) -> list[int]:
         """Active memories (of ``project``, if given) that have anchors."""
-        where = f"m.state IN ({placeholders(len(ACTIVE_STATES))})"
-        params: list[object] = [*ACTIVE_STATES]
-        if project is not None:
-            where += " AND m.project = ?"
-            params.append(project)
-        with self.lock:
-            rows = self._rows(
-                f"SELECT m.id FROM memories m WHERE {where} AND EXISTS "
-                f"(SELECT 1 FROM {MEMORY_ANCHORS} a WHERE a.memory_id = m.id) ORDER BY m.id",
-                params,
-            )
-        return [int(r[0]) for r in rows]
+        return self._anchored(project, "")
 
     def orphaned_ids(self, project: str | None = None) -> list[int]:
         """Active memories (of ``project``, if given) whose every anchor was last found
         deleted: the code they describe is gone."""
+        return self._anchored(
+            project,
+            f" AND NOT EXISTS (SELECT 1 FROM {MEMORY_ANCHORS} a WHERE a.memory_id = m.id "
+            "AND a.status != 'deleted')",
+        )
+
+    def _anchored(self, project: str | None, condition: str) -> list[int]:
+        """Active memories (of ``project``, if given) with anchors, meeting ``condition``
+        (SQL over ``m``, the memory), in id order."""
         where = f"m.state IN ({placeholders(len(ACTIVE_STATES))})"
         params: list[object] = [*ACTIVE_STATES]
         if project is not None:
@@ -108,9 +106,8 @@ class StoreAnchors(StoreBase):
         with self.lock:
             rows = self._rows(
                 f"SELECT m.id FROM memories m WHERE {where} AND EXISTS "
-                f"(SELECT 1 FROM {MEMORY_ANCHORS} a WHERE a.memory_id = m.id) AND NOT EXISTS "
-                f"(SELECT 1 FROM {MEMORY_ANCHORS} a WHERE a.memory_id = m.id "
-                "AND a.status != 'deleted') ORDER BY m.id",
+                f"(SELECT 1 FROM {MEMORY_ANCHORS} a WHERE a.memory_id = m.id){condition} "
+                "ORDER BY m.id",
                 params,
             )
         return [int(r[0]) for r in rows]

@@ -19,7 +19,8 @@ from typing import Any
 
 from mcp_memory.config import Settings
 from mcp_memory.daemon_link import LOG, PID, UntrustedSocket, socket_path
-from mcp_memory.server.daemon.launch import StartFailed, alive, connect_or_start, try_connect
+from mcp_memory.files import pid_alive
+from mcp_memory.server.daemon.launch import StartFailed, connect_or_start, try_connect
 
 
 def log_file(settings: Settings) -> Path:
@@ -87,9 +88,9 @@ def stop(settings: Settings, timeout: float = 10.0) -> dict[str, Any]:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    forced = alive(pid)
+    forced = pid_alive(pid)
     if forced:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
@@ -113,7 +114,7 @@ def _recorded_pid(settings: Settings) -> int | None:
         pid = int(json.loads((settings.run_dir / PID).read_text())["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not alive(pid):
+    if not pid_alive(pid):
         return None
     try:
         command = Path(f"/proc/{pid}/cmdline").read_bytes()

@@ -28,6 +28,7 @@ from mcp_memory.daemon_link import (
     connect,
     lock_held,
 )
+from mcp_memory.files import pid_alive
 
 POLL = 0.02  # seconds between connection attempts while the daemon starts
 CONNECT_TIMEOUT = 2.0
@@ -118,20 +119,6 @@ def launch(home: Path, state: Path, env: Mapping[str, str]) -> int:
     return int(text)
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[:1]
-    except OSError:
-        return True
-    return state != ["Z"]
-
-
 def connect_or_start(
     home: Path, state: Path, env: Mapping[str, str], timeout: float
 ) -> socket.socket:
@@ -168,7 +155,7 @@ def connect_or_start(
                 sock = try_connect(run_dir)
                 if sock is not None:
                     return sock
-                if not alive(pid):
+                if not pid_alive(pid):
                     break
                 time.sleep(POLL)
             else:

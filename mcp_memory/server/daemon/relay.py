@@ -31,7 +31,8 @@ from typing import Any
 
 from mcp_memory import __version__
 from mcp_memory.daemon_link import PREFIX, settings_key
-from mcp_memory.server.daemon.launch import StartFailed, alive, connect_or_start
+from mcp_memory.files import pid_alive
+from mcp_memory.server.daemon.launch import StartFailed, connect_or_start
 
 START_TIMEOUT = 30.0  # seconds to wait for a daemon to listen (it imports the MCP SDK)
 HELLO_TIMEOUT = 10.0
@@ -340,9 +341,9 @@ def open_daemon(place: Place) -> SocketBackend:
         # is gone it may still accept a connection it never answers, so wait for it.
         pid = answer.get("pid")
         deadline = time.monotonic() + START_TIMEOUT
-        while isinstance(pid, int) and alive(pid) and time.monotonic() < deadline:
+        while isinstance(pid, int) and pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if isinstance(pid, int) and alive(pid):
+        if isinstance(pid, int) and pid_alive(pid):
             raise Unavailable(f"the daemon of version {answer.get('version')} did not exit")
 
 
