@@ -181,7 +181,7 @@ class Linker:
             if i != memory_id and s >= self.threshold - PREFILTER_MARGIN
         ]
         links: list[Link] = []
-        sims, actives = self._similarities(memory, vectors[memory_id], candidates)
+        sims, actives = self.similarities(memory, vectors[memory_id], candidates)
         if sims:
             rare: set[int] = set()
             if scope_size >= RARE_MIN_SCOPE:
@@ -205,7 +205,7 @@ class Linker:
             self._prune([int(link.id) for link in links])
         return links
 
-    def _similarities(
+    def similarities(
         self, memory: Text, vector: np.ndarray, candidates: list[tuple[int, float]]
     ) -> tuple[dict[int, float], list[_Candidate]]:
         """The topic cosine of ``memory`` (full vector ``vector``) to each of ``candidates``
