@@ -6,8 +6,9 @@ projects). Each candidate is then compared on *topic* vectors: the embedding of 
 once the project's shared boilerplate is removed (see :mod:`boilerplate`), so two session logs
 that share a format but not a topic do not link. A link needs a topic cosine at or above the
 model's link threshold, or a little below it with a word the two share and no other memory of
-the scope holds (``RARE_MARGIN``). A memory makes at most ``MAX_NEW_LINKS`` links, and none holds more
-than ``MAX_LINKS`` (the weakest are dropped), so hubs cannot swallow the graph.
+the scope holds (``RARE_MARGIN``), or further below with such a word and a tag few memories of
+the scope carry (``TAG_MARGIN``). A memory makes at most ``MAX_NEW_LINKS`` links, and none holds
+more than ``MAX_LINKS`` (the weakest are dropped), so hubs cannot swallow the graph.
 """
 
 from __future__ import annotations
@@ -79,7 +80,20 @@ RARE_MIN_SCOPE = 12
 # Further below, down to TAG_MARGIN under the threshold, a candidate links when it shares a rare
 # word (as above) and a tag of the memory that at most TAG_DF memories of the scope carry (the
 # pair and one more), unless both open with the same label or heading (first_label: a format,
-# whose texts share tags and words by layout). FIGURES
+# whose texts share tags and words by layout). A tag is the writer's own word on what a memory
+# is about; related notes on one part of a project (suppliers.toml, the Helm add-ons, sqlc) sit
+# at cosines of 0.26-0.30 with MiniLM, among as many unrelated pairs of the project, and a tag
+# few memories carry tells them apart where the words cannot. Chosen on the calibration half of
+# bench/coding.py (all memories in one store, links made as they arrive): related pairs linked
+# 22/28 with the band off, 26/28 with margin 0.18 and a count of 3 (0.12-0.14: 22/28; 0.16:
+# 23/28; 0.18-0.22 with a count of 2: 24/28), links among all 208 memories 172 -> 190, the
+# same-format pairs (1/18) and each family's false links unchanged; the smallest margin and
+# count reaching 26/28 were kept. The candidate must pass the prefilter (full cosine >= the
+# threshold - PREFILTER_MARGIN), so the band ends there. Tried on calibration and dropped: token-
+# state coverage (coverage.py's word-piece states, the share of content words matched at >= 0.8)
+# or content-word overlap with a rare word, mutual nearest neighbours, best sentence-pair cosine
+# and a logistic over them: at most +3 related pairs for +22 unlabelled links. bench/links.py's
+# pairs carry no tags: the rule never fires there. Held-out (once): docs/benchmarks.md, "coding".
 TAG_MARGIN = 0.18
 TAG_DF = 3
 _WORD = re.compile(r"\w+")
