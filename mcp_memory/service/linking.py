@@ -6,8 +6,9 @@ projects). Each candidate is then compared on *topic* vectors: the embedding of 
 once the project's shared boilerplate is removed (see :mod:`boilerplate`), so two session logs
 that share a format but not a topic do not link. A link needs a topic cosine at or above the
 model's link threshold, or a little below it with a word the two share and no other memory of
-the scope holds (``RARE_MARGIN``). A memory makes at most ``MAX_NEW_LINKS`` links, and none holds more
-than ``MAX_LINKS`` (the weakest are dropped), so hubs cannot swallow the graph.
+the scope holds (``RARE_MARGIN``), or further below with such a word and a tag few memories of
+the scope carry (``TAG_MARGIN``). A memory makes at most ``MAX_NEW_LINKS`` links, and none holds
+more than ``MAX_LINKS`` (the weakest are dropped), so hubs cannot swallow the graph.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 from mcp_memory.embedding.protocol import Embedder
 from mcp_memory.projects import scope
 from mcp_memory.service import boilerplate
+from mcp_memory.store.base import Memory
 from mcp_memory.store.database import Store
 from mcp_memory.store.schema import ACTIVE_STATES
 from mcp_memory.text.keywords import STOPWORDS
@@ -75,6 +77,25 @@ FORMAT_WEIGHT = 0.4
 RARE_MARGIN = 0.08
 RARE_DF = 2
 RARE_MIN_SCOPE = 12
+# Further below, down to TAG_MARGIN under the threshold, a candidate links when it shares a rare
+# word (as above) and a tag of the memory that at most TAG_DF memories of the scope carry (the
+# pair and one more), unless both open with the same label or heading (first_label: a format,
+# whose texts share tags and words by layout). A tag is the writer's own word on what a memory
+# is about; related notes on one part of a project (suppliers.toml, the Helm add-ons, sqlc) sit
+# at cosines of 0.26-0.30 with MiniLM, among as many unrelated pairs of the project, and a tag
+# few memories carry tells them apart where the words cannot. Chosen on the calibration half of
+# bench/coding.py (all memories in one store, links made as they arrive): related pairs linked
+# 22/28 with the band off, 26/28 with margin 0.18 and a count of 3 (0.12-0.14: 22/28; 0.16:
+# 23/28; 0.18-0.22 with a count of 2: 24/28), links among all 208 memories 172 -> 190, the
+# same-format pairs (1/18) and each family's false links unchanged; the smallest margin and
+# count reaching 26/28 were kept. The candidate must pass the prefilter (full cosine >= the
+# threshold - PREFILTER_MARGIN), so the band ends there. Tried on calibration and dropped: token-
+# state coverage (coverage.py's word-piece states, the share of content words matched at >= 0.8)
+# or content-word overlap with a rare word, mutual nearest neighbours, best sentence-pair cosine
+# and a logistic over them: at most +3 related pairs for +22 unlabelled links. bench/links.py's
+# pairs carry no tags: the rule never fires there. Held-out (once): docs/benchmarks.md, "coding".
+TAG_MARGIN = 0.18
+TAG_DF = 3
 _WORD = re.compile(r"\w+")
 _RARE_WORD = re.compile(r"[^\W\d_]{3,}")
 
@@ -83,6 +104,14 @@ def rare_words(text: str) -> set[str]:
     """The words of ``text`` that may be rare enough to say what it is about: three or more
     letters, no digits, no stopwords, lower-cased."""
     return {w for w in _RARE_WORD.findall(text.lower()) if w not in STOPWORDS}
+
+
+def first_label(text: str) -> str | None:
+    """The label or heading ``text`` opens with (:func:`boilerplate.parse`: a parenthesised
+    remark left out, so "Benchmark (write, parquet): ..." and "Benchmark (fetch): ..." share
+    one), or None when its first line is prose."""
+    lines = boilerplate.parse(text)
+    return lines[0].label_key if lines else None
 
 
 def content_words(text: str) -> int:
@@ -112,6 +141,7 @@ class _Candidate(NamedTuple):
     id: int
     content: str
     project: str
+    tags: tuple[str, ...]
 
 
 class Linker:
@@ -165,37 +195,19 @@ class Linker:
             if i != memory_id and s >= self.threshold - PREFILTER_MARGIN
         ]
         links: list[Link] = []
-        # Its own topic first: a memory about nothing in particular links to nothing.
-        mine = self.topic_texts([memory]).get(memory_id) if candidates else None
-        if mine is not None:
-            actives = self._active([i for i, _ in candidates])
-            texts = self.topic_texts(actives)
-            # A candidate with no boilerplate, like the memory, is compared on full vectors:
-            # its cosine is the one the KNN query measured.
-            known = {i for i, (_, plain) in texts.items() if plain and mine[1]}
-            others = [i for i in texts if i not in known]
-            theirs = self._topic_vectors(others, texts) if others else {}
-            own = vectors[memory_id]
-            if others and not mine[1]:
-                own = self._topic_vectors([memory_id], {memory_id: mine}, vectors)[memory_id]
-            fmt = boilerplate.opening(memory.content)
-            family = [
-                c.id
-                for c in actives
-                if fmt and c.id in texts and boilerplate.opening(c.content) == fmt
-            ]
-            shared = self._without_format(own, family, theirs) if family else {}
-            sims: dict[int, float] = {}
-            for cid, full_sim in candidates:
-                if cid in shared:
-                    sims[cid] = shared[cid]
-                elif cid in known:
-                    sims[cid] = full_sim
-                elif cid in theirs:
-                    sims[cid] = float(own @ theirs[cid])
-            near = [c for c in actives if self.threshold - RARE_MARGIN <= sims.get(c.id, -1.0)]
-            near = [c for c in near if sims[c.id] < self.threshold]
-            rare = self._share_rare(memory, near) if scope_size >= RARE_MIN_SCOPE else set()
+        sims, actives = self.similarities(memory, vectors[memory_id], candidates)
+        if sims:
+            rare: set[int] = set()
+            if scope_size >= RARE_MIN_SCOPE:
+                low = self.threshold - RARE_MARGIN
+                near: list[Text] = [
+                    c for c in actives if low <= sims.get(c.id, -1.0) < self.threshold
+                ]
+                wide = [
+                    c for c in actives if self.threshold - TAG_MARGIN <= sims.get(c.id, -1.0) < low
+                ]
+                near += self._share_tag(memory, wide)
+                rare = self._share_rare(memory, near)
             for cid, sim in sims.items():
                 if sim >= self.threshold or cid in rare:
                     links.append(Link(cid, round(sim, 4)))
@@ -206,6 +218,60 @@ class Linker:
             self.store.mark_connected(memory_id)
             self._prune([int(link.id) for link in links])
         return links
+
+    def similarities(
+        self, memory: Text, vector: np.ndarray, candidates: list[tuple[int, float]]
+    ) -> tuple[dict[int, float], list[_Candidate]]:
+        """The topic cosine of ``memory`` (full vector ``vector``) to each of ``candidates``
+        (id, full cosine) it can be compared with, and the active candidates' texts; nothing
+        when the memory is about nothing in particular (its own topic comes first)."""
+        mine = self.topic_texts([memory]).get(memory.id) if candidates else None
+        if mine is None:
+            return {}, []
+        actives = self._active([i for i, _ in candidates])
+        texts = self.topic_texts(actives)
+        # A candidate with no boilerplate, like the memory, is compared on full vectors:
+        # its cosine is the one the KNN query measured.
+        known = {i for i, (_, plain) in texts.items() if plain and mine[1]}
+        others = [i for i in texts if i not in known]
+        theirs = self._topic_vectors(others, texts) if others else {}
+        own = vector
+        if others and not mine[1]:
+            own = self._topic_vectors([memory.id], {memory.id: mine}, {memory.id: vector})[
+                memory.id
+            ]
+        fmt = boilerplate.opening(memory.content)
+        family = [
+            c.id for c in actives if fmt and c.id in texts and boilerplate.opening(c.content) == fmt
+        ]
+        shared = self._without_format(own, family, theirs) if family else {}
+        sims: dict[int, float] = {}
+        for cid, full_sim in candidates:
+            if cid in shared:
+                sims[cid] = shared[cid]
+            elif cid in known:
+                sims[cid] = full_sim
+            elif cid in theirs:
+                sims[cid] = float(own @ theirs[cid])
+        return sims, actives
+
+    def _share_tag(self, memory: Memory, wide: Sequence[_Candidate]) -> list[_Candidate]:
+        """Those of ``wide`` that carry a tag of ``memory`` no more than ``TAG_DF`` memories of
+        its scope carry, unless both open with the same label (a format: tags and words may
+        come with the layout): the writer's own word on what both are about."""
+        mine = set(memory.tags)
+        label = first_label(memory.content)
+        wide = [
+            c
+            for c in wide
+            if mine & set(c.tags) and (label is None or first_label(c.content) != label)
+        ]
+        if not wide:
+            return []
+        shared = sorted(set().union(*(mine & set(c.tags) for c in wide)))
+        counts = self.store.tag_counts(shared, scope(memory.project))
+        few = {t for t in shared if counts.get(t, 0) <= TAG_DF}
+        return [c for c in wide if few & set(c.tags)]
 
     def _share_rare(self, memory: Text, near: Sequence[Text]) -> set[int]:
         """Those of ``near`` that share with ``memory`` a word no other memory of its scope
@@ -250,7 +316,7 @@ class Linker:
             out[i] = float(mine @ other / (np.linalg.norm(other) or 1.0))
         return out
 
-    def _active(self, ids: list[int]) -> list[Text]:
+    def _active(self, ids: list[int]) -> list[_Candidate]:
         """The text and project of those of ``ids`` still active (the rest of a memory row is
         not needed to link it)."""
         return [_Candidate(*row) for row in self.store.active_texts(ids)]

@@ -107,19 +107,40 @@ class StoreLinks(StoreBase):
             )
         return [str(r[0]) for r in rows]
 
-    def active_texts(self, ids: Sequence[int]) -> list[tuple[int, str, str]]:
-        """``(id, content, project)`` of those of ``ids`` still active: all linking needs of a
-        candidate (the rest of a memory row is not read)."""
+    def active_texts(self, ids: Sequence[int]) -> list[tuple[int, str, str, tuple[str, ...]]]:
+        """``(id, content, project, tags)`` of those of ``ids`` still active: all linking needs
+        of a candidate (the rest of a memory row is not read)."""
         if not ids:
             return []
         seen, seen_params = self.visible()
         with self.lock:
             rows = self._rows(
-                f"SELECT id, content, project FROM memories WHERE id IN ({placeholders(len(ids))}) "
+                f"SELECT id, content, project, tags FROM memories "
+                f"WHERE id IN ({placeholders(len(ids))}) "
                 f"AND +state IN ({placeholders(len(ACTIVE_STATES))}) AND {seen}",
                 (*ids, *ACTIVE_STATES, *seen_params),
             )
-        return [(int(i), str(content), str(project)) for i, content, project in rows]
+        return [
+            (int(i), str(content), str(project), tuple(str(tags).split()) if tags else ())
+            for i, content, project, tags in rows
+        ]
+
+    def tag_counts(self, tags: Sequence[str], projects: Sequence[str]) -> dict[str, int]:
+        """How many active memories of ``projects`` carry each of ``tags`` (tags no memory
+        carries are absent)."""
+        if not tags or not projects:
+            return {}
+        seen, seen_params = self.visible("m")
+        with self.lock:
+            rows = self._rows(
+                "SELECT t.tag, count(*) FROM memory_tags t JOIN memories m ON m.id = t.memory_id "
+                f"WHERE t.tag IN ({placeholders(len(tags))}) "
+                f"AND m.project IN ({placeholders(len(projects))}) "
+                f"AND m.state IN ({placeholders(len(ACTIVE_STATES))}) AND {seen} "
+                "GROUP BY t.tag",
+                (*tags, *projects, *ACTIVE_STATES, *seen_params),
+            )
+        return {str(tag): int(n) for tag, n in rows}
 
     def mark_connected(self, memory_id: int) -> None:
         with self.transaction():
