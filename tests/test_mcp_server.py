@@ -16,6 +16,8 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from mcp_memory.config import Settings
+from mcp_memory.daemon_link import LOCK
+from mcp_memory.files import pid_alive
 from mcp_memory.server.tools import build_server
 from mcp_memory.service.classify import TYPES
 from mcp_memory.store.database import Store
@@ -360,18 +362,74 @@ def test_stdio_server_writes_only_protocol_to_stdout(settings: Settings) -> None
     assert result["structuredContent"]["status"] == "created", result
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_stdio_server_exits_promptly_on_a_signal(settings: Settings, signum: int) -> None:
-    """Claude Code stops its MCP servers with SIGINT (then SIGTERM) while their stdin stays
-    open: the server must exit within a second, not wait for stdin to close."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mcp_memory.cli", "serve"],
+SIGNALS = pytest.mark.parametrize(
+    "signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"]
+)
+# How serve's parent left SIGINT and SIGTERM: as they were, or ignored, as a shell without job
+# control starts a background job (``cmd &`` in a script). Python then installs no
+# KeyboardInterrupt handler: the relay ignored SIGINT for good.
+IGNORE_THEN_EXEC = (
+    "import os, signal, sys; "
+    "signal.signal(signal.SIGINT, signal.SIG_IGN); signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
+
+
+def start_serve(settings: Settings, inherited: str, mode: str = "relay") -> subprocess.Popen[str]:
+    """``memcycle serve`` with pipes: a relay to the daemon, or (``in-process``) the in-process
+    server; its signals as its parent left them (``default``), or ignored."""
+    env = server_env(settings)
+    if mode == "in-process":
+        env["MCP_MEMORY_DAEMON"] = "0"
+    argv = ["-m", "mcp_memory.cli", "serve"]
+    if inherited == "ignored":
+        argv = ["-c", IGNORE_THEN_EXEC, *argv]
+    return subprocess.Popen(
+        [sys.executable, *argv],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=server_env(settings),
+        env=env,
     )
+
+
+def seconds_to_exit(proc: subprocess.Popen[str], signum: int) -> float:
+    """Send ``signum`` and time the exit; fails (with serve's stderr) after 10 s."""
+    started = time.perf_counter()
+    proc.send_signal(signum)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate(timeout=10)  # what serve said (fell back? waiting?)
+        pytest.fail(f"serve still running 10 s after the signal; its stderr: {err[-2000:]}")
+    return time.perf_counter() - started
+
+
+def close(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
+@SIGNALS
+@pytest.mark.parametrize(
+    ("inherited", "mode"),
+    [("default", "relay"), ("ignored", "relay"), ("ignored", "in-process")],
+    ids=["relay", "relay-ignoring", "in-process-ignoring"],
+)
+def test_stdio_server_exits_promptly_on_a_signal(
+    settings: Settings, signum: int, inherited: str, mode: str
+) -> None:
+    """Claude Code stops its MCP servers with SIGINT (then SIGTERM) while their stdin stays
+    open: the server must exit within a second, not wait for stdin to close, even when its
+    parent started it with those signals ignored. The daemon a relay started stays for other
+    sessions."""
+    proc = start_serve(settings, inherited, mode)
     assert proc.stdin is not None and proc.stdout is not None
     try:
         hello = {
@@ -387,23 +445,38 @@ def test_stdio_server_exits_promptly_on_a_signal(settings: Settings, signum: int
         proc.stdin.write(json.dumps(hello) + "\n")
         proc.stdin.flush()
         assert json.loads(proc.stdout.readline())["id"] == 1  # serving, stdin still open
-        started = time.perf_counter()
-        proc.send_signal(signum)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, err = proc.communicate(timeout=10)  # what the relay said (fell back? waiting?)
-            pytest.fail(f"serve still running 10 s after the signal; its stderr: {err[-2000:]}")
-        elapsed = time.perf_counter() - started
+        elapsed = seconds_to_exit(proc, signum)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for stream in (proc.stdin, proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        close(proc)
     assert elapsed < 1.0, elapsed
+    if mode == "relay":
+        daemon = json.loads((settings.run_dir / "daemon.pid").read_text())["pid"]
+        assert pid_alive(daemon)
+
+
+@SIGNALS
+def test_relay_exits_promptly_on_a_signal_while_it_starts_the_daemon(
+    settings: Settings, signum: int
+) -> None:
+    """A signal while the relay waits for the daemon it launched to listen ends it too, though
+    its parent ignored the signal; the daemon starts anyway, for the next session."""
+    proc = start_serve(settings, "ignored")
+    pid_file = settings.run_dir / "daemon.pid"
+    try:
+        deadline = time.monotonic() + 30
+        # The daemon's first step is its lock; it listens a second or more later (imports,
+        # the store): meanwhile the relay polls for it under the start lock.
+        while not (settings.run_dir / LOCK).exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.005)
+        elapsed = seconds_to_exit(proc, signum)
+    finally:
+        close(proc)
+    assert elapsed < 1.0, elapsed
+    while not pid_file.exists():  # then the teardown stops it
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert pid_alive(json.loads(pid_file.read_text())["pid"])
 
 
 @pytest.fixture(autouse=True)

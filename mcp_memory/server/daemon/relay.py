@@ -393,7 +393,4 @@ def main() -> int:
         _say(f"daemon unavailable ({exc}); serving this session in-process")
         in_process()
         raise  # not reached
-    try:
-        return Relay(place, backend).run()
-    except KeyboardInterrupt:
-        return 130
+    return Relay(place, backend).run()  # SIGINT and SIGTERM end it (cli.main.stop_on_signals)
