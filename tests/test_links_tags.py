@@ -4,6 +4,9 @@ link; a tag the project uses widely, or two texts of one format, do not."""
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 from test_links_rare_words import PROJECT
 
@@ -92,6 +95,45 @@ def test_a_tag_few_memories_carry_links_a_pair_far_below_the_threshold(
     assert not pair(service, "alone", [], (FIRST, SECOND), tagged)[1]
     common = [(text, ["suppliers"] if n < 2 else []) for n, text in enumerate(PROJECT)]
     assert not pair(service, "common", common, (FIRST, SECOND), tagged)[1]
+
+
+def test_a_tag_given_by_kind_does_not_link(store: Store, minilm: LocalEmbedder) -> None:
+    """The same pair as above, each tagged ``note`` as the prompt hook tags a ``#remember`` note
+    (and only they carry it): the tag says what wrote them, not what they are about, so they
+    stay apart; the tag band still links them on a topic tag."""
+    service = MemoryService(store, minilm, Options(link_threshold=THRESHOLD))
+    others = [(text, []) for text in PROJECT]
+    sim, linked = pair(service, "notes", others, (FIRST, SECOND), (["note"], ["note"]))
+    assert THRESHOLD - linking.TAG_MARGIN <= sim < THRESHOLD - linking.RARE_MARGIN
+    assert not linked
+    mixed = (["note", "suppliers"], ["note", "suppliers"])
+    assert pair(service, "topic", others, (FIRST, SECOND), mixed)[1]
+
+
+def _literal_tags(path: Path) -> set[str]:
+    """The string tags ``path`` writes literally: ``tags=`` arguments and the third argument of
+    ``Capture(...)``."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.Call):
+            continue
+        values = [k.value for k in node.keywords if k.arg == "tags"]
+        if isinstance(node.func, ast.Name) and node.func.id == "Capture" and len(node.args) > 2:
+            values.append(node.args[2])
+        for value in values:
+            if isinstance(value, ast.Tuple | ast.List):
+                found |= {e.value for e in value.elts if isinstance(e, ast.Constant)}
+    return found
+
+
+def test_the_kind_tags_are_the_ones_capture_and_the_hooks_write() -> None:
+    """Every tag the capture layer and the hooks give is in linking.KIND_TAGS, so none of them
+    can link two memories by the tag band."""
+    package = Path(linking.__file__).resolve().parents[1]
+    files = ["capture/observe.py", "hooks/events.py", "hooks/worker.py"]
+    written = set().union(*(_literal_tags(package / name) for name in files))
+    assert {"note", "plan", "error", "fix", "decision", "session"} <= written  # the scan sees them
+    assert written <= linking.KIND_TAGS
 
 
 def test_two_texts_of_one_format_do_not_link_on_a_shared_tag(

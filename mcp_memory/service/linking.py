@@ -96,6 +96,11 @@ RARE_MIN_SCOPE = 12
 # pairs carry no tags: the rule never fires there. Held-out (once): docs/benchmarks.md, "coding".
 TAG_MARGIN = 0.18
 TAG_DF = 3
+# Tags the capture layer and the hooks give by kind, not by topic (capture/observe.py: "plan",
+# "error", "fix", "decision"; hooks/events.py: "note" on #remember notes; hooks/worker.py:
+# "session"): they say what produced a memory, so two notes of unrelated topics share them. The
+# tag band ignores them (tests/test_links_tags.py checks that those modules write no others).
+KIND_TAGS = frozenset({"note", "plan", "error", "fix", "decision", "session"})
 _WORD = re.compile(r"\w+")
 _RARE_WORD = re.compile(r"[^\W\d_]{3,}")
 
@@ -259,7 +264,7 @@ class Linker:
         """Those of ``wide`` that carry a tag of ``memory`` no more than ``TAG_DF`` memories of
         its scope carry, unless both open with the same label (a format: tags and words may
         come with the layout): the writer's own word on what both are about."""
-        mine = set(memory.tags)
+        mine = set(memory.tags) - KIND_TAGS
         label = first_label(memory.content)
         wide = [
             c
