@@ -167,5 +167,6 @@ def test_first_label_and_tag_counts(store: Store, minilm: LocalEmbedder) -> None
     ]
     assert store.tag_counts(["stripe", "vite", "nope"], ["p"]) == {"stripe": 2, "vite": 2}
     assert store.tag_counts(["stripe"], ["p", "q"]) == {"stripe": 3}
+    assert store.tag_counts(["stripe", "vite"], ["p", "q"], cap=2) == {"stripe": 2, "vite": 2}
     service.forget(ids[0])
     assert store.tag_counts(["stripe"], ["p"]) == {"stripe": 1}

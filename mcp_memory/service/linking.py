@@ -274,7 +274,7 @@ class Linker:
         if not wide:
             return []
         shared = sorted(set().union(*(mine & set(c.tags) for c in wide)))
-        counts = self.store.tag_counts(shared, scope(memory.project))
+        counts = self.store.tag_counts(shared, scope(memory.project), cap=TAG_DF + 1)
         few = {t for t in shared if counts.get(t, 0) <= TAG_DF}
         return [c for c in wide if few & set(c.tags)]
 

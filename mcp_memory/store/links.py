@@ -125,22 +125,32 @@ class StoreLinks(StoreBase):
             for i, content, project, tags in rows
         ]
 
-    def tag_counts(self, tags: Sequence[str], projects: Sequence[str]) -> dict[str, int]:
+    def tag_counts(
+        self, tags: Sequence[str], projects: Sequence[str], *, cap: int | None = None
+    ) -> dict[str, int]:
         """How many active memories of ``projects`` carry each of ``tags`` (tags no memory
-        carries are absent)."""
+        carries are absent), counted up to ``cap`` when given: a caller asking whether a tag is
+        rare need not read the thousands of rows a common tag may have."""
         if not tags or not projects:
             return {}
         seen, seen_params = self.visible("m")
+        carriers = (
+            "SELECT 1 FROM memory_tags t JOIN memories m ON m.id = t.memory_id WHERE t.tag = ? "
+            f"AND m.project IN ({placeholders(len(projects))}) "
+            f"AND m.state IN ({placeholders(len(ACTIVE_STATES))}) AND {seen}"
+        )
+        if cap is not None:
+            carriers += f" LIMIT {int(cap)}"
+        counts = {}
         with self.lock:
-            rows = self._rows(
-                "SELECT t.tag, count(*) FROM memory_tags t JOIN memories m ON m.id = t.memory_id "
-                f"WHERE t.tag IN ({placeholders(len(tags))}) "
-                f"AND m.project IN ({placeholders(len(projects))}) "
-                f"AND m.state IN ({placeholders(len(ACTIVE_STATES))}) AND {seen} "
-                "GROUP BY t.tag",
-                (*tags, *projects, *ACTIVE_STATES, *seen_params),
-            )
-        return {str(tag): int(n) for tag, n in rows}
+            for tag in dict.fromkeys(tags):
+                rows = self._rows(
+                    f"SELECT count(*) FROM ({carriers}) AS c",
+                    (tag, *projects, *ACTIVE_STATES, *seen_params),
+                )
+                if n := int(rows[0][0]):
+                    counts[tag] = n
+        return counts
 
     def mark_connected(self, memory_id: int) -> None:
         with self.transaction():
