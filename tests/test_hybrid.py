@@ -263,16 +263,12 @@ def test_the_cli_does_not_queue_a_write_the_team_database_refuses(
 # -- the team database stopped mid-run ------------------------------------------------------
 
 
-def cli_env(tmp_path: Path, url: str) -> tuple[dict[str, str], Path]:
-    """The environment of a user whose project TEAM (a repository with a committed project
-    id) lives on ``url`` and the rest locally; and that repository."""
-    repo = tmp_path / "api"
-    (repo / ".git").mkdir(parents=True)
-    (repo / ".memcycle-project").write_text("team-api\n")
+def hybrid_env(tmp_path: Path, url: str) -> dict[str, str]:
+    """The environment (none of the caller's MCP_MEMORY_ settings) of a user whose project
+    TEAM lives on ``url`` and the rest in ``tmp_path/home``."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("MCP_MEMORY_")}
-    env = {
+    return {
         **base,
-        "PYTHONPATH": ROOT,
         "MCP_MEMORY_HOME": str(tmp_path / "home"),
         "MCP_MEMORY_MODEL": "minilm",
         "MCP_MEMORY_EMBED_PORT": str(free_port()),
@@ -280,7 +276,15 @@ def cli_env(tmp_path: Path, url: str) -> tuple[dict[str, str], Path]:
         "MCP_MEMORY_DATABASE_URL": url,
         "MCP_MEMORY_TEAM_PROJECTS": TEAM,
     }
-    return env, repo
+
+
+def cli_env(tmp_path: Path, url: str) -> tuple[dict[str, str], Path]:
+    """The environment of a user whose project TEAM (a repository with a committed project
+    id) lives on ``url`` and the rest locally; and that repository."""
+    repo = tmp_path / "api"
+    (repo / ".git").mkdir(parents=True)
+    (repo / ".memcycle-project").write_text("team-api\n")
+    return {**hybrid_env(tmp_path, url), "PYTHONPATH": ROOT}, repo
 
 
 def cli(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

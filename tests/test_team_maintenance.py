@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pg_server import PgServer
 from support import free_port
+from test_hybrid import TEAM, hybrid_env
 
 from mcp_memory.app import open_app, run_maintenance
 from mcp_memory.config import load_settings
@@ -26,7 +27,6 @@ from mcp_memory.service.types import Options
 from mcp_memory.store.database import Store
 from mcp_memory.store.postgres.database import PgStore
 
-TEAM = "id:team-api"
 CAPTURE = "The payments service talks to Stripe through a retrying webhook relay"
 PARAPHRASE = "how do card charges reach the billing provider"
 ROOT = str(Path(__file__).resolve().parent.parent)
@@ -75,19 +75,6 @@ def test_one_machine_maintains_a_team_database_at_a_time(
             assert held and also
     finally:
         local.close()
-
-
-def hybrid_env(tmp_path: Path, url: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("MCP_MEMORY_")}
-    return {
-        **base,
-        "MCP_MEMORY_HOME": str(tmp_path / "home"),
-        "MCP_MEMORY_MODEL": "minilm",
-        "MCP_MEMORY_EMBED_PORT": str(free_port()),
-        "MCP_MEMORY_USER_ID": "bob@laptop",
-        "MCP_MEMORY_DATABASE_URL": url,
-        "MCP_MEMORY_TEAM_PROJECTS": TEAM,
-    }
 
 
 def test_hybrid_maintain_embeds_a_team_capture_so_recall_finds_it_by_meaning(

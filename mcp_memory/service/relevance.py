@@ -78,17 +78,25 @@ def features(
 def probability(model_id: str, values: Sequence[float]) -> float | None:
     """The calibrated probability that a hit with these :func:`features` is relevant, or None
     for a model without a calibration."""
-    calibration = CALIBRATIONS.get(model_id)
-    if calibration is None:
-        return None
-    z = sum(w * x for w, x in zip(calibration.weights, values, strict=True))
-    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+    return _logistic(CALIBRATIONS.get(model_id), values)
 
 
 def is_relevant(model_id: str, p: float | None) -> bool:
     """Whether probability ``p`` clears the model's cut (True for an uncalibrated model)."""
-    calibration = CALIBRATIONS.get(model_id)
-    return calibration is None or p is None or p >= calibration.cut
+    return _clears(CALIBRATIONS.get(model_id), p)
+
+
+def _logistic(fit: Calibration | None, values: Sequence[float]) -> float | None:
+    """``fit``'s logistic model at ``values``, or None without a fit."""
+    if fit is None:
+        return None
+    z = sum(w * x for w, x in zip(fit.weights, values, strict=True))
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+
+
+def _clears(fit: Calibration | None, p: float | None) -> bool:
+    """Whether ``p`` reaches ``fit``'s cut (True without a fit or without a probability)."""
+    return fit is None or p is None or p >= fit.cut
 
 
 GATE_FEATURES = ("bias", "top_cosine", "coverage", "question", "task")
@@ -112,14 +120,9 @@ def gate_features(top_cosine: float, coverage: float, form: Form) -> tuple[float
 def answerable(model_id: str, values: Sequence[float]) -> float | None:
     """The gate's probability that some memory answers the query, or None for a model
     without a gate."""
-    gate = GATES.get(model_id)
-    if gate is None:
-        return None
-    z = sum(w * x for w, x in zip(gate.weights, values, strict=True))
-    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+    return _logistic(GATES.get(model_id), values)
 
 
 def passes_gate(model_id: str, p: float | None) -> bool:
     """Whether the query may have relevant hits (True without a gate or without its inputs)."""
-    gate = GATES.get(model_id)
-    return gate is None or p is None or p >= gate.cut
+    return _clears(GATES.get(model_id), p)
